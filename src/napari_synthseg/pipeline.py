@@ -1,0 +1,300 @@
+"""The headless end-to-end run: auto-segment → bank → train → segment → score, in rounds.
+
+This module imports the model layer lazily (inside functions), so importing it does not
+import TensorFlow; it is meant for the command line and batch work, not the napari process.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .image_io import ImageReadError, list_images, read_image, to_gray, write_png, write_tiff
+from .metrics import DatasetScores
+from .overlay import make_overlay
+
+#: Progress callback: (stage, done, total, message).
+Progress = Callable[[str, int, int, str], None]
+
+
+def _no_progress(stage: str, done: int, total: int, message: str = "") -> None:
+    return None
+
+
+@dataclass
+class RoundResult:
+    """What one training round produced."""
+
+    round: int
+    bank_size: int
+    model_path: str
+    train_seconds: float
+    best_val_iou: float | None
+    scores: dict | None = None
+    change_from_previous: float | None = None
+
+
+@dataclass
+class RunSummary:
+    """Everything a run wrote and measured."""
+
+    images: list[str]
+    out_dir: str
+    bank_path: str
+    rounds: list[RoundResult] = field(default_factory=list)
+    baseline_scores: dict | None = None
+    best_round: int | None = None
+    stopped_because: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+
+def load_gray(paths: Sequence[Path]) -> list[np.ndarray]:
+    """Read images as 2D gray arrays (RGB converted); stacks are refused with a clear message."""
+    images = []
+    for path in paths:
+        image = to_gray(read_image(path))
+        if image.ndim != 2:
+            raise ImageReadError(
+                f"{path} is a stack of shape {image.shape}; `synthseg run` takes 2D images — "
+                "use `synthseg autoseg`/`predict`, which handle stacks plane by plane"
+            )
+        images.append(image)
+    return images
+
+
+def find_ground_truth(gt_dir: str | Path, stems: Sequence[str]) -> dict[str, Path]:
+    """Map image stems to mask files with the same stem in ``gt_dir`` (any image format)."""
+    gt_dir = Path(gt_dir)
+    if not gt_dir.is_dir():
+        raise ImageReadError(f"ground-truth folder {gt_dir} does not exist")
+    files = {p.stem: p for p in list_images(gt_dir)}
+    for stem in list(files):
+        # masks are often named <stem>_mask or <stem>_labels
+        for suffix in ("_mask", "_masks", "_labels", "_gt"):
+            if stem.endswith(suffix):
+                files.setdefault(stem[: -len(suffix)], files[stem])
+    found = {stem: files[stem] for stem in stems if stem in files}
+    if not found:
+        raise ImageReadError(
+            f"no mask in {gt_dir} has the stem of any image (e.g. {stems[0]}.png); "
+            "name masks like their images"
+        )
+    return found
+
+
+def score_labels(predictions: dict[str, np.ndarray], gt_files: dict[str, Path]) -> dict:
+    """Pooled pixel and object scores of predicted labels against masks (> 0 = object)."""
+    scores = DatasetScores()
+    for stem, gt_path in gt_files.items():
+        if stem not in predictions:
+            continue
+        gt = np.asarray(read_image(gt_path))
+        if gt.ndim == 3:  # masks saved as RGB: any channel > 0 marks an object
+            gt = gt.max(axis=-1)
+        pred = predictions[stem]
+        if gt.shape != pred.shape:
+            raise ValueError(f"mask {gt_path} has shape {gt.shape} but the image has {pred.shape}")
+        scores.add(pred, _as_instances(gt))
+    return scores.summary()
+
+
+def _as_instances(mask: np.ndarray) -> np.ndarray:
+    """Binary masks become connected components; instance masks stay as they are."""
+    from scipy import ndimage as ndi
+
+    mask = np.asarray(mask)
+    if np.unique(mask).size <= 2:
+        return ndi.label(mask > 0)[0]
+    return mask
+
+
+def confident_objects(labels: np.ndarray, foreground: np.ndarray, *, min_confidence: float = 0.85,
+                      min_solidity: float = 0.8, min_area: int = 30) -> np.ndarray:
+    """Ids of objects a model segmented confidently and plausibly.
+
+    An object qualifies when its mean foreground probability is at least ``min_confidence``,
+    it does not touch the image border, its solidity is at least ``min_solidity`` and its area
+    at least ``min_area`` pixels.
+    """
+    from scipy import ndimage as ndi
+    from skimage.measure import regionprops_table
+    from skimage.segmentation import clear_border
+
+    ids = np.unique(labels)
+    ids = ids[ids > 0]
+    if ids.size == 0:
+        return ids
+    mean_prob = np.asarray(ndi.mean(foreground, labels=labels, index=ids))
+    inner = clear_border(labels)
+    props = regionprops_table(inner, properties=("label", "area", "solidity"))
+    plausible = set(
+        int(lab) for lab, area, sol in zip(props["label"], props["area"], props["solidity"])
+        if area >= min_area and sol >= min_solidity
+    )
+    return np.array([i for i, p in zip(ids, mean_prob) if p >= min_confidence and int(i) in plausible],
+                    dtype=ids.dtype)
+
+
+def _foreground_change(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
+    """1 - pooled foreground IoU between two rounds' predictions (0 = identical)."""
+    inter = union = 0
+    for stem, la in a.items():
+        fa, fb = la > 0, b[stem] > 0
+        inter += int(np.count_nonzero(fa & fb))
+        union += int(np.count_nonzero(fa | fb))
+    return 0.0 if union == 0 else 1.0 - inter / union
+
+
+def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minutes: float | None = None,
+                 steps: int | None = None, rounds: int = 1, model_out: str | Path | None = None,
+                 gt_dir: str | Path | None = None, autoseg_params: dict | None = None,
+                 train_params: dict | None = None, predict_params: dict | None = None,
+                 scene_params: dict | None = None, min_gain: float = 0.005, seed: int = 0,
+                 progress: Progress = _no_progress) -> RunSummary:
+    """Auto-segment, build the bank, train within the budget, segment every image, score.
+
+    Parameters
+    ----------
+    image_paths
+        Images or folders of images (2D, gray or RGB).
+    out_dir
+        Output folder: ``<stem>_labels.tif``, ``<stem>_overlay.png``, ``bank/``, the model and
+        ``summary.json``.
+    minutes, steps
+        Training budget per round (exactly one).
+    rounds
+        Maximum number of self-training rounds. After each round, objects segmented
+        confidently join the bank. Rounds stop early once one no longer helps: with ground
+        truth, when object F1 gains less than ``min_gain``; without, when the segmentation
+        changes by less than ``min_gain`` (1 - foreground IoU between rounds).
+    model_out
+        Where to save the model (default ``out_dir/model.keras``).
+    gt_dir
+        Optional folder of masks with the images' stems; enables scores.
+    """
+    from .autoseg import autosegment
+    from .bank import ObjectBank
+    from .model.prediction import predict
+    from .model.training import train_model
+    from .synthesis import BackgroundSource
+
+    if (minutes is None) == (steps is None):
+        raise ValueError("give exactly one training budget: minutes or steps")
+    if rounds < 1:
+        raise ValueError(f"rounds must be at least 1, got {rounds}")
+    paths = list_images(image_paths)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model_path = Path(model_out) if model_out else out / "model.keras"
+    stems = [p.stem for p in paths]
+    if len(set(stems)) != len(stems):
+        raise ValueError("two images share a file stem; outputs would overwrite each other — rename one")
+    gt_files = find_ground_truth(gt_dir, stems) if gt_dir else None
+
+    images = load_gray(paths)
+    autoseg_params = dict(autoseg_params or {})
+    auto_labels: dict[str, np.ndarray] = {}
+    for i, (path, image) in enumerate(zip(paths, images)):
+        progress("autoseg", i, len(paths), path.name)
+        auto_labels[path.stem] = autosegment(image, **autoseg_params)
+    progress("autoseg", len(paths), len(paths), "")
+
+    bank = ObjectBank(out / "bank")
+    for path, image in zip(paths, images):
+        bank.add_from_labels(image, auto_labels[path.stem], source=str(path), method="autoseg")
+    if len(bank) == 0:
+        raise ValueError(
+            "auto-segmentation found no objects in any image; try another --method or --polarity"
+        )
+    summary = RunSummary(images=[str(p) for p in paths], out_dir=str(out), bank_path=str(bank.path))
+    if gt_files:
+        summary.baseline_scores = score_labels(auto_labels, gt_files)
+
+    backgrounds = BackgroundSource.from_images(images, [auto_labels[s] for s in stems])
+    rounds_dir = out / "rounds"
+    previous: dict[str, np.ndarray] | None = None
+    best_score = -1.0
+    for round_index in range(1, rounds + 1):
+        round_model = rounds_dir / f"round{round_index}.keras"
+        if round_index > 1:  # fine-tune the previous round's model on the grown bank
+            _copy_model(rounds_dir / f"round{round_index - 1}.keras", round_model)
+        t0 = time.perf_counter()
+        result = train_model(
+            bank, backgrounds, round_model, minutes=minutes, steps=steps, seed=seed + round_index,
+            resume=round_index > 1, scene_params=scene_params,
+            callbacks=[lambda p, r=round_index: progress(
+                f"train round {r}", p.step, p.total_steps or 0, f"loss {p.loss:.3f}")],
+            **(train_params or {}),
+        )
+        train_seconds = time.perf_counter() - t0
+        predictions: dict[str, np.ndarray] = {}
+        foregrounds: dict[str, np.ndarray] = {}
+        for i, (path, image) in enumerate(zip(paths, images)):
+            progress("segment", i, len(paths), path.name)
+            labels, prob = predict(round_model, image, return_probabilities=True, **(predict_params or {}))
+            predictions[path.stem], foregrounds[path.stem] = labels, prob[..., 0]
+        progress("segment", len(paths), len(paths), "")
+        scores = score_labels(predictions, gt_files) if gt_files else None
+        change = _foreground_change(previous, predictions) if previous is not None else None
+        summary.rounds.append(RoundResult(
+            round=round_index, bank_size=len(bank), model_path=str(round_model),
+            train_seconds=round(train_seconds, 1), best_val_iou=result.best_metric,
+            scores=scores, change_from_previous=change,
+        ))
+        score = scores["object_f1"] if scores else None
+        improved = score is None or score > best_score + min_gain
+        if improved:
+            _write_outputs(out, paths, images, predictions, progress)
+            _copy_model(round_model, model_path)
+            best_score = score if score is not None else best_score
+            summary.best_round = round_index
+        if round_index == rounds:
+            summary.stopped_because = f"reached --rounds {rounds}"
+            break
+        if not improved:
+            summary.stopped_because = f"round {round_index} did not raise object F1 by {min_gain}"
+            break
+        if change is not None and change < min_gain:
+            summary.stopped_because = f"round {round_index} changed the segmentation by less than {min_gain}"
+            break
+        added = 0
+        for path, image in zip(paths, images):
+            ids = confident_objects(predictions[path.stem], foregrounds[path.stem])
+            added += bank.add_from_labels(image, predictions[path.stem], ids=ids, source=str(path),
+                                          method=f"self-training round {round_index}")
+        previous = predictions
+        if added == 0:
+            summary.stopped_because = f"round {round_index} found no new confident objects"
+            break
+    (out / "summary.json").write_text(summary.to_json())
+    return summary
+
+
+def _copy_model(source: Path, target: Path) -> None:
+    """Copy a model and its sidecar atomically (the target is never half-written)."""
+    import shutil
+
+    from .image_io import atomic_write
+    from .model.sidecar import sidecar_path
+
+    if Path(source).resolve() == Path(target).resolve():
+        return
+    for src, dst in ((Path(source), Path(target)), (sidecar_path(source), sidecar_path(target))):
+        atomic_write(dst, lambda tmp, src=src: shutil.copyfile(src, tmp))
+
+
+def _write_outputs(out: Path, paths: Sequence[Path], images: Sequence[np.ndarray],
+                   predictions: dict[str, np.ndarray], progress: Progress) -> None:
+    for i, (path, image) in enumerate(zip(paths, images)):
+        progress("write", i, len(paths), path.name)
+        labels = predictions[path.stem]
+        write_tiff(out / f"{path.stem}_labels.tif", labels.astype(np.uint32))
+        write_png(out / f"{path.stem}_overlay.png", make_overlay(image, labels))
+    progress("write", len(paths), len(paths), "")
