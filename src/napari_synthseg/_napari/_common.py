@@ -1,0 +1,309 @@
+"""Shared pieces of the dock widgets: layer choosers, plane helpers, notifications.
+
+Widgets only translate layers <-> numpy arrays and call the core; nothing here
+imports TensorFlow or Keras (it segfaults beside napari's OpenGL canvas).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterable
+
+import numpy as np
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QWidget,
+)
+
+if TYPE_CHECKING:
+    import napari
+
+
+def notify_error(message: str) -> None:
+    """Show an error as a napari notification (never a traceback in the viewer)."""
+    from napari.utils.notifications import show_error
+
+    show_error(message)
+
+
+def notify_info(message: str) -> None:
+    from napari.utils.notifications import show_info
+
+    show_info(message)
+
+
+def notify_warning(message: str) -> None:
+    from napari.utils.notifications import show_warning
+
+    show_warning(message)
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line naming the error type and its message."""
+    text = str(exc).strip() or type(exc).__name__
+    return text if isinstance(exc, (ValueError, OSError)) else f"{type(exc).__name__}: {text}"
+
+
+def _safe(callback: Callable) -> Callable:
+    """Wrap a Qt slot so an exception becomes a notification, not a traceback."""
+
+    def wrapper(*args, **kwargs):
+        try:
+            return callback(*args, **kwargs)
+        except Exception as exc:  # a slot must never raise into Qt's event loop
+            notify_error(describe_error(exc))
+            return None
+
+    wrapper.__name__ = getattr(callback, "__name__", "slot")
+    return wrapper
+
+
+safe_slot = _safe
+
+
+def connect_click(button, callback: Callable[[], object]) -> None:
+    """Run ``callback()`` on a button click (Qt's ``checked`` argument dropped), errors notified."""
+    slot = _safe(callback)
+    button.clicked.connect(lambda *_: slot())
+
+
+def _connect_layer_list(viewer: "napari.viewer.Viewer", callback: Callable) -> None:
+    events = viewer.layers.events
+    for name in ("inserted", "removed", "moved", "reordered"):
+        emitter = getattr(events, name, None)
+        if emitter is not None:
+            emitter.connect(callback)
+
+
+class _LayerTracking:
+    """Mix-in: call ``self._refresh`` when layers are added, removed, moved or renamed."""
+
+    def _track_layers(self, viewer: "napari.viewer.Viewer") -> None:
+        self._viewer = viewer
+        self._named_layers: set[int] = set()
+        _connect_layer_list(viewer, self._on_layers_changed)
+
+    def _on_layers_changed(self, event=None) -> None:
+        try:
+            for layer in self._viewer.layers:
+                if id(layer) not in self._named_layers:
+                    layer.events.name.connect(self._on_layers_changed)
+                    self._named_layers.add(id(layer))
+            self._refresh()
+        except RuntimeError:  # the Qt side was deleted (widget closed)
+            return
+
+
+class LayerChooser(QComboBox, _LayerTracking):
+    """A combo box of the viewer's layers of one type, kept current as layers change.
+
+    The chosen layer is tracked by identity, so renaming it keeps it chosen.
+    """
+
+    def __init__(self, viewer: "napari.viewer.Viewer", layer_type: type, parent=None):
+        super().__init__(parent)
+        self._layer_type = layer_type
+        self._layers: list = []
+        self._track_layers(viewer)
+        self._on_layers_changed()
+
+    def _refresh(self) -> None:
+        current = self.layer()
+        layers = [lay for lay in self._viewer.layers if isinstance(lay, self._layer_type)]
+        self.blockSignals(True)
+        self.clear()
+        self._layers = layers
+        for layer in layers:
+            self.addItem(layer.name)
+        if current is not None and current in layers:
+            self.setCurrentIndex(layers.index(current))
+        elif layers:
+            self.setCurrentIndex(len(layers) - 1)
+        self.blockSignals(False)
+        if self.layer() is not current:
+            self.currentIndexChanged.emit(self.currentIndex())
+
+    def layer(self):
+        """The chosen layer, or None when there is none."""
+        index = self.currentIndex()
+        if 0 <= index < len(self._layers):
+            return self._layers[index]
+        return None
+
+    def set_layer(self, layer) -> None:
+        self._refresh()
+        if layer in self._layers:
+            self.setCurrentIndex(self._layers.index(layer))
+
+
+class LayerChecklist(QListWidget, _LayerTracking):
+    """A list of the viewer's layers of one type with check boxes (multiple choice)."""
+
+    def __init__(self, viewer: "napari.viewer.Viewer", layer_type: type, parent=None):
+        super().__init__(parent)
+        self._layer_type = layer_type
+        self._layers: list = []
+        self._checked: set[int] = set()
+        self.setMaximumHeight(90)
+        self.itemChanged.connect(self._remember_checks)
+        self._track_layers(viewer)
+        self._on_layers_changed()
+
+    def _remember_checks(self, item: QListWidgetItem) -> None:
+        row = self.row(item)
+        if 0 <= row < len(self._layers):
+            key = id(self._layers[row])
+            if item.checkState() == Qt.Checked:
+                self._checked.add(key)
+            else:
+                self._checked.discard(key)
+
+    def _refresh(self) -> None:
+        layers = [lay for lay in self._viewer.layers if isinstance(lay, self._layer_type)]
+        alive = {id(lay) for lay in layers}
+        self._checked &= alive
+        self.blockSignals(True)
+        self.clear()
+        self._layers = layers
+        for layer in layers:
+            item = QListWidgetItem(layer.name)
+            item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
+            item.setCheckState(Qt.Checked if id(layer) in self._checked else Qt.Unchecked)
+            self.addItem(item)
+        self.blockSignals(False)
+
+    def checked_layers(self) -> list:
+        return [lay for lay in self._layers if id(lay) in self._checked]
+
+    def set_checked(self, layers: Iterable) -> None:
+        self._checked = {id(lay) for lay in layers}
+        self._refresh()
+
+
+class PathPicker(QWidget):
+    """A line edit with a "..." button opening a folder or file dialog."""
+
+    def __init__(self, mode: str = "dir", caption: str = "Choose", file_filter: str = "", parent=None):
+        super().__init__(parent)
+        if mode not in ("dir", "open", "save"):
+            raise ValueError(f"mode must be 'dir', 'open' or 'save', not {mode!r}")
+        self._mode, self._caption, self._filter = mode, caption, file_filter
+        self.edit = QLineEdit()
+        button = QPushButton("…")
+        button.setMaximumWidth(30)
+        button.clicked.connect(self._browse)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.edit)
+        layout.addWidget(button)
+
+    def _browse(self) -> None:
+        start = self.edit.text() or os.getcwd()
+        if self._mode == "dir":
+            chosen = QFileDialog.getExistingDirectory(self, self._caption, start)
+        elif self._mode == "open":
+            chosen, _ = QFileDialog.getOpenFileName(self, self._caption, start, self._filter)
+        else:
+            chosen, _ = QFileDialog.getSaveFileName(self, self._caption, start, self._filter)
+        if chosen:
+            self.edit.setText(chosen)
+
+    def path(self) -> Path | None:
+        text = self.edit.text().strip()
+        return Path(text).expanduser() if text else None
+
+    def set_path(self, path) -> None:
+        self.edit.setText(str(path))
+
+
+def spatial_shape(layer) -> tuple[int, ...]:
+    """Shape of a layer's data without the RGB(A) channel axis."""
+    shape = tuple(int(s) for s in layer.data.shape)
+    return shape[:-1] if getattr(layer, "rgb", False) else shape
+
+
+def current_plane(viewer: "napari.viewer.Viewer", layer) -> tuple[int, ...]:
+    """Indices of the plane of ``layer`` the viewer shows now (``()`` for 2D layers).
+
+    Assumes the last two data axes are the displayed (Y, X) ones.
+    """
+    shape = spatial_shape(layer)
+    if len(shape) <= 2:
+        return ()
+    coords = layer.world_to_data(viewer.dims.point)
+    lead = np.round(np.asarray(coords[: len(shape) - 2], dtype=float)).astype(int)
+    return tuple(int(np.clip(i, 0, n - 1)) for i, n in zip(lead, shape[:-2]))
+
+
+def plane_gray(layer, plane: tuple[int, ...]) -> np.ndarray:
+    """One plane of an Image layer as a 2D gray numpy array (RGB collapsed)."""
+    from napari_synthseg.image_io import to_gray
+
+    data = np.asarray(layer.data[plane]) if plane else np.asarray(layer.data)
+    return to_gray(data, rgb=bool(getattr(layer, "rgb", False)))
+
+
+def plane_labels(layer, plane: tuple[int, ...]) -> np.ndarray:
+    """One plane of a Labels layer as a 2D numpy array."""
+    return np.asarray(layer.data[plane]) if plane else np.asarray(layer.data)
+
+
+def planes_of(layer, scope: str, viewer) -> list[tuple[int, ...]]:
+    """The planes an action covers: every plane (``"all"``) or only the current one."""
+    from napari_synthseg.image_io import iter_planes
+
+    if scope == "current":
+        return [current_plane(viewer, layer)]
+    return iter_planes(spatial_shape(layer))
+
+
+def source_name(layer) -> str:
+    """The file a layer came from, or its name when it was not read from a file."""
+    path = getattr(getattr(layer, "source", None), "path", None)
+    return str(path) if path else str(layer.name)
+
+
+def spatial_transform(layer) -> dict:
+    """``scale`` and ``translate`` of a layer, for a Labels layer made from it."""
+    return {"scale": tuple(layer.scale), "translate": tuple(layer.translate)}
+
+
+def find_layer(viewer, name: str, layer_type: type | None = None):
+    for layer in viewer.layers:
+        if layer.name == name and (layer_type is None or isinstance(layer, layer_type)):
+            return layer
+    return None
+
+
+def show_labels(viewer, name: str, data: np.ndarray, like, keep_active=None):
+    """Put ``data`` into the Labels layer ``name`` (created or replaced), placed like ``like``.
+
+    The active layer is restored afterwards (adding a layer selects it).
+    """
+    from napari.layers import Labels
+
+    active = keep_active if keep_active is not None else viewer.layers.selection.active
+    layer = find_layer(viewer, name, Labels)
+    if layer is not None and tuple(layer.data.shape) == tuple(data.shape):
+        layer.data = data
+        layer.scale, layer.translate = like.scale, like.translate
+    else:
+        if layer is not None:
+            viewer.layers.remove(layer)
+        layer = viewer.add_labels(data, name=name, **spatial_transform(like))
+    if active is not None and active in viewer.layers:
+        viewer.layers.selection.active = active
+    return layer
+
+
+def gray_backgrounds(layers, viewer) -> list[np.ndarray]:
+    """The current plane of each chosen Image layer, as 2D gray arrays."""
+    return [plane_gray(layer, current_plane(viewer, layer)) for layer in layers]

@@ -1,0 +1,341 @@
+"""Auto-segment dock: Image layer -> ``<image> autoseg`` Labels layer, and objects -> bank."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ._common import (
+    LayerChooser,
+    connect_click,
+    PathPicker,
+    describe_error,
+    find_layer,
+    notify_error,
+    notify_info,
+    plane_gray,
+    plane_labels,
+    planes_of,
+    safe_slot,
+    show_labels,
+    source_name,
+    spatial_shape,
+    current_plane,
+)
+
+if TYPE_CHECKING:
+    import napari
+
+METHODS = ("otsu", "li", "triangle", "local", "manual", "contours", "combined")
+POLARITIES = ("auto", "bright", "dark")
+PREVIEW_DELAY_MS = 250
+
+
+def autoseg_layer_name(image_name: str) -> str:
+    return f"{image_name} autoseg"
+
+
+class AutosegWidget(QWidget):
+    """Classical segmentation of an Image layer, a live preview, and "add objects to bank"."""
+
+    def __init__(self, napari_viewer: "napari.viewer.Viewer", parent=None):
+        super().__init__(parent)
+        from napari.layers import Image
+
+        self.viewer = napari_viewer
+        self._worker = None
+        self._preview_worker = None
+        self._preview_pending = False
+
+        self.image_choice = LayerChooser(napari_viewer, Image)
+        self.method = QComboBox()
+        self.method.addItems(METHODS)
+        self.polarity = QComboBox()
+        self.polarity.addItems(POLARITIES)
+        self.threshold = QDoubleSpinBox()
+        self.threshold.setRange(-1e9, 1e9)
+        self.threshold.setDecimals(3)
+        self.threshold.setValue(128)
+        self.threshold.setToolTip("Intensity threshold in the image's units (method 'manual' or 'combined')")
+        self.sigma = QDoubleSpinBox()
+        self.sigma.setRange(0, 50)
+        self.sigma.setSingleStep(0.5)
+        self.sigma.setValue(1.5)
+        self.min_area = QSpinBox()
+        self.min_area.setRange(0, 10_000_000)
+        self.min_area.setValue(30)
+        self.fill_holes = QCheckBox("fill holes")
+        self.fill_holes.setChecked(True)
+        self.clear_border = QCheckBox("clear border")
+        self.split_touching = QCheckBox("split touching")
+        self.split_touching.setChecked(True)
+        self.ignore_scale_bar = QCheckBox("ignore scale bar")
+        self.ignore_scale_bar.setChecked(True)
+        self.scope = QComboBox()
+        self.scope.addItems(["all planes", "current plane"])
+        self.live_preview = QCheckBox("live preview (current plane)")
+
+        self.run_button = QPushButton("Auto-segment")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.progress = QProgressBar()
+        self.bank_path = PathPicker("dir", "Object bank folder")
+        self.add_button = QPushButton("Add objects to bank")
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+
+        form = QFormLayout()
+        form.addRow("image", self.image_choice)
+        form.addRow("method", self.method)
+        form.addRow("polarity", self.polarity)
+        form.addRow("threshold", self.threshold)
+        form.addRow("smoothing σ", self.sigma)
+        form.addRow("min area (px)", self.min_area)
+        form.addRow(self.fill_holes, self.clear_border)
+        form.addRow(self.split_touching, self.ignore_scale_bar)
+        form.addRow("stacks", self.scope)
+        form.addRow(self.live_preview)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(QLabel("bank folder"))
+        layout.addWidget(self.bank_path)
+        layout.addWidget(self.add_button)
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+
+        self._preview_timer = QTimer(self)
+        self._preview_timer.setSingleShot(True)
+        self._preview_timer.setInterval(PREVIEW_DELAY_MS)
+        self._preview_timer.timeout.connect(safe_slot(self.preview))
+
+        connect_click(self.run_button, self.run)
+        connect_click(self.cancel_button, self.cancel)
+        connect_click(self.add_button, self.add_to_bank)
+        for widget in (self.method, self.polarity, self.scope):
+            widget.currentIndexChanged.connect(self._schedule_preview)
+        for widget in (self.threshold, self.sigma, self.min_area):
+            widget.valueChanged.connect(self._schedule_preview)
+        for widget in (self.fill_holes, self.clear_border, self.split_touching, self.ignore_scale_bar,
+                       self.live_preview):
+            widget.toggled.connect(self._schedule_preview)
+        self.method.currentTextChanged.connect(self._update_threshold_enabled)
+        self._update_threshold_enabled(self.method.currentText())
+
+    # ------------------------------------------------------------------ parameters
+    def _update_threshold_enabled(self, method: str) -> None:
+        self.threshold.setEnabled(method in ("manual", "combined"))
+
+    def params(self) -> dict:
+        """The autosegment keyword arguments the controls describe."""
+        method = self.method.currentText()
+        return dict(
+            method=method,
+            polarity=self.polarity.currentText(),
+            threshold=self.threshold.value() if method in ("manual", "combined") else None,
+            sigma=self.sigma.value(),
+            min_area=self.min_area.value(),
+            fill_holes=self.fill_holes.isChecked(),
+            clear_border=self.clear_border.isChecked(),
+            split_touching=self.split_touching.isChecked(),
+            ignore_box="auto" if self.ignore_scale_bar.isChecked() else None,
+        )
+
+    @property
+    def busy(self) -> bool:
+        return self._worker is not None
+
+    def _set_busy(self, busy: bool) -> None:
+        self.run_button.setEnabled(not busy)
+        self.add_button.setEnabled(not busy)
+        self.cancel_button.setEnabled(busy)
+
+    def _image(self):
+        layer = self.image_choice.layer()
+        if layer is None:
+            raise ValueError("no Image layer chosen: open an image (File > Open) or load the sample data")
+        return layer
+
+    # ------------------------------------------------------------------ full run
+    def run(self) -> None:
+        """Segment the chosen planes of the image in a worker; results go to ``<image> autoseg``."""
+        from napari.qt.threading import create_worker
+
+        if self.busy:
+            return
+        image = self._image()
+        params = self.params()
+        scope = "current" if self.scope.currentText() == "current plane" else "all"
+        planes = planes_of(image, scope, self.viewer)
+        grays = [(plane, plane_gray(image, plane)) for plane in planes] if len(planes) == 1 else None
+        shape = spatial_shape(image)
+
+        def segment():
+            from napari_synthseg.autoseg import autosegment
+
+            results = []
+            for i, plane in enumerate(planes):
+                gray = grays[0][1] if grays else plane_gray(image, plane)
+                results.append((plane, autosegment(gray, **params)))
+                yield i + 1
+            return results
+
+        worker = create_worker(segment)
+        self._start(worker, len(planes), lambda results: self._show_result(image, shape, results))
+
+    def _show_result(self, image, shape, results) -> None:
+        if image not in self.viewer.layers:
+            return
+        name = autoseg_layer_name(image.name)
+        existing = find_layer(self.viewer, name)
+        partial = len(results) < max(1, int(np.prod(shape[:-2])))
+        if partial and existing is not None and tuple(existing.data.shape) == shape:
+            data = np.asarray(existing.data).astype(np.uint32, copy=True)
+        else:
+            data = np.zeros(shape, dtype=np.uint32)
+        # ids stay unique across the stack: each plane continues after the largest id so far
+        offset = int(data.max()) if partial else 0
+        n_objects = 0
+        for plane, labels in results:
+            region = data[plane]
+            region[...] = np.where(labels > 0, labels.astype(np.uint32) + np.uint32(offset), 0)
+            offset = max(offset, int(region.max()))
+            n_objects += int(np.count_nonzero(np.bincount(labels.ravel())[1:]))
+        show_labels(self.viewer, name, data, image)
+        self.status.setText(f"{n_objects} objects in {len(results)} plane(s) → layer '{name}'")
+
+    # ------------------------------------------------------------------ preview
+    def _schedule_preview(self, *args) -> None:
+        if self.live_preview.isChecked():
+            self._preview_timer.start()
+
+    def preview(self) -> None:
+        """Segment only the current plane with the current parameters (latest request wins)."""
+        from napari.qt.threading import create_worker
+
+        image = self.image_choice.layer()
+        if image is None or self.busy:
+            return
+        if self._preview_worker is not None:
+            self._preview_pending = True
+            return
+        plane = current_plane(self.viewer, image)
+        gray = plane_gray(image, plane)
+        params = self.params()
+        shape = spatial_shape(image)
+
+        def segment_plane():
+            from napari_synthseg.autoseg import autosegment
+
+            return autosegment(gray, **params)
+
+        worker = create_worker(segment_plane)
+        self._preview_worker = worker
+        worker.returned.connect(safe_slot(lambda labels: self._show_preview(image, shape, plane, labels)))
+        worker.errored.connect(lambda exc: notify_error(f"auto-segment preview failed: {describe_error(exc)}"))
+        worker.finished.connect(self._preview_done)
+        worker.start()
+
+    def _show_preview(self, image, shape, plane, labels) -> None:
+        if image not in self.viewer.layers:
+            return
+        name = autoseg_layer_name(image.name)
+        existing = find_layer(self.viewer, name)
+        if plane:
+            if existing is not None and tuple(existing.data.shape) == shape:
+                data = np.asarray(existing.data).astype(np.uint32, copy=True)
+            else:
+                data = np.zeros(shape, dtype=np.uint32)
+            data[plane] = labels
+        else:
+            data = labels
+        show_labels(self.viewer, name, data, image)
+        n_objects = int(np.count_nonzero(np.bincount(labels.ravel())[1:]))
+        self.status.setText(f"preview: {n_objects} objects on this plane")
+
+    def _preview_done(self) -> None:
+        self._preview_worker = None
+        if self._preview_pending:
+            self._preview_pending = False
+            self._preview_timer.start()
+
+    # ------------------------------------------------------------------ bank
+    def add_to_bank(self) -> None:
+        """Crop every object of ``<image> autoseg`` with its image into the chosen bank folder."""
+        from napari.qt.threading import create_worker
+
+        if self.busy:
+            return
+        image = self._image()
+        labels_layer = find_layer(self.viewer, autoseg_layer_name(image.name))
+        if labels_layer is None:
+            raise ValueError(f"no layer '{autoseg_layer_name(image.name)}': run Auto-segment first")
+        if tuple(labels_layer.data.shape) != spatial_shape(image):
+            raise ValueError(f"layer '{labels_layer.name}' does not have the shape of '{image.name}'; run Auto-segment again")
+        bank_dir = self.bank_path.path()
+        if bank_dir is None:
+            raise ValueError("choose a bank folder first (an empty or existing bank folder)")
+        planes = planes_of(image, "all", self.viewer)
+        source = source_name(image)
+
+        def add():
+            from napari_synthseg.bank import ObjectBank
+
+            bank = ObjectBank(bank_dir)
+            added = 0
+            for i, plane in enumerate(planes):
+                labels = plane_labels(labels_layer, plane)
+                if labels.any():
+                    added += bank.add_from_labels(plane_gray(image, plane), labels, source=source,
+                                                  plane=list(plane), method="autoseg")
+                yield i + 1
+            return added, len(bank), list(bank.problems)
+
+        def report(result):
+            added, total, problems = result
+            self.status.setText(f"added {added} new objects; bank {bank_dir} holds {total}")
+            notify_info(f"added {added} objects to the bank ({total} in all)")
+            if problems:
+                notify_error("bank problems: " + "; ".join(problems[:3]))
+
+        self._start(create_worker(add), len(planes), report)
+
+    # ------------------------------------------------------------------ worker plumbing
+    def _start(self, worker, total: int, on_result) -> None:
+        self._worker = worker
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(0)
+        self._set_busy(True)
+        worker.yielded.connect(self.progress.setValue)
+        worker.returned.connect(safe_slot(on_result))
+        worker.errored.connect(lambda exc: notify_error(describe_error(exc)))
+        worker.aborted.connect(lambda: self.status.setText("cancelled; nothing was changed"))
+        worker.finished.connect(self._finished)
+        worker.start()
+
+    def _finished(self) -> None:
+        self._worker = None
+        self._set_busy(False)
+
+    def cancel(self) -> None:
+        if self._worker is not None:
+            self._worker.quit()
