@@ -1,0 +1,126 @@
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+from napari_synthseg.instances import (
+    fill_object_holes,
+    probabilities_to_instances,
+    relabel_consecutive,
+    remove_small_objects,
+)
+
+
+def _targets(labels):
+    """Ideal network output for instance labels: foreground, per-object normalised distance, boundary."""
+    fg = (labels > 0).astype(np.float32)
+    dist = np.zeros(labels.shape, np.float32)
+    for obj in range(1, int(labels.max()) + 1):
+        edt = ndi.distance_transform_edt(labels == obj)
+        if edt.max() > 0:
+            dist += (edt / edt.max()).astype(np.float32)
+    grown = ndi.grey_dilation(labels, size=3)
+    shrunk = ndi.grey_erosion(labels, size=3)
+    boundary = ((grown != shrunk) & ((labels > 0) | (grown > 0))).astype(np.float32)
+    return np.stack([fg, dist, boundary], -1)
+
+
+def _touching_disks():
+    yy, xx = np.mgrid[:80, :120]
+    labels = np.zeros((80, 120), np.uint32)
+    labels[np.hypot(yy - 40, xx - 40) < 20] = 1
+    labels[(np.hypot(yy - 40, xx - 76) < 20) & (labels == 0)] = 2
+    return labels
+
+
+def test_distance_method_splits_touching_disks_that_components_merge():
+    gt = _touching_disks()
+    prob = _targets(gt)
+    merged = probabilities_to_instances(prob, method="components")
+    assert merged.max() == 1
+    split = probabilities_to_instances(prob, method="distance")
+    assert split.dtype == np.uint32 and split.shape == gt.shape
+    assert split.max() == 2
+    # each predicted object matches one disk
+    for obj in (1, 2):
+        overlap = np.bincount(gt[split == obj], minlength=3)
+        assert overlap[1:].max() / overlap.sum() > 0.95
+    assert probabilities_to_instances(prob).max() == 2  # auto = distance
+
+
+def test_distance_method_keeps_objects_whose_distance_channel_is_missing():
+    gt = _touching_disks()
+    gt[:, 56:60] = 0  # separate the disks
+    prob = _targets(gt)
+    prob[..., 1][gt == 2] = 0.0  # the network found the object but no core
+    labels = probabilities_to_instances(prob, method="distance")
+    assert labels.max() == 2
+    assert np.count_nonzero(labels) == np.count_nonzero(gt)
+
+
+def test_watershed_baseline_splits_disks_and_works_on_foreground_only():
+    gt = _touching_disks()
+    labels = probabilities_to_instances(_targets(gt)[..., :1], method="auto")
+    assert labels.max() == 2
+    with pytest.raises(ValueError, match="distance channel"):
+        probabilities_to_instances(_targets(gt)[..., :1], method="distance")
+
+
+def test_min_area_removes_small_objects_and_labels_are_consecutive():
+    gt = np.zeros((60, 60), np.uint32)
+    gt[5:15, 5:15] = 1  # 100 px
+    gt[30:34, 30:34] = 2  # 16 px
+    gt[40:55, 40:55] = 3  # 225 px
+    prob = _targets(gt)
+    labels = probabilities_to_instances(prob, min_area=30)
+    assert sorted(np.unique(labels)) == [0, 1, 2]
+    assert np.bincount(labels.ravel())[1:].tolist() == [100, 225]
+    assert probabilities_to_instances(prob, min_area=0).max() == 3
+
+
+def test_holes_are_filled_only_when_enclosed_by_one_object():
+    gt = np.zeros((60, 60), np.uint32)
+    gt[5:30, 5:30] = 1
+    gt[12:20, 12:20] = 0  # hole inside object 1
+    prob = _targets(gt)
+    prob[..., 1] = (gt > 0) * 0.9  # one core: keep it a single object
+    filled = probabilities_to_instances(prob, fill_holes=True, min_area=0)
+    assert filled.max() == 1 and filled[15, 15] == 1
+    kept = probabilities_to_instances(prob, fill_holes=False, min_area=0)
+    assert kept[15, 15] == 0
+
+    two = np.zeros((30, 30), np.uint32)
+    two[5:25, 5:15] = 1
+    two[5:25, 15:25] = 2
+    two[10:20, 12:18] = 0  # gap enclosed by two objects: not a hole of either
+    out = fill_object_holes(two)
+    assert (out[10:20, 12:18] == 0).all()
+    ring = two.copy()
+    ring[10:20, 12:15] = 0
+    ring[10:20, 15:18] = 2
+    ring[12:18, 19:22] = 0  # hole inside object 2 only
+    out = fill_object_holes(ring)
+    assert (out[12:18, 19:22] == 2).all() and (out[10:20, 12:15] == 0).all()
+
+
+def test_holes_vectorised_on_many_objects():
+    labels = np.zeros((200, 200), np.uint32)
+    for i in range(10):
+        for j in range(10):
+            labels[i * 20 + 2:i * 20 + 18, j * 20 + 2:j * 20 + 18] = i * 10 + j + 1
+            labels[i * 20 + 7:i * 20 + 12, j * 20 + 7:j * 20 + 12] = 0
+    out = fill_object_holes(labels)
+    assert np.count_nonzero(out == 0) == np.count_nonzero(labels == 0) - 100 * 25
+    assert out[9, 9] == 1 and out[189, 189] == 100
+
+
+def test_helpers_and_bad_input():
+    labels = np.array([[0, 5, 5], [9, 9, 0], [0, 0, 2]], np.int32)
+    assert relabel_consecutive(labels).tolist() == [[0, 2, 2], [3, 3, 0], [0, 0, 1]]
+    assert relabel_consecutive(np.zeros((2, 2), int)).dtype == np.uint32
+    assert remove_small_objects(labels, 2).tolist() == [[0, 5, 5], [9, 9, 0], [0, 0, 0]]
+    with pytest.raises(ValueError, match="method"):
+        probabilities_to_instances(np.zeros((4, 4, 3)), method="magic")
+    with pytest.raises(ValueError, match=r"\(H, W, C\)"):
+        probabilities_to_instances(np.zeros((4, 4, 3, 1)))
+    empty = probabilities_to_instances(np.zeros((8, 9, 3), np.float32))
+    assert empty.shape == (8, 9) and empty.dtype == np.uint32 and empty.max() == 0
