@@ -1,0 +1,568 @@
+"""The object bank: cropped objects with their masks and provenance, on disk (pure core).
+
+A bank is a folder::
+
+    bank.json              {"format": "napari-synthseg-bank/1", "created": ...}
+    objects.jsonl          one JSON record per object, in insertion order
+    objects/<id>.png       gray crop (uint8/uint16 kept; other dtypes as float32 <id>.tif)
+    objects/<id>_mask.png  its mask, uint8 0/255
+    .lock                  taken exclusively while adding
+
+An object's id is a hash of its pixels and mask, so identical objects are stored once
+and a stored object never changes. Several ``ObjectBank`` instances (threads or
+processes) may share one folder: adds append to the manifest under the lock, and every
+instance picks up new lines when the manifest's size or mtime changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+from scipy import ndimage
+
+from .image_io import (
+    IMAGE_SUFFIXES,
+    ImageReadError,
+    atomic_write,
+    is_rgb,
+    iter_planes,
+    read_image,
+    to_gray,
+    unique_path,
+    write_png,
+    write_tiff,
+)
+
+try:  # POSIX
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+    import msvcrt
+
+FORMAT = "napari-synthseg-bank/1"
+HEADER_NAME = "bank.json"
+MANIFEST_NAME = "objects.jsonl"
+OBJECTS_DIR = "objects"
+LOCK_NAME = ".lock"
+_KEPT_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16))
+
+
+class NotABankError(ValueError):
+    """A folder is not an object bank and cannot become one."""
+
+
+class BankWarning(UserWarning):
+    """A corrupt or missing object file or manifest line was skipped."""
+
+
+@dataclass(eq=False)
+class BankObject:
+    """One banked object: gray crop (stored dtype), boolean mask of the same shape, provenance."""
+
+    id: str
+    image: np.ndarray
+    mask: np.ndarray
+    meta: dict = field(default_factory=dict)
+
+
+def object_id(image: np.ndarray, mask: np.ndarray) -> str:
+    """Content hash (sha1, 16 hex digits) of a stored crop and its mask."""
+    digest = hashlib.sha1(f"{image.dtype.str}{image.shape}".encode())
+    digest.update(np.ascontiguousarray(image).tobytes())
+    digest.update(np.packbits(mask).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _gray_like(image: np.ndarray) -> np.ndarray:
+    """RGB(A) to gray, rounded back to uint8/uint16 when the input was one of those."""
+    gray = to_gray(image)
+    if gray is not image and image.dtype in _KEPT_DTYPES:
+        info = np.iinfo(image.dtype)
+        gray = np.clip(np.rint(gray), info.min, info.max).astype(image.dtype)
+    return gray
+
+
+def _storage_image(image: np.ndarray) -> np.ndarray:
+    """The array exactly as the bank stores it: uint8/uint16 kept, anything else float32."""
+    if image.dtype in _KEPT_DTYPES:
+        return image.astype(image.dtype.newbyteorder("="), copy=False)
+    return image.astype(np.float32)
+
+
+def _shape_stats(mask: np.ndarray) -> tuple[float, float]:
+    """Solidity (pixels / convex hull pixels) and eccentricity (from the inertia tensor) of a mask."""
+    from skimage.morphology import convex_hull_image
+
+    solidity = mask.sum() / max(int(convex_hull_image(mask).sum()), 1)
+    points = np.argwhere(mask).astype(np.float64)
+    small, large = np.linalg.eigvalsh(np.cov(points.T, bias=True)) if len(points) > 1 else (0.0, 0.0)
+    eccentricity = float(np.sqrt(max(0.0, 1.0 - small / large))) if large > 0 else 0.0
+    return min(1.0, float(solidity)), eccentricity
+
+
+def _jsonable(value):
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"object metadata value {value!r} is not JSON-serialisable; pass str/int/float/list")
+
+
+@contextmanager
+def _exclusive(lock_path: Path):
+    """Hold an exclusive inter-process lock on ``lock_path`` (created if needed)."""
+    with open(lock_path, "a+b") as handle:
+        if fcntl is not None:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        else:  # pragma: no cover - Windows
+            handle.seek(0)
+            msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)
+        try:
+            yield
+        finally:
+            if fcntl is not None:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            else:  # pragma: no cover - Windows
+                handle.seek(0)
+                msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+
+
+class ObjectBank:
+    """An object bank folder (see the module docstring for the layout).
+
+    Parameters
+    ----------
+    path
+        The bank folder. A missing or empty folder becomes a new bank when ``create``.
+    create
+        Create the bank if needed; with False, a folder that is not a bank raises.
+
+    Raises
+    ------
+    NotABankError
+        ``path`` is a file, a non-empty folder that is not a bank, or missing with
+        ``create=False``.
+    """
+
+    def __init__(self, path: str | os.PathLike, create: bool = True):
+        self.path = Path(path)
+        #: Human-readable messages about skipped files and manifest lines.
+        self.problems: list[str] = []
+        self._records: dict[str, dict] = {}
+        self._offset = 0  # bytes of the manifest already parsed
+        self._stat_key: tuple | None = None
+        self._cache: dict[str, BankObject] = {}
+        self._unreadable: set[str] = set()
+        self._list: list[BankObject] | None = None
+        self._reported: set[str] = set()
+        self._open(create)
+
+    # ------------------------------------------------------------------ opening
+    @staticmethod
+    def is_bank(path: str | os.PathLike) -> bool:
+        """True when ``path`` is a folder holding a readable bank header."""
+        try:
+            header = json.loads((Path(path) / HEADER_NAME).read_text("utf-8"))
+        except (OSError, ValueError):
+            return False
+        return isinstance(header, dict) and str(header.get("format", "")).startswith("napari-synthseg-bank/")
+
+    def _open(self, create: bool) -> None:
+        fix = "choose an empty folder or an existing bank"
+        if self.path.exists() and not self.path.is_dir():
+            raise NotABankError(f"{self.path} is a file, not an object bank folder; {fix}")
+        if not self.is_bank(self.path):
+            if not create:
+                what = "does not exist" if not self.path.exists() else "is not an object bank"
+                raise NotABankError(f"{self.path} {what}; {fix}, or pass create=True to make a new bank")
+            self.path.mkdir(parents=True, exist_ok=True)
+            with self._lock():  # a second creator waits here, then finds the bank made
+                if not self.is_bank(self.path):
+                    if any(entry.name != LOCK_NAME for entry in self.path.iterdir()):
+                        raise NotABankError(
+                            f"{self.path} is not empty and is not an object bank (no {HEADER_NAME}); {fix}"
+                        )
+                    (self.path / OBJECTS_DIR).mkdir(exist_ok=True)
+                    (self.path / MANIFEST_NAME).touch()
+                    header = {"format": FORMAT, "created": _now()}
+                    atomic_write(self.path / HEADER_NAME,
+                                 lambda tmp: tmp.write_text(json.dumps(header, indent=2) + "\n", "utf-8"))
+        self._sync()
+
+    def _lock(self):
+        return _exclusive(self.path / LOCK_NAME)
+
+    def _report(self, message: str) -> None:
+        if message not in self._reported:
+            self._reported.add(message)
+            self.problems.append(message)
+            warnings.warn(message, BankWarning, stacklevel=3)
+
+    # ------------------------------------------------------------------ manifest
+    def _sync(self) -> None:
+        """Parse manifest lines appended since the last look (all of it if replaced or truncated)."""
+        manifest = self.path / MANIFEST_NAME
+        try:
+            stat = manifest.stat()
+        except FileNotFoundError:
+            self._report(f"{manifest} is missing; the bank lists no objects until one is added")
+            self._reset(None)
+            return
+        key = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        if key == self._stat_key:
+            return
+        if self._stat_key is None or stat.st_ino != self._stat_key[0] or stat.st_size < self._offset:
+            self._reset(key)
+        with open(manifest, "rb") as handle:
+            handle.seek(self._offset)
+            data = handle.read()
+        complete = data.rfind(b"\n") + 1  # a line still being written is read next time
+        for raw in data[:complete].splitlines():
+            self._parse_line(raw)
+        self._offset += complete
+        self._stat_key = key
+        self._list = None
+
+    def _reset(self, key) -> None:
+        self._records.clear()
+        self._cache.clear()
+        self._unreadable.clear()
+        self._offset, self._stat_key, self._list = 0, key, None
+
+    def _parse_line(self, raw: bytes) -> None:
+        if not raw.strip():
+            return
+        try:
+            record = json.loads(raw)
+            valid = isinstance(record, dict) and all(isinstance(record.get(k), str) for k in ("id", "image", "mask"))
+        except ValueError:
+            valid = False
+        if not valid:
+            self._report(f"{self.path / MANIFEST_NAME}: skipped a corrupt line: {raw[:80]!r}")
+        elif record["id"] not in self._records:
+            self._records[record["id"]] = record
+
+    def _append(self, data: bytes) -> None:
+        manifest = self.path / MANIFEST_NAME
+        fd = os.open(manifest, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                data = b"\n" + data  # end a torn line so ours stays intact
+            while data:
+                data = data[os.write(fd, data):]
+        finally:
+            os.close(fd)
+
+    # ------------------------------------------------------------------ adding
+    def _prepare(self, image: np.ndarray, mask: np.ndarray, meta: dict) -> tuple[str, np.ndarray, np.ndarray, dict]:
+        mask = np.asarray(mask)
+        if mask.ndim != 2:
+            raise ValueError(f"an object mask must be 2D, got shape {mask.shape}; add stack planes one by one")
+        mask = mask > 0
+        if not mask.any():
+            raise ValueError("the object mask is empty; mark the object's pixels with values > 0")
+        image = np.asarray(image)
+        if image.ndim == 3 and is_rgb(image) and image.shape[:2] == mask.shape:
+            image = _gray_like(image)
+        if image.shape != mask.shape:
+            raise ValueError(f"object image shape {image.shape} differs from its mask shape {mask.shape}")
+        image = _storage_image(image)
+        oid = object_id(image, mask)
+        area = int(mask.sum())
+        solidity, eccentricity = _shape_stats(mask)
+        # Cheap usefulness score: compact, not tiny, not cut by the image border.
+        quality = solidity * min(1.0, (area / 100.0) ** 0.5) * (0.5 if meta.get("touches_border") else 1.0)
+        record = {"id": oid, "source": "", "plane": None, "bbox": None, "method": "added"}
+        record.update(meta)
+        record.update(
+            area=area,
+            mean_intensity=round(float(image[mask].mean()), 4),
+            solidity=round(solidity, 4),
+            eccentricity=round(eccentricity, 4),
+            quality=round(float(np.clip(meta.get("quality", quality), 0.0, 1.0)), 4),
+            shape=list(image.shape),
+            dtype=image.dtype.name,
+            image=f"{OBJECTS_DIR}/{oid}{'.png' if image.dtype in _KEPT_DTYPES else '.tif'}",
+            mask=f"{OBJECTS_DIR}/{oid}_mask.png",
+            time=record.get("time") or _now(),
+        )
+        return oid, image, mask, record
+
+    def _commit(self, items: Iterable[tuple[str, np.ndarray, np.ndarray, dict]]) -> int:
+        """Store prepared objects not yet in the bank; return how many were new."""
+        items = list(items)
+        if not items:
+            return 0
+        with self._lock():
+            self._sync()
+            lines, new = [], {}
+            for oid, image, mask, record in items:
+                if oid in self._records or oid in new:
+                    continue
+                # Files first, then the manifest line: a reader that sees the line finds the files.
+                if image.dtype in _KEPT_DTYPES:
+                    write_png(self.path / record["image"], image)
+                else:
+                    write_tiff(self.path / record["image"], image)
+                write_png(self.path / record["mask"], mask.astype(np.uint8) * 255)
+                new[oid] = (image.copy(), mask.copy())
+                lines.append(json.dumps(record, default=_jsonable) + "\n")
+            if lines:
+                self._append("".join(lines).encode("utf-8"))
+            self._sync()
+        for oid, (image, mask) in new.items():  # no need to decode what we just wrote
+            if oid in self._records:
+                self._cache[oid] = _frozen(BankObject(oid, image, mask, self._records[oid]))
+        self._list = None
+        return len(lines)
+
+    def add_object(self, image: np.ndarray, mask: np.ndarray, **meta) -> str | None:
+        """Add one object (2D gray or RGB crop and its mask, >0 = object).
+
+        ``meta`` (source, plane, bbox, method, quality, ...) is stored with it.
+        Returns the new id, or None when an identical object is already banked.
+        """
+        oid, image, mask, record = self._prepare(image, mask, meta)
+        return oid if self._commit([(oid, image, mask, record)]) else None
+
+    def add_from_labels(self, image, labels, *, source="", ids=None, plane=None, method="autoseg",
+                        min_area=16, padding=2) -> int:
+        """Crop every labelled object (bounding box + ``padding``) with its own mask into the bank.
+
+        Parameters
+        ----------
+        image
+            Gray or RGB image, or a stack ``(..., Y, X)``, with the labels' spatial shape.
+        labels
+            Integer instance labels (0 = background); stacks are cropped plane by plane and
+            each object's ``plane`` index is recorded.
+        source, plane, method
+            Provenance stored with each object (``plane`` only for 2D input).
+        ids
+            Only these label ids (default: all).
+        min_area
+            Objects with fewer pixels are skipped.
+        padding
+            Pixels of context around each object (clipped to the image).
+
+        Returns
+        -------
+        int
+            How many objects were new to the bank.
+        """
+        labels = np.asarray(labels)
+        image = np.asarray(image)
+        if labels.dtype == np.bool_:
+            labels = labels.astype(np.uint8)
+        if not np.issubdtype(labels.dtype, np.integer):
+            raise TypeError(f"labels must be an integer array, got {labels.dtype}; pass instance labels")
+        if labels.ndim < 2:
+            raise ValueError(f"labels must be 2D or a stack (..., Y, X), got shape {labels.shape}")
+        if image.shape != labels.shape:
+            if image.ndim == labels.ndim + 1 and image.shape[:-1] == labels.shape and is_rgb(image):
+                image = _gray_like(image)
+            else:
+                raise ValueError(f"image shape {image.shape} does not match labels shape {labels.shape}; "
+                                 "pass the labels made from this image")
+        if labels.size and labels.min() < 0:
+            raise ValueError("labels must be >= 0 (0 = background)")
+        wanted = None if ids is None else {int(i) for i in ([ids] if np.isscalar(ids) else ids)}
+        padding = max(0, int(padding))
+        stack = labels.ndim > 2
+        items = []
+        time = _now()
+        for index in iter_planes(labels.shape):
+            plane_labels, plane_image = labels[index], image[index]
+            label_ids, compact = _compact_labels(plane_labels)
+            for position, box in enumerate(ndimage.find_objects(compact)):
+                label_id = int(label_ids[position]) if box is not None else 0
+                if box is None or (wanted is not None and label_id not in wanted):
+                    continue
+                crop = tuple(slice(max(s.start - padding, 0), min(s.stop + padding, n))
+                             for s, n in zip(box, compact.shape))
+                mask = compact[crop] == position + 1
+                if mask.sum() < min_area:
+                    continue
+                meta = dict(source=str(source), plane=list(index) if stack else plane, label=label_id,
+                            bbox=[crop[0].start, crop[1].start, crop[0].stop, crop[1].stop], method=method,
+                            touches_border=any(s.start == 0 or s.stop == n for s, n in zip(box, compact.shape)),
+                            time=time)
+                items.append(self._prepare(plane_image[crop], mask, meta))
+        return self._commit(items)
+
+    # ------------------------------------------------------------------ reading
+    def _load(self, record: dict) -> BankObject | None:
+        oid = record["id"]
+        try:
+            image = read_image(self.path / record["image"])
+            mask = read_image(self.path / record["mask"])
+        except ImageReadError as exc:
+            self._report(f"object {oid} skipped: {exc}")
+            return None
+        if mask.ndim == 3:
+            mask = mask[..., 0]
+        expected = tuple(record.get("shape") or image.shape)
+        if image.shape != expected or mask.shape != expected:
+            self._report(f"object {oid} skipped: image {image.shape} / mask {mask.shape} do not match "
+                         f"the manifest's shape {expected}")
+            return None
+        return _frozen(BankObject(oid, image, mask > 0, record))
+
+    def objects(self, refresh: bool = False) -> list[BankObject]:
+        """All readable objects in insertion order, decoded once and cached in memory.
+
+        The cache follows the manifest (adds from other instances appear); ``refresh``
+        re-reads every file from disk. The arrays are read-only: copy before editing.
+        """
+        if refresh:
+            self._reset(None)
+        self._sync()
+        if self._list is None:
+            objects = []
+            for oid, record in self._records.items():
+                obj = self._cache.get(oid)
+                if obj is None and oid not in self._unreadable:
+                    obj = self._load(record)
+                    if obj is None:
+                        self._unreadable.add(oid)
+                    else:
+                        self._cache[oid] = obj
+                if obj is not None:
+                    objects.append(obj)
+            self._list = objects
+        return list(self._list)
+
+    def get(self, oid: str, default=None) -> BankObject | None:
+        """The object with id ``oid``, or ``default`` if unknown or unreadable."""
+        self._sync()
+        record = self._records.get(oid)
+        if record is None or oid in self._unreadable:
+            return default
+        if oid not in self._cache:
+            obj = self._load(record)
+            if obj is None:
+                self._unreadable.add(oid)
+                return default
+            self._cache[oid] = obj
+        return self._cache[oid]
+
+    def sample(self, rng: np.random.Generator, n: int, *, min_quality: float | None = None) -> list[BankObject]:
+        """``n`` objects drawn uniformly with replacement (optionally only ``quality >= min_quality``)."""
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
+        if int(n) < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
+        pool = self.objects()
+        if min_quality is not None:
+            pool = [obj for obj in pool if obj.meta.get("quality", 0.0) >= min_quality]
+        if not pool:
+            condition = f" with quality >= {min_quality}" if min_quality is not None else ""
+            raise ValueError(f"bank {self.path} has no readable objects{condition}; add objects first"
+                             + (" or lower min_quality" if condition else ""))
+        return [pool[i] for i in rng.integers(0, len(pool), size=int(n))]
+
+    def content_hash(self) -> str:
+        """Stable hash of the set of object ids (identifies what a model was trained on)."""
+        self._sync()
+        return hashlib.sha1("\n".join(sorted(self._records)).encode()).hexdigest()[:16]
+
+    def __len__(self) -> int:
+        self._sync()
+        return len(self._records)
+
+    def __iter__(self) -> Iterator[BankObject]:
+        return iter(self.objects())
+
+    def __contains__(self, oid: object) -> bool:
+        self._sync()
+        return oid in self._records
+
+    def __repr__(self) -> str:
+        return f"ObjectBank({str(self.path)!r}, objects={len(self)})"
+
+    # ------------------------------------------------------------------ folders
+    def import_folder(self, images_dir: str | os.PathLike, masks_dir: str | os.PathLike, *,
+                      method: str = "imported") -> int:
+        """Import the reference program's layout (``Rocks/`` + ``Masks_of_Rocks/``).
+
+        Images and masks are paired by file stem in sorted order; mask pixels > 0 are the
+        object; RGB images become gray. Unpaired or unreadable files are reported in
+        ``problems`` and skipped. Returns how many objects were new.
+        """
+        images = self._images_by_stem(images_dir)
+        masks = self._images_by_stem(masks_dir)
+        for stem in sorted(images.keys() ^ masks.keys()):
+            path, other = (images[stem], masks_dir) if stem in images else (masks[stem], images_dir)
+            self._report(f"{path} skipped: no file named {stem}.* in {other}")
+        items = []
+        for stem in sorted(images.keys() & masks.keys()):
+            try:
+                image, mask = read_image(images[stem]), read_image(masks[stem])
+            except ImageReadError as exc:
+                self._report(f"pair {stem!r} skipped: {exc}")
+                continue
+            if is_rgb(mask):
+                mask = mask[..., :3].max(axis=-1)
+            if mask.ndim != 2 or not (mask > 0).any() or image.shape[:2] != mask.shape:
+                self._report(f"pair {stem!r} skipped: mask {mask.shape} is empty, not 2D or does not match "
+                             f"image {image.shape}")
+                continue
+            items.append(self._prepare(image, mask, {"source": str(images[stem]), "method": method}))
+        return self._commit(items)
+
+    @staticmethod
+    def _images_by_stem(folder: str | os.PathLike) -> dict[str, Path]:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise ValueError(f"{folder} is not a folder; pass the folder of object images / masks")
+        return {p.stem: p for p in sorted(folder.iterdir()) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES}
+
+    def export_folder(self, images_dir: str | os.PathLike, masks_dir: str | os.PathLike) -> int:
+        """Write every object as ``<id>.png`` (float: ``.tif``) + ``<id>.png`` mask (0/255).
+
+        Existing files are never overwritten (new names get a ``-1`` suffix). Returns the count.
+        """
+        images_dir, masks_dir = Path(images_dir), Path(masks_dir)
+        images_dir.mkdir(parents=True, exist_ok=True)
+        masks_dir.mkdir(parents=True, exist_ok=True)
+        objects = self.objects()
+        for obj in objects:
+            kept = obj.image.dtype in _KEPT_DTYPES
+            image_path = unique_path(images_dir / f"{obj.id}{'.png' if kept else '.tif'}")
+            (write_png if kept else write_tiff)(image_path, obj.image)
+            write_png(unique_path(masks_dir / f"{image_path.stem}.png"), obj.mask.astype(np.uint8) * 255)
+        return len(objects)
+
+
+def _compact_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, labels renumbered 1..n) so find_objects stays small even for huge label values."""
+    top = int(labels.max()) if labels.size else 0
+    if top <= (1 << 20):
+        return np.arange(1, top + 1), labels
+    values, inverse = np.unique(labels, return_inverse=True)
+    inverse = inverse.reshape(labels.shape)
+    if values[0] == 0:
+        return values[1:], inverse
+    return values, inverse + 1
+
+
+def _frozen(obj: BankObject) -> BankObject:
+    obj.image.flags.writeable = False
+    obj.mask.flags.writeable = False
+    return obj
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
