@@ -1,0 +1,191 @@
+"""Curate dock: fill, undo, pick, un-pick and exports driven through the layer's real mouse callbacks."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+from napari.utils._proxies import ReadOnlyWrapper
+from napari.utils.interactions import mouse_press_callbacks, mouse_release_callbacks
+
+from napari_synthseg._napari.curate_widget import CurateWidget
+
+
+@dataclass
+class FakeMouseEvent:
+    """The fields napari's mouse callbacks read from a vispy mouse event."""
+
+    type: str
+    position: tuple
+    is_dragging: bool = False
+    dims_displayed: tuple = (0, 1)
+    dims_point: tuple = ()
+    view_direction: tuple | None = None
+    pos: tuple = (50, 50)
+    modifiers: tuple = ()
+    button: int = 1
+    handled: bool = False
+
+
+def click(layer, data_point, pos=(50, 50)):
+    """Press and release at a data point of ``layer`` (converted to world coordinates)."""
+    world = tuple(layer.data_to_world(np.asarray(data_point, dtype=float)))
+    press = ReadOnlyWrapper(FakeMouseEvent("mouse_press", world, pos=pos))
+    mouse_press_callbacks(layer, press)
+    release = ReadOnlyWrapper(FakeMouseEvent("mouse_release", world, pos=pos))
+    mouse_release_callbacks(layer, release)
+
+
+def rings_plane(shape=(60, 80)):
+    """Two unfilled rings (ids 1, 2) and one solid disk (id 3)."""
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    labels = np.zeros(shape, dtype=np.uint32)
+    for label, (cy, cx) in ((1, (20, 20)), (2, (20, 55))):
+        r = np.hypot(yy - cy, xx - cx)
+        labels[(r >= 8) & (r < 11)] = label
+    labels[np.hypot(yy - 45, xx - 40) < 7] = 3
+    return labels
+
+
+@pytest.fixture
+def notes(monkeypatch):
+    messages = []
+    from napari_synthseg._napari import curate_widget
+
+    monkeypatch.setattr(curate_widget, "notify_info", messages.append)
+    monkeypatch.setattr(curate_widget, "notify_error", messages.append)
+    return messages
+
+
+def wait_idle(qtbot, widget):
+    qtbot.waitUntil(lambda: not widget.busy, timeout=20000)
+
+
+def test_fill_undo_pick_export_roundtrip(make_napari_viewer, qtbot, tmp_path, notes):
+    viewer = make_napari_viewer()
+    plane = rings_plane()
+    image = viewer.add_image((plane > 0) * 180 + 30, name="em", scale=(2, 2), translate=(10, 5))
+    labels = viewer.add_labels(plane.copy(), name="seg", scale=(2, 2), translate=(10, 5))
+    widget = CurateWidget(viewer)
+    assert widget.labels_choice.layer() is labels and widget.image_choice.layer() is image
+
+    widget.set_mode("fill")
+    assert viewer.layers.selection.active is labels
+    click(labels, (2, 2))  # background, outside both rings
+    assert labels.data[20, 20] == 1 and labels.data[20, 55] == 2  # ring interiors take the ring's id
+    assert labels.data[2, 2] == 0 and labels.data[0, 79] == 0
+    filled = labels.data.copy()
+    labels.undo()
+    np.testing.assert_array_equal(labels.data, plane)
+    labels.redo()
+    np.testing.assert_array_equal(labels.data, filled)
+
+    # clicks that must change nothing
+    click(labels, (20, 10))  # on object 1
+    assert "background pixel" in notes[-1]
+    click(labels, (500, 500))  # outside the layer
+    assert "outside" in notes[-1]
+    np.testing.assert_array_equal(labels.data, filled)
+
+    widget.set_mode("pick")
+    click(labels, (20, 20))
+    click(labels, (45, 40))
+    assert widget.picked_total() == 2 and widget.picked_count.text() == "2 picked"
+    picked = viewer.layers["seg picked"]
+    assert set(np.unique(labels.data[picked.data > 0])) == {1, 3}
+    np.testing.assert_allclose(picked.scale, labels.scale)
+    assert viewer.layers.selection.active is labels
+    click(labels, (45, 40))  # un-pick
+    assert widget.picked_total() == 1 and not picked.data[45, 40]
+    click(labels, (2, 2))  # background in pick mode
+    assert "no object" in notes[-1]
+
+    bank_dir = tmp_path / "bank"
+    widget.bank_path.set_path(bank_dir)
+    widget.export_picked()
+    wait_idle(qtbot, widget)
+    from napari_synthseg.bank import ObjectBank
+
+    bank = ObjectBank(bank_dir, create=False)
+    objects = list(bank)
+    assert len(objects) == 1
+    assert objects[0].meta["method"] == "curated" and objects[0].meta["source"] == "em"
+    assert objects[0].mask.sum() == (filled == 1).sum()
+
+    widget.labels_path.set_path(tmp_path / "labels.tif")
+    widget.export_labels()
+    wait_idle(qtbot, widget)
+    import tifffile
+
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "labels.tif"), filled)
+
+    widget.csv_path.set_path(tmp_path / "sizes.csv")
+    widget.export_measurements()
+    wait_idle(qtbot, widget)
+    with open(tmp_path / "sizes.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted(int(r["label"]) for r in rows) == [1, 2, 3]
+    assert int(widget.histogram.counts.sum()) == 3
+    assert len(viewer.layers) == 3  # em, seg, seg picked: nothing else created or lost
+
+
+def test_stack_fill_and_pick_only_current_plane(make_napari_viewer, qtbot, tmp_path, notes):
+    viewer = make_napari_viewer()
+    stack = np.stack([rings_plane(), rings_plane(), rings_plane()])
+    stack[1][stack[1] > 0] += 10  # other ids on plane 1
+    viewer.add_image(stack.astype(np.uint8) * 20, name="em")
+    labels = viewer.add_labels(stack.copy(), name="seg", translate=(0, 3, 4))
+    widget = CurateWidget(viewer)
+    widget.set_mode("fill")
+    viewer.dims.set_current_step(0, 1)
+    click(labels, (1, 2, 2))
+    assert labels.data[1, 20, 20] == 11
+    np.testing.assert_array_equal(labels.data[0], stack[0])
+    np.testing.assert_array_equal(labels.data[2], stack[2])
+
+    widget.set_mode("pick")
+    click(labels, (1, 20, 55))
+    assert widget.picks == {(1,): {12}}
+    picked = viewer.layers["seg picked"].data
+    assert picked[1].any() and not picked[0].any() and not picked[2].any()
+
+    widget.bank_path.set_path(tmp_path / "bank")
+    widget.export_picked()
+    wait_idle(qtbot, widget)
+    from napari_synthseg.bank import ObjectBank
+
+    objects = list(ObjectBank(tmp_path / "bank", create=False))
+    assert len(objects) == 1 and objects[0].meta["plane"] == [1]
+
+    widget.csv_path.set_path(tmp_path / "m.csv")
+    widget.export_measurements()
+    wait_idle(qtbot, widget)
+    with open(tmp_path / "m.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted({r["plane"] for r in rows}) == ["0", "1", "2"] and len(rows) == 9
+
+
+def test_wrong_layer_and_layer_changes(make_napari_viewer, qtbot, notes):
+    viewer = make_napari_viewer()
+    image = viewer.add_image(np.zeros((20, 20), np.uint8), name="em")
+    labels = viewer.add_labels(rings_plane((40, 40))[:20, :20], name="seg")
+    widget = CurateWidget(viewer)
+    widget.set_mode("fill")
+    viewer.layers.selection.active = image
+    event = ReadOnlyWrapper(FakeMouseEvent("mouse_press", (5.0, 5.0)))
+    mouse_press_callbacks(viewer, event)
+    assert "selected layer is Image" in notes[-1]
+
+    labels.name = "renamed"
+    assert widget.labels_choice.currentText() == "renamed"
+    other = viewer.add_labels(np.zeros((20, 20), np.uint32), name="other")
+    widget.labels_choice.set_layer(other)
+    assert widget._callback not in labels.mouse_drag_callbacks
+    assert widget._callback in other.mouse_drag_callbacks
+    viewer.layers.remove(other)
+    assert widget.labels_choice.layer() is labels
+    assert widget._callback in labels.mouse_drag_callbacks
+    widget.set_mode("off")
+    assert widget._callback not in labels.mouse_drag_callbacks
