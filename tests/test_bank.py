@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import tempfile
+import threading
 import warnings
 from pathlib import Path
 
@@ -110,6 +111,20 @@ def test_two_instances_stay_consistent(tmp_path):
     assert len(records(tmp_path / "b")) == 2
 
 
+def test_threads_sharing_one_instance(tmp_path):
+    image, labels = two_blobs()
+    shared, other = ObjectBank(tmp_path / "b"), ObjectBank(tmp_path / "b")
+    crops = [(image[y:y + 6, x:x + 6], labels[y:y + 6, x:x + 6] >= 0) for y in range(0, 18, 3) for x in range(0, 24, 3)]
+    results = []
+    workers = [threading.Thread(target=lambda bank=bank: results.extend(bank.add_object(*c) for c in crops))
+               for bank in (shared, shared, other)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert sum(r is not None for r in results) == len(crops) == len(shared) == len(records(tmp_path / "b"))
+
+
 def _add_in_child(bank_dir: str, seed: int) -> int:
     rng = np.random.default_rng(seed)
     bank = ObjectBank(bank_dir)
@@ -145,8 +160,9 @@ def test_corrupt_and_missing_object_files_are_skipped(tmp_path):
     (tmp_path / "b" / "objects" / f"{ids[0]}.png").write_bytes(b"not a png")
     (tmp_path / "b" / "objects" / f"{ids[1]}_mask.png").unlink()
     bank = ObjectBank(tmp_path / "b")
-    with pytest.warns(BankWarning, match=ids[0]):
+    with pytest.warns(BankWarning, match="skipped") as caught:
         objects = bank.objects()
+    assert sum(issubclass(w.category, BankWarning) for w in caught) == 2
     assert [o.id for o in objects] == [ids[2]]
     assert len(bank.problems) == 2 and ids[1] in bank.problems[1]
     assert bank.get(ids[0]) is None and len(bank) == 3
@@ -290,7 +306,7 @@ def test_bad_input_messages(tmp_path):
         bank.add_object(image[:5], labels > 0)
     with pytest.raises(TypeError, match="JSON"):
         bank.add_object(image, labels > 0, source=object())
-    assert len(bank) == 0
+    assert len(bank) == 0 and list((tmp_path / "b" / "objects").iterdir()) == []
 
 
 def test_huge_label_values(tmp_path):

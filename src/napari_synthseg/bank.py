@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,18 +30,8 @@ from typing import Iterable, Iterator
 import numpy as np
 from scipy import ndimage
 
-from .image_io import (
-    IMAGE_SUFFIXES,
-    ImageReadError,
-    atomic_write,
-    is_rgb,
-    iter_planes,
-    read_image,
-    to_gray,
-    unique_path,
-    write_png,
-    write_tiff,
-)
+from .image_io import (IMAGE_SUFFIXES, ImageReadError, atomic_write, is_rgb, iter_planes, read_image,
+                       to_gray, unique_path, write_png, write_tiff)
 
 try:  # POSIX
     import fcntl
@@ -54,6 +45,7 @@ MANIFEST_NAME = "objects.jsonl"
 OBJECTS_DIR = "objects"
 LOCK_NAME = ".lock"
 _KEPT_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16))
+_RECORD_KEYS = ("id", "image", "mask")  # a manifest line without these is corrupt
 
 
 class NotABankError(ValueError):
@@ -119,56 +111,44 @@ def _jsonable(value):
     raise TypeError(f"object metadata value {value!r} is not JSON-serialisable; pass str/int/float/list")
 
 
+def _set_lock(handle, locked: bool) -> None:
+    if fcntl is not None:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX if locked else fcntl.LOCK_UN)
+    else:  # pragma: no cover - Windows: lock the first byte
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK if locked else msvcrt.LK_UNLCK, 1)
+
+
 @contextmanager
 def _exclusive(lock_path: Path):
     """Hold an exclusive inter-process lock on ``lock_path`` (created if needed)."""
     with open(lock_path, "a+b") as handle:
-        if fcntl is not None:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        else:  # pragma: no cover - Windows
-            handle.seek(0)
-            msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)
+        _set_lock(handle, True)
         try:
             yield
         finally:
-            if fcntl is not None:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-            else:  # pragma: no cover - Windows
-                handle.seek(0)
-                msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+            _set_lock(handle, False)
 
 
 class ObjectBank:
-    """An object bank folder (see the module docstring for the layout).
+    """An object bank folder (layout in the module docstring).
 
-    Parameters
-    ----------
-    path
-        The bank folder. A missing or empty folder becomes a new bank when ``create``.
-    create
-        Create the bank if needed; with False, a folder that is not a bank raises.
-
-    Raises
-    ------
-    NotABankError
-        ``path`` is a file, a non-empty folder that is not a bank, or missing with
-        ``create=False``.
+    ``path`` may be an existing bank or, with ``create``, a missing or empty folder
+    (made a new bank). Anything else raises `NotABankError`. ``problems`` lists the
+    corrupt or missing files and manifest lines that were skipped.
     """
 
     def __init__(self, path: str | os.PathLike, create: bool = True):
         self.path = Path(path)
-        #: Human-readable messages about skipped files and manifest lines.
         self.problems: list[str] = []
-        self._records: dict[str, dict] = {}
-        self._offset = 0  # bytes of the manifest already parsed
-        self._stat_key: tuple | None = None
+        self._reported: set[str] = set()
+        self._records: dict[str, dict] = {}  # id -> manifest record, in manifest order
         self._cache: dict[str, BankObject] = {}
         self._unreadable: set[str] = set()
-        self._list: list[BankObject] | None = None
-        self._reported: set[str] = set()
+        self._mutex = threading.RLock()  # one instance shared by threads (GUI + worker)
+        self._reset(None)
         self._open(create)
 
-    # ------------------------------------------------------------------ opening
     @staticmethod
     def is_bank(path: str | os.PathLike) -> bool:
         """True when ``path`` is a folder holding a readable bank header."""
@@ -209,9 +189,12 @@ class ObjectBank:
             self.problems.append(message)
             warnings.warn(message, BankWarning, stacklevel=3)
 
-    # ------------------------------------------------------------------ manifest
     def _sync(self) -> None:
         """Parse manifest lines appended since the last look (all of it if replaced or truncated)."""
+        with self._mutex:
+            self._sync_unlocked()
+
+    def _sync_unlocked(self) -> None:
         manifest = self.path / MANIFEST_NAME
         try:
             stat = manifest.stat()
@@ -245,7 +228,7 @@ class ObjectBank:
             return
         try:
             record = json.loads(raw)
-            valid = isinstance(record, dict) and all(isinstance(record.get(k), str) for k in ("id", "image", "mask"))
+            valid = isinstance(record, dict) and all(isinstance(record.get(k), str) for k in _RECORD_KEYS)
         except ValueError:
             valid = False
         if not valid:
@@ -254,19 +237,16 @@ class ObjectBank:
             self._records[record["id"]] = record
 
     def _append(self, data: bytes) -> None:
-        manifest = self.path / MANIFEST_NAME
-        fd = os.open(manifest, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            size = os.fstat(fd).st_size
-            if size and os.pread(fd, 1, size - 1) != b"\n":
-                data = b"\n" + data  # end a torn line so ours stays intact
-            while data:
-                data = data[os.write(fd, data):]
-        finally:
-            os.close(fd)
+        """Append lines to the manifest (caller holds the lock)."""
+        with open(self.path / MANIFEST_NAME, "a+b") as handle:
+            if handle.seek(0, os.SEEK_END) > 0:
+                handle.seek(-1, os.SEEK_END)
+                if handle.read(1) != b"\n":
+                    data = b"\n" + data  # end a torn line left by a crash so ours stays whole
+            handle.write(data)
 
-    # ------------------------------------------------------------------ adding
-    def _prepare(self, image: np.ndarray, mask: np.ndarray, meta: dict) -> tuple[str, np.ndarray, np.ndarray, dict]:
+    def _prepare(self, image, mask, meta: dict) -> tuple[str, np.ndarray, np.ndarray, dict]:
+        """Validate and measure one object; returns (id, stored image, bool mask, manifest record)."""
         mask = np.asarray(mask)
         if mask.ndim != 2:
             raise ValueError(f"an object mask must be 2D, got shape {mask.shape}; add stack planes one by one")
@@ -284,48 +264,40 @@ class ObjectBank:
         solidity, eccentricity = _shape_stats(mask)
         # Cheap usefulness score: compact, not tiny, not cut by the image border.
         quality = solidity * min(1.0, (area / 100.0) ** 0.5) * (0.5 if meta.get("touches_border") else 1.0)
-        record = {"id": oid, "source": "", "plane": None, "bbox": None, "method": "added"}
-        record.update(meta)
-        record.update(
-            area=area,
-            mean_intensity=round(float(image[mask].mean()), 4),
-            solidity=round(solidity, 4),
-            eccentricity=round(eccentricity, 4),
-            quality=round(float(np.clip(meta.get("quality", quality), 0.0, 1.0)), 4),
-            shape=list(image.shape),
-            dtype=image.dtype.name,
-            image=f"{OBJECTS_DIR}/{oid}{'.png' if image.dtype in _KEPT_DTYPES else '.tif'}",
-            mask=f"{OBJECTS_DIR}/{oid}_mask.png",
-            time=record.get("time") or _now(),
-        )
+        record = {"id": oid, "source": "", "plane": None, "bbox": None, "method": "added", "time": _now(), **meta}
+        record["id"] = oid
+        record.update(area=area, mean_intensity=round(float(image[mask].mean()), 4), solidity=round(solidity, 4),
+                      eccentricity=round(eccentricity, 4),
+                      quality=round(float(np.clip(meta.get("quality", quality), 0.0, 1.0)), 4),
+                      shape=list(image.shape), dtype=image.dtype.name,
+                      image=f"{OBJECTS_DIR}/{oid}{'.png' if image.dtype in _KEPT_DTYPES else '.tif'}",
+                      mask=f"{OBJECTS_DIR}/{oid}_mask.png")
+        json.dumps(record, default=_jsonable)  # unserialisable metadata fails here, before any write
         return oid, image, mask, record
 
     def _commit(self, items: Iterable[tuple[str, np.ndarray, np.ndarray, dict]]) -> int:
         """Store prepared objects not yet in the bank; return how many were new."""
         items = list(items)
-        if not items:
+        if not items:  # no lock taken for nothing
             return 0
-        with self._lock():
+        with self._mutex, self._lock():
             self._sync()
             lines, new = [], {}
             for oid, image, mask, record in items:
                 if oid in self._records or oid in new:
                     continue
                 # Files first, then the manifest line: a reader that sees the line finds the files.
-                if image.dtype in _KEPT_DTYPES:
-                    write_png(self.path / record["image"], image)
-                else:
-                    write_tiff(self.path / record["image"], image)
+                (write_png if image.dtype in _KEPT_DTYPES else write_tiff)(self.path / record["image"], image)
                 write_png(self.path / record["mask"], mask.astype(np.uint8) * 255)
                 new[oid] = (image.copy(), mask.copy())
                 lines.append(json.dumps(record, default=_jsonable) + "\n")
             if lines:
                 self._append("".join(lines).encode("utf-8"))
             self._sync()
-        for oid, (image, mask) in new.items():  # no need to decode what we just wrote
-            if oid in self._records:
-                self._cache[oid] = _frozen(BankObject(oid, image, mask, self._records[oid]))
-        self._list = None
+            for oid, (image, mask) in new.items():  # no need to decode what we just wrote
+                if oid in self._records:
+                    self._cache[oid] = _frozen(BankObject(oid, image, mask, self._records[oid]))
+            self._list = None
         return len(lines)
 
     def add_object(self, image: np.ndarray, mask: np.ndarray, **meta) -> str | None:
@@ -339,28 +311,13 @@ class ObjectBank:
 
     def add_from_labels(self, image, labels, *, source="", ids=None, plane=None, method="autoseg",
                         min_area=16, padding=2) -> int:
-        """Crop every labelled object (bounding box + ``padding``) with its own mask into the bank.
+        """Crop each labelled object (bounding box + ``padding``, clipped) with its own mask.
 
-        Parameters
-        ----------
-        image
-            Gray or RGB image, or a stack ``(..., Y, X)``, with the labels' spatial shape.
-        labels
-            Integer instance labels (0 = background); stacks are cropped plane by plane and
-            each object's ``plane`` index is recorded.
-        source, plane, method
-            Provenance stored with each object (``plane`` only for 2D input).
-        ids
-            Only these label ids (default: all).
-        min_area
-            Objects with fewer pixels are skipped.
-        padding
-            Pixels of context around each object (clipped to the image).
-
-        Returns
-        -------
-        int
-            How many objects were new to the bank.
+        ``image`` (gray, RGB or a stack ``(..., Y, X)``) and integer ``labels`` (0 =
+        background) share the spatial shape; stacks are cropped plane by plane and the
+        plane index is recorded (``plane`` is recorded for 2D input). Other objects inside
+        a crop are not in its mask. ``ids`` restricts to those labels; objects under
+        ``min_area`` pixels are skipped. Returns how many objects were new to the bank.
         """
         labels = np.asarray(labels)
         image = np.asarray(image)
@@ -402,7 +359,6 @@ class ObjectBank:
                 items.append(self._prepare(plane_image[crop], mask, meta))
         return self._commit(items)
 
-    # ------------------------------------------------------------------ reading
     def _load(self, record: dict) -> BankObject | None:
         oid = record["id"]
         try:
@@ -430,47 +386,37 @@ class ObjectBank:
             self._reset(None)
         self._sync()
         if self._list is None:
-            objects = []
-            for oid, record in self._records.items():
-                obj = self._cache.get(oid)
-                if obj is None and oid not in self._unreadable:
-                    obj = self._load(record)
-                    if obj is None:
-                        self._unreadable.add(oid)
-                    else:
-                        self._cache[oid] = obj
-                if obj is not None:
-                    objects.append(obj)
-            self._list = objects
+            self._list = [obj for obj in map(self._decoded, self._records) if obj is not None]
         return list(self._list)
 
     def get(self, oid: str, default=None) -> BankObject | None:
         """The object with id ``oid``, or ``default`` if unknown or unreadable."""
         self._sync()
-        record = self._records.get(oid)
-        if record is None or oid in self._unreadable:
-            return default
-        if oid not in self._cache:
-            obj = self._load(record)
+        obj = self._decoded(oid) if oid in self._records else None
+        return default if obj is None else obj
+
+    def _decoded(self, oid: str) -> BankObject | None:
+        if oid not in self._cache and oid not in self._unreadable:
+            obj = self._load(self._records[oid])
             if obj is None:
                 self._unreadable.add(oid)
-                return default
-            self._cache[oid] = obj
-        return self._cache[oid]
+            else:
+                self._cache[oid] = obj
+        return self._cache.get(oid)
 
     def sample(self, rng: np.random.Generator, n: int, *, min_quality: float | None = None) -> list[BankObject]:
         """``n`` objects drawn uniformly with replacement (optionally only ``quality >= min_quality``)."""
         if not isinstance(rng, np.random.Generator):
-            raise TypeError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
+            raise TypeError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), "
+                            f"got {type(rng).__name__}")
         if int(n) < 0:
             raise ValueError(f"n must be >= 0, got {n}")
         pool = self.objects()
         if min_quality is not None:
             pool = [obj for obj in pool if obj.meta.get("quality", 0.0) >= min_quality]
         if not pool:
-            condition = f" with quality >= {min_quality}" if min_quality is not None else ""
-            raise ValueError(f"bank {self.path} has no readable objects{condition}; add objects first"
-                             + (" or lower min_quality" if condition else ""))
+            fix = "add objects first" if min_quality is None else f"quality >= {min_quality}; lower min_quality"
+            raise ValueError(f"bank {self.path} has no readable objects; {fix}")
         return [pool[i] for i in rng.integers(0, len(pool), size=int(n))]
 
     def content_hash(self) -> str:
@@ -492,7 +438,6 @@ class ObjectBank:
     def __repr__(self) -> str:
         return f"ObjectBank({str(self.path)!r}, objects={len(self)})"
 
-    # ------------------------------------------------------------------ folders
     def import_folder(self, images_dir: str | os.PathLike, masks_dir: str | os.PathLike, *,
                       method: str = "imported") -> int:
         """Import the reference program's layout (``Rocks/`` + ``Masks_of_Rocks/``).
@@ -552,10 +497,8 @@ def _compact_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if top <= (1 << 20):
         return np.arange(1, top + 1), labels
     values, inverse = np.unique(labels, return_inverse=True)
-    inverse = inverse.reshape(labels.shape)
-    if values[0] == 0:
-        return values[1:], inverse
-    return values, inverse + 1
+    shift = 0 if values[0] == 0 else 1
+    return values[values > 0], inverse.reshape(labels.shape) + shift
 
 
 def _frozen(obj: BankObject) -> BankObject:
