@@ -245,7 +245,7 @@ class ObjectBank:
                     data = b"\n" + data  # end a torn line left by a crash so ours stays whole
             handle.write(data)
 
-    def _prepare(self, image, mask, meta: dict) -> tuple[str, np.ndarray, np.ndarray, dict]:
+    def _prepare(self, image, mask, meta: dict) -> tuple[str, np.ndarray, np.ndarray, dict | None]:
         """Validate and measure one object; returns (id, stored image, bool mask, manifest record)."""
         mask = np.asarray(mask)
         if mask.ndim != 2:
@@ -260,6 +260,8 @@ class ObjectBank:
             raise ValueError(f"object image shape {image.shape} differs from its mask shape {mask.shape}")
         image = _storage_image(image)
         oid = object_id(image, mask)
+        if oid in self._records:  # already banked: skip measuring (the record is not needed)
+            return oid, image, mask, None
         area = int(mask.sum())
         solidity, eccentricity = _shape_stats(mask)
         # Cheap usefulness score: compact, not tiny, not cut by the image border.
@@ -284,7 +286,7 @@ class ObjectBank:
             self._sync()
             lines, new = [], {}
             for oid, image, mask, record in items:
-                if oid in self._records or oid in new:
+                if record is None or oid in self._records or oid in new:
                     continue
                 # Files first, then the manifest line: a reader that sees the line finds the files.
                 (write_png if image.dtype in _KEPT_DTYPES else write_tiff)(self.path / record["image"], image)
@@ -338,6 +340,7 @@ class ObjectBank:
         wanted = None if ids is None else {int(i) for i in ([ids] if np.isscalar(ids) else ids)}
         padding = max(0, int(padding))
         stack = labels.ndim > 2
+        self._sync()
         items = []
         time = _now()
         for index in iter_planes(labels.shape):
@@ -452,6 +455,7 @@ class ObjectBank:
             path, other = (images[stem], masks_dir) if stem in images else (masks[stem], images_dir)
             self._report(f"{path} skipped: no file named {stem}.* in {other}")
         items = []
+        self._sync()
         for stem in sorted(images.keys() & masks.keys()):
             try:
                 image, mask = read_image(images[stem]), read_image(masks[stem])
