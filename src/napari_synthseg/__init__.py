@@ -16,6 +16,7 @@ _EXPORTS = {
     "autosegment": "napari_synthseg.autoseg",
     "ObjectBank": "napari_synthseg.bank",
     "BankObject": "napari_synthseg.bank",
+    "NotABankError": "napari_synthseg.bank",
     "synthesize_scene": "napari_synthseg.synthesis",
     "BackgroundSource": "napari_synthseg.synthesis",
     "fill_enclosed": "napari_synthseg.curation",
