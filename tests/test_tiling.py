@@ -44,13 +44,14 @@ def test_blend_window_is_smooth_positive_and_sums_to_one_across_overlap():
     assert window.min() > 0
     assert window[8:-8, 8:-8].min() == pytest.approx(1.0)
     row = window[16]
-    assert np.all(np.diff(row[:9]) > 0)  # rises monotonically over the ramp
+    assert np.all(np.diff(row[:9]) >= 0)  # rises monotonically over the ramp
+    assert row[0] < 1e-3 and row[-1] < 1e-3  # tile edges (padding in view) barely count
     # two tiles overlapping by exactly the ramp width: their weights add up to 1
     tile, overlap = 48, 8
     total = np.zeros(tile * 2 - overlap)
     total[:tile] += row
     total[tile - overlap:] += row
-    np.testing.assert_allclose(total[8:-8], 1.0, atol=1e-6)
+    np.testing.assert_allclose(total[8:-8], 1.0, atol=2e-4)
 
 
 def test_blend_window_on_tiles_smaller_than_two_ramps():
@@ -90,7 +91,7 @@ def test_accumulator_reconstructs_a_smooth_field_exactly():
 
 
 def test_accumulator_blends_disagreeing_tiles_without_a_step():
-    shape, tile, overlap = (16, 56), 32, 8
+    shape, tile, overlap = (16, 48), 32, 16
     acc = TiledAccumulator(shape, 1, blend_window((16, tile), overlap))
     tiles = list(iter_tiles(shape, tile, overlap))
     assert len(tiles) == 2

@@ -1,0 +1,273 @@
+"""Loading a saved model and segmenting images of any size with it (Keras 3).
+
+``predict`` works at full resolution: each plane is normalised once over the whole plane,
+cut into overlapping tiles of one shape that go through the network in batches, and the
+tile predictions are blended with smooth weights (``napari_synthseg.tiling``), so there
+are no seams and memory is bounded by the batch and the output, not by the network's
+activations on the whole image. Instances come from ``probabilities_to_instances``.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from napari_synthseg.image_io import is_rgb, iter_planes, to_gray
+from napari_synthseg.instances import probabilities_to_instances
+from napari_synthseg.model.sidecar import CHANNELS, SidecarError, read_sidecar, sidecar_path
+from napari_synthseg.normalize import DEFAULT_PERCENTILES, percentile_normalize
+from napari_synthseg.tiling import TiledAccumulator, blend_window, count_tiles, iter_tile_batches
+
+#: Pad multiple used when the sidecar does not give the network depth (covers depth <= 5).
+_DEFAULT_PAD_MULTIPLE = 32
+
+
+class ModelLoadError(ValueError):
+    """A model file is missing, corrupt, or not a napari-synthseg model this version can use."""
+
+
+@dataclass
+class SegmentationModel:
+    """A loaded network with its sidecar description.
+
+    Attributes
+    ----------
+    keras_model
+        The Keras model: ``(B, H, W, 1)`` float32 in, ``(B, H, W, 3)`` sigmoid channels out.
+    info
+        The sidecar's content (format, channels, normalization, network, training, ...).
+    path
+        The ``.keras`` file it was loaded from.
+    """
+
+    keras_model: object
+    info: dict = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def percentiles(self) -> tuple[float, float]:
+        """``(low, high)`` percentiles of the input normalisation used in training."""
+        norm = self.info.get("normalization") or {}
+        return (float(norm.get("low", DEFAULT_PERCENTILES[0])), float(norm.get("high", DEFAULT_PERCENTILES[1])))
+
+    @property
+    def pad_multiple(self) -> int:
+        """Tile sides must be multiples of this (``2 ** depth`` of the U-Net)."""
+        depth = (self.info.get("network") or {}).get("depth")
+        if isinstance(depth, int) and depth >= 0:
+            return 2 ** depth
+        return _DEFAULT_PAD_MULTIPLE
+
+
+def load_model(path: str | os.PathLike) -> SegmentationModel:
+    """Load a ``.keras`` model and its JSON sidecar.
+
+    Raises
+    ------
+    ModelLoadError
+        The file is missing, not a Keras archive, cannot be deserialised, or its sidecar
+        is missing or describes different outputs than this version reads.
+    """
+    path = Path(path)
+    if path.suffix == ".json":
+        path = path.with_suffix(".keras")
+    if not path.is_file():
+        raise ModelLoadError(f"model file {path} does not exist; check the path or train a model first "
+                             "(synthseg run / the Train widget)")
+    if not zipfile.is_zipfile(path):
+        raise ModelLoadError(f"{path} is not a Keras model archive (corrupt or not a .keras file); "
+                             "re-save or retrain the model")
+    try:
+        info = read_sidecar(path)
+    except SidecarError as exc:
+        raise ModelLoadError(f"cannot use model {path}: {exc}") from exc
+    channels = info.get("channels")
+    if list(channels or []) != list(CHANNELS):
+        raise ModelLoadError(
+            f"model {path} outputs channels {channels!r} (sidecar {sidecar_path(path)}); this version "
+            f"needs {list(CHANNELS)!r}. Retrain the model with this version of napari-synthseg"
+        )
+
+    import keras
+
+    try:  # registers the training losses/metrics, should a saved model refer to them
+        import napari_synthseg.model.losses  # noqa: F401
+    except ImportError:
+        pass
+    try:
+        keras_model = keras.saving.load_model(path, compile=False)
+    except Exception as exc:  # Keras raises many types for a bad archive; name the file instead
+        raise ModelLoadError(f"cannot load model {path}: {type(exc).__name__}: {exc}. "
+                             "The file may be corrupt or from an incompatible Keras; retrain the model") from exc
+    n_out = keras_model.outputs[0].shape[-1] if getattr(keras_model, "outputs", None) else None
+    if n_out is not None and n_out != len(CHANNELS):
+        raise ModelLoadError(f"model {path} has {n_out} output channels but its sidecar lists "
+                             f"{len(CHANNELS)}; the files do not belong together, retrain the model")
+    return SegmentationModel(keras_model=keras_model, info=info, path=path)
+
+
+def _as_model(model) -> SegmentationModel:
+    if isinstance(model, SegmentationModel):
+        return model
+    if isinstance(model, (str, os.PathLike)):
+        return load_model(model)
+    raise TypeError(f"model must be a path to a .keras file or a SegmentationModel, got {type(model).__name__}")
+
+
+def _pad_to_multiple(plane: np.ndarray, multiple: int, margin: int) -> tuple[np.ndarray, tuple[slice, slice]]:
+    """Reflect-pad by ``margin`` on every side, then at the end up to a multiple of ``multiple``.
+
+    The margin gives pixels at the image border some context instead of a tile edge.
+    Returns the padded plane and the slices that recover the original.
+    """
+    pads = []
+    for size in plane.shape:
+        total = size + 2 * margin
+        extra = (-total) % multiple
+        pads.append((margin, margin + extra))
+    mode = "reflect" if min(plane.shape) > 1 else "edge"
+    padded = np.pad(plane, pads, mode=mode)
+    crop = tuple(slice(before, before + size) for (before, _), size in zip(pads, plane.shape))
+    return padded, crop
+
+
+def _run_batch(keras_model, batch: np.ndarray) -> np.ndarray:
+    out = keras_model.predict_on_batch(batch)
+    if isinstance(out, (list, tuple)):
+        out = out[0]
+    return np.asarray(out, dtype=np.float32)
+
+
+def predict_probabilities(model: SegmentationModel, plane: np.ndarray, *, tile: int = 512, overlap: int = 64,
+                          batch_size: int = 4,
+                          on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+    """Blended ``(H, W, 3)`` float32 probabilities of one 2D gray plane.
+
+    ``on_batch(n)`` is called after each batch with the number of tiles it held.
+    """
+    plane = np.asarray(plane)
+    if plane.ndim != 2:
+        raise ValueError(f"predict_probabilities takes one 2D plane, got shape {plane.shape}")
+    low, high = model.percentiles
+    normalized = percentile_normalize(plane, low, high)
+    multiple = model.pad_multiple
+    tile = _round_tile(tile, multiple)
+    overlap = _round_overlap(overlap, multiple, tile)
+    padded, crop = _pad_to_multiple(normalized, multiple, margin=overlap // 2)
+    del normalized
+    window = blend_window(_tile_shape(padded.shape, tile), overlap)
+    acc = TiledAccumulator(padded.shape, len(CHANNELS), window)
+    for slices in iter_tile_batches(padded.shape, tile, overlap, batch_size):
+        batch = np.stack([padded[s] for s in slices])[..., None]
+        acc.add_batch(slices, _run_batch(model.keras_model, batch))
+        if on_batch is not None:
+            on_batch(len(slices))
+    prob = acc.result()[crop]
+    return np.ascontiguousarray(np.clip(prob, 0.0, 1.0))
+
+
+def _round_tile(tile: int, multiple: int) -> int:
+    if int(tile) != tile or tile < 1:
+        raise ValueError(f"tile must be a positive integer, got {tile!r}")
+    return max(multiple, int(np.ceil(tile / multiple)) * multiple)
+
+
+def _round_overlap(overlap: int, multiple: int, tile: int) -> int:
+    # A multiple of 2**depth keeps every tile on the same pooling grid as the whole image,
+    # so tiles see exactly what an untiled pass would (up to their edges).
+    if int(overlap) != overlap or overlap < 0:
+        raise ValueError(f"overlap must be a non-negative integer, got {overlap!r}")
+    rounded = int(np.ceil(overlap / multiple)) * multiple
+    if rounded >= tile:
+        raise ValueError(f"overlap ({overlap}, rounded to {rounded} for the network's 2**depth grid) must be "
+                         f"smaller than the tile ({tile}); lower the overlap or raise the tile")
+    return rounded
+
+
+def _tile_shape(padded_shape, tile: int) -> tuple[int, int]:
+    return min(tile, padded_shape[0]), min(tile, padded_shape[1])
+
+
+def _padded_shape(shape, multiple: int, margin: int) -> tuple[int, int]:
+    return tuple(s + 2 * margin + ((-(s + 2 * margin)) % multiple) for s in shape)
+
+
+def predict(model, image, *, tile: int = 512, overlap: int = 64, batch_size: int = 4, threshold: float = 0.5,
+            min_area: int = 30, fill_holes: bool = True, return_probabilities: bool = False,
+            progress: Callable[[int, int], None] | None = None, method: str = "auto",
+            rgb: bool | None = None):
+    """Segment a 2D image or a stack into uint32 instance labels at full resolution.
+
+    Parameters
+    ----------
+    model
+        A ``SegmentationModel`` or the path of a ``.keras`` model (with its sidecar).
+    image
+        ``(Y, X)`` gray, ``(Y, X, 3|4)`` RGB(A), or a stack ``(..., Y, X)`` (processed plane
+        by plane); any dtype (normalised by percentiles per plane).
+    tile, overlap
+        Tile side (rounded up to a multiple of ``2 ** depth``) and overlap in pixels.
+    batch_size
+        Tiles per network call (memory grows with it).
+    threshold, min_area, fill_holes, method
+        Passed to ``probabilities_to_instances``.
+    return_probabilities
+        Also return the ``(..., Y, X, 3)`` float32 probabilities.
+    progress
+        ``progress(done_tiles, total_tiles)`` after each batch.
+    rgb
+        Whether the last axis is colour; ``None`` guesses (last axis of 3 or 4).
+
+    Returns
+    -------
+    labels or (labels, probabilities)
+        Labels have the image's spatial shape; ids are unique across a stack.
+    """
+    if int(batch_size) != batch_size or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    image = np.asarray(image)
+    if image.dtype == object or not (np.issubdtype(image.dtype, np.number) or image.dtype == np.bool_):
+        raise TypeError(f"image must be a numeric array, got dtype {image.dtype}")
+    gray = to_gray(image, rgb=rgb if rgb is not None else is_rgb(image))
+    if gray.ndim < 2 or gray.shape[-1] < 1 or gray.shape[-2] < 1:
+        raise ValueError(f"image must have at least 2 non-empty spatial axes (..., Y, X), got shape {image.shape}")
+    if gray.dtype == np.bool_:
+        gray = gray.astype(np.float32)
+    model = _as_model(model)
+    multiple = model.pad_multiple
+    tile = _round_tile(tile, multiple)
+    overlap = _round_overlap(overlap, multiple, tile)
+
+    planes = iter_planes(gray.shape)
+    padded = _padded_shape(gray.shape[-2:], multiple, overlap // 2)
+    total = count_tiles(padded, tile, overlap) * len(planes)
+    done = 0
+
+    def on_batch(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress(done, total)
+
+    labels = np.zeros(gray.shape, dtype=np.uint32)
+    probabilities = np.zeros(gray.shape + (len(CHANNELS),), dtype=np.float32) if return_probabilities else None
+    offset = 0
+    for index in planes:
+        prob = predict_probabilities(model, gray[index], tile=tile, overlap=overlap, batch_size=batch_size,
+                                     on_batch=on_batch)
+        plane_labels = probabilities_to_instances(prob, threshold=threshold, min_area=min_area,
+                                                  fill_holes=fill_holes, method=method)
+        if offset:
+            plane_labels[plane_labels > 0] += np.uint32(offset)
+        labels[index] = plane_labels
+        offset = max(offset, int(plane_labels.max()))
+        if probabilities is not None:
+            probabilities[index] = prob
+    if return_probabilities:
+        return labels, probabilities
+    return labels

@@ -1,0 +1,171 @@
+import zipfile
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from napari_synthseg.model.network import build_unet  # noqa: E402
+from napari_synthseg.model.prediction import (  # noqa: E402
+    ModelLoadError,
+    SegmentationModel,
+    load_model,
+    predict,
+    predict_probabilities,
+)
+from napari_synthseg.model.sidecar import sidecar_path, write_sidecar  # noqa: E402
+
+
+def _save(model, path, network):
+    model.save(path)
+    write_sidecar(path, {"network": network})
+    return path
+
+
+@pytest.fixture(scope="module")
+def unet_path(tmp_path_factory):
+    keras.utils.set_random_seed(0)
+    path = tmp_path_factory.mktemp("models") / "unet.keras"
+    return _save(build_unet(base_filters=4, depth=2), path, {"base_filters": 4, "depth": 2})
+
+
+@pytest.fixture(scope="module")
+def unet(unet_path):
+    return load_model(unet_path)
+
+
+@pytest.fixture(scope="module")
+def threshold_model(tmp_path_factory):
+    """A 1x1 'network' whose foreground is the normalised intensity thresholded at 0.5."""
+    inputs = keras.Input((None, None, 1))
+    layer = keras.layers.Conv2D(3, 1, activation="sigmoid")
+    outputs = layer(inputs)
+    model = keras.Model(inputs, outputs)
+    layer.set_weights([np.array([[[[20.0, 20.0, 0.0]]]], np.float32), np.array([-10.0, -10.0, -10.0], np.float32)])
+    path = tmp_path_factory.mktemp("models") / "threshold.keras"
+    return load_model(_save(model, path, {"depth": 0}))
+
+
+def _disks(shape, centres, radius, value=200, background=10, dtype=np.uint8):
+    yy, xx = np.mgrid[:shape[0], :shape[1]]
+    image = np.full(shape, background, dtype)
+    for cy, cx in centres:
+        image[np.hypot(yy - cy, xx - cx) < radius] = value
+    return image
+
+
+def test_load_model_reads_model_and_sidecar(unet, unet_path):
+    assert isinstance(unet, SegmentationModel)
+    assert unet.path == unet_path
+    assert unet.info["channels"] == ["foreground", "distance", "boundary"]
+    assert unet.pad_multiple == 4
+    assert unet.percentiles == (1.0, 99.8)
+
+
+def test_load_model_errors_name_the_problem(tmp_path, unet_path):
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        load_model(tmp_path / "nope.keras")
+
+    corrupt = tmp_path / "corrupt.keras"
+    corrupt.write_bytes(b"\x00garbage, not a keras archive" * 10)
+    write_sidecar(corrupt, {})
+    with pytest.raises(ModelLoadError, match="not a Keras model archive"):
+        load_model(corrupt)
+
+    wrong_zip = tmp_path / "wrong.keras"
+    with zipfile.ZipFile(wrong_zip, "w") as archive:
+        archive.writestr("hello.txt", "not a model")
+    write_sidecar(wrong_zip, {})
+    with pytest.raises(ModelLoadError, match="cannot load model"):
+        load_model(wrong_zip)
+
+    no_sidecar = tmp_path / "no_sidecar.keras"
+    no_sidecar.write_bytes(unet_path.read_bytes())
+    with pytest.raises(ModelLoadError, match="sidecar"):
+        load_model(no_sidecar)
+
+    sidecar_path(no_sidecar).write_text('{"format": "something-else/3"}')
+    with pytest.raises(ModelLoadError, match="not a napari-synthseg model sidecar"):
+        load_model(no_sidecar)
+
+    write_sidecar(no_sidecar, {"channels": ["foreground", "boundary"]})
+    with pytest.raises(ModelLoadError, match="channels"):
+        load_model(no_sidecar)
+
+    with pytest.raises(TypeError, match="model must be"):
+        predict(42, np.zeros((8, 8)))
+
+
+@pytest.fixture(scope="module")
+def small_field_model(tmp_path_factory):
+    """A depth-1 U-Net (receptive-field radius ~10 px) with weights that vary its output strongly."""
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    net = build_unet(base_filters=4, depth=1)
+    for layer in net.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            kernel, *rest = layer.get_weights()
+            scale = np.sqrt(2.0 / np.prod(kernel.shape[:3])) * (4.0 if layer.name == "probabilities" else 1.0)
+            layer.set_weights([rng.normal(0.0, scale, kernel.shape).astype(np.float32), *rest])
+    path = tmp_path_factory.mktemp("models") / "small_field.keras"
+    return load_model(_save(net, path, {"base_filters": 4, "depth": 1}))
+
+
+def test_tiled_and_untiled_prediction_agree(small_field_model):
+    image = np.random.default_rng(1).random((97, 131)).astype(np.float32)
+    whole = predict_probabilities(small_field_model, image, tile=512, overlap=32)  # one tile
+    assert whole.std(axis=(0, 1)).min() > 0.05  # the comparison below is not between constants
+    done = []
+    tiled = predict_probabilities(small_field_model, image, tile=64, overlap=32, batch_size=3,
+                                  on_batch=done.append)
+    assert sum(done) >= 9 and max(done) <= 3  # really tiled, in batches
+    assert whole.shape == tiled.shape == (97, 131, 3) and tiled.dtype == np.float32
+    np.testing.assert_allclose(tiled, whole, atol=2e-3)
+    # the blending is what makes them agree: abutting tiles leave seams
+    seams = predict_probabilities(small_field_model, image, tile=64, overlap=0)
+    assert np.abs(seams - whole).max() > 0.1
+
+
+@pytest.mark.parametrize("shape,rgb", [((97, 131), False), ((2, 3, 40, 45), False), ((53, 61, 3), True),
+                                       ((5, 7), False)])
+def test_predict_output_shape_equals_input_spatial_shape(unet, shape, rgb):
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 65535, size=shape).astype(np.uint16)
+    labels, prob = predict(unet, image, tile=32, overlap=8, return_probabilities=True, min_area=0)
+    spatial = shape[:-1] if rgb else shape
+    assert labels.shape == spatial and labels.dtype == np.uint32
+    assert prob.shape == spatial + (3,) and prob.dtype == np.float32
+    assert prob.min() >= 0 and prob.max() <= 1
+
+
+def test_predict_finds_objects_in_place_and_ids_are_unique_across_a_stack(threshold_model, tmp_path):
+    plane_a = _disks((70, 90), [(20, 20), (45, 65)], 9)
+    plane_b = _disks((70, 90), [(35, 40)], 12)
+    stack = np.stack([plane_a, plane_b])
+    calls = []
+    labels = predict(threshold_model, stack, tile=32, overlap=8, batch_size=2,
+                     progress=lambda done, total: calls.append((done, total)))
+    assert labels.shape == stack.shape
+    assert sorted(np.unique(labels)) == [0, 1, 2, 3]
+    np.testing.assert_array_equal(labels > 0, stack > 100)
+    assert set(np.unique(labels[0])) == {0, 1, 2} and set(np.unique(labels[1])) == {0, 3}
+    total = calls[-1][1]
+    assert calls[-1][0] == total and total > 2
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+    # a path works as the model, RGB input too; min_area drops the small disk
+    rgb = np.repeat(_disks((40, 50), [(20, 15)], 10)[..., None], 3, axis=-1)
+    rgb[2:5, 40:43] = 200
+    labels = predict(threshold_model.path, rgb, min_area=30)
+    assert labels.shape == (40, 50) and labels.max() == 1 and labels[20, 15] == 1
+
+
+def test_predict_rejects_bad_arguments(threshold_model):
+    with pytest.raises(ValueError, match="overlap"):
+        predict(threshold_model, np.zeros((8, 8)), tile=16, overlap=16)
+    with pytest.raises(ValueError, match="batch_size"):
+        predict(threshold_model, np.zeros((8, 8)), batch_size=0)
+    with pytest.raises(TypeError, match="numeric"):
+        predict(threshold_model, np.array([["a", "b"], ["c", "d"]]))
+    with pytest.raises(ValueError, match="spatial"):
+        predict(threshold_model, np.zeros((0, 8)))
