@@ -124,3 +124,22 @@ def test_helpers_and_bad_input():
         probabilities_to_instances(np.zeros((4, 4, 3, 1)))
     empty = probabilities_to_instances(np.zeros((8, 9, 3), np.float32))
     assert empty.shape == (8, 9) and empty.dtype == np.uint32 and empty.max() == 0
+
+
+def test_fill_contours_fills_regions_outlined_by_several_objects():
+    yy, xx = np.mgrid[:60, :60]
+    radius = np.hypot(yy - 30, xx - 30)
+    fg = ((radius > 15) & (radius < 18)).astype(np.float32)  # a ring drawn as two halves
+    fg[28:32, :] = 0
+    fg[28:32, 10:13] = 1
+    fg[28:32, 47:50] = 1
+    prob = np.stack([fg, fg * 0.9, np.zeros_like(fg)], -1)
+    plain = probabilities_to_instances(prob, min_area=0)
+    assert plain[30, 30] == 0
+    filled = probabilities_to_instances(prob, min_area=0, fill_contours=True)
+    assert filled[30, 30] > 0 and filled[0, 0] == 0
+    assert np.count_nonzero(filled) > np.count_nonzero(radius < 18) * 0.95
+    same = probabilities_to_instances(prob, min_area=0, fill_contours=True, background_point=(0, 59))
+    np.testing.assert_array_equal(same > 0, filled > 0)
+    with pytest.raises(ValueError, match="background pixel"):
+        probabilities_to_instances(prob, fill_contours=True, background_point=(30, 11))

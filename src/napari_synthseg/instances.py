@@ -23,7 +23,7 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = 0.5, min_
                                fill_holes: bool = True, method: str = "auto",
                                seed_threshold: float = 0.5, boundary_weight: float = 1.0,
                                fill_contours: bool = False,
-                               background_point: tuple[int, int] = (0, 0)) -> np.ndarray:
+                               background_point: tuple[int, int] | None = None) -> np.ndarray:
     """Turn an ``(H, W, C)`` probability map into uint32 instance labels (1..n, 0 = background).
 
     Parameters
@@ -50,11 +50,13 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = 0.5, min_
         How much the boundary channel raises the watershed's landscape, so that lines
         between touching objects follow the predicted boundary.
     fill_contours
-        Also fill every region enclosed by objects and not reachable from
-        ``background_point`` (the curation step's contour filling, for models that outline
-        objects without filling them); filled regions join the object they touch most.
+        Before splitting, make object every region the foreground encloses, also between
+        several objects (the curation step's contour filling, for a model that outlines
+        objects without filling them). Enclosed means not reachable from the image border
+        through background, or from ``background_point`` when given
+        (``napari_synthseg.curation.fill_enclosed``).
     background_point
-        ``(row, col)`` of a background pixel for ``fill_contours``.
+        ``(row, col)`` of a background pixel for ``fill_contours``; ``None`` = the border.
     """
     prob = np.asarray(prob)
     if prob.ndim == 2:
@@ -89,7 +91,11 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = 0.5, min_
     return relabel_consecutive(labels)
 
 
-def _fill_contours(foreground: np.ndarray, background_point: tuple[int, int]) -> np.ndarray:
+def _fill_contours(foreground: np.ndarray, background_point: tuple[int, int] | None) -> np.ndarray:
+    if background_point is None:
+        # Seeding the background from the whole border, not one corner: objects touching
+        # two edges would otherwise cut the corner off and everything else would fill.
+        return ndi.binary_fill_holes(foreground, structure=_FOUR_CONNECTED)
     from napari_synthseg.curation import fill_enclosed
 
     return np.asarray(fill_enclosed(foreground, background_point), dtype=bool) | foreground
