@@ -307,3 +307,28 @@ def show_labels(viewer, name: str, data: np.ndarray, like, keep_active=None):
 def gray_backgrounds(layers, viewer) -> list[np.ndarray]:
     """The current plane of each chosen Image layer, as 2D gray arrays."""
     return [plane_gray(layer, current_plane(viewer, layer)) for layer in layers]
+
+
+def merge_plane_results(viewer, name: str, like, shape: tuple[int, ...], results) -> tuple[object, int]:
+    """Write per-plane label results into Labels layer ``name`` (placed like layer ``like``).
+
+    ``results`` is a list of ``(plane, labels2d)``. When only some planes are redone,
+    the other planes of an existing layer of that shape stay; ids stay unique across the
+    stack (each plane continues after the largest id so far). Returns ``(layer, n_objects)``.
+    """
+    n_planes = max(1, int(np.prod(shape[:-2])))
+    partial = len(results) < n_planes
+    existing = find_layer(viewer, name)
+    if partial and existing is not None and tuple(existing.data.shape) == tuple(shape):
+        data = np.asarray(existing.data).astype(np.uint32, copy=True)
+    else:
+        data = np.zeros(shape, dtype=np.uint32)
+    offset = int(data.max()) if partial else 0
+    n_objects = 0
+    for plane, labels in results:
+        labels = np.asarray(labels)
+        region = data[plane]
+        region[...] = np.where(labels > 0, labels.astype(np.uint32) + np.uint32(offset), 0)
+        offset = max(offset, int(region.max()))
+        n_objects += int(np.count_nonzero(np.bincount(labels.ravel().astype(np.int64))[1:]))
+    return show_labels(viewer, name, data, like), n_objects

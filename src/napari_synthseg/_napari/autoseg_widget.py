@@ -26,6 +26,7 @@ from ._common import (
     PathPicker,
     describe_error,
     find_layer,
+    merge_plane_results,
     notify_error,
     notify_info,
     plane_gray,
@@ -206,21 +207,7 @@ class AutosegWidget(QWidget):
         if image not in self.viewer.layers:
             return
         name = autoseg_layer_name(image.name)
-        existing = find_layer(self.viewer, name)
-        partial = len(results) < max(1, int(np.prod(shape[:-2])))
-        if partial and existing is not None and tuple(existing.data.shape) == shape:
-            data = np.asarray(existing.data).astype(np.uint32, copy=True)
-        else:
-            data = np.zeros(shape, dtype=np.uint32)
-        # ids stay unique across the stack: each plane continues after the largest id so far
-        offset = int(data.max()) if partial else 0
-        n_objects = 0
-        for plane, labels in results:
-            region = data[plane]
-            region[...] = np.where(labels > 0, labels.astype(np.uint32) + np.uint32(offset), 0)
-            offset = max(offset, int(region.max()))
-            n_objects += int(np.count_nonzero(np.bincount(labels.ravel())[1:]))
-        show_labels(self.viewer, name, data, image)
+        _, n_objects = merge_plane_results(self.viewer, name, image, shape, results)
         self.status.setText(f"{n_objects} objects in {len(results)} plane(s) → layer '{name}'")
 
     # ------------------------------------------------------------------ preview

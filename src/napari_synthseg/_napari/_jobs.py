@@ -1,0 +1,58 @@
+"""Drive a model job (child process) from a napari thread worker, relaying its events.
+
+TensorFlow never enters the napari process: the child imports it, this side only reads
+plain-dict events (see :mod:`napari_synthseg.model.runner`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable
+
+#: Pause between polls of the child's event queue when it had nothing (seconds).
+POLL_INTERVAL_S = 0.05
+
+
+def job_worker(start: Callable, stop_requested: threading.Event, stop_timeout: float = 30.0):
+    """A napari generator worker that starts a ModelJob and yields each of its events.
+
+    Parameters
+    ----------
+    start
+        ``start(job)`` launches the job (``job.start_training(...)`` or
+        ``job.start_prediction(...)``); it runs in the worker thread, so pickling large
+        arrays to the child does not stall the viewer.
+    stop_requested
+        Set it to stop the job: the worker calls ``job.stop(stop_timeout)`` (training keeps
+        its best model) and keeps relaying the final events.
+    stop_timeout
+        Seconds the child gets to exit before it is killed.
+
+    Only the worker thread touches the job, so no locking is needed.
+    """
+    from napari.qt.threading import create_worker
+
+    def relay():
+        from napari_synthseg.model.runner import ModelJob
+
+        job = ModelJob()
+        try:
+            start(job)
+            stopping = False
+            while True:
+                if stop_requested.is_set() and not stopping:
+                    stopping = True
+                    yield {"kind": "stopping"}
+                    job.stop(stop_timeout)
+                events = job.poll()
+                for event in events:
+                    yield event
+                    if event.get("kind") == "done":
+                        return
+                if not events:
+                    time.sleep(POLL_INTERVAL_S)
+        finally:
+            job.close()  # no child outlives its worker
+
+    return create_worker(relay)

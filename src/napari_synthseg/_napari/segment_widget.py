@@ -1,0 +1,180 @@
+"""Segment dock: Image layer + model file -> ``<image> segmentation`` at full resolution."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ._common import (
+    LayerChooser,
+    PathPicker,
+    connect_click,
+    describe_error,
+    merge_plane_results,
+    notify_error,
+    plane_gray,
+    planes_of,
+    safe_slot,
+    spatial_shape,
+)
+from ._jobs import job_worker
+
+if TYPE_CHECKING:
+    import napari
+
+
+def segmentation_layer_name(image_name: str) -> str:
+    return f"{image_name} segmentation"
+
+
+class SegmentWidget(QWidget):
+    """Run a trained model on an Image layer (current plane or every plane) in a child process."""
+
+    def __init__(self, napari_viewer: "napari.viewer.Viewer", parent=None):
+        super().__init__(parent)
+        from napari.layers import Image
+
+        self.viewer = napari_viewer
+        self._worker = None
+        self._stop_requested = threading.Event()
+        self._results: list = []
+        self._job_context: dict = {}
+
+        self.image_choice = LayerChooser(napari_viewer, Image)
+        self.model_path = PathPicker("open", "Model file", "Keras model (*.keras)")
+        self.scope = QComboBox()
+        self.scope.addItems(["all planes", "current plane"])
+        self.threshold = QDoubleSpinBox()
+        self.threshold.setRange(0.01, 0.99)
+        self.threshold.setSingleStep(0.05)
+        self.threshold.setValue(0.5)
+        self.min_area = QSpinBox()
+        self.min_area.setRange(0, 10_000_000)
+        self.min_area.setValue(30)
+        self.fill_holes = QCheckBox("fill holes")
+        self.fill_holes.setChecked(True)
+        self.tile = QSpinBox()
+        self.tile.setRange(64, 4096)
+        self.tile.setSingleStep(64)
+        self.tile.setValue(512)
+        self.run_button = QPushButton("Segment")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.progress = QProgressBar()
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+
+        form = QFormLayout()
+        form.addRow("image", self.image_choice)
+        form.addRow("model file", self.model_path)
+        form.addRow("stacks", self.scope)
+        form.addRow("probability threshold", self.threshold)
+        form.addRow("min area (px)", self.min_area)
+        form.addRow("tile (px)", self.tile)
+        form.addRow(self.fill_holes)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+
+        connect_click(self.run_button, self.run)
+        connect_click(self.cancel_button, self.cancel)
+        self.destroyed.connect(self._stop_requested.set)
+
+    @property
+    def busy(self) -> bool:
+        return self._worker is not None
+
+    def run(self) -> None:
+        """Segment the chosen planes in a child process; the result becomes a Labels layer."""
+        if self.busy:
+            return
+        image = self.image_choice.layer()
+        if image is None:
+            raise ValueError("no Image layer chosen: open an image or load the sample data")
+        model = self.model_path.path()
+        if model is None or not model.is_file():
+            raise ValueError(f"model file {model or '(none)'} not found; train one in the Train dock or choose a .keras file")
+        scope = "current" if self.scope.currentText() == "current plane" else "all"
+        planes = planes_of(image, scope, self.viewer)
+        grays = [plane_gray(image, plane) for plane in planes]
+        kwargs = dict(threshold=self.threshold.value(), min_area=self.min_area.value(),
+                      fill_holes=self.fill_holes.isChecked(), tile=self.tile.value(),
+                      overlap=min(64, self.tile.value() // 4))
+        self._results = [None] * len(planes)
+        self._job_context = {"image": image, "planes": planes, "shape": spatial_shape(image), "error": None}
+        self._stop_requested.clear()
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        worker = job_worker(lambda job: job.start_prediction(str(model), grays, **kwargs),
+                            self._stop_requested, stop_timeout=10)
+        self._worker = worker
+        self._set_running(True)
+        self.status.setText(f"segmenting {len(planes)} plane(s)…")
+        worker.yielded.connect(safe_slot(self._on_event))
+        worker.errored.connect(lambda exc: notify_error(f"segmentation failed: {describe_error(exc)}"))
+        worker.finished.connect(self._finished)
+        worker.start()
+
+    def cancel(self) -> None:
+        if self.busy:
+            self._stop_requested.set()
+            self.cancel_button.setEnabled(False)
+
+    def _set_running(self, running: bool) -> None:
+        self.run_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+
+    def _on_event(self, event: dict) -> None:
+        kind = event.get("kind")
+        if kind == "progress":
+            n_images = max(int(event.get("n_images") or 1), 1)
+            n_tiles = max(int(event.get("n_tiles") or 1), 1)
+            done = (int(event.get("image") or 0) + int(event.get("tile") or 0) / n_tiles) / n_images
+            self.progress.setValue(int(done * 1000))
+        elif kind == "result":
+            self._results[int(event["index"])] = event.get("labels")
+        elif kind == "error":
+            self._job_context["error"] = event.get("message")
+            notify_error(f"segmentation failed: {event.get('message')}")
+
+    def _finished(self) -> None:
+        self._worker = None
+        self._set_running(False)
+        context = self._job_context
+        image = context.get("image")
+        done = [(plane, labels) for plane, labels in zip(context.get("planes", []), self._results) if labels is not None]
+        if self._stop_requested.is_set() or context.get("error") or len(done) < len(self._results):
+            self.status.setText("cancelled; no layer was changed" if self._stop_requested.is_set()
+                                else "segmentation did not finish; no layer was changed")
+            return
+        if image is None or image not in self.viewer.layers:
+            self.status.setText("the image layer was removed while segmenting; result dropped")
+            return
+        self.progress.setValue(1000)
+        name = segmentation_layer_name(image.name)
+        try:
+            _, n_objects = merge_plane_results(self.viewer, name, image, context["shape"], done)
+        except Exception as exc:
+            notify_error(f"could not show the segmentation: {describe_error(exc)}")
+            return
+        self.status.setText(f"{n_objects} objects in {len(done)} plane(s) → layer '{name}'")
