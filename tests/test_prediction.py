@@ -160,6 +160,15 @@ def test_predict_finds_objects_in_place_and_ids_are_unique_across_a_stack(thresh
     assert labels.shape == (40, 50) and labels.max() == 1 and labels[20, 15] == 1
 
 
+def test_predict_fills_outlined_objects_on_request(threshold_model):
+    yy, xx = np.mgrid[:64, :64]
+    radius = np.hypot(yy - 32, xx - 32)
+    outline = np.where((radius > 14) & (radius < 18), 200, 10).astype(np.uint8)
+    assert predict(threshold_model, outline, min_area=0, fill_holes=False)[32, 32] == 0
+    filled = predict(threshold_model, outline, min_area=0, fill_holes=False, fill_contours=True)
+    assert filled[32, 32] == filled[32, 16] == 1 and filled[0, 0] == 0
+
+
 def test_predict_rejects_bad_arguments(threshold_model):
     with pytest.raises(ValueError, match="overlap"):
         predict(threshold_model, np.zeros((8, 8)), tile=16, overlap=16)

@@ -200,7 +200,7 @@ def _padded_shape(shape, multiple: int, margin: int) -> tuple[int, int]:
 def predict(model, image, *, tile: int = 512, overlap: int = 64, batch_size: int = 4, threshold: float = 0.5,
             min_area: int = 30, fill_holes: bool = True, return_probabilities: bool = False,
             progress: Callable[[int, int], None] | None = None, method: str = "auto",
-            rgb: bool | None = None):
+            fill_contours: bool = False, rgb: bool | None = None):
     """Segment a 2D image or a stack into uint32 instance labels at full resolution.
 
     Parameters
@@ -214,8 +214,9 @@ def predict(model, image, *, tile: int = 512, overlap: int = 64, batch_size: int
         Tile side (rounded up to a multiple of ``2 ** depth``) and overlap in pixels.
     batch_size
         Tiles per network call (memory grows with it).
-    threshold, min_area, fill_holes, method
-        Passed to ``probabilities_to_instances``.
+    threshold, min_area, fill_holes, method, fill_contours
+        Passed to ``probabilities_to_instances`` (``fill_contours`` fills regions the
+        foreground encloses, seen from the image border: the curation step's contour filling).
     return_probabilities
         Also return the ``(..., Y, X, 3)`` float32 probabilities.
     progress
@@ -261,7 +262,8 @@ def predict(model, image, *, tile: int = 512, overlap: int = 64, batch_size: int
         prob = predict_probabilities(model, gray[index], tile=tile, overlap=overlap, batch_size=batch_size,
                                      on_batch=on_batch)
         plane_labels = probabilities_to_instances(prob, threshold=threshold, min_area=min_area,
-                                                  fill_holes=fill_holes, method=method)
+                                                  fill_holes=fill_holes, method=method,
+                                                  fill_contours=fill_contours)
         if offset:
             plane_labels[plane_labels > 0] += np.uint32(offset)
         labels[index] = plane_labels
