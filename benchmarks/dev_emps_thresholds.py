@@ -43,7 +43,7 @@ def main(argv=None) -> int:
 
     t0 = time.perf_counter()
     # As inside autosegment: polarity is judged on the image smoothed with the default sigma.
-    chosen = [choose_polarity(ndi.gaussian_filter(img.astype(np.float32), 1.5, mode="nearest"))
+    chosen = [choose_polarity(ndi.gaussian_filter(img.astype(np.float32), 1.5, mode="nearest", truncate=3.0))
               for img in images]
     dt = (time.perf_counter() - t0) / len(images)
     correct = sum(c == p for c, p in zip(chosen, polarities))
