@@ -1,0 +1,141 @@
+"""Real screenshots of each dock widget in the viewer, on the built-in sample data.
+
+Run under a (virtual) display::
+
+    xvfb-run -a .venv/bin/python scripts/screenshots.py [--out docs/screenshots] [--model MODEL.keras]
+        [--train-steps N]
+
+Each widget is docked from the plugin's manifest, does one real action on the sample
+(auto-segment, show synthetic scenes, a short training run if asked, segment if a model is
+given, pick objects and measure), and the whole window is saved as ``<out>/<widget>.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+PLUGIN = "napari-synthseg"
+WIDGETS = {
+    "autoseg": "1 Auto-segment",
+    "synth": "2 Synthesize",
+    "train": "3 Train",
+    "segment": "4 Segment",
+    "curate": "5 Curate",
+}
+
+
+def wait_for(widget, app, timeout: float = 600.0) -> None:
+    """Process Qt events until the widget's worker is done."""
+    deadline = time.monotonic() + timeout
+    while widget.busy and time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.02)
+    if widget.busy:
+        raise TimeoutError(f"{type(widget).__name__} still busy after {timeout:.0f} s")
+    for _ in range(20):
+        app.processEvents()
+
+
+def dock(viewer, key: str):
+    dock_widget, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGETS[key])
+    return dock_widget, widget
+
+
+def snap(viewer, app, out: Path, key: str) -> Path:
+    for _ in range(20):
+        app.processEvents()
+        time.sleep(0.01)
+    path = out / f"{key}.png"
+    viewer.screenshot(str(path), canvas_only=False, flash=False)
+    print(f"wrote {path}")
+    return path
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "screenshots")
+    parser.add_argument("--model", type=Path, help="a trained .keras model for the Segment screenshot")
+    parser.add_argument("--train-steps", type=int, default=0,
+                        help="train this many steps in the Train screenshot (0: show the dock idle)")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    import napari
+    from qtpy.QtWidgets import QApplication
+
+    work = Path(tempfile.mkdtemp(prefix="synthseg-shots-"))
+    viewer = napari.Viewer(show=True)
+    viewer.window._qt_window.resize(1500, 950)
+    app = QApplication.instance()
+    viewer.open_sample(PLUGIN, "grains")
+    image = viewer.layers["grains"]
+    viewer.layers["grains ground truth"].visible = False
+
+    dock_widget, autoseg = dock(viewer, "autoseg")
+    autoseg.image_choice.set_layer(image)
+    autoseg.run()
+    wait_for(autoseg, app)
+    autoseg.bank_path.set_path(work / "bank")
+    autoseg.add_to_bank()
+    wait_for(autoseg, app)
+    snap(viewer, app, args.out, "autoseg")
+    viewer.window.remove_dock_widget(dock_widget)
+
+    dock_widget, synth = dock(viewer, "synth")
+    synth.bank_path.set_path(work / "bank")
+    synth.backgrounds.set_checked([image])
+    synth.n_show.setValue(3)
+    synth.show_scenes()
+    wait_for(synth, app)
+    snap(viewer, app, args.out, "synth")
+    for name in ("synthetic scenes", "synthetic labels"):
+        viewer.layers.remove(name)
+    viewer.window.remove_dock_widget(dock_widget)
+
+    dock_widget, train = dock(viewer, "train")
+    train.bank_path.set_path(work / "bank")
+    train.backgrounds.set_checked([image])
+    model = args.model
+    train.model_path.set_path(model or work / "model.keras")
+    if args.train_steps:
+        train.steps.setValue(args.train_steps)
+        train.start()
+        wait_for(train, app, timeout=3600)
+        model = model or work / "model.keras"
+    snap(viewer, app, args.out, "train")
+    viewer.window.remove_dock_widget(dock_widget)
+
+    dock_widget, segment = dock(viewer, "segment")
+    segment.image_choice.set_layer(image)
+    if model is not None and Path(model).is_file():
+        segment.model_path.set_path(model)
+        segment.run()
+        wait_for(segment, app)
+    snap(viewer, app, args.out, "segment")
+    viewer.window.remove_dock_widget(dock_widget)
+
+    dock_widget, curate = dock(viewer, "curate")
+    labels = viewer.layers["grains segmentation"] if "grains segmentation" in viewer.layers else viewer.layers["grains autoseg"]
+    curate.labels_choice.set_layer(labels)
+    curate.image_choice.set_layer(image)
+    curate.set_mode("pick")
+    ids = [i for i in np.unique(np.asarray(labels.data)) if i][:: 4][:15]
+    for label in ids:
+        rows, cols = np.nonzero(np.asarray(labels.data) == label)
+        k = len(rows) // 2
+        curate.toggle_pick(labels, (), (int(rows[k]), int(cols[k])))
+    curate.csv_path.set_path(work / "measurements.csv")
+    curate.export_measurements()
+    wait_for(curate, app)
+    snap(viewer, app, args.out, "curate")
+    viewer.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
