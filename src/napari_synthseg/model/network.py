@@ -58,6 +58,6 @@ def build_unet(base_filters: int = 16, depth: int = 3, n_outputs: int = 3,
 def _conv_block(x, filters: int, name: str):
     for i in range(2):
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{i}")(x)
-        x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+        x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn{i}")(x)
         x = layers.Activation("relu", name=f"{name}_relu{i}")(x)
     return x

@@ -1,0 +1,238 @@
+"""Streamed synthetic training data and fixed validation sets.
+
+Scenes are made on the fly by ``napari_synthseg.synthesis.synthesize_scene`` from the object
+bank and the background source; nothing is written to disk. Every batch is a pure function of
+``(seed, batch index)``, so a run is reproducible and a resumed run sees new scenes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+
+import keras
+import numpy as np
+from scipy import ndimage
+
+from napari_synthseg.model.targets import labels_to_targets
+from napari_synthseg.normalize import percentile_normalize
+
+# Distinct random streams for training batches, the synthetic validation set and real crops.
+_TRAIN_STREAM, _VALIDATION_STREAM, _REAL_STREAM, _BACKGROUND_STREAM = 1, 2, 3, 4
+
+
+def resolve_bank(bank):
+    """Return ``(bank_for_synthesis, size, content_hash)`` for an ObjectBank, a bank path or objects.
+
+    Raises
+    ------
+    ValueError
+        When the bank holds no objects.
+    TypeError
+        When ``bank`` is none of the accepted kinds.
+    """
+    if isinstance(bank, (str, os.PathLike)):
+        from napari_synthseg.bank import ObjectBank
+
+        bank = ObjectBank(bank, create=False)
+    if hasattr(bank, "objects") and hasattr(bank, "content_hash"):
+        size, digest = len(bank), bank.content_hash()
+        where = f"bank {getattr(bank, 'path', '')}"
+    elif isinstance(bank, Sequence) and not isinstance(bank, (str, bytes)):
+        bank = list(bank)
+        bad = [type(obj).__name__ for obj in bank if not (hasattr(obj, "image") and hasattr(obj, "mask"))]
+        if bad:
+            raise TypeError(f"bank list must hold BankObject items (with .image and .mask), got {bad[0]}")
+        size = len(bank)
+        digest = hashlib.sha1("\n".join(sorted(str(getattr(o, "id", i)) for i, o in enumerate(bank)))
+                              .encode()).hexdigest()[:16]
+        where = "the bank list"
+    else:
+        raise TypeError(f"bank must be an ObjectBank, a bank folder path or a list of BankObject, "
+                        f"got {type(bank).__name__}")
+    if size == 0:
+        raise ValueError(f"{where} holds no objects; add objects (auto-segment or curate) before training")
+    return bank, size, digest
+
+
+def resolve_backgrounds(backgrounds, seed: int = 0):
+    """None, a ``BackgroundSource``, or a list of images / image paths (made into a source once)."""
+    if backgrounds is None:
+        return None
+    if isinstance(backgrounds, (list, tuple)):
+        if not backgrounds:
+            return None
+        from napari_synthseg.image_io import read_image, to_gray
+        from napari_synthseg.synthesis import BackgroundSource
+
+        images = [to_gray(read_image(item)) if isinstance(item, (str, os.PathLike)) else np.asarray(item)
+                  for item in backgrounds]
+        rng = np.random.default_rng([seed, _BACKGROUND_STREAM])
+        return BackgroundSource.from_images(images, rng=rng)
+    return backgrounds
+
+
+def _default_synthesize():
+    from napari_synthseg.synthesis import synthesize_scene
+
+    return synthesize_scene
+
+
+def augment(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Gray-level changes a real image may show (gamma, blur, noise); polarity is never inverted."""
+    image = np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
+    image = image ** np.float32(np.exp(rng.uniform(np.log(0.6), np.log(1.6))))
+    if rng.random() < 0.3:
+        image = ndimage.gaussian_filter(image, rng.uniform(0.3, 1.2))
+    if rng.random() < 0.5:
+        image = image + rng.normal(0.0, rng.uniform(0.005, 0.04), image.shape).astype(np.float32)
+    return image
+
+
+def scene_to_sample(image: np.ndarray, labels: np.ndarray, rng: np.random.Generator | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Network input ``(P, P, 1)`` and targets ``(P, P, 3)`` from one scene.
+
+    With ``rng`` the scene is augmented: gray levels, a random flip/rotation and a small
+    scale/offset after normalisation (tiles of a big image are normalised with the whole
+    image's range, which differs a little from a patch's own).
+    """
+    labels = np.asarray(labels)
+    if rng is not None:
+        image = augment(image, rng)
+        k, flip = int(rng.integers(4)), bool(rng.integers(2))
+        image, labels = np.rot90(image, k), np.rot90(labels, k)
+        if flip:
+            image, labels = image[:, ::-1], labels[:, ::-1]
+    x = percentile_normalize(image)
+    if rng is not None:
+        x = x * np.float32(rng.uniform(0.85, 1.15)) + np.float32(rng.uniform(-0.08, 0.08))
+    return np.ascontiguousarray(x[..., None], dtype=np.float32), labels_to_targets(np.ascontiguousarray(labels))
+
+
+class SyntheticScenes(keras.utils.PyDataset):
+    """Endless stream of synthetic training batches as a Keras ``PyDataset``.
+
+    Parameters
+    ----------
+    bank : ObjectBank, path or list of BankObject
+        Objects pasted into the scenes.
+    backgrounds : None, BackgroundSource or list of images
+        Passed to ``synthesize_scene`` (a list is turned into one ``BackgroundSource`` here).
+    patch : int
+        Scene height and width.
+    batch_size : int
+        Scenes per batch.
+    steps_per_epoch : int
+        Length of one Keras epoch; batches keep changing across epochs.
+    seed : int
+        Seeds every batch: batch ``i`` depends only on ``(seed, i)``.
+    scene_params : dict, optional
+        Extra keyword arguments for ``synthesize_scene`` (e.g. ``n_objects``).
+    augment : bool
+        Apply gray-level and geometric augmentation.
+    synthesize : callable, optional
+        Replaces ``synthesize_scene`` (same signature); for experiments.
+    **kwargs
+        ``workers``, ``use_multiprocessing``, ``max_queue_size`` for ``PyDataset``.
+    """
+
+    def __init__(self, bank, backgrounds=None, *, patch: int = 256, batch_size: int = 4,
+                 steps_per_epoch: int = 50, seed: int = 0, scene_params: dict | None = None,
+                 augment: bool = True, synthesize: Callable | None = None, **kwargs):
+        super().__init__(**kwargs)
+        for name, value in (("patch", patch), ("batch_size", batch_size), ("steps_per_epoch", steps_per_epoch)):
+            if int(value) < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
+        self.bank, self.bank_size, self.bank_hash = resolve_bank(bank)
+        self.backgrounds = resolve_backgrounds(backgrounds, seed)
+        self.patch = int(patch)
+        self.batch_size = int(batch_size)
+        self.steps_per_epoch = int(steps_per_epoch)
+        self.seed = int(seed)
+        self.scene_params = dict(scene_params or {})
+        self.augment = bool(augment)
+        if synthesize is None:
+            from napari_synthseg.synthesis import prepare_objects
+
+            self.synthesize = _default_synthesize()
+            self._scene_bank = prepare_objects(self.bank)  # decoded once, not per scene
+        else:
+            self.synthesize, self._scene_bank = synthesize, self.bank
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return self.steps_per_epoch
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.batch(self.epoch * self.steps_per_epoch + int(index))
+
+    def on_epoch_end(self) -> None:
+        self.epoch += 1
+
+    def scene(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """One raw scene ``(image float32 [0, 1], labels uint32)`` of ``patch x patch``."""
+        image, labels = self.synthesize(self._scene_bank, (self.patch, self.patch), rng,
+                                        backgrounds=self.backgrounds, **self.scene_params)
+        return image, labels
+
+    def batch(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """The training batch number ``index`` (any non-negative integer): ``x (B,P,P,1), y (B,P,P,3)``."""
+        rng = np.random.default_rng([self.seed, _TRAIN_STREAM, int(index)])
+        samples = [scene_to_sample(*self.scene(rng), rng if self.augment else None)
+                   for _ in range(self.batch_size)]
+        return np.stack([s[0] for s in samples]), np.stack([s[1] for s in samples])
+
+    def validation_set(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """A fixed set of ``n`` un-augmented scenes, the same for every call with this seed."""
+        if int(n) < 1:
+            raise ValueError(f"validation_scenes must be >= 1, got {n}")
+        rng = np.random.default_rng([self.seed, _VALIDATION_STREAM])
+        samples = [scene_to_sample(*self.scene(rng)) for _ in range(int(n))]
+        return np.stack([s[0] for s in samples]), np.stack([s[1] for s in samples])
+
+
+def real_validation_set(pairs, patch: int, *, crops_per_image: int = 4, seed: int = 0
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed crops of real images with masks, normalised like prediction normalises them.
+
+    Parameters
+    ----------
+    pairs : sequence of (image, labels)
+        2D gray (or RGB) images and label/mask images of the same height and width
+        (> 0 = object).
+    patch : int
+        Crop size; smaller images are zero-padded (padding counts as background).
+    crops_per_image : int
+        Crops per image at seeded positions (one if the image fits in a crop).
+    """
+    from napari_synthseg.image_io import to_gray
+
+    rng = np.random.default_rng([seed, _REAL_STREAM])
+    xs, ys = [], []
+    for i, pair in enumerate(pairs):
+        try:
+            image, labels = pair
+        except (TypeError, ValueError):
+            raise TypeError(f"real_validation item {i} must be an (image, labels) pair") from None
+        image = to_gray(np.asarray(image))
+        labels = np.asarray(labels)
+        if image.ndim != 2 or labels.shape != image.shape:
+            raise ValueError(f"real_validation item {i}: image {image.shape} and labels {labels.shape} "
+                             "must be 2D with the same height and width")
+        if not np.issubdtype(labels.dtype, np.integer) and labels.dtype != bool:
+            labels = np.rint(labels).astype(np.int64)
+        x = percentile_normalize(image)
+        height, width = x.shape
+        pad = ((0, max(patch - height, 0)), (0, max(patch - width, 0)))
+        x, labels = np.pad(x, pad), np.pad(labels.astype(np.int64).clip(min=0), pad)
+        n = 1 if x.shape == (patch, patch) else crops_per_image
+        for _ in range(n):
+            y0 = int(rng.integers(0, x.shape[0] - patch + 1))
+            x0 = int(rng.integers(0, x.shape[1] - patch + 1))
+            xs.append(x[y0:y0 + patch, x0:x0 + patch, None])
+            ys.append(labels_to_targets(labels[y0:y0 + patch, x0:x0 + patch]))
+    if not xs:
+        raise ValueError("real_validation is empty; give (image, labels) pairs or None")
+    return np.stack(xs).astype(np.float32), np.stack(ys)

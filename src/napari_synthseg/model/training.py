@@ -1,0 +1,354 @@
+"""Train the U-Net on streamed synthetic scenes, keeping the best model on disk.
+
+The loop is written out (``train_on_batch``) rather than ``fit`` so that the budget, the
+cancel flag and progress reports are checked between every pair of batches.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from napari_synthseg.image_io import atomic_write
+from napari_synthseg.model.data import SyntheticScenes, real_validation_set
+from napari_synthseg.model.losses import ForegroundIoU, SegmentationLoss
+from napari_synthseg.model.network import build_unet
+from napari_synthseg.model.sidecar import CHANNELS, NORMALIZATION, SidecarError, read_sidecar, write_sidecar
+
+#: Seconds between two progress reports during training steps (validations always report).
+REPORT_INTERVAL_S = 0.5
+
+
+@dataclass
+class TrainProgress:
+    """One progress report.
+
+    ``phase`` is ``"train"`` after a training step, ``"validation"`` after a validation and
+    ``"done"`` once at the end. ``loss`` is the latest batch loss; ``val_loss``/``val_iou`` the
+    latest validation (None before the first; ``val_iou`` is the real images' IoU when
+    ``real_validation`` was given, else the synthetic one); ``best`` the best ``val_iou`` so far.
+    """
+
+    step: int
+    total_steps: int | None
+    loss: float
+    val_loss: float | None = None
+    val_iou: float | None = None
+    elapsed_s: float = 0.0
+    best: float | None = None
+    phase: str = "train"
+
+
+@dataclass
+class TrainResult:
+    """Outcome of ``train_model``.
+
+    ``steps_done`` counts optimizer steps including those of a resumed model; ``history`` has
+    one dict per validation (step, loss, val_loss, val_iou, [real_val_iou], elapsed_s, saved).
+    """
+
+    model_path: str
+    sidecar_path: str
+    best_metric: float
+    history: list = field(default_factory=list)
+    steps_done: int = 0
+    cancelled: bool = False
+
+
+def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minutes=None, patch=256,
+                batch_size=4, steps_per_epoch=50, validation_scenes=16, base_filters=16, depth=3,
+                learning_rate=1e-3, seed=0, resume=False, callbacks=None, cancel_event=None,
+                scene_params=None, real_validation=None) -> TrainResult:
+    """Train a segmentation U-Net on synthetic scenes made from ``bank``.
+
+    Parameters
+    ----------
+    bank : ObjectBank, bank folder path or list of BankObject
+        Objects pasted into the scenes.
+    backgrounds : None, BackgroundSource or list of gray images (or image paths)
+        Background source for ``synthesize_scene``.
+    model_path : path ending in ``.keras``
+        Where the best model goes (atomically); its JSON sidecar is written beside it.
+    steps, epochs, minutes : int, int, float
+        The budget: give exactly one. ``epochs`` means ``epochs * steps_per_epoch`` steps;
+        ``minutes`` is wall time checked between batches. The budget counts from this call,
+        also when resuming.
+    patch, batch_size : int
+        Scene size (a multiple of ``2**depth``) and scenes per step.
+    steps_per_epoch : int
+        Steps between two validations.
+    validation_scenes : int
+        Size of the fixed, seeded synthetic validation set.
+    base_filters, depth : int
+        Network size (ignored when resuming: the saved network is used).
+    learning_rate : float
+        Adam learning rate (also applied to a resumed model's optimizer).
+    seed : int
+        Seeds Keras, the scenes and the validation set.
+    resume : bool
+        Load the model at ``model_path`` (with its optimizer state) and continue training it.
+    callbacks : callable or list of callables, optional
+        Each receives a ``TrainProgress``.
+    cancel_event : threading.Event or multiprocessing.Event, optional
+        Checked before every batch; when set, training validates the last steps, keeps the
+        best model and returns with ``cancelled=True``.
+    scene_params : dict, optional
+        Extra keyword arguments for ``synthesize_scene``.
+    real_validation : sequence of (image, labels), optional
+        Real images with masks; when given, the best model is chosen by their foreground IoU
+        instead of the synthetic one.
+
+    Returns
+    -------
+    TrainResult
+    """
+    budget = _check_budget(steps, epochs, minutes)
+    model_path = Path(model_path)
+    if model_path.suffix != ".keras":
+        raise ValueError(f"model_path must end in .keras (Keras 3 format), got {model_path.name!r}")
+    for name, value in (("patch", patch), ("batch_size", batch_size), ("steps_per_epoch", steps_per_epoch),
+                        ("validation_scenes", validation_scenes)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if not learning_rate > 0:
+        raise ValueError(f"learning_rate must be > 0, got {learning_rate!r}")
+    callbacks = _check_callbacks(callbacks)
+    cancel_event = cancel_event if cancel_event is not None else threading.Event()
+    start_time = time.perf_counter()
+
+    keras.utils.set_random_seed(int(seed))
+    if resume:
+        model, previous = _load_for_resume(model_path, learning_rate)
+        network = previous.get("network") or {}
+        depth = int(network.get("depth", depth))
+        base_filters = int(network.get("base_filters", base_filters))
+    else:
+        model, previous = build_unet(base_filters, depth), {}
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=SegmentationLoss(),
+                      metrics=[ForegroundIoU()])
+        network = None
+    if patch % 2**depth:
+        raise ValueError(f"patch={patch} must be a multiple of 2**depth={2**depth}; "
+                         f"try {max(2**depth, patch // 2**depth * 2**depth)}")
+    network = network or {"architecture": "unet", "base_filters": int(base_filters), "depth": int(depth),
+                          "n_outputs": len(CHANNELS), "input_channels": 1}
+    network["pad_multiple"] = 2 ** int(depth)
+
+    scenes = SyntheticScenes(bank, backgrounds, patch=patch, batch_size=batch_size,
+                             steps_per_epoch=steps_per_epoch, seed=seed, scene_params=scene_params)
+    x_val, y_val = scenes.validation_set(validation_scenes)
+    real = real_validation_set(real_validation, patch, seed=seed) if real_validation else None
+
+    start_step = int((previous.get("training") or {}).get("steps", 0)) if resume else 0
+    history = [h for h in previous.get("history", []) if h.get("step", 0) <= start_step] if resume else []
+    total_steps = None if budget[0] == "minutes" else start_step + budget[1] * (
+        steps_per_epoch if budget[0] == "epochs" else 1)
+    deadline = start_time + budget[1] * 60.0 if budget[0] == "minutes" else math.inf
+
+    state = {"best": -math.inf, "best_step": None, "saved": False}
+    train_params = {"patch": int(patch), "batch_size": int(batch_size), "steps_per_epoch": int(steps_per_epoch),
+                    "validation_scenes": int(validation_scenes), "learning_rate": float(learning_rate),
+                    "seed": int(seed), "budget": {budget[0]: budget[1]}, "scene_params": dict(scene_params or {}),
+                    "real_validation_images": len(real_validation or ()), "resumed_from_step":
+                    start_step if resume else None}
+    selection = "real_val_iou" if real is not None else "val_iou"
+
+    def report(progress: TrainProgress) -> None:
+        for callback in callbacks:
+            callback(progress)
+
+    def validate(step: int, train_losses: list[float]) -> dict:
+        t0 = time.perf_counter()
+        logs = model.evaluate(x_val, y_val, batch_size=batch_size, verbose=0, return_dict=True)
+        record = {"step": step, "loss": float(np.mean(train_losses)) if train_losses else None,
+                  "val_loss": float(logs["loss"]), "val_iou": float(logs["fg_iou"])}
+        if real is not None:
+            record["real_val_iou"] = float(model.evaluate(real[0], real[1], batch_size=batch_size, verbose=0,
+                                                          return_dict=True)["fg_iou"])
+        metric = record[selection]
+        metric = -math.inf if math.isnan(metric) else metric
+        record["saved"] = metric > state["best"]
+        record["elapsed_s"] = round(time.perf_counter() - start_time, 2)
+        history.append(record)
+        if record["saved"]:
+            state.update(best=metric, best_step=step)
+            _save(model, model_path)
+            state["saved"] = True
+        _write_info(model_path, network, train_params, state, history, scenes, selection, step)
+        state["val_seconds"] = time.perf_counter() - t0
+        return record
+
+    step = start_step
+    last_loss = math.nan
+    last_val: dict = {}
+    if resume:  # the saved model's score on this run's validation set is the one to beat
+        last_val = validate(step, [])
+        report(_progress(step, total_steps, last_loss, last_val, start_time, state, "validation"))
+
+    cancelled = False
+    losses: list[float] = []
+    step_seconds = None
+    last_report = 0.0
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="synthseg-scenes") as pool:
+        # the next batch is synthesised while the network trains on the current one
+        pending = pool.submit(scenes.batch, step)
+        while True:
+            if cancel_event.is_set():
+                cancelled = True
+                break
+            if total_steps is not None and step >= total_steps:
+                break
+            now = time.perf_counter()
+            if step > start_step and now + (step_seconds or 0) + state.get("val_seconds", 0) > deadline:
+                break
+            x, y = pending.result()
+            pending = pool.submit(scenes.batch, step + 1)
+            t0 = time.perf_counter()
+            logs = model.train_on_batch(x, y, return_dict=True)
+            took = time.perf_counter() - t0
+            step_seconds = took if step_seconds is None else 0.8 * step_seconds + 0.2 * took
+            step += 1
+            last_loss = float(logs["loss"])
+            if not math.isfinite(last_loss):
+                raise FloatingPointError(f"training diverged at step {step} (loss {last_loss}); "
+                                         "lower learning_rate or check the bank's objects")
+            losses.append(last_loss)
+            if (step - start_step) % steps_per_epoch == 0:
+                last_val = validate(step, losses)
+                losses = []
+                report(_progress(step, total_steps, last_loss, last_val, start_time, state, "validation"))
+                last_report = time.perf_counter()
+            elif time.perf_counter() - last_report >= REPORT_INTERVAL_S or step == total_steps:
+                report(_progress(step, total_steps, last_loss, last_val, start_time, state, "train"))
+                last_report = time.perf_counter()
+        pending.cancel()
+
+    if losses or not state["saved"]:
+        last_val = validate(step, losses)
+        report(_progress(step, total_steps, last_loss, last_val, start_time, state, "validation"))
+    train_params["cancelled"] = cancelled
+    _write_info(model_path, network, train_params, state, history, scenes, selection, step)
+    report(_progress(step, total_steps, last_loss, last_val, start_time, state, "done"))
+    return TrainResult(model_path=str(model_path), sidecar_path=str(model_path.with_suffix(".json")),
+                       best_metric=float(state["best"]), history=list(history), steps_done=step,
+                       cancelled=cancelled)
+
+
+def _check_budget(steps, epochs, minutes) -> tuple[str, float]:
+    given = {name: value for name, value in (("steps", steps), ("epochs", epochs), ("minutes", minutes))
+             if value is not None}
+    if len(given) != 1:
+        raise ValueError("give exactly one training budget: steps=N, epochs=N or minutes=M "
+                         f"(got {', '.join(given) or 'none'})")
+    (name, value), = given.items()
+    if name == "minutes":
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not value > 0:
+            raise ValueError(f"minutes must be a number > 0, got {value!r}")
+        return name, float(value)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return name, int(value)
+
+
+def _check_callbacks(callbacks) -> list:
+    if callbacks is None:
+        return []
+    if callable(callbacks):
+        return [callbacks]
+    callbacks = list(callbacks)
+    for callback in callbacks:
+        if not callable(callback):
+            raise TypeError(f"callbacks must be callables taking a TrainProgress, got {type(callback).__name__}")
+    return callbacks
+
+
+def _load_for_resume(model_path: Path, learning_rate: float):
+    if not model_path.is_file():
+        raise FileNotFoundError(f"resume=True but there is no model at {model_path}; train without resume first")
+    try:
+        previous = read_sidecar(model_path)
+    except SidecarError:
+        previous = {}
+    try:
+        model = keras.saving.load_model(model_path, compile=True)
+    except Exception as exc:  # Keras raises many types for a bad archive
+        raise ValueError(f"cannot resume from {model_path}: not a loadable Keras model ({exc})") from exc
+    if model.output_shape[-1] != len(CHANNELS):
+        raise ValueError(f"cannot resume from {model_path}: it has {model.output_shape[-1]} output channels, "
+                         f"this trainer makes {len(CHANNELS)} ({', '.join(CHANNELS)})")
+    if getattr(model, "optimizer", None) is None or getattr(model, "loss", None) is None:
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=SegmentationLoss(),
+                      metrics=[ForegroundIoU()])
+    else:
+        model.optimizer.learning_rate = learning_rate
+    return model, previous
+
+
+def _save(model, model_path: Path) -> None:
+    # temporary name keeps the .keras suffix Keras insists on, then one atomic rename
+    atomic_write(model_path, lambda tmp: model.save(tmp))
+
+
+def _write_info(model_path, network, train_params, state, history, scenes, selection, step) -> None:
+    if not state["saved"]:
+        return
+    best_record = next((h for h in reversed(history) if h["step"] == state["best_step"] and h["saved"]), {})
+    info = {
+        "channels": list(CHANNELS),
+        "normalization": dict(NORMALIZATION),
+        "network": network,
+        "training": dict(train_params, steps=state["best_step"], last_step=step),
+        "bank": {"size": scenes.bank_size, "hash": scenes.bank_hash},
+        "metrics": {"selection": selection, "best": state["best"],
+                    **{k: v for k, v in best_record.items() if k not in ("saved", "elapsed_s")}},
+        "history": history,
+        "versions": _versions(),
+        "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    write_sidecar(model_path, info)
+
+
+def _versions() -> dict:
+    from importlib import metadata
+
+    import napari_synthseg
+
+    backend = keras.backend.backend()
+    versions = {"napari_synthseg": napari_synthseg.__version__, "keras": keras.__version__,
+                "backend": backend, "numpy": np.__version__, "python": platform.python_version()}
+    module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend)
+    if module:
+        try:
+            versions[module] = __import__(module).__version__
+        except Exception:
+            try:
+                versions[module] = metadata.version(module)
+            except metadata.PackageNotFoundError:
+                pass
+    return versions
+
+
+def _progress(step, total_steps, loss, val, start_time, state, phase) -> TrainProgress:
+    best = state["best"]
+    return TrainProgress(step=step, total_steps=total_steps, loss=float(loss),
+                         val_loss=val.get("val_loss"), val_iou=val.get(
+                             "real_val_iou", val.get("val_iou")) if val else None,
+                         elapsed_s=round(time.perf_counter() - start_time, 2),
+                         best=None if best == -math.inf else float(best), phase=phase)
+
+
+def progress_dict(progress: TrainProgress) -> dict:
+    """A ``TrainProgress`` as a plain dict (for queues and JSON)."""
+    return asdict(progress)
+
+
+__all__ = ["TrainProgress", "TrainResult", "train_model", "progress_dict"]

@@ -1,0 +1,224 @@
+"""Network, loss, streamed data and train_model on a tiny hand-made bank (small and fast)."""
+
+import threading
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from napari_synthseg.bank import BankObject, ObjectBank  # noqa: E402
+from napari_synthseg.model.data import SyntheticScenes, real_validation_set  # noqa: E402
+from napari_synthseg.model.losses import ForegroundIoU, SegmentationLoss  # noqa: E402
+from napari_synthseg.model.network import build_unet  # noqa: E402
+from napari_synthseg.model.sidecar import SidecarError, read_sidecar, sidecar_path  # noqa: E402
+from napari_synthseg.model.training import TrainProgress, train_model  # noqa: E402
+
+TINY = dict(patch=64, batch_size=4, validation_scenes=4, base_filters=4, depth=2,
+            scene_params={"n_objects": (4, 9)})
+
+
+def make_objects(n=10, seed=0):
+    """Bright elliptical grains with a darker rim, 9-21 px across."""
+    rng = np.random.default_rng(seed)
+    objects = []
+    for i in range(n):
+        r = int(rng.integers(4, 11))
+        yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
+        squash = rng.uniform(0.6, 1.0)
+        radius = np.hypot(yy / r, xx / (r * squash))
+        mask = radius <= 1
+        image = np.where(radius > 0.75, 110, rng.uniform(170, 230)) + rng.normal(0, 6, mask.shape)
+        objects.append(BankObject(id=f"grain{i}", image=image.clip(0, 255).astype(np.uint8), mask=mask))
+    return objects
+
+
+@pytest.fixture(scope="module")
+def objects():
+    return make_objects()
+
+
+# ---------------------------------------------------------------------------- network, loss
+def test_unet_is_fully_convolutional_with_sigmoid_outputs():
+    model = build_unet(base_filters=4, depth=2)
+    out = np.asarray(model(np.random.default_rng(0).random((2, 32, 48, 1), dtype=np.float32)))
+    assert out.shape == (2, 32, 48, 3)
+    assert out.min() >= 0 and out.max() <= 1
+    with pytest.raises(ValueError, match="depth"):
+        build_unet(depth=0)
+    with pytest.raises(ValueError, match="base_filters"):
+        build_unet(base_filters=2.5)
+
+
+def test_loss_prefers_the_truth_and_metric_is_pooled_iou():
+    rng = np.random.default_rng(0)
+    labels = np.zeros((2, 16, 16), np.uint32)
+    labels[:, 4:12, 3:8], labels[:, 4:12, 8:13] = 1, 2
+    from napari_synthseg.model.targets import labels_to_targets
+
+    truth = labels_to_targets(labels)
+    good = np.clip(truth * 0.9 + 0.05, 0, 1)
+    bad = 1.0 - good
+    noisy = rng.random(truth.shape).astype(np.float32)
+    loss = SegmentationLoss()
+    values = [float(loss(truth, p)) for p in (good, noisy, bad)]
+    assert values[0] < values[1] < values[2]
+    assert SegmentationLoss.from_config(loss.get_config()).boundary_pos_weight == loss.boundary_pos_weight
+
+    metric = ForegroundIoU()
+    pred = np.zeros_like(truth)
+    pred[0, 4:12, 3:13, 0] = 0.9  # exact on the first image
+    pred[1, 4:12, 3:8, 0] = 0.9  # half of the second
+    metric.update_state(truth, pred)
+    assert float(metric.result()) == pytest.approx((80 + 40) / (80 + 80))
+    metric.reset_state()
+    assert float(metric.result()) == 1.0  # nothing predicted, nothing there
+
+
+# ---------------------------------------------------------------------------- data
+def test_scene_batches_are_reproducible_and_streamed(objects):
+    scenes = SyntheticScenes(objects, patch=64, batch_size=3, seed=5, scene_params={"n_objects": (4, 9)})
+    x, y = scenes.batch(7)
+    assert x.shape == (3, 64, 64, 1) and y.shape == (3, 64, 64, 3)
+    assert x.dtype == np.float32 and y.dtype == np.float32
+    np.testing.assert_array_equal(scenes.batch(7)[0], x)
+    assert not np.array_equal(scenes.batch(8)[0], x)
+    assert y[..., 0].any() and y[..., 2].any()
+    assert len(scenes) == 50 and scenes[0][0].shape == (3, 64, 64, 1)
+    x_val, y_val = scenes.validation_set(2)
+    np.testing.assert_array_equal(scenes.validation_set(2)[1], y_val)
+    assert x_val.shape == (2, 64, 64, 1)
+    assert scenes.bank_size == 10 and len(scenes.bank_hash) == 16
+
+
+def test_real_validation_crops_pad_small_images():
+    image = np.random.default_rng(0).integers(0, 255, (40, 90), dtype=np.uint8)
+    labels = np.zeros((40, 90), np.uint16)
+    labels[10:20, 10:20] = 3
+    x, y = real_validation_set([(image, labels)], 64, crops_per_image=2)
+    assert x.shape == (2, 64, 64, 1) and y.shape == (2, 64, 64, 3)
+    with pytest.raises(ValueError, match="same height and width"):
+        real_validation_set([(image, labels[:10])], 64)
+
+
+# ---------------------------------------------------------------------------- training
+@pytest.fixture(scope="module")
+def trained(objects, tmp_path_factory):
+    """One short training run shared by several tests (each new model costs seconds of tracing)."""
+    reports = []
+    path = tmp_path_factory.mktemp("trained") / "net.keras"
+    result = train_model(objects, None, path, steps=24, steps_per_epoch=6, learning_rate=3e-3, seed=0,
+                         callbacks=reports.append, **TINY)
+    return path, result, reports
+
+
+def test_training_decreases_loss_and_saves_best_model_with_sidecar(trained):
+    path, result, reports = trained
+    assert result.steps_done == 24 and not result.cancelled
+    losses = [h["loss"] for h in result.history]
+    assert len(losses) == 4
+    assert losses[-1] < 0.93 * losses[0], losses
+    assert result.best_metric == max(h["val_iou"] for h in result.history)
+    assert path.is_file() and sidecar_path(path).is_file() and result.sidecar_path == str(sidecar_path(path))
+    assert not list(path.parent.glob(".*tmp*")), "temporary files left behind"
+
+    info = read_sidecar(path)
+    assert info["channels"] == ["foreground", "distance", "boundary"]
+    assert info["normalization"] == {"low": 1.0, "high": 99.8}
+    assert info["network"]["depth"] == 2 and info["network"]["base_filters"] == 4
+    assert info["bank"]["size"] == 10 and info["bank"]["hash"]
+    assert info["training"]["budget"] == {"steps": 24} and info["training"]["patch"] == 64
+    assert info["metrics"]["best"] == pytest.approx(result.best_metric)
+    assert {"keras", "backend", "napari_synthseg", "numpy"} <= set(info["versions"])
+
+    model = keras.saving.load_model(path)
+    assert model.output_shape[-1] == 3
+    assert all(isinstance(p, TrainProgress) for p in reports)
+    assert reports[-1].phase == "done" and reports[-1].step == 24 and reports[-1].total_steps == 24
+    assert sum(p.phase == "validation" for p in reports) == 4
+
+
+def test_cancel_keeps_a_loadable_best_model(objects, tmp_path):
+    cancel = threading.Event()
+    path = tmp_path / "cancelled.keras"
+    cancelled_at = []
+
+    def cancel_at_first_report(progress):
+        if progress.phase == "train" and not cancel.is_set():
+            cancelled_at.append(progress.step)
+            cancel.set()
+
+    result = train_model(objects, None, path, minutes=30, steps_per_epoch=100, cancel_event=cancel,
+                         callbacks=cancel_at_first_report, **TINY)
+    assert result.cancelled and result.steps_done == cancelled_at[0]  # stopped before the next batch
+    assert keras.saving.load_model(path).output_shape[-1] == 3
+    info = read_sidecar(path)
+    assert info["training"]["cancelled"] is True and info["training"]["steps"] == result.steps_done
+
+
+def test_resume_loads_the_weights_and_continues(objects, trained, tmp_path):
+    import shutil
+
+    source, first, _ = trained
+    path = tmp_path / "resumed.keras"
+    shutil.copy(source, path)
+    shutil.copy(sidecar_path(source), sidecar_path(path))
+    reports = []
+    second = train_model(objects, None, path, steps=4, steps_per_epoch=2, seed=0, resume=True,
+                         callbacks=reports.append, **TINY)
+    best_step = read_sidecar(source)["training"]["steps"]
+    assert second.steps_done == best_step + 4
+    assert len(second.history) > len([h for h in first.history if h["step"] <= best_step])
+    # the resumed model, checked first on the same seeded validation set, scores as it did when saved
+    baseline = reports[0]
+    assert baseline.phase == "validation" and baseline.step == best_step
+    assert baseline.val_iou == pytest.approx(first.best_metric, abs=1e-4)
+    assert reports[-1].total_steps == best_step + 4
+    assert read_sidecar(path)["training"]["resumed_from_step"] == best_step
+
+
+def test_minutes_budget_on_a_bank_folder(objects, tmp_path):
+    bank = ObjectBank(tmp_path / "bank")
+    for obj in objects[:5]:
+        bank.add_object(obj.image, obj.mask, source="test")
+    reports = []
+    path = tmp_path / "timed.keras"
+    # a budget shorter than one step: exactly one step runs (the budget is checked between batches)
+    result = train_model(str(bank.path), None, path, minutes=1e-4, steps_per_epoch=1000,
+                         callbacks=reports.append, **TINY)
+    assert result.steps_done == 1 and not result.cancelled
+    assert reports[-1].total_steps is None and reports[-1].phase == "done"
+    assert read_sidecar(path)["bank"] == {"size": 5, "hash": bank.content_hash()}
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({}, "exactly one training budget"),
+    ({"steps": 5, "minutes": 1}, "exactly one training budget"),
+    ({"steps": 0}, "steps must be a positive integer"),
+    ({"epochs": 1.5}, "epochs must be a positive integer"),
+    ({"minutes": -1}, "minutes must be a number > 0"),
+    ({"steps": 2, "patch": 66}, "multiple of 2\\*\\*depth"),
+    ({"steps": 2, "batch_size": 0}, "batch_size"),
+])
+def test_bad_budgets_and_sizes_are_rejected(objects, tmp_path, kwargs, message):
+    params = dict(TINY)
+    params.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        train_model(objects, None, tmp_path / "m.keras", **params)
+
+
+def test_bad_paths_banks_and_resume_are_rejected(objects, tmp_path):
+    with pytest.raises(ValueError, match=r"\.keras"):
+        train_model(objects, None, tmp_path / "m.h5", steps=1, **TINY)
+    with pytest.raises(ValueError, match="holds no objects"):
+        train_model([], None, tmp_path / "m.keras", steps=1, **TINY)
+    with pytest.raises(FileNotFoundError, match="no model"):
+        train_model(objects, None, tmp_path / "missing.keras", steps=1, resume=True, **TINY)
+    broken = tmp_path / "broken.keras"
+    broken.write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not a loadable Keras model"):
+        train_model(objects, None, broken, steps=1, resume=True, **TINY)
+    with pytest.raises(TypeError, match="callbacks"):
+        train_model(objects, None, tmp_path / "m.keras", steps=1, callbacks=[3], **TINY)
+    with pytest.raises(SidecarError):
+        read_sidecar(tmp_path / "nothing.keras")
