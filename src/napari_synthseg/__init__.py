@@ -14,6 +14,8 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _EXPORTS = {
     "autosegment": "napari_synthseg.autoseg",
+    "choose_polarity": "napari_synthseg.autoseg",
+    "find_scale_bar": "napari_synthseg.autoseg",
     "ObjectBank": "napari_synthseg.bank",
     "BankObject": "napari_synthseg.bank",
     "NotABankError": "napari_synthseg.bank",
@@ -21,9 +23,14 @@ _EXPORTS = {
     "BackgroundSource": "napari_synthseg.synthesis",
     "fill_enclosed": "napari_synthseg.curation",
     "measure_objects": "napari_synthseg.curation",
+    "write_measurements_csv": "napari_synthseg.curation",
+    "label_at": "napari_synthseg.curation",
+    "toggle_picked": "napari_synthseg.curation",
+    "extract_picked": "napari_synthseg.curation",
     "make_sample_scene": "napari_synthseg.sample_data",
     "pixel_scores": "napari_synthseg.metrics",
     "object_scores": "napari_synthseg.metrics",
+    "DatasetScores": "napari_synthseg.metrics",
     "read_image": "napari_synthseg.image_io",
     "to_gray": "napari_synthseg.image_io",
     "train_model": "napari_synthseg.model.training",
