@@ -185,6 +185,14 @@ def estimate_background_mask(image: np.ndarray, *, sigma: float = 2.0, margin: i
     gray = _unit_gray(image)
     if gray.ndim != 2:
         raise ValueError(f"expected a 2D gray image, got shape {gray.shape}")
+    factor = int(math.sqrt(gray.size / 1.5e6)) + 1
+    if factor > 1:
+        # large micrographs: decide on a block-averaged copy (a coarse mask is enough here)
+        h, w = (gray.shape[0] // factor) * factor, (gray.shape[1] // factor) * factor
+        small = gray[:h, :w].reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3))
+        coarse = estimate_background_mask(small, sigma=max(sigma / factor, 0.5), margin=-(-margin // factor))
+        full = np.repeat(np.repeat(coarse, factor, axis=0), factor, axis=1)
+        return np.pad(full, ((0, gray.shape[0] - h), (0, gray.shape[1] - w)), mode="edge")
     smooth = ndimage.gaussian_filter(gray, sigma)
     lo, hi = np.percentile(smooth, [0.5, 99.5])
     if hi - lo < 1e-6:
@@ -317,7 +325,8 @@ class BackgroundSource:
         image_means = np.array([v.mean() for v in values if v.size], dtype=np.float32)
         all_values = np.concatenate(values)
         take = min(int(pool_size), all_values.size)
-        pool = all_values[gen.choice(all_values.size, size=take, replace=False)].astype(np.float32)
+        # with replacement: a permutation of tens of millions of pixels costs seconds
+        pool = all_values[gen.integers(0, all_values.size, size=take)].astype(np.float32)
         quantiles = np.quantile(pool, np.linspace(0.0, 1.0, 1025)).astype(np.float32)
 
         side = int(min(patch, *(min(g.shape) for g in grays)))
@@ -469,12 +478,11 @@ def _collect_patches(grays, masks, side: int, max_patches: int, rng: np.random.G
         h, w = mask.shape
         if h < side or w < side:
             continue
-        integral = np.zeros((h + 1, w + 1), dtype=np.int64)
-        integral[1:, 1:] = np.cumsum(np.cumsum(~mask, axis=0), axis=1)
-        ys = np.arange(0, h - side + 1, step)
-        xs = np.arange(0, w - side + 1, step)
-        yy, xx = np.meshgrid(ys, xs, indexing="ij")
-        count = integral[yy + side, xx + side] - integral[yy, xx + side] - integral[yy + side, xx] + integral[yy, xx]
+        # object pixels per step x step cell; a patch is 2x2 cells (side = 2 * step)
+        cy, cx = h // step, w // step
+        cells = (~mask[: cy * step, : cx * step]).reshape(cy, step, cx, step).sum(axis=(1, 3), dtype=np.int32)
+        count = cells[:-1, :-1] + cells[1:, :-1] + cells[:-1, 1:] + cells[1:, 1:]
+        yy, xx = np.meshgrid(np.arange(cy - 1) * step, np.arange(cx - 1) * step, indexing="ij")
         frac = (count / float(side * side)).ravel()
         candidates.append(np.stack([frac, np.full(frac.size, i), yy.ravel(), xx.ravel()], axis=1))
     if not candidates:
