@@ -28,6 +28,7 @@ _EXPORTS = {
     "toggle_picked": "napari_synthseg.curation",
     "extract_picked": "napari_synthseg.curation",
     "make_sample_scene": "napari_synthseg.sample_data",
+    "write_sample_folder": "napari_synthseg.sample_data",
     "pixel_scores": "napari_synthseg.metrics",
     "object_scores": "napari_synthseg.metrics",
     "DatasetScores": "napari_synthseg.metrics",
