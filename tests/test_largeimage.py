@@ -252,3 +252,16 @@ def test_batch_sends_large_images_through_tiles(image, tmp_path):
     report = run_batch(folder, tmp_path / "out", seg, in_memory_pixels=10_000, tile=64, overlap=32)
     assert report.written == {"big.tif": tmp_path / "out" / "big_labels.zarr"}
     assert_same_up_to_renumbering(read_labels(tmp_path / "out" / "big_labels.zarr"), threshold_labels(image))
+
+
+def test_napari_reader_opens_finished_labels_lazily(image, tmp_path):
+    from napari_synthseg._napari.reader import get_reader
+
+    process_large(image, tmp_path / "img_labels.zarr", threshold_labels, tile=64, overlap=32)
+    reader = get_reader(str(tmp_path / "img_labels.zarr"))
+    data, meta, kind = reader(str(tmp_path / "img_labels.zarr"))[0]
+    assert kind == "labels" and meta["name"] == "img_labels"
+    assert_same_up_to_renumbering(np.asarray(data), threshold_labels(image))
+    plain = zarr.open_array(str(tmp_path / "plain.zarr"), mode="w", shape=(4, 4), dtype="uint8")
+    plain[...] = 1
+    assert get_reader(str(tmp_path / "plain.zarr")) is None  # not ours: left to other readers

@@ -357,6 +357,98 @@ def _resolve_autoseg(source: ImageSource, plane, params: dict, overview_pixels: 
     return resolved
 
 
+_MODEL_CACHE: dict = {}
+_MODEL_LOCK = threading.Lock()
+
+
+def _flat_percentile_sample(source: ImageSource, plane, max_samples: int, band: int = 2048) -> np.ndarray:
+    """The strided sample ``percentile_range`` takes of the whole plane, read band by band."""
+    height, width = source.spatial_shape
+    size = height * width
+    step = size // max_samples + 1 if size > max_samples else 1
+    parts = []
+    for r0 in range(0, height, band):
+        r1 = min(height, r0 + band)
+        lo, hi = r0 * width, r1 * width
+        first = -(-lo // step) * step
+        if first >= hi:
+            continue
+        rows = np.asarray(source.read(plane, slice(r0, r1), slice(0, width)))
+        parts.append(rows.ravel()[np.arange(first, hi, step) - lo])
+    return np.concatenate(parts).astype(np.float32)
+
+
+@dataclass
+class ModelSegmenter(TileSegmenter):
+    """A trained model per tile, normalised with the whole plane's percentile range.
+
+    ``prepare`` computes each plane's intensity range from the same strided sample the
+    in-memory ``predict`` uses, so every tile sees the same input scale as the whole
+    image would. Inside a tile the network runs on overlapping sub-tiles with smooth
+    blending (as ``predict``), then ``probabilities_to_instances`` makes the labels.
+    The model is loaded once per worker process, from ``model_path``.
+    """
+
+    model_path: str = ""
+    tile: int = 512
+    overlap: int = 64
+    batch_size: int = 4
+    threshold: float = 0.5
+    min_area: int = 30
+    fill_holes: bool = True
+    method: str = "auto"
+    value_ranges: dict = field(default_factory=dict)  # plane -> (lo, hi)
+
+    def _model(self):
+        from .model.prediction import load_model
+
+        key = str(self.model_path)
+        with _MODEL_LOCK:
+            if key not in _MODEL_CACHE:
+                _MODEL_CACHE[key] = load_model(key)
+            return _MODEL_CACHE[key]
+
+    def prepare(self, source: ImageSource) -> "ModelSegmenter":
+        from .normalize import percentile_range
+
+        low, high = self._model().percentiles
+        ranges = {}
+        for plane in _planes(source):
+            sample = _flat_percentile_sample(source, plane, 1_000_000)
+            ranges[plane] = percentile_range(sample, low, high, max_samples=sample.size + 1)
+        return replace(self, value_ranges=ranges)
+
+    def probabilities(self, tile: np.ndarray, value_range) -> np.ndarray:
+        """Blended ``(H, W, 3)`` probabilities of one gray tile, normalised with ``value_range``."""
+        from .model import prediction as mp
+        from .normalize import percentile_normalize
+        from .tiling import TiledAccumulator, blend_window, iter_tile_batches
+
+        model = self._model()
+        low, high = model.percentiles
+        normalized = percentile_normalize(tile, low, high, value_range=value_range)
+        multiple = model.pad_multiple
+        size = mp._round_tile(self.tile, multiple)
+        overlap = mp._round_overlap(self.overlap, multiple, size)
+        padded, crop = mp._pad_to_multiple(normalized, multiple, margin=overlap // 2)
+        window = blend_window(mp._tile_shape(padded.shape, size), overlap)
+        acc = TiledAccumulator(padded.shape, 3, window)
+        for slices in iter_tile_batches(padded.shape, size, overlap, self.batch_size):
+            batch = np.stack([padded[s] for s in slices])[..., None]
+            with _MODEL_LOCK:  # one network call at a time per process; the network uses all cores
+                out = mp._run_batch(model.keras_model, batch)
+            acc.add_batch(slices, out)
+        return np.clip(acc.result()[crop], 0.0, 1.0)
+
+    def __call__(self, tile, region=None):
+        from .instances import probabilities_to_instances
+
+        value_range = self.value_ranges.get(region[0]) if region is not None else None
+        prob = self.probabilities(np.asarray(tile), value_range)
+        return probabilities_to_instances(prob, threshold=self.threshold, min_area=self.min_area,
+                                          fill_holes=self.fill_holes, method=self.method)
+
+
 def _planes(source: ImageSource) -> list[tuple[int, ...]]:
     lead = source.plane_shape
     return [tuple(int(i) for i in idx) for idx in np.ndindex(*lead)] if lead else [()]
