@@ -1,0 +1,346 @@
+"""Run training or prediction in a spawned child process and stream its events back.
+
+TensorFlow and napari's Mesa OpenGL canvas crash when they share a process, so the widgets
+never import Keras: they start a ``ModelJob`` and read plain-dict events from it. This module
+itself imports neither Keras nor TensorFlow; only the child does.
+
+Events (dicts with a ``"kind"``):
+
+- ``{"kind": "started", "pid": ..., "backend": ...}`` once the child runs;
+- ``{"kind": "progress", "task": "train", "step", "total_steps", "loss", "val_loss", "val_iou",
+  "elapsed_s", "best", "phase"}`` during training;
+- ``{"kind": "progress", "task": "predict", "image", "n_images", "tile", "n_tiles"}`` during
+  prediction;
+- ``{"kind": "result", "task": "train", "model_path", "sidecar_path", "best_metric", "history",
+  "steps_done", "cancelled"}``;
+- ``{"kind": "result", "task": "predict", "index", "source", "labels" (ndarray) or "labels_path",
+  ["probabilities"]}`` once per image;
+- ``{"kind": "error", "message": ..., "traceback": ...}`` when the child fails or dies;
+- ``{"kind": "done"}`` last, always.
+"""
+
+from __future__ import annotations
+
+import collections
+import multiprocessing
+import os
+import queue as queue_module
+import shutil
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+#: Arrays larger than this go through a temporary .npy file instead of the queue's pipe.
+QUEUE_ARRAY_LIMIT = 8 * 1024 * 1024
+
+
+class JobError(RuntimeError):
+    """A ModelJob is used in the wrong state (e.g. started twice)."""
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class ModelJob:
+    """One training or prediction job in a child process (``multiprocessing`` "spawn").
+
+    Parameters
+    ----------
+    backend : str, optional
+        ``KERAS_BACKEND`` for the child ("tensorflow", "jax", "torch"); default: inherited.
+    env : dict, optional
+        Extra environment variables for the child (set before it imports Keras).
+
+    Examples
+    --------
+    >>> job = ModelJob()
+    >>> job.start_training(bank="bank/", backgrounds=None, model_path="m.keras", steps=100)
+    >>> for event in job.events():
+    ...     print(event["kind"])
+    """
+
+    def __init__(self, backend: str | None = None, env: dict | None = None):
+        self._context = multiprocessing.get_context("spawn")
+        self._env = dict(env or {})
+        if backend is not None:
+            self._env["KERAS_BACKEND"] = backend
+        self._process = None
+        self._queue = None
+        self._cancel = None
+        self._buffer: collections.deque = collections.deque()
+        self._finished = False
+        self._tmpdir: str | None = None
+
+    # ------------------------------------------------------------------ start
+    def start_training(self, **train_kwargs) -> None:
+        """Start ``train_model(**train_kwargs)`` in a child.
+
+        ``bank`` may be an ObjectBank (sent as its folder path), a path or a list of BankObject;
+        ``backgrounds`` None, a BackgroundSource, or a list of images or image paths.
+        ``callbacks`` and ``cancel_event`` are supplied by the job (use ``events()``/``stop()``).
+        """
+        for key in ("callbacks", "cancel_event"):
+            if key in train_kwargs:
+                raise TypeError(f"{key} is provided by ModelJob; read events() and call stop() instead")
+        for key in ("bank", "backgrounds", "model_path"):
+            if key not in train_kwargs:
+                raise TypeError(f"start_training needs {key}=...")
+        bank = train_kwargs["bank"]
+        if hasattr(bank, "content_hash") and hasattr(bank, "path"):
+            train_kwargs["bank"] = str(bank.path)  # reopened from disk in the child
+        self._start("train", train_kwargs)
+
+    def start_prediction(self, model_path, images_or_paths, *, out_dir=None, **predict_kwargs) -> None:
+        """Start ``predict(load_model(model_path), image, **predict_kwargs)`` for each image in a child.
+
+        Parameters
+        ----------
+        model_path : path
+            A ``.keras`` model with its sidecar.
+        images_or_paths : array, path, or a list of arrays and paths
+            Paths are read in the child (RGB becomes gray).
+        out_dir : path, optional
+            Write ``<stem>_labels.tif`` there and send ``labels_path`` instead of arrays.
+        **predict_kwargs
+            Passed to ``predict`` (tile, overlap, batch_size, threshold, min_area, ...).
+        """
+        if "progress" in predict_kwargs:
+            raise TypeError("progress is provided by ModelJob; read events() instead")
+        if isinstance(images_or_paths, (str, os.PathLike)) or hasattr(images_or_paths, "__array__"):
+            images_or_paths = [images_or_paths]
+        items = [os.fspath(item) if isinstance(item, (str, os.PathLike)) else item for item in images_or_paths]
+        if not items:
+            raise ValueError("start_prediction needs at least one image or path")
+        self._start("predict", {"model_path": os.fspath(model_path), "items": items,
+                                "out_dir": None if out_dir is None else os.fspath(out_dir),
+                                "predict_kwargs": predict_kwargs})
+
+    def _start(self, task: str, payload: dict) -> None:
+        if self._process is not None:
+            raise JobError("this ModelJob was already started; make a new ModelJob for another task")
+        self._tmpdir = tempfile.mkdtemp(prefix="synthseg-job-")
+        self._queue = self._context.Queue()
+        self._cancel = self._context.Event()
+        self._process = self._context.Process(
+            target=_child_main, args=(task, payload, self._queue, self._cancel, self._env, self._tmpdir),
+            name=f"synthseg-{task}", daemon=True)
+        self._process.start()
+
+    # ------------------------------------------------------------------ events
+    def is_alive(self) -> bool:
+        """Whether the child process is still running."""
+        return self._process is not None and self._process.is_alive()
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id (None before start)."""
+        return None if self._process is None else self._process.pid
+
+    def poll(self) -> list[dict]:
+        """All events available now, without waiting (for GUI timers)."""
+        events = []
+        while True:
+            event = self._next(timeout=0)
+            if event is None:
+                return events
+            events.append(event)
+
+    def events(self, timeout: float | None = None):
+        """Yield events until ``{"kind": "done"}`` (included).
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Give up after this many seconds without any event: yields an error event and
+            ``done`` (the child keeps running; call ``stop()``).
+        """
+        waited = 0.0
+        while not self._finished or self._buffer:
+            event = self._next(timeout=0.2)
+            if event is None:
+                waited += 0.2
+                if timeout is not None and waited >= timeout:
+                    yield {"kind": "error", "message": f"no event from the child for {timeout:.0f} s"}
+                    yield {"kind": "done"}
+                    return
+                continue
+            waited = 0.0
+            yield event
+            if event["kind"] == "done":
+                return
+
+    def _next(self, timeout: float) -> dict | None:
+        if self._buffer:
+            return self._buffer.popleft()
+        if self._process is None or self._finished:
+            return None
+        event = self._get(timeout)
+        if event is not None:
+            return event
+        if not self._process.is_alive():
+            # the child is gone: whatever it sent is in the pipe by now
+            event = self._get(0.5)
+            if event is not None:
+                return event
+            self._finished = True
+            code = self._process.exitcode
+            self._buffer.append({"kind": "done"})
+            return {"kind": "error", "message": f"the model process ended unexpectedly (exit code {code}); "
+                    "it may have run out of memory or crashed in a native library"}
+        return None
+
+    def _get(self, timeout: float) -> dict | None:
+        try:
+            event = self._queue.get(timeout=timeout) if timeout > 0 else self._queue.get_nowait()
+        except (queue_module.Empty, EOFError, OSError):
+            return None
+        if event.get("kind") == "done":
+            self._finished = True
+        for key in ("labels", "probabilities"):
+            path = event.get(f"_{key}_file")
+            if path:  # big arrays travel through a file, not the pipe
+                import numpy as np
+
+                event[key] = np.load(path)
+                os.unlink(path)
+                del event[f"_{key}_file"]
+        return event
+
+    # ------------------------------------------------------------------ stop
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Ask the child to stop (training keeps the best model), wait, then kill it if needed.
+
+        Events sent meanwhile stay available from ``events()``/``poll()``.
+
+        Returns
+        -------
+        bool
+            True when the child exited by itself within ``timeout``.
+        """
+        if self._process is None:
+            return True
+        self._cancel.set()
+        deadline = time.monotonic() + timeout
+        while self._process.is_alive() and time.monotonic() < deadline:
+            self._drain()  # a child blocked on a full pipe could never exit
+            self._process.join(0.1)
+        clean = not self._process.is_alive()
+        if not clean:
+            self._process.terminate()
+            self._process.join(5)
+            if self._process.is_alive():
+                self._process.kill()
+                self._process.join(5)
+            self._buffer.append({"kind": "error", "message": f"the model process did not stop within "
+                                 f"{timeout:.0f} s and was killed"})
+        self._drain()
+        if not self._finished:
+            self._finished = True
+            self._buffer.append({"kind": "done"})
+        return clean
+
+    def _drain(self) -> None:
+        while True:
+            event = self._get(0.05 if self._process.is_alive() else 0.2)
+            if event is None:
+                return
+            self._buffer.append(event)
+
+    def close(self) -> None:
+        """Stop the child if it runs and remove the job's temporary folder."""
+        if self.is_alive():
+            self.stop()
+        if self._tmpdir:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+# ---------------------------------------------------------------------- child side
+def _child_main(task, payload, events, cancel_event, env, tmpdir) -> None:
+    os.environ.update(env)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        events.put({"kind": "started", "pid": os.getpid(), "task": task,
+                    "backend": os.environ.get("KERAS_BACKEND", "tensorflow")})
+        if task == "train":
+            _child_train(payload, events, cancel_event)
+        else:
+            _child_predict(payload, events, cancel_event, tmpdir)
+    except _Cancelled:
+        pass
+    except BaseException as exc:  # every failure becomes an event; the parent must not hang
+        events.put({"kind": "error", "message": f"{type(exc).__name__}: {exc}",
+                    "traceback": traceback.format_exc()})
+    finally:
+        events.put({"kind": "done"})
+        events.close()
+        events.join_thread()
+
+
+def _child_train(kwargs, events, cancel_event) -> None:
+    kwargs = dict(kwargs)
+    if isinstance(kwargs["bank"], (str, os.PathLike)):
+        from napari_synthseg.bank import ObjectBank
+
+        kwargs["bank"] = ObjectBank(kwargs["bank"], create=False)  # a bad bank fails before Keras loads
+    from napari_synthseg.model.training import progress_dict, train_model
+
+    def send(progress) -> None:
+        events.put({"kind": "progress", "task": "train", **progress_dict(progress)})
+
+    result = train_model(callbacks=[send], cancel_event=cancel_event, **kwargs)
+    events.put({"kind": "result", "task": "train", "model_path": result.model_path,
+                "sidecar_path": result.sidecar_path, "best_metric": result.best_metric,
+                "history": result.history, "steps_done": result.steps_done, "cancelled": result.cancelled})
+
+
+def _child_predict(payload, events, cancel_event, tmpdir) -> None:
+    import numpy as np
+
+    from napari_synthseg.image_io import is_rgb, read_image, to_gray, write_tiff
+    from napari_synthseg.model.prediction import load_model, predict
+
+    model = load_model(payload["model_path"])
+    items = payload["items"]
+    out_dir = payload["out_dir"]
+    kwargs = payload["predict_kwargs"]
+    for index, item in enumerate(items):
+        if cancel_event.is_set():
+            raise _Cancelled
+        source = item if isinstance(item, str) else None
+        image = read_image(item) if source else np.asarray(item)
+        if source and is_rgb(image):
+            image = to_gray(image)
+
+        def progress(done, total, index=index) -> None:
+            events.put({"kind": "progress", "task": "predict", "image": index, "n_images": len(items),
+                        "tile": int(done), "n_tiles": int(total)})
+            if cancel_event.is_set():
+                raise _Cancelled
+
+        output = predict(model, image, progress=progress, **kwargs)
+        labels, prob = output if kwargs.get("return_probabilities") else (output, None)
+        event = {"kind": "result", "task": "predict", "index": index, "source": source}
+        if out_dir is not None:
+            stem = Path(source).stem if source else f"image{index:03d}"
+            event["labels_path"] = str(write_tiff(Path(out_dir) / f"{stem}_labels.tif", labels))
+            labels = None
+        for key, array in (("labels", labels), ("probabilities", prob)):
+            if array is None:
+                continue
+            if array.nbytes > QUEUE_ARRAY_LIMIT:
+                fd, path = tempfile.mkstemp(suffix=".npy", dir=tmpdir)
+                os.close(fd)
+                np.save(path, array)
+                event[f"_{key}_file"] = path
+            else:
+                event[key] = array
+        events.put(event)

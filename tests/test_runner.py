@@ -1,0 +1,144 @@
+"""The child-process runner: training and prediction in a spawned child, events, stop, errors.
+
+The end-to-end job runs in a fresh interpreter so that the check "the parent never imported
+TensorFlow or Keras" is not spoiled by other test modules' imports.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from napari_synthseg.model.runner import JobError, ModelJob
+
+PARENT_SCRIPT = textwrap.dedent('''
+    import json, sys, time
+    from pathlib import Path
+    import numpy as np
+    from napari_synthseg.bank import ObjectBank
+    from napari_synthseg.model.runner import ModelJob
+
+    def main(workdir):
+        workdir = Path(workdir)
+        rng = np.random.default_rng(0)
+        bank = ObjectBank(workdir / "bank")
+        for i in range(8):
+            r = int(rng.integers(4, 10))
+            yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
+            mask = np.hypot(yy, xx) <= r
+            image = (rng.uniform(150, 230) + rng.normal(0, 6, mask.shape)).clip(0, 255).astype(np.uint8)
+            bank.add_object(image, mask, source="runner test")
+        model_path = workdir / "model.keras"
+        report = {"train_events": [], "predict_events": []}
+
+        job = ModelJob()
+        job.start_training(bank=bank, backgrounds=None, model_path=str(model_path), minutes=30, patch=64,
+                           batch_size=2, steps_per_epoch=1000, validation_scenes=2, base_filters=4, depth=2,
+                           scene_params={"n_objects": (3, 6)})
+        for event in job.events(timeout=240):
+            report["train_events"].append({k: v for k, v in event.items() if k not in ("history", "traceback")})
+            if event["kind"] == "error":
+                report["error"] = event
+            if event["kind"] == "progress" and event.get("phase") == "train" and event["step"] >= 2:
+                report["stopped_cleanly"] = job.stop(timeout=120)
+        report["child_alive_after"] = job.is_alive()
+        report["model_exists"] = model_path.is_file() and model_path.with_suffix(".json").is_file()
+
+        image = (rng.random((50, 70)) * 100).astype(np.uint8)
+        image[10:30, 20:40] = 220
+        with ModelJob() as job:
+            job.start_prediction(str(model_path), [image, image[:33, :41]], tile=64, overlap=16)
+            for event in job.events(timeout=240):
+                if event["kind"] == "result":
+                    event = dict(event, labels_shape=list(event.pop("labels").shape))
+                report["predict_events"].append({k: v for k, v in event.items() if k != "traceback"})
+                if event["kind"] == "error":
+                    report["error"] = event
+        report["tensorflow_in_parent"] = "tensorflow" in sys.modules
+        report["keras_in_parent"] = "keras" in sys.modules or any(m.startswith("keras.") for m in sys.modules)
+        print("REPORT" + json.dumps(report))
+
+    if __name__ == "__main__":
+        main(sys.argv[1])
+''')
+
+
+def test_training_and_prediction_run_in_a_child_and_the_parent_stays_keras_free(tmp_path):
+    script = tmp_path / "parent.py"
+    script.write_text(PARENT_SCRIPT)
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True,
+                          timeout=500)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("REPORT")]
+    assert proc.returncode == 0 and lines, proc.stderr[-3000:]
+    report = json.loads(lines[-1][len("REPORT"):])
+    assert "error" not in report, report["error"]
+
+    train_kinds = [e["kind"] for e in report["train_events"]]
+    assert train_kinds[0] == "started" and train_kinds[-1] == "done"
+    progress = [e for e in report["train_events"] if e["kind"] == "progress"]
+    assert progress and all(e["task"] == "train" for e in progress)
+    assert {"step", "total_steps", "loss", "val_iou", "elapsed_s", "best", "phase"} <= set(progress[0])
+    (result,) = [e for e in report["train_events"] if e["kind"] == "result"]
+    assert result["cancelled"] is True and result["steps_done"] >= 2
+    assert report["stopped_cleanly"] is True and report["child_alive_after"] is False
+    assert report["model_exists"]
+
+    predict_results = [e for e in report["predict_events"] if e["kind"] == "result"]
+    assert [e["labels_shape"] for e in predict_results] == [[50, 70], [33, 41]]
+    assert any(e["kind"] == "progress" and e["task"] == "predict" for e in report["predict_events"])
+    assert report["predict_events"][-1]["kind"] == "done"
+
+    assert report["tensorflow_in_parent"] is False
+    assert report["keras_in_parent"] is False
+
+
+def test_child_errors_arrive_as_clear_events(tmp_path):
+    job = ModelJob()
+    job.start_training(bank=str(tmp_path / "no_such_bank"), backgrounds=None,
+                       model_path=str(tmp_path / "m.keras"), steps=1)
+    events = list(job.events(timeout=120))
+    kinds = [e["kind"] for e in events]
+    assert kinds[-1] == "done" and "error" in kinds and "result" not in kinds
+    (error,) = [e for e in events if e["kind"] == "error"]
+    assert "no_such_bank" in error["message"]
+    job.close()
+    assert not job.is_alive()
+
+
+def test_a_dead_child_is_detected_instead_of_hanging(tmp_path):
+    from napari_synthseg.bank import ObjectBank
+
+    bank = ObjectBank(tmp_path / "bank")
+    bank.add_object(np.full((9, 9), 200, np.uint8), np.ones((9, 9), bool))
+    job = ModelJob()
+    job.start_training(bank=bank, backgrounds=None, model_path=str(tmp_path / "m.keras"), steps=1)
+    events = job.events(timeout=120)
+    assert next(events)["kind"] == "started"
+    os.kill(job.pid, signal.SIGKILL)  # while it imports Keras
+    rest = list(events)
+    assert [e["kind"] for e in rest] == ["error", "done"]
+    assert "ended unexpectedly" in rest[0]["message"] and "-9" in rest[0]["message"]
+    assert not job.is_alive()
+
+
+def test_misuse_is_rejected_before_any_child_starts(tmp_path):
+    job = ModelJob()
+    with pytest.raises(TypeError, match="provided by ModelJob"):
+        job.start_training(bank="b", backgrounds=None, model_path="m.keras", steps=1, callbacks=[print])
+    with pytest.raises(TypeError, match="model_path"):
+        job.start_training(bank="b", backgrounds=None, steps=1)
+    with pytest.raises(ValueError, match="at least one image"):
+        job.start_prediction("m.keras", [])
+    assert job.pid is None and job.stop() is True and job.poll() == []
+    job.start_prediction(str(tmp_path / "missing.keras"), np.zeros((8, 8), np.uint8))
+    with pytest.raises(JobError, match="already started"):
+        job.start_training(bank="b", backgrounds=None, model_path="m.keras", steps=1)
+    events = list(job.events(timeout=120))
+    assert events[-1]["kind"] == "done"
+    assert any(e["kind"] == "error" and "missing.keras" in e["message"] for e in events)
+    job.close()
