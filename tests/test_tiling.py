@@ -5,6 +5,7 @@ from napari_synthseg.tiling import (
     TiledAccumulator,
     blend_window,
     count_tiles,
+    fit_tile,
     iter_tile_batches,
     iter_tiles,
     tile_starts,
@@ -110,3 +111,25 @@ def test_accumulator_refuses_uncovered_pixels_and_wrong_shapes():
     acc.add((slice(0, 16), slice(0, 16)), np.zeros((16, 16, 2)))
     with pytest.raises(ValueError, match="not covered"):
         acc.result()
+
+
+@pytest.mark.parametrize("length,tile,overlap,multiple", [(2112, 1024, 64, 8), (2656, 512, 64, 8), (2112, 256, 64, 8),
+                                                           (100, 256, 64, 8), (1000, 300, 10, 1)])
+def test_fit_tile_keeps_the_tile_count_and_wastes_less(length, tile, overlap, multiple):
+    fitted = fit_tile(length, tile, overlap, multiple)
+    assert fitted <= tile and fitted % multiple == 0 or fitted == length
+    n = len(tile_starts(length, tile, overlap))
+    assert len(tile_starts(length, fitted, overlap)) == n
+    if n > 1:
+        # smaller by a multiple would need another tile
+        assert fitted - multiple <= overlap or len(tile_starts(length, fitted - multiple, overlap)) > n
+    assert fit_tile(2112, 1024, 64, 8) == 752  # 3 tiles of 752 instead of 3 of 1024
+
+
+def test_iter_tiles_takes_a_rectangular_tile():
+    tiles = list(iter_tiles((100, 60), (40, 24), 8))
+    assert {(r.stop - r.start, c.stop - c.start) for r, c in tiles} == {(40, 24)}
+    hits = np.zeros((100, 60), int)
+    for rows, cols in tiles:
+        hits[rows, cols] += 1
+    assert hits.min() >= 1

@@ -101,46 +101,64 @@ def _fill_contours(foreground: np.ndarray, background_point: tuple[int, int] | N
     return np.asarray(fill_enclosed(foreground, background_point), dtype=bool) | foreground
 
 
-def _add_unseeded_components(labels: np.ndarray, foreground: np.ndarray) -> np.ndarray:
-    """Give foreground components that no seed reached a label of their own."""
-    missed = foreground & (labels == 0)
-    if missed.any():
-        extra, n_extra = ndi.label(missed, structure=_EIGHT_CONNECTED)
-        if n_extra:
-            start = int(labels.max())
-            labels = np.where(extra > 0, extra.astype(labels.dtype) + start, labels)
+def _split_by_seeds(landscape: np.ndarray, seeds: np.ndarray, foreground: np.ndarray,
+                    seed_structure: np.ndarray) -> np.ndarray:
+    """Label foreground components by the seeds they hold.
+
+    A component with one seed is one object and one without seeds is one object; only
+    components holding several seeds (clumps) are split, by a watershed of ``landscape``
+    from the seeds. Skipping the watershed elsewhere keeps the cost proportional to the
+    clumps, not to the whole foreground.
+    """
+    components, n_components = ndi.label(foreground, structure=_EIGHT_CONNECTED)
+    markers, n_markers = ndi.label(seeds & foreground, structure=seed_structure)
+    if n_components == 0:
+        return components
+    # Seeds lie inside the foreground, so each belongs to exactly one component.
+    seed_component = np.zeros(n_markers + 1, dtype=np.int64)
+    in_seed = markers > 0
+    seed_component[markers[in_seed]] = components[in_seed]
+    seeds_per_component = np.bincount(seed_component[1:], minlength=n_components + 1)
+    seeds_per_component[0] = 0
+    # Whole-component ids come after the seed ids, so the two never collide.
+    component_label = np.arange(n_components + 1, dtype=np.int64) + n_markers
+    component_label[0] = 0
+    single = seed_component[1:][seeds_per_component[seed_component[1:]] == 1]
+    single_ids = np.flatnonzero(seeds_per_component[seed_component] == 1)
+    component_label[single] = single_ids
+    labels = component_label[components]
+    clumps = seeds_per_component[components] >= 2
+    if clumps.any():
+        from skimage.segmentation import watershed
+
+        box = ndi.find_objects(clumps.astype(np.int8))[0]
+        split = watershed(landscape[box], markers=np.where(clumps[box], markers[box], 0),
+                          mask=clumps[box], connectivity=2)
+        region = labels[box]
+        region[clumps[box]] = split[clumps[box]]
     return labels
 
 
 def _distance_watershed(foreground: np.ndarray, distance: np.ndarray, boundary: np.ndarray | None,
                         seed_threshold: float, boundary_weight: float) -> np.ndarray:
-    from skimage.segmentation import watershed
-
-    cores = foreground & (distance > seed_threshold)
+    cores = distance > seed_threshold
+    landscape = -distance
     if boundary is not None:
         cores &= boundary < 0.5
-    markers, _ = ndi.label(cores, structure=_FOUR_CONNECTED)
-    landscape = -distance
-    if boundary is not None and boundary_weight:
-        landscape = landscape + np.float32(boundary_weight) * boundary
-    labels = watershed(landscape, markers=markers, mask=foreground)
-    return _add_unseeded_components(labels, foreground)
+        if boundary_weight:
+            landscape = landscape + np.float32(boundary_weight) * boundary
+    return _split_by_seeds(landscape, cores, foreground, _FOUR_CONNECTED)
 
 
-def _edt_watershed(foreground: np.ndarray, h: float = 2.0, smooth: float = 1.0) -> np.ndarray:
-    """Classic split: watershed of the distance transform from its h-maxima."""
-    from skimage.morphology import h_maxima
-    from skimage.segmentation import watershed
-
+def _edt_watershed(foreground: np.ndarray, min_distance: int = 7, smooth: float = 1.0) -> np.ndarray:
+    """Classic split: watershed of the distance transform from its local maxima."""
     edt = ndi.distance_transform_edt(foreground).astype(np.float32)
     if smooth:
         edt = ndi.gaussian_filter(edt, smooth)
-    # h-maxima rather than every local maximum: ridges of elongated objects are flat-ish
-    # and would otherwise shatter into many seeds.
-    peaks = h_maxima(edt, h) & foreground if foreground.any() else foreground
-    markers, _ = ndi.label(peaks, structure=_EIGHT_CONNECTED)
-    labels = watershed(-edt, markers=markers, mask=foreground)
-    return _add_unseeded_components(labels, foreground)
+    # Maxima over a (2 * min_distance + 1)^2 window, not every local maximum: ridges of
+    # elongated objects would otherwise shatter into many seeds.
+    peaks = (edt == ndi.maximum_filter(edt, size=2 * min_distance + 1)) & (edt > 1.0)
+    return _split_by_seeds(-edt, peaks, foreground, _EIGHT_CONNECTED)
 
 
 def remove_small_objects(labels: np.ndarray, min_area: int) -> np.ndarray:

@@ -92,16 +92,36 @@ def blend_window(tile_shape: Sequence[int], overlap: int) -> np.ndarray:
     return window.astype(np.float32)
 
 
-def tile_shape_for(image_shape: Sequence[int], tile: int) -> tuple[int, int]:
-    """Shape of every tile of an ``(H, W)`` image: ``tile``, or the image's size where smaller."""
+def fit_tile(length: int, tile: int, overlap: int, multiple: int = 1) -> int:
+    """Smallest tile side (a multiple of ``multiple``) covering ``length`` with as few tiles as ``tile``.
+
+    With ``tile`` fixed, the last tile is flush with the end and may overlap its neighbour by
+    much more than ``overlap``: wasted work. Shrinking the tiles to share the length evenly
+    keeps their number and removes that waste. ``length <= tile`` gives ``length``.
+    """
+    tile, overlap = _check_tile(tile, overlap)
+    if int(multiple) != multiple or multiple < 1:
+        raise ValueError(f"multiple must be a positive integer, got {multiple!r}")
+    n_tiles = len(tile_starts(length, tile, overlap))
+    if n_tiles == 1:
+        return min(int(length), tile)
+    needed = -(-(int(length) + (n_tiles - 1) * overlap) // n_tiles)
+    fitted = -(-needed // int(multiple)) * int(multiple)
+    return min(max(fitted, overlap + 1), tile)
+
+
+def tile_shape_for(image_shape: Sequence[int], tile: int | Sequence[int]) -> tuple[int, int]:
+    """Shape of every tile of an ``(H, W)`` image: ``tile`` (int or ``(th, tw)``), capped by the image."""
     height, width = (int(s) for s in image_shape[:2])
-    return min(int(tile), height), min(int(tile), width)
+    tile_h, tile_w = (int(tile), int(tile)) if np.isscalar(tile) else (int(t) for t in tile)
+    return min(tile_h, height), min(tile_w, width)
 
 
-def iter_tiles(image_shape: Sequence[int], tile: int, overlap: int) -> Iterator[TileSlice]:
+def iter_tiles(image_shape: Sequence[int], tile: int | Sequence[int], overlap: int) -> Iterator[TileSlice]:
     """Yield ``(row_slice, col_slice)`` of overlapping tiles covering an ``(H, W)`` image.
 
-    All tiles have the shape ``tile_shape_for(image_shape, tile)``, row-major order.
+    ``tile`` is a side or ``(tile_h, tile_w)``. All tiles have the shape
+    ``tile_shape_for(image_shape, tile)``, in row-major order.
     """
     if len(image_shape) < 2:
         raise ValueError(f"image_shape must be (height, width), got {tuple(image_shape)!r}")
@@ -112,7 +132,7 @@ def iter_tiles(image_shape: Sequence[int], tile: int, overlap: int) -> Iterator[
             yield slice(y0, y0 + tile_h), slice(x0, x0 + tile_w)
 
 
-def count_tiles(image_shape: Sequence[int], tile: int, overlap: int) -> int:
+def count_tiles(image_shape: Sequence[int], tile: int | Sequence[int], overlap: int) -> int:
     """Number of tiles ``iter_tiles`` yields for ``image_shape``."""
     height, width = (int(s) for s in image_shape[:2])
     tile_h, tile_w = tile_shape_for((height, width), tile)
@@ -120,7 +140,7 @@ def count_tiles(image_shape: Sequence[int], tile: int, overlap: int) -> int:
             * len(tile_starts(width, tile_w, min(overlap, tile_w - 1))))
 
 
-def iter_tile_batches(image_shape: Sequence[int], tile: int, overlap: int,
+def iter_tile_batches(image_shape: Sequence[int], tile: int | Sequence[int], overlap: int,
                       batch_size: int) -> Iterator[list[TileSlice]]:
     """Group ``iter_tiles`` into lists of at most ``batch_size`` slices."""
     if int(batch_size) != batch_size or batch_size < 1:

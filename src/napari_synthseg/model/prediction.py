@@ -21,7 +21,7 @@ from napari_synthseg.image_io import is_rgb, iter_planes, to_gray
 from napari_synthseg.instances import probabilities_to_instances
 from napari_synthseg.model.sidecar import CHANNELS, SidecarError, read_sidecar, sidecar_path
 from napari_synthseg.normalize import DEFAULT_PERCENTILES, percentile_normalize
-from napari_synthseg.tiling import TiledAccumulator, blend_window, count_tiles, iter_tile_batches
+from napari_synthseg.tiling import TiledAccumulator, blend_window, count_tiles, fit_tile, iter_tile_batches
 
 #: Pad multiple used when the sidecar does not give the network depth (covers depth <= 5).
 _DEFAULT_PAD_MULTIPLE = 32
@@ -160,9 +160,10 @@ def predict_probabilities(model: SegmentationModel, plane: np.ndarray, *, tile: 
     overlap = _round_overlap(overlap, multiple, tile)
     padded, crop = _pad_to_multiple(normalized, multiple, margin=overlap // 2)
     del normalized
-    window = blend_window(_tile_shape(padded.shape, tile), overlap)
+    tile_hw = _fitted_tile(padded.shape, tile, overlap, multiple)
+    window = blend_window(tile_hw, overlap)
     acc = TiledAccumulator(padded.shape, len(CHANNELS), window)
-    for slices in iter_tile_batches(padded.shape, tile, overlap, batch_size):
+    for slices in iter_tile_batches(padded.shape, tile_hw, overlap, batch_size):
         batch = np.stack([padded[s] for s in slices])[..., None]
         acc.add_batch(slices, _run_batch(model.keras_model, batch))
         if on_batch is not None:
@@ -189,8 +190,9 @@ def _round_overlap(overlap: int, multiple: int, tile: int) -> int:
     return rounded
 
 
-def _tile_shape(padded_shape, tile: int) -> tuple[int, int]:
-    return min(tile, padded_shape[0]), min(tile, padded_shape[1])
+def _fitted_tile(padded_shape, tile: int, overlap: int, multiple: int) -> tuple[int, int]:
+    """Tile shape sharing each padded side evenly among the fewest tiles of at most ``tile``."""
+    return tuple(fit_tile(size, tile, overlap, multiple) for size in padded_shape[:2])
 
 
 def _padded_shape(shape, multiple: int, margin: int) -> tuple[int, int]:
@@ -246,7 +248,7 @@ def predict(model, image, *, tile: int = 512, overlap: int = 64, batch_size: int
 
     planes = iter_planes(gray.shape)
     padded = _padded_shape(gray.shape[-2:], multiple, overlap // 2)
-    total = count_tiles(padded, tile, overlap) * len(planes)
+    total = count_tiles(padded, _fitted_tile(padded, tile, overlap, multiple), overlap) * len(planes)
     done = 0
 
     def on_batch(n: int) -> None:

@@ -1,0 +1,123 @@
+"""Time full-resolution ``predict`` on a 2592x2048 image for several tile sizes and batches.
+
+Run by hand: ``.venv/bin/python benchmarks/bench_predict.py [--tiles 256 512 1024]
+[--batches 1 2 4] [--overlap 64] [--repeats 1]``.
+
+The network is ``build_unet(16, 3)`` with untrained weights (the cost does not depend on
+the weights). Baseline, measured in the same run: one untiled pass of the whole padded
+image through the network. Also reports, for each tile size, how far the tiled
+probabilities are from the untiled ones (max and mean absolute difference), and the
+post-processing time on the ideal probabilities of a sample scene with ground truth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+SHAPE = (2048, 2592)
+
+
+def _image() -> tuple[np.ndarray, str]:
+    seed_dir = Path(__file__).resolve().parents[2] / "shared" / "data" / "seed_em" / "test"
+    from napari_synthseg.image_io import list_images, read_image, to_gray
+
+    if seed_dir.is_dir():
+        for path in list_images(seed_dir):
+            image = to_gray(read_image(path))
+            if image.shape == SHAPE:
+                return image, f"seed_em/test/{path.name}"
+    from napari_synthseg.sample_data import make_sample_scene
+
+    return make_sample_scene(seed=0, shape=SHAPE)[0], "make_sample_scene(seed=0)"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tiles", type=int, nargs="+", default=[256, 512, 1024])
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--overlap", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=1, help="timed runs per setting (best is kept)")
+    parser.add_argument("--base-filters", type=int, default=16)
+    parser.add_argument("--depth", type=int, default=3)
+    args = parser.parse_args()
+
+    import keras
+
+    from napari_synthseg.instances import probabilities_to_instances
+    from napari_synthseg.model.network import build_unet
+    from napari_synthseg.model.prediction import _pad_to_multiple, load_model, predict, predict_probabilities
+    from napari_synthseg.model.sidecar import write_sidecar
+    from napari_synthseg.normalize import percentile_normalize
+
+    image, source = _image()
+    print(f"image: {source} {image.shape} {image.dtype}; keras {keras.__version__} backend {keras.backend.backend()}; "
+          f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}")
+    keras.utils.set_random_seed(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.keras"
+        build_unet(args.base_filters, args.depth).save(path)
+        write_sidecar(path, {"network": {"base_filters": args.base_filters, "depth": args.depth}})
+        model = load_model(path)
+
+    # Baseline: the whole (padded) image through the network in one call.
+    plane, crop = _pad_to_multiple(percentile_normalize(image, *model.percentiles), model.pad_multiple, 0)
+    batch = plane[None, ..., None]
+    # Keras traces a new graph per input shape until it falls back to a shape-generic one
+    # (about 0.7 s each); pay that before timing, as a long session would have.
+    for shape in ((1, 64, 64), (2, 96, 96), (3, 64, 128), (4, 128, 64)):
+        model.keras_model.predict_on_batch(np.zeros(shape + (1,), np.float32))
+    start = time.perf_counter()
+    model.keras_model.predict_on_batch(np.zeros((3, 160, 96, 1), np.float32))
+    print(f"network call on a new shape after warm-up: {time.perf_counter() - start:.2f} s (no retrace if small)")
+    start = time.perf_counter()
+    untiled = np.asarray(model.keras_model.predict_on_batch(batch))[0][crop]
+    untiled_s = time.perf_counter() - start
+    print(f"baseline untiled network pass: {untiled_s:.2f} s")
+
+    results = []
+    for tile in args.tiles:
+        for batch_size in args.batches:
+            best_net = best_total = float("inf")
+            for _ in range(args.repeats):
+                start = time.perf_counter()
+                prob = predict_probabilities(model, image, tile=tile, overlap=args.overlap, batch_size=batch_size)
+                net_s = time.perf_counter() - start
+                probabilities_to_instances(prob)
+                best_net = min(best_net, net_s)
+                best_total = min(best_total, time.perf_counter() - start)
+            diff = np.abs(prob - untiled)
+            results.append((best_total, tile, batch_size))
+            print(f"tile {tile:5d} batch {batch_size}: predict {best_total:6.2f} s (network+blend {best_net:6.2f} s) "
+                  f"= {best_total / untiled_s:4.2f}x untiled pass; |tiled - untiled| max {diff.max():.4f} "
+                  f"mean {diff.mean():.5f}", flush=True)
+
+    best_total, tile, batch_size = min(results)
+    start = time.perf_counter()
+    labels = predict(model, image, tile=tile, overlap=args.overlap, batch_size=batch_size)
+    full_s = time.perf_counter() - start
+    print(f"best: tile {tile} batch {batch_size}: {best_total:.2f} s; end-to-end predict() {full_s:.2f} s "
+          f"({labels.max()} objects from untrained weights); target <= 10 s; "
+          f"ratio to untiled pass {full_s / untiled_s:.2f}")
+
+    # Post-processing on realistic maps: the ideal targets of a sample scene with ground truth.
+    from napari_synthseg.model.targets import labels_to_targets
+    from napari_synthseg.sample_data import make_sample_scene
+
+    truth = make_sample_scene(seed=1, shape=SHAPE)[1]
+    ideal = labels_to_targets(truth)
+    for method in ("distance", "watershed", "components"):
+        start = time.perf_counter()
+        found = probabilities_to_instances(ideal, method=method)
+        print(f"post-processing {method:10s} on ideal maps of a sample scene: {time.perf_counter() - start:.2f} s, "
+              f"{found.max()} objects (truth {len(np.unique(truth)) - 1})")
+    print(f"load average at the end {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
