@@ -42,6 +42,7 @@ def main() -> None:
     parser.add_argument("--tiles", type=int, nargs="+", default=[256, 512, 1024])
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--overlap", type=int, default=64)
+    parser.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"])
     parser.add_argument("--repeats", type=int, default=1, help="timed runs per setting (best is kept)")
     parser.add_argument("--base-filters", type=int, default=16)
     parser.add_argument("--depth", type=int, default=3)
@@ -51,13 +52,14 @@ def main() -> None:
 
     from napari_synthseg.instances import probabilities_to_instances
     from napari_synthseg.model.network import build_unet
-    from napari_synthseg.model.prediction import _pad_to_multiple, load_model, predict, predict_probabilities
+    from napari_synthseg.model.prediction import _fast_bfloat16, _pad_to_multiple, load_model, predict, predict_probabilities
     from napari_synthseg.model.sidecar import write_sidecar
     from napari_synthseg.normalize import percentile_normalize
 
     image, source = _image()
-    print(f"image: {source} {image.shape} {image.dtype}; keras {keras.__version__} backend {keras.backend.backend()}; "
-          f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}")
+    precision = args.precision if args.precision != "auto" else ("bfloat16" if _fast_bfloat16() else "float32")
+    print(f"image: {source} {image.shape} {image.dtype}; keras {keras.__version__} ({keras.backend.backend()}); "
+          f"{os.cpu_count()} CPUs; precision {precision}; load average {os.getloadavg()[0]:.2f}", flush=True)
     keras.utils.set_random_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.keras"
@@ -65,57 +67,62 @@ def main() -> None:
         write_sidecar(path, {"network": {"base_filters": args.base_filters, "depth": args.depth}})
         model = load_model(path)
 
-    # Baseline: the whole (padded) image through the network in one call.
-    plane, crop = _pad_to_multiple(percentile_normalize(image, *model.percentiles), model.pad_multiple, 0)
-    batch = plane[None, ..., None]
+    def timed(fn):
+        best = float("inf")
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            out = fn()
+            best = min(best, time.perf_counter() - start)
+        return best, out
+
     # Keras traces a new graph per input shape until it falls back to a shape-generic one
     # (about 0.7 s each); pay that before timing, as a long session would have.
-    for shape in ((1, 64, 64), (2, 96, 96), (3, 64, 128), (4, 128, 64)):
-        model.keras_model.predict_on_batch(np.zeros(shape + (1,), np.float32))
-    start = time.perf_counter()
-    model.keras_model.predict_on_batch(np.zeros((3, 160, 96, 1), np.float32))
-    print(f"network call on a new shape after warm-up: {time.perf_counter() - start:.2f} s (no retrace if small)")
-    start = time.perf_counter()
-    untiled = np.asarray(model.keras_model.predict_on_batch(batch))[0][crop]
-    untiled_s = time.perf_counter() - start
-    print(f"baseline untiled network pass: {untiled_s:.2f} s")
+    for prec in {"float32", precision}:
+        for shape in ((1, 64, 64), (2, 96, 96), (3, 64, 128), (4, 128, 64)):
+            model.compute_model(prec).predict_on_batch(np.zeros(shape + (1,), np.float32))
+
+    # Baseline: the whole (padded) image through the float32 network in one call, no tiling.
+    plane, crop = _pad_to_multiple(percentile_normalize(image, *model.percentiles), model.pad_multiple, 0)
+    whole = plane[None, ..., None]
+    untiled_s, untiled = timed(lambda: np.asarray(model.keras_model.predict_on_batch(whole))[0][crop])
+    print(f"baseline: untiled float32 network pass {untiled_s:.2f} s", flush=True)
 
     results = []
     for tile in args.tiles:
         for batch_size in args.batches:
-            best_net = best_total = float("inf")
-            for _ in range(args.repeats):
-                start = time.perf_counter()
-                prob = predict_probabilities(model, image, tile=tile, overlap=args.overlap, batch_size=batch_size)
-                net_s = time.perf_counter() - start
-                probabilities_to_instances(prob)
-                best_net = min(best_net, net_s)
-                best_total = min(best_total, time.perf_counter() - start)
+            net_s, prob = timed(lambda: predict_probabilities(model, image, tile=tile, overlap=args.overlap,
+                                                              batch_size=batch_size, precision=precision))
             diff = np.abs(prob - untiled)
-            results.append((best_total, tile, batch_size))
-            print(f"tile {tile:5d} batch {batch_size}: predict {best_total:6.2f} s (network+blend {best_net:6.2f} s) "
-                  f"= {best_total / untiled_s:4.2f}x untiled pass; |tiled - untiled| max {diff.max():.4f} "
+            results.append((net_s, tile, batch_size))
+            print(f"tile {tile:5d} batch {batch_size}: tiled {precision} probabilities {net_s:6.2f} s "
+                  f"= {net_s / untiled_s:4.2f}x baseline; |tiled - untiled float32| max {diff.max():.4f} "
                   f"mean {diff.mean():.5f}", flush=True)
+    net_s, tile, batch_size = min(results)
+    if precision != "float32":
+        f32_s, _ = timed(lambda: predict_probabilities(model, image, tile=tile, overlap=args.overlap,
+                                                       batch_size=batch_size, precision="float32"))
+        print(f"same tiling in float32: {f32_s:.2f} s ({f32_s / net_s:.2f}x the {precision} time)")
 
-    best_total, tile, batch_size = min(results)
-    start = time.perf_counter()
-    labels = predict(model, image, tile=tile, overlap=args.overlap, batch_size=batch_size)
-    full_s = time.perf_counter() - start
-    print(f"best: tile {tile} batch {batch_size}: {best_total:.2f} s; end-to-end predict() {full_s:.2f} s "
-          f"({labels.max()} objects from untrained weights); target <= 10 s; "
-          f"ratio to untiled pass {full_s / untiled_s:.2f}")
-
-    # Post-processing on realistic maps: the ideal targets of a sample scene with ground truth.
+    # Post-processing on realistic maps: the ideal targets of a sample scene with ground truth
+    # (untrained weights give a near-constant map, which says nothing about this cost).
     from napari_synthseg.model.targets import labels_to_targets
     from napari_synthseg.sample_data import make_sample_scene
 
     truth = make_sample_scene(seed=1, shape=SHAPE)[1]
     ideal = labels_to_targets(truth)
+    post = {}
     for method in ("distance", "watershed", "components"):
-        start = time.perf_counter()
-        found = probabilities_to_instances(ideal, method=method)
-        print(f"post-processing {method:10s} on ideal maps of a sample scene: {time.perf_counter() - start:.2f} s, "
+        post[method], found = timed(lambda: probabilities_to_instances(ideal, method=method))
+        print(f"post-processing {method:10s} on ideal maps of a sample scene: {post[method]:.2f} s, "
               f"{found.max()} objects (truth {len(np.unique(truth)) - 1})")
+    print(f"best: tile {tile} batch {batch_size} ({precision}): {net_s:.2f} s probabilities + "
+          f"{post['distance']:.2f} s instances = {net_s + post['distance']:.2f} s per 2592x2048 image "
+          f"(target <= 10 s); {untiled_s / net_s:.2f}x faster than the untiled float32 pass")
+
+    full_s, labels = timed(lambda: predict(model, image, tile=tile, overlap=args.overlap, batch_size=batch_size,
+                                           precision=precision))
+    print(f"end-to-end predict() with untrained weights: {full_s:.2f} s ({labels.max()} objects; its "
+          f"near-constant map makes the whole image one clump, the worst case for post-processing)")
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
 

@@ -113,16 +113,16 @@ def small_field_model(tmp_path_factory):
 
 def test_tiled_and_untiled_prediction_agree(small_field_model):
     image = np.random.default_rng(1).random((97, 131)).astype(np.float32)
-    whole = predict_probabilities(small_field_model, image, tile=512, overlap=32)  # one tile
+    whole = predict_probabilities(small_field_model, image, tile=512, overlap=32, precision="float32")  # one tile
     assert whole.std(axis=(0, 1)).min() > 0.05  # the comparison below is not between constants
     done = []
-    tiled = predict_probabilities(small_field_model, image, tile=64, overlap=32, batch_size=3,
+    tiled = predict_probabilities(small_field_model, image, tile=64, overlap=32, batch_size=3, precision="float32",
                                   on_batch=done.append)
     assert sum(done) >= 9 and max(done) <= 3  # really tiled, in batches
     assert whole.shape == tiled.shape == (97, 131, 3) and tiled.dtype == np.float32
     np.testing.assert_allclose(tiled, whole, atol=2e-3)
     # the blending is what makes them agree: abutting tiles leave seams
-    seams = predict_probabilities(small_field_model, image, tile=64, overlap=0)
+    seams = predict_probabilities(small_field_model, image, tile=64, overlap=0, precision="float32")
     assert np.abs(seams - whole).max() > 0.1
 
 
@@ -158,6 +158,18 @@ def test_predict_finds_objects_in_place_and_ids_are_unique_across_a_stack(thresh
     rgb[2:5, 40:43] = 200
     labels = predict(threshold_model.path, rgb, min_area=30)
     assert labels.shape == (40, 50) and labels.max() == 1 and labels[20, 15] == 1
+
+
+def test_bfloat16_inference_is_close_to_float32(small_field_model):
+    image = np.random.default_rng(2).random((64, 80)).astype(np.float32)
+    exact = predict_probabilities(small_field_model, image, tile=64, overlap=16, precision="float32")
+    fast = predict_probabilities(small_field_model, image, tile=64, overlap=16, precision="bfloat16")
+    assert fast.dtype == np.float32
+    assert np.abs(fast - exact).max() < 0.05 and np.abs(fast - exact).mean() < 0.005
+    assert small_field_model.compute_model("bfloat16") is small_field_model.compute_model("bfloat16")
+    assert small_field_model.compute_model("float32") is small_field_model.keras_model
+    with pytest.raises(ValueError, match="precision"):
+        predict(small_field_model, image, precision="float8")
 
 
 def test_predict_fills_outlined_objects_on_request(threshold_model):
