@@ -41,7 +41,7 @@ def objects():
 # ---------------------------------------------------------------------------- network, loss
 def test_unet_is_fully_convolutional_with_sigmoid_outputs():
     model = build_unet(base_filters=4, depth=2)
-    out = np.asarray(model(np.random.default_rng(0).random((2, 32, 48, 1), dtype=np.float32)))
+    out = keras.ops.convert_to_numpy(model(np.random.default_rng(0).random((2, 32, 48, 1), dtype=np.float32)))
     assert out.shape == (2, 32, 48, 3)
     assert out.min() >= 0 and out.max() <= 1
     with pytest.raises(ValueError, match="depth"):
@@ -148,12 +148,18 @@ def test_cancel_keeps_a_loadable_best_model(objects, tmp_path):
             cancelled_at.append(progress.step)
             cancel.set()
 
+    real_image = np.full((80, 70), 40, np.uint8)
+    real_labels = np.zeros((80, 70), np.uint16)
+    real_image[10:30, 10:30], real_labels[10:30, 10:30] = 200, 1
     result = train_model(objects, None, path, minutes=30, steps_per_epoch=100, cancel_event=cancel,
-                         callbacks=cancel_at_first_report, **TINY)
+                         callbacks=cancel_at_first_report, real_validation=[(real_image, real_labels)], **TINY)
     assert result.cancelled and result.steps_done == cancelled_at[0]  # stopped before the next batch
     assert keras.saving.load_model(path).output_shape[-1] == 3
     info = read_sidecar(path)
     assert info["training"]["cancelled"] is True and info["training"]["steps"] == result.steps_done
+    # with real images, they choose the best model
+    assert info["metrics"]["selection"] == "real_val_iou"
+    assert result.best_metric == result.history[-1]["real_val_iou"]
 
 
 def test_resume_loads_the_weights_and_continues(objects, trained, tmp_path):
