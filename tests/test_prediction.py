@@ -190,3 +190,8 @@ def test_predict_rejects_bad_arguments(threshold_model):
         predict(threshold_model, np.array([["a", "b"], ["c", "d"]]))
     with pytest.raises(ValueError, match="spatial"):
         predict(threshold_model, np.zeros((0, 8)))
+    holes = _disks((40, 40), [(20, 20)], 10).astype(np.float32)
+    holes[0, :5] = np.nan
+    holes[5, 5] = np.inf
+    labels, prob = predict(threshold_model, holes, return_probabilities=True)
+    assert np.isfinite(prob).all() and labels[20, 20] == 1 and labels.max() == 1

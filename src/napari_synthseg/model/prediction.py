@@ -212,6 +212,10 @@ def predict_probabilities(model: SegmentationModel, plane: np.ndarray, *, tile: 
     if plane.ndim != 2:
         raise ValueError(f"predict_probabilities takes one 2D plane, got shape {plane.shape}")
     network = model.compute_model(precision)
+    if np.issubdtype(plane.dtype, np.floating) and not np.isfinite(plane).all():
+        # NaN/inf (masked or saturated pixels) would spread through every convolution
+        finite = np.isfinite(plane)
+        plane = np.where(finite, plane, np.median(plane[finite]) if finite.any() else 0.0)
     low, high = model.percentiles
     normalized = percentile_normalize(plane, low, high)
     multiple = model.pad_multiple
