@@ -94,3 +94,22 @@ def test_image_without_objects_is_reported(tmp_path, capsys):
 def test_synth_refuses_empty_bank(tmp_path, capsys):
     assert main(["synth", "--bank", str(tmp_path / "bank"), "--out", str(tmp_path / "o"), "-n", "2"]) == 2
     assert "holds no objects" in capsys.readouterr().err
+
+
+def test_autoseg_zarr_output_and_resume(tmp_path, capsys):
+    from napari_synthseg.largeimage import is_complete, read_labels
+    from napari_synthseg.sample_data import write_sample_folder
+
+    images_dir, _ = write_sample_folder(tmp_path / "sample", n=2, shape=(192, 256))
+    out = tmp_path / "labels"
+    args = ["autoseg", str(images_dir), "--bank", str(tmp_path / "bank"), "--labels-out", str(out), "--zarr-out"]
+    assert main(args) == 0
+    stores = sorted(out.glob("*_labels.zarr"))
+    assert len(stores) == 2 and all(is_complete(s) for s in stores)
+    first = read_labels(stores[0])
+    assert first.shape == (192, 256) and first.max() > 0
+    capsys.readouterr()
+    # a re-run resumes: complete outputs are skipped, not redone
+    assert main(args) == 0
+    assert "0 images segmented, 2 already done" in capsys.readouterr().out
+    np.testing.assert_array_equal(read_labels(stores[0]), first)

@@ -76,39 +76,72 @@ def _open_bank(path: str):
         raise CommandError(str(exc)) from exc
 
 
-def cmd_autoseg(args: argparse.Namespace) -> int:
-    from .autoseg import autosegment
-    from .image_io import list_images, read_image, write_tiff
+def _add_batch_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("large images and batches")
+    g.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="dask.distributed scheduler address (tcp://HOST:PORT); default: local threads")
+    g.add_argument("--zarr-out", action="store_true", help="write <stem>_labels.zarr instead of TIFF")
+    g.add_argument("--chunk", type=int, default=2048, help="tile size for images over the in-memory limit [2048]")
+    g.add_argument("--halo", type=int, default=128, help="tile overlap in pixels [128]")
+    g.add_argument("--in-memory-pixels", type=int, default=64_000_000,
+                   help="images with more pixels are processed lazily tile by tile [64000000]")
+    g.add_argument("--no-skip-existing", dest="skip_existing", action="store_false",
+                   help="redo images whose output is already complete")
 
-    paths = list_images(args.images)
+
+def _run_batch(args: argparse.Namespace, inputs, out_dir, segmenter, desc: str):
+    from .largeimage import run_batch
+
+    with _bar(len(inputs), desc) as bar:
+        def tick(done: int, total: int) -> None:
+            bar.n = done
+            bar.refresh()
+
+        report = run_batch(inputs, out_dir, segmenter, scheduler=args.scheduler, zarr_out=args.zarr_out,
+                           tile=args.chunk, overlap=args.halo, in_memory_pixels=args.in_memory_pixels,
+                           skip_existing=args.skip_existing, progress=tick)
+    for name, message in sorted(report.failed.items()):
+        print(f"failed: {name}: {message}", file=sys.stderr)
+    return report
+
+
+def cmd_autoseg(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from .largeimage import AutosegSegmenter, list_inputs, output_name, read_labels, read_whole
+
+    inputs = list_inputs(args.images)
     bank = _open_bank(args.bank)
-    labels_out = Path(args.labels_out) if args.labels_out else None
-    params = _autoseg_params(args)
-    added = objects = failed = 0
-    empty = []
-    with _bar(len(paths), "autoseg") as bar:
-        for path in paths:
-            try:
-                image = read_image(path)
-            except ImageReadError as exc:
-                bar.write(f"skipped: {exc}")
-                failed += 1
-                bar.update()
+    with tempfile.TemporaryDirectory(prefix="synthseg-autoseg-") as scratch:
+        labels_out = Path(args.labels_out) if args.labels_out else Path(scratch)
+        report = _run_batch(args, inputs, labels_out, AutosegSegmenter(_autoseg_params(args)), "autoseg")
+        added = 0
+        done = {**report.written, **report.skipped}
+        for path in inputs:
+            if path.name not in done:
                 continue
-            labels = autosegment(image, **params)
-            n = int(labels.max())
-            objects += n
+            labels_path = done[path.name]
+            if labels_path.suffix == ".zarr" and labels_path.name != output_name(path, True):
+                continue
+            labels = read_labels(labels_path)
+            n = int(labels.max()) if labels.size else 0
             if n == 0:
-                empty.append(path.name)
-            if labels_out is not None:
-                write_tiff(labels_out / f"{path.stem}_labels.tif", labels)
-            added += bank.add_from_labels(image, labels, source=str(path), method=f"autoseg {args.method}")
-            bar.update()
-    for name in empty:
-        print(f"warning: no objects found in {name}; try another --method or --polarity", file=sys.stderr)
-    print(f"autoseg: {len(paths) - failed} images, {objects} objects found, {added} new in bank "
-          f"{bank.path} ({len(bank)} objects)" + (f", {failed} unreadable" if failed else ""))
-    return 1 if failed or objects == 0 else 0
+                print(f"warning: no objects found in {path.name}; try another --method or --polarity",
+                      file=sys.stderr)
+            elif labels.size <= args.in_memory_pixels:
+                added += bank.add_from_labels(read_whole(path), labels, source=str(path),
+                                              method=f"autoseg {args.method}")
+            else:
+                print(f"note: {path.name} is too large to crop into the bank in memory; "
+                      "its labels are written", file=sys.stderr)
+    objects = sum(report.n_objects.values())
+    print(f"autoseg: {len(report.written)} images segmented, {len(report.skipped)} already done, "
+          f"{objects} objects found, {added} new in bank {bank.path} ({len(bank)} objects)"
+          + (f", {len(report.failed)} failed" if report.failed else "")
+          + (f"; labels in {args.labels_out}" if args.labels_out else ""))
+    if report.failed:
+        return 1
+    return 0 if objects or report.skipped else 1
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
@@ -176,35 +209,32 @@ def _budget(args: argparse.Namespace) -> dict:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from .image_io import list_images, read_image, write_png, write_tiff
-    from .model.prediction import ModelLoadError, load_model, predict
+    from .largeimage import ModelSegmenter, list_inputs, read_labels, read_whole
+    from .image_io import write_png
+    from .model.prediction import ModelLoadError, load_model
     from .overlay import make_overlay
 
-    paths = list_images(args.images)
+    inputs = list_inputs(args.images)
     try:
-        model = load_model(args.model)
+        load_model(args.model)  # fail early, with the reason, before any task starts
     except ModelLoadError as exc:
         raise CommandError(str(exc)) from exc
     out = Path(args.out)
-    objects = failed = 0
-    with _bar(len(paths), "predict") as bar:
-        for path in paths:
-            try:
-                image = read_image(path)
-            except ImageReadError as exc:
-                bar.write(f"skipped: {exc}")
-                failed += 1
-                bar.update()
+    segmenter = ModelSegmenter(model_path=str(args.model), tile=args.tile, batch_size=args.batch_size,
+                               min_area=args.min_area)
+    report = _run_batch(args, inputs, out, segmenter, "predict")
+    if not args.no_overlay:
+        for path in inputs:
+            labels_path = report.written.get(path.name)
+            if labels_path is None or labels_path.suffix == ".zarr":
                 continue
-            labels = predict(model, image, tile=args.tile, batch_size=args.batch_size, min_area=args.min_area)
-            objects += int(labels.max())
-            write_tiff(out / f"{path.stem}_labels.tif", labels)
-            if labels.ndim == 2 and not args.no_overlay:
-                write_png(out / f"{path.stem}_overlay.png", make_overlay(image, labels))
-            bar.update()
-    print(f"predict: {len(paths) - failed} images, {objects} objects, labels in {out}"
-          + (f", {failed} unreadable" if failed else ""))
-    return 1 if failed else 0
+            labels = read_labels(labels_path)
+            if labels.ndim == 2:
+                write_png(out / f"{path.stem}_overlay.png", make_overlay(read_whole(path), labels))
+    print(f"predict: {len(report.written)} images segmented, {len(report.skipped)} already done, "
+          f"{sum(report.n_objects.values())} objects, labels in {out}"
+          + (f", {len(report.failed)} failed" if report.failed else ""))
+    return 1 if report.failed else 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -310,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bank", required=True, help="object bank folder (created if missing)")
     p.add_argument("--labels-out", help="write <stem>_labels.tif here")
     _add_autoseg_options(p)
+    _add_batch_options(p)
     p.set_defaults(func=cmd_autoseg)
 
     p = sub.add_parser("synth", help="write synthetic training scenes from a bank")
@@ -340,6 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--min-area", type=int, default=30)
     p.add_argument("--no-overlay", action="store_true")
+    _add_batch_options(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("evaluate", help="score label images against ground-truth masks")

@@ -40,7 +40,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .image_io import IMAGE_SUFFIXES, ImageReadError, atomic_write, is_rgb, read_image, to_gray
+from .image_io import IMAGE_SUFFIXES, ImageReadError, atomic_write, is_rgb, list_images, read_image, to_gray
 
 #: Attribute written last into a finished zarr output; its absence marks an unfinished one.
 COMPLETE_ATTR = "napari_synthseg_complete"
@@ -949,20 +949,22 @@ def list_inputs(paths: Sequence[str | os.PathLike] | str | os.PathLike) -> list[
             if not items:
                 raise ImageReadError(f"folder {path} holds no images or .zarr stores")
             found.extend(items)
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise ImageReadError(f"{path} does not exist; check the path")
+        else:  # a single file: image_io checks that it exists and is an image
+            found.extend(list_images([path]))
     return found
+
+
+def read_whole(path: str | os.PathLike, rgb: bool | None = None) -> np.ndarray:
+    """Read a whole image (file or ``.zarr``) into memory as gray (RGB converted)."""
+    source = open_image(path, rgb=rgb)
+    data = source._handle()
+    image = np.asarray(data[...] if not isinstance(data, np.ndarray) else data)
+    return to_gray(image, rgb=True) if source.rgb else image
 
 
 def _segment_whole(path: str, out_path: str, segment, rgb) -> int:
     """One batch task: read a whole image, segment it, write labels atomically."""
-    source = open_image(path, rgb=rgb)
-    data = source._handle()
-    image = np.asarray(data[...] if not isinstance(data, np.ndarray) else data)
-    if source.rgb:
-        image = to_gray(image, rgb=True)
+    image = read_whole(path, rgb)
     if isinstance(segment, TileSegmenter):
         labels = segment(image, None)
     else:
