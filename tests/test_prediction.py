@@ -181,6 +181,15 @@ def test_predict_fills_outlined_objects_on_request(threshold_model):
     assert filled[32, 32] == filled[32, 16] == 1 and filled[0, 0] == 0
 
 
+def test_value_range_replaces_the_plane_percentiles(threshold_model):
+    image = _disks((40, 40), [(20, 20)], 10)
+    own = predict_probabilities(threshold_model, image)
+    assert own[20, 20, 0] > 0.99
+    np.testing.assert_allclose(predict_probabilities(threshold_model, image, value_range=(10, 200)), own, atol=1e-3)
+    dimmer = predict_probabilities(threshold_model, image, value_range=(0, 1000))  # the disk is at 0.2 of it
+    assert dimmer[20, 20, 0] < 0.01
+
+
 def test_predict_rejects_bad_arguments(threshold_model):
     with pytest.raises(ValueError, match="overlap"):
         predict(threshold_model, np.zeros((8, 8)), tile=16, overlap=16)

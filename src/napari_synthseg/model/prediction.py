@@ -115,7 +115,10 @@ class SegmentationModel:
     @property
     def pad_multiple(self) -> int:
         """Tile sides must be multiples of this (``2 ** depth`` of the U-Net)."""
-        depth = (self.info.get("network") or {}).get("depth")
+        network = self.info.get("network") or {}
+        multiple, depth = network.get("pad_multiple"), network.get("depth")
+        if isinstance(multiple, int) and multiple >= 1:
+            return multiple
         if isinstance(depth, int) and depth >= 0:
             return 2 ** depth
         return _DEFAULT_PAD_MULTIPLE
@@ -202,11 +205,14 @@ def _run_batch(keras_model, batch: np.ndarray) -> np.ndarray:
 
 def predict_probabilities(model: SegmentationModel, plane: np.ndarray, *, tile: int = 512, overlap: int = 64,
                           batch_size: int = 4, precision: str = "auto",
+                          value_range: tuple[float, float] | None = None,
                           on_batch: Callable[[int], None] | None = None) -> np.ndarray:
     """Blended ``(H, W, 3)`` float32 probabilities of one 2D gray plane.
 
     ``on_batch(n)`` is called after each batch with the number of tiles it held.
-    ``precision``: see ``SegmentationModel.compute_model``.
+    ``precision``: see ``SegmentationModel.compute_model``. ``value_range``: the
+    intensities mapped to 0 and 1, when the plane is a piece of a bigger image whose
+    percentiles were taken over the whole (default: this plane's percentiles).
     """
     plane = np.asarray(plane)
     if plane.ndim != 2:
@@ -217,7 +223,7 @@ def predict_probabilities(model: SegmentationModel, plane: np.ndarray, *, tile: 
         finite = np.isfinite(plane)
         plane = np.where(finite, plane, np.median(plane[finite]) if finite.any() else 0.0)
     low, high = model.percentiles
-    normalized = percentile_normalize(plane, low, high)
+    normalized = percentile_normalize(plane, low, high, value_range=value_range)
     multiple = model.pad_multiple
     tile = _round_tile(tile, multiple)
     overlap = _round_overlap(overlap, multiple, tile)
@@ -251,6 +257,11 @@ def _round_overlap(overlap: int, multiple: int, tile: int) -> int:
         raise ValueError(f"overlap ({overlap}, rounded to {rounded} for the network's 2**depth grid) must be "
                          f"smaller than the tile ({tile}); lower the overlap or raise the tile")
     return rounded
+
+
+def _tile_shape(padded_shape, tile: int) -> tuple[int, int]:
+    """Tile shape ``tile`` capped by the image (without fitting; ``largeimage`` uses it)."""
+    return min(tile, padded_shape[0]), min(tile, padded_shape[1])
 
 
 def _fitted_tile(padded_shape, tile: int, overlap: int, multiple: int) -> tuple[int, int]:
