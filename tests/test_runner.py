@@ -135,6 +135,8 @@ def test_misuse_is_rejected_before_any_child_starts(tmp_path):
     with pytest.raises(ValueError, match="at least one image"):
         job.start_prediction("m.keras", [])
     assert job.pid is None and job.stop() is True and job.poll() == []
+    with pytest.raises(JobError, match="not been started"):
+        next(job.events())
     job.start_prediction(str(tmp_path / "missing.keras"), np.zeros((8, 8), np.uint8))
     with pytest.raises(JobError, match="already started"):
         job.start_training(bank="b", backgrounds=None, model_path="m.keras", steps=1)

@@ -156,6 +156,8 @@ class ModelJob:
             Give up after this many seconds without any event: yields an error event and
             ``done`` (the child keeps running; call ``stop()``).
         """
+        if self._process is None:
+            raise JobError("this ModelJob has not been started; call start_training or start_prediction first")
         waited = 0.0
         while not self._finished or self._buffer:
             event = self._next(timeout=0.2)

@@ -188,7 +188,8 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
         return record
 
     step = start_step
-    last_loss = math.nan
+    # a resumed run reports the saved run's last training loss until its first step
+    last_loss = next((h["loss"] for h in reversed(history) if h.get("loss") is not None), math.nan)
     last_val: dict = {}
     if resume:  # the saved model's score on this run's validation set is the one to beat
         last_val = validate(step, [])
