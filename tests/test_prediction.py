@@ -92,6 +92,12 @@ def test_load_model_errors_name_the_problem(tmp_path, unet_path):
     with pytest.raises(ModelLoadError, match="channels"):
         load_model(no_sidecar)
 
+    inputs = keras.Input((None, None, 1))
+    two_outputs = tmp_path / "two_outputs.keras"
+    _save(keras.Model(inputs, keras.layers.Conv2D(2, 1)(inputs)), two_outputs, {"depth": 0})
+    with pytest.raises(ModelLoadError, match="gives 2 output channels"):
+        load_model(two_outputs)
+
     with pytest.raises(TypeError, match="model must be"):
         predict(42, np.zeros((8, 8)))
 

@@ -164,10 +164,12 @@ def load_model(path: str | os.PathLike) -> SegmentationModel:
     except Exception as exc:  # Keras raises many types for a bad archive; name the file instead
         raise ModelLoadError(f"cannot load model {path}: {type(exc).__name__}: {exc}. "
                              "The file may be corrupt or from an incompatible Keras; retrain the model") from exc
+    n_in = keras_model.inputs[0].shape[-1] if getattr(keras_model, "inputs", None) else None
     n_out = keras_model.outputs[0].shape[-1] if getattr(keras_model, "outputs", None) else None
-    if n_out is not None and n_out != len(CHANNELS):
-        raise ModelLoadError(f"model {path} has {n_out} output channels but its sidecar lists "
-                             f"{len(CHANNELS)}; the files do not belong together, retrain the model")
+    if n_out is not None and n_out != len(CHANNELS) or n_in not in (None, 1):
+        raise ModelLoadError(f"model {path} takes {n_in} input and gives {n_out} output channels; a "
+                             f"napari-synthseg model takes 1 (gray) and gives {len(CHANNELS)} "
+                             f"({', '.join(CHANNELS)}). The files do not belong together; retrain the model")
     return SegmentationModel(keras_model=keras_model, info=info, path=path)
 
 
