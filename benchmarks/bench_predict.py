@@ -1,10 +1,10 @@
 """Time full-resolution ``predict`` on a 2592x2048 image for several tile sizes and batches.
 
 Run by hand: ``.venv/bin/python benchmarks/bench_predict.py [--tiles 256 512 1024]
-[--batches 1 2 4] [--overlap 64] [--repeats 1]``.
+[--batches 1 2 4] [--overlap 64] [--overlaps 32 96 128] [--precision auto] [--repeats 1]``.
 
-The network is ``build_unet(16, 3)`` with untrained weights (the cost does not depend on
-the weights). Baseline, measured in the same run: one untiled pass of the whole padded
+The network is ``build_unet(16, 3)`` with random He-normal weights (the cost does not
+depend on the weights; these make the output vary, so tiling differences show). Baseline, measured in the same run: one untiled pass of the whole padded
 image through the network. Also reports, for each tile size, how far the tiled
 probabilities are from the untiled ones (max and mean absolute difference), and the
 post-processing time on the ideal probabilities of a sample scene with ground truth.
@@ -42,6 +42,8 @@ def main() -> None:
     parser.add_argument("--tiles", type=int, nargs="+", default=[256, 512, 1024])
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--overlap", type=int, default=64)
+    parser.add_argument("--overlaps", type=int, nargs="*", default=[32, 96, 128],
+                        help="other overlaps tried with the best tile and batch")
     parser.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"])
     parser.add_argument("--repeats", type=int, default=1, help="timed runs per setting (best is kept)")
     parser.add_argument("--base-filters", type=int, default=16)
@@ -61,9 +63,19 @@ def main() -> None:
     print(f"image: {source} {image.shape} {image.dtype}; keras {keras.__version__} ({keras.backend.backend()}); "
           f"{os.cpu_count()} CPUs; precision {precision}; load average {os.getloadavg()[0]:.2f}", flush=True)
     keras.utils.set_random_seed(0)
+    network = build_unet(args.base_filters, args.depth)
+    # He-normal kernels: a freshly initialised U-Net's output is nearly constant, which would
+    # make the tiled-vs-untiled differences below meaninglessly small; these weights use the
+    # whole receptive field (a worst case for tiling; timing does not depend on weights).
+    rng = np.random.default_rng(0)
+    for layer in network.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            kernel, *rest = layer.get_weights()
+            std = np.sqrt(2.0 / np.prod(kernel.shape[:3]))
+            layer.set_weights([rng.normal(0.0, std, kernel.shape).astype(np.float32), *rest])
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.keras"
-        build_unet(args.base_filters, args.depth).save(path)
+        network.save(path)
         write_sidecar(path, {"network": {"base_filters": args.base_filters, "depth": args.depth}})
         model = load_model(path)
 
@@ -99,10 +111,13 @@ def main() -> None:
                   f"= {net_s / untiled_s:4.2f}x baseline; |tiled - untiled float32| inside max {inner.max():.4f} "
                   f"mean {diff.mean():.5f}", flush=True)
     net_s, tile, batch_size = min(results)
-    if precision != "float32":
-        f32_s, _ = timed(lambda: predict_probabilities(model, image, tile=tile, overlap=args.overlap,
-                                                       batch_size=batch_size, precision="float32"))
-        print(f"same tiling in float32: {f32_s:.2f} s ({f32_s / net_s:.2f}x the {precision} time)")
+    # Seams: float32 both ways, so the differences come from tiling alone.
+    for overlap in [args.overlap] + list(args.overlaps):
+        other_s, prob = timed(lambda: predict_probabilities(model, image, tile=tile, overlap=overlap,
+                                                            batch_size=batch_size, precision="float32"))
+        inner = np.abs(prob - untiled)[args.overlap:-args.overlap, args.overlap:-args.overlap]
+        print(f"float32 tile {tile} batch {batch_size} overlap {overlap:3d}: {other_s:.2f} s; "
+              f"|tiled - untiled| inside max {inner.max():.4f} mean {inner.mean():.5f}", flush=True)
 
     # Post-processing on realistic maps: the ideal targets of a sample scene with ground truth
     # (untrained weights give a near-constant map, which says nothing about this cost).
@@ -122,8 +137,8 @@ def main() -> None:
 
     full_s, labels = timed(lambda: predict(model, image, tile=tile, overlap=args.overlap, batch_size=batch_size,
                                            precision=precision))
-    print(f"end-to-end predict() with untrained weights: {full_s:.2f} s ({labels.max()} objects; its "
-          f"near-constant map makes the whole image one clump, the worst case for post-processing)")
+    print(f"end-to-end predict() with random weights: {full_s:.2f} s ({labels.max()} objects from a "
+          f"meaningless map; its post-processing cost is not that of a trained model)")
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
 
