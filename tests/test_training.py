@@ -128,6 +128,7 @@ def test_training_decreases_loss_and_saves_best_model_with_sidecar(trained):
     assert info["network"]["depth"] == 2 and info["network"]["base_filters"] == 4
     assert info["bank"]["size"] == 10 and info["bank"]["hash"]
     assert info["training"]["budget"] == {"steps": 24} and info["training"]["patch"] == 64
+    assert info["training"]["scene_params"] == {"brightness": 0.7, "contrast": 0.6, "n_objects": [4, 9]}
     assert info["metrics"]["best"] == pytest.approx(result.best_metric)
     assert {"keras", "backend", "napari_synthseg", "numpy"} <= set(info["versions"])
 
