@@ -262,6 +262,12 @@ class BackgroundSource:
         Patch side in pixels.
     seed
         Seed of the spectrally shaped noise fields.
+    names
+        Name of each source image (e.g. its path), or empty; lets a scene take its
+        background from the image its objects came from (see ``synthesize_scene``'s
+        ``group_prob``).
+    patch_images
+        Index (into ``image_means``) of the image each entry of ``patches`` came from.
     """
 
     mean: float
@@ -273,6 +279,8 @@ class BackgroundSource:
     spectrum: np.ndarray
     patch: int
     seed: int = 0
+    names: tuple = ()
+    patch_images: np.ndarray | None = None
     _fields: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
@@ -285,6 +293,7 @@ class BackgroundSource:
         rng=None,
         max_patches: int = 128,
         pool_size: int = 1 << 20,
+        names=None,
     ) -> "BackgroundSource":
         """Learn the background of real images.
 
@@ -301,9 +310,16 @@ class BackgroundSource:
             Generator or seed for choosing pixels and patches (default: seed 0).
         max_patches, pool_size
             How many distinct patches and background pixels to keep.
+        names
+            Optional name of each (2D) image, usually the path its bank objects record
+            as ``source``.
         """
         gen = _as_generator(0 if rng is None else rng)
         grays = _as_image_list(images)
+        if names is not None:
+            names = [str(n) for n in names]
+            if len(names) != len(grays):
+                raise ValueError(f"got {len(names)} names for {len(grays)} image planes; give one name per 2D image")
         if labels is None:
             masks = [estimate_background_mask(g) for g in grays]
         else:
@@ -323,6 +339,9 @@ class BackgroundSource:
         if sum(v.size for v in values) < 16:
             raise ValueError("the images have (almost) no background pixels to learn from; check the labels")
         image_means = np.array([v.mean() for v in values if v.size], dtype=np.float32)
+        # position of each image in image_means (images without background have none)
+        mean_index = np.cumsum([v.size > 0 for v in values]) - 1
+        kept_names = tuple(n for n, v in zip(names, values) if v.size) if names is not None else ()
         all_values = np.concatenate(values)
         take = min(int(pool_size), all_values.size)
         # with replacement: a permutation of tens of millions of pixels costs seconds
@@ -333,7 +352,7 @@ class BackgroundSource:
         side -= side % 2
         if side < 4:
             raise ValueError("background images are too small (need at least 4x4 pixels)")
-        raw = _collect_patches(grays, masks, side, max_patches, gen)
+        raw, raw_images = _collect_patches(grays, masks, side, max_patches, gen)
         raw -= raw.mean(axis=(1, 2), keepdims=True)
         spectrum = np.sqrt(np.mean(np.abs(np.fft.fft2(raw)) ** 2, axis=0)).astype(np.float32)
         spectrum[0, 0] = 0.0
@@ -350,11 +369,20 @@ class BackgroundSource:
             spectrum=spectrum,
             patch=side,
             seed=int(gen.integers(0, 2**31)),
+            names=kept_names,
+            patch_images=np.repeat(mean_index[raw_images], 8).astype(np.int32),
         )
 
     # -- the kinds -------------------------------------------------------------
 
-    def make_background(self, shape, rng, kind: str | None = None) -> np.ndarray:
+    def image_index(self, name) -> int | None:
+        """Index of the image called ``name`` (see ``names``), or None."""
+        try:
+            return self.names.index(str(name))
+        except ValueError:
+            return None
+
+    def make_background(self, shape, rng, kind: str | None = None, image: int | None = None) -> np.ndarray:
         """Make one background image.
 
         Parameters
@@ -366,6 +394,9 @@ class BackgroundSource:
         kind
             One of :data:`BACKGROUND_KINDS`, or None to draw one with
             :data:`DEFAULT_KIND_WEIGHTS`.
+        image
+            Index of one source image: its background level and texture patches are
+            used instead of those of a random image.
 
         Returns
         -------
@@ -378,7 +409,10 @@ class BackgroundSource:
             kind = _draw_kind(rng, DEFAULT_KIND_WEIGHTS)
         if kind not in BACKGROUND_KINDS:
             raise ValueError(f"unknown background kind {kind!r}; choose one of {', '.join(BACKGROUND_KINDS)}")
-        level = float(self.image_means[rng.integers(self.image_means.size)]) + rng.normal(0.0, 0.3) * self.std
+        which = int(rng.integers(self.image_means.size))
+        if image is not None and 0 <= int(image) < self.image_means.size:
+            which = int(image)
+        level = float(self.image_means[which]) + rng.normal(0.0, 0.3) * self.std
         if kind == "flat":
             return np.full(shape, np.clip(level, 0.0, 1.0), dtype=np.float32)
         if kind == "noise":
@@ -393,7 +427,7 @@ class BackgroundSource:
             canvas[...] = grid[:, None, :, None]
             out = canvas.reshape(gh * block, gw * block)[: shape[0], : shape[1]]
         elif kind == "texture":
-            out = self._tiled_texture(shape, rng)
+            out = self._tiled_texture(shape, rng, None if image is None else which)
         else:
             out = _random_crop(self._spectral_field(_field_side(shape)), shape, rng)
         out = out + np.float32(level)
@@ -415,7 +449,7 @@ class BackgroundSource:
             return self.pool[start : start + count]
         return np.resize(np.roll(self.pool[:size], -start), count)
 
-    def _tiled_texture(self, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    def _tiled_texture(self, shape: tuple[int, int], rng: np.random.Generator, image: int | None = None) -> np.ndarray:
         """Overlap-add of random windowed patches (50 % overlap; variance preserved)."""
         p = self.patch
         step = p // 2
@@ -423,7 +457,13 @@ class BackgroundSource:
         nx = -(-shape[1] // step) + 2
         ny += ny % 2
         nx += nx % 2
-        index = rng.integers(0, self.patches.shape[0], size=(ny, nx))
+        own = None
+        if image is not None and self.patch_images is not None:
+            own = np.flatnonzero(self.patch_images == image)
+        if own is not None and own.size:
+            index = own[rng.integers(0, own.size, size=(ny, nx))]
+        else:
+            index = rng.integers(0, self.patches.shape[0], size=(ny, nx))
         canvas = np.zeros(((ny + 1) * step, (nx + 1) * step), dtype=np.float32)
         for a in (0, 1):
             for b in (0, 1):
@@ -470,8 +510,9 @@ def _as_label_list(labels) -> list[np.ndarray]:
     return out
 
 
-def _collect_patches(grays, masks, side: int, max_patches: int, rng: np.random.Generator) -> np.ndarray:
-    """Background patches with no object pixels (or, failing that, as few as possible)."""
+def _collect_patches(grays, masks, side: int, max_patches: int, rng: np.random.Generator
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Background patches with no object pixels (or, failing that, as few as possible), and their images."""
     step = max(side // 2, 1)
     candidates = []  # (object fraction, image index, y, x)
     for i, mask in enumerate(masks):
@@ -501,7 +542,7 @@ def _collect_patches(grays, masks, side: int, max_patches: int, rng: np.random.G
         keep = masks[i][y : y + side, x : x + side]
         fill = crop[keep].mean() if keep.any() else crop.mean()
         patches[k] = np.where(keep, crop, fill)
-    return patches
+    return patches, chosen[:, 1].astype(np.int64)
 
 
 def _draw_kind(rng: np.random.Generator, weights: Mapping[str, float]) -> str:
@@ -563,6 +604,7 @@ class PreparedObject:
     levels: list[tuple[np.ndarray, np.ndarray]]
     mean: float
     area: int
+    source: str = ""
 
 
 class PreparedObjects:
@@ -570,6 +612,11 @@ class PreparedObjects:
 
     def __init__(self, objects: list[PreparedObject]):
         self.objects = objects
+        groups: dict[str, list[int]] = {}
+        for i, obj in enumerate(objects):
+            groups.setdefault(obj.source, []).append(i)
+        #: object indices per source image
+        self.groups = {name: np.asarray(ids) for name, ids in groups.items()}
 
     def __len__(self) -> int:
         return len(self.objects)
@@ -639,6 +686,7 @@ def prepare_objects(bank) -> PreparedObjects:
                     raise TypeError(f"bank object {i} has no .image/.mask; pass an ObjectBank or BankObjects") from None
                 one = _prepare_one(image, mask, i)
                 if one is not None:
+                    one.source = str((getattr(obj, "meta", None) or {}).get("source", ""))
                     items.append(one)
             prepared = PreparedObjects(items)
             if objects:
@@ -673,6 +721,11 @@ def synthesize_scene(
     touch_prob: float = 0.5,
     background_kinds=None,
     soft_edges: bool = True,
+    restyle_prob: float = 0.0,
+    restyle_contrast=(0.03, 0.4),
+    invert_prob: float = 0.0,
+    rim_prob: float = 0.0,
+    group_prob: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Make one synthetic training scene and its instance labels.
 
@@ -715,6 +768,26 @@ def synthesize_scene(
     soft_edges
         Blend the 1-pixel band of partial coverage at object edges (as a real
         micrograph does) instead of a hard cut.
+    restyle_prob
+        Probability that an object's gray level is replaced: its mean is set to the
+        local background level plus a random contrast from ``restyle_contrast``
+        (log-uniform, in [0, 1] image units), keeping its inner texture (scaled by
+        0.5-1.5). This shows the network objects only slightly brighter or darker than
+        their surroundings, which objects banked from thresholds never are.
+    restyle_contrast
+        ``(low, high)`` absolute contrast of restyled objects against the local background.
+    invert_prob
+        Probability that a restyled object's contrast sign is flipped (a bright object
+        becomes darker than the background), for mixed-polarity data.
+    rim_prob
+        Probability that an object gets a darker rim 1-3 px wide (as edges often look in
+        SEM/TEM images).
+    group_prob
+        Probability that a scene is made from one source image: all its objects come
+        from the image a random object came from (bank meta ``source``), on a
+        background with that image's level and texture (when ``backgrounds`` is a
+        BackgroundSource whose ``names`` include it). Keeps scenes consistent on
+        mixed data (bright-on-dark beside dark-on-bright images).
 
     Returns
     -------
@@ -734,9 +807,22 @@ def synthesize_scene(
         raise ValueError(f"contrast must be below 1 (a relative change), got {contrast}")
     blur_prob = _probability(blur_prob, "blur_prob")
     touch_prob = _probability(touch_prob, "touch_prob")
+    group_prob = _probability(group_prob, "group_prob")
+    restyle_prob = _probability(restyle_prob, "restyle_prob")
+    invert_prob = _probability(invert_prob, "invert_prob")
+    rim_prob = _probability(rim_prob, "rim_prob")
+    r_lo, r_hi = _range_pair(restyle_contrast, "restyle_contrast", low=1e-4)
     weights = _kind_weights(background_kinds)
-    prepared = prepare_objects(bank).objects
+    prepared_all = prepare_objects(bank)
+    prepared = prepared_all.objects
     source = _background_source(backgrounds)
+    group_image = None
+    group_members = None
+    if group_prob > 0 and rng.random() < group_prob:
+        name = prepared[int(rng.integers(len(prepared)))].source
+        group_members = prepared_all.groups[name]
+        if source is not None:
+            group_image = source.image_index(name)
 
     # -- background
     if source is None:
@@ -752,13 +838,15 @@ def synthesize_scene(
             np.clip(background, 0.0, 1.0, out=background)
     else:
         kind = _draw_kind(rng, weights) if weights else None
-        background = source.make_background((height, width), rng, kind)
+        background = source.make_background((height, width), rng, kind, image=group_image)
     image = background.copy()
     labels = np.zeros((height, width), dtype=np.uint32)
 
     # -- all per-object random numbers at once (a fixed number of draws per scene)
     count = int(rng.integers(n_lo, n_hi + 1))
     which = rng.integers(0, len(prepared), size=count)
+    if group_members is not None:
+        which = group_members[which % group_members.size]
     scales = np.exp(rng.uniform(math.log(s_lo), math.log(s_hi), size=count))
     quarter = rng.integers(0, 4, size=count)
     free_angle = np.where(rng.random(count) < 0.75, rng.uniform(-np.pi / 4, np.pi / 4, size=count), 0.0)
@@ -774,6 +862,16 @@ def synthesize_scene(
     reaches = rng.uniform(0.55, 1.0, size=count)
     centres_y = rng.uniform(0, height, size=count)
     centres_x = rng.uniform(0, width, size=count)
+    if restyle_prob > 0 or rim_prob > 0:  # drawn only when used, so older scenes stay the same
+        restyles = rng.random(count) < restyle_prob
+        restyle_levels = np.exp(rng.uniform(math.log(r_lo), math.log(r_hi), size=count))
+        inverts = rng.random(count) < invert_prob
+        texture_gains = np.exp(rng.uniform(math.log(0.5), math.log(1.5), size=count))
+        rims = rng.random(count) < rim_prob
+        rim_widths = rng.integers(1, 4, size=count)
+        rim_depths = rng.uniform(0.03, 0.2, size=count)
+    else:
+        restyles = rims = np.zeros(count, dtype=bool)
 
     placed: list[tuple[float, float, float]] = []  # (cy, cx, radius) of pasted objects
     for i in range(count):
@@ -832,8 +930,12 @@ def synthesize_scene(
         gain = np.float32(gains[i])
         values *= gain
         values += np.float32(obj.mean * (1.0 - gains[i]) + shifts[i])
-        np.clip(values, 0.0, 1.0, out=values)
         target = image[y0:y1, x0:x1]
+        if restyles[i] or rims[i]:
+            _restyle(values, target, visible, obj.mean, bool(restyles[i]), float(restyle_levels[i]),
+                     bool(inverts[i]), float(texture_gains[i]), int(rim_widths[i]) if rims[i] else 0,
+                     float(rim_depths[i]))
+        np.clip(values, 0.0, 1.0, out=values)
         if soft_edges:
             # partial-coverage edge band: blend; the visible part is copied exactly below
             blend = values - target
@@ -862,6 +964,27 @@ def synthesize_scene(
             image += _random_crop(_standard_normal_field(_field_side((height, width))), (height, width), rng) * np.float32(sd)
     np.clip(image, 0.0, 1.0, out=image)
     return image, labels
+
+
+def _restyle(values: np.ndarray, target: np.ndarray, visible: np.ndarray, original_mean: float,
+             restyle: bool, contrast: float, invert: bool, texture_gain: float, rim_width: int,
+             rim_depth: float) -> None:
+    """Give a pasted object a new contrast to its local background and/or a darker rim (in place)."""
+    around = ~visible
+    local = float(target[around].mean()) if around.any() else float(target.mean())
+    inside = values[visible]
+    mean = float(inside.mean())
+    if restyle:
+        # keep the object's polarity against its surroundings unless inverted
+        sign = 1.0 if original_mean >= local else -1.0
+        if invert:
+            sign = -sign
+        values -= np.float32(mean)
+        values *= np.float32(texture_gain)
+        values += np.float32(local + sign * contrast)
+    if rim_width > 0:
+        core = ndimage.binary_erosion(visible, iterations=rim_width)
+        values[visible & ~core] -= np.float32(rim_depth)
 
 
 def _resample(array: np.ndarray, inv: np.ndarray, offset: np.ndarray, out_shape: tuple[int, int]) -> np.ndarray:
