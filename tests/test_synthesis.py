@@ -266,3 +266,57 @@ def test_real_object_bank(tmp_path, sample):
     np.testing.assert_array_equal(scene, again)
     np.testing.assert_array_equal(scene_labels, again_labels)
     assert scene_labels.max() >= 1
+
+
+NO_MOVES = dict(rotate=False, flip=False, brightness=0.0, contrast=0.0, blur_prob=0.0, noise_std=0.0,
+                soft_edges=False, scale_range=(1.0, 1.0))
+
+
+def test_restyled_objects_sit_close_to_the_background_level():
+    flat = np.full((64, 64), 0.2, dtype=np.float32)
+    source = BackgroundSource.from_images([flat])
+    bright = _square(0.9, 10)
+    image, labels = synthesize_scene([bright], (64, 64), 1, source, n_objects=1, restyle_prob=1.0,
+                                     restyle_contrast=(0.05, 0.05), background_kinds="flat", **NO_MOVES)
+    inside, outside = image[labels > 0], image[labels == 0]
+    assert labels.max() == 1
+    # the square keeps its polarity but only 0.05 above its surroundings, not 0.7
+    assert inside.mean() - outside.mean() == pytest.approx(0.05, abs=0.01)
+    inverted, labels = synthesize_scene([bright], (64, 64), 1, source, n_objects=1, restyle_prob=1.0,
+                                        invert_prob=1.0, restyle_contrast=(0.05, 0.05),
+                                        background_kinds="flat", **NO_MOVES)
+    assert inverted[labels > 0].mean() < inverted[labels == 0].mean()
+
+
+def test_rims_are_darker_than_the_object_core():
+    image, labels = synthesize_scene([_square(0.8, 16)], (48, 48), 2, None, n_objects=1, rim_prob=1.0,
+                                     background_kinds="flat", **NO_MOVES)
+    obj = labels > 0
+    core = ndimage.binary_erosion(obj, iterations=3)
+    assert image[obj & ~core].mean() < image[core].mean() - 0.02
+
+
+def test_grouped_scenes_take_objects_and_background_from_one_source():
+    dark_bg = np.full((64, 64), 0.1, dtype=np.float32)
+    light_bg = np.full((64, 64), 0.9, dtype=np.float32)
+    source = BackgroundSource.from_images([dark_bg, light_bg], names=["a", "b"])
+    objects = [Obj(o.image, o.mask, {"source": name}) for o, name in
+               ((_square(0.5, 6), "a"), (_square(0.6, 6), "b"))]
+    for seed in range(6):
+        image, labels = synthesize_scene(objects, (64, 64), seed, source, n_objects=8, group_prob=1.0,
+                                         background_kinds="flat", **NO_MOVES)
+        values = np.unique(np.round(image[labels > 0], 2))
+        level = image[labels == 0].mean()
+        assert values.size == 1  # one source's objects only
+        # ... on that source's background level (its own image, within the level jitter)
+        assert (values[0] == 0.5) == (abs(level - 0.1) < abs(level - 0.9))
+
+
+def test_coverage_bounds_the_object_area():
+    objects = [_square(0.8, 20)]
+    fractions = [(synthesize_scene(objects, (128, 128), seed, None, n_objects=(1, 60), coverage=(0.1, 0.2),
+                                   touch_prob=0.0, **NO_MOVES)[1] > 0).mean() for seed in range(5)]
+    assert max(fractions) < 0.3
+    assert min(fractions) > 0.02
+    with pytest.raises(ValueError, match="coverage"):
+        synthesize_scene(objects, (32, 32), 0, None, coverage=(0.1, 1.5))

@@ -726,6 +726,7 @@ def synthesize_scene(
     invert_prob: float = 0.0,
     rim_prob: float = 0.0,
     group_prob: float = 0.0,
+    coverage=None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Make one synthetic training scene and its instance labels.
 
@@ -749,6 +750,12 @@ def synthesize_scene(
         (arrays or paths) to build one from (cached).
     n_objects
         Number of pasted objects, an int or an inclusive ``(low, high)`` range.
+        With ``coverage`` this is the most objects a scene gets.
+    coverage
+        None, or a ``(low, high)`` range of the fraction of the scene that objects
+        should cover: a target is drawn and objects are pasted until their (scaled)
+        areas add up to it. Without it, a bank of large objects fills whole scenes,
+        and a network trained on them calls everything foreground.
     scale_range
         ``(low, high)`` scale factors, drawn log-uniformly.
     rotate, flip
@@ -808,6 +815,10 @@ def synthesize_scene(
     blur_prob = _probability(blur_prob, "blur_prob")
     touch_prob = _probability(touch_prob, "touch_prob")
     group_prob = _probability(group_prob, "group_prob")
+    if coverage is not None:
+        c_lo, c_hi = _range_pair(coverage, "coverage")
+        if c_hi > 1.0:
+            raise ValueError(f"coverage must lie in [0, 1], got {coverage!r}")
     restyle_prob = _probability(restyle_prob, "restyle_prob")
     invert_prob = _probability(invert_prob, "invert_prob")
     rim_prob = _probability(rim_prob, "rim_prob")
@@ -862,6 +873,10 @@ def synthesize_scene(
     reaches = rng.uniform(0.55, 1.0, size=count)
     centres_y = rng.uniform(0, height, size=count)
     centres_x = rng.uniform(0, width, size=count)
+    if coverage is not None and count > 0:
+        target = rng.uniform(c_lo, c_hi) * height * width
+        expected = np.cumsum([prepared[int(k)].area for k in which] * scales**2)
+        count = min(count, max(1, int(np.searchsorted(expected, target)) + 1))
     if restyle_prob > 0 or rim_prob > 0:  # drawn only when used, so older scenes stay the same
         restyles = rng.random(count) < restyle_prob
         restyle_levels = np.exp(rng.uniform(math.log(r_lo), math.log(r_hi), size=count))
