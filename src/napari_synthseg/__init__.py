@@ -42,6 +42,7 @@ _EXPORTS = {
     "train_model": "napari_synthseg.model.training",
     "load_model": "napari_synthseg.model.prediction",
     "predict": "napari_synthseg.model.prediction",
+    "ModelJob": "napari_synthseg.model.runner",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
