@@ -1,7 +1,7 @@
 """Time full-resolution ``predict`` on a 2592x2048 image for several tile sizes and batches.
 
 Run by hand: ``.venv/bin/python benchmarks/bench_predict.py [--tiles 256 512 1024]
-[--batches 1 2 4] [--overlap 64] [--overlaps 32 96 128] [--precision auto] [--repeats 1]``.
+[--batches 1 2 4] [--overlap 96] [--overlaps 32 64 128] [--precision auto] [--repeats 1]``.
 
 The network is ``build_unet(16, 3)`` with random He-normal weights (the cost does not
 depend on the weights; these make the output vary, so tiling differences show). Baseline, measured in the same run: one untiled pass of the whole padded
@@ -41,8 +41,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiles", type=int, nargs="+", default=[256, 512, 1024])
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 2, 4])
-    parser.add_argument("--overlap", type=int, default=64)
-    parser.add_argument("--overlaps", type=int, nargs="*", default=[32, 96, 128],
+    parser.add_argument("--overlap", type=int, default=96)
+    parser.add_argument("--overlaps", type=int, nargs="*", default=[32, 64, 128],
                         help="other overlaps tried with the best tile and batch")
     parser.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"])
     parser.add_argument("--repeats", type=int, default=1, help="timed runs per setting (best is kept)")

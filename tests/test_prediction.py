@@ -164,6 +164,10 @@ def test_predict_finds_objects_in_place_and_ids_are_unique_across_a_stack(thresh
     rgb[2:5, 40:43] = 200
     labels = predict(threshold_model.path, rgb, min_area=30)
     assert labels.shape == (40, 50) and labels.max() == 1 and labels[20, 15] == 1
+    # the default overlap shrinks to fit small tiles
+    default_tiling = predict(threshold_model, stack[0])
+    assert default_tiling.max() == 2
+    np.testing.assert_array_equal(predict(threshold_model, stack[0], tile=32), default_tiling)
 
 
 def test_bfloat16_inference_is_close_to_float32(small_field_model):
