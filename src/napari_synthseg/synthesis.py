@@ -342,7 +342,11 @@ class BackgroundSource:
         # position of each image in image_means (images without background have none)
         mean_index = np.cumsum([v.size > 0 for v in values]) - 1
         kept_names = tuple(n for n, v in zip(names, values) if v.size) if names is not None else ()
-        all_values = np.concatenate(values)
+        # each image's values shifted to the common mean: the level comes from image_means, and
+        # the pooled spread (std, resampled/blocks/spectral textures) stays each image's own
+        # texture instead of the gap between dark and bright images' backgrounds
+        common = float(np.mean(image_means))
+        all_values = np.concatenate([v - v.mean() + common for v in values if v.size])
         take = min(int(pool_size), all_values.size)
         # with replacement: a permutation of tens of millions of pixels costs seconds
         pool = all_values[gen.integers(0, all_values.size, size=take)].astype(np.float32)
