@@ -105,3 +105,11 @@ def test_napari_sample_layers():
     assert layers[0][1]["name"] == "grains" and layers[1][1]["name"] == "grains ground truth"
     assert layers[0][0].shape == layers[1][0].shape
     assert layers[1][0].max() > 10
+
+
+@pytest.mark.parametrize("seed", [3, 7])
+def test_every_ground_truth_object_is_one_connected_piece(seed):
+    _, labels = make_sample_scene(seed=seed, shape=(384, 512))
+    ids = np.unique(labels)[1:]
+    pieces = [ndimage.label(labels == i)[1] for i in ids]
+    assert pieces and max(pieces) == 1

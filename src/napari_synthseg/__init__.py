@@ -43,6 +43,10 @@ _EXPORTS = {
     "load_model": "napari_synthseg.model.prediction",
     "predict": "napari_synthseg.model.prediction",
     "ModelJob": "napari_synthseg.model.runner",
+    "ModelLoadError": "napari_synthseg.model.prediction",
+    "SegmentationModel": "napari_synthseg.model.prediction",
+    "predict_probabilities": "napari_synthseg.model.prediction",
+    "probabilities_to_instances": "napari_synthseg.instances",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -390,9 +390,9 @@ class ModelSegmenter(TileSegmenter):
     """
 
     model_path: str = ""
-    tile: int = 512
-    overlap: int = 64
-    batch_size: int = 4
+    tile: int = 1024
+    overlap: int | None = None  # None: predict's default (96, at most a quarter of the tile)
+    batch_size: int = 2
     threshold: float = 0.5
     min_area: int = 30
     fill_holes: bool = True
@@ -420,25 +420,12 @@ class ModelSegmenter(TileSegmenter):
 
     def probabilities(self, tile: np.ndarray, value_range) -> np.ndarray:
         """Blended ``(H, W, 3)`` probabilities of one gray tile, normalised with ``value_range``."""
-        from .model import prediction as mp
-        from .normalize import percentile_normalize
-        from .tiling import TiledAccumulator, blend_window, iter_tile_batches
+        from .model.prediction import predict_probabilities
 
         model = self._model()
-        low, high = model.percentiles
-        normalized = percentile_normalize(tile, low, high, value_range=value_range)
-        multiple = model.pad_multiple
-        size = mp._round_tile(self.tile, multiple)
-        overlap = mp._round_overlap(self.overlap, multiple, size)
-        padded, crop = mp._pad_to_multiple(normalized, multiple, margin=overlap // 2)
-        window = blend_window(mp._tile_shape(padded.shape, size), overlap)
-        acc = TiledAccumulator(padded.shape, 3, window)
-        for slices in iter_tile_batches(padded.shape, size, overlap, self.batch_size):
-            batch = np.stack([padded[s] for s in slices])[..., None]
-            with _MODEL_LOCK:  # one network call at a time per process; the network uses all cores
-                out = mp._run_batch(model.keras_model, batch)
-            acc.add_batch(slices, out)
-        return np.clip(acc.result()[crop], 0.0, 1.0)
+        with _MODEL_LOCK:  # one network call at a time per process; the network uses all cores
+            return predict_probabilities(model, tile, tile=self.tile, overlap=self.overlap,
+                                         batch_size=self.batch_size, value_range=value_range)
 
     def __call__(self, tile, region=None):
         from .instances import probabilities_to_instances

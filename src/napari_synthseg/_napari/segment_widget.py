@@ -70,7 +70,7 @@ class SegmentWidget(QWidget):
         self.tile = QSpinBox()
         self.tile.setRange(64, 4096)
         self.tile.setSingleStep(64)
-        self.tile.setValue(512)
+        self.tile.setValue(1024)
         self.run_button = QPushButton("Segment")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
@@ -118,8 +118,7 @@ class SegmentWidget(QWidget):
         planes = planes_of(image, scope, self.viewer)
         grays = [plane_gray(image, plane) for plane in planes]
         kwargs = dict(threshold=self.threshold.value(), min_area=self.min_area.value(),
-                      fill_holes=self.fill_holes.isChecked(), tile=self.tile.value(),
-                      overlap=min(64, self.tile.value() // 4))
+                      fill_holes=self.fill_holes.isChecked(), tile=self.tile.value())
         self._results = [None] * len(planes)
         self._job_context = {"image": image, "planes": planes, "shape": spatial_shape(image), "error": None}
         self._stop_requested.clear()

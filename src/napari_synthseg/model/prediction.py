@@ -272,11 +272,6 @@ def _round_overlap(overlap: int | None, multiple: int, tile: int) -> int:
     return rounded
 
 
-def _tile_shape(padded_shape, tile: int) -> tuple[int, int]:
-    """Tile shape ``tile`` capped by the image (without fitting; ``largeimage`` uses it)."""
-    return min(tile, padded_shape[0]), min(tile, padded_shape[1])
-
-
 def _fitted_tile(padded_shape, tile: int, overlap: int, multiple: int) -> tuple[int, int]:
     """Tile shape sharing each padded side evenly among the fewest tiles of at most ``tile``."""
     return tuple(fit_tile(size, tile, overlap, multiple) for size in padded_shape[:2])

@@ -1,0 +1,325 @@
+"""One full curation round through the plugin's real napari docks, with the figures it reaches.
+
+Drives Auto-segment -> Train (round 1) -> Segment -> Curate (fill, pick, export) -> Train
+(round 2, continuing from round 1 on the curated bank) -> Segment on the built-in sample
+(``sample_grains``: image + ground truth) and scores every stage against the ground truth on
+that image and on a held-apart sample scene the plugin never trains from. Curation clicks go
+through the Labels layer's real ``mouse_drag_callbacks`` (synthetic mouse events at data
+points), exactly as the Curate dock receives them.
+
+The person's judgement is emulated with the training image's ground truth: Auto-segment uses
+``--method`` (a person chooses it with the live preview); a Fill-from-background that lowers
+pixel IoU is undone (Ctrl+Z); in Pick mode a predicted object is picked when it matches a
+ground-truth object with IoU >= ``--pick-iou``. In real use a person judges all this by eye.
+The held-apart scene is never used for any choice.
+
+Run (headless)::
+
+    xvfb-run -a .venv/bin/python scripts/walkthrough_round.py --minutes 2 --out /tmp/round
+
+TensorFlow never enters this process (the Train and Segment docks use a child process);
+the script checks that at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+HELD_APART_SEED = 1  # sample_grains uses seed 0
+
+
+@dataclass
+class FakeMouseEvent:
+    """The fields napari's mouse callbacks read from a vispy mouse event."""
+
+    type: str
+    position: tuple
+    is_dragging: bool = False
+    dims_displayed: tuple = (0, 1)
+    dims_point: tuple = ()
+    view_direction: tuple | None = None
+    pos: tuple = (50, 50)
+    modifiers: tuple = ()
+    button: int = 1
+    handled: bool = False
+
+
+def click(layer, data_point) -> None:
+    """Press and release at ``data_point`` of ``layer`` through its mouse callbacks."""
+    from napari.utils._proxies import ReadOnlyWrapper
+    from napari.utils.interactions import mouse_press_callbacks, mouse_release_callbacks
+
+    world = tuple(layer.data_to_world(np.asarray(data_point, dtype=float)))
+    mouse_press_callbacks(layer, ReadOnlyWrapper(FakeMouseEvent("mouse_press", world)))
+    mouse_release_callbacks(layer, ReadOnlyWrapper(FakeMouseEvent("mouse_release", world)))
+
+
+def wait(widget, what: str, timeout_s: float) -> float:
+    """Run the Qt event loop until ``widget`` is idle; returns the seconds it took."""
+    from qtpy.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    start = time.perf_counter()
+    app.processEvents()
+    while widget.busy:
+        app.processEvents()
+        time.sleep(0.02)
+        if time.perf_counter() - start > timeout_s:
+            raise TimeoutError(f"{what} still running after {timeout_s:.0f} s")
+    for _ in range(5):  # deliver the last queued signals (returned/finished)
+        app.processEvents()
+    return time.perf_counter() - start
+
+
+def scores(pred: np.ndarray, gt: np.ndarray) -> dict:
+    from napari_synthseg.metrics import DatasetScores
+
+    total = DatasetScores()
+    total.add(np.asarray(pred), np.asarray(gt))
+    s = total.summary()
+    return {"pixel_iou": round(s["pixel_iou"], 4), "object_f1": round(s["object_f1"], 4),
+            "object_precision": round(s["object_precision"], 4), "object_recall": round(s["object_recall"], 4),
+            "tp": s["tp"], "fp": s["fp"], "fn": s["fn"],
+            "n_objects": int(np.count_nonzero(np.bincount(np.asarray(pred).ravel().astype(np.int64))[1:]))}
+
+
+def matching_objects(pred: np.ndarray, gt: np.ndarray, min_iou: float) -> list[int]:
+    """Ids of predicted objects whose best ground-truth match has IoU >= ``min_iou``."""
+    pred = pred.astype(np.int64).ravel()
+    gt = gt.astype(np.int64).ravel()
+    pred_area = np.bincount(pred)
+    gt_area = np.bincount(gt)
+    both = (pred > 0) & (gt > 0)
+    pairs, overlap = np.unique(np.stack([pred[both], gt[both]]), axis=1, return_counts=True)
+    iou = overlap / (pred_area[pairs[0]] + gt_area[pairs[1]] - overlap)
+    return sorted({int(p) for p, v in zip(pairs[0], iou) if v >= min_iou})
+
+
+def inner_point(labels: np.ndarray, label: int) -> tuple[int, int]:
+    """The pixel of object ``label`` farthest from its edge (where a person would click)."""
+    from scipy import ndimage
+
+    rows, cols = np.nonzero(labels == label)
+    box = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
+    inside = np.pad(labels[box] == label, 1)
+    depth = ndimage.distance_transform_edt(inside)[1:-1, 1:-1]
+    r, c = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    return int(r + rows.min()), int(c + cols.min())
+
+
+def open_background_point(labels: np.ndarray) -> tuple[int, int]:
+    """A pixel deep in the largest background region (where a person clicks for Fill)."""
+    from scipy import ndimage
+
+    regions, n = ndimage.label(labels == 0)
+    if n == 0:
+        raise ValueError("the segmentation has no background to click on")
+    largest = 1 + int(np.argmax(np.bincount(regions.ravel())[1:]))
+    depth = ndimage.distance_transform_edt(np.pad(regions == largest, 1))[1:-1, 1:-1]  # away from edges too
+    r, c = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    return int(r), int(c)
+
+
+def history_val_ious(result: dict) -> list[float]:
+    return [round(float(h["val_iou"]), 4) for h in result.get("history") or [] if h.get("val_iou") is not None]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=2.0, help="training budget per round (minutes)")
+    parser.add_argument("--out", type=Path, required=True, help="working folder (banks, models, figures.json)")
+    parser.add_argument("--pick-iou", type=float, default=0.7, help="emulated judgement: pick when IoU >= this")
+    parser.add_argument("--seed", type=int, default=0, help="training seed (Train dock's advanced box)")
+    parser.add_argument("--method", default="triangle",
+                        help="Auto-segment method chosen in the dock (its default 'otsu' is also scored)")
+    args = parser.parse_args(argv)
+
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("bank_autoseg", "bank_curated"):
+        if (out / name).exists():
+            raise SystemExit(f"{out / name} exists; use a fresh --out folder so the banks start empty")
+
+    import napari
+    from napari.utils.notifications import notification_manager
+
+    from napari_synthseg._napari.autoseg_widget import AutosegWidget
+    from napari_synthseg._napari.curate_widget import CurateWidget
+    from napari_synthseg._napari.sample import sample_grains
+    from napari_synthseg._napari.segment_widget import SegmentWidget
+    from napari_synthseg._napari.train_widget import TrainWidget
+    from napari_synthseg.sample_data import make_sample_scene
+
+    messages: list[str] = []
+    notification_manager.notification_ready.connect(lambda n: messages.append(str(n.message)))
+
+    t_all = time.perf_counter()
+    viewer = napari.Viewer(show=False)
+    (image_data, image_meta, _), (gt_data, gt_meta, _) = sample_grains()
+    image = viewer.add_image(image_data, **image_meta)
+    gt_layer = viewer.add_labels(gt_data, **gt_meta)
+    gt_layer.visible = False
+    held_image, held_gt = make_sample_scene(seed=HELD_APART_SEED)
+    held = viewer.add_image(held_image, name="held-apart")
+    images = {"train": (image, gt_data), "held_apart": (held, held_gt)}
+    figures: dict = {
+        "command": "xvfb-run -a .venv/bin/python scripts/walkthrough_round.py " + " ".join(sys.argv[1:]),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                    "load_before": [round(x, 2) for x in os.getloadavg()]},
+        "settings": {"minutes_per_round": args.minutes, "pick_iou": args.pick_iou, "seed": args.seed,
+                     "train_image": "sample_grains() (make_sample_scene(seed=0))",
+                     "held_apart_image": f"make_sample_scene(seed={HELD_APART_SEED})"},
+    }
+
+    def log(text):
+        print(f"[{time.perf_counter() - t_all:7.1f} s] {text}", flush=True)
+
+    # 1. Auto-segment both images (only the training image's objects go to the bank)
+    autoseg = AutosegWidget(viewer)
+    default_method = autoseg.method.currentText()
+    autoseg_scores: dict = {}
+    for method in dict.fromkeys([default_method, args.method]):  # the chosen method runs last
+        autoseg.method.setCurrentText(method)
+        if autoseg.method.currentText() != method:
+            raise SystemExit(f"the Auto-segment dock has no method {method!r}")
+        for key, (layer, gt) in images.items():
+            autoseg.image_choice.set_layer(layer)
+            autoseg.run_button.click()
+            wait(autoseg, "auto-segment", 300)
+            autoseg_scores.setdefault(method, {})[key] = scores(viewer.layers[f"{layer.name} autoseg"].data, gt)
+    figures["settings"]["autoseg"] = autoseg.params()
+    autoseg.image_choice.set_layer(image)
+    autoseg.bank_path.set_path(out / "bank_autoseg")
+    autoseg.add_button.click()
+    wait(autoseg, "add to bank", 300)
+    from napari_synthseg.bank import ObjectBank
+
+    n_bank = len(ObjectBank(out / "bank_autoseg", create=False))
+    figures["autoseg"] = {"scores": autoseg_scores[args.method], "objects_in_bank": n_bank,
+                          "status": autoseg.status.text(), "scores_by_method": autoseg_scores}
+    log(f"auto-segment: {autoseg_scores}; bank holds {n_bank} ({args.method})")
+
+    # 2.-3. Train round 1 on the auto-segmented bank, the training image as background
+    train = TrainWidget(viewer)
+    segment = SegmentWidget(viewer)
+
+    def train_round(bank_dir: Path, model_path: Path, resume: bool) -> dict:
+        train.bank_path.set_path(bank_dir)
+        train.model_path.set_path(model_path)
+        train.backgrounds.set_checked([image])
+        train.steps.setValue(0)  # minutes decide
+        train.minutes.setValue(args.minutes)
+        train.seed.setValue(args.seed)
+        train.resume.setChecked(resume)
+        settings = train.train_kwargs()
+        train.start_button.click()
+        if not train.busy:
+            raise RuntimeError(f"training did not start: {messages[-3:]}")
+        seconds = wait(train, "training", 60 * args.minutes + 600)
+        result = train.result
+        if result is None:
+            raise RuntimeError(f"training gave no result: {train.status.text()} {messages[-3:]}")
+        return {"settings": {k: v for k, v in settings.items() if k not in ("bank", "model_path")},
+                "bank": str(bank_dir), "bank_size": len(ObjectBank(bank_dir, create=False)),
+                "wall_s": round(seconds, 1), "steps_done": result.get("steps_done"),
+                "best_val_iou": result.get("best_metric"), "val_ious": history_val_ious(result),
+                "model": result.get("model_path")}
+
+    def segment_all(model_path: Path) -> dict:
+        segment.model_path.set_path(model_path)
+        out_scores = {}
+        for key, (layer, gt) in images.items():
+            segment.image_choice.set_layer(layer)
+            segment.run_button.click()
+            seconds = wait(segment, "segmentation", 600)
+            name = f"{layer.name} segmentation"
+            if name not in viewer.layers:
+                raise RuntimeError(f"no layer {name!r}: {segment.status.text()} {messages[-3:]}")
+            out_scores[key] = {**scores(viewer.layers[name].data, gt), "wall_s": round(seconds, 1)}
+        return out_scores
+
+    model1 = out / "round1.keras"
+    figures["round1"] = train_round(out / "bank_autoseg", model1, resume=False)
+    log(f"round 1 training: {figures['round1']}")
+
+    # 4. Segment with the round-1 model
+    figures["round1"]["scores"] = segment_all(model1)
+    log(f"round 1 segmentation: {figures['round1']['scores']}")
+    round1_labels = np.asarray(viewer.layers["grains segmentation"].data).copy()
+
+    # 5. Curate the training image's segmentation through the layer's mouse callbacks
+    seg_layer = viewer.layers["grains segmentation"]
+    curate = CurateWidget(viewer)
+    curate.labels_choice.set_layer(seg_layer)
+    curate.image_choice.set_layer(image)
+    curate.set_mode("fill")
+    before = np.asarray(seg_layer.data).copy()
+    point = open_background_point(before)
+    click(seg_layer, point)
+    filled = int(np.count_nonzero(np.asarray(seg_layer.data) != before))
+    fill_scores = scores(seg_layer.data, gt_data)
+    # emulated judgement again: a fill that bridges gaps between grains is undone (Ctrl+Z)
+    undone = bool(filled) and fill_scores["pixel_iou"] < figures["round1"]["scores"]["train"]["pixel_iou"]
+    if undone:
+        seg_layer.undo()
+        if not np.array_equal(np.asarray(seg_layer.data), before):
+            raise RuntimeError("undo did not restore the segmentation")
+    figures["curation"] = {"fill_click": list(point), "fill_pixels": filled, "fill_status": curate.status.text(),
+                           "fill_message": messages[-1] if not filled and messages else None,
+                           "scores_after_fill": fill_scores, "fill_undone": undone}
+    log(f"fill from background at {point}: {filled} pixels changed; undone: {undone}")
+
+    curate.set_mode("pick")
+    labels_now = np.asarray(seg_layer.data)
+    to_pick = matching_objects(labels_now, gt_data, args.pick_iou)
+    for label in to_pick:
+        click(seg_layer, inner_point(labels_now, label))
+    n_picked = curate.picked_total()
+    if n_picked != len(to_pick):
+        raise RuntimeError(f"picked {n_picked} objects by clicking, expected {len(to_pick)}: {messages[-3:]}")
+    curate.bank_path.set_path(out / "bank_curated")
+    curate.export_picked_button.click()
+    wait(curate, "export picked", 300)
+    n_curated = len(ObjectBank(out / "bank_curated", create=False))
+    figures["curation"].update({"objects_in_segmentation": int(len(np.unique(labels_now)) - 1),
+                                "objects_picked": n_picked, "objects_in_curated_bank": n_curated,
+                                "export_status": curate.status.text()})
+    log(f"curation: {n_picked} picked of {figures['curation']['objects_in_segmentation']}; "
+        f"curated bank holds {n_curated}")
+
+    # 6. Round 2: continue from the round-1 model (a copy, so round 1 stays) on the curated bank
+    model2 = out / "round2.keras"
+    shutil.copy2(model1, model2)
+    shutil.copy2(model1.with_suffix(".json"), model2.with_suffix(".json"))
+    figures["round2"] = train_round(out / "bank_curated", model2, resume=True)
+    if figures["round1"]["steps_done"] is not None and figures["round2"]["steps_done"] is not None:
+        figures["round2"]["steps_this_round"] = figures["round2"]["steps_done"] - figures["round1"]["steps_done"]
+    log(f"round 2 training: {figures['round2']}")
+    figures["round2"]["scores"] = segment_all(model2)
+    log(f"round 2 segmentation: {figures['round2']['scores']}")
+
+    figures["machine"]["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    figures["total_wall_s"] = round(time.perf_counter() - t_all, 1)
+    figures["tensorflow_in_this_process"] = "tensorflow" in sys.modules
+    figures["keras_in_this_process"] = "keras" in sys.modules
+    figures["round1_vs_round2_labels_identical"] = bool(
+        np.array_equal(round1_labels, np.asarray(viewer.layers["grains segmentation"].data)))
+    (out / "figures.json").write_text(json.dumps(figures, indent=2, default=str))
+    print(json.dumps(figures, indent=2, default=str))
+    assert "tensorflow" not in sys.modules and "keras" not in sys.modules, "TensorFlow entered the napari process"
+    viewer.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
