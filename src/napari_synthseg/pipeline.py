@@ -22,6 +22,36 @@ from .overlay import make_overlay
 Progress = Callable[[str, int, int, str], None]
 
 
+#: Auto-segmentation that fills the bank when the caller gives no parameters (recipe: docs/benchmarks.md).
+DEFAULT_AUTOSEG: dict = {"method": "otsu"}
+#: Which banked objects training uses by default (see ``training_objects``).
+DEFAULT_BANK_FILTER: dict = {"min_quality": 0.0, "skip_border": False}
+
+
+def build_bank(bank_path: str | Path, paths: Sequence[str | Path], images: Sequence[np.ndarray],
+               labels: Sequence[np.ndarray], *, method: str = "autoseg"):
+    """An ObjectBank at ``bank_path`` holding every labelled object of every image.
+
+    Each object records its image's path as ``source`` (scenes can then be grouped by
+    source image, see ``synthesize_scene(group_prob=...)``).
+    """
+    from .bank import ObjectBank
+
+    bank = ObjectBank(bank_path)
+    for path, image, lab in zip(paths, images, labels):
+        bank.add_from_labels(image, lab, source=str(path), method=method)
+    return bank
+
+
+def training_objects(bank, *, min_quality: float = 0.0, skip_border: bool = False) -> list:
+    """The bank's objects fit for training: ``quality`` at least ``min_quality``, and not cut
+    by the image border when ``skip_border``. Falls back to all objects if none qualifies."""
+    objects = bank.objects()
+    kept = [o for o in objects if float(o.meta.get("quality", 1.0)) >= min_quality
+            and not (skip_border and o.meta.get("touches_border"))]
+    return kept or objects
+
+
 def _no_progress(stage: str, done: int, total: int, message: str = "") -> None:
     return None
 
@@ -180,7 +210,6 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
         Optional folder of masks with the images' stems; enables scores.
     """
     from .autoseg import autosegment
-    from .bank import ObjectBank
     from .model.prediction import predict
     from .model.training import train_model
     from .synthesis import BackgroundSource
@@ -199,16 +228,14 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
     gt_files = find_ground_truth(gt_dir, stems) if gt_dir else None
 
     images = load_gray(paths)
-    autoseg_params = dict(autoseg_params or {})
+    autoseg_params = {**DEFAULT_AUTOSEG, **(autoseg_params or {})}
     auto_labels: dict[str, np.ndarray] = {}
     for i, (path, image) in enumerate(zip(paths, images)):
         progress("autoseg", i, len(paths), path.name)
         auto_labels[path.stem] = autosegment(image, **autoseg_params)
     progress("autoseg", len(paths), len(paths), "")
 
-    bank = ObjectBank(out / "bank")
-    for path, image in zip(paths, images):
-        bank.add_from_labels(image, auto_labels[path.stem], source=str(path), method="autoseg")
+    bank = build_bank(out / "bank", paths, images, [auto_labels[s] for s in stems])
     if len(bank) == 0:
         raise ValueError(
             "auto-segmentation found no objects in any image; try another --method or --polarity"
@@ -217,7 +244,8 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
     if gt_files:
         summary.baseline_scores = score_labels(auto_labels, gt_files)
 
-    backgrounds = BackgroundSource.from_images(images, [auto_labels[s] for s in stems])
+    backgrounds = BackgroundSource.from_images(images, [auto_labels[s] for s in stems],
+                                               names=[str(p) for p in paths])
     rounds_dir = out / "rounds"
     previous: dict[str, np.ndarray] | None = None
     best_score = -1.0
@@ -227,7 +255,7 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
             _copy_model(rounds_dir / f"round{round_index - 1}.keras", round_model)
         t0 = time.perf_counter()
         result = train_model(
-            bank, backgrounds, round_model, minutes=minutes, steps=steps, seed=seed + round_index,
+            training_objects(bank, **DEFAULT_BANK_FILTER), backgrounds, round_model, minutes=minutes, steps=steps, seed=seed + round_index,
             resume=round_index > 1, scene_params=scene_params,
             callbacks=[lambda p, r=round_index: progress(
                 f"train round {r}", p.step, p.total_steps or 0, f"loss {p.loss:.3f}")],

@@ -42,6 +42,9 @@ DEFAULT_KIND_WEIGHTS = {
     "noise": 0.1,
     "flat": 0.05,
 }
+#: Scene settings that training uses unless told otherwise (chosen by measurement:
+#: docs/benchmarks.md, "Recipe choice"). ``synthesize_scene``'s own defaults stay neutral.
+TRAINING_SCENE_PARAMS = {"coverage": (0.05, 0.6), "group_prob": 0.7, "restyle_prob": 0.3, "invert_prob": 0.0, "rim_prob": 0.2}
 #: Objects left with fewer visible pixels than this are removed from the scene.
 MIN_VISIBLE_PIXELS = 10
 #: Smallest scene side accepted.
@@ -1033,6 +1036,7 @@ def _window(array: np.ndarray, sy: int, sx: int, h: int, w: int) -> np.ndarray:
 
 __all__ = [
     "BACKGROUND_KINDS",
+    "TRAINING_SCENE_PARAMS",
     "BackgroundSource",
     "PreparedObject",
     "PreparedObjects",

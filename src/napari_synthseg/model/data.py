@@ -129,7 +129,8 @@ class SyntheticScenes(keras.utils.PyDataset):
     seed : int
         Seeds every batch: batch ``i`` depends only on ``(seed, i)``.
     scene_params : dict, optional
-        Extra keyword arguments for ``synthesize_scene`` (e.g. ``n_objects``).
+        Extra keyword arguments for ``synthesize_scene`` (e.g. ``n_objects``); they
+        override ``synthesis.TRAINING_SCENE_PARAMS``.
     augment : bool
         Apply gray-level and geometric augmentation.
     synthesize : callable, optional
@@ -151,7 +152,10 @@ class SyntheticScenes(keras.utils.PyDataset):
         self.batch_size = int(batch_size)
         self.steps_per_epoch = int(steps_per_epoch)
         self.seed = int(seed)
-        self.scene_params = dict(scene_params or {})
+        from napari_synthseg.synthesis import TRAINING_SCENE_PARAMS
+
+        # the training recipe's scene settings, overridden by the caller's
+        self.scene_params = {**TRAINING_SCENE_PARAMS, **(scene_params or {})}
         self.augment = bool(augment)
         if synthesize is None:
             from napari_synthseg.synthesis import prepare_objects
