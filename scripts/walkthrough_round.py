@@ -13,6 +13,10 @@ pixel IoU is undone (Ctrl+Z); in Pick mode a predicted object is picked when it 
 ground-truth object with IoU >= ``--pick-iou``. In real use a person judges all this by eye.
 The held-apart scene is never used for any choice.
 
+A control run continues the round-1 model on the uncurated auto-segment bank for the same
+budget (``--no-control`` skips it), so that the effect of curation is not confused with the
+effect of training longer.
+
 Run (headless)::
 
     xvfb-run -a .venv/bin/python scripts/walkthrough_round.py --minutes 2 --out /tmp/round
@@ -130,8 +134,10 @@ def open_background_point(labels: np.ndarray) -> tuple[int, int]:
     return int(r), int(c)
 
 
-def history_val_ious(result: dict) -> list[float]:
-    return [round(float(h["val_iou"]), 4) for h in result.get("history") or [] if h.get("val_iou") is not None]
+def history_val_ious(result: dict) -> list[list]:
+    """``[step, val_iou]`` of every validation in the model's history (a resumed run's too)."""
+    return [[int(h.get("step", 0)), round(float(h["val_iou"]), 4)]
+            for h in result.get("history") or [] if h.get("val_iou") is not None]
 
 
 def main(argv=None) -> int:
@@ -142,6 +148,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="training seed (Train dock's advanced box)")
     parser.add_argument("--method", default="triangle",
                         help="Auto-segment method chosen in the dock (its default 'otsu' is also scored)")
+    parser.add_argument("--no-control", action="store_true",
+                        help="skip the control: round 1 continued on the uncurated bank for the same budget")
     args = parser.parse_args(argv)
 
     out = args.out
@@ -308,12 +316,25 @@ def main(argv=None) -> int:
     figures["round2"]["scores"] = segment_all(model2)
     log(f"round 2 segmentation: {figures['round2']['scores']}")
 
+    round2_labels = np.asarray(viewer.layers["grains segmentation"].data).copy()
+
+    # Control: the same continuation on the uncurated auto-segment bank, so the effect of
+    # curation is not confused with the effect of training longer
+    if not args.no_control:
+        control = out / "control.keras"
+        shutil.copy2(model1, control)
+        shutil.copy2(model1.with_suffix(".json"), control.with_suffix(".json"))
+        figures["control"] = train_round(out / "bank_autoseg", control, resume=True)
+        figures["control"]["steps_this_round"] = figures["control"]["steps_done"] - figures["round1"]["steps_done"]
+        log(f"control training: {figures['control']}")
+        figures["control"]["scores"] = segment_all(control)
+        log(f"control segmentation: {figures['control']['scores']}")
+
     figures["machine"]["load_after"] = [round(x, 2) for x in os.getloadavg()]
     figures["total_wall_s"] = round(time.perf_counter() - t_all, 1)
     figures["tensorflow_in_this_process"] = "tensorflow" in sys.modules
     figures["keras_in_this_process"] = "keras" in sys.modules
-    figures["round1_vs_round2_labels_identical"] = bool(
-        np.array_equal(round1_labels, np.asarray(viewer.layers["grains segmentation"].data)))
+    figures["round1_vs_round2_labels_identical"] = bool(np.array_equal(round1_labels, round2_labels))
     (out / "figures.json").write_text(json.dumps(figures, indent=2, default=str))
     print(json.dumps(figures, indent=2, default=str))
     assert "tensorflow" not in sys.modules and "keras" not in sys.modules, "TensorFlow entered the napari process"
