@@ -36,7 +36,8 @@ from napari_synthseg.autoseg import autosegment
 from napari_synthseg.image_io import list_images, read_image, to_gray, write_png
 from napari_synthseg.metrics import DatasetScores
 from napari_synthseg.overlay import make_overlay
-from napari_synthseg.pipeline import _as_instances, _copy_model, build_bank
+from napari_synthseg.pipeline import (DEFAULT_BANK_FILTER, _as_instances, _copy_model, build_bank,
+                                      training_objects)
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 THRESHOLDS = ("otsu", "li", "local")
@@ -145,14 +146,15 @@ def run_dataset(name: str, snapshots: list[float], quick: bool, out: Path, train
             taken.append((minute, progress.elapsed_s, progress.step, copy))
 
     load_start = os.getloadavg()[0]
-    result = train_model(bank, backgrounds, model_path, minutes=max(snapshots), callbacks=[snapshot],
+    objects = training_objects(bank, **DEFAULT_BANK_FILTER)
+    result = train_model(objects, backgrounds, model_path, minutes=max(snapshots), callbacks=[snapshot],
                          **train_params)
     for minute in pending:  # the run ended before this snapshot (budget reached): the final best model
         copy = work / f"snap_{minute:g}min.keras"
         _copy_model(model_path, copy)  # with its sidecar
         taken.append((minute, result.history[-1]["elapsed_s"], result.steps_done, copy))
     load_end = os.getloadavg()[0]
-    print(f"[{name}] {len(images)} training images, bank {len(bank)} objects, prep {prep_s:.0f} s, "
+    print(f"[{name}] {len(images)} training images, bank {len(bank)} objects ({len(objects)} used), prep {prep_s:.0f} s, "
           f"{result.steps_done} steps, load average {load_start:.1f} -> {load_end:.1f}", flush=True)
 
     for minute, elapsed, step, copy in taken:
