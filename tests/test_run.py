@@ -1,0 +1,47 @@
+"""`synthseg run`, `predict` and `evaluate` end to end on a tiny sample with a step budget."""
+
+import json
+
+import numpy as np
+
+from napari_synthseg.cli import main
+from napari_synthseg.image_io import read_image
+from napari_synthseg.sample_data import write_sample_folder
+
+TINY = ["--base-filters", "4", "--depth", "2"]
+
+
+def test_run_predict_evaluate_end_to_end(tmp_path, capsys):
+    images, masks = write_sample_folder(tmp_path / "sample", n=2, shape=(192, 256), seed=5)
+    out = tmp_path / "out"
+    assert main(["run", str(images), "--out", str(out), "--steps", "3", "--rounds", "2",
+                 "--gt-dir", str(masks), "--method", "triangle", *TINY]) == 0
+    printed = capsys.readouterr().out
+    assert "auto-segmentation" in printed and "model round 1" in printed and "pixel IoU" in printed
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert 1 <= len(summary["rounds"]) <= 2 and summary["baseline_scores"]["n_images"] == 2
+    assert summary["stopped_because"]
+    stems = sorted(p.stem for p in images.iterdir())
+    assert len(stems) == 2
+    for stem in stems:
+        labels = read_image(out / f"{stem}_labels.tif")
+        assert labels.shape == (192, 256) and labels.dtype == np.uint32
+        assert read_image(out / f"{stem}_overlay.png").shape == (192, 256, 3)
+    assert (out / "model.keras").is_file() and (out / "model.json").is_file()
+    assert any((out / "bank" / "objects").iterdir())
+
+    pred = tmp_path / "pred"
+    assert main(["predict", str(out / "model.keras"), str(images), "--out", str(pred), "--tile", "128"]) == 0
+    assert sorted(p.name for p in pred.glob("*_labels.tif")) == [f"{s}_labels.tif" for s in stems]
+    capsys.readouterr()
+    assert main(["evaluate", str(pred), str(masks)]) == 0
+    assert "object P" in capsys.readouterr().out
+
+
+def test_run_refuses_bad_budget_and_missing_model(tmp_path, capsys):
+    images, _ = write_sample_folder(tmp_path / "sample", n=1, shape=(96, 128))
+    assert main(["run", str(images), "--out", str(tmp_path / "o")]) == 2
+    assert "exactly one training budget" in capsys.readouterr().err
+    assert main(["predict", str(tmp_path / "none.keras"), str(images), "--out", str(tmp_path / "p")]) == 2
+    assert "none.keras" in capsys.readouterr().err
