@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh all,testing
-export QT_API="${QT_API:-pyqt5}"
+export QT_API="${QT_API:-pyqt6}"
 
 failed=0
 empty=0
