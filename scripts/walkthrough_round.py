@@ -34,38 +34,11 @@ import platform
 import shutil
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 HELD_APART_SEED = 1  # sample_grains uses seed 0
-
-
-@dataclass
-class FakeMouseEvent:
-    """The fields napari's mouse callbacks read from a vispy mouse event."""
-
-    type: str
-    position: tuple
-    is_dragging: bool = False
-    dims_displayed: tuple = (0, 1)
-    dims_point: tuple = ()
-    view_direction: tuple | None = None
-    pos: tuple = (50, 50)
-    modifiers: tuple = ()
-    button: int = 1
-    handled: bool = False
-
-
-def click(layer, data_point) -> None:
-    """Press and release at ``data_point`` of ``layer`` through its mouse callbacks."""
-    from napari.utils._proxies import ReadOnlyWrapper
-    from napari.utils.interactions import mouse_press_callbacks, mouse_release_callbacks
-
-    world = tuple(layer.data_to_world(np.asarray(data_point, dtype=float)))
-    mouse_press_callbacks(layer, ReadOnlyWrapper(FakeMouseEvent("mouse_press", world)))
-    mouse_release_callbacks(layer, ReadOnlyWrapper(FakeMouseEvent("mouse_release", world)))
 
 
 def wait(widget, what: str, timeout_s: float) -> float:
@@ -165,6 +138,7 @@ def main(argv=None) -> int:
     from napari_synthseg._napari.curate_widget import CurateWidget
     from napari_synthseg._napari.sample import sample_grains
     from napari_synthseg._napari.segment_widget import SegmentWidget
+    from napari_synthseg._napari.simulate import click
     from napari_synthseg._napari.train_widget import TrainWidget
     from napari_synthseg.sample_data import make_sample_scene
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from napari_synthseg._napari.autoseg_widget import AutosegWidget
 
@@ -50,7 +49,7 @@ def test_autoseg_2d_scaled_layer_and_bank(make_napari_viewer, qtbot, tmp_path):
 def test_autoseg_stack_all_and_current_plane(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     stack = np.stack([disks_image(seed=0), disks_image(centres=((40, 40),), seed=1), disks_image(seed=2)])
-    image = viewer.add_image(stack, name="stack")
+    viewer.add_image(stack, name="stack")
     widget = AutosegWidget(viewer)
     widget.min_area.setValue(10)
     widget.run()

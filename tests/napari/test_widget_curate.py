@@ -3,39 +3,14 @@
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
 from napari.utils._proxies import ReadOnlyWrapper
-from napari.utils.interactions import mouse_press_callbacks, mouse_release_callbacks
+from napari.utils.interactions import mouse_press_callbacks
 
 from napari_synthseg._napari.curate_widget import CurateWidget
-
-
-@dataclass
-class FakeMouseEvent:
-    """The fields napari's mouse callbacks read from a vispy mouse event."""
-
-    type: str
-    position: tuple
-    is_dragging: bool = False
-    dims_displayed: tuple = (0, 1)
-    dims_point: tuple = ()
-    view_direction: tuple | None = None
-    pos: tuple = (50, 50)
-    modifiers: tuple = ()
-    button: int = 1
-    handled: bool = False
-
-
-def click(layer, data_point, pos=(50, 50)):
-    """Press and release at a data point of ``layer`` (converted to world coordinates)."""
-    world = tuple(layer.data_to_world(np.asarray(data_point, dtype=float)))
-    press = ReadOnlyWrapper(FakeMouseEvent("mouse_press", world, pos=pos))
-    mouse_press_callbacks(layer, press)
-    release = ReadOnlyWrapper(FakeMouseEvent("mouse_release", world, pos=pos))
-    mouse_release_callbacks(layer, release)
+from napari_synthseg._napari.simulate import FakeMouseEvent, click
 
 
 def rings_plane(shape=(60, 80)):

@@ -7,7 +7,6 @@ import sys
 import time
 
 import numpy as np
-import pytest
 from qtpy.QtCore import QTimer
 
 from napari_synthseg._napari.segment_widget import SegmentWidget
