@@ -518,15 +518,17 @@ def _segment_block(source: ImageSource, segment, block: _Block, overlap: int, ou
     out[tuple(block.plane) + (slice(r0, r1), slice(c0, c1))] = core_local
     area = np.bincount(core_local.ravel(), minlength=n_core + 1)[: n_core + 1].astype(np.int64)
     # Two-pixel frames (ring, core edge) on each side that has a neighbour, core extent only.
+    # Copies, not views: a view would keep the whole block's labels alive in the result
+    # until stitching (16 MB per 2048^2 block, over a GB for a 16384^2 image).
     frames = {}
     if r0 > 0:
-        frames["top"] = box_local[0:2, core[1]]
+        frames["top"] = box_local[0:2, core[1]].copy()
     if r1 < height:
-        frames["bottom"] = box_local[-2:, core[1]][::-1]  # row 0 = ring, row 1 = core edge
+        frames["bottom"] = box_local[-2:, core[1]][::-1].copy()  # row 0 = ring, row 1 = core edge
     if c0 > 0:
-        frames["left"] = box_local[core[0], 0:2].T
+        frames["left"] = box_local[core[0], 0:2].T.copy()
     if c1 < width:
-        frames["right"] = box_local[core[0], -2:][:, ::-1].T
+        frames["right"] = box_local[core[0], -2:][:, ::-1].T.copy()
     edge = []
     if r0 == 0:
         edge.append(core_local[0])
