@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -108,6 +109,20 @@ def test_child_errors_arrive_as_clear_events(tmp_path):
     assert "no_such_bank" in error["message"]
     job.close()
     assert not job.is_alive()
+
+
+def test_a_dropped_job_leaves_no_temporary_folder(tmp_path):
+    import gc
+
+    job = ModelJob()
+    job.start_training(bank=str(tmp_path / "no_such_bank"), backgrounds=None,
+                       model_path=str(tmp_path / "m.keras"), steps=1)
+    folder = Path(job._tmpdir)
+    assert folder.is_dir()
+    list(job.events(timeout=120))
+    del job  # never closed
+    gc.collect()
+    assert not folder.exists()
 
 
 def test_a_dead_child_is_detected_instead_of_hanging(tmp_path):

@@ -29,6 +29,7 @@ import shutil
 import tempfile
 import time
 import traceback
+import weakref
 from pathlib import Path
 
 #: Arrays larger than this go through a temporary .npy file instead of the queue's pipe.
@@ -121,6 +122,8 @@ class ModelJob:
         if self._process is not None:
             raise JobError("this ModelJob was already started; make a new ModelJob for another task")
         self._tmpdir = tempfile.mkdtemp(prefix="synthseg-job-")
+        # removed by close(), or when the job is garbage-collected or Python exits without it
+        self._cleanup = weakref.finalize(self, shutil.rmtree, self._tmpdir, True)
         self._queue = self._context.Queue()
         self._cancel = self._context.Event()
         self._process = self._context.Process(
@@ -255,7 +258,7 @@ class ModelJob:
         if self.is_alive():
             self.stop()
         if self._tmpdir:
-            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._cleanup()
             self._tmpdir = None
 
     def __enter__(self):
