@@ -15,7 +15,7 @@ def test_run_predict_evaluate_end_to_end(tmp_path, capsys):
     images, masks = write_sample_folder(tmp_path / "sample", n=2, shape=(192, 256), seed=5)
     out = tmp_path / "out"
     assert main(["run", str(images), "--out", str(out), "--steps", "3", "--rounds", "2",
-                 "--gt-dir", str(masks), "--method", "triangle", *TINY]) == 0
+                 "--gt-dir", str(masks), "--method", "triangle", "--object-size", "12", *TINY]) == 0
     printed = capsys.readouterr().out
     assert "auto-segmentation" in printed and "model round 1" in printed and "pixel IoU" in printed
 

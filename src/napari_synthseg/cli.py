@@ -291,7 +291,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     summary = run_pipeline(
         args.images, args.out, rounds=args.rounds, model_out=args.model_out, gt_dir=args.gt_dir,
         autoseg_params=_autoseg_params(args), seed=args.seed, progress=report,
-        train_params=dict(base_filters=args.base_filters, depth=args.depth), **budget,
+        train_params=dict(base_filters=args.base_filters, depth=args.depth), object_size=args.object_size,
+        **budget,
     )
     for bar in bars.values():
         bar.close()
@@ -385,6 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-out", default=None)
     p.add_argument("--gt-dir", default=None, help="masks with the images' stems: print scores")
     p.add_argument("--rounds", type=int, default=1, help="self-training rounds (stops early when one no longer helps)")
+    p.add_argument("--object-size", type=float, default=None, metavar="PX",
+                   help="shrink each image so its typical object is about PX pixels across before training "
+                        "and prediction (outputs stay full resolution); default: images as they are")
     _add_train_options(p, epochs=False)
     _add_autoseg_options(p)
     p.set_defaults(func=cmd_run)

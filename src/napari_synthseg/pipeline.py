@@ -54,6 +54,61 @@ def training_objects(bank, *, min_quality: float = 0.0, skip_border: bool = Fals
     return kept or objects
 
 
+def object_scale(labels: np.ndarray, *, target_diameter: float = 40.0,
+                 limits: tuple[float, float] = (0.25, 1.0)) -> float:
+    """Zoom factor that brings an image's typical object to ``target_diameter`` pixels.
+
+    The network sees about a hundred pixels around each pixel; objects much larger than that
+    look like background from inside. The median equivalent diameter of the auto-segmented
+    objects sets the factor, clipped to ``limits`` (never enlarged by default); no objects: 1.
+    """
+    areas = np.bincount(np.asarray(labels).ravel())[1:]
+    areas = areas[areas > 0]
+    if areas.size == 0:
+        return 1.0
+    diameter = float(np.sqrt(4.0 * np.median(areas) / np.pi))
+    return float(np.clip(target_diameter / diameter, *limits))
+
+
+def zoom_image(image: np.ndarray, factor: float) -> np.ndarray:
+    """Resample a 2D image by ``factor`` (area-averaged when shrinking), float32."""
+    if factor == 1.0:
+        return image
+    from skimage.transform import rescale
+
+    return rescale(np.asarray(image, dtype=np.float32), factor, order=1, anti_aliasing=factor < 1,
+                   preserve_range=True).astype(np.float32)
+
+
+def zoom_labels(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resampling of labels to ``shape``."""
+    labels = np.asarray(labels)
+    if labels.shape == tuple(shape):
+        return labels
+    rows = np.minimum((np.arange(shape[0]) + 0.5) * labels.shape[0] / shape[0], labels.shape[0] - 1).astype(int)
+    cols = np.minimum((np.arange(shape[1]) + 0.5) * labels.shape[1] / shape[1], labels.shape[1] - 1).astype(int)
+    return labels[np.ix_(rows, cols)]
+
+
+def predict_at_scale(model, image: np.ndarray, factor: float, **params) -> tuple[np.ndarray, np.ndarray]:
+    """``predict`` on the image zoomed by ``factor``; labels and probabilities at full resolution.
+
+    The probabilities are interpolated back to the image's grid and turned into instances
+    there, so outlines keep full resolution.
+    """
+    from .instances import probabilities_to_instances
+    from .model.prediction import predict
+
+    if factor == 1.0:
+        return predict(model, image, return_probabilities=True, **params)
+    from skimage.transform import resize
+
+    post = {k: params.pop(k) for k in ("threshold", "min_area", "fill_holes", "method") if k in params}
+    _, prob = predict(model, zoom_image(image, factor), return_probabilities=True, **params)
+    prob = resize(prob, image.shape + (prob.shape[-1],), order=1, preserve_range=True).astype(np.float32)
+    return probabilities_to_instances(prob, **post), prob
+
+
 def _no_progress(stage: str, done: int, total: int, message: str = "") -> None:
     return None
 
@@ -189,6 +244,7 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
                  gt_dir: str | Path | None = None, autoseg_params: dict | None = None,
                  train_params: dict | None = None, predict_params: dict | None = None,
                  scene_params: dict | None = None, min_gain: float = 0.005, seed: int = 0,
+                 object_size: float | None = None,
                  progress: Progress = _no_progress) -> RunSummary:
     """Auto-segment, build the bank, train within the budget, segment every image, score.
 
@@ -210,9 +266,12 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
         Where to save the model (default ``out_dir/model.keras``).
     gt_dir
         Optional folder of masks with the images' stems; enables scores.
+    object_size
+        When given, each image is shrunk (never enlarged) so that its typical auto-segmented
+        object is about this many pixels across before the bank, the backgrounds, training and
+        prediction see it; outputs stay at full resolution. None: images as they are.
     """
     from .autoseg import autosegment
-    from .model.prediction import predict
     from .model.training import train_model
     from .synthesis import BackgroundSource
 
@@ -237,7 +296,11 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
         auto_labels[path.stem] = autosegment(image, **autoseg_params)
     progress("autoseg", len(paths), len(paths), "")
 
-    bank = build_bank(out / "bank", paths, images, [auto_labels[s] for s in stems])
+    factors = {s: (object_scale(auto_labels[s], target_diameter=object_size) if object_size else 1.0)
+               for s in stems}
+    work_images = [zoom_image(image, factors[s]) for image, s in zip(images, stems)]
+    work_labels = [zoom_labels(auto_labels[s], w.shape) for w, s in zip(work_images, stems)]
+    bank = build_bank(out / "bank", paths, work_images, work_labels)
     if len(bank) == 0:
         raise ValueError(
             "auto-segmentation found no objects in any image; try another --method or --polarity"
@@ -246,7 +309,7 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
     if gt_files:
         summary.baseline_scores = score_labels(auto_labels, gt_files)
 
-    backgrounds = BackgroundSource.from_images(images, [auto_labels[s] for s in stems],
+    backgrounds = BackgroundSource.from_images(work_images, work_labels,
                                                names=[str(p) for p in paths])
     rounds_dir = out / "rounds"
     previous: dict[str, np.ndarray] | None = None
@@ -268,7 +331,7 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
         foregrounds: dict[str, np.ndarray] = {}
         for i, (path, image) in enumerate(zip(paths, images)):
             progress("segment", i, len(paths), path.name)
-            labels, prob = predict(round_model, image, return_probabilities=True, **(predict_params or {}))
+            labels, prob = predict_at_scale(round_model, image, factors[path.stem], **(predict_params or {}))
             predictions[path.stem], foregrounds[path.stem] = labels, prob[..., 0]
         progress("segment", len(paths), len(paths), "")
         scores = score_labels(predictions, gt_files) if gt_files else None
@@ -295,9 +358,10 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
             summary.stopped_because = f"round {round_index} changed the segmentation by less than {min_gain}"
             break
         added = 0
-        for path, image in zip(paths, images):
+        for path, work in zip(paths, work_images):
             ids = confident_objects(predictions[path.stem], foregrounds[path.stem])
-            added += bank.add_from_labels(image, predictions[path.stem], ids=ids, source=str(path),
+            added += bank.add_from_labels(work, zoom_labels(predictions[path.stem], work.shape), ids=ids,
+                                          source=str(path),
                                           method=f"self-training round {round_index}")
         previous = predictions
         if added == 0:
