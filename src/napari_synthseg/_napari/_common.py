@@ -16,10 +16,13 @@ from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
     QHBoxLayout,
+    QLabel,
+    QLayout,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -332,3 +335,32 @@ def merge_plane_results(viewer, name: str, like, shape: tuple[int, ...], results
         offset = max(offset, int(region.max()))
         n_objects += int(np.count_nonzero(np.bincount(labels.ravel().astype(np.int64))[1:]))
     return show_labels(viewer, name, data, like), n_objects
+
+
+def status_label() -> QLabel:
+    """An empty, word-wrapping label for a dock's status line."""
+    label = QLabel("")
+    label.setWordWrap(True)
+    return label
+
+
+def row(*widgets: QWidget) -> QHBoxLayout:
+    """The widgets side by side."""
+    layout = QHBoxLayout()
+    for widget in widgets:
+        layout.addWidget(widget)
+    return layout
+
+
+def stack(parent: QWidget, *items) -> QVBoxLayout:
+    """Lay out widgets, layouts and captions (strings) top to bottom in ``parent``."""
+    layout = QVBoxLayout(parent)
+    for item in items:
+        if isinstance(item, str):
+            layout.addWidget(QLabel(item))
+        elif isinstance(item, QLayout):
+            layout.addLayout(item)
+        else:
+            layout.addWidget(item)
+    layout.addStretch(1)
+    return layout

@@ -11,16 +11,16 @@ from qtpy.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
-    QHBoxLayout,
-    QLabel,
     QProgressBar,
     QPushButton,
     QSpinBox,
-    QVBoxLayout,
     QWidget,
 )
 
 from ._common import (
+    row,
+    stack,
+    status_label,
     LayerChooser,
     connect_click,
     PathPicker,
@@ -97,8 +97,7 @@ class AutosegWidget(QWidget):
         self.progress = QProgressBar()
         self.bank_path = PathPicker("dir", "Object bank folder")
         self.add_button = QPushButton("Add objects to bank")
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
+        self.status = status_label()
 
         form = QFormLayout()
         form.addRow("image", self.image_choice)
@@ -111,18 +110,8 @@ class AutosegWidget(QWidget):
         form.addRow(self.split_touching, self.ignore_scale_bar)
         form.addRow("stacks", self.scope)
         form.addRow(self.live_preview)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.cancel_button)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addLayout(buttons)
-        layout.addWidget(self.progress)
-        layout.addWidget(QLabel("bank folder"))
-        layout.addWidget(self.bank_path)
-        layout.addWidget(self.add_button)
-        layout.addWidget(self.status)
-        layout.addStretch(1)
+        stack(self, form, row(self.run_button, self.cancel_button), self.progress,
+              "bank folder", self.bank_path, self.add_button, self.status)
 
         self._preview_timer = QTimer(self)
         self._preview_timer.setSingleShot(True)

@@ -17,11 +17,13 @@ from qtpy.QtWidgets import (
     QProgressBar,
     QPushButton,
     QRadioButton,
-    QVBoxLayout,
     QWidget,
 )
 
 from ._common import (
+    row,
+    stack,
+    status_label,
     LayerChooser,
     PathPicker,
     connect_click,
@@ -108,34 +110,17 @@ class CurateWidget(QWidget):
         self.export_csv_button = QPushButton("Export measurements (CSV)")
         self.histogram = Histogram("equivalent diameter (layer units)")
         self.progress = QProgressBar()
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
+        self.status = status_label()
 
         form = QFormLayout()
         form.addRow("labels", self.labels_choice)
         form.addRow("image", self.image_choice)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(QLabel("mouse mode (click on the labels layer)"))
-        layout.addLayout(mode_row)
-        picks_row = QHBoxLayout()
-        picks_row.addWidget(self.picked_count)
-        picks_row.addWidget(self.clear_button)
-        layout.addLayout(picks_row)
-        layout.addWidget(QLabel("bank folder"))
-        layout.addWidget(self.bank_path)
-        layout.addWidget(self.export_picked_button)
-        layout.addWidget(QLabel("labels file"))
-        layout.addWidget(self.labels_path)
-        layout.addWidget(self.export_labels_button)
-        layout.addWidget(QLabel("measurements file"))
-        layout.addWidget(self.csv_path)
-        layout.addWidget(self.measure_scope)
-        layout.addWidget(self.export_csv_button)
-        layout.addWidget(self.histogram)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.status)
-        layout.addStretch(1)
+        stack(self, form, "mouse mode (click on the labels layer)", mode_row,
+              row(self.picked_count, self.clear_button),
+              "bank folder", self.bank_path, self.export_picked_button,
+              "labels file", self.labels_path, self.export_labels_button,
+              "measurements file", self.csv_path, self.measure_scope, self.export_csv_button,
+              self.histogram, self.progress, self.status)
 
         self.mode_buttons.buttonClicked.connect(lambda *_: self._attach())
         self.labels_choice.currentIndexChanged.connect(lambda *_: self._attach())

@@ -10,16 +10,16 @@ from qtpy.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
-    QHBoxLayout,
-    QLabel,
     QProgressBar,
     QPushButton,
     QSpinBox,
-    QVBoxLayout,
     QWidget,
 )
 
 from ._common import (
+    row,
+    stack,
+    status_label,
     LayerChooser,
     PathPicker,
     connect_click,
@@ -75,8 +75,7 @@ class SegmentWidget(QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.progress = QProgressBar()
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
+        self.status = status_label()
 
         form = QFormLayout()
         form.addRow("image", self.image_choice)
@@ -86,15 +85,7 @@ class SegmentWidget(QWidget):
         form.addRow("min area (px)", self.min_area)
         form.addRow("tile (px)", self.tile)
         form.addRow(self.fill_holes)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.cancel_button)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addLayout(buttons)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.status)
-        layout.addStretch(1)
+        stack(self, form, row(self.run_button, self.cancel_button), self.progress, self.status)
 
         connect_click(self.run_button, self.run)
         connect_click(self.cancel_button, self.cancel)

@@ -12,11 +12,13 @@ from qtpy.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSpinBox,
-    QVBoxLayout,
     QWidget,
 )
 
 from ._common import (
+    row,
+    stack,
+    status_label,
     LayerChecklist,
     PathPicker,
     connect_click,
@@ -69,8 +71,7 @@ class SynthWidget(QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.progress = QProgressBar()
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
+        self.status = status_label()
 
         form = QFormLayout()
         form.addRow("bank folder", self.bank_path)
@@ -90,15 +91,7 @@ class SynthWidget(QWidget):
         form.addRow(self.show_button)
         form.addRow("output folder", self.out_dir)
         form.addRow("scenes to write", self.n_write)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.write_button)
-        buttons.addWidget(self.cancel_button)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addLayout(buttons)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.status)
-        layout.addStretch(1)
+        stack(self, form, row(self.write_button, self.cancel_button), self.progress, self.status)
 
         connect_click(self.show_button, self.show_scenes)
         connect_click(self.write_button, self.write_scenes)

@@ -10,16 +10,17 @@ from qtpy.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
-    QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
     QSpinBox,
-    QVBoxLayout,
     QWidget,
 )
 
 from ._common import (
+    row,
+    stack,
+    status_label,
     LayerChecklist,
     PathPicker,
     connect_click,
@@ -83,8 +84,7 @@ class TrainWidget(QWidget):
         self.loss_label = QLabel("loss –")
         self.iou_label = QLabel("val IoU –")
         self.plot = LinePlot("loss")
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
+        self.status = status_label()
 
         form = QFormLayout()
         form.addRow("bank folder", self.bank_path)
@@ -101,21 +101,8 @@ class TrainWidget(QWidget):
         advanced_form.addRow("validation scenes", self.validation_scenes)
         advanced_form.addRow("seed", self.seed)
         advanced_form.addRow(self.resume)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.start_button)
-        buttons.addWidget(self.stop_button)
-        numbers = QHBoxLayout()
-        numbers.addWidget(self.loss_label)
-        numbers.addWidget(self.iou_label)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(advanced)
-        layout.addLayout(buttons)
-        layout.addWidget(self.progress)
-        layout.addLayout(numbers)
-        layout.addWidget(self.plot)
-        layout.addWidget(self.status)
-        layout.addStretch(1)
+        stack(self, form, advanced, row(self.start_button, self.stop_button), self.progress,
+              row(self.loss_label, self.iou_label), self.plot, self.status)
         self._inputs = [self.bank_path, self.backgrounds, self.steps, self.minutes, self.model_path, advanced]
 
         connect_click(self.start_button, self.start)
