@@ -9,6 +9,8 @@ import time
 import numpy as np
 from qtpy.QtCore import QTimer
 
+from _images import grains
+
 from napari_synthseg._napari.segment_widget import SegmentWidget
 from napari_synthseg._napari.train_widget import TrainWidget
 
@@ -16,19 +18,6 @@ from napari_synthseg._napari.train_widget import TrainWidget
 TINY = dict(patch=64, batch_size=2, validation_scenes=2, base_filters=4, depth=2, steps_per_epoch=2)
 #: Generous on a shared, loaded 2-core machine; the figure is printed (run with -s).
 MAX_STALL_MS = 300
-
-
-def grains(shape=(96, 128), seed=0):
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[: shape[0], : shape[1]]
-    image = rng.normal(50, 6, shape)
-    labels = np.zeros(shape, np.uint32)
-    for i in range(8):
-        cy, cx, r = rng.integers(12, shape[0] - 12), rng.integers(12, shape[1] - 12), rng.integers(5, 10)
-        disk = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
-        image[disk] = rng.uniform(120, 220)
-        labels[disk] = i + 1
-    return np.clip(image, 0, 255).astype(np.uint8), labels
 
 
 class StallMeter:

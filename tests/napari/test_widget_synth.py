@@ -5,20 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from _images import grains as _grains
+
 from napari_synthseg._napari.synth_widget import SCENE_IMAGE_LAYER, SCENE_LABELS_LAYER, SynthWidget
 
 
-def grains(shape=(96, 128), seed=0):
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[: shape[0], : shape[1]]
-    image = rng.normal(50, 6, shape)
-    labels = np.zeros(shape, np.uint32)
-    for i in range(6):
-        cy, cx, r = rng.integers(12, shape[0] - 12), rng.integers(12, shape[1] - 12), rng.integers(5, 10)
-        disk = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
-        image[disk] = rng.uniform(120, 220)
-        labels[disk] = i + 1
-    return np.clip(image, 0, 255).astype(np.uint8), labels
+def grains(seed=0):
+    return _grains(seed=seed, n=6)
 
 
 @pytest.fixture
