@@ -7,7 +7,8 @@ Run (takes ~12 minutes per dataset at the default snapshots):
     .venv/bin/python benchmarks/time_to_accuracy.py --quick          # smoke run, ~2 minutes
 
 One training run per dataset with the default recipe (``pipeline.run_pipeline``'s steps:
-auto-segment → bank → background source → ``train_model``); a callback copies the best model
+auto-segment → bank → background source → ``train_model``, ``pipeline.DEFAULT_TRAIN``; the
+mixed-folder recipe with ``--train '{"normalization": "anchored", "real_fraction": 0.5}'``); a callback copies the best model
 so far when training passes each snapshot time. Each snapshot then segments the evaluation
 images and is scored (pooled pixel IoU, object F1 @ IoU 0.5), next to the baseline measured in
 the same run: the best of Otsu / Li / local thresholding from ``autosegment`` (polarity auto).
@@ -36,8 +37,8 @@ from napari_synthseg.autoseg import autosegment
 from napari_synthseg.image_io import list_images, read_image, to_gray, write_png
 from napari_synthseg.metrics import DatasetScores
 from napari_synthseg.overlay import make_overlay
-from napari_synthseg.pipeline import (DEFAULT_BANK_FILTER, _as_instances, _copy_model, build_bank,
-                                      training_objects)
+from napari_synthseg.pipeline import (DEFAULT_BANK_FILTER, DEFAULT_TRAIN, _as_instances, _copy_model, build_bank,
+                                      network_images, training_objects)
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 THRESHOLDS = ("otsu", "li", "local")
@@ -128,9 +129,14 @@ def run_dataset(name: str, snapshots: list[float], quick: bool, out: Path, train
                           ["pixel_iou"])
 
     t0 = time.perf_counter()
+    train_params = {**DEFAULT_TRAIN, **train_params}
+    real_fraction = float(train_params.pop("real_fraction", 0.0))
     auto = [autosegment(im, **DEFAULT_AUTOSEG) for im in images]
-    bank = build_bank(work / "bank", paths, images, auto)
-    backgrounds = BackgroundSource.from_images(images, auto, names=[str(p) for p in paths])
+    work_images = network_images(images, train_params.get("normalization", "percentile"))
+    bank = build_bank(work / "bank", paths, work_images, auto)
+    backgrounds = BackgroundSource.from_images(work_images, auto, names=[str(p) for p in paths])
+    if real_fraction > 0:
+        train_params.update(real_training=list(zip(images, auto)), real_fraction=real_fraction)
     prep_s = time.perf_counter() - t0
 
     model_path = work / "model.keras"

@@ -214,3 +214,28 @@ def test_predict_rejects_bad_arguments(threshold_model):
     holes[5, 5] = np.inf
     labels, prob = predict(threshold_model, holes, return_probabilities=True)
     assert np.isfinite(prob).all() and labels[20, 20] == 1 and labels.max() == 1
+
+
+def test_anchored_model_sees_dark_objects_as_bright(tmp_path):
+    """An anchored model inverts dark-object images; the large-image path uses the same anchors."""
+    from napari_synthseg.largeimage import ModelSegmenter, open_image
+    from napari_synthseg.normalize import anchored_range
+
+    inputs = keras.Input((None, None, 1))
+    layer = keras.layers.Conv2D(3, 1, activation="sigmoid")
+    model = keras.Model(inputs, layer(inputs))
+    layer.set_weights([np.array([[[[20.0, 20.0, 0.0]]]], np.float32), np.array([-10.0, -10.0, -10.0], np.float32)])
+    path = tmp_path / "anchored.keras"
+    model.save(path)
+    write_sidecar(path, {"network": {"depth": 0}, "normalization": {"low": 1.0, "high": 99.8, "mode": "anchored"}})
+    anchored = load_model(path)
+    assert anchored.normalization == "anchored"
+    dark = _disks((96, 128), [(30, 30), (60, 90)], 12, value=40, background=200)
+    labels = predict(anchored, dark, min_area=0)
+    assert labels.max() == 2 and labels[30, 30] > 0 and labels[0, 0] == 0
+    # a percentile model would call the bright background the object
+    write_sidecar(path, {"network": {"depth": 0}})
+    assert predict(load_model(path), dark, min_area=0)[0, 0] > 0
+    write_sidecar(path, {"network": {"depth": 0}, "normalization": {"low": 1.0, "high": 99.8, "mode": "anchored"}})
+    ready = ModelSegmenter(model_path=str(path)).prepare(open_image(dark))
+    assert ready.value_ranges[()] == pytest.approx(anchored_range(dark))

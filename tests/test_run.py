@@ -15,7 +15,8 @@ def test_run_predict_evaluate_end_to_end(tmp_path, capsys):
     images, masks = write_sample_folder(tmp_path / "sample", n=2, shape=(192, 256), seed=5)
     out = tmp_path / "out"
     assert main(["run", str(images), "--out", str(out), "--steps", "3", "--rounds", "2",
-                 "--gt-dir", str(masks), "--method", "triangle", "--object-size", "12", *TINY]) == 0
+                 "--gt-dir", str(masks), "--method", "triangle", "--object-size", "12",
+                 "--normalization", "anchored", "--real-fraction", "0.5", *TINY]) == 0
     printed = capsys.readouterr().out
     assert "auto-segmentation" in printed and "model round 1" in printed and "pixel IoU" in printed
 
@@ -29,6 +30,10 @@ def test_run_predict_evaluate_end_to_end(tmp_path, capsys):
         assert labels.shape == (192, 256) and labels.dtype == np.uint32
         assert read_image(out / f"{stem}_overlay.png").shape == (192, 256, 3)
     assert (out / "model.keras").is_file() and (out / "model.json").is_file()
+    info = json.loads((out / "model.json").read_text())
+    # the mixed-folder recipe: anchored inputs, half of each batch cropped from the real images
+    assert info["normalization"]["mode"] == "anchored"
+    assert info["training"]["real_training_images"] == 2 and info["training"]["real_fraction"] == 0.5
     assert any((out / "bank" / "objects").iterdir())
 
     pred = tmp_path / "pred"
@@ -43,5 +48,9 @@ def test_run_refuses_bad_budget_and_missing_model(tmp_path, capsys):
     images, _ = write_sample_folder(tmp_path / "sample", n=1, shape=(96, 128))
     assert main(["run", str(images), "--out", str(tmp_path / "o")]) == 2
     assert "exactly one training budget" in capsys.readouterr().err
+    assert main(["run", str(images), "--out", str(tmp_path / "o"), "--steps", "1", "--real-fraction", "2"]) == 2
+    assert "--real-fraction must be between 0 and 1" in capsys.readouterr().err
+    assert main(["predict", "model.keras", str(images), "--out", str(tmp_path / "p"), "--min-confidence", "2"]) == 2
+    assert "--min-confidence must be between 0 and 1" in capsys.readouterr().err
     assert main(["predict", str(tmp_path / "none.keras"), str(images), "--out", str(tmp_path / "p")]) == 2
     assert "none.keras" in capsys.readouterr().err

@@ -8,7 +8,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from napari_synthseg.bank import BankObject, ObjectBank  # noqa: E402
-from napari_synthseg.model.data import SyntheticScenes, real_validation_set  # noqa: E402
+from napari_synthseg.model.data import RealCrops, SyntheticScenes, real_validation_set  # noqa: E402
 from napari_synthseg.model.losses import ForegroundIoU, SegmentationLoss  # noqa: E402
 from napari_synthseg.model.network import build_unet  # noqa: E402
 from napari_synthseg.model.sidecar import SidecarError, read_sidecar, sidecar_path  # noqa: E402
@@ -101,6 +101,35 @@ def test_real_validation_crops_pad_small_images():
         real_validation_set([(image, labels[:10])], 64)
 
 
+def test_real_crops_replace_scenes_at_the_real_fraction(objects):
+    image = np.random.default_rng(1).integers(0, 40, (100, 120), dtype=np.uint8)
+    empty = np.zeros((100, 120), np.uint16)  # real crops of a label-free image have no foreground
+    only_real = SyntheticScenes(objects, patch=64, batch_size=4, real=[(image, empty)], real_fraction=1.0,
+                                scene_params={"n_objects": (4, 9)})
+    no_real = SyntheticScenes(objects, patch=64, batch_size=4, real=[(image, empty)], real_fraction=0.0,
+                              scene_params={"n_objects": (4, 9)})
+    x, y = only_real.batch(0)
+    assert x.shape == (4, 64, 64, 1) and y[..., 0].max() == 0
+    assert no_real.batch(0)[1][..., 0].max() == 1
+    with pytest.raises(ValueError, match="real_fraction"):
+        SyntheticScenes(objects, real=[(image, empty)], real_fraction=1.5)
+    with pytest.raises(ValueError, match="normalization"):
+        SyntheticScenes(objects, normalization="zscore")
+
+
+def test_real_crops_mirror_small_images_into_new_objects():
+    image = np.zeros((40, 50), np.uint8)
+    labels = np.zeros((40, 50), np.uint16)
+    labels[30:40, 40:50], image[30:40, 40:50] = 5, 200  # an object touching the bottom-right corner
+    crop_image, crop_labels = RealCrops([(image, labels)], 64).crop(np.random.default_rng(0))
+    assert crop_image.shape == crop_labels.shape == (64, 64)
+    assert 0.0 <= crop_image.min() and crop_image.max() <= 1.0
+    # the mirrored copies are other objects, not one object spanning the seam
+    assert len(np.unique(crop_labels[crop_labels > 0])) > 1
+    with pytest.raises(ValueError, match="same height and width"):
+        RealCrops([(image, labels[:10])], 64)
+
+
 # ---------------------------------------------------------------------------- training
 @pytest.fixture(scope="module")
 def trained(objects, tmp_path_factory):
@@ -124,7 +153,7 @@ def test_training_decreases_loss_and_saves_best_model_with_sidecar(trained):
 
     info = read_sidecar(path)
     assert info["channels"] == ["foreground", "distance", "boundary"]
-    assert info["normalization"] == {"low": 1.0, "high": 99.8}
+    assert info["normalization"] == {"low": 1.0, "high": 99.8, "mode": "percentile"}
     assert info["network"]["depth"] == 2 and info["network"]["base_filters"] == 4
     assert info["bank"]["size"] == 10 and info["bank"]["hash"]
     assert info["training"]["budget"] == {"steps": 24} and info["training"]["patch"] == 64
@@ -184,6 +213,27 @@ def test_resume_loads_the_weights_and_continues(objects, trained, tmp_path):
     assert read_sidecar(path)["training"]["resumed_from_step"] == best_step
 
 
+def test_anchored_training_is_recorded_and_repeated_by_prediction(objects, tmp_path):
+    from napari_synthseg.model.prediction import load_model
+    from napari_synthseg.normalize import anchored_range
+
+    rng = np.random.default_rng(0)
+    real = np.full((80, 96), 200, np.uint8)  # dark grains on a bright background
+    labels = np.zeros((80, 96), np.uint16)
+    for i, (y, x) in enumerate([(20, 20), (50, 60), (30, 70)], start=1):
+        real[y - 6:y + 6, x - 6:x + 6], labels[y - 6:y + 6, x - 6:x + 6] = 70, i
+    real = np.clip(real + rng.normal(0, 3, real.shape), 0, 255).astype(np.uint8)
+    path = tmp_path / "anchored.keras"
+    train_model(objects, None, path, steps=2, steps_per_epoch=2, real_training=[(real, labels)],
+                normalization="anchored", **TINY)
+    info = read_sidecar(path)
+    assert info["normalization"]["mode"] == "anchored"
+    assert info["training"]["real_training_images"] == 1
+    model = load_model(path)
+    assert model.normalization == "anchored"
+    assert model.value_range(real) == anchored_range(real)
+
+
 def test_minutes_budget_on_a_bank_folder(objects, tmp_path):
     bank = ObjectBank(tmp_path / "bank")
     for obj in objects[:5]:
@@ -229,3 +279,13 @@ def test_bad_paths_banks_and_resume_are_rejected(objects, tmp_path):
         train_model(objects, None, tmp_path / "m.keras", steps=1, callbacks=[3], **TINY)
     with pytest.raises(SidecarError):
         read_sidecar(tmp_path / "nothing.keras")
+
+
+def test_resume_refuses_another_normalization(objects, trained, tmp_path):
+    import shutil
+
+    path = tmp_path / "percentile.keras"
+    shutil.copy(trained[0], path)
+    shutil.copy(sidecar_path(trained[0]), sidecar_path(path))
+    with pytest.raises(ValueError, match="trained with 'percentile'"):
+        train_model(objects, None, path, steps=1, resume=True, normalization="anchored", **TINY)

@@ -214,6 +214,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from .model.prediction import ModelLoadError, load_model
     from .overlay import make_overlay
 
+    if not 0.0 <= args.min_confidence <= 1.0:
+        raise CommandError(f"--min-confidence must be between 0 and 1, got {args.min_confidence}")
     inputs = list_inputs(args.images)
     try:
         load_model(args.model)  # fail early, with the reason, before any task starts
@@ -221,7 +223,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from exc
     out = Path(args.out)
     segmenter = ModelSegmenter(model_path=str(args.model), tile=args.tile, batch_size=args.batch_size,
-                               min_area=args.min_area)
+                               min_area=args.min_area, min_confidence=args.min_confidence)
     report = _run_batch(args, inputs, out, segmenter, "predict")
     if not args.no_overlay:
         for path in inputs:
@@ -286,13 +288,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     budget = _budget(args)
     if "epochs" in budget:
         raise CommandError("`synthseg run` takes --minutes or --steps")
+    if not 0.0 <= args.real_fraction <= 1.0:
+        raise CommandError(f"--real-fraction must be between 0 and 1, got {args.real_fraction}")
     report, bars = _stage_progress()
     t0 = time.perf_counter()
     summary = run_pipeline(
         args.images, args.out, rounds=args.rounds, model_out=args.model_out, gt_dir=args.gt_dir,
         autoseg_params=_autoseg_params(args), seed=args.seed, progress=report,
-        train_params=dict(base_filters=args.base_filters, depth=args.depth), object_size=args.object_size,
-        **budget,
+        train_params=dict(base_filters=args.base_filters, depth=args.depth, real_fraction=args.real_fraction,
+                          normalization=args.normalization),
+        object_size=args.object_size, **budget,
     )
     for bar in bars.values():
         bar.close()
@@ -371,6 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tile", type=int, default=1024, help="network tile in pixels [1024]")
     p.add_argument("--batch-size", type=int, default=2, help="tiles per network call [2]")
     p.add_argument("--min-area", type=int, default=30, help="smallest object in pixels [30]")
+    p.add_argument("--min-confidence", type=float, default=0.8,
+                   help="drop objects whose mean foreground probability is lower (0 keeps all) [0.8]")
     p.add_argument("--no-overlay", action="store_true")
     _add_batch_options(p)
     p.set_defaults(func=cmd_predict)
@@ -389,6 +396,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--object-size", type=float, default=None, metavar="PX",
                    help="shrink each image so its typical object is about PX pixels across before training "
                         "and prediction (outputs stay full resolution); default: images as they are")
+    p.add_argument("--real-fraction", type=float, default=0.0,
+                   help="share of each training batch cropped from the real images, labelled by the "
+                        "auto-segmentation (0: synthetic scenes only; 0.5 for mixed folders) [0]")
+    p.add_argument("--normalization", default="percentile", choices=["anchored", "percentile"],
+                   help="network input scaling: percentile (each image's 1-99.8 %% range) or anchored "
+                        "(background and objects at fixed levels, dark objects inverted; for folders "
+                        "mixing bright- and dark-field images) [percentile]")
     _add_train_options(p, epochs=False)
     _add_autoseg_options(p)
     p.set_defaults(func=cmd_run)

@@ -13,7 +13,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 #: Instance methods understood by ``probabilities_to_instances``.
-METHODS = ("auto", "distance", "watershed", "components")
+METHODS = ("auto", "boundary", "distance", "watershed", "components")
 
 _FOUR_CONNECTED = ndi.generate_binary_structure(2, 1)
 _EIGHT_CONNECTED = ndi.generate_binary_structure(2, 2)
@@ -24,7 +24,9 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = 0.5, min_
                                seed_threshold: float = 0.5, seed_peak: float = 0.7,
                                boundary_weight: float = 1.0,
                                fill_contours: bool = False,
-                               background_point: tuple[int, int] | None = None) -> np.ndarray:
+                               background_point: tuple[int, int] | None = None,
+                               boundary_threshold: float = 0.3, min_seed_area: int = 30,
+                               min_confidence: float = 0.0) -> np.ndarray:
     """Turn an ``(H, W, C)`` probability map into uint32 instance labels (1..n, 0 = background).
 
     Parameters
@@ -40,11 +42,13 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = 0.5, min_
     fill_holes
         Fill background regions enclosed by a single object.
     method
-        ``"distance"`` (seeds = cores where the predicted distance exceeds
-        ``seed_threshold``, watershed on the distance), ``"watershed"`` (baseline: seeds at
-        maxima of the Euclidean distance transform of the thresholded foreground),
-        ``"components"`` (connected components) or ``"auto"`` (``"distance"`` when the
-        distance channel exists, else ``"watershed"``).
+        ``"boundary"`` (seeds = object interiors where the predicted boundary is below
+        ``boundary_threshold``, watershed on the boundary map), ``"distance"`` (seeds =
+        cores where the predicted distance exceeds ``seed_threshold``, watershed on the
+        distance), ``"watershed"`` (baseline: seeds at maxima of the Euclidean distance
+        transform of the thresholded foreground), ``"components"`` (connected components)
+        or ``"auto"`` (``"boundary"`` when the boundary channel exists, ``"watershed"``
+        otherwise).
     seed_threshold, seed_peak
         A core (seed) is a connected region where the predicted normalised distance
         exceeds ``seed_threshold`` and that reaches ``seed_peak`` somewhere (hysteresis:
@@ -62,6 +66,14 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = 0.5, min_
         (``napari_synthseg.curation.fill_enclosed``).
     background_point
         ``(row, col)`` of a background pixel for ``fill_contours``; ``None`` = the border.
+    boundary_threshold, min_seed_area
+        For ``"boundary"``: interior pixels have a boundary probability below
+        ``boundary_threshold``; interiors smaller than ``min_seed_area`` pixels seed nothing
+        (a clump is split only between interiors big enough not to be noise).
+    min_confidence
+        Objects whose mean foreground probability is below this are removed (0 keeps all).
+        Specks of a noisy background come out as faint, small blobs; real objects are
+        confidently object over most of their area.
     """
     prob = np.asarray(prob)
     if prob.ndim == 2:
@@ -71,20 +83,29 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = 0.5, min_
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     if method == "auto":
-        method = "distance" if prob.shape[-1] >= 2 else "watershed"
+        method = "boundary" if prob.shape[-1] >= 3 else "watershed"
+    if method == "boundary" and prob.shape[-1] < 3:
+        raise ValueError("method 'boundary' needs a boundary channel (prob[..., 2]); "
+                         "use method='watershed' for a foreground-only map")
     if method == "distance" and prob.shape[-1] < 2:
         raise ValueError("method 'distance' needs a distance channel (prob[..., 1]); "
                          "use method='watershed' for a foreground-only map")
     if min_area < 0:
         raise ValueError(f"min_area must be >= 0, got {min_area!r}")
+    if not 0.0 <= min_confidence <= 1.0:
+        raise ValueError(f"min_confidence must be between 0 and 1, got {min_confidence!r}")
 
-    foreground = np.asarray(prob[..., 0], dtype=np.float32) > threshold
+    probability = np.asarray(prob[..., 0], dtype=np.float32)
+    foreground = probability > threshold
     if fill_contours:
         foreground = _fill_contours(foreground, background_point)
     if method == "components":
         labels, _ = ndi.label(foreground, structure=_EIGHT_CONNECTED)
     elif method == "watershed":
         labels = _edt_watershed(foreground)
+    elif method == "boundary":
+        labels = _boundary_watershed(foreground, np.asarray(prob[..., 2], dtype=np.float32),
+                                     boundary_threshold, min_seed_area)
     else:
         distance = np.asarray(prob[..., 1], dtype=np.float32)
         boundary = np.asarray(prob[..., 2], dtype=np.float32) if prob.shape[-1] >= 3 else None
@@ -93,7 +114,38 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = 0.5, min_
     labels = remove_small_objects(labels, min_area)
     if fill_holes:
         labels = fill_object_holes(labels)
+    if min_confidence > 0.0:
+        # judged on the pixels the network called object: filled holes and contours do not count
+        labels = remove_unconfident_objects(labels, probability, min_confidence, where=probability > threshold)
     return relabel_consecutive(labels)
+
+
+def remove_unconfident_objects(labels: np.ndarray, probability: np.ndarray, min_confidence: float,
+                               where: np.ndarray | None = None) -> np.ndarray:
+    """Set objects whose mean ``probability`` is below ``min_confidence`` to 0 (not renumbered).
+
+    ``where``: only these pixels count towards an object's mean (an object without any is kept).
+    """
+    labels = np.asarray(labels)
+    if labels.size == 0 or not labels.any():
+        return labels
+    n = int(labels.max())
+    counted = labels if where is None else np.where(where, labels, 0)
+    sums = np.bincount(counted.ravel(), weights=np.asarray(probability, dtype=np.float64).ravel(), minlength=n + 1)
+    counts = np.bincount(counted.ravel(), minlength=n + 1)
+    weak = sums < min_confidence * counts
+    weak[0] = False
+    if not weak.any():
+        return labels
+    return np.where(weak[labels], 0, labels).astype(labels.dtype, copy=False)
+
+
+def _boundary_watershed(foreground: np.ndarray, boundary: np.ndarray, boundary_threshold: float,
+                        min_seed_area: int) -> np.ndarray:
+    interiors, _ = ndi.label(foreground & (boundary < boundary_threshold), structure=_FOUR_CONNECTED)
+    if min_seed_area > 1:
+        interiors = remove_small_objects(interiors, min_seed_area)
+    return _split_by_seeds(boundary, interiors > 0, foreground, _FOUR_CONNECTED)
 
 
 def _fill_contours(foreground: np.ndarray, background_point: tuple[int, int] | None) -> np.ndarray:

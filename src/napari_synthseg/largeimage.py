@@ -378,13 +378,27 @@ def _flat_percentile_sample(source: ImageSource, plane, max_samples: int, band: 
     return np.concatenate(parts).astype(np.float32)
 
 
+def _plane_overview(source: ImageSource, plane, max_pixels: int, band: int = 2048) -> tuple[np.ndarray, int]:
+    """A strided copy of a whole plane with at most about ``max_pixels``, and its stride."""
+    height, width = source.spatial_shape
+    stride = max(1, math.ceil(math.sqrt(height * width / max_pixels)))
+    rows = []
+    for r0 in range(0, height, band):
+        first = r0 + (-r0) % stride
+        if first < min(height, r0 + band):
+            rows.append(np.asarray(source.read(plane, slice(first, min(height, r0 + band), stride),
+                                               slice(0, width, stride))))
+    return np.concatenate(rows), stride
+
+
 @dataclass
 class ModelSegmenter(TileSegmenter):
-    """A trained model per tile, normalised with the whole plane's percentile range.
+    """A trained model per tile, normalised with the whole plane's range.
 
-    ``prepare`` computes each plane's intensity range from the same strided sample the
-    in-memory ``predict`` uses, so every tile sees the same input scale as the whole
-    image would. Inside a tile the network runs on overlapping sub-tiles with smooth
+    ``prepare`` computes each plane's intensity range once: for a percentile model from the
+    same strided sample the in-memory ``predict`` uses, for an anchored model
+    (``anchored_range``) from a strided overview of the plane, so every tile sees the same
+    input scale (and polarity) as the whole image would. Inside a tile the network runs on overlapping sub-tiles with smooth
     blending (as ``predict``), then ``probabilities_to_instances`` makes the labels.
     The model is loaded once per worker process, from ``model_path``.
     """
@@ -397,6 +411,8 @@ class ModelSegmenter(TileSegmenter):
     min_area: int = 30
     fill_holes: bool = True
     method: str = "auto"
+    min_confidence: float = 0.0
+    overview_pixels: int = 4_000_000
     value_ranges: dict = field(default_factory=dict)  # plane -> (lo, hi)
 
     def _model(self):
@@ -409,13 +425,19 @@ class ModelSegmenter(TileSegmenter):
             return _MODEL_CACHE[key]
 
     def prepare(self, source: ImageSource) -> "ModelSegmenter":
-        from .normalize import percentile_range
+        from .normalize import anchored_range, percentile_range
 
-        low, high = self._model().percentiles
+        model = self._model()
+        low, high = model.percentiles
         ranges = {}
         for plane in _planes(source):
-            sample = _flat_percentile_sample(source, plane, 1_000_000)
-            ranges[plane] = percentile_range(sample, low, high, max_samples=sample.size + 1)
+            if model.normalization == "anchored":
+                # anchors (and the polarity in them) are decided once on the whole plane
+                overview, stride = _plane_overview(source, plane, self.overview_pixels)
+                ranges[plane] = anchored_range(overview, sigma=1.5 / stride)
+            else:
+                sample = _flat_percentile_sample(source, plane, 1_000_000)
+                ranges[plane] = percentile_range(sample, low, high, max_samples=sample.size + 1)
         return replace(self, value_ranges=ranges)
 
     def probabilities(self, tile: np.ndarray, value_range) -> np.ndarray:
@@ -433,7 +455,8 @@ class ModelSegmenter(TileSegmenter):
         value_range = self.value_ranges.get(region[0]) if region is not None else None
         prob = self.probabilities(np.asarray(tile), value_range)
         return probabilities_to_instances(prob, threshold=self.threshold, min_area=self.min_area,
-                                          fill_holes=self.fill_holes, method=self.method)
+                                          fill_holes=self.fill_holes, method=self.method,
+                                          min_confidence=self.min_confidence)
 
 
 def _planes(source: ImageSource) -> list[tuple[int, ...]]:

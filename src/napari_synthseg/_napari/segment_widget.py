@@ -65,6 +65,11 @@ class SegmentWidget(QWidget):
         self.min_area = QSpinBox()
         self.min_area.setRange(0, 10_000_000)
         self.min_area.setValue(30)
+        self.min_confidence = QDoubleSpinBox()
+        self.min_confidence.setRange(0.0, 1.0)
+        self.min_confidence.setSingleStep(0.05)
+        self.min_confidence.setValue(0.8)
+        self.min_confidence.setToolTip("Drop objects whose mean foreground probability is lower (0 keeps all)")
         self.fill_holes = QCheckBox("fill holes")
         self.fill_holes.setChecked(True)
         self.tile = QSpinBox()
@@ -83,6 +88,7 @@ class SegmentWidget(QWidget):
         form.addRow("stacks", self.scope)
         form.addRow("probability threshold", self.threshold)
         form.addRow("min area (px)", self.min_area)
+        form.addRow("min confidence", self.min_confidence)
         form.addRow("tile (px)", self.tile)
         form.addRow(self.fill_holes)
         stack(self, form, row(self.run_button, self.cancel_button), self.progress, self.status)
@@ -109,7 +115,7 @@ class SegmentWidget(QWidget):
         planes = planes_of(image, scope, self.viewer)
         grays = [plane_gray(image, plane) for plane in planes]
         kwargs = dict(threshold=self.threshold.value(), min_area=self.min_area.value(),
-                      fill_holes=self.fill_holes.isChecked(), tile=self.tile.value())
+                      min_confidence=self.min_confidence.value(), fill_holes=self.fill_holes.isChecked(), tile=self.tile.value())
         self._results = [None] * len(planes)
         self._job_context = {"image": image, "planes": planes, "shape": spatial_shape(image), "error": None}
         self._stop_requested.clear()

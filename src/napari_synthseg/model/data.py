@@ -79,10 +79,14 @@ def _default_synthesize():
     return synthesize_scene
 
 
-def augment(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+#: Input normalisations a model can be trained with (recorded in its sidecar).
+NORMALIZATIONS = ("percentile", "anchored")
+
+
+def augment(image: np.ndarray, rng: np.random.Generator, gamma: tuple[float, float] = (0.6, 1.6)) -> np.ndarray:
     """Gray-level changes a real image may show (gamma, blur, noise); polarity is never inverted."""
     image = np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
-    image = image ** np.float32(np.exp(rng.uniform(np.log(0.6), np.log(1.6))))
+    image = image ** np.float32(np.exp(rng.uniform(np.log(gamma[0]), np.log(gamma[1]))))
     if rng.random() < 0.3:
         image = ndimage.gaussian_filter(image, rng.uniform(0.3, 1.2))
     if rng.random() < 0.5:
@@ -90,22 +94,25 @@ def augment(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return image
 
 
-def scene_to_sample(image: np.ndarray, labels: np.ndarray, rng: np.random.Generator | None = None
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def scene_to_sample(image: np.ndarray, labels: np.ndarray, rng: np.random.Generator | None = None,
+                    normalization: str = "percentile") -> tuple[np.ndarray, np.ndarray]:
     """Network input ``(P, P, 1)`` and targets ``(P, P, 3)`` from one scene.
 
     With ``rng`` the scene is augmented: gray levels, a random flip/rotation and a small
     scale/offset after normalisation (tiles of a big image are normalised with the whole
-    image's range, which differs a little from a patch's own).
+    image's range, which differs a little from a patch's own). ``"percentile"`` normalises
+    the scene by its own percentiles; ``"anchored"`` takes it as it is: made from images
+    already normalised by ``anchored_range``, it keeps their background and object levels.
     """
     labels = np.asarray(labels)
+    anchored = normalization == "anchored"
     if rng is not None:
-        image = augment(image, rng)
+        image = augment(image, rng, gamma=(0.8, 1.25) if anchored else (0.6, 1.6))
         k, flip = int(rng.integers(4)), bool(rng.integers(2))
         image, labels = np.rot90(image, k), np.rot90(labels, k)
         if flip:
             image, labels = image[:, ::-1], labels[:, ::-1]
-    x = percentile_normalize(image)
+    x = np.asarray(image, dtype=np.float32) if anchored else percentile_normalize(image)
     if rng is not None:
         x = x * np.float32(rng.uniform(0.85, 1.15)) + np.float32(rng.uniform(-0.08, 0.08))
     return np.ascontiguousarray(x[..., None], dtype=np.float32), labels_to_targets(np.ascontiguousarray(labels))
@@ -135,14 +142,31 @@ class SyntheticScenes(keras.utils.PyDataset):
         Apply gray-level and geometric augmentation.
     synthesize : callable, optional
         Replaces ``synthesize_scene`` (same signature); for experiments.
+    real : sequence of (image, labels), optional
+        Real images with instance labels (e.g. auto-segmented ones, the "pseudo-labels");
+        a random crop of one of them replaces a synthetic scene with probability
+        ``real_fraction``. Crops bring the real images' look (noise, texture, shading) that
+        synthetic scenes only imitate; scenes bring touching objects with known identities.
+    real_fraction : float
+        Share of batch samples drawn from ``real`` (ignored without ``real``).
+    normalization : {"percentile", "anchored"}
+        How samples are scaled for the network (see ``scene_to_sample``). With
+        ``"anchored"`` the bank, backgrounds and real images must already be normalised by
+        ``napari_synthseg.normalize.anchored_range``.
     **kwargs
         ``workers``, ``use_multiprocessing``, ``max_queue_size`` for ``PyDataset``.
     """
 
     def __init__(self, bank, backgrounds=None, *, patch: int = 256, batch_size: int = 4,
                  steps_per_epoch: int = 50, seed: int = 0, scene_params: dict | None = None,
-                 augment: bool = True, synthesize: Callable | None = None, **kwargs):
+                 augment: bool = True, synthesize: Callable | None = None, real=None,
+                 real_fraction: float = 0.5, normalization: str = "percentile", **kwargs):
         super().__init__(**kwargs)
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(f"normalization must be one of {', '.join(NORMALIZATIONS)}, got {normalization!r}")
+        self.normalization = normalization
+        if not 0.0 <= float(real_fraction) <= 1.0:
+            raise ValueError(f"real_fraction must be between 0 and 1, got {real_fraction!r}")
         for name, value in (("patch", patch), ("batch_size", batch_size), ("steps_per_epoch", steps_per_epoch)):
             if int(value) < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
@@ -164,6 +188,8 @@ class SyntheticScenes(keras.utils.PyDataset):
             self._scene_bank = prepare_objects(self.bank)  # decoded once, not per scene
         else:
             self.synthesize, self._scene_bank = synthesize, self.bank
+        self.real = RealCrops(real, self.patch, normalization) if real else None
+        self.real_fraction = float(real_fraction) if real else 0.0
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -184,8 +210,11 @@ class SyntheticScenes(keras.utils.PyDataset):
     def batch(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """The training batch number ``index`` (any non-negative integer): ``x (B,P,P,1), y (B,P,P,3)``."""
         rng = np.random.default_rng([self.seed, _TRAIN_STREAM, int(index)])
-        samples = [scene_to_sample(*self.scene(rng), rng if self.augment else None)
-                   for _ in range(self.batch_size)]
+        samples = []
+        for _ in range(self.batch_size):
+            source = self.real.crop(rng) if self.real is not None and rng.random() < self.real_fraction \
+                else self.scene(rng)
+            samples.append(scene_to_sample(*source, rng if self.augment else None, self.normalization))
         return np.stack([s[0] for s in samples]), np.stack([s[1] for s in samples])
 
     def validation_set(self, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -193,12 +222,86 @@ class SyntheticScenes(keras.utils.PyDataset):
         if int(n) < 1:
             raise ValueError(f"validation_scenes must be >= 1, got {n}")
         rng = np.random.default_rng([self.seed, _VALIDATION_STREAM])
-        samples = [scene_to_sample(*self.scene(rng)) for _ in range(int(n))]
+        samples = [scene_to_sample(*self.scene(rng), None, self.normalization) for _ in range(int(n))]
         return np.stack([s[0] for s in samples]), np.stack([s[1] for s in samples])
 
 
-def real_validation_set(pairs, patch: int, *, crops_per_image: int = 4, seed: int = 0
-                        ) -> tuple[np.ndarray, np.ndarray]:
+def _check_pairs(pairs, what: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """2D gray images and integer labels of the same shape, from (image, labels) pairs."""
+    from napari_synthseg.image_io import to_gray
+
+    checked = []
+    for i, pair in enumerate(pairs):
+        try:
+            image, labels = pair
+        except (TypeError, ValueError):
+            raise TypeError(f"{what} item {i} must be an (image, labels) pair") from None
+        image = to_gray(np.asarray(image))
+        labels = np.asarray(labels)
+        if image.ndim != 2 or labels.shape != image.shape:
+            raise ValueError(f"{what} item {i}: image {image.shape} and labels {labels.shape} "
+                             "must be 2D with the same height and width")
+        if not np.issubdtype(labels.dtype, np.integer) and labels.dtype != bool:
+            labels = np.rint(labels).astype(np.int64)
+        checked.append((image, labels.astype(np.int64).clip(min=0)))
+    return checked
+
+
+class RealCrops:
+    """Random ``patch`` x ``patch`` crops of real images with labels, for training.
+
+    Each image is normalised as a whole first (``normalize_image``, as prediction normalises a
+    whole image) and clipped to [0, 1], so a crop keeps its place in the image's gray levels. Images smaller than
+    a patch are mirrored out to the patch size; the mirrored objects get new ids.
+    """
+
+    def __init__(self, pairs, patch: int, normalization: str = "percentile"):
+        self.patch = int(patch)
+        self.images, self.labels = [], []
+        for image, labels in _check_pairs(pairs, "real"):
+            x = np.clip(normalize_image(image, normalization), 0.0, 1.0)
+            self.images.append(x)
+            self.labels.append(labels)
+        if not self.images:
+            raise ValueError("real is empty; give (image, labels) pairs or None")
+        # larger images are drawn more often, so every pixel has about the same chance
+        areas = np.array([x.size for x in self.images], dtype=np.float64)
+        self.weights = areas / areas.sum()
+
+    def crop(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """One crop ``(image float32 [0, 1], labels)`` of a randomly chosen image."""
+        i = int(rng.choice(len(self.images), p=self.weights))
+        image, labels = self.images[i], self.labels[i]
+        if image.shape[0] < self.patch or image.shape[1] < self.patch:
+            image, labels = _mirror_to(image, labels, self.patch)
+        y0 = int(rng.integers(0, image.shape[0] - self.patch + 1))
+        x0 = int(rng.integers(0, image.shape[1] - self.patch + 1))
+        window = (slice(y0, y0 + self.patch), slice(x0, x0 + self.patch))
+        return image[window], labels[window]
+
+
+def _mirror_to(image: np.ndarray, labels: np.ndarray, patch: int) -> tuple[np.ndarray, np.ndarray]:
+    pad = ((0, max(patch - image.shape[0], 0)), (0, max(patch - image.shape[1], 0)))
+    mirrored = np.pad(np.zeros(labels.shape, dtype=bool), pad, constant_values=True)
+    new_labels = np.pad(labels, pad, mode="symmetric")
+    # a mirrored copy is another object, not a continuation of the original
+    offset = int(labels.max()) + 1
+    new_labels[mirrored & (new_labels > 0)] += offset
+    return np.pad(image, pad, mode="symmetric"), new_labels
+
+
+def normalize_image(image: np.ndarray, normalization: str = "percentile") -> np.ndarray:
+    """A whole 2D image scaled for the network: by its percentiles, or anchored
+    (``anchored_range``: background 0.25, objects 0.75, bright objects)."""
+    if normalization == "anchored":
+        from napari_synthseg.normalize import anchored_range
+
+        return percentile_normalize(image, value_range=anchored_range(image))
+    return percentile_normalize(image)
+
+
+def real_validation_set(pairs, patch: int, *, crops_per_image: int = 4, seed: int = 0,
+                        normalization: str = "percentile") -> tuple[np.ndarray, np.ndarray]:
     """Fixed crops of real images with masks, normalised like prediction normalises them.
 
     Parameters
@@ -211,26 +314,13 @@ def real_validation_set(pairs, patch: int, *, crops_per_image: int = 4, seed: in
     crops_per_image : int
         Crops per image at seeded positions (one if the image fits in a crop).
     """
-    from napari_synthseg.image_io import to_gray
-
     rng = np.random.default_rng([seed, _REAL_STREAM])
     xs, ys = [], []
-    for i, pair in enumerate(pairs):
-        try:
-            image, labels = pair
-        except (TypeError, ValueError):
-            raise TypeError(f"real_validation item {i} must be an (image, labels) pair") from None
-        image = to_gray(np.asarray(image))
-        labels = np.asarray(labels)
-        if image.ndim != 2 or labels.shape != image.shape:
-            raise ValueError(f"real_validation item {i}: image {image.shape} and labels {labels.shape} "
-                             "must be 2D with the same height and width")
-        if not np.issubdtype(labels.dtype, np.integer) and labels.dtype != bool:
-            labels = np.rint(labels).astype(np.int64)
-        x = percentile_normalize(image)
+    for image, labels in _check_pairs(pairs, "real_validation"):
+        x = normalize_image(image, normalization)
         height, width = x.shape
         pad = ((0, max(patch - height, 0)), (0, max(patch - width, 0)))
-        x, labels = np.pad(x, pad), np.pad(labels.astype(np.int64).clip(min=0), pad)
+        x, labels = np.pad(x, pad), np.pad(labels, pad)
         n = 1 if x.shape == (patch, patch) else crops_per_image
         for _ in range(n):
             y0 = int(rng.integers(0, x.shape[0] - patch + 1))

@@ -75,7 +75,8 @@ class TrainResult:
 def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minutes=None, patch=256,
                 batch_size=4, steps_per_epoch=50, validation_scenes=16, base_filters=16, depth=3,
                 learning_rate=1e-3, seed=0, resume=False, callbacks=None, cancel_event=None,
-                scene_params=None, real_validation=None) -> TrainResult:
+                scene_params=None, real_validation=None, real_training=None, real_fraction=0.5,
+                normalization="percentile") -> TrainResult:
     """Train a segmentation U-Net on synthetic scenes made from ``bank``.
 
     Parameters
@@ -114,6 +115,16 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
     real_validation : sequence of (image, labels), optional
         Real images with masks; when given, the best model is chosen by their foreground IoU
         instead of the synthetic one.
+    real_training : sequence of (image, labels), optional
+        Real images with instance labels (typically their auto-segmentation); random crops of
+        them make up ``real_fraction`` of each batch, synthetic scenes the rest.
+    real_fraction : float
+        Share of training samples cropped from ``real_training`` (0 to 1).
+    normalization : {"percentile", "anchored"}
+        The network's input scaling, recorded in the sidecar so prediction repeats it.
+        ``"anchored"``: the bank, backgrounds and real images were normalised with
+        ``anchored_range`` (background at 0.25, objects at 0.75, bright objects whatever the
+        image's polarity); prediction then anchors every image the same way.
 
     Returns
     -------
@@ -137,6 +148,10 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
     if resume:
         model, previous = _load_for_resume(model_path, learning_rate)
         network = previous.get("network") or {}
+        saved_mode = (previous.get("normalization") or {}).get("mode", "percentile")
+        if saved_mode != normalization:
+            raise ValueError(f"cannot resume {model_path} with normalization={normalization!r}: it was trained "
+                             f"with {saved_mode!r}; pass normalization={saved_mode!r} or train a new model")
         depth = int(network.get("depth", depth))
         base_filters = int(network.get("base_filters", base_filters))
     else:
@@ -153,9 +168,11 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
 
     scene_params = {**DEFAULT_SCENE_PARAMS, **(scene_params or {})}
     scenes = SyntheticScenes(bank, backgrounds, patch=patch, batch_size=batch_size,
-                             steps_per_epoch=steps_per_epoch, seed=seed, scene_params=scene_params)
+                             steps_per_epoch=steps_per_epoch, seed=seed, scene_params=scene_params,
+                             real=real_training, real_fraction=real_fraction, normalization=normalization)
     x_val, y_val = scenes.validation_set(validation_scenes)
-    real = real_validation_set(real_validation, patch, seed=seed) if real_validation else None
+    real = real_validation_set(real_validation, patch, seed=seed,
+                                                normalization=normalization) if real_validation else None
 
     start_step = int((previous.get("training") or {}).get("steps", 0)) if resume else 0
     history = [h for h in previous.get("history", []) if h.get("step", 0) <= start_step] if resume else []
@@ -167,7 +184,9 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
     train_params = {"patch": int(patch), "batch_size": int(batch_size), "steps_per_epoch": int(steps_per_epoch),
                     "validation_scenes": int(validation_scenes), "learning_rate": float(learning_rate),
                     "seed": int(seed), "budget": {budget[0]: budget[1]}, "scene_params": dict(scene_params),
-                    "real_validation_images": len(real_validation or ()), "resumed_from_step":
+                    "real_validation_images": len(real_validation or ()),
+                    "real_training_images": len(real_training or ()),
+                    "real_fraction": float(real_fraction) if real_training else 0.0, "resumed_from_step":
                     start_step if resume else None}
     selection = "real_val_iou" if real is not None else "val_iou"
 
@@ -314,7 +333,7 @@ def _write_info(model_path, network, train_params, state, history, scenes, selec
     best_record = next((h for h in reversed(history) if h["step"] == state["best_step"] and h["saved"]), {})
     info = {
         "channels": list(CHANNELS),
-        "normalization": dict(NORMALIZATION),
+        "normalization": dict(NORMALIZATION, mode=scenes.normalization),
         "network": network,
         "training": dict(train_params, steps=state["best_step"], last_step=step),
         "bank": {"size": scenes.bank_size, "hash": scenes.bank_hash},
