@@ -40,7 +40,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .image_io import IMAGE_SUFFIXES, ImageReadError, atomic_write, is_rgb, list_images, read_image, to_gray
+from .image_io import IMAGE_SUFFIXES, ImageReadError, atomic_write, list_images, read_image, to_gray
 
 #: Attribute written last into a finished zarr output; its absence marks an unfinished one.
 COMPLETE_ATTR = "napari_synthseg_complete"
