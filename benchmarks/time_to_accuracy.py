@@ -37,8 +37,8 @@ from napari_synthseg.autoseg import autosegment
 from napari_synthseg.image_io import list_images, read_image, to_gray, write_png
 from napari_synthseg.metrics import DatasetScores
 from napari_synthseg.overlay import make_overlay
-from napari_synthseg.pipeline import (DEFAULT_BANK_FILTER, DEFAULT_TRAIN, _as_instances, _copy_model, build_bank,
-                                      network_images, training_objects)
+from napari_synthseg.pipeline import (DEFAULT_BANK_FILTER, _as_instances, _copy_model, build_bank,
+                                      network_images, training_objects, training_recipe)
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 THRESHOLDS = ("otsu", "li", "local")
@@ -129,8 +129,7 @@ def run_dataset(name: str, snapshots: list[float], quick: bool, out: Path, train
                           ["pixel_iou"])
 
     t0 = time.perf_counter()
-    train_params = {**DEFAULT_TRAIN, **train_params}
-    real_fraction = float(train_params.pop("real_fraction", 0.0))
+    train_params, real_fraction = training_recipe(train_params)
     auto = [autosegment(im, **DEFAULT_AUTOSEG) for im in images]
     work_images = network_images(images, train_params.get("normalization", "percentile"))
     bank = build_bank(work / "bank", paths, work_images, auto)

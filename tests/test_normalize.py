@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from napari_synthseg.normalize import ANCHORS, anchored_range, percentile_normalize
+from napari_synthseg.normalize import ANCHORS, anchored_range, normalization_range, normalize_image, percentile_normalize
 
 
 def grains(bright: bool, seed: int = 0, shape=(200, 240)):
@@ -47,3 +47,12 @@ def test_anchored_range_of_a_flat_image_and_bad_shapes():
 def test_reversed_value_range_inverts():
     image = np.array([[0.0, 5.0, 10.0]])
     assert np.allclose(percentile_normalize(image, value_range=(10.0, 0.0)), [[1.0, 0.5, 0.0]])
+
+
+def test_normalize_image_dispatches_on_the_mode():
+    image, mask = grains(False, seed=2)
+    assert np.allclose(normalize_image(image), percentile_normalize(image))
+    anchored = normalize_image(image, "anchored")
+    assert np.median(anchored[mask]) > np.median(anchored[~mask])  # dark grains come out bright
+    with pytest.raises(ValueError, match="normalization must be one of"):
+        normalization_range(image, "zscore")

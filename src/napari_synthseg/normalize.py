@@ -98,3 +98,23 @@ def anchored_range(image: np.ndarray, *, sigma: float = 1.5, ignore_box="auto",
     low_anchor, high_anchor = ANCHORS
     span = (obj - bg) / (high_anchor - low_anchor)
     return bg - low_anchor * span, bg + (1.0 - low_anchor) * span
+
+
+#: Input normalisations a model can be trained with (recorded in its sidecar as ``mode``).
+NORMALIZATIONS = ("percentile", "anchored")
+
+
+def normalization_range(image: np.ndarray, mode: str = "percentile", low: float = DEFAULT_PERCENTILES[0],
+                        high: float = DEFAULT_PERCENTILES[1]) -> tuple[float, float]:
+    """The intensities a whole 2D image's ``mode`` maps to 0 and 1 (``percentile_normalize``'s
+    ``value_range``): its ``low``/``high`` percentiles, or ``anchored_range``."""
+    if mode not in NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {', '.join(NORMALIZATIONS)}, got {mode!r}")
+    if mode == "anchored":
+        return anchored_range(image)
+    return percentile_range(image, low, high)
+
+
+def normalize_image(image: np.ndarray, mode: str = "percentile") -> np.ndarray:
+    """A whole 2D image scaled for the network as a model with normalisation ``mode`` sees it."""
+    return percentile_normalize(image, value_range=normalization_range(image, mode))

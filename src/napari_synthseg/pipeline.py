@@ -61,9 +61,16 @@ def network_images(images: Sequence[np.ndarray], normalization: str) -> list[np.
     """
     if normalization != "anchored":
         return list(images)
-    from .normalize import anchored_range, percentile_normalize
+    from .normalize import normalize_image
 
-    return [np.clip(percentile_normalize(image, value_range=anchored_range(image)), 0.0, 1.0) for image in images]
+    return [np.clip(normalize_image(image, "anchored"), 0.0, 1.0) for image in images]
+
+
+def training_recipe(train_params: dict | None) -> tuple[dict, float]:
+    """``train_model`` keywords (``DEFAULT_TRAIN`` under ``train_params``) and the real-crop share
+    taken out of them; the caller supplies the real crops when the share is above 0."""
+    params = {**DEFAULT_TRAIN, **(train_params or {})}
+    return params, float(params.pop("real_fraction", 0.0))
 
 
 def training_objects(bank, *, min_quality: float = 0.0, skip_border: bool = False) -> list:
@@ -328,11 +335,9 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
 
     factors = {s: (object_scale(auto_labels[s], target_diameter=object_size) if object_size else 1.0)
                for s in stems}
-    train_params = {**DEFAULT_TRAIN, **(train_params or {})}
-    real_fraction = float(train_params.pop("real_fraction", 0.0))
-    normalization = train_params.get("normalization", "percentile")
+    train_params, real_fraction = training_recipe(train_params)
     raw_images = [zoom_image(image, factors[s]) for image, s in zip(images, stems)]
-    work_images = network_images(raw_images, normalization)
+    work_images = network_images(raw_images, train_params.get("normalization", "percentile"))
     work_labels = [zoom_labels(auto_labels[s], w.shape) for w, s in zip(work_images, stems)]
     real_labels = list(work_labels)
     bank = build_bank(out / "bank", paths, work_images, work_labels)
@@ -358,7 +363,7 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
             training_objects(bank, **DEFAULT_BANK_FILTER), backgrounds, round_model, minutes=minutes, steps=steps, seed=seed + round_index,
             resume=round_index > 1, scene_params=scene_params,
             real_training=list(zip(raw_images, real_labels)) if real_fraction > 0 else None,
-            real_fraction=real_fraction or 0.5,
+            real_fraction=real_fraction,
             callbacks=[lambda p, r=round_index: progress(
                 f"train round {r}", p.step, p.total_steps or 0, f"loss {p.loss:.3f}")],
             **train_params,
@@ -395,8 +400,8 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
             summary.stopped_because = f"round {round_index} changed the segmentation by less than {min_gain}"
             break
         added = 0
-        # the next round's real crops are labelled by this round's model, cleaner than thresholds
-        real_labels = [zoom_labels(predictions[path.stem], work.shape) for path, work in zip(paths, work_images)]
+        if real_fraction > 0:  # the next round's real crops are labelled by this round's model
+            real_labels = [zoom_labels(predictions[path.stem], work.shape) for path, work in zip(paths, work_images)]
         for path, work in zip(paths, work_images):
             ids = confident_objects(predictions[path.stem], foregrounds[path.stem])
             added += bank.add_from_labels(work, zoom_labels(predictions[path.stem], work.shape), ids=ids,

@@ -16,7 +16,7 @@ import numpy as np
 from scipy import ndimage
 
 from napari_synthseg.model.targets import labels_to_targets
-from napari_synthseg.normalize import percentile_normalize
+from napari_synthseg.normalize import NORMALIZATIONS, normalize_image, percentile_normalize
 
 # Distinct random streams for training batches, the synthetic validation set and real crops.
 _TRAIN_STREAM, _VALIDATION_STREAM, _REAL_STREAM, _BACKGROUND_STREAM = 1, 2, 3, 4
@@ -77,10 +77,6 @@ def _default_synthesize():
     from napari_synthseg.synthesis import synthesize_scene
 
     return synthesize_scene
-
-
-#: Input normalisations a model can be trained with (recorded in its sidecar).
-NORMALIZATIONS = ("percentile", "anchored")
 
 
 def augment(image: np.ndarray, rng: np.random.Generator, gamma: tuple[float, float] = (0.6, 1.6)) -> np.ndarray:
@@ -151,8 +147,8 @@ class SyntheticScenes(keras.utils.PyDataset):
         Share of batch samples drawn from ``real`` (ignored without ``real``).
     normalization : {"percentile", "anchored"}
         How samples are scaled for the network (see ``scene_to_sample``). With
-        ``"anchored"`` the bank, backgrounds and real images must already be normalised by
-        ``napari_synthseg.normalize.anchored_range``.
+        ``"anchored"`` the bank and backgrounds must already be cut from anchored images
+        (``napari_synthseg.pipeline.network_images``); ``real`` images are normalised here.
     **kwargs
         ``workers``, ``use_multiprocessing``, ``max_queue_size`` for ``PyDataset``.
     """
@@ -260,6 +256,8 @@ class RealCrops:
         self.images, self.labels = [], []
         for image, labels in _check_pairs(pairs, "real"):
             x = np.clip(normalize_image(image, normalization), 0.0, 1.0)
+            if x.shape[0] < self.patch or x.shape[1] < self.patch:
+                x, labels = _mirror_to(x, labels, self.patch)
             self.images.append(x)
             self.labels.append(labels)
         if not self.images:
@@ -272,8 +270,6 @@ class RealCrops:
         """One crop ``(image float32 [0, 1], labels)`` of a randomly chosen image."""
         i = int(rng.choice(len(self.images), p=self.weights))
         image, labels = self.images[i], self.labels[i]
-        if image.shape[0] < self.patch or image.shape[1] < self.patch:
-            image, labels = _mirror_to(image, labels, self.patch)
         y0 = int(rng.integers(0, image.shape[0] - self.patch + 1))
         x0 = int(rng.integers(0, image.shape[1] - self.patch + 1))
         window = (slice(y0, y0 + self.patch), slice(x0, x0 + self.patch))
@@ -288,16 +284,6 @@ def _mirror_to(image: np.ndarray, labels: np.ndarray, patch: int) -> tuple[np.nd
     offset = int(labels.max()) + 1
     new_labels[mirrored & (new_labels > 0)] += offset
     return np.pad(image, pad, mode="symmetric"), new_labels
-
-
-def normalize_image(image: np.ndarray, normalization: str = "percentile") -> np.ndarray:
-    """A whole 2D image scaled for the network: by its percentiles, or anchored
-    (``anchored_range``: background 0.25, objects 0.75, bright objects)."""
-    if normalization == "anchored":
-        from napari_synthseg.normalize import anchored_range
-
-        return percentile_normalize(image, value_range=anchored_range(image))
-    return percentile_normalize(image)
 
 
 def real_validation_set(pairs, patch: int, *, crops_per_image: int = 4, seed: int = 0,

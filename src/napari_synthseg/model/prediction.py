@@ -20,7 +20,7 @@ import numpy as np
 from napari_synthseg.image_io import is_rgb, iter_planes, to_gray
 from napari_synthseg.instances import probabilities_to_instances
 from napari_synthseg.model.sidecar import CHANNELS, SidecarError, read_sidecar, sidecar_path
-from napari_synthseg.normalize import DEFAULT_PERCENTILES, percentile_normalize, percentile_range
+from napari_synthseg.normalize import DEFAULT_PERCENTILES, normalization_range, percentile_normalize
 from napari_synthseg.tiling import TiledAccumulator, blend_window, count_tiles, fit_tile, iter_tile_batches
 
 #: Pad multiple used when the sidecar does not give the network depth (covers depth <= 5).
@@ -131,11 +131,7 @@ class SegmentationModel:
 
     def value_range(self, plane: np.ndarray) -> tuple[float, float]:
         """The intensities this model maps to 0 and 1 for a whole 2D plane."""
-        if self.normalization == "anchored":
-            from napari_synthseg.normalize import anchored_range
-
-            return anchored_range(plane)
-        return percentile_range(plane, *self.percentiles)
+        return normalization_range(plane, self.normalization, *self.percentiles)
 
     @property
     def pad_multiple(self) -> int:
