@@ -3,7 +3,7 @@
 Run by hand: ``.venv/bin/python benchmarks/bench_predict.py [--tiles 256 512 1024]
 [--batches 1 2 4] [--overlap 96] [--overlaps 32 64 128] [--precision auto] [--repeats 1]``.
 
-The network is ``build_unet(16, 3)`` with random He-normal weights (the cost does not
+The network is the default ``build_unet()`` (``--base-filters``, ``--depth``) with random He-normal weights (the cost does not
 depend on the weights; these make the output vary, so tiling differences show). Baseline, measured in the same run: one untiled pass of the whole padded
 image through the network. Also reports, for each tile size, how far the tiled
 probabilities are from the untiled ones (max and mean absolute difference), and the
@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from napari_synthseg.model import DEFAULT_BASE_FILTERS, DEFAULT_DEPTH
 
 SHAPE = (2048, 2592)
 
@@ -46,8 +48,8 @@ def main() -> None:
                         help="other overlaps tried with the best tile and batch")
     parser.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"])
     parser.add_argument("--repeats", type=int, default=1, help="timed runs per setting (best is kept)")
-    parser.add_argument("--base-filters", type=int, default=16)
-    parser.add_argument("--depth", type=int, default=3)
+    parser.add_argument("--base-filters", type=int, default=DEFAULT_BASE_FILTERS)
+    parser.add_argument("--depth", type=int, default=DEFAULT_DEPTH)
     args = parser.parse_args()
 
     import keras

@@ -12,6 +12,7 @@ mixed-folder recipe with ``--train '{"normalization": "anchored", "real_fraction
 so far when training passes each snapshot time. Each snapshot then segments the evaluation
 images and is scored (pooled pixel IoU, object F1 @ IoU 0.5), next to the baseline measured in
 the same run: the best of Otsu / Li / local thresholding from ``autosegment`` (polarity auto).
+``--augment`` also scores each snapshot with test-time augmentation (row "model+flips").
 
 Datasets:
   dev      ../shared/data/dev_emps: trained on its images only, scored against its masks.
@@ -104,7 +105,8 @@ def _fmt(scores: dict | None) -> str:
             f"{scores['object_f1']:6.3f}")
 
 
-def run_dataset(name: str, snapshots: list[float], quick: bool, out: Path, train_params: dict) -> list[dict]:
+def run_dataset(name: str, snapshots: list[float], quick: bool, out: Path, train_params: dict,
+                predict_params: dict | None = None, augment: bool = False) -> list[dict]:
     from napari_synthseg.model.prediction import load_model, predict
     from napari_synthseg.model.training import train_model
     from napari_synthseg.pipeline import DEFAULT_AUTOSEG
@@ -162,14 +164,19 @@ def run_dataset(name: str, snapshots: list[float], quick: bool, out: Path, train
     print(f"[{name}] {len(images)} training images, bank {len(bank)} objects ({len(objects)} used), prep {prep_s:.0f} s, "
           f"{result.steps_done} steps, load average {load_start:.1f} -> {load_end:.1f}", flush=True)
 
+    variants = {"model": {}, **({"model+flips": {"augment": True}} if augment else {})}
     for minute, elapsed, step, copy in taken:
         model = load_model(copy)
-        t1 = time.perf_counter()
-        predictions = [predict(model, im) for im in eval_images]
-        predict_s = (time.perf_counter() - t1) / len(eval_images)
-        scores = _score(predictions, truths) if truths is not None else None
-        rows.append({"dataset": name, "what": "model", "minutes": minute, "elapsed_s": round(elapsed, 1),
-                     "step": step, "predict_s_per_image": round(predict_s, 2), **(scores or {})})
+        for what, extra in variants.items():
+            t1 = time.perf_counter()
+            predictions = [predict(model, im, **{**(predict_params or {}), **extra}) for im in eval_images]
+            predict_s = (time.perf_counter() - t1) / len(eval_images)
+            scores = _score(predictions, truths) if truths is not None else None
+            rows.append({"dataset": name, "what": what, "minutes": minute, "elapsed_s": round(elapsed, 1),
+                         "step": step, "predict_s_per_image": round(predict_s, 2), **(scores or {})})
+            if what == "model":
+                plain = predictions
+        predictions = plain
         if name == "seed":
             for path, image, pred, thr in zip(eval_paths, eval_images, predictions, threshold_labels[best_method]):
                 panel = np.concatenate([make_overlay(image, pred), make_overlay(image, thr)], axis=1)
@@ -185,13 +192,17 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="short smoke run on fewer images")
     parser.add_argument("--out", type=Path, default=Path("out/time_to_accuracy"))
     parser.add_argument("--train", default="{}", help="extra train_model keywords as JSON")
+    parser.add_argument("--predict", default="{}", help='extra predict keywords as JSON, e.g. \'{"min_confidence": 0.5}\'')
+    parser.add_argument("--augment", action="store_true",
+                        help="also score each snapshot with test-time augmentation (predict(augment=True))")
     args = parser.parse_args(argv)
     snapshots = [float(v) for v in (args.snapshots or ("0.5,1" if args.quick else "1,3,10")).split(",")]
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"cpus {os.cpu_count()}, load average at start {os.getloadavg()}", flush=True)
     rows = []
     for name in args.datasets.split(","):
-        rows += run_dataset(name.strip(), snapshots, args.quick, args.out, json.loads(args.train))
+        rows += run_dataset(name.strip(), snapshots, args.quick, args.out, json.loads(args.train),
+                            json.loads(args.predict), args.augment)
 
     print()
     print(f"{'dataset':<8} {'what':<16} {'min':>5} {'steps':>6} {'pixIoU':>9} {'objP':>6} {'objR':>6} {'objF1':>6}")
@@ -205,8 +216,8 @@ def main(argv=None) -> int:
             print(f"{name:<8} {r['what']:<16} {minutes:>5} {r.get('step', ''):>6} {_fmt(scores)}")
         if best:
             for r in group:
-                if r["what"] == "model":
-                    print(f"{name:<8} model {r['minutes']:g} min / best threshold ({best['what'][10:]}): pixel IoU "
+                if r["what"].startswith("model"):
+                    print(f"{name:<8} {r['what']} {r['minutes']:g} min / best threshold ({best['what'][10:]}): pixel IoU "
                           f"x{r['pixel_iou'] / max(best['pixel_iou'], 1e-9):.2f}, object F1 "
                           f"x{r['object_f1'] / max(best['object_f1'], 1e-9):.2f}")
     print(f"load average at end {os.getloadavg()}")

@@ -31,7 +31,8 @@ def test_npe2_validates_manifest():
 
 def test_import_does_not_pull_tensorflow_or_qt():
     code = ("import sys, napari_synthseg, napari_synthseg.autoseg, napari_synthseg.bank, "
-            "napari_synthseg.synthesis, napari_synthseg.curation, napari_synthseg.pipeline; "
+            "napari_synthseg.synthesis, napari_synthseg.curation, napari_synthseg.pipeline, "
+            "napari_synthseg.cli, napari_synthseg.model; "
             "bad = [m for m in ('tensorflow', 'keras', 'qtpy', 'PyQt5', 'napari') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -7,6 +7,7 @@ keras = pytest.importorskip("keras")
 
 from napari_synthseg.model.network import build_unet  # noqa: E402
 from napari_synthseg.model.prediction import (  # noqa: E402
+    SYMMETRIES,
     ModelLoadError,
     SegmentationModel,
     load_model,
@@ -168,6 +169,53 @@ def test_predict_finds_objects_in_place_and_ids_are_unique_across_a_stack(thresh
     default_tiling = predict(threshold_model, stack[0])
     assert default_tiling.max() == 2
     np.testing.assert_array_equal(predict(threshold_model, stack[0], tile=32), default_tiling)
+
+
+def test_augment_averages_the_network_over_flips_and_transposes(small_field_model):
+    image = np.random.default_rng(3).random((45, 70)).astype(np.float32)
+    kw = dict(tile=64, overlap=16, precision="float32")
+    plain = predict_probabilities(small_field_model, image, **kw)
+    averaged = predict_probabilities(small_field_model, image, augment=True, **kw)
+    assert averaged.shape == plain.shape == (45, 70, 3) and averaged.dtype == np.float32
+    # the network alone is not symmetric, so averaging changes its answer ...
+    assert np.abs(plain.transpose(1, 0, 2) - predict_probabilities(small_field_model, image.T, **kw)).max() > 0.05
+    assert np.abs(averaged - plain).max() > 0.02
+    # ... into one that is: a flipped or transposed image gets the flipped or transposed answer
+    for flipped, undo in ((image[::-1], lambda p: p[::-1]), (image[:, ::-1], lambda p: p[:, ::-1]),
+                          (image.T, lambda p: p.transpose(1, 0, 2))):
+        again = predict_probabilities(small_field_model, np.ascontiguousarray(flipped), augment=True, **kw)
+        np.testing.assert_allclose(undo(again), averaged, atol=1e-5)
+    # and it is the mean of the eight views, each mapped back
+    views = []
+    for transpose, flip_y, flip_x in SYMMETRIES:
+        view = image.T if transpose else image
+        view = view[::-1 if flip_y else 1, ::-1 if flip_x else 1]
+        p = predict_probabilities(small_field_model, np.ascontiguousarray(view), **kw)
+        p = p[::-1 if flip_y else 1, ::-1 if flip_x else 1]
+        views.append(p.transpose(1, 0, 2) if transpose else p)
+    np.testing.assert_allclose(np.mean(views, axis=0), averaged, atol=1e-5)
+
+
+def test_large_image_segmenter_passes_augment_on(small_field_model):
+    from napari_synthseg.largeimage import ModelSegmenter
+
+    image = np.random.default_rng(4).random((40, 56)).astype(np.float32)
+    kw = dict(tile=64, overlap=16, value_range=(0.0, 1.0))
+    segmenter = ModelSegmenter(model_path=str(small_field_model.path), tile=64, overlap=16, augment=True)
+    np.testing.assert_allclose(segmenter.probabilities(image, (0.0, 1.0)),
+                               predict_probabilities(small_field_model, image, augment=True, **kw), atol=1e-4)
+    plain = predict_probabilities(small_field_model, image, **kw)
+    assert np.abs(segmenter.probabilities(image, (0.0, 1.0)) - plain).max() > 0.02
+
+
+def test_augmented_predict_reports_every_view_in_its_progress(threshold_model):
+    image = _disks((70, 90), [(20, 20), (45, 65)], 9)
+    calls, augmented_calls = [], []
+    plain = predict(threshold_model, image, tile=32, overlap=8, progress=lambda d, t: calls.append((d, t)))
+    augmented = predict(threshold_model, image, tile=32, overlap=8, augment=True,
+                        progress=lambda d, t: augmented_calls.append((d, t)))
+    assert augmented_calls[-1][0] == augmented_calls[-1][1] == 8 * calls[-1][1]
+    np.testing.assert_array_equal(augmented > 0, plain > 0)  # a 1x1 network is symmetric already
 
 
 def test_bfloat16_inference_is_close_to_float32(small_field_model):

@@ -37,7 +37,8 @@ def test_run_predict_evaluate_end_to_end(tmp_path, capsys):
     assert any((out / "bank" / "objects").iterdir())
 
     pred = tmp_path / "pred"
-    assert main(["predict", str(out / "model.keras"), str(images), "--out", str(pred), "--tile", "128"]) == 0
+    assert main(["predict", str(out / "model.keras"), str(images), "--out", str(pred), "--tile", "128",
+                 "--augment"]) == 0
     assert sorted(p.name for p in pred.glob("*_labels.tif")) == [f"{s}_labels.tif" for s in stems]
     capsys.readouterr()
     assert main(["evaluate", str(pred), str(masks)]) == 0

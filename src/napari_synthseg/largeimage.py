@@ -412,6 +412,7 @@ class ModelSegmenter(TileSegmenter):
     fill_holes: bool = True
     method: str = "auto"
     min_confidence: float = 0.0
+    augment: bool = False  # average over flips and transposes (predict's augment)
     overview_pixels: int = 4_000_000
     value_ranges: dict = field(default_factory=dict)  # plane -> (lo, hi)
 
@@ -447,7 +448,8 @@ class ModelSegmenter(TileSegmenter):
         model = self._model()
         with _MODEL_LOCK:  # one network call at a time per process; the network uses all cores
             return predict_probabilities(model, tile, tile=self.tile, overlap=self.overlap,
-                                         batch_size=self.batch_size, value_range=value_range)
+                                         batch_size=self.batch_size, value_range=value_range,
+                                         augment=self.augment)
 
     def __call__(self, tile, region=None):
         from .instances import probabilities_to_instances

@@ -89,6 +89,17 @@ def test_train_stop_segment_without_tensorflow(make_napari_viewer, qtbot, tmp_pa
     segment.model_path.set_path(tmp_path / "model.keras")
     segment.tile.setValue(64)
     segment.min_area.setValue(0)
+    segment.augment.setChecked(True)
+    from napari_synthseg.model.runner import ModelJob
+
+    sent = []
+    real_start = ModelJob.start_prediction
+
+    def recording_start(job, *args, **kwargs):
+        sent.append(kwargs)
+        return real_start(job, *args, **kwargs)
+
+    monkeypatch.setattr(ModelJob, "start_prediction", recording_start)
     segment.run()
     assert segment.busy and not segment.run_button.isEnabled()
     qtbot.waitUntil(lambda: not segment.busy, timeout=120_000)
@@ -96,6 +107,7 @@ def test_train_stop_segment_without_tensorflow(make_napari_viewer, qtbot, tmp_pa
     result = viewer.layers["stack segmentation"]
     assert result.data.shape == stack.shape and result.data.dtype == np.uint32
     assert segment.progress.value() == 1000
+    assert sent[-1]["augment"] is True and sent[-1]["tile"] == 64
 
     assert "tensorflow" not in sys.modules and "keras" not in sys.modules
 

@@ -72,6 +72,9 @@ class SegmentWidget(QWidget):
         self.min_confidence.setToolTip("Drop objects whose mean foreground probability is lower (0 keeps all)")
         self.fill_holes = QCheckBox("fill holes")
         self.fill_holes.setChecked(True)
+        self.augment = QCheckBox("average flips (8x slower)")
+        self.augment.setToolTip("Test-time augmentation: average the network over the 8 flips and "
+                                "transposes of the image; fewer specks, smoother outlines")
         self.tile = QSpinBox()
         self.tile.setRange(64, 4096)
         self.tile.setSingleStep(64)
@@ -91,6 +94,7 @@ class SegmentWidget(QWidget):
         form.addRow("min confidence", self.min_confidence)
         form.addRow("tile (px)", self.tile)
         form.addRow(self.fill_holes)
+        form.addRow(self.augment)
         stack(self, form, row(self.run_button, self.cancel_button), self.progress, self.status)
 
         connect_click(self.run_button, self.run)
@@ -115,7 +119,8 @@ class SegmentWidget(QWidget):
         planes = planes_of(image, scope, self.viewer)
         grays = [plane_gray(image, plane) for plane in planes]
         kwargs = dict(threshold=self.threshold.value(), min_area=self.min_area.value(),
-                      min_confidence=self.min_confidence.value(), fill_holes=self.fill_holes.isChecked(), tile=self.tile.value())
+                      min_confidence=self.min_confidence.value(), fill_holes=self.fill_holes.isChecked(), tile=self.tile.value(),
+                      augment=self.augment.isChecked())
         self._results = [None] * len(planes)
         self._job_context = {"image": image, "planes": planes, "shape": spatial_shape(image), "error": None}
         self._stop_requested.clear()

@@ -30,6 +30,7 @@ from ._common import (
     notify_info,
     safe_slot,
 )
+from ..model import DEFAULT_BASE_FILTERS, DEFAULT_DEPTH
 from ._jobs import job_worker
 from ._plots import LinePlot
 
@@ -69,8 +70,8 @@ class TrainWidget(QWidget):
         self.minutes.setDecimals(1)
         self.minutes.setToolTip("Wall-clock budget in minutes (0 = no time limit)")
         self.model_path = PathPicker("save", "Model file", "Keras model (*.keras)")
-        self.base_filters = _spin(2, 128, 16)
-        self.depth = _spin(1, 6, 3)
+        self.base_filters = _spin(2, 128, DEFAULT_BASE_FILTERS)
+        self.depth = _spin(1, 6, DEFAULT_DEPTH)
         self.patch = _spin(32, 2048, 256, 32)
         self.batch_size = _spin(1, 64, 4)
         self.validation_scenes = _spin(1, 1000, 16)

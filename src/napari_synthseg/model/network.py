@@ -5,8 +5,10 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from napari_synthseg.model import DEFAULT_BASE_FILTERS, DEFAULT_DEPTH
 
-def build_unet(base_filters: int = 16, depth: int = 3, n_outputs: int = 3,
+
+def build_unet(base_filters: int = DEFAULT_BASE_FILTERS, depth: int = DEFAULT_DEPTH, n_outputs: int = 3,
                input_channels: int = 1) -> keras.Model:
     """Fully convolutional U-Net with sigmoid outputs.
 

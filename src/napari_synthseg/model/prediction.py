@@ -42,6 +42,25 @@ DEFAULT_MIN_CONFIDENCE = 0.8
 #: Inference precisions understood by ``predict``.
 PRECISIONS = ("auto", "float32", "bfloat16")
 
+#: The 8 symmetries of the square as (transpose, flip rows, flip columns); ``augment=True``
+#: averages the network's answers over all of them (on dev_emps: object F1 0.578 -> 0.593,
+#: pixel IoU 0.767 -> 0.771, for 8 times the work; docs/benchmarks.md).
+SYMMETRIES = tuple((t, fy, fx) for t in (False, True) for fy in (False, True) for fx in (False, True))
+
+
+def _apply_symmetry(array: np.ndarray, symmetry, inverse: bool = False) -> np.ndarray:
+    """View of ``array`` (Y, X[, C]) under one of ``SYMMETRIES`` (or its inverse)."""
+    transpose, flip_y, flip_x = symmetry
+    if transpose and not inverse:
+        array = array.swapaxes(0, 1)
+    if flip_y:
+        array = array[::-1]
+    if flip_x:
+        array = array[:, ::-1]
+    if transpose and inverse:
+        array = array.swapaxes(0, 1)
+    return array
+
 
 def _fast_bfloat16() -> bool:
     """True when TensorFlow runs Keras and the CPU computes bfloat16 natively (Linux flags)."""
@@ -229,13 +248,14 @@ def _run_batch(keras_model, batch: np.ndarray) -> np.ndarray:
 def predict_probabilities(model: SegmentationModel, plane: np.ndarray, *, tile: int = DEFAULT_TILE,
                           overlap: int | None = None, batch_size: int = DEFAULT_BATCH, precision: str = "auto",
                           value_range: tuple[float, float] | None = None,
-                          on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+                          on_batch: Callable[[int], None] | None = None, augment: bool = False) -> np.ndarray:
     """Blended ``(H, W, 3)`` float32 probabilities of one 2D gray plane.
 
     ``on_batch(n)`` is called after each batch with the number of tiles it held.
     ``precision``: see ``SegmentationModel.compute_model``. ``value_range``: the
     intensities mapped to 0 and 1, when the plane is a piece of a bigger image whose
     range was taken over the whole (default: ``model.value_range(plane)``).
+    ``augment``: average over the flips and transposes of the plane (``SYMMETRIES``).
     """
     plane = np.asarray(plane)
     if plane.ndim != 2:
@@ -251,8 +271,21 @@ def predict_probabilities(model: SegmentationModel, plane: np.ndarray, *, tile: 
     multiple = model.pad_multiple
     tile = _round_tile(tile, multiple)
     overlap = _round_overlap(overlap, multiple, tile)
+    symmetries = SYMMETRIES if augment else SYMMETRIES[:1]
+    total = None
+    for symmetry in symmetries:
+        view = np.ascontiguousarray(_apply_symmetry(normalized, symmetry))
+        prob = _apply_symmetry(_tiled_probabilities(network, view, multiple, tile, overlap, batch_size, on_batch),
+                               symmetry, inverse=True)
+        total = np.array(prob) if total is None else np.add(total, prob, out=total)
+    if len(symmetries) > 1:
+        total /= len(symmetries)
+    return np.ascontiguousarray(np.clip(total, 0.0, 1.0))
+
+
+def _tiled_probabilities(network, normalized: np.ndarray, multiple: int, tile: int, overlap: int,
+                         batch_size: int, on_batch) -> np.ndarray:
     padded, crop = _pad_to_multiple(normalized, multiple, margin=overlap // 2)
-    del normalized
     tile_hw = _fitted_tile(padded.shape, tile, overlap, multiple)
     window = blend_window(tile_hw, overlap)
     acc = TiledAccumulator(padded.shape, len(CHANNELS), window)
@@ -261,8 +294,7 @@ def predict_probabilities(model: SegmentationModel, plane: np.ndarray, *, tile: 
         acc.add_batch(slices, _run_batch(network, batch))
         if on_batch is not None:
             on_batch(len(slices))
-    prob = acc.result()[crop]
-    return np.ascontiguousarray(np.clip(prob, 0.0, 1.0))
+    return acc.result()[crop]
 
 
 def _round_tile(tile: int, multiple: int) -> int:
@@ -299,7 +331,7 @@ def predict(model, image, *, tile: int = DEFAULT_TILE, overlap: int | None = Non
             min_area: int = 30, fill_holes: bool = True, return_probabilities: bool = False,
             progress: Callable[[int, int], None] | None = None, method: str = "auto",
             fill_contours: bool = False, precision: str = "auto", rgb: bool | None = None,
-            min_confidence: float = DEFAULT_MIN_CONFIDENCE):
+            min_confidence: float = DEFAULT_MIN_CONFIDENCE, augment: bool = False):
     """Segment a 2D image or a stack into uint32 instance labels at full resolution.
 
     Parameters
@@ -327,6 +359,9 @@ def predict(model, image, *, tile: int = DEFAULT_TILE, overlap: int | None = Non
         ``"auto"``, ``"float32"`` or ``"bfloat16"`` (see ``SegmentationModel.compute_model``).
     rgb
         Whether the last axis is colour; ``None`` guesses (last axis of 3 or 4).
+    augment
+        Average the network's answers over the 8 flips and transposes of each plane
+        (test-time augmentation): smoother outlines and fewer specks, 8 times slower.
 
     Returns
     -------
@@ -351,7 +386,9 @@ def predict(model, image, *, tile: int = DEFAULT_TILE, overlap: int | None = Non
 
     planes = iter_planes(gray.shape)
     padded = _padded_shape(gray.shape[-2:], multiple, overlap // 2)
-    total = count_tiles(padded, _fitted_tile(padded, tile, overlap, multiple), overlap) * len(planes)
+    # a transposed plane has its tile grid transposed too: the same number of tiles
+    views = len(SYMMETRIES) if augment else 1
+    total = count_tiles(padded, _fitted_tile(padded, tile, overlap, multiple), overlap) * len(planes) * views
     done = 0
 
     def on_batch(n: int) -> None:
@@ -365,7 +402,7 @@ def predict(model, image, *, tile: int = DEFAULT_TILE, overlap: int | None = Non
     offset = 0
     for index in planes:
         prob = predict_probabilities(model, gray[index], tile=tile, overlap=overlap, batch_size=batch_size,
-                                     precision=precision, on_batch=on_batch)
+                                     precision=precision, on_batch=on_batch, augment=augment)
         plane_labels = probabilities_to_instances(prob, threshold=threshold, min_area=min_area,
                                                   fill_holes=fill_holes, method=method,
                                                   fill_contours=fill_contours, min_confidence=min_confidence)

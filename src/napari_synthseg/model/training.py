@@ -22,6 +22,7 @@ from napari_synthseg.image_io import atomic_write
 from napari_synthseg.model.data import SyntheticScenes, real_validation_set
 from napari_synthseg.model.losses import ForegroundIoU, SegmentationLoss
 from napari_synthseg.model.network import build_unet
+from napari_synthseg.model import DEFAULT_BASE_FILTERS, DEFAULT_DEPTH
 from napari_synthseg.model.sidecar import CHANNELS, NORMALIZATION, SidecarError, read_sidecar, write_sidecar
 
 #: Seconds between two progress reports during training steps (validations always report).
@@ -73,7 +74,8 @@ class TrainResult:
 
 
 def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minutes=None, patch=256,
-                batch_size=4, steps_per_epoch=50, validation_scenes=16, base_filters=16, depth=3,
+                batch_size=4, steps_per_epoch=50, validation_scenes=16, base_filters=DEFAULT_BASE_FILTERS,
+                depth=DEFAULT_DEPTH,
                 learning_rate=1e-3, seed=0, resume=False, callbacks=None, cancel_event=None,
                 scene_params=None, real_validation=None, real_training=None, real_fraction=0.5,
                 normalization="percentile") -> TrainResult:
