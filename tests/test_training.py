@@ -157,6 +157,7 @@ def test_training_decreases_loss_and_saves_best_model_with_sidecar(trained):
     assert info["network"]["depth"] == 2 and info["network"]["base_filters"] == 4
     assert info["bank"]["size"] == 10 and info["bank"]["hash"]
     assert info["training"]["budget"] == {"steps": 24} and info["training"]["patch"] == 64
+    assert info["training"]["weight_average"] == 0.0  # the default: raw weights
     assert info["training"]["scene_params"] == {"brightness": 0.7, "contrast": 0.6, "n_objects": [4, 9]}
     assert info["metrics"]["best"] == pytest.approx(result.best_metric)
     assert {"keras", "backend", "napari_synthseg", "numpy"} <= set(info["versions"])
@@ -166,6 +167,40 @@ def test_training_decreases_loss_and_saves_best_model_with_sidecar(trained):
     assert all(isinstance(p, TrainProgress) for p in reports)
     assert reports[-1].phase == "done" and reports[-1].step == 24 and reports[-1].total_steps == 24
     assert sum(p.phase == "validation" for p in reports) == 4
+
+
+def test_weight_average_follows_the_weights_and_swaps_them_in_and_out():
+    from napari_synthseg.model.averaging import WeightAverage
+
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+    start = [np.ones_like(w) for w in model.get_weights()]
+    model.set_weights(start)
+    average = WeightAverage(model, 0.5)
+    expected = [w.astype(np.float64) for w in start]
+    for value in (3.0, -1.0, 7.0):
+        model.set_weights([np.full_like(w, value) for w in start])
+        average.update(model)
+        m = min(0.5, (1 + average.updates) / (10 + average.updates))  # the warm-up ramp
+        expected = [m * e + (1 - m) * value for e in expected]
+    for got, want in zip(average.values, expected):
+        np.testing.assert_allclose(got, want)
+    with average.applied(model):
+        for got, want in zip(model.get_weights(), expected):
+            np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert all(np.all(w == 7.0) for w in model.get_weights())  # its own weights are back
+
+
+def test_training_validates_and_saves_the_averaged_weights(objects, tmp_path):
+    def final_weights(momentum):
+        path = tmp_path / f"avg{momentum}.keras"
+        train_model(objects, None, path, steps=6, steps_per_epoch=6, weight_average=momentum, **TINY)
+        assert read_sidecar(path)["training"]["weight_average"] == momentum
+        return keras.saving.load_model(path).get_weights()
+
+    raw, averaged = final_weights(0.0), final_weights(0.9)
+    # six steps of Adam move the raw weights away from the start; the average lags behind them
+    assert max(float(np.abs(a - r).max()) for a, r in zip(averaged, raw)) > 1e-3
 
 
 def test_cancel_keeps_a_loadable_best_model(objects, tmp_path):
@@ -256,6 +291,7 @@ def test_minutes_budget_on_a_bank_folder(objects, tmp_path):
     ({"minutes": -1}, "minutes must be a number > 0"),
     ({"steps": 2, "patch": 66}, "multiple of 2\\*\\*depth"),
     ({"steps": 2, "batch_size": 0}, "batch_size"),
+    ({"steps": 2, "weight_average": 1.0}, "weight_average must be in"),
 ])
 def test_bad_budgets_and_sizes_are_rejected(objects, tmp_path, kwargs, message):
     params = dict(TINY)
