@@ -169,6 +169,7 @@ class RunSummary:
     baseline_scores: dict | None = None
     best_round: int | None = None
     stopped_because: str = ""
+    predict_params: dict = field(default_factory=dict)  # what predict got besides its defaults
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -345,7 +346,8 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
         raise ValueError(
             "auto-segmentation found no objects in any image; try another --method or --polarity"
         )
-    summary = RunSummary(images=[str(p) for p in paths], out_dir=str(out), bank_path=str(bank.path))
+    summary = RunSummary(images=[str(p) for p in paths], out_dir=str(out), bank_path=str(bank.path),
+                         predict_params=dict(predict_params or {}))
     if gt_files:
         summary.baseline_scores = score_labels(auto_labels, gt_files)
 
