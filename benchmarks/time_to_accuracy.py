@@ -167,18 +167,17 @@ def run_dataset(name: str, snapshots: list[float], quick: bool, out: Path, train
     variants = {"model": {}, **({"model+flips": {"augment": True}} if augment else {})}
     for minute, elapsed, step, copy in taken:
         model = load_model(copy)
+        predictions = {}
         for what, extra in variants.items():
             t1 = time.perf_counter()
-            predictions = [predict(model, im, **{**(predict_params or {}), **extra}) for im in eval_images]
+            predictions[what] = [predict(model, im, **{**(predict_params or {}), **extra}) for im in eval_images]
             predict_s = (time.perf_counter() - t1) / len(eval_images)
-            scores = _score(predictions, truths) if truths is not None else None
+            scores = _score(predictions[what], truths) if truths is not None else None
             rows.append({"dataset": name, "what": what, "minutes": minute, "elapsed_s": round(elapsed, 1),
                          "step": step, "predict_s_per_image": round(predict_s, 2), **(scores or {})})
-            if what == "model":
-                plain = predictions
-        predictions = plain
         if name == "seed":
-            for path, image, pred, thr in zip(eval_paths, eval_images, predictions, threshold_labels[best_method]):
+            for path, image, pred, thr in zip(eval_paths, eval_images, predictions["model"],
+                                              threshold_labels[best_method]):
                 panel = np.concatenate([make_overlay(image, pred), make_overlay(image, thr)], axis=1)
                 write_png(out / f"seed_{path.stem}_{minute:g}min_model_vs_{best_method}.png", panel[::2, ::2])
     shutil.rmtree(work, ignore_errors=True)

@@ -23,7 +23,8 @@ class WeightAverage:
     model
         A built Keras model; its current weights start the average.
     momentum
-        Per-step momentum in [0, 1): 0.99 averages over about the last 100 steps.
+        Per-step momentum in [0, 1): 0.99 averages over about the last 100 steps; 0 turns
+        averaging off (``update`` and ``applied`` then leave the model as it is).
     """
 
     def __init__(self, model, momentum: float):
@@ -31,10 +32,12 @@ class WeightAverage:
             raise ValueError(f"weight_average must be in [0, 1), got {momentum!r} (0 turns averaging off)")
         self.momentum = float(momentum)
         self.updates = 0
-        self.values = [np.array(w, dtype=np.float64) for w in model.get_weights()]
+        self.values = [np.array(w, dtype=np.float64) for w in model.get_weights()] if momentum else None
 
     def update(self, model) -> None:
         """Fold the model's current weights into the average (call after each step)."""
+        if self.values is None:
+            return
         self.updates += 1
         m = min(self.momentum, (1.0 + self.updates) / (10.0 + self.updates))
         for average, weight in zip(self.values, model.get_weights()):
@@ -44,6 +47,9 @@ class WeightAverage:
     @contextmanager
     def applied(self, model):
         """Give ``model`` the averaged weights inside the block, its own weights after it."""
+        if self.values is None:
+            yield model
+            return
         own = model.get_weights()
         model.set_weights([a.astype(w.dtype) for a, w in zip(self.values, own)])
         try:

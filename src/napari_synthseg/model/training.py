@@ -11,7 +11,6 @@ import platform
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -177,7 +176,7 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
     network = network or {"architecture": "unet", "base_filters": int(base_filters), "depth": int(depth),
                           "n_outputs": len(CHANNELS), "input_channels": 1}
     network["pad_multiple"] = 2 ** int(depth)
-    average = WeightAverage(model, weight_average) if weight_average else None
+    average = WeightAverage(model, weight_average)
 
     scene_params = {**DEFAULT_SCENE_PARAMS, **(scene_params or {})}
     scenes = SyntheticScenes(bank, backgrounds, patch=patch, batch_size=batch_size,
@@ -200,7 +199,7 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
                     "real_validation_images": len(real_validation or ()),
                     "real_training_images": len(real_training or ()),
                     "real_fraction": float(real_fraction) if real_training else 0.0, "resumed_from_step":
-                    start_step if resume else None, "weight_average": float(weight_average or 0.0)}
+                    start_step if resume else None, "weight_average": float(weight_average)}
     selection = "real_val_iou" if real is not None else "val_iou"
 
     def report(progress: TrainProgress) -> None:
@@ -209,7 +208,7 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
 
     def validate(step: int, train_losses: list[float]) -> dict:
         t0 = time.perf_counter()
-        with average.applied(model) if average is not None else nullcontext():
+        with average.applied(model):
             logs = model.evaluate(x_val, y_val, batch_size=batch_size, verbose=0, return_dict=True)
             record = {"step": step, "loss": float(np.mean(train_losses)) if train_losses else None,
                       "val_loss": float(logs["loss"]), "val_iou": float(logs["fg_iou"])}
@@ -257,8 +256,7 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
             pending = pool.submit(scenes.batch, step + 1)
             t0 = time.perf_counter()
             logs = model.train_on_batch(x, y, return_dict=True)
-            if average is not None:
-                average.update(model)
+            average.update(model)
             took = time.perf_counter() - t0
             step_seconds = took if step_seconds is None else 0.8 * step_seconds + 0.2 * took
             step += 1
