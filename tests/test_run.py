@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from napari_synthseg.cli import main
 from napari_synthseg.image_io import read_image
@@ -16,7 +17,8 @@ def test_run_predict_evaluate_end_to_end(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["run", str(images), "--out", str(out), "--steps", "3", "--rounds", "2",
                  "--gt-dir", str(masks), "--method", "triangle", "--object-size", "12",
-                 "--normalization", "anchored", "--real-fraction", "0.5", "--augment", *TINY]) == 0
+                 "--normalization", "anchored", "--real-fraction", "0.5", "--augment", "--lr-schedule", "constant",
+                 *TINY]) == 0
     printed = capsys.readouterr().out
     assert "auto-segmentation" in printed and "model round 1" in printed and "pixel IoU" in printed
 
@@ -35,6 +37,7 @@ def test_run_predict_evaluate_end_to_end(tmp_path, capsys):
     # the mixed-folder recipe: anchored inputs, half of each batch cropped from the real images
     assert info["normalization"]["mode"] == "anchored"
     assert info["training"]["real_training_images"] == 2 and info["training"]["real_fraction"] == 0.5
+    assert info["training"]["lr_schedule"] == "constant"
     assert any((out / "bank" / "objects").iterdir())
 
     pred = tmp_path / "pred"
@@ -44,6 +47,21 @@ def test_run_predict_evaluate_end_to_end(tmp_path, capsys):
     capsys.readouterr()
     assert main(["evaluate", str(pred), str(masks)]) == 0
     assert "object P" in capsys.readouterr().out
+
+
+def test_train_from_a_bank_with_a_schedule(tmp_path, capsys):
+    images, _ = write_sample_folder(tmp_path / "sample", n=1, shape=(128, 160), seed=3)
+    bank = tmp_path / "bank"
+    assert main(["autoseg", str(images), "--bank", str(bank)]) == 0
+    model = tmp_path / "m.keras"
+    assert main(["train", "--bank", str(bank), "--backgrounds", str(images), "--model-out", str(model),
+                 "--steps", "2", "--patch", "64", *TINY]) == 0
+    assert "train: 2 steps" in capsys.readouterr().out
+    assert json.loads(model.with_suffix(".json").read_text())["training"]["lr_schedule"] == "cosine"  # default
+    with pytest.raises(SystemExit):
+        main(["train", "--bank", str(bank), "--backgrounds", str(images), "--model-out", str(model),
+              "--steps", "2", "--lr-schedule", "step"])
+    assert "invalid choice: 'step'" in capsys.readouterr().err
 
 
 def test_run_refuses_bad_budget_and_missing_model(tmp_path, capsys):

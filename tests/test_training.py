@@ -203,6 +203,36 @@ def test_training_validates_and_saves_the_averaged_weights(objects, tmp_path):
     assert max(float(np.abs(a - r).max()) for a, r in zip(averaged, raw)) > 1e-3
 
 
+def test_cosine_schedule_falls_to_the_floor_and_constant_keeps_the_rate():
+    from napari_synthseg.model.training import LR_FLOOR, learning_rate_factor
+
+    assert learning_rate_factor("cosine", 0.0) == pytest.approx(1.0)
+    assert learning_rate_factor("cosine", 0.5) == pytest.approx(0.5 * (1 + LR_FLOOR))
+    assert learning_rate_factor("cosine", 1.0) == pytest.approx(LR_FLOOR)
+    assert learning_rate_factor("cosine", 3.0) == pytest.approx(LR_FLOOR)  # a late last step
+    cosine = [learning_rate_factor("cosine", f) for f in np.linspace(0, 1, 11)]
+    assert all(a > b for a, b in zip(cosine, cosine[1:]))
+    assert {learning_rate_factor("constant", f) for f in (0.0, 0.5, 1.0)} == {1.0}
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "constant"])
+def test_training_applies_the_schedule_over_the_step_budget(objects, tmp_path, monkeypatch, schedule):
+    import napari_synthseg.model.training as training
+
+    rates = []
+    original_factor = training.learning_rate_factor
+
+    def spy(name, fraction):
+        rates.append((name, fraction))
+        return original_factor(name, fraction)
+
+    monkeypatch.setattr(training, "learning_rate_factor", spy)
+    path = tmp_path / f"{schedule}.keras"
+    train_model(objects, None, path, steps=6, steps_per_epoch=3, learning_rate=2e-3, lr_schedule=schedule, **TINY)
+    assert rates == [(schedule, i / 6) for i in range(6)]  # one per step, over the budget
+    assert read_sidecar(path)["training"]["lr_schedule"] == schedule
+
+
 def test_cancel_keeps_a_loadable_best_model(objects, tmp_path):
     cancel = threading.Event()
     path = tmp_path / "cancelled.keras"
@@ -292,6 +322,7 @@ def test_minutes_budget_on_a_bank_folder(objects, tmp_path):
     ({"steps": 2, "patch": 66}, "multiple of 2\\*\\*depth"),
     ({"steps": 2, "batch_size": 0}, "batch_size"),
     ({"steps": 2, "weight_average": 1.0}, "weight_average must be in"),
+    ({"steps": 2, "lr_schedule": "step"}, "lr_schedule must be one of cosine, constant"),
 ])
 def test_bad_budgets_and_sizes_are_rejected(objects, tmp_path, kwargs, message):
     params = dict(TINY)

@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 
 from .image_io import ImageReadError
-from .model import DEFAULT_BASE_FILTERS, DEFAULT_DEPTH
+from .model import DEFAULT_BASE_FILTERS, DEFAULT_DEPTH, DEFAULT_LR_SCHEDULE, LR_SCHEDULES
 
 EXIT_BAD_INPUT = 2
 
@@ -196,7 +196,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         result = train_model(bank, backgrounds, args.model_out, callbacks=[report], seed=args.seed,
                              resume=args.resume, base_filters=args.base_filters, depth=args.depth,
-                             patch=args.patch, batch_size=args.batch_size, **budget)
+                             patch=args.patch, batch_size=args.batch_size, lr_schedule=args.lr_schedule,
+                             **budget)
     print(f"train: {result.steps_done} steps, best validation IoU {result.best_metric:.3f}, "
           f"model {result.model_path}" + (" (stopped early)" if result.cancelled else ""))
     return 0
@@ -301,7 +302,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.images, args.out, rounds=args.rounds, model_out=args.model_out, gt_dir=args.gt_dir,
         autoseg_params=_autoseg_params(args), seed=args.seed, progress=report,
         train_params=dict(base_filters=args.base_filters, depth=args.depth, real_fraction=args.real_fraction,
-                          normalization=args.normalization),
+                          normalization=args.normalization, lr_schedule=args.lr_schedule),
         object_size=args.object_size, predict_params={"augment": True} if args.augment else None, **budget,
     )
     for bar in bars.values():
@@ -433,6 +434,8 @@ def _add_train_options(p: argparse.ArgumentParser, *, epochs: bool) -> None:
     g.add_argument("--base-filters", type=int, default=DEFAULT_BASE_FILTERS,
                    help=f"U-Net filters at full resolution [{DEFAULT_BASE_FILTERS}]")
     g.add_argument("--depth", type=int, default=DEFAULT_DEPTH, help=f"U-Net poolings [{DEFAULT_DEPTH}]")
+    g.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=DEFAULT_LR_SCHEDULE,
+                   help=f"learning rate over the budget: cosine falls to 5 %% of it by the end [{DEFAULT_LR_SCHEDULE}]")
     g.add_argument("--seed", type=int, default=0)
 
 

@@ -8,3 +8,10 @@ Importing this package does not import Keras or TensorFlow; its modules do.
 #: (docs/benchmarks.md, "Network size").
 DEFAULT_BASE_FILTERS = 8
 DEFAULT_DEPTH = 3
+
+#: Learning-rate schedules over the training budget (``train_model(lr_schedule=...)``,
+#: ``--lr-schedule``). ``"cosine"`` falls from the learning rate to 5 % of it along half a cosine,
+#: so the last validated models come from small steps rather than from wherever the last noisy
+#: batches left the weights (docs/benchmarks.md, "Learning-rate schedule").
+LR_SCHEDULES = ("cosine", "constant")
+DEFAULT_LR_SCHEDULE = "cosine"

@@ -22,7 +22,7 @@ from napari_synthseg.image_io import atomic_write
 from napari_synthseg.model.data import SyntheticScenes, real_validation_set
 from napari_synthseg.model.losses import ForegroundIoU, SegmentationLoss
 from napari_synthseg.model.network import build_unet
-from napari_synthseg.model import DEFAULT_BASE_FILTERS, DEFAULT_DEPTH
+from napari_synthseg.model import DEFAULT_BASE_FILTERS, DEFAULT_DEPTH, DEFAULT_LR_SCHEDULE, LR_SCHEDULES
 from napari_synthseg.model.averaging import WeightAverage
 from napari_synthseg.model.sidecar import CHANNELS, NORMALIZATION, SidecarError, read_sidecar, write_sidecar
 
@@ -41,6 +41,17 @@ DEFAULT_SCENE_PARAMS = {"brightness": 0.7, "contrast": 0.6}
 #: dev_emps (base 8, mixed recipe) the 15-minute model held its pixel IoU (0.785 against 0.731
 #: without) but object F1 after 10 minutes fell from 0.563 to 0.538 (docs/benchmarks.md).
 DEFAULT_WEIGHT_AVERAGE = 0.0
+
+#: Where the cosine schedule ends, as a fraction of the learning rate.
+LR_FLOOR = 0.05
+
+
+def learning_rate_factor(schedule: str, fraction: float) -> float:
+    """Multiplier of the learning rate after ``fraction`` (0 to 1) of the budget."""
+    if schedule == "constant":
+        return 1.0
+    fraction = min(max(float(fraction), 0.0), 1.0)
+    return LR_FLOOR + (1.0 - LR_FLOOR) * 0.5 * (1.0 + math.cos(math.pi * fraction))
 
 
 @dataclass
@@ -84,7 +95,8 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
                 depth=DEFAULT_DEPTH,
                 learning_rate=1e-3, seed=0, resume=False, callbacks=None, cancel_event=None,
                 scene_params=None, real_validation=None, real_training=None, real_fraction=0.5,
-                normalization="percentile", weight_average=DEFAULT_WEIGHT_AVERAGE) -> TrainResult:
+                normalization="percentile", weight_average=DEFAULT_WEIGHT_AVERAGE,
+                lr_schedule=DEFAULT_LR_SCHEDULE) -> TrainResult:
     """Train a segmentation U-Net on synthetic scenes made from ``bank``.
 
     Parameters
@@ -108,7 +120,7 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
     base_filters, depth : int
         Network size (ignored when resuming: the saved network is used).
     learning_rate : float
-        Adam learning rate (also applied to a resumed model's optimizer).
+        Adam learning rate (also applied to a resumed model's optimizer); the schedule scales it.
     seed : int
         Seeds Keras, the scenes and the validation set.
     resume : bool
@@ -136,6 +148,10 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
     weight_average : float
         Momentum of a moving average of the weights that is validated and saved instead of
         the raw weights (``WeightAverage``, e.g. 0.99; 0, the default: the raw weights).
+    lr_schedule : {"cosine", "constant"}
+        ``"cosine"`` lowers the learning rate along half a cosine to 5 % of it at the end of
+        the budget (steps, epochs or minutes; a resumed run starts the schedule again);
+        ``"constant"`` keeps it.
 
     Returns
     -------
@@ -151,6 +167,8 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     if not learning_rate > 0:
         raise ValueError(f"learning_rate must be > 0, got {learning_rate!r}")
+    if lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {lr_schedule!r}")
     callbacks = _check_callbacks(callbacks)
     cancel_event = cancel_event if cancel_event is not None else threading.Event()
     start_time = time.perf_counter()
@@ -199,7 +217,8 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
                     "real_validation_images": len(real_validation or ()),
                     "real_training_images": len(real_training or ()),
                     "real_fraction": float(real_fraction) if real_training else 0.0, "resumed_from_step":
-                    start_step if resume else None, "weight_average": float(weight_average)}
+                    start_step if resume else None, "weight_average": float(weight_average),
+                    "lr_schedule": lr_schedule}
     selection = "real_val_iou" if real is not None else "val_iou"
 
     def report(progress: TrainProgress) -> None:
@@ -254,6 +273,9 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
                 break
             x, y = pending.result()
             pending = pool.submit(scenes.batch, step + 1)
+            fraction = ((now - start_time) / (deadline - start_time) if total_steps is None
+                        else (step - start_step) / (total_steps - start_step))
+            model.optimizer.learning_rate.assign(learning_rate * learning_rate_factor(lr_schedule, fraction))
             t0 = time.perf_counter()
             logs = model.train_on_batch(x, y, return_dict=True)
             average.update(model)
