@@ -106,7 +106,8 @@ def _fmt(scores: dict | None) -> str:
 
 
 def run_dataset(name: str, snapshots: list[float], quick: bool, out: Path, train_params: dict,
-                predict_params: dict | None = None, augment: bool = False) -> list[dict]:
+                predict_params: dict | None = None, augment: bool = False,
+                autoseg_params: dict | None = None) -> list[dict]:
     from napari_synthseg.model.prediction import load_model, predict
     from napari_synthseg.model.training import train_model
     from napari_synthseg.pipeline import DEFAULT_AUTOSEG
@@ -132,7 +133,7 @@ def run_dataset(name: str, snapshots: list[float], quick: bool, out: Path, train
 
     t0 = time.perf_counter()
     train_params, real_fraction = training_recipe(train_params)
-    auto = [autosegment(im, **DEFAULT_AUTOSEG) for im in images]
+    auto = [autosegment(im, **{**DEFAULT_AUTOSEG, **(autoseg_params or {})}) for im in images]
     work_images = network_images(images, train_params.get("normalization", "percentile"))
     bank = build_bank(work / "bank", paths, work_images, auto)
     backgrounds = BackgroundSource.from_images(work_images, auto, names=[str(p) for p in paths])
@@ -191,6 +192,9 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="short smoke run on fewer images")
     parser.add_argument("--out", type=Path, default=Path("out/time_to_accuracy"))
     parser.add_argument("--train", default="{}", help="extra train_model keywords as JSON")
+    parser.add_argument("--autoseg", default="{}",
+                        help="autosegment keywords for the training labels and bank as JSON, e.g. "
+                             "'{\"method\": \"edge\"}' (the threshold rows are unchanged)")
     parser.add_argument("--predict", default="{}", help='extra predict keywords as JSON, e.g. \'{"min_confidence": 0.5}\'')
     parser.add_argument("--augment", action="store_true",
                         help="also score each snapshot with test-time augmentation (predict(augment=True))")
@@ -201,7 +205,7 @@ def main(argv=None) -> int:
     rows = []
     for name in args.datasets.split(","):
         rows += run_dataset(name.strip(), snapshots, args.quick, args.out, json.loads(args.train),
-                            json.loads(args.predict), args.augment)
+                            json.loads(args.predict), args.augment, json.loads(args.autoseg))
 
     print()
     print(f"{'dataset':<8} {'what':<16} {'min':>5} {'steps':>6} {'pixIoU':>9} {'objP':>6} {'objR':>6} {'objF1':>6}")

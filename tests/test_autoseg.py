@@ -39,7 +39,7 @@ def test_two_disks_found_with_defaults():
         assert (found > 0).mean() > 0.95
 
 
-@pytest.mark.parametrize("method", ["otsu", "li", "triangle", "local", "contours", "combined"])
+@pytest.mark.parametrize("method", ["otsu", "li", "triangle", "local", "contours", "combined", "edge"])
 def test_every_method_returns_labels(method):
     image, truth = disks(rim=3)
     labels = autosegment(image, method=method, polarity="bright")
@@ -308,3 +308,45 @@ def test_find_scale_bar_on_seed_em():
                 or not 2.5 * (box[1] - box[0]) <= box[3] - box[2] <= 0.12 * w):
             missed.append((path.name, box))
     assert not missed
+
+
+# ------------------------------------------------------------------------- method="edge"
+def _three_phase(seed=0):
+    """Dark rods (20) in a gray matrix (120) that covers most of a bright film (200)."""
+    rng = np.random.default_rng(seed)
+    image = np.full((200, 240), 200.0)
+    image[:, :170] = 120.0  # the matrix, touching three borders
+    rods = np.zeros(image.shape, dtype=bool)
+    for i, (y, x) in enumerate([(20, 20), (20, 90), (70, 40), (70, 120), (120, 20), (120, 90), (165, 50),
+                                (165, 125)]):
+        if i % 2:
+            rods[y:y + 8, x:x + 22] = True
+        else:
+            rods[y:y + 22, x:x + 8] = True
+    image[rods] = 20.0
+    return image + rng.normal(0, 4, image.shape), rods
+
+
+def test_edge_method_takes_the_objects_out_of_their_matrix():
+    image, rods = _three_phase()
+    otsu = autosegment(image, method="otsu", polarity="dark")
+    assert np.bincount(otsu.ravel())[1:].max() > 0.5 * otsu.size  # matrix and rods as one object
+    edge = autosegment(image, method="edge", polarity="dark")
+    assert edge.max() == 8
+    found = edge > 0
+    assert (found & rods).sum() / (found | rods).sum() > 0.8
+
+
+def test_edge_method_keeps_otsu_when_only_a_few_sharp_letters_beat_it():
+    rng = np.random.default_rng(1)
+    image = np.full((200, 200), 40.0)
+    yy, xx = np.mgrid[:200, :200]
+    for y, x in [(30, 30), (30, 90), (30, 150), (90, 30), (90, 90), (90, 150), (150, 30), (150, 90)]:
+        image[np.hypot(yy - y, xx - x) < 12] = 110.0
+    for x in (120, 138, 156):  # three white strokes of a label (2.6 % of the image), sharper than the particles
+        image[150:194, x:x + 8] = 255.0
+    image += rng.normal(0, 3, image.shape)
+    otsu = autosegment(image, method="otsu", polarity="bright", ignore_box=None)
+    edge = autosegment(image, method="edge", polarity="bright", ignore_box=None)
+    assert otsu.max() == 11  # eight particles and three strokes
+    np.testing.assert_array_equal(edge > 0, otsu > 0)

@@ -52,7 +52,7 @@ def test_run_predict_evaluate_end_to_end(tmp_path, capsys):
 def test_train_from_a_bank_with_a_schedule(tmp_path, capsys):
     images, _ = write_sample_folder(tmp_path / "sample", n=1, shape=(128, 160), seed=3)
     bank = tmp_path / "bank"
-    assert main(["autoseg", str(images), "--bank", str(bank)]) == 0
+    assert main(["autoseg", str(images), "--bank", str(bank), "--method", "edge"]) == 0
     model = tmp_path / "m.keras"
     assert main(["train", "--bank", str(bank), "--backgrounds", str(images), "--model-out", str(model),
                  "--steps", "2", "--patch", "64", *TINY]) == 0

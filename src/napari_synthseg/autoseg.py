@@ -11,7 +11,7 @@ from scipy import ndimage as ndi
 
 from .image_io import is_rgb, iter_planes, to_gray
 
-METHODS = ("otsu", "li", "triangle", "local", "manual", "contours", "combined")
+METHODS = ("otsu", "li", "triangle", "local", "manual", "contours", "combined", "edge")
 POLARITIES = ("bright", "dark", "auto")
 
 # Global thresholds are computed on a strided sample of at most this many pixels:
@@ -386,6 +386,47 @@ def _global_threshold(values: np.ndarray, method: str) -> float:
     return float(filters.threshold_triangle(values))
 
 
+def _edge_threshold(smooth: np.ndarray, valid: np.ndarray | None, bright: bool) -> float:
+    """Otsu's threshold or one of the two 3-class Otsu levels: the one whose outline has the
+    strongest mean gradient.
+
+    On three-phase images (dark rods in a gray matrix on a bright film) Otsu's split puts the
+    middle phase with the objects; the object outline is where intensity changes most. A level
+    is considered only if its foreground covers 1-80 % of the image and has at least half as
+    many objects as Otsu's, so that a few letters with sharp edges are never chosen over the
+    particles. On dev_emps this took Otsu from pixel IoU 0.757 to 0.764, and the mixed-recipe
+    model trained on its labels for 15 minutes from 0.787 / 0.554 to 0.795 / 0.592 (pixel IoU /
+    object F1; docs/benchmarks.md).
+    """
+    from skimage import filters
+
+    values = _sample(smooth, valid)
+    otsu = float(filters.threshold_otsu(values))
+    try:
+        levels = [float(t) for t in filters.threshold_multiotsu(values, classes=3)]
+    except ValueError:  # too few distinct gray levels for three classes
+        return otsu
+    gradient = np.hypot(ndi.sobel(smooth, 0), ndi.sobel(smooth, 1))
+
+    def judge(t: float) -> tuple[float, int]:
+        foreground = smooth > t if bright else smooth < t
+        if valid is not None:
+            foreground &= valid
+        if not 0.01 <= foreground.mean() <= 0.8:
+            return 0.0, 0
+        outline = foreground & ~ndi.binary_erosion(foreground)
+        labels, n = _label(foreground)
+        objects = int((np.bincount(labels.ravel())[1:] >= 30).sum()) if n else 0
+        return float(gradient[outline].mean()), objects
+
+    best, (best_score, otsu_objects) = otsu, judge(otsu)
+    for level in levels:
+        score, objects = judge(level)
+        if score > best_score and objects >= 0.5 * otsu_objects:
+            best, best_score = level, score
+    return best
+
+
 def _threshold_foreground(smooth, valid, method, threshold, bright, block_size):
     if method == "manual":
         t = float(threshold)
@@ -397,8 +438,10 @@ def _threshold_foreground(smooth, valid, method, threshold, bright, block_size):
         lo, hi = np.percentile(_sample(smooth, valid), [1, 99])
         offset = np.float32(0.03 * (hi - lo))
         return smooth > local_mean + offset if bright else smooth < local_mean - offset
-    values = _sample(smooth, valid)
-    t = _global_threshold(values, method)
+    if method == "edge":
+        t = _edge_threshold(smooth, valid, bright)
+    else:
+        t = _global_threshold(_sample(smooth, valid), method)
     return smooth > t if bright else smooth < t
 
 
@@ -538,8 +581,10 @@ def autosegment(image, *, sigma=1.5, method="otsu", threshold=None, polarity="au
     method
         ``"otsu"``, ``"li"``, ``"triangle"`` (global), ``"local"`` (adaptive, window
         ``block_size``), ``"manual"`` (needs ``threshold``), ``"contours"`` (regions
-        enclosed by the darkest ``contour_fraction`` of pixels) or ``"combined"``
-        (Otsu - or the manual ``threshold`` if given - united with contours).
+        enclosed by the darkest ``contour_fraction`` of pixels), ``"combined"``
+        (Otsu - or the manual ``threshold`` if given - united with contours) or ``"edge"``
+        (Otsu or a 3-class Otsu level, whichever outlines objects along the strongest
+        edges; for three-phase images).
     threshold
         Intensity for ``method="manual"`` (or ``"combined"``), in the image's units.
     polarity

@@ -44,9 +44,10 @@ def _ignore_box(value: str):
 def _add_autoseg_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("auto-segmentation")
     g.add_argument("--method", default="otsu",
-                   choices=["otsu", "li", "triangle", "local", "manual", "contours", "combined"],
+                   choices=["otsu", "li", "triangle", "local", "manual", "contours", "combined", "edge"],
                    help="thresholding method (contours: the reference's enclosed-by-dark-contours; "
-                        "combined: contours and threshold together) [otsu]")
+                        "combined: contours and threshold together; edge: Otsu or a 3-class Otsu level, "
+                        "whichever follows the strongest edges) [otsu]")
     g.add_argument("--threshold", type=float, default=None, help="threshold value for --method manual")
     g.add_argument("--polarity", default="auto", choices=["auto", "bright", "dark"],
                    help="objects brighter or darker than the background, or decided per image [auto]")

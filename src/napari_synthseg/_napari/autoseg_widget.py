@@ -42,7 +42,7 @@ from ._common import (
 if TYPE_CHECKING:
     import napari
 
-METHODS = ("otsu", "li", "triangle", "local", "manual", "contours", "combined")
+METHODS = ("otsu", "li", "triangle", "local", "manual", "contours", "combined", "edge")
 POLARITIES = ("auto", "bright", "dark")
 PREVIEW_DELAY_MS = 250
 
