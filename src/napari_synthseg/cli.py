@@ -10,8 +10,9 @@ from typing import Sequence
 
 import numpy as np
 
+from .autoseg import METHODS as AUTOSEG_METHODS
 from .image_io import ImageReadError
-from .model import DEFAULT_BASE_FILTERS, DEFAULT_DEPTH, DEFAULT_LR_SCHEDULE, LR_SCHEDULES
+from .model import DEFAULT_BASE_FILTERS, DEFAULT_DEPTH, DEFAULT_LR_SCHEDULE, LR_FLOOR, LR_SCHEDULES
 
 EXIT_BAD_INPUT = 2
 
@@ -44,7 +45,7 @@ def _ignore_box(value: str):
 def _add_autoseg_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("auto-segmentation")
     g.add_argument("--method", default="otsu",
-                   choices=["otsu", "li", "triangle", "local", "manual", "contours", "combined", "edge"],
+                   choices=AUTOSEG_METHODS,
                    help="thresholding method (contours: the reference's enclosed-by-dark-contours; "
                         "combined: contours and threshold together; edge: Otsu or a 3-class Otsu level, "
                         "whichever follows the strongest edges) [otsu]")
@@ -436,7 +437,8 @@ def _add_train_options(p: argparse.ArgumentParser, *, epochs: bool) -> None:
                    help=f"U-Net filters at full resolution [{DEFAULT_BASE_FILTERS}]")
     g.add_argument("--depth", type=int, default=DEFAULT_DEPTH, help=f"U-Net poolings [{DEFAULT_DEPTH}]")
     g.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=DEFAULT_LR_SCHEDULE,
-                   help=f"learning rate over the budget: cosine falls to 5 %% of it by the end [{DEFAULT_LR_SCHEDULE}]")
+                   help=f"learning rate over the budget: cosine falls to {LR_FLOOR * 100:g} %% of it by the end "
+                        f"[{DEFAULT_LR_SCHEDULE}]")
     g.add_argument("--seed", type=int, default=0)
 
 

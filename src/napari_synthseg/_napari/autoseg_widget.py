@@ -17,6 +17,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ..autoseg import METHODS
 from ._common import (
     row,
     stack,
@@ -42,7 +43,6 @@ from ._common import (
 if TYPE_CHECKING:
     import napari
 
-METHODS = ("otsu", "li", "triangle", "local", "manual", "contours", "combined", "edge")
 POLARITIES = ("auto", "bright", "dark")
 PREVIEW_DELAY_MS = 250
 

@@ -15,3 +15,5 @@ DEFAULT_DEPTH = 3
 #: batches left the weights (docs/benchmarks.md, "Learning-rate schedule").
 LR_SCHEDULES = ("cosine", "constant")
 DEFAULT_LR_SCHEDULE = "cosine"
+#: Where the cosine schedule ends, as a fraction of the learning rate.
+LR_FLOOR = 0.05

@@ -22,7 +22,7 @@ from napari_synthseg.image_io import atomic_write
 from napari_synthseg.model.data import SyntheticScenes, real_validation_set
 from napari_synthseg.model.losses import ForegroundIoU, SegmentationLoss
 from napari_synthseg.model.network import build_unet
-from napari_synthseg.model import DEFAULT_BASE_FILTERS, DEFAULT_DEPTH, DEFAULT_LR_SCHEDULE, LR_SCHEDULES
+from napari_synthseg.model import DEFAULT_BASE_FILTERS, DEFAULT_DEPTH, DEFAULT_LR_SCHEDULE, LR_FLOOR, LR_SCHEDULES
 from napari_synthseg.model.averaging import WeightAverage
 from napari_synthseg.model.sidecar import CHANNELS, NORMALIZATION, SidecarError, read_sidecar, write_sidecar
 
@@ -41,9 +41,6 @@ DEFAULT_SCENE_PARAMS = {"brightness": 0.7, "contrast": 0.6}
 #: dev_emps (base 8, mixed recipe) the 15-minute model held its pixel IoU (0.785 against 0.731
 #: without) but object F1 after 10 minutes fell from 0.563 to 0.538 (docs/benchmarks.md).
 DEFAULT_WEIGHT_AVERAGE = 0.0
-
-#: Where the cosine schedule ends, as a fraction of the learning rate.
-LR_FLOOR = 0.05
 
 
 def learning_rate_factor(schedule: str, fraction: float) -> float:
