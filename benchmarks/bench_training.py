@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_training.py                 # sizes, TensorFlow
     .venv/bin/python benchmarks/bench_training.py --backends tensorflow,jax,torch
+    .venv/bin/python benchmarks/bench_training.py --xla --bases 8 16 --depths 3
 
 Prints, per network size, training patches/s (patch 256, batch 4, fixed batches so only the
 network is timed) and the ratio to a baseline measured in the same run: a plain 4-layer,
@@ -9,6 +10,8 @@ network is timed) and the ratio to a baseline measured in the same run: a plain 
 (synthesis + targets), to show whether data or the network limits training. With
 ``--backends`` each backend runs in its own process (KERAS_BACKEND must be set before Keras
 is imported) and reports training patches/s and prediction tiles/s for base 16, depth 3.
+With ``--xla`` each U-Net is also trained with its step compiled by XLA (``train_model(xla="on")``;
+Keras leaves XLA off on CPU-only machines), and the ratio to the same network without it is printed.
 """
 
 from __future__ import annotations
@@ -59,12 +62,13 @@ def _baseline_model():
     return keras.Model(inputs, outputs, name="baseline_fcn")
 
 
-def _train_rate(model, batches, steps, warmup=2):
+def _train_rate(model, batches, steps, warmup=2, jit_compile=False):
     import keras
 
     from napari_synthseg.model.losses import ForegroundIoU, SegmentationLoss
 
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=SegmentationLoss(), metrics=[ForegroundIoU()])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=SegmentationLoss(), metrics=[ForegroundIoU()],
+                  jit_compile=jit_compile)
     t0 = time.perf_counter()
     for i in range(warmup):
         model.train_on_batch(*batches[i % len(batches)])
@@ -104,6 +108,10 @@ def run_sizes(args) -> None:
             rate, first = _train_rate(model, batches, args.steps)
             print(f"{f'unet base {base} depth {depth}':<24}{model.count_params():>9}{rate:>17.2f}"
                   f"{rate / base_rate:>13.2f}{first:>17.1f}", flush=True)
+            if args.xla:
+                xla_rate, xla_first = _train_rate(build_unet(base, depth), batches, args.steps, jit_compile=True)
+                print(f"{f'  same, XLA':<24}{'':>9}{xla_rate:>17.2f}{xla_rate / base_rate:>13.2f}{xla_first:>17.1f}"
+                      f"   XLA / plain: {xla_rate / rate:.2f}", flush=True)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
@@ -128,6 +136,7 @@ def main() -> None:
     parser.add_argument("--bases", type=int, nargs="+", default=[8, 16, 32])
     parser.add_argument("--depths", type=int, nargs="+", default=[3, 4])
     parser.add_argument("--backends", help="comma-separated, e.g. tensorflow,jax,torch")
+    parser.add_argument("--xla", action="store_true", help="also time each U-Net with XLA compilation")
     parser.add_argument("--_one-backend", dest="one_backend", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 

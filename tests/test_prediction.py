@@ -287,3 +287,43 @@ def test_anchored_model_sees_dark_objects_as_bright(tmp_path):
     write_sidecar(path, {"network": {"depth": 0}, "normalization": {"low": 1.0, "high": 99.8, "mode": "anchored"}})
     ready = ModelSegmenter(model_path=str(path)).prepare(open_image(dark))
     assert ready.value_ranges[()] == pytest.approx(anchored_range(dark))
+
+
+def _scale_bar_image():
+    """A bright grain and a bright info box with dark text in the lower right corner."""
+    rng = np.random.default_rng(0)
+    image = rng.normal(50, 5, (400, 600))
+    image[100:140, 100:160] = 230
+    image[362:392, 420:590] = 180
+    image[370:385, 450:520] = 5
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def test_predict_leaves_the_scale_bar_box_out(threshold_model, tmp_path):
+    from napari_synthseg.largeimage import ModelSegmenter, open_image
+    from napari_synthseg.pipeline import predict_at_scale
+
+    image = _scale_bar_image()
+    box = (slice(362, 392), slice(420, 590))
+    kept = predict(threshold_model, image, ignore_box=None)
+    assert kept[box].max() > 0  # the bright box is "object" to the network
+    labels, prob = predict(threshold_model, image, return_probabilities=True)
+    assert labels[box].max() == 0 and labels[120, 130] > 0
+    assert prob[box][..., 0].max() == 0  # the probabilities returned are the ones cut
+    given = predict(threshold_model, image, ignore_box=(0, 200, 0, 300))
+    assert given[120, 130] == 0 and given[box].max() > 0
+    # zoomed prediction cuts the box found on the full image
+    zoomed, _ = predict_at_scale(threshold_model, image, 0.5)
+    assert zoomed[box].max() == 0 and zoomed[120, 130] > 0
+    # the large-image segmenter finds the box once on the plane and cuts it from every tile
+    ready = ModelSegmenter(model_path=str(threshold_model.path), tile=128).prepare(open_image(image))
+    y0, y1, x0, x1 = ready.boxes[()]
+    assert y0 <= 362 and y1 >= 392 and x0 <= 420 and x1 >= 590
+    tile_labels = ready(image[300:, 400:], ((), slice(300, 400), slice(400, 600)))
+    assert tile_labels[62:92, 20:190].max() == 0
+    assert ModelSegmenter(model_path=str(threshold_model.path), ignore_box=None).prepare(
+        open_image(image)).boxes[()] is None
+    with pytest.raises(ValueError, match="ignore_box must be 'auto', None or"):
+        predict(threshold_model, image, ignore_box="corner")
+    with pytest.raises(ValueError, match="ignore_box must be 'auto', None or"):
+        predict(threshold_model, image, ignore_box=(1, 2))

@@ -38,12 +38,22 @@ def test_run_predict_evaluate_end_to_end(tmp_path, capsys):
     assert info["normalization"]["mode"] == "anchored"
     assert info["training"]["real_training_images"] == 2 and info["training"]["real_fraction"] == 0.5
     assert info["training"]["lr_schedule"] == "constant"
+    assert info["training"]["xla"] is False  # "auto" leaves a 3-step budget uncompiled
     assert any((out / "bank" / "objects").iterdir())
 
     pred = tmp_path / "pred"
     assert main(["predict", str(out / "model.keras"), str(images), "--out", str(pred), "--tile", "128",
                  "--augment"]) == 0
     assert sorted(p.name for p in pred.glob("*_labels.tif")) == [f"{s}_labels.tif" for s in stems]
+    # the sample scenes carry a scale bar: with --ignore-box none the model may label it, never with auto
+    kept = tmp_path / "kept"
+    assert main(["predict", str(out / "model.keras"), str(images), "--out", str(kept), "--tile", "128",
+                 "--ignore-box", "none", "--no-overlay"]) == 0
+    from napari_synthseg.autoseg import find_scale_bar
+    for stem in stems:
+        y0, y1, x0, x1 = find_scale_bar(read_image(next(images.glob(f"{stem}.*"))))
+        assert read_image(pred / f"{stem}_labels.tif")[y0:y1, x0:x1].max() == 0
+        assert read_image(kept / f"{stem}_labels.tif").shape == (192, 256)
     capsys.readouterr()
     assert main(["evaluate", str(pred), str(masks)]) == 0
     assert "object P" in capsys.readouterr().out
@@ -55,13 +65,19 @@ def test_train_from_a_bank_with_a_schedule(tmp_path, capsys):
     assert main(["autoseg", str(images), "--bank", str(bank), "--method", "edge"]) == 0
     model = tmp_path / "m.keras"
     assert main(["train", "--bank", str(bank), "--backgrounds", str(images), "--model-out", str(model),
-                 "--steps", "2", "--patch", "64", *TINY]) == 0
+                 "--steps", "2", "--patch", "64", "--xla", "on", *TINY]) == 0
     assert "train: 2 steps" in capsys.readouterr().out
-    assert json.loads(model.with_suffix(".json").read_text())["training"]["lr_schedule"] == "cosine"  # default
+    training = json.loads(model.with_suffix(".json").read_text())["training"]
+    assert training["lr_schedule"] == "cosine"  # default
+    assert training["xla"] is True
     with pytest.raises(SystemExit):
         main(["train", "--bank", str(bank), "--backgrounds", str(images), "--model-out", str(model),
               "--steps", "2", "--lr-schedule", "step"])
     assert "invalid choice: 'step'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "--bank", str(bank), "--backgrounds", str(images), "--model-out", str(model),
+              "--steps", "2", "--xla", "yes"])
+    assert "invalid choice: 'yes'" in capsys.readouterr().err
 
 
 def test_run_refuses_bad_budget_and_missing_model(tmp_path, capsys):
@@ -74,3 +90,6 @@ def test_run_refuses_bad_budget_and_missing_model(tmp_path, capsys):
     assert "--min-confidence must be between 0 and 1" in capsys.readouterr().err
     assert main(["predict", str(tmp_path / "none.keras"), str(images), "--out", str(tmp_path / "p")]) == 2
     assert "none.keras" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["predict", "model.keras", str(images), "--out", str(tmp_path / "p"), "--ignore-box", "corner"])
+    assert "--ignore-box takes 'auto', 'none' or Y0,Y1,X0,X1" in capsys.readouterr().err

@@ -233,6 +233,35 @@ def test_training_applies_the_schedule_over_the_step_budget(objects, tmp_path, m
     assert read_sidecar(path)["training"]["lr_schedule"] == schedule
 
 
+def test_xla_auto_compiles_only_budgets_that_repay_it():
+    from napari_synthseg.model import XLA_MIN_STEPS
+    from napari_synthseg.model.training import use_xla
+
+    tf = "tensorflow"
+    assert use_xla("auto", ("steps", XLA_MIN_STEPS - 1), backend=tf) is False
+    assert use_xla("auto", ("steps", XLA_MIN_STEPS), backend=tf) is True
+    assert use_xla("auto", ("epochs", 2), steps_per_epoch=XLA_MIN_STEPS // 2, backend=tf) is True
+    assert use_xla("auto", ("minutes", 0.5), backend=tf) is False
+    assert use_xla("auto", ("minutes", 15), backend=tf) is True
+    assert use_xla("auto", ("minutes", 15), backend="jax") == "auto"  # Keras decides there
+    assert use_xla("on", ("steps", 1), backend=tf) is True and use_xla("off", ("minutes", 15), backend=tf) is False
+    with pytest.raises(ValueError, match="xla must be one of auto, on, off"):
+        use_xla(True, ("steps", 1))
+
+
+def test_xla_training_matches_plain_training_and_is_recorded(objects, tmp_path):
+    runs = {}
+    for xla in ("on", "off"):
+        path = tmp_path / f"{xla}.keras"
+        runs[xla] = train_model(objects, None, path, steps=3, steps_per_epoch=3, seed=1, xla=xla, **TINY)
+        assert read_sidecar(path)["training"]["xla"] is (xla == "on")
+    # the same seeded steps give the same model, compiled or not
+    assert runs["on"].history[-1]["val_loss"] == pytest.approx(runs["off"].history[-1]["val_loss"], rel=1e-3)
+    # a resumed compiled model follows this run's choice, not the saved compile settings
+    train_model(objects, None, tmp_path / "on.keras", steps=1, steps_per_epoch=1, resume=True, xla="off", **TINY)
+    assert read_sidecar(tmp_path / "on.keras")["training"]["xla"] is False
+
+
 def test_cancel_keeps_a_loadable_best_model(objects, tmp_path):
     cancel = threading.Event()
     path = tmp_path / "cancelled.keras"
@@ -323,6 +352,7 @@ def test_minutes_budget_on_a_bank_folder(objects, tmp_path):
     ({"steps": 2, "batch_size": 0}, "batch_size"),
     ({"steps": 2, "weight_average": 1.0}, "weight_average must be in"),
     ({"steps": 2, "lr_schedule": "step"}, "lr_schedule must be one of cosine, constant"),
+    ({"steps": 2, "xla": "yes"}, "xla must be one of auto, on, off"),
 ])
 def test_bad_budgets_and_sizes_are_rejected(objects, tmp_path, kwargs, message):
     params = dict(TINY)

@@ -549,17 +549,47 @@ def _check_params(method, polarity, threshold, sigma, min_area, max_area, contou
     return threshold
 
 
+def check_ignore_box(ignore_box):
+    """``ignore_box`` checked: ``"auto"``, None, or a tuple of four ints ``(y0, y1, x0, x1)``."""
+    if ignore_box is None or (isinstance(ignore_box, str) and ignore_box == "auto"):
+        return ignore_box
+    try:
+        if isinstance(ignore_box, str):
+            raise ValueError
+        y0, y1, x0, x1 = (int(v) for v in ignore_box)
+    except (TypeError, ValueError):
+        raise ValueError(f"ignore_box must be 'auto', None or (y0, y1, x0, x1); got {ignore_box!r}") from None
+    return y0, y1, x0, x1
+
+
+def resolve_ignore_box(gray2d: np.ndarray, ignore_box) -> tuple[int, int, int, int] | None:
+    """The box to leave out of a 2D image: ``"auto"`` detects a scale-bar / info box
+    (:func:`find_scale_bar`), ``(y0, y1, x0, x1)`` is used as given, None means none."""
+    ignore_box = check_ignore_box(ignore_box)
+    return find_scale_bar(gray2d) if isinstance(ignore_box, str) else ignore_box
+
+
+def cut_box(foreground: np.ndarray, box: tuple[int, int, int, int] | None,
+            offset: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """Zero ``foreground`` (in place) inside ``box``, given in coordinates where the array starts
+    at ``offset`` (a tile's first row and column); returns it."""
+    if box is not None:
+        y0, y1, x0, x1 = box
+        rows = slice(max(y0 - offset[0], 0), max(y1 - offset[0], 0))
+        cols = slice(max(x0 - offset[1], 0), max(x1 - offset[1], 0))
+        foreground[rows, cols] = 0
+    return foreground
+
+
 def _ignore_for_plane(ignore_mask, ignore_box, gray2d, index):
     """Bool mask of pixels to leave out, or None."""
     shape = gray2d.shape
     ignore = None
     if ignore_mask is not None:
         ignore = ignore_mask if ignore_mask.ndim == 2 else ignore_mask[index]
-    box = find_scale_bar(gray2d) if isinstance(ignore_box, str) else ignore_box
+    box = resolve_ignore_box(gray2d, ignore_box)
     if box is not None:
-        y0, y1, x0, x1 = (int(v) for v in box)
-        boxed = np.zeros(shape, dtype=bool)
-        boxed[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)] = True
+        boxed = ~cut_box(np.ones(shape, dtype=bool), box)
         ignore = boxed if ignore is None else (ignore | boxed)
     return ignore
 
@@ -639,11 +669,7 @@ def autosegment(image, *, sigma=1.5, method="otsu", threshold=None, polarity="au
         if ignore_mask.shape not in (gray.shape[-2:], gray.shape):
             raise ValueError(f"ignore_mask shape {ignore_mask.shape} must be {gray.shape[-2:]} "
                              f"or {gray.shape}")
-    if ignore_box is not None and not isinstance(ignore_box, str):
-        if len(ignore_box) != 4:
-            raise ValueError(f"ignore_box must be (y0, y1, x0, x1), None or 'auto'; got {ignore_box!r}")
-    elif isinstance(ignore_box, str) and ignore_box != "auto":
-        raise ValueError(f"ignore_box must be (y0, y1, x0, x1), None or 'auto'; got {ignore_box!r}")
+    ignore_box = check_ignore_box(ignore_box)
 
     out = np.zeros(gray.shape, dtype=np.uint32)
     offset = 0

@@ -12,7 +12,8 @@ import numpy as np
 
 from .autoseg import METHODS as AUTOSEG_METHODS
 from .image_io import ImageReadError
-from .model import DEFAULT_BASE_FILTERS, DEFAULT_DEPTH, DEFAULT_LR_SCHEDULE, LR_FLOOR, LR_SCHEDULES
+from .model import (DEFAULT_BASE_FILTERS, DEFAULT_DEPTH, DEFAULT_LR_SCHEDULE, LR_FLOOR, LR_SCHEDULES, XLA_CHOICES,
+                    XLA_MIN_STEPS)
 
 EXIT_BAD_INPUT = 2
 
@@ -60,7 +61,7 @@ def _add_autoseg_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-split", dest="split_touching", action="store_false",
                    help="do not split touching objects at necks")
     g.add_argument("--ignore-box", type=_ignore_box, default="auto",
-                   help="region to ignore: 'auto' (detect the scale bar), 'none', or Y0,Y1,X0,X1 [auto]")
+                   help="region where no object is segmented: 'auto' (detect the scale bar), 'none', or Y0,Y1,X0,X1 [auto]")
 
 
 def _autoseg_params(args: argparse.Namespace) -> dict:
@@ -199,10 +200,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         result = train_model(bank, backgrounds, args.model_out, callbacks=[report], seed=args.seed,
                              resume=args.resume, base_filters=args.base_filters, depth=args.depth,
                              patch=args.patch, batch_size=args.batch_size, lr_schedule=args.lr_schedule,
-                             **budget)
+                             xla=args.xla, **budget)
     print(f"train: {result.steps_done} steps, best validation IoU {result.best_metric:.3f}, "
           f"model {result.model_path}" + (" (stopped early)" if result.cancelled else ""))
     return 0
+
+
+def _run_predict_params(args: argparse.Namespace) -> dict | None:
+    """Prediction options `synthseg run` was given: flips, and the autoseg's --ignore-box when not auto."""
+    params = {"augment": True} if args.augment else {}
+    if args.ignore_box != "auto":
+        params["ignore_box"] = args.ignore_box
+    return params or None
 
 
 def _budget(args: argparse.Namespace) -> dict:
@@ -227,7 +236,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from exc
     out = Path(args.out)
     segmenter = ModelSegmenter(model_path=str(args.model), tile=args.tile, batch_size=args.batch_size,
-                               min_area=args.min_area, min_confidence=args.min_confidence, augment=args.augment)
+                               min_area=args.min_area, min_confidence=args.min_confidence, augment=args.augment,
+                               ignore_box=args.ignore_box)
     report = _run_batch(args, inputs, out, segmenter, "predict")
     if not args.no_overlay:
         for path in inputs:
@@ -304,8 +314,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.images, args.out, rounds=args.rounds, model_out=args.model_out, gt_dir=args.gt_dir,
         autoseg_params=_autoseg_params(args), seed=args.seed, progress=report,
         train_params=dict(base_filters=args.base_filters, depth=args.depth, real_fraction=args.real_fraction,
-                          normalization=args.normalization, lr_schedule=args.lr_schedule),
-        object_size=args.object_size, predict_params={"augment": True} if args.augment else None, **budget,
+                          normalization=args.normalization, lr_schedule=args.lr_schedule, xla=args.xla),
+        object_size=args.object_size, predict_params=_run_predict_params(args), **budget,
     )
     for bar in bars.values():
         bar.close()
@@ -387,6 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-confidence", type=float, default=0.8,
                    help="drop objects whose mean foreground probability is lower (0 keeps all) [0.8]")
     p.add_argument("--augment", action="store_true", help=_AUGMENT_HELP)
+    p.add_argument("--ignore-box", type=_ignore_box, default="auto",
+                   help="region where no object is kept: 'auto' (detect the scale bar), 'none', or Y0,Y1,X0,X1 [auto]")
     p.add_argument("--no-overlay", action="store_true")
     _add_batch_options(p)
     p.set_defaults(func=cmd_predict)
@@ -439,6 +451,9 @@ def _add_train_options(p: argparse.ArgumentParser, *, epochs: bool) -> None:
     g.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=DEFAULT_LR_SCHEDULE,
                    help=f"learning rate over the budget: cosine falls to {LR_FLOOR * 100:g} %% of it by the end "
                         f"[{DEFAULT_LR_SCHEDULE}]")
+    g.add_argument("--xla", choices=XLA_CHOICES, default="auto",
+                   help="compile the training step with XLA (TensorFlow); auto: on for budgets of at least "
+                        f"{XLA_MIN_STEPS} steps or 1 minute [auto]")
     g.add_argument("--seed", type=int, default=0)
 
 

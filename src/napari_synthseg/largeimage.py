@@ -398,8 +398,9 @@ class ModelSegmenter(TileSegmenter):
     ``prepare`` computes each plane's intensity range once: for a percentile model from the
     same strided sample the in-memory ``predict`` uses, for an anchored model
     (``anchored_range``) from a strided overview of the plane, so every tile sees the same
-    input scale (and polarity) as the whole image would. Inside a tile the network runs on overlapping sub-tiles with smooth
-    blending (as ``predict``), then ``probabilities_to_instances`` makes the labels.
+    input scale (and polarity) as the whole image would, and resolves ``ignore_box="auto"`` (a
+    scale-bar box, as ``predict``) on the same overview. Inside a tile the network runs on overlapping sub-tiles with smooth
+    blending (as ``predict``), the box is cut out, then ``probabilities_to_instances`` makes the labels.
     The model is loaded once per worker process, from ``model_path``.
     """
 
@@ -413,8 +414,10 @@ class ModelSegmenter(TileSegmenter):
     method: str = "auto"
     min_confidence: float = 0.0
     augment: bool = False  # average over flips and transposes (predict's augment)
+    ignore_box: object = "auto"  # predict's ignore_box: "auto", None or (y0, y1, x0, x1)
     overview_pixels: int = 4_000_000
     value_ranges: dict = field(default_factory=dict)  # plane -> (lo, hi)
+    boxes: dict = field(default_factory=dict)  # plane -> (y0, y1, x0, x1) or None, once prepared
 
     def _model(self):
         from .model.prediction import load_model
@@ -428,18 +431,29 @@ class ModelSegmenter(TileSegmenter):
     def prepare(self, source: ImageSource) -> "ModelSegmenter":
         from .normalize import anchored_range, percentile_range
 
+        from .autoseg import check_ignore_box, find_scale_bar
+
+        ignore_box = check_ignore_box(self.ignore_box)
         model = self._model()
         low, high = model.percentiles
-        ranges = {}
+        height, width = source.spatial_shape
+        ranges, boxes = {}, {}
         for plane in _planes(source):
+            boxes[plane] = ignore_box
+            if model.normalization == "anchored" or ignore_box == "auto":
+                overview, stride = _plane_overview(source, plane, self.overview_pixels)
+            if ignore_box == "auto":
+                found = find_scale_bar(overview)
+                boxes[plane] = None if found is None else (
+                    found[0] * stride, min(height, found[1] * stride + stride),
+                    found[2] * stride, min(width, found[3] * stride + stride))
             if model.normalization == "anchored":
                 # anchors (and the polarity in them) are decided once on the whole plane
-                overview, stride = _plane_overview(source, plane, self.overview_pixels)
                 ranges[plane] = anchored_range(overview, sigma=1.5 / stride)
             else:
                 sample = _flat_percentile_sample(source, plane, 1_000_000)
                 ranges[plane] = percentile_range(sample, low, high, max_samples=sample.size + 1)
-        return replace(self, value_ranges=ranges)
+        return replace(self, value_ranges=ranges, boxes=boxes)
 
     def probabilities(self, tile: np.ndarray, value_range) -> np.ndarray:
         """Blended ``(H, W, 3)`` probabilities of one gray tile, normalised with ``value_range``."""
@@ -454,8 +468,15 @@ class ModelSegmenter(TileSegmenter):
     def __call__(self, tile, region=None):
         from .instances import probabilities_to_instances
 
+        from .autoseg import cut_box, resolve_ignore_box
+
         value_range = self.value_ranges.get(region[0]) if region is not None else None
         prob = self.probabilities(np.asarray(tile), value_range)
+        if region is not None and region[0] in self.boxes:
+            _, rows, cols = region  # the box is in image coordinates; the tile starts at rows/cols
+            cut_box(prob[..., 0], self.boxes[region[0]], (rows.start, cols.start))
+        else:  # an unprepared segmenter called on a whole image
+            cut_box(prob[..., 0], resolve_ignore_box(np.asarray(tile), self.ignore_box))
         return probabilities_to_instances(prob, threshold=self.threshold, min_area=self.min_area,
                                           fill_holes=self.fill_holes, method=self.method,
                                           min_confidence=self.min_confidence)

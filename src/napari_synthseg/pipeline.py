@@ -122,7 +122,7 @@ def predict_at_scale(model, image: np.ndarray, factor: float, **params) -> tuple
     """``predict`` on the image zoomed by ``factor``; labels and probabilities at full resolution.
 
     The probabilities are interpolated back to the image's grid and turned into instances
-    there, so outlines keep full resolution.
+    there, so outlines keep full resolution; ``ignore_box`` is resolved on the full image.
     """
     from .instances import probabilities_to_instances
     from .model.prediction import predict
@@ -131,13 +131,16 @@ def predict_at_scale(model, image: np.ndarray, factor: float, **params) -> tuple
         return predict(model, image, return_probabilities=True, **params)
     from skimage.transform import resize
 
+    from .autoseg import cut_box, resolve_ignore_box
     from .model.prediction import DEFAULT_MIN_CONFIDENCE
 
     post = {k: params.pop(k) for k in ("threshold", "min_area", "fill_holes", "method", "min_confidence")
             if k in params}
     post.setdefault("min_confidence", DEFAULT_MIN_CONFIDENCE)
-    _, prob = predict(model, zoom_image(image, factor), return_probabilities=True, **params)
+    box = resolve_ignore_box(np.asarray(image), params.pop("ignore_box", "auto"))
+    _, prob = predict(model, zoom_image(image, factor), return_probabilities=True, ignore_box=None, **params)
     prob = resize(prob, image.shape + (prob.shape[-1],), order=1, preserve_range=True).astype(np.float32)
+    cut_box(prob[..., 0], box)
     return probabilities_to_instances(prob, **post), prob
 
 

@@ -75,6 +75,10 @@ class SegmentWidget(QWidget):
         self.augment = QCheckBox("average flips (8x slower)")
         self.augment.setToolTip("Test-time augmentation: average the network over the 8 flips and "
                                 "transposes of the image; fewer specks, smoother outlines")
+        self.skip_scale_bar = QCheckBox("leave out the scale bar")
+        self.skip_scale_bar.setChecked(True)
+        self.skip_scale_bar.setToolTip("No objects inside a scale-bar / info box found in a corner "
+                                       "(as the Auto-segment dock does)")
         self.tile = QSpinBox()
         self.tile.setRange(64, 4096)
         self.tile.setSingleStep(64)
@@ -95,6 +99,7 @@ class SegmentWidget(QWidget):
         form.addRow("tile (px)", self.tile)
         form.addRow(self.fill_holes)
         form.addRow(self.augment)
+        form.addRow(self.skip_scale_bar)
         stack(self, form, row(self.run_button, self.cancel_button), self.progress, self.status)
 
         connect_click(self.run_button, self.run)
@@ -120,7 +125,7 @@ class SegmentWidget(QWidget):
         grays = [plane_gray(image, plane) for plane in planes]
         kwargs = dict(threshold=self.threshold.value(), min_area=self.min_area.value(),
                       min_confidence=self.min_confidence.value(), fill_holes=self.fill_holes.isChecked(), tile=self.tile.value(),
-                      augment=self.augment.isChecked())
+                      augment=self.augment.isChecked(), ignore_box="auto" if self.skip_scale_bar.isChecked() else None)
         self._results = [None] * len(planes)
         self._job_context = {"image": image, "planes": planes, "shape": spatial_shape(image), "error": None}
         self._stop_requested.clear()

@@ -17,6 +17,7 @@ from typing import Callable
 
 import numpy as np
 
+from napari_synthseg.autoseg import check_ignore_box, cut_box, resolve_ignore_box
 from napari_synthseg.image_io import is_rgb, iter_planes, to_gray
 from napari_synthseg.instances import probabilities_to_instances
 from napari_synthseg.model.sidecar import CHANNELS, SidecarError, read_sidecar, sidecar_path
@@ -331,7 +332,7 @@ def predict(model, image, *, tile: int = DEFAULT_TILE, overlap: int | None = Non
             min_area: int = 30, fill_holes: bool = True, return_probabilities: bool = False,
             progress: Callable[[int, int], None] | None = None, method: str = "auto",
             fill_contours: bool = False, precision: str = "auto", rgb: bool | None = None,
-            min_confidence: float = DEFAULT_MIN_CONFIDENCE, augment: bool = False):
+            min_confidence: float = DEFAULT_MIN_CONFIDENCE, augment: bool = False, ignore_box="auto"):
     """Segment a 2D image or a stack into uint32 instance labels at full resolution.
 
     Parameters
@@ -362,12 +363,18 @@ def predict(model, image, *, tile: int = DEFAULT_TILE, overlap: int | None = Non
     augment
         Average the network's answers over the 8 flips and transposes of each plane
         (test-time augmentation): smoother outlines and fewer specks, 8 times slower.
+    ignore_box
+        Region of each plane that holds no objects, as in ``autosegment``: ``"auto"`` detects
+        a scale-bar / info box in a corner (``find_scale_bar``), ``(y0, y1, x0, x1)`` gives it,
+        None keeps everything. Its foreground probability is set to 0, so no object lies in it
+        (the training labels had none there either).
 
     Returns
     -------
     labels or (labels, probabilities)
         Labels have the image's spatial shape; ids are unique across a stack.
     """
+    ignore_box = check_ignore_box(ignore_box)
     if int(batch_size) != batch_size or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     image = np.asarray(image)
@@ -403,6 +410,7 @@ def predict(model, image, *, tile: int = DEFAULT_TILE, overlap: int | None = Non
     for index in planes:
         prob = predict_probabilities(model, gray[index], tile=tile, overlap=overlap, batch_size=batch_size,
                                      precision=precision, on_batch=on_batch, augment=augment)
+        cut_box(prob[..., 0], resolve_ignore_box(gray[index], ignore_box))
         plane_labels = probabilities_to_instances(prob, threshold=threshold, min_area=min_area,
                                                   fill_holes=fill_holes, method=method,
                                                   fill_contours=fill_contours, min_confidence=min_confidence)
