@@ -429,9 +429,8 @@ class ModelSegmenter(TileSegmenter):
             return _MODEL_CACHE[key]
 
     def prepare(self, source: ImageSource) -> "ModelSegmenter":
-        from .normalize import anchored_range, percentile_range
-
         from .autoseg import check_ignore_box, find_scale_bar
+        from .normalize import anchored_range, percentile_range
 
         ignore_box = check_ignore_box(self.ignore_box)
         model = self._model()
@@ -466,9 +465,8 @@ class ModelSegmenter(TileSegmenter):
                                          augment=self.augment)
 
     def __call__(self, tile, region=None):
-        from .instances import probabilities_to_instances
-
         from .autoseg import cut_box, resolve_ignore_box
+        from .instances import probabilities_to_instances
 
         value_range = self.value_ranges.get(region[0]) if region is not None else None
         prob = self.probabilities(np.asarray(tile), value_range)

@@ -18,10 +18,11 @@ DEFAULT_LR_SCHEDULE = "cosine"
 #: Where the cosine schedule ends, as a fraction of the learning rate.
 LR_FLOOR = 0.05
 
-#: XLA compilation of the training step (``train_model(jit_compile=...)``, ``--xla``). Keras
-#: leaves XLA off on CPU-only machines; for this small U-Net on 2 cores it makes a 256x256
-#: batch of 4 about 1.4 times faster (0.42 s against 0.59 s, docs/benchmarks.md, "XLA"), but
-#: compiling costs about 10 s, so ``"auto"`` turns it on only for budgets that repay it.
+#: XLA compilation of the training step (``train_model(xla=...)``, ``--xla``). Keras leaves XLA
+#: off on CPU-only machines; for the base-8 U-Net on 2 cores it trains 1.5 times the patches per
+#: second on fixed batches and 1.34 times the steps inside ``train_model`` (docs/benchmarks.md,
+#: "XLA training"), but compiling costs about 10 s, so ``"auto"`` turns it on only for budgets
+#: that repay it.
 XLA_CHOICES = ("auto", "on", "off")
 #: Smallest step budget for which ``"auto"`` compiles with XLA (minutes budgets: 1 minute).
 XLA_MIN_STEPS = 100

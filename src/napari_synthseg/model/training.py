@@ -171,7 +171,7 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
         ``"constant"`` keeps it.
     xla : {"auto", "on", "off"}
         Compile the training step with XLA (``use_xla``). ``"auto"``: on with TensorFlow for
-        budgets of at least 100 steps or 1 minute (about 1.4 times the steps on CPU).
+        budgets of at least 100 steps or 1 minute (about 1.3-1.5 times the steps on a CPU).
 
     Returns
     -------
