@@ -332,10 +332,7 @@ def _resolve_autoseg(source: ImageSource, plane, params: dict, overview_pixels: 
     sample_grid = np.concatenate(sample_rows)
     resolved: dict = {}
     if box == "auto":
-        found = autoseg.find_scale_bar(np.concatenate(overview_gray))
-        box = None if found is None else tuple(int(v) * over for v in found)
-        if box is not None:
-            box = (box[0], min(height, box[1] + over), box[2], min(width, box[3] + over))
+        box = _overview_box(autoseg.find_scale_bar(np.concatenate(overview_gray)), over, height, width)
         resolved["ignore_box"] = box
     valid_grid = valid_over = None
     if box is not None:
@@ -376,6 +373,14 @@ def _flat_percentile_sample(source: ImageSource, plane, max_samples: int, band: 
         rows = np.asarray(source.read(plane, slice(r0, r1), slice(0, width)))
         parts.append(rows.ravel()[np.arange(first, hi, step) - lo])
     return np.concatenate(parts).astype(np.float32)
+
+
+def _overview_box(found, stride: int, height: int, width: int) -> tuple[int, int, int, int] | None:
+    """A box found on a strided overview, in full-image coordinates (grown by a stride, clipped)."""
+    if found is None:
+        return None
+    y0, y1, x0, x1 = (int(v) * stride for v in found)
+    return y0, min(height, y1 + stride), x0, min(width, x1 + stride)
 
 
 def _plane_overview(source: ImageSource, plane, max_pixels: int, band: int = 2048) -> tuple[np.ndarray, int]:
@@ -442,10 +447,7 @@ class ModelSegmenter(TileSegmenter):
             if model.normalization == "anchored" or ignore_box == "auto":
                 overview, stride = _plane_overview(source, plane, self.overview_pixels)
             if ignore_box == "auto":
-                found = find_scale_bar(overview)
-                boxes[plane] = None if found is None else (
-                    found[0] * stride, min(height, found[1] * stride + stride),
-                    found[2] * stride, min(width, found[3] * stride + stride))
+                boxes[plane] = _overview_box(find_scale_bar(overview), stride, height, width)
             if model.normalization == "anchored":
                 # anchors (and the polarity in them) are decided once on the whole plane
                 ranges[plane] = anchored_range(overview, sigma=1.5 / stride)
