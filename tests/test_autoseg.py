@@ -179,6 +179,55 @@ def test_find_scale_bar_synthetic():
     assert find_scale_bar(rng.normal(50, 5, (400, 600))) is None
 
 
+
+def _with_data_bar(rng, fill, text, top=False, rows=40):
+    """A 400x600 textured field with two grains and a full-width SEM data bar of ``rows`` rows."""
+    image = _textured_background(rng, (400, 600))
+    image[100:140, 100:160] = 230
+    image[200:260, 300:340] = 230
+    bar = slice(0, rows) if top else slice(400 - rows, 400)
+    image[bar] = fill
+    strip = image[bar]
+    for x0 in range(20, 560, 70):  # words of text in the bar
+        strip[rows // 3: rows // 3 + 10, x0:x0 + 40:3] = text
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def test_find_data_bar_bottom_and_top():
+    from napari_synthseg.autoseg import find_data_bar
+
+    rng = np.random.default_rng(5)
+    white = _with_data_bar(rng, 255, 0)
+    assert find_data_bar(white) == (360, 400, 0, 600)
+    # find_scale_bar returns the bar (padded), and the auto-segmentation leaves it out
+    y0, y1, x0, x1 = find_scale_bar(white)
+    assert 350 <= y0 <= 360 and y1 == 400 and (x0, x1) == (0, 600)
+    labels = autosegment(white)
+    assert labels[y0:].max() == 0 and labels[120, 130] > 0 and labels[230, 320] > 0
+    black_top = _with_data_bar(rng, 0, 255, top=True, rows=30)
+    assert find_data_bar(black_top) == (0, 30, 0, 600)
+
+
+def test_find_data_bar_none_on_flat_backgrounds():
+    from napari_synthseg.autoseg import find_data_bar
+
+    rng = np.random.default_rng(6)
+    assert find_data_bar(np.clip(_textured_background(rng, (300, 400)), 0, 255).astype(np.uint8)) is None
+    # Dark field: saturated black background with grains down to the bottom edge.
+    image = np.zeros((300, 400), dtype=np.uint8)
+    for y, x in [(40, 50), (120, 300), (200, 100), (280, 250), (290, 370)]:
+        image[max(0, y - 12):y + 12, max(0, x - 12):x + 12] = 200
+    assert find_data_bar(image) is None
+    # A flat band at the bottom that is the image's own background, not a bar.
+    image = np.zeros((300, 400), dtype=np.uint8)
+    image[:200] = np.clip(_textured_background(rng, (200, 400)), 0, 255)
+    image[60:100, 100:160] = 255
+    assert find_data_bar(image) is None
+    # Too thin to be a bar (under 2 % of the height), and the wrong dimensionality.
+    assert find_data_bar(_with_data_bar(rng, 255, 0, rows=5)) is None
+    with pytest.raises(ValueError, match="2D image"):
+        find_data_bar(np.zeros((3, 40, 40)))
+
 def test_deterministic():
     image, _ = disks(seed=3)
     np.testing.assert_array_equal(autosegment(image, method="combined"), autosegment(image, method="combined"))

@@ -16,6 +16,7 @@ _EXPORTS = {
     "autosegment": "napari_synthseg.autoseg",
     "choose_polarity": "napari_synthseg.autoseg",
     "find_scale_bar": "napari_synthseg.autoseg",
+    "find_data_bar": "napari_synthseg.autoseg",
     "ObjectBank": "napari_synthseg.bank",
     "BankObject": "napari_synthseg.bank",
     "NotABankError": "napari_synthseg.bank",

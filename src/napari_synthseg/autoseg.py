@@ -136,14 +136,15 @@ def _fragmentation(phase: np.ndarray) -> float:
 
 # --------------------------------------------------------------------------- scale bar
 def find_scale_bar(gray: np.ndarray) -> tuple[int, int, int, int] | None:
-    """Find a microscope scale-bar / info box in a corner of a 2D image.
+    """Find a microscope scale-bar / info box in a corner, or a data bar across a 2D image.
 
     A box is recognised by what makes it a box rather than a grain: its outline is
     made of long, straight, axis-aligned intensity steps, and just inside each side
     runs a strip of nearly constant intensity (the box's fill). Sides lying on the
     image border need no edge, and a side may lose part of its edge where a grain of
-    about the fill's brightness touches it. Each corner is searched; the largest box
-    found wins.
+    about the fill's brightness touches it. Each corner is searched. A data bar (the
+    strip many SEMs print under the image: a flat white or black fill with text) runs
+    the full width at the bottom or top (``find_data_bar``). The largest box found wins.
 
     Parameters
     ----------
@@ -155,23 +156,17 @@ def find_scale_bar(gray: np.ndarray) -> tuple[int, int, int, int] | None:
     tuple or None
         ``(y0, y1, x0, x1)`` (end exclusive, padded by a few pixels) or None.
     """
-    gray = np.asarray(gray)
-    if gray.ndim != 2:
-        raise ValueError(f"find_scale_bar needs a 2D image, got shape {gray.shape}")
-    h, w = gray.shape
-    if h < 32 or w < 32:
+    found = _subsampled(gray, "find_scale_bar")
+    if found is None:
         return None
-    # Boxes are tens of pixels tall: a subsampled image keeps them and costs far less.
-    step = max(1, int(np.sqrt(h * w / 1_300_000)))
-    small = gray[::step, ::step]
+    small, step, contrast = found
+    h, w = np.shape(gray)
     hs, ws = small.shape
-    # The intensity range needs no more than ~100k pixels.
-    stride = max(1, int(np.sqrt(hs * ws / 100_000)))
-    lo, hi = np.percentile(small[::stride, ::stride], [0.5, 99.5])
-    if not hi > lo:
-        return None
     ch, cw = min(hs, max(40, int(0.22 * hs))), min(ws, max(80, int(0.45 * ws)))
     best = None
+    bar = _data_bar(np.asarray(small, dtype=np.float32), contrast)
+    if bar is not None:
+        best = ((bar[1] - bar[0]) * (bar[3] - bar[2]), bar)
     # Flip each corner's window so that the image corner is its lower-right pixel.
     for flip_y in (False, True):
         for flip_x in (False, True):
@@ -179,7 +174,7 @@ def find_scale_bar(gray: np.ndarray) -> tuple[int, int, int, int] | None:
             cols = slice(0, cw) if flip_x else slice(ws - cw, ws)
             window = np.asarray(small[rows, cols], dtype=np.float32)
             window = window[::-1 if flip_y else 1, ::-1 if flip_x else 1]
-            found = _box_in_corner(window, (hs, ws), float(hi - lo))
+            found = _box_in_corner(window, (hs, ws), contrast)
             if found is None:
                 continue
             by0, by1, bx0, bx1 = found
@@ -197,6 +192,86 @@ def find_scale_bar(gray: np.ndarray) -> tuple[int, int, int, int] | None:
     # Enough to cover an outline softened by blur or JPEG ringing, and no more.
     pad = max(2, int(round(0.001 * max(h, w)))) + step - 1
     return (max(0, y0 - pad), min(h, y1 + pad), max(0, x0 - pad), min(w, x1 + pad))
+
+
+def find_data_bar(gray: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Find a data bar: a strip across the full width, at the bottom or top of a 2D image.
+
+    Many SEMs print their settings, the scale bar and a logo in such a strip. It is
+    recognised by its fill: at least half of every row is one flat intensity (white or
+    black), while just outside the strip that intensity is (almost) absent. The strip
+    must be 2-25 % of the image's height.
+
+    Parameters
+    ----------
+    gray
+        2D image.
+
+    Returns
+    -------
+    tuple or None
+        ``(y0, y1, 0, width)`` (end exclusive) or None.
+    """
+    found = _subsampled(gray, "find_data_bar")
+    if found is None:
+        return None
+    small, step, contrast = found
+    h, w = np.shape(gray)
+    bar = _data_bar(np.asarray(small, dtype=np.float32), contrast)
+    if bar is None:
+        return None
+    return (bar[0] * step, min(h, bar[1] * step), 0, w)
+
+
+def _subsampled(gray: np.ndarray, caller: str) -> tuple[np.ndarray, int, float] | None:
+    """A strided copy of a 2D image, its stride and its intensity range; None if too small or flat."""
+    gray = np.asarray(gray)
+    if gray.ndim != 2:
+        raise ValueError(f"{caller} needs a 2D image, got shape {gray.shape}")
+    h, w = gray.shape
+    if h < 32 or w < 32:
+        return None
+    # Boxes and bars are tens of pixels tall: a subsampled image keeps them and costs far less.
+    step = max(1, int(np.sqrt(h * w / 1_300_000)))
+    small = gray[::step, ::step]
+    # The intensity range needs no more than ~100k pixels.
+    stride = max(1, int(np.sqrt(small.size / 100_000)))
+    lo, hi = np.percentile(small[::stride, ::stride], [0.5, 99.5])
+    if not hi > lo:
+        return None
+    return small, step, float(hi - lo)
+
+
+def _data_bar(small: np.ndarray, contrast: float) -> tuple[int, int, int, int] | None:
+    """``find_data_bar`` on an already subsampled float image (its coordinates)."""
+    height, width = small.shape
+    tolerance = 0.04 * contrast
+    band = max(8, int(0.25 * height))
+    min_rows = max(6, int(np.ceil(0.02 * height)))
+    for at_top in (False, True):
+        # Rows counted from the image edge: row 0 is the edge row, the band reaches inwards.
+        rows = small[:band + 8] if at_top else small[::-1][:band + 8]
+        counts, edges = np.histogram(rows[:band], bins=64)
+        # The fill is one of the band's most common intensities (the image's own
+        # background may be more common when the bar is thin).
+        for k in np.argsort(counts)[::-1][:3]:
+            if counts[k] == 0:
+                break
+            inside = rows[:band][(rows[:band] >= edges[k]) & (rows[:band] <= edges[k + 1])]
+            fill = float(np.median(inside))
+            share = (np.abs(rows - fill) <= tolerance).mean(axis=1)
+            # Rows of text in the bar fill less of the width: a 5-row median rides over them.
+            filled = ndi.median_filter(share, size=5, mode="nearest") >= 0.5
+            if filled[:band].all():
+                continue  # flat all the way in: a background, not a bar
+            n = int(np.argmin(filled[:band]))
+            if not min_rows <= n <= int(0.25 * height):
+                continue
+            # Just outside the bar (past its outline) the fill's intensity must be rare.
+            outside = share[n + 2:n + 8]
+            if outside.size and float(outside.mean()) < 0.1:
+                return (0, n, 0, width) if at_top else (height - n, height, 0, width)
+    return None
 
 
 def _straight_edges(window: np.ndarray, threshold: float, line_threshold: float, tolerance: float) -> np.ndarray:
