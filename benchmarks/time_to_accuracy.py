@@ -9,7 +9,8 @@ Run (takes ~12 minutes per dataset at the default snapshots):
 One training run per dataset with the default recipe (``pipeline.run_pipeline``'s steps:
 auto-segment → bank → background source → ``train_model``, ``pipeline.DEFAULT_TRAIN``; the
 mixed-folder recipe with ``--train '{"normalization": "anchored", "real_fraction": 0.5}'``); a callback copies the best model
-so far when training passes each snapshot time. Each snapshot then segments the evaluation
+so far when training passes each snapshot time (column "chosen": the step whose validation made it
+the best so far). Each snapshot then segments the evaluation
 images and is scored (pooled pixel IoU, object F1 @ IoU 0.5), next to the baseline measured in
 the same run: the best of Otsu / Li / local thresholding from ``autosegment`` (polarity auto).
 ``--augment`` also scores each snapshot with test-time augmentation (row "model+flips").
@@ -175,7 +176,8 @@ def run_dataset(name: str, snapshots: list[float], quick: bool, out: Path, train
             predict_s = (time.perf_counter() - t1) / len(eval_images)
             scores = _score(predictions[what], truths) if truths is not None else None
             rows.append({"dataset": name, "what": what, "minutes": minute, "elapsed_s": round(elapsed, 1),
-                         "step": step, "predict_s_per_image": round(predict_s, 2), **(scores or {})})
+                         "step": step, "chosen_step": (model.info.get("metrics") or {}).get("step"),
+                         "predict_s_per_image": round(predict_s, 2), **(scores or {})})
         if name == "seed":
             for path, image, pred, thr in zip(eval_paths, eval_images, predictions["model"],
                                               threshold_labels[best_method]):
@@ -208,7 +210,8 @@ def main(argv=None) -> int:
                             json.loads(args.predict), args.augment, json.loads(args.autoseg))
 
     print()
-    print(f"{'dataset':<8} {'what':<16} {'min':>5} {'steps':>6} {'pixIoU':>9} {'objP':>6} {'objR':>6} {'objF1':>6}")
+    print(f"{'dataset':<8} {'what':<16} {'min':>5} {'steps':>6} {'chosen':>6} {'pixIoU':>9} {'objP':>6} {'objR':>6} "
+          f"{'objF1':>6}")
     for name in dict.fromkeys(r["dataset"] for r in rows):
         group = [r for r in rows if r["dataset"] == name]
         thresholds = [r for r in group if r["what"].startswith("threshold")]
@@ -216,7 +219,9 @@ def main(argv=None) -> int:
         for r in group:
             scores = r if "pixel_iou" in r else None
             minutes = "" if r["minutes"] is None else f"{r['minutes']:g}"
-            print(f"{name:<8} {r['what']:<16} {minutes:>5} {r.get('step', ''):>6} {_fmt(scores)}")
+            chosen = r.get("chosen_step")
+            print(f"{name:<8} {r['what']:<16} {minutes:>5} {r.get('step', ''):>6} {'' if chosen is None else chosen:>6} "
+                  f"{_fmt(scores)}")
         if best:
             for r in group:
                 if r["what"].startswith("model"):
