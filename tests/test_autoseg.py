@@ -179,7 +179,6 @@ def test_find_scale_bar_synthetic():
     assert find_scale_bar(rng.normal(50, 5, (400, 600))) is None
 
 
-
 def _with_data_bar(rng, fill, text, top=False, rows=40):
     """A 400x600 textured field with two grains and a full-width SEM data bar of ``rows`` rows."""
     image = _textured_background(rng, (400, 600))
@@ -227,6 +226,7 @@ def test_find_data_bar_none_on_flat_backgrounds():
     assert find_data_bar(_with_data_bar(rng, 255, 0, rows=5)) is None
     with pytest.raises(ValueError, match="2D image"):
         find_data_bar(np.zeros((3, 40, 40)))
+
 
 def test_deterministic():
     image, _ = disks(seed=3)
