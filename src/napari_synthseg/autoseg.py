@@ -164,7 +164,7 @@ def find_scale_bar(gray: np.ndarray) -> tuple[int, int, int, int] | None:
     hs, ws = small.shape
     ch, cw = min(hs, max(40, int(0.22 * hs))), min(ws, max(80, int(0.45 * ws)))
     best = None
-    bar = _data_bar(np.asarray(small, dtype=np.float32), contrast)
+    bar = _data_bar(small, contrast)
     if bar is not None:
         best = ((bar[1] - bar[0]) * (bar[3] - bar[2]), bar)
     # Flip each corner's window so that the image corner is its lower-right pixel.
@@ -217,7 +217,7 @@ def find_data_bar(gray: np.ndarray) -> tuple[int, int, int, int] | None:
         return None
     small, step, contrast = found
     h, w = np.shape(gray)
-    bar = _data_bar(np.asarray(small, dtype=np.float32), contrast)
+    bar = _data_bar(small, contrast)
     if bar is None:
         return None
     return (bar[0] * step, min(h, bar[1] * step), 0, w)
@@ -243,14 +243,15 @@ def _subsampled(gray: np.ndarray, caller: str) -> tuple[np.ndarray, int, float] 
 
 
 def _data_bar(small: np.ndarray, contrast: float) -> tuple[int, int, int, int] | None:
-    """``find_data_bar`` on an already subsampled float image (its coordinates)."""
+    """``find_data_bar`` on an already subsampled image (its coordinates)."""
     height, width = small.shape
     tolerance = 0.04 * contrast
     band = max(8, int(0.25 * height))
     min_rows = max(6, int(np.ceil(0.02 * height)))
     for at_top in (False, True):
         # Rows counted from the image edge: row 0 is the edge row, the band reaches inwards.
-        rows = small[:band + 8] if at_top else small[::-1][:band + 8]
+        # only these rows are converted: the bar lies within them
+        rows = np.asarray(small[:band + 8] if at_top else small[::-1][:band + 8], dtype=np.float32)
         counts, edges = np.histogram(rows[:band], bins=64)
         # The fill is one of the band's most common intensities (the image's own
         # background may be more common when the bar is thin).
