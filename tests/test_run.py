@@ -37,6 +37,8 @@ def test_run_predict_evaluate_end_to_end(tmp_path, capsys):
     # the mixed-folder recipe: anchored inputs, half of each batch cropped from the real images
     assert info["normalization"]["mode"] == "anchored"
     assert info["training"]["real_training_images"] == 2 and info["training"]["real_fraction"] == 0.5
+    # the same images, with their auto-segmentation, choose the model to keep
+    assert info["training"]["real_validation_images"] == 2 and info["metrics"]["selection"] == "real_val_iou"
     assert info["training"]["lr_schedule"] == "constant"
     assert info["training"]["xla"] is False  # "auto" leaves a 3-step budget uncompiled
     assert any((out / "bank" / "objects").iterdir())

@@ -8,7 +8,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from napari_synthseg.bank import BankObject, ObjectBank  # noqa: E402
-from napari_synthseg.model.data import RealCrops, SyntheticScenes, real_validation_set  # noqa: E402
+from napari_synthseg.model.data import RealCrops, SyntheticScenes  # noqa: E402
 from napari_synthseg.model.losses import ForegroundIoU, SegmentationLoss  # noqa: E402
 from napari_synthseg.model.network import build_unet  # noqa: E402
 from napari_synthseg.model.sidecar import SidecarError, read_sidecar, sidecar_path  # noqa: E402
@@ -89,16 +89,6 @@ def test_scene_batches_are_reproducible_and_streamed(objects):
     np.testing.assert_array_equal(scenes.validation_set(2)[1], y_val)
     assert x_val.shape == (2, 64, 64, 1)
     assert scenes.bank_size == 10 and len(scenes.bank_hash) == 16
-
-
-def test_real_validation_crops_pad_small_images():
-    image = np.random.default_rng(0).integers(0, 255, (40, 90), dtype=np.uint8)
-    labels = np.zeros((40, 90), np.uint16)
-    labels[10:20, 10:20] = 3
-    x, y = real_validation_set([(image, labels)], 64, crops_per_image=2)
-    assert x.shape == (2, 64, 64, 1) and y.shape == (2, 64, 64, 3)
-    with pytest.raises(ValueError, match="same height and width"):
-        real_validation_set([(image, labels[:10])], 64)
 
 
 def test_real_crops_replace_scenes_at_the_real_fraction(objects):
@@ -276,7 +266,8 @@ def test_cancel_keeps_a_loadable_best_model(objects, tmp_path):
     real_labels = np.zeros((80, 70), np.uint16)
     real_image[10:30, 10:30], real_labels[10:30, 10:30] = 200, 1
     result = train_model(objects, None, path, minutes=30, steps_per_epoch=100, cancel_event=cancel,
-                         callbacks=cancel_at_first_report, real_validation=[(real_image, real_labels)], **TINY)
+                         callbacks=cancel_at_first_report, real_validation=[(real_image, real_labels)],
+                         select_after=0.0, **TINY)
     assert result.cancelled and result.steps_done == cancelled_at[0]  # stopped before the next batch
     assert keras.saving.load_model(path).output_shape[-1] == 3
     info = read_sidecar(path)
@@ -284,6 +275,53 @@ def test_cancel_keeps_a_loadable_best_model(objects, tmp_path):
     # with real images, they choose the best model
     assert info["metrics"]["selection"] == "real_val_iou"
     assert result.best_metric == result.history[-1]["real_val_iou"]
+
+
+def _real_pair():
+    image = np.full((80, 70), 40, np.uint8)
+    labels = np.zeros((80, 70), np.uint16)
+    image[10:30, 10:30], labels[10:30, 10:30] = 200, 1
+    return image, labels
+
+
+def test_models_before_select_after_are_only_a_fallback(objects, tmp_path):
+    path = tmp_path / "late.keras"
+    result = train_model(objects, None, path, steps=4, steps_per_epoch=1, real_validation=[_real_pair()],
+                         select_after=0.5, **TINY)
+    first, *late = result.history
+    # the first half keeps the best synthetic model without scoring the real images
+    assert first["saved"] and not first["selecting"] and "real_val_iou" not in first
+    # the first validation past half the budget replaces it, whatever the scores
+    assert all(h["selecting"] for h in late) and late[0]["saved"]
+    assert all("real_val_iou" in h for h in late)
+    info = read_sidecar(path)
+    assert info["training"]["steps"] >= 2 and info["metrics"]["selection"] == "real_val_iou"
+    assert info["training"]["select_after"] == 0.5 and info["training"]["real_validation_pixels"] == 80 * 70
+    assert result.best_metric == max(h["real_val_iou"] for h in late)
+
+    # a Stop before half the budget leaves the fallback, chosen by the synthetic IoU
+    cancel = threading.Event()
+    stopped = train_model(objects, None, tmp_path / "stopped.keras", minutes=30, steps_per_epoch=100,
+                          cancel_event=cancel, callbacks=lambda p: cancel.set(), real_validation=[_real_pair()],
+                          **TINY)
+    assert stopped.cancelled and "real_val_iou" not in stopped.history[-1]
+    assert read_sidecar(tmp_path / "stopped.keras")["metrics"]["selection"] == "val_iou"
+
+    # a resumed model is the fallback itself, and the one the late models have to beat
+    resumed = train_model(objects, None, path, steps=2, steps_per_epoch=1, resume=True,
+                          real_validation=[_real_pair()], select_after=0.9, **TINY)
+    baseline, early, last = resumed.history[-3:]
+    assert "real_val_iou" in baseline and not early["saved"] and "real_val_iou" not in early
+    assert last["selecting"] and last["saved"] == (last["real_val_iou"] > baseline["real_val_iou"])
+
+
+def test_select_after_must_be_a_share(objects, tmp_path):
+    for bad in (-0.1, 1.5, "late", True):
+        with pytest.raises(ValueError, match="select_after must be a share of the budget between 0 and 1"):
+            train_model(objects, None, tmp_path / "m.keras", steps=1, select_after=bad, **TINY)
+    with pytest.raises(ValueError, match="real_validation_pixels must be a positive integer"):
+        train_model(objects, None, tmp_path / "m.keras", steps=1, real_validation=[_real_pair()],
+                    real_validation_pixels=0, **TINY)
 
 
 def test_resume_loads_the_weights_and_continues(objects, trained, tmp_path):

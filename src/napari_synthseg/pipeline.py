@@ -73,6 +73,20 @@ def training_recipe(train_params: dict | None) -> tuple[dict, float]:
     return params, float(params.pop("real_fraction", 0.0))
 
 
+def real_image_params(pairs: Sequence[tuple[np.ndarray, np.ndarray]], real_fraction: float) -> dict:
+    """``train_model`` keywords for real images and their (auto-segmentation) labels.
+
+    With ``real_fraction`` > 0 their crops make up that share of every batch, and the same
+    images choose the model to keep late in training (``real_validation``): on dev_emps the
+    agreement of a checkpoint's segmentation with the auto-segmentation ranked checkpoints
+    like the ground truth did, the synthetic validation did not (docs/benchmarks.md).
+    """
+    if real_fraction <= 0:
+        return {}
+    pairs = list(pairs)
+    return {"real_training": pairs, "real_fraction": real_fraction, "real_validation": pairs}
+
+
 def training_objects(bank, *, min_quality: float = 0.0, skip_border: bool = False) -> list:
     """The bank's objects fit for training: ``quality`` at least ``min_quality``, and not cut
     by the image border when ``skip_border``. Falls back to all objects if none qualifies."""
@@ -367,8 +381,7 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
         result = train_model(
             training_objects(bank, **DEFAULT_BANK_FILTER), backgrounds, round_model, minutes=minutes, steps=steps, seed=seed + round_index,
             resume=round_index > 1, scene_params=scene_params,
-            real_training=list(zip(raw_images, real_labels)) if real_fraction > 0 else None,
-            real_fraction=real_fraction,
+            **real_image_params(zip(raw_images, real_labels), real_fraction),
             callbacks=[lambda p, r=round_index: progress(
                 f"train round {r}", p.step, p.total_steps or 0, f"loss {p.loss:.3f}")],
             **train_params,

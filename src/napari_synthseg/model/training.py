@@ -19,13 +19,14 @@ import keras
 import numpy as np
 
 from napari_synthseg.image_io import atomic_write
-from napari_synthseg.model.data import SyntheticScenes, real_validation_set
+from napari_synthseg.model.data import SyntheticScenes
 from napari_synthseg.model.losses import ForegroundIoU, SegmentationLoss
 from napari_synthseg.model.network import build_unet
 from napari_synthseg.model import (DEFAULT_BASE_FILTERS, DEFAULT_DEPTH, DEFAULT_LR_SCHEDULE, LR_FLOOR, LR_SCHEDULES,
                                    XLA_CHOICES, XLA_MIN_STEPS)
 from napari_synthseg.model.averaging import WeightAverage
 from napari_synthseg.model.sidecar import CHANNELS, NORMALIZATION, SidecarError, read_sidecar, write_sidecar
+from napari_synthseg.model.validation import REAL_VALIDATION_PIXELS, RealValidation
 
 #: Seconds between two progress reports during training steps (validations always report).
 REPORT_INTERVAL_S = 0.5
@@ -42,6 +43,12 @@ DEFAULT_SCENE_PARAMS = {"brightness": 0.7, "contrast": 0.6}
 #: dev_emps (base 8, mixed recipe) the 15-minute model held its pixel IoU (0.785 against 0.731
 #: without) but object F1 after 10 minutes fell from 0.563 to 0.538 (docs/benchmarks.md).
 DEFAULT_WEIGHT_AVERAGE = 0.0
+
+#: Share of the budget after which validations choose the model to keep; before it the best
+#: model is only a fallback for an early Stop. Early on, an untrained network can score as high
+#: on the synthetic validation as a trained one (dev_emps: the step-50 model stayed "best" for
+#: 850 of 1365 steps, and for a whole run with weight averaging).
+DEFAULT_SELECT_AFTER = 0.6
 
 
 def learning_rate_factor(schedule: str, fraction: float) -> float:
@@ -78,7 +85,8 @@ class TrainProgress:
     ``phase`` is ``"train"`` after a training step, ``"validation"`` after a validation and
     ``"done"`` once at the end. ``loss`` is the latest batch loss; ``val_loss``/``val_iou`` the
     latest validation (None before the first; ``val_iou`` is the real images' IoU when
-    ``real_validation`` was given, else the synthetic one); ``best`` the best ``val_iou`` so far.
+    ``real_validation`` was given and selection has started, else the synthetic one); ``best``
+    the score of the model on disk (it starts again when selection starts, see ``select_after``).
     """
 
     step: int
@@ -96,7 +104,8 @@ class TrainResult:
     """Outcome of ``train_model``.
 
     ``steps_done`` counts optimizer steps including those of a resumed model; ``history`` has
-    one dict per validation (step, loss, val_loss, val_iou, [real_val_iou], elapsed_s, saved).
+    one dict per validation (step, loss, val_loss, val_iou, [real_val_iou], selecting, elapsed_s,
+    saved).
     """
 
     model_path: str
@@ -113,7 +122,8 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
                 learning_rate=1e-3, seed=0, resume=False, callbacks=None, cancel_event=None,
                 scene_params=None, real_validation=None, real_training=None, real_fraction=0.5,
                 normalization="percentile", weight_average=DEFAULT_WEIGHT_AVERAGE,
-                lr_schedule=DEFAULT_LR_SCHEDULE, xla="auto") -> TrainResult:
+                lr_schedule=DEFAULT_LR_SCHEDULE, xla="auto", select_after=DEFAULT_SELECT_AFTER,
+                real_validation_pixels=REAL_VALIDATION_PIXELS) -> TrainResult:
     """Train a segmentation U-Net on synthetic scenes made from ``bank``.
 
     Parameters
@@ -150,8 +160,9 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
     scene_params : dict, optional
         Keyword arguments for ``synthesize_scene``, on top of ``DEFAULT_SCENE_PARAMS``.
     real_validation : sequence of (image, labels), optional
-        Real images with masks; when given, the best model is chosen by their foreground IoU
-        instead of the synthetic one.
+        Real images with masks (ground truth, or their auto-segmentation); when given, the
+        model is chosen by the pixel IoU of their segmentation by ``predict`` (whole images,
+        default post-processing; ``RealValidation``) instead of the synthetic IoU.
     real_training : sequence of (image, labels), optional
         Real images with instance labels (typically their auto-segmentation); random crops of
         them make up ``real_fraction`` of each batch, synthetic scenes the rest.
@@ -172,6 +183,14 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
     xla : {"auto", "on", "off"}
         Compile the training step with XLA (``use_xla``). ``"auto"``: on with TensorFlow for
         budgets of at least 100 steps or 1 minute (about 1.3-1.5 times the steps on a CPU).
+    select_after : float
+        Share of the budget (0 to 1) from which validations choose the saved model. Before
+        it, the best model by the synthetic IoU is saved as a fallback (so Stop always leaves
+        a model) and the real images are not scored; the first validation after it replaces
+        the fallback. 0 selects from the first validation on.
+    real_validation_pixels : int
+        Pixels of ``real_validation`` scored at each validation (images in a seeded order;
+        larger images by a centred 1024 x 1024 window).
 
     Returns
     -------
@@ -189,6 +208,9 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
         raise ValueError(f"learning_rate must be > 0, got {learning_rate!r}")
     if lr_schedule not in LR_SCHEDULES:
         raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {lr_schedule!r}")
+    if isinstance(select_after, bool) or not isinstance(select_after, (int, float, np.number)) \
+            or not 0.0 <= select_after <= 1.0:
+        raise ValueError(f"select_after must be a share of the budget between 0 and 1, got {select_after!r}")
     jit_compile = use_xla(xla, budget, steps_per_epoch)
     callbacks = _check_callbacks(callbacks)
     cancel_event = cancel_event if cancel_event is not None else threading.Event()
@@ -222,8 +244,8 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
                              steps_per_epoch=steps_per_epoch, seed=seed, scene_params=scene_params,
                              real=real_training, real_fraction=real_fraction, normalization=normalization)
     x_val, y_val = scenes.validation_set(validation_scenes)
-    real = real_validation_set(real_validation, patch, seed=seed,
-                                                normalization=normalization) if real_validation else None
+    real = RealValidation(real_validation, network=network, normalization=normalization,
+                          max_pixels=real_validation_pixels, seed=seed) if real_validation else None
 
     start_step = int((previous.get("training") or {}).get("steps", 0)) if resume else 0
     history = [h for h in previous.get("history", []) if h.get("step", 0) <= start_step] if resume else []
@@ -231,7 +253,7 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
         steps_per_epoch if budget[0] == "epochs" else 1)
     deadline = start_time + budget[1] * 60.0 if budget[0] == "minutes" else math.inf
 
-    state = {"best": -math.inf, "best_step": None, "saved": False}
+    state = {"best": -math.inf, "best_step": None, "saved": False, "selecting": False, "baseline": -math.inf}
     train_params = {"patch": int(patch), "batch_size": int(batch_size), "steps_per_epoch": int(steps_per_epoch),
                     "validation_scenes": int(validation_scenes), "learning_rate": float(learning_rate),
                     "seed": int(seed), "budget": {budget[0]: budget[1]}, "scene_params": dict(scene_params),
@@ -239,25 +261,37 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
                     "real_training_images": len(real_training or ()),
                     "real_fraction": float(real_fraction) if real_training else 0.0, "resumed_from_step":
                     start_step if resume else None, "weight_average": float(weight_average),
-                    "lr_schedule": lr_schedule, "xla": bool(model.jit_compile)}
+                    "lr_schedule": lr_schedule, "xla": bool(model.jit_compile),
+                    "select_after": float(select_after),
+                    "real_validation_pixels": real.pixels if real is not None else 0}
     selection = "real_val_iou" if real is not None else "val_iou"
 
     def report(progress: TrainProgress) -> None:
         for callback in callbacks:
             callback(progress)
 
-    def validate(step: int, train_losses: list[float]) -> dict:
+    def budget_used(now: float) -> float:
+        if total_steps is None:
+            return (now - start_time) / (deadline - start_time)
+        return (step - start_step) / (total_steps - start_step)
+
+    def validate(step: int, train_losses: list[float], used: float, baseline: bool = False) -> dict:
         t0 = time.perf_counter()
+        selecting = used >= select_after
+        if selecting and not state["selecting"]:
+            # an early fallback is replaced whatever it scored; a resumed model has to be beaten
+            state.update(best=state["baseline"], selecting=True)
         with average.applied(model):
             logs = model.evaluate(x_val, y_val, batch_size=batch_size, verbose=0, return_dict=True)
             record = {"step": step, "loss": float(np.mean(train_losses)) if train_losses else None,
-                      "val_loss": float(logs["loss"]), "val_iou": float(logs["fg_iou"])}
-            if real is not None:
-                record["real_val_iou"] = float(model.evaluate(real[0], real[1], batch_size=batch_size, verbose=0,
-                                                              return_dict=True)["fg_iou"])
-            metric = record[selection]
-            metric = -math.inf if math.isnan(metric) else metric
-            record["saved"] = metric > state["best"]
+                      "val_loss": float(logs["loss"]), "val_iou": float(logs["fg_iou"]), "selecting": selecting}
+            if real is not None and (selecting or baseline):
+                record["real_val_iou"] = float(real.score(model))
+            if baseline:
+                state["baseline"] = _finite(record[selection])
+            metric = _finite(record[selection if selecting else "val_iou"])
+            # during a resumed run's first part the resumed model itself is the fallback
+            record["saved"] = metric > state["best"] and (selecting or baseline or not resume)
             record["elapsed_s"] = round(time.perf_counter() - start_time, 2)
             history.append(record)
             if record["saved"]:
@@ -273,7 +307,7 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
     last_loss = next((h["loss"] for h in reversed(history) if h.get("loss") is not None), math.nan)
     last_val: dict = {}
     if resume:  # the saved model's score on this run's validation set is the one to beat
-        last_val = validate(step, [])
+        last_val = validate(step, [], 0.0, baseline=True)
         report(_progress(step, total_steps, last_loss, last_val, start_time, state, "validation"))
 
     cancelled = False
@@ -294,9 +328,7 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
                 break
             x, y = pending.result()
             pending = pool.submit(scenes.batch, step + 1)
-            fraction = ((now - start_time) / (deadline - start_time) if total_steps is None
-                        else (step - start_step) / (total_steps - start_step))
-            model.optimizer.learning_rate.assign(learning_rate * learning_rate_factor(lr_schedule, fraction))
+            model.optimizer.learning_rate.assign(learning_rate * learning_rate_factor(lr_schedule, budget_used(now)))
             t0 = time.perf_counter()
             logs = model.train_on_batch(x, y, return_dict=True)
             average.update(model)
@@ -309,7 +341,7 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
                                          "lower learning_rate or check the bank's objects")
             losses.append(last_loss)
             if (step - start_step) % steps_per_epoch == 0:
-                last_val = validate(step, losses)
+                last_val = validate(step, losses, budget_used(time.perf_counter()))
                 losses = []
                 report(_progress(step, total_steps, last_loss, last_val, start_time, state, "validation"))
                 last_report = time.perf_counter()
@@ -319,7 +351,8 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
         pending.cancel()
 
     if losses or not state["saved"]:
-        last_val = validate(step, losses)
+        # a budget that ran out is all used, though a minutes budget stops a step early
+        last_val = validate(step, losses, budget_used(time.perf_counter()) if cancelled else 1.0)
         report(_progress(step, total_steps, last_loss, last_val, start_time, state, "validation"))
     train_params["cancelled"] = cancelled
     _write_info(model_path, network, train_params, state, history, scenes, selection, step)
@@ -327,6 +360,10 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
     return TrainResult(model_path=str(model_path), sidecar_path=str(model_path.with_suffix(".json")),
                        best_metric=float(state["best"]), history=list(history), steps_done=step,
                        cancelled=cancelled)
+
+
+def _finite(metric: float) -> float:
+    return -math.inf if math.isnan(metric) else metric
 
 
 def _check_budget(steps, epochs, minutes) -> tuple[str, float]:
@@ -397,7 +434,8 @@ def _write_info(model_path, network, train_params, state, history, scenes, selec
         "network": network,
         "training": dict(train_params, steps=state["best_step"], last_step=step),
         "bank": {"size": scenes.bank_size, "hash": scenes.bank_hash},
-        "metrics": {"selection": selection, "best": state["best"],
+        # a model saved before ``select_after`` is the synthetic-IoU fallback
+        "metrics": {"selection": selection if best_record.get("selecting") else "val_iou", "best": state["best"],
                     **{k: v for k, v in best_record.items() if k not in ("saved", "elapsed_s")}},
         "history": history,
         "versions": _versions(),

@@ -1,0 +1,60 @@
+"""RealValidation: real images scored through predict, within a pixel budget."""
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from napari_synthseg.model.validation import REAL_VALIDATION_SIDE, RealValidation  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def threshold_network():
+    """A 1x1 'network' whose foreground is the normalised intensity thresholded at 0.5."""
+    inputs = keras.Input((None, None, 1))
+    layer = keras.layers.Conv2D(3, 1, activation="sigmoid")
+    model = keras.Model(inputs, layer(inputs))
+    layer.set_weights([np.array([[[[20.0, 20.0, 0.0]]]], np.float32), np.array([-10.0, -10.0, -10.0], np.float32)])
+    return model
+
+
+def _two_squares():
+    image = np.full((120, 150), 10, np.uint8)
+    first, second = np.zeros(image.shape, np.uint16), np.zeros(image.shape, np.uint16)
+    image[20:50, 20:50], first[20:50, 20:50] = 200, 1
+    image[60:90, 90:120], second[60:90, 90:120] = 200, 2
+    return image, first, second
+
+
+def test_real_validation_scores_the_segmentation_against_the_masks(threshold_network):
+    image, first, second = _two_squares()
+    network = {"depth": 0, "pad_multiple": 1}
+    both = RealValidation([(image, first + second)], network=network, normalization="percentile")
+    assert both.score(threshold_network) == pytest.approx(1.0)
+    # the segmentation finds both squares, the mask holds one: half of the union agrees
+    one = RealValidation([(image, first)], network=network, normalization="percentile")
+    assert one.score(threshold_network) == pytest.approx(0.5)
+
+
+def test_real_validation_keeps_to_its_pixel_budget():
+    rng = np.random.default_rng(0)
+    small = [(rng.integers(0, 255, (100, 100), dtype=np.uint8), np.ones((100, 100), np.uint8)) for _ in range(3)]
+    kept = RealValidation(small, network={"depth": 2}, normalization="percentile", max_pixels=25_000)
+    assert len(kept.pairs) == 2 and kept.pixels == 20_000
+    # one image always counts; a large one by its centred window
+    large = np.zeros((1500, 1200), np.uint8)
+    labels = np.zeros((1500, 1200), np.uint8)
+    labels[750, 600] = 1
+    kept = RealValidation([(large, labels)], network={"depth": 2}, normalization="anchored", max_pixels=10)
+    image, mask = kept.pairs[0]
+    assert image.shape == (REAL_VALIDATION_SIDE, REAL_VALIDATION_SIDE) and mask.sum() == 1
+
+
+def test_real_validation_rejects_bad_input():
+    image = np.zeros((40, 50), np.uint8)
+    with pytest.raises(ValueError, match="same height and width"):
+        RealValidation([(image, image[:10])], network={}, normalization="percentile")
+    with pytest.raises(ValueError, match="real_validation is empty"):
+        RealValidation([], network={}, normalization="percentile")
+    with pytest.raises(ValueError, match="real_validation_pixels must be a positive integer"):
+        RealValidation([(image, image)], network={}, normalization="percentile", max_pixels=0.5)
