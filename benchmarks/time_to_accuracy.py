@@ -40,7 +40,8 @@ from napari_synthseg.image_io import list_images, read_image, to_gray, write_png
 from napari_synthseg.metrics import DatasetScores
 from napari_synthseg.overlay import make_overlay
 from napari_synthseg.pipeline import (DEFAULT_BANK_FILTER, _as_instances, _copy_model, build_bank,
-                                      network_images, training_objects, training_recipe)
+                                      network_images, real_image_params, training_objects,
+                                      training_recipe)
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 THRESHOLDS = ("otsu", "li", "local")
@@ -138,8 +139,7 @@ def run_dataset(name: str, snapshots: list[float], quick: bool, out: Path, train
     work_images = network_images(images, train_params.get("normalization", "percentile"))
     bank = build_bank(work / "bank", paths, work_images, auto)
     backgrounds = BackgroundSource.from_images(work_images, auto, names=[str(p) for p in paths])
-    if real_fraction > 0:
-        train_params.update(real_training=list(zip(images, auto)), real_fraction=real_fraction)
+    train_params.update(real_image_params(zip(images, auto), real_fraction))
     prep_s = time.perf_counter() - t0
 
     model_path = work / "model.keras"
@@ -177,7 +177,10 @@ def run_dataset(name: str, snapshots: list[float], quick: bool, out: Path, train
             scores = _score(predictions[what], truths) if truths is not None else None
             rows.append({"dataset": name, "what": what, "minutes": minute, "elapsed_s": round(elapsed, 1),
                          "step": step, "chosen_step": (model.info.get("metrics") or {}).get("step"),
-                         "predict_s_per_image": round(predict_s, 2), **(scores or {})})
+                         "predict_s_per_image": round(predict_s, 2), **(scores or {}),
+                         # the validations up to this snapshot, to see how the model was chosen
+                         "validations": [{k: h.get(k) for k in ("step", "val_iou", "real_val_iou", "saved")}
+                                         for h in model.info.get("history", [])]})
         if name == "seed":
             for path, image, pred, thr in zip(eval_paths, eval_images, predictions["model"],
                                               threshold_labels[best_method]):
