@@ -18,8 +18,9 @@ from scipy import ndimage
 from napari_synthseg.model.targets import labels_to_targets
 from napari_synthseg.normalize import NORMALIZATIONS, normalize_image, percentile_normalize
 
-# Distinct random streams for training batches, the synthetic validation set and real crops.
-_TRAIN_STREAM, _VALIDATION_STREAM, _REAL_STREAM, _BACKGROUND_STREAM = 1, 2, 3, 4
+# Distinct random streams for training batches, the synthetic validation set and backgrounds
+# (3 was the real validation crops; the others keep their numbers so seeded scenes stay the same).
+_TRAIN_STREAM, _VALIDATION_STREAM, _BACKGROUND_STREAM = 1, 2, 4
 
 
 def resolve_bank(bank):
@@ -222,7 +223,7 @@ class SyntheticScenes(keras.utils.PyDataset):
         return np.stack([s[0] for s in samples]), np.stack([s[1] for s in samples])
 
 
-def _check_pairs(pairs, what: str) -> list[tuple[np.ndarray, np.ndarray]]:
+def check_pairs(pairs, what: str) -> list[tuple[np.ndarray, np.ndarray]]:
     """2D gray images and integer labels of the same shape, from (image, labels) pairs."""
     from napari_synthseg.image_io import to_gray
 
@@ -254,7 +255,7 @@ class RealCrops:
     def __init__(self, pairs, patch: int, normalization: str = "percentile"):
         self.patch = int(patch)
         self.images, self.labels = [], []
-        for image, labels in _check_pairs(pairs, "real"):
+        for image, labels in check_pairs(pairs, "real"):
             x = np.clip(normalize_image(image, normalization), 0.0, 1.0)
             if x.shape[0] < self.patch or x.shape[1] < self.patch:
                 x, labels = _mirror_to(x, labels, self.patch)
@@ -285,34 +286,3 @@ def _mirror_to(image: np.ndarray, labels: np.ndarray, patch: int) -> tuple[np.nd
     new_labels[mirrored & (new_labels > 0)] += offset
     return np.pad(image, pad, mode="symmetric"), new_labels
 
-
-def real_validation_set(pairs, patch: int, *, crops_per_image: int = 4, seed: int = 0,
-                        normalization: str = "percentile") -> tuple[np.ndarray, np.ndarray]:
-    """Fixed crops of real images with masks, normalised like prediction normalises them.
-
-    Parameters
-    ----------
-    pairs : sequence of (image, labels)
-        2D gray (or RGB) images and label/mask images of the same height and width
-        (> 0 = object).
-    patch : int
-        Crop size; smaller images are zero-padded (padding counts as background).
-    crops_per_image : int
-        Crops per image at seeded positions (one if the image fits in a crop).
-    """
-    rng = np.random.default_rng([seed, _REAL_STREAM])
-    xs, ys = [], []
-    for image, labels in _check_pairs(pairs, "real_validation"):
-        x = normalize_image(image, normalization)
-        height, width = x.shape
-        pad = ((0, max(patch - height, 0)), (0, max(patch - width, 0)))
-        x, labels = np.pad(x, pad), np.pad(labels, pad)
-        n = 1 if x.shape == (patch, patch) else crops_per_image
-        for _ in range(n):
-            y0 = int(rng.integers(0, x.shape[0] - patch + 1))
-            x0 = int(rng.integers(0, x.shape[1] - patch + 1))
-            xs.append(x[y0:y0 + patch, x0:x0 + patch, None])
-            ys.append(labels_to_targets(labels[y0:y0 + patch, x0:x0 + patch]))
-    if not xs:
-        raise ValueError("real_validation is empty; give (image, labels) pairs or None")
-    return np.stack(xs).astype(np.float32), np.stack(ys)

@@ -14,7 +14,7 @@ import math
 import keras
 import numpy as np
 
-from napari_synthseg.model.data import _check_pairs
+from napari_synthseg.model.data import check_pairs
 from napari_synthseg.model.prediction import SegmentationModel, predict
 from napari_synthseg.model.sidecar import CHANNELS, NORMALIZATION
 
@@ -48,7 +48,7 @@ class RealValidation:
         if not isinstance(max_pixels, (int, np.integer)) or isinstance(max_pixels, bool) or max_pixels < 1:
             raise ValueError(f"real_validation_pixels must be a positive integer, got {max_pixels!r}")
         checked = [(_centre_window(image), _centre_window(labels) > 0)
-                   for image, labels in _check_pairs(pairs, "real_validation")]
+                   for image, labels in check_pairs(pairs, "real_validation")]
         if not checked:
             raise ValueError("real_validation is empty; give (image, labels) pairs or None")
         order = np.random.default_rng([seed, _SUBSET_STREAM]).permutation(len(checked))
