@@ -24,6 +24,12 @@ class SidecarError(ValueError):
     """A model sidecar is missing, unreadable or not a napari-synthseg sidecar."""
 
 
+def prediction_info(network: dict, normalization: str) -> dict:
+    """The sidecar entries ``predict`` reads: output channels, input normalisation, network."""
+    return {"channels": list(CHANNELS), "normalization": dict(NORMALIZATION, mode=normalization),
+            "network": dict(network)}
+
+
 def sidecar_path(model_path: str | os.PathLike) -> Path:
     """Path of the JSON sidecar that belongs to ``model_path`` (same stem, ``.json``)."""
     return Path(model_path).with_suffix(".json")

@@ -25,7 +25,8 @@ from napari_synthseg.model.network import build_unet
 from napari_synthseg.model import (DEFAULT_BASE_FILTERS, DEFAULT_DEPTH, DEFAULT_LR_SCHEDULE, LR_FLOOR, LR_SCHEDULES,
                                    XLA_CHOICES, XLA_MIN_STEPS)
 from napari_synthseg.model.averaging import WeightAverage
-from napari_synthseg.model.sidecar import CHANNELS, NORMALIZATION, SidecarError, read_sidecar, write_sidecar
+from napari_synthseg.model.sidecar import (CHANNELS, SidecarError, prediction_info, read_sidecar,
+                                           write_sidecar)
 from napari_synthseg.model.validation import REAL_VALIDATION_PIXELS, RealValidation
 
 #: Seconds between two progress reports during training steps (validations always report).
@@ -270,10 +271,10 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
         for callback in callbacks:
             callback(progress)
 
-    def budget_used(now: float) -> float:
+    def budget_used(at_step: int, now: float) -> float:
         if total_steps is None:
             return (now - start_time) / (deadline - start_time)
-        return (step - start_step) / (total_steps - start_step)
+        return (at_step - start_step) / (total_steps - start_step)
 
     def validate(step: int, train_losses: list[float], used: float, baseline: bool = False) -> dict:
         t0 = time.perf_counter()
@@ -328,7 +329,7 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
                 break
             x, y = pending.result()
             pending = pool.submit(scenes.batch, step + 1)
-            model.optimizer.learning_rate.assign(learning_rate * learning_rate_factor(lr_schedule, budget_used(now)))
+            model.optimizer.learning_rate.assign(learning_rate * learning_rate_factor(lr_schedule, budget_used(step, now)))
             t0 = time.perf_counter()
             logs = model.train_on_batch(x, y, return_dict=True)
             average.update(model)
@@ -341,7 +342,7 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
                                          "lower learning_rate or check the bank's objects")
             losses.append(last_loss)
             if (step - start_step) % steps_per_epoch == 0:
-                last_val = validate(step, losses, budget_used(time.perf_counter()))
+                last_val = validate(step, losses, budget_used(step, time.perf_counter()))
                 losses = []
                 report(_progress(step, total_steps, last_loss, last_val, start_time, state, "validation"))
                 last_report = time.perf_counter()
@@ -352,7 +353,7 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
 
     if losses or not state["saved"]:
         # a budget that ran out is all used, though a minutes budget stops a step early
-        last_val = validate(step, losses, budget_used(time.perf_counter()) if cancelled else 1.0)
+        last_val = validate(step, losses, budget_used(step, time.perf_counter()) if cancelled else 1.0)
         report(_progress(step, total_steps, last_loss, last_val, start_time, state, "validation"))
     train_params["cancelled"] = cancelled
     _write_info(model_path, network, train_params, state, history, scenes, selection, step)
@@ -429,9 +430,7 @@ def _write_info(model_path, network, train_params, state, history, scenes, selec
         return
     best_record = next((h for h in reversed(history) if h["step"] == state["best_step"] and h["saved"]), {})
     info = {
-        "channels": list(CHANNELS),
-        "normalization": dict(NORMALIZATION, mode=scenes.normalization),
-        "network": network,
+        **prediction_info(network, scenes.normalization),
         "training": dict(train_params, steps=state["best_step"], last_step=step),
         "bank": {"size": scenes.bank_size, "hash": scenes.bank_hash},
         # a model saved before ``select_after`` is the synthetic-IoU fallback

@@ -14,9 +14,10 @@ import math
 import keras
 import numpy as np
 
+from napari_synthseg.metrics import pixel_scores
 from napari_synthseg.model.data import check_pairs
 from napari_synthseg.model.prediction import SegmentationModel, predict
-from napari_synthseg.model.sidecar import CHANNELS, NORMALIZATION
+from napari_synthseg.model.sidecar import prediction_info
 
 #: Pixels scored at each real validation (about 13 s of prediction on 2 cores with the default network;
 #: on dev_emps 24 of the 60 images, which chose a checkpoint scoring >= 0.80 in 91-100 % of random draws).
@@ -60,20 +61,21 @@ class RealValidation:
             self.pairs.append(checked[i])
             used += size
         self.pixels = used
-        self.info = {"channels": list(CHANNELS), "network": dict(network),
-                     "normalization": dict(NORMALIZATION, mode=normalization)}
+        self.info = prediction_info(network, normalization)
+        self._source = self._model = None
 
     def score(self, keras_model) -> float:
         """Pooled pixel IoU of ``predict``'s labels (default parameters) against the masks."""
-        # a functional copy sharing the layers: predicts without the training model's XLA
-        # setting, which would compile again for every new tile shape
-        model = SegmentationModel(keras_model=keras.Model(keras_model.inputs, keras_model.outputs),
-                                  info=self.info)
+        if self._source is not keras_model:
+            # a functional copy sharing the layers (so it sees every weight update): it predicts
+            # without the training model's XLA setting, which would compile for every tile shape
+            self._model = SegmentationModel(keras_model=keras.Model(keras_model.inputs, keras_model.outputs),
+                                            info=self.info)
+            self._source = keras_model
         inter = union = 0
         for image, mask in self.pairs:
-            found = predict(model, image, precision="float32") > 0
-            inter += int(np.count_nonzero(found & mask))
-            union += int(np.count_nonzero(found | mask))
+            scores = pixel_scores(predict(self._model, image, precision="float32"), mask)
+            inter, union = inter + scores.intersection, union + scores.union
         return inter / union if union else math.nan
 
 
