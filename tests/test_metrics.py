@@ -107,3 +107,56 @@ def test_bad_inputs():
         pixel_scores(-np.ones((3, 3), int), np.zeros((3, 3), int))
     with pytest.raises(ValueError, match="iou_threshold"):
         object_scores(np.zeros((3, 3), int), np.zeros((3, 3), int), iou_threshold=1.5)
+
+
+def test_average_precision_hand_made():
+    from napari_synthseg.metrics import AP_THRESHOLDS, average_precision
+
+    gt = np.zeros((40, 40), np.uint32)
+    gt[0:10, 0:10] = 1   # matched exactly
+    gt[20:30, 0:10] = 2  # matched by a 10x8 object: IoU 0.8
+    gt[0:10, 20:30] = 3  # missed
+    pred = np.zeros_like(gt)
+    pred[0:10, 0:10] = 5
+    pred[20:30, 0:8] = 6
+    pred[30:40, 30:40] = 7  # false positive
+    ap = average_precision(pred, gt)
+    # IoU 1.0 matches at every threshold; IoU 0.8 at 0.5..0.75 (six thresholds: IoU > t)
+    expected = [(2 if t < 0.8 else 1) for t in AP_THRESHOLDS]
+    per = [tp / (tp + (3 - tp) + (3 - tp)) for tp in expected]
+    assert ap["per_threshold"][0.5] == pytest.approx(2 / 4)
+    assert ap["per_threshold"][0.95] == pytest.approx(1 / 5)
+    assert ap["ap"] == pytest.approx(np.mean(per))
+    assert ap["ap_50"] == pytest.approx(0.5) and ap["ap_75"] == pytest.approx(0.5)
+
+
+def test_average_precision_perfect_empty_and_disjoint():
+    from napari_synthseg.metrics import average_precision
+
+    gt = squares()
+    assert average_precision(gt, gt)["ap"] == 1.0
+    empty = np.zeros_like(gt)
+    assert average_precision(empty, empty)["ap"] == 1.0
+    assert average_precision(empty, gt)["ap"] == 0.0
+    assert average_precision(squares(shift=(6, 0)), gt)["ap"] == 0.0
+
+
+def test_average_precision_refuses_low_thresholds():
+    from napari_synthseg.metrics import average_precision
+
+    with pytest.raises(ValueError, match="at least 0.5"):
+        average_precision(squares(), squares(), thresholds=(0.3,))
+
+
+def test_dataset_scores_pool_average_precision():
+    from napari_synthseg.metrics import average_precision
+
+    gt = squares()
+    half = squares(boxes=((5, 15, 5, 15),))  # one of two objects found exactly
+    scores = DatasetScores()
+    scores.add(gt, gt)
+    scores.add(half, gt)
+    summary = scores.summary()
+    # pooled: tp 3, fp 0, fn 1 at every threshold -> 3 / 4, not the mean of per-image APs
+    assert summary["ap"] == pytest.approx(0.75) and summary["ap_50"] == pytest.approx(0.75)
+    assert average_precision(half, gt)["ap"] == pytest.approx(0.5)

@@ -103,9 +103,17 @@ def object_scores(pred: np.ndarray, gt: np.ndarray, iou_threshold: float = 0.5) 
     With ``iou_threshold >= 0.5`` a match is unique; below it, pairs are taken greedily
     by decreasing IoU so each object is matched at most once.
     """
+    _check_iou_threshold(iou_threshold)
+    iou, pred_ids, gt_ids = iou_matrix(pred, gt)
+    return _match(iou, pred_ids.size, gt_ids.size, iou_threshold)
+
+
+def _check_iou_threshold(iou_threshold: float) -> None:
     if not 0.0 <= iou_threshold < 1.0:
         raise ValueError(f"iou_threshold must be in [0, 1); got {iou_threshold!r}")
-    iou, pred_ids, gt_ids = iou_matrix(pred, gt)
+
+
+def _match(iou: np.ndarray, n_pred: int, n_gt: int, iou_threshold: float) -> ObjectScores:
     if iou.size == 0:
         tp = 0
     elif iou_threshold >= 0.5:
@@ -119,9 +127,48 @@ def object_scores(pred: np.ndarray, gt: np.ndarray, iou_threshold: float = 0.5) 
                 used_r.add(r)
                 used_c.add(c)
                 tp += 1
-    fp = int(pred_ids.size) - tp
-    fn = int(gt_ids.size) - tp
-    return _object_scores(tp, fp, fn)
+    return _object_scores(tp, n_pred - tp, n_gt - tp)
+
+
+#: IoU thresholds of the average precision (0.5, 0.55, ..., 0.95), as in the instance-segmentation literature.
+AP_THRESHOLDS = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))
+
+
+def matched_counts(iou: np.ndarray, n_pred: int, n_gt: int,
+                   thresholds=AP_THRESHOLDS) -> np.ndarray:
+    """``(tp, fp, fn)`` per threshold (rows) from an IoU matrix; thresholds must be >= 0.5.
+
+    At IoU > 0.5 an object overlaps at most one other that much, so matches are unique
+    and counting them needs no assignment.
+    """
+    thresholds = np.asarray(thresholds, dtype=np.float64)
+    if thresholds.size and thresholds.min() < 0.5:
+        raise ValueError("average-precision thresholds must be at least 0.5 (unique matches)")
+    values = iou[iou > 0.5] if iou.size else np.zeros(0)
+    tp = np.array([np.count_nonzero(values > t) for t in thresholds], dtype=np.int64)
+    return np.stack([tp, n_pred - tp, n_gt - tp], axis=1)
+
+
+def average_precision(pred: np.ndarray, gt: np.ndarray, thresholds=AP_THRESHOLDS) -> dict:
+    """Average precision of instance labels: the mean over IoU thresholds of TP / (TP + FP + FN).
+
+    This is the object-matching "AP" of the cell- and particle-segmentation literature
+    (StarDist, Cellpose): a predicted and a true object match when their IoU exceeds the
+    threshold. Returns ``{"ap": mean, "ap_50": at 0.5, "ap_75": at 0.75, "per_threshold": {t: ap}}``
+    (``ap_75`` only when 0.75 is among the thresholds). Two empty label images score 1.
+    """
+    iou, pred_ids, gt_ids = iou_matrix(pred, gt)
+    return _ap_summary(matched_counts(iou, pred_ids.size, gt_ids.size, thresholds), thresholds)
+
+
+def _ap_summary(counts: np.ndarray, thresholds) -> dict:
+    per = {float(t): _ratio(tp, tp + fp + fn) for t, (tp, fp, fn) in zip(thresholds, counts)}
+    result = {"ap": float(np.mean(list(per.values()))) if per else float("nan"),
+              "ap_50": per.get(0.5, float("nan"))}
+    if 0.75 in per:
+        result["ap_75"] = per[0.75]
+    result["per_threshold"] = per
+    return result
 
 
 def _object_scores(tp: int, fp: int, fn: int) -> ObjectScores:
@@ -142,15 +189,19 @@ class DatasetScores:
     """
 
     def __init__(self, iou_threshold: float = 0.5):
+        _check_iou_threshold(iou_threshold)
         self.iou_threshold = float(iou_threshold)
         self.n_images = 0
         self.intersection = self.union = self.pred_area = self.gt_area = 0
         self.tp = self.fp = self.fn = 0
+        self._ap_counts = np.zeros((len(AP_THRESHOLDS), 3), dtype=np.int64)
 
     def add(self, pred: np.ndarray, gt: np.ndarray) -> tuple[PixelScores, ObjectScores]:
         """Score one image and add it to the totals; returns that image's scores."""
         px = pixel_scores(pred, gt)
-        ob = object_scores(pred, gt, self.iou_threshold)
+        iou, pred_ids, gt_ids = iou_matrix(pred, gt)
+        ob = _match(iou, pred_ids.size, gt_ids.size, self.iou_threshold)
+        self._ap_counts += matched_counts(iou, pred_ids.size, gt_ids.size)
         self.n_images += 1
         self.intersection += px.intersection
         self.union += px.union
@@ -162,13 +213,17 @@ class DatasetScores:
         return px, ob
 
     def summary(self) -> dict:
-        """Pooled pixel_iou, pixel_dice, object_precision, object_recall, object_f1 (+ counts)."""
+        """Pooled pixel_iou, pixel_dice, object_precision, object_recall, object_f1, average
+        precision (``ap`` over IoU 0.5-0.95, ``ap_50``, ``ap_75``; pooled TP/FP/FN per threshold)
+        and the counts."""
         ob = _object_scores(self.tp, self.fp, self.fn)
+        ap = _ap_summary(self._ap_counts, AP_THRESHOLDS)
         return {
             "pixel_iou": _ratio(self.intersection, self.union),
             "pixel_dice": _ratio(2 * self.intersection, self.pred_area + self.gt_area),
             "object_precision": ob.precision,
             "object_recall": ob.recall,
             "object_f1": ob.f1,
+            "ap": ap["ap"], "ap_50": ap["ap_50"], "ap_75": ap["ap_75"],
             "tp": self.tp, "fp": self.fp, "fn": self.fn, "n_images": self.n_images,
         }
