@@ -12,6 +12,7 @@ import numpy as np
 
 from .autoseg import METHODS as AUTOSEG_METHODS
 from .image_io import ImageReadError
+from .recipe import RECIPE_CHOICES
 from .model import (DEFAULT_BASE_FILTERS, DEFAULT_DEPTH, DEFAULT_LR_SCHEDULE, LR_FLOOR, LR_SCHEDULES, XLA_CHOICES,
                     XLA_MIN_STEPS)
 
@@ -43,13 +44,14 @@ def _ignore_box(value: str):
     return (y0, y1, x0, x1)
 
 
-def _add_autoseg_options(p: argparse.ArgumentParser) -> None:
+def _add_autoseg_options(p: argparse.ArgumentParser, method_default: str | None = "otsu") -> None:
     g = p.add_argument_group("auto-segmentation")
-    g.add_argument("--method", default="otsu",
+    g.add_argument("--method", default=method_default,
                    choices=AUTOSEG_METHODS,
                    help="thresholding method (contours: the reference's enclosed-by-dark-contours; "
                         "combined: contours and threshold together; edge: Otsu or a 3-class Otsu level, "
-                        "whichever follows the strongest edges) [otsu]")
+                        "whichever follows the strongest edges) "
+                        f"[{method_default or 'the recipe' + chr(39) + 's: otsu or edge'}]")
     g.add_argument("--threshold", type=float, default=None, help="threshold value for --method manual")
     g.add_argument("--polarity", default="auto", choices=["auto", "bright", "dark"],
                    help="objects brighter or darker than the background, or decided per image [auto]")
@@ -306,7 +308,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     budget = _budget(args)
     if "epochs" in budget:
         raise CommandError("`synthseg run` takes --minutes or --steps")
-    if not 0.0 <= args.real_fraction <= 1.0:
+    if args.real_fraction is not None and not 0.0 <= args.real_fraction <= 1.0:
         raise CommandError(f"--real-fraction must be between 0 and 1, got {args.real_fraction}")
     report, bars = _stage_progress()
     t0 = time.perf_counter()
@@ -315,7 +317,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         autoseg_params=_autoseg_params(args), seed=args.seed, progress=report,
         train_params=dict(base_filters=args.base_filters, depth=args.depth, real_fraction=args.real_fraction,
                           normalization=args.normalization, lr_schedule=args.lr_schedule, xla=args.xla),
-        object_size=args.object_size, predict_params=_run_predict_params(args), **budget,
+        object_size=args.object_size, predict_params=_run_predict_params(args), recipe=args.recipe,
+        notify=print, **budget,
     )
     for bar in bars.values():
         bar.close()
@@ -417,16 +420,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--object-size", type=float, default=None, metavar="PX",
                    help="shrink each image so its typical object is about PX pixels across before training "
                         "and prediction (outputs stay full resolution); default: images as they are")
-    p.add_argument("--real-fraction", type=float, default=0.0,
+    p.add_argument("--recipe", default="auto", choices=RECIPE_CHOICES,
+                   help="training recipe: synthetic (synthetic scenes only), mixed (anchored inputs, half "
+                        "real crops labelled by the auto-segmentation), or auto: decided from the images "
+                        "(mixed when their contrasts disagree) [auto]")
+    p.add_argument("--real-fraction", type=float, default=None,
                    help="share of each training batch cropped from the real images, labelled by the "
-                        "auto-segmentation (0: synthetic scenes only; 0.5 for mixed folders) [0]")
-    p.add_argument("--normalization", default="percentile", choices=["anchored", "percentile"],
+                        "auto-segmentation (0: synthetic scenes only) [the recipe's: 0 or 0.5]")
+    p.add_argument("--normalization", default=None, choices=["anchored", "percentile"],
                    help="network input scaling: percentile (each image's 1-99.8 %% range) or anchored "
-                        "(background and objects at fixed levels, dark objects inverted; for folders "
-                        "mixing bright- and dark-field images) [percentile]")
+                        "(background and objects at fixed levels, dark objects inverted) [the recipe's]")
     p.add_argument("--augment", action="store_true", help=_AUGMENT_HELP)
     _add_train_options(p, epochs=False)
-    _add_autoseg_options(p)
+    _add_autoseg_options(p, method_default=None)  # no --method: the recipe's
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", help="run the whole job on built-in sample data with ground truth")

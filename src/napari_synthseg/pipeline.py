@@ -17,23 +17,21 @@ import numpy as np
 from .image_io import ImageReadError, list_images, read_image, to_gray, write_png, write_tiff
 from .metrics import DatasetScores
 from .overlay import make_overlay
+from .recipe import RECIPES, RecipeDecision, choose_recipe
+from .recipe import recipe as named_recipe
 
 #: Progress callback: (stage, done, total, message).
 Progress = Callable[[str, int, int, str], None]
 
 
-#: Auto-segmentation that fills the bank when the caller gives no parameters (recipe: docs/benchmarks.md).
-DEFAULT_AUTOSEG: dict = {"method": "otsu"}
+#: Auto-segmentation and training of the synthetic recipe (see ``recipe.RECIPES``); a run decides
+#: its recipe from the images unless told (``run_pipeline(recipe=...)``).
+DEFAULT_AUTOSEG: dict = RECIPES["synthetic"]["autoseg"]
+DEFAULT_TRAIN: dict = RECIPES["synthetic"]["train"]
 #: Which banked objects training uses by default (see ``training_objects``).
 # objects cut by the image border have straight cut edges and (on dev_emps) hold half the banked
 # area; leaving them out raised object F1 0.044 -> 0.110 at 210 steps (docs/benchmarks.md)
 DEFAULT_BANK_FILTER: dict = {"min_quality": 0.0, "skip_border": True}
-#: How the run trains unless ``train_params`` says otherwise (recipes: docs/benchmarks.md).
-# Synthetic scenes only, percentile inputs: the recipe that finds what thresholds miss (sample
-# scenes: 0.73 pixel IoU vs 0.59 for the best threshold). The mixed-folder recipe (anchored
-# inputs, real_fraction 0.5: half real crops labelled by the auto-segmentation) took dev_emps
-# from 0.29 to 0.77 but learns to imitate the thresholds, so it is an option, not the default.
-DEFAULT_TRAIN: dict = {"normalization": "percentile", "real_fraction": 0.0}
 
 
 def build_bank(bank_path: str | Path, paths: Sequence[str | Path], images: Sequence[np.ndarray],
@@ -66,10 +64,10 @@ def network_images(images: Sequence[np.ndarray], normalization: str) -> list[np.
     return [np.clip(normalize_image(image, "anchored"), 0.0, 1.0) for image in images]
 
 
-def training_recipe(train_params: dict | None) -> tuple[dict, float]:
-    """``train_model`` keywords (``DEFAULT_TRAIN`` under ``train_params``) and the real-crop share
-    taken out of them; the caller supplies the real crops when the share is above 0."""
-    params = {**DEFAULT_TRAIN, **(train_params or {})}
+def training_recipe(train_params: dict | None, base: dict | None = None) -> tuple[dict, float]:
+    """``train_model`` keywords (``base``, default ``DEFAULT_TRAIN``, under ``train_params``) and the
+    real-crop share taken out of them; the caller supplies the real crops when the share is above 0."""
+    params = {**(DEFAULT_TRAIN if base is None else base), **(train_params or {})}
     return params, float(params.pop("real_fraction", 0.0))
 
 
@@ -162,6 +160,16 @@ def _no_progress(stage: str, done: int, total: int, message: str = "") -> None:
     return None
 
 
+def decide_recipe(images: Sequence[np.ndarray], name: str = "auto") -> RecipeDecision:
+    """The recipe named, or with ``"auto"`` the one ``choose_recipe`` takes from the images."""
+    return choose_recipe(images) if name == "auto" else named_recipe(name)
+
+
+def _given(params: dict | None) -> dict:
+    """The keywords a caller set (None means "not given": the recipe decides)."""
+    return {k: v for k, v in (params or {}).items() if v is not None}
+
+
 @dataclass
 class RoundResult:
     """What one training round produced."""
@@ -187,6 +195,7 @@ class RunSummary:
     best_round: int | None = None
     stopped_because: str = ""
     predict_params: dict = field(default_factory=dict)  # what predict got besides its defaults
+    recipe: dict = field(default_factory=dict)  # the recipe trained with, who chose it and why
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -294,8 +303,9 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
                  gt_dir: str | Path | None = None, autoseg_params: dict | None = None,
                  train_params: dict | None = None, predict_params: dict | None = None,
                  scene_params: dict | None = None, min_gain: float = 0.005, seed: int = 0,
-                 object_size: float | None = None,
-                 progress: Progress = _no_progress) -> RunSummary:
+                 object_size: float | None = None, recipe: str = "auto",
+                 progress: Progress = _no_progress,
+                 notify: Callable[[str], None] | None = None) -> RunSummary:
     """Auto-segment, build the bank, train within the budget, segment every image, score.
 
     Parameters
@@ -316,8 +326,10 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
         Where to save the model (default ``out_dir/model.keras``).
     gt_dir
         Optional folder of masks with the images' stems; enables scores.
+    autoseg_params
+        Keyword arguments for ``autosegment`` on top of the recipe's (None values: the recipe's).
     train_params
-        Keyword arguments for ``train_model`` on top of ``DEFAULT_TRAIN``; ``real_fraction``
+        Keyword arguments for ``train_model`` on top of the recipe's; ``real_fraction``
         (0 to 1) is the share of each batch cropped from the real images, labelled by the
         auto-segmentation in round 1 and by the previous round's model after that (0: only
         synthetic scenes).
@@ -325,6 +337,11 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
         When given, each image is shrunk (never enlarged) so that its typical auto-segmented
         object is about this many pixels across before the bank, the backgrounds, training and
         prediction see it; outputs stay at full resolution. None: images as they are.
+    recipe
+        ``"auto"`` (decided from the images by ``recipe.choose_recipe``), ``"synthetic"`` or
+        ``"mixed"``; recorded in ``summary.json`` and in the model's sidecar.
+    notify
+        Called with one line once the recipe is decided (e.g. ``print``).
     """
     from .autoseg import autosegment
     from .model.training import train_model
@@ -343,8 +360,13 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
         raise ValueError("two images share a file stem; outputs would overwrite each other — rename one")
     gt_files = find_ground_truth(gt_dir, stems) if gt_dir else None
 
+    if recipe != "auto" and recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}; choose auto, {', '.join(RECIPES)}")
     images = load_gray(paths)
-    autoseg_params = {**DEFAULT_AUTOSEG, **(autoseg_params or {})}
+    decision = decide_recipe(images, recipe)
+    if notify is not None:
+        notify(decision.line())
+    autoseg_params = {**decision.autoseg, **_given(autoseg_params)}
     auto_labels: dict[str, np.ndarray] = {}
     for i, (path, image) in enumerate(zip(paths, images)):
         progress("autoseg", i, len(paths), path.name)
@@ -353,7 +375,7 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
 
     factors = {s: (object_scale(auto_labels[s], target_diameter=object_size) if object_size else 1.0)
                for s in stems}
-    train_params, real_fraction = training_recipe(train_params)
+    train_params, real_fraction = training_recipe(_given(train_params), base=decision.train)
     raw_images = [zoom_image(image, factors[s]) for image, s in zip(images, stems)]
     work_images = network_images(raw_images, train_params.get("normalization", "percentile"))
     work_labels = [zoom_labels(auto_labels[s], w.shape) for w, s in zip(work_images, stems)]
@@ -364,7 +386,7 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
             "auto-segmentation found no objects in any image; try another --method or --polarity"
         )
     summary = RunSummary(images=[str(p) for p in paths], out_dir=str(out), bank_path=str(bank.path),
-                         predict_params=dict(predict_params or {}))
+                         predict_params=dict(predict_params or {}), recipe=decision.to_dict())
     if gt_files:
         summary.baseline_scores = score_labels(auto_labels, gt_files)
 
@@ -387,6 +409,7 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
             **train_params,
         )
         train_seconds = time.perf_counter() - t0
+        _record_in_sidecar(round_model, recipe=decision.to_dict())
         predictions: dict[str, np.ndarray] = {}
         foregrounds: dict[str, np.ndarray] = {}
         for i, (path, image) in enumerate(zip(paths, images)):
@@ -431,6 +454,15 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
             break
     (out / "summary.json").write_text(summary.to_json())
     return summary
+
+
+def _record_in_sidecar(model_path: Path, **entries) -> None:
+    """Add ``entries`` to a saved model's sidecar (e.g. the recipe it was trained with)."""
+    from .model.sidecar import read_sidecar, write_sidecar
+
+    info = read_sidecar(model_path)
+    info.update(entries)
+    write_sidecar(model_path, info)
 
 
 def _copy_model(source: Path, target: Path) -> None:
