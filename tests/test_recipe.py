@@ -1,0 +1,86 @@
+"""The recipe a run trains with, decided from its images."""
+
+import json
+
+import numpy as np
+import pytest
+
+from napari_synthseg.image_io import write_png
+from napari_synthseg.recipe import RECIPES, choose_recipe, image_polarity, recipe
+from napari_synthseg.sample_data import make_sample_scene
+
+TINY = ["--base-filters", "4", "--depth", "2"]
+
+
+def _scenes(n, seed=0, shape=(160, 200)):
+    return [make_sample_scene(shape=shape, seed=seed + i)[0] for i in range(n)]
+
+
+def _inverted(image):
+    return (image.max() - image).astype(image.dtype)
+
+
+def test_one_contrast_folder_gets_the_synthetic_recipe():
+    decision = choose_recipe(_scenes(3))
+    assert decision.name == "synthetic" and decision.chosen_by == "images"
+    assert decision.evidence == {"n_images": 3, "bright": 3, "dark": 0, "minority_share": 0.0,
+                                 "mixed_from_share": 0.15}
+    assert decision.train == RECIPES["synthetic"]["train"] and decision.autoseg == {"method": "otsu"}
+    assert decision.line().startswith("recipe: synthetic (one contrast: objects bright in 3 and dark in 0 of 3")
+
+
+def test_bright_and_dark_field_folder_gets_the_mixed_recipe():
+    images = _scenes(4)
+    folder = images[:2] + [_inverted(im) for im in images[2:]]
+    assert [image_polarity(im) for im in folder] == ["bright", "bright", "dark", "dark"]
+    decision = choose_recipe(folder)
+    assert decision.name == "mixed"
+    assert decision.train == {"normalization": "anchored", "real_fraction": 0.5}
+    assert decision.autoseg == {"method": "edge"}
+    assert "mixed contrasts: objects bright in 2 and dark in 2 of 4 images" in decision.line()
+
+
+def test_a_lone_outlier_does_not_make_a_folder_mixed():
+    images = _scenes(8)
+    assert choose_recipe(images[:7] + [_inverted(images[7])]).name == "synthetic"  # 1 in 8 < 15 %
+    assert choose_recipe([_inverted(images[0])]).name == "synthetic"  # one image has one contrast
+
+
+def test_named_recipe_and_bad_input():
+    decision = recipe("mixed")
+    assert decision.chosen_by == "user" and decision.line() == "recipe: mixed (chosen with --recipe)"
+    with pytest.raises(ValueError, match="unknown recipe 'fancy'"):
+        recipe("fancy")
+    with pytest.raises(ValueError, match="at least one image"):
+        choose_recipe([])
+    with pytest.raises(ValueError, match="2D image"):
+        image_polarity(np.zeros((2, 8, 8)))
+
+
+def test_run_default_decides_and_records_the_recipe(tmp_path, capsys):
+    from napari_synthseg.cli import main
+
+    folder = tmp_path / "mixed_folder"
+    folder.mkdir()
+    images = _scenes(2, seed=7, shape=(128, 160))
+    for i, image in enumerate([images[0], _inverted(images[1])]):
+        write_png(folder / f"img{i}.png", image)
+    out = tmp_path / "out"
+    assert main(["run", str(folder), "--out", str(out), "--steps", "2", *TINY]) == 0
+    printed = capsys.readouterr().out
+    assert "recipe: mixed (mixed contrasts: objects bright in 1 and dark in 1 of 2 images" in printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["recipe"]["name"] == "mixed" and summary["recipe"]["chosen_by"] == "images"
+    info = json.loads((out / "model.json").read_text())
+    assert info["recipe"] == summary["recipe"]
+    # the decision reached training: anchored inputs, real crops from both images
+    assert info["normalization"]["mode"] == "anchored" and info["training"]["real_training_images"] == 2
+
+    # a flag overrides the recipe's setting, the recipe named by the user is recorded as such
+    out2 = tmp_path / "out2"
+    assert main(["run", str(folder), "--out", str(out2), "--steps", "2", "--recipe", "synthetic",
+                 "--normalization", "anchored", *TINY]) == 0
+    assert "recipe: synthetic (chosen with --recipe)" in capsys.readouterr().out
+    info = json.loads((out2 / "model.json").read_text())
+    assert info["recipe"]["chosen_by"] == "user" and info["normalization"]["mode"] == "anchored"
+    assert "real_training_images" not in info["training"] or not info["training"]["real_training_images"]
