@@ -312,3 +312,24 @@ def test_curate_export_errors_are_one_notification(make_napari_viewer, qtbot, tm
     wait_idle(qtbot, widget)
     assert len(shown_errors) == 2 and "is a file, not an object bank folder" in shown_errors[1], shown_errors
     assert same_layers(before, layer_snapshot(viewer))
+
+
+def test_unwritable_and_unreadable_paths_are_refused_up_front(make_napari_viewer, tmp_path, bank_dir, started_jobs,
+                                                              shown_errors, monkeypatch):
+    from napari_synthseg._napari import _checks
+
+    # the tests may run as root, who may write anywhere: deny through os.access as a user would be denied
+    monkeypatch.setattr(_checks.os, "access", lambda path, mode: False)
+    viewer = make_napari_viewer()
+    viewer.add_image(grains()[0], name="em")
+    before = layer_snapshot(viewer)
+    train = TrainWidget(viewer)
+    train.bank_path.set_path(bank_dir)
+    train.model_path.set_path(tmp_path / "models" / "model.keras")
+    train.start_button.click()
+    assert len(shown_errors) == 1 and f"no permission to write in {tmp_path}" in shown_errors[0], shown_errors
+    segment = SegmentWidget(viewer)
+    segment.model_path.set_path(fake_model(tmp_path / "model.keras"))
+    segment.run_button.click()
+    assert len(shown_errors) == 2 and "cannot be read (permissions)" in shown_errors[1], shown_errors
+    assert started_jobs == [] and same_layers(before, layer_snapshot(viewer))
