@@ -60,7 +60,7 @@ def main() -> int:
         dock.bank_path.set_path(Path(tmp) / "bank")
         dock.model_path.set_path(Path(tmp) / "model.keras")
         dock.backgrounds.set_checked([layer])
-        dock.steps.setValue(100_000)
+        dock.set_budget("steps", 100_000)
         dock.start()
         # let the child start and import TensorFlow before measuring the steady state
         measure(app, 300.0, until=lambda: dock.n_progress_events >= 2 or not dock.busy)

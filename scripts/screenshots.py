@@ -103,7 +103,8 @@ def main(argv=None) -> int:
     model = args.model
     train.model_path.set_path(model or work / "model.keras")
     if args.train_steps:
-        train.steps.setValue(args.train_steps)
+        train.set_budget("steps", args.train_steps)
+        train.replace.setChecked(True)
         train.start()
         wait_for(train, app, timeout=3600)
         model = model or work / "model.keras"

@@ -199,8 +199,8 @@ def main(argv=None) -> int:
         train.bank_path.set_path(bank_dir)
         train.model_path.set_path(model_path)
         train.backgrounds.set_checked([image])
-        train.steps.setValue(0)  # minutes decide
-        train.minutes.setValue(args.minutes)
+        train.set_budget("minutes", args.minutes)
+        train.replace.setChecked(True)  # a rerun into the same --out makes its models again
         train.seed.setValue(args.seed)
         train.resume.setChecked(resume)
         settings = train.train_kwargs()

@@ -159,3 +159,97 @@ def test_misuse_is_rejected_before_any_child_starts(tmp_path):
     assert events[-1]["kind"] == "done"
     assert any(e["kind"] == "error" and "missing.keras" in e["message"] for e in events)
     job.close()
+
+
+UNGUARDED_SCRIPT = textwrap.dedent('''
+    # A user's script without `if __name__ == "__main__":` (as napari scripts often are).
+    import json, sys
+    from pathlib import Path
+    import numpy as np
+    from napari_synthseg.bank import ObjectBank
+    from napari_synthseg.model.runner import ModelJob
+
+    workdir = Path(sys.argv[1])
+    with open(workdir / "runs.txt", "a") as runs:
+        runs.write("ran\\n")
+    bank = ObjectBank(workdir / "bank")
+    if not len(bank):
+        rng = np.random.default_rng(0)
+        for i in range(6):
+            yy, xx = np.mgrid[-6:7, -6:7]
+            bank.add_object(np.full(yy.shape, 200, np.uint8), np.hypot(yy, xx) <= 6, source="script")
+    job = ModelJob()
+    job.start_training(bank=bank, backgrounds=None, model_path=str(workdir / "m.keras"), steps=2, patch=64,
+                       batch_size=2, steps_per_epoch=1, validation_scenes=2, base_filters=4, depth=2,
+                       scene_params={"n_objects": (2, 4)})
+    events = [{k: v for k, v in e.items() if k in ("kind", "message", "steps_done")}
+              for e in job.events(timeout=240)]
+    job.close()
+    print("EVENTS" + json.dumps(events))
+''')
+
+
+def test_a_script_without_main_guard_is_not_rerun_by_the_child(tmp_path):
+    script = tmp_path / "user_script.py"
+    script.write_text(UNGUARDED_SCRIPT)
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True,
+                          timeout=400)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("EVENTS")]
+    assert proc.returncode == 0 and lines, proc.stderr[-3000:]
+    events = json.loads(lines[-1][len("EVENTS"):])
+    assert [e for e in events if e["kind"] == "error"] == []
+    (result,) = [e for e in events if e["kind"] == "result"]
+    assert result["steps_done"] == 2 and (tmp_path / "m.keras").is_file()
+    assert (tmp_path / "runs.txt").read_text().splitlines() == ["ran"]  # the child never ran the script
+
+
+def test_only_our_children_start_without_the_main_module():
+    import multiprocessing.spawn
+
+    from napari_synthseg.model import runner
+
+    runner._leave_main_out_of_spawned_children()
+    runner._leave_main_out_of_spawned_children()  # idempotent: wrapped once
+    get = multiprocessing.spawn.get_preparation_data
+    assert not getattr(get.__wrapped__, "_synthseg_main_free", False)
+    ours = get(runner.CHILD_NAME_PREFIX + "predict")
+    assert "init_main_from_name" not in ours and "init_main_from_path" not in ours
+    main = sys.modules["__main__"]
+    if getattr(main.__spec__, "name", None) or getattr(main, "__file__", None):
+        other = get("someone-else")
+        assert "init_main_from_name" in other or "init_main_from_path" in other
+
+
+class _ExitWhileUnpickled:
+    """Unpickling it in the child ends the child with code 3 (before its "started" event)."""
+
+    def __reduce__(self):
+        return os._exit, (3,)
+
+
+class _HangWhileUnpickled:
+    """Unpickling it in the child sleeps for a minute (a child that never starts)."""
+
+    def __reduce__(self):
+        import time
+
+        return time.sleep, (60,)
+
+
+def test_a_child_that_exits_before_starting_is_reported():
+    job = ModelJob()
+    job.start_prediction("m.keras", [_ExitWhileUnpickled()])
+    events = list(job.events(timeout=120))
+    assert [e["kind"] for e in events] == ["error", "done"]
+    assert "exited with code 3 before it started" in events[0]["message"]
+    job.close()
+
+
+def test_a_child_that_never_starts_is_stopped_after_the_startup_timeout():
+    job = ModelJob(startup_timeout=3)
+    job.start_prediction("m.keras", [_HangWhileUnpickled()])
+    events = list(job.events(timeout=120))
+    assert [e["kind"] for e in events] == ["error", "done"]
+    assert "did not start within 3 s" in events[0]["message"]
+    assert not job.is_alive()
+    job.close()

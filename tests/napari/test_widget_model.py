@@ -62,7 +62,7 @@ def test_train_stop_segment_without_tensorflow(make_napari_viewer, qtbot, tmp_pa
     train.bank_path.set_path(tmp_path / "bank")
     train.model_path.set_path(tmp_path / "model.keras")
     train.backgrounds.set_checked([layer])
-    train.steps.setValue(100_000)  # only Stop ends it
+    train.set_budget("steps", 100_000)  # only Stop ends it
 
     meter = StallMeter()
     train.start(**TINY)

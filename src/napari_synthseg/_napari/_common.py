@@ -49,6 +49,17 @@ def notify_warning(message: str) -> None:
     show_warning(message)
 
 
+def quiet_worker(function: Callable, *args, **kwargs):
+    """A napari thread worker whose exceptions reach only the slots connected to ``errored``.
+
+    napari's ``create_worker`` otherwise re-raises a worker's exception in the event loop,
+    which shows a traceback notification next to the dock's own one-line message.
+    """
+    from napari.qt.threading import create_worker
+
+    return create_worker(function, *args, _ignore_errors=True, **kwargs)
+
+
 def describe_error(exc: BaseException) -> str:
     """One line naming the error type and its message."""
     text = str(exc).strip() or type(exc).__name__

@@ -31,7 +31,7 @@ def job_worker(start: Callable, stop_requested: threading.Event, stop_timeout: f
 
     Only the worker thread touches the job, so no locking is needed.
     """
-    from napari.qt.threading import create_worker
+    from ._common import quiet_worker
 
     def relay():
         from napari_synthseg.model.runner import ModelJob
@@ -55,4 +55,4 @@ def job_worker(start: Callable, stop_requested: threading.Event, stop_timeout: f
         finally:
             job.close()  # no child outlives its worker
 
-    return create_worker(relay)
+    return quiet_worker(relay)

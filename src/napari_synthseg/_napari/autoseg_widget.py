@@ -26,6 +26,7 @@ from ._common import (
     connect_click,
     PathPicker,
     describe_error,
+    quiet_worker,
     find_layer,
     merge_plane_results,
     notify_error,
@@ -168,8 +169,6 @@ class AutosegWidget(QWidget):
     # ------------------------------------------------------------------ full run
     def run(self) -> None:
         """Segment the chosen planes of the image in a worker; results go to ``<image> autoseg``."""
-        from napari.qt.threading import create_worker
-
         if self.busy:
             return
         image = self._image()
@@ -189,7 +188,7 @@ class AutosegWidget(QWidget):
                 yield i + 1
             return results
 
-        worker = create_worker(segment)
+        worker = quiet_worker(segment)
         self._start(worker, len(planes), lambda results: self._show_result(image, shape, results))
 
     def _show_result(self, image, shape, results) -> None:
@@ -206,8 +205,6 @@ class AutosegWidget(QWidget):
 
     def preview(self) -> None:
         """Segment only the current plane with the current parameters (latest request wins)."""
-        from napari.qt.threading import create_worker
-
         image = self.image_choice.layer()
         if image is None or self.busy:
             return
@@ -224,7 +221,7 @@ class AutosegWidget(QWidget):
 
             return autosegment(gray, **params)
 
-        worker = create_worker(segment_plane)
+        worker = quiet_worker(segment_plane)
         self._preview_worker = worker
         worker.returned.connect(safe_slot(lambda labels: self._show_preview(image, shape, plane, labels)))
         worker.errored.connect(lambda exc: notify_error(f"auto-segment preview failed: {describe_error(exc)}"))
@@ -257,8 +254,6 @@ class AutosegWidget(QWidget):
     # ------------------------------------------------------------------ bank
     def add_to_bank(self) -> None:
         """Crop every object of ``<image> autoseg`` with its image into the chosen bank folder."""
-        from napari.qt.threading import create_worker
-
         if self.busy:
             return
         image = self._image()
@@ -293,7 +288,7 @@ class AutosegWidget(QWidget):
             if problems:
                 notify_error("bank problems: " + "; ".join(problems[:3]))
 
-        self._start(create_worker(add), len(planes), report)
+        self._start(quiet_worker(add), len(planes), report)
 
     # ------------------------------------------------------------------ worker plumbing
     def _start(self, worker, total: int, on_result) -> None:

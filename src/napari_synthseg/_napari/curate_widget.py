@@ -28,6 +28,7 @@ from ._common import (
     PathPicker,
     connect_click,
     describe_error,
+    quiet_worker,
     find_layer,
     notify_error,
     notify_info,
@@ -38,6 +39,7 @@ from ._common import (
     spatial_shape,
     spatial_transform,
 )
+from ._checks import check_writable_file
 from ._plots import Histogram
 
 if TYPE_CHECKING:
@@ -332,8 +334,6 @@ class CurateWidget(QWidget):
 
     def export_picked(self) -> None:
         """Crop the picked objects (image + mask + provenance) into the bank folder, in a worker."""
-        from napari.qt.threading import create_worker
-
         if self.busy:
             return
         layer = self._labels()
@@ -365,12 +365,10 @@ class CurateWidget(QWidget):
             self.status.setText(f"exported {added} of {n_picked} picked objects{extra}; bank holds {total}")
             notify_info(f"exported {added} picked objects to {bank_dir}")
 
-        self._start(create_worker(export), len(picks), report)
+        self._start(quiet_worker(export), len(picks), report)
 
     def export_labels(self) -> None:
         """Write the labels layer to a TIFF file (atomic: no half-written file)."""
-        from napari.qt.threading import create_worker
-
         if self.busy:
             return
         layer = self._labels()
@@ -379,6 +377,7 @@ class CurateWidget(QWidget):
             raise ValueError("choose a file name for the labels TIFF")
         if path.suffix.lower() not in (".tif", ".tiff"):
             path = path.with_suffix(".tif")
+        check_writable_file(path, "labels file")
         data = np.array(layer.data, copy=True)
 
         def write():
@@ -388,12 +387,10 @@ class CurateWidget(QWidget):
             yield 1
             return path
 
-        self._start(create_worker(write), 1, lambda p: self.status.setText(f"labels written to {p}"))
+        self._start(quiet_worker(write), 1, lambda p: self.status.setText(f"labels written to {p}"))
 
     def export_measurements(self) -> None:
         """Measure every object (all planes or the current one) to CSV and plot the sizes."""
-        from napari.qt.threading import create_worker
-
         if self.busy:
             return
         layer = self._labels()
@@ -405,6 +402,7 @@ class CurateWidget(QWidget):
             raise ValueError("choose a file name for the measurements CSV")
         if path.suffix.lower() != ".csv":
             path = path.with_suffix(".csv")
+        check_writable_file(path, "measurements file")
         scope = "current" if self.measure_scope.currentText() == "current plane" else "all"
         planes = planes_of(layer, scope, self.viewer)
         spacing = tuple(float(s) for s in layer.scale[-2:])
@@ -426,7 +424,7 @@ class CurateWidget(QWidget):
             self.histogram.set_values([row["equivalent_diameter"] for row in rows])
             self.status.setText(f"{len(rows)} objects measured → {path}")
 
-        self._start(create_worker(measure), len(planes), report)
+        self._start(quiet_worker(measure), len(planes), report)
 
     # ------------------------------------------------------------------ worker plumbing
     def _start(self, worker, total: int, on_result) -> None:

@@ -31,6 +31,7 @@ from ._common import (
     safe_slot,
     spatial_shape,
 )
+from ._checks import check_model_backend, model_sidecar
 from ._jobs import job_worker
 
 if TYPE_CHECKING:
@@ -111,15 +112,21 @@ class SegmentWidget(QWidget):
         return self._worker is not None
 
     def run(self) -> None:
-        """Segment the chosen planes in a child process; the result becomes a Labels layer."""
+        """Segment the chosen planes in a child process; the result becomes a Labels layer.
+
+        The backend, the image and the model file are checked first; a problem raises
+        ``ValueError`` and starts nothing.
+        """
         if self.busy:
             return
+        check_model_backend()
         image = self.image_choice.layer()
         if image is None:
             raise ValueError("no Image layer chosen: open an image or load the sample data")
         model = self.model_path.path()
-        if model is None or not model.is_file():
-            raise ValueError(f"model file {model or '(none)'} not found; train one in the Train dock or choose a .keras file")
+        if model is None:
+            raise ValueError("choose a model file (.keras); train one in the Train dock")
+        model_sidecar(model)
         scope = "current" if self.scope.currentText() == "current plane" else "all"
         planes = planes_of(image, scope, self.viewer)
         grays = [plane_gray(image, plane) for plane in planes]

@@ -23,12 +23,14 @@ from ._common import (
     PathPicker,
     connect_click,
     describe_error,
+    quiet_worker,
     find_layer,
     gray_backgrounds,
     notify_error,
     notify_info,
     safe_slot,
 )
+from ._checks import check_bank_has_objects, check_output_folder
 
 if TYPE_CHECKING:
     import napari
@@ -106,10 +108,7 @@ class SynthWidget(QWidget):
         bank = self.bank_path.path()
         if bank is None:
             raise ValueError("choose the object bank folder (fill it with Auto-segment or Curate)")
-        from napari_synthseg.bank import ObjectBank
-
-        if not ObjectBank.is_bank(bank):
-            raise ValueError(f"{bank} is not an object bank; add objects to it with Auto-segment or Curate first")
+        check_bank_has_objects(bank)
         low, high = self.min_objects.value(), self.max_objects.value()
         if low > high:
             raise ValueError(f"objects per scene: {low} to {high} is empty; make the first number the smaller")
@@ -131,8 +130,6 @@ class SynthWidget(QWidget):
 
     def show_scenes(self) -> None:
         """Make a few scenes in a worker and show them as an image stack and a labels stack."""
-        from napari.qt.threading import create_worker
-
         if self.busy:
             return
         bank, backgrounds, shape, n_objects = self._inputs()
@@ -150,7 +147,7 @@ class SynthWidget(QWidget):
                 yield i + 1
             return np.stack(images), np.stack(labels)
 
-        self._start(create_worker(make), n, self._show)
+        self._start(quiet_worker(make), n, self._show)
 
     def _show(self, result) -> None:
         images, labels = result
@@ -172,14 +169,13 @@ class SynthWidget(QWidget):
         Cancelling stops between scenes: every pair on disk is complete, and no existing
         file is overwritten.
         """
-        from napari.qt.threading import create_worker
-
         if self.busy:
             return
         bank, backgrounds, shape, n_objects = self._inputs()
         out = self.out_dir.path()
         if out is None:
             raise ValueError("choose an output folder for the synthetic scenes")
+        check_output_folder(out, "output folder")
         n, seed = self.n_write.value(), self.seed.value()
         self.written = []
 
@@ -209,7 +205,7 @@ class SynthWidget(QWidget):
             self.status.setText(f"{len(written)} scenes written to {out}")
             notify_info(f"{len(written)} synthetic scenes written to {out}")
 
-        self._start(create_worker(write), n, report)
+        self._start(quiet_worker(write), n, report)
 
     def cancel(self) -> None:
         if self._worker is not None:

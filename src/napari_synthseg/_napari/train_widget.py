@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from qtpy.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
@@ -31,11 +32,20 @@ from ._common import (
     safe_slot,
 )
 from ..model import DEFAULT_BASE_FILTERS, DEFAULT_DEPTH
+from ._checks import check_bank_has_objects, check_model_backend, check_writable_file, model_sidecar
 from ._jobs import job_worker
 from ._plots import LinePlot
 
 if TYPE_CHECKING:
     import napari
+
+
+#: The training budgets the dock offers (``train_model`` takes exactly one) and their first values.
+BUDGET_DEFAULTS = {"steps": 500, "minutes": 10.0, "epochs": 10}
+#: (lowest, highest, step, decimals) of the budget box for each kind.
+BUDGET_RANGES = {"steps": (1, 10_000_000, 50, 0), "minutes": (0.1, 10_000, 1, 1), "epochs": (1, 100_000, 1, 0)}
+#: Smallest background plane the synthetic scenes can learn from (``BackgroundSource``).
+MIN_BACKGROUND_SIDE = 4
 
 
 def _spin(low: int, high: int, value: int, step: int = 1) -> QSpinBox:
@@ -59,16 +69,21 @@ class TrainWidget(QWidget):
         self.result: dict | None = None
         self.last_progress: dict | None = None
         self.n_progress_events = 0
+        self._budget: dict = {}
 
         self.bank_path = PathPicker("dir", "Object bank folder")
         self.backgrounds = LayerChecklist(napari_viewer, Image)
         self.backgrounds.setToolTip("Real images whose background the synthetic scenes imitate (current plane)")
-        self.steps = _spin(0, 10_000_000, 500, 50)
-        self.steps.setToolTip("Training steps (0 = no step limit; then minutes decide)")
-        self.minutes = QDoubleSpinBox()
-        self.minutes.setRange(0, 10_000)
-        self.minutes.setDecimals(1)
-        self.minutes.setToolTip("Wall-clock budget in minutes (0 = no time limit)")
+        self.budget_kind = QComboBox()
+        self.budget_kind.addItems(list(BUDGET_DEFAULTS))
+        self.budget_kind.setToolTip("What ends training: a number of steps, of epochs (50 steps each, "
+                                    "validated after each), or minutes of wall time. Stop ends it early "
+                                    "and keeps the best model")
+        self.budget = QDoubleSpinBox()
+        self._budget_values = dict(BUDGET_DEFAULTS)
+        self._show_budget(self.budget_kind.currentText())
+        self.budget_kind.currentTextChanged.connect(self._show_budget)
+        self.budget.valueChanged.connect(self._remember_budget)
         self.model_path = PathPicker("save", "Model file", "Keras model (*.keras)")
         self.base_filters = _spin(2, 128, DEFAULT_BASE_FILTERS)
         self.depth = _spin(1, 6, DEFAULT_DEPTH)
@@ -77,6 +92,8 @@ class TrainWidget(QWidget):
         self.validation_scenes = _spin(1, 1000, 16)
         self.seed = _spin(0, 2**31 - 1, 0)
         self.resume = QCheckBox("continue from the model file")
+        self.replace = QCheckBox("replace an existing model file")
+        self.replace.setToolTip("Without it an existing model file is never overwritten: choose a new name")
 
         self.start_button = QPushButton("Train")
         self.stop_button = QPushButton("Stop (keep best)")
@@ -90,9 +107,9 @@ class TrainWidget(QWidget):
         form = QFormLayout()
         form.addRow("bank folder", self.bank_path)
         form.addRow("backgrounds", self.backgrounds)
-        form.addRow("steps", self.steps)
-        form.addRow("minutes", self.minutes)
+        form.addRow("budget", row(self.budget_kind, self.budget))
         form.addRow("model file", self.model_path)
+        form.addRow(self.replace)
         advanced = QGroupBox("advanced")
         advanced_form = QFormLayout(advanced)
         advanced_form.addRow("base filters", self.base_filters)
@@ -104,7 +121,8 @@ class TrainWidget(QWidget):
         advanced_form.addRow(self.resume)
         stack(self, form, advanced, row(self.start_button, self.stop_button), self.progress,
               row(self.loss_label, self.iou_label), self.plot, self.status)
-        self._inputs = [self.bank_path, self.backgrounds, self.steps, self.minutes, self.model_path, advanced]
+        self._inputs = [self.bank_path, self.backgrounds, self.budget_kind, self.budget, self.model_path,
+                        self.replace, advanced]
 
         connect_click(self.start_button, self.start)
         connect_click(self.stop_button, self.stop)
@@ -114,30 +132,68 @@ class TrainWidget(QWidget):
     def busy(self) -> bool:
         return self._worker is not None
 
+    # ------------------------------------------------------------------ budget
+    def _show_budget(self, kind: str) -> None:
+        low, high, step, decimals = BUDGET_RANGES[kind]
+        self.budget.blockSignals(True)  # the range change must not overwrite the remembered values
+        self.budget.setDecimals(decimals)
+        self.budget.setRange(low, high)
+        self.budget.setSingleStep(step)
+        self.budget.setValue(self._budget_values[kind])
+        self.budget.blockSignals(False)
+
+    def _remember_budget(self, value: float) -> None:
+        self._budget_values[self.budget_kind.currentText()] = value
+
+    def set_budget(self, kind: str, value: float) -> None:
+        """Choose the budget: ``kind`` one of ``BUDGET_DEFAULTS`` ("steps", "minutes", "epochs")."""
+        if kind not in BUDGET_DEFAULTS:
+            raise ValueError(f"budget kind must be one of {', '.join(BUDGET_DEFAULTS)}, not {kind!r}")
+        self.budget_kind.setCurrentText(kind)
+        self.budget.setValue(value)
+
+    def budget_kwargs(self) -> dict:
+        """The one ``train_model`` budget argument the controls describe, e.g. ``{"steps": 500}``."""
+        kind, value = self.budget_kind.currentText(), self.budget.value()
+        if not value > 0:
+            raise ValueError(f"the training budget must be more than 0 {kind}")
+        return {kind: float(value) if kind == "minutes" else int(round(value))}
+
+    # ------------------------------------------------------------------ checks
     def train_kwargs(self) -> dict:
-        """The ``train_model`` keyword arguments (without backgrounds) the controls describe."""
+        """The ``train_model`` keyword arguments (without backgrounds) the controls describe.
+
+        Raises ``ValueError`` for every setting ``train_model`` would refuse only after the
+        child process has loaded Keras (no bank objects, a budget, the patch size, resuming,
+        an existing or unwritable model file).
+        """
         bank = self.bank_path.path()
         if bank is None:
             raise ValueError("choose the object bank folder to train from (fill it with Auto-segment or Curate)")
-        from napari_synthseg.bank import ObjectBank
-
-        if not ObjectBank.is_bank(bank):
-            raise ValueError(f"{bank} is not an object bank; add objects to it with Auto-segment or Curate first")
+        check_bank_has_objects(bank)
         model = self.model_path.path()
         if model is None:
             raise ValueError("choose where to save the model (a .keras file)")
         if model.suffix != ".keras":
             model = model.with_suffix(".keras")
             self.model_path.set_path(model)
-        steps, minutes = self.steps.value(), self.minutes.value()
-        if steps == 0 and minutes == 0:
-            raise ValueError("set a budget: a number of steps, a number of minutes, or both")
+        check_writable_file(model, "model file")
+        depth = self.depth.value()
+        if self.resume.isChecked():
+            depth = self._resumable_depth(model, depth)
+        elif model.exists() and not self.replace.isChecked():
+            raise ValueError(f"model file {model} exists; choose a new name, tick 'replace an existing model "
+                             "file', or tick 'continue from the model file' (advanced) to train it further")
+        patch = self.patch.value()
+        if patch % 2**depth:
+            fitting = max(2**depth, patch // 2**depth * 2**depth)
+            raise ValueError(f"patch {patch} px is not a multiple of 2**depth = {2**depth} (depth {depth}); "
+                             f"use a patch of {fitting} px or a smaller depth")
         return dict(
             bank=str(bank),
             model_path=str(model),
-            steps=steps or None,
-            minutes=minutes or None,
-            patch=self.patch.value(),
+            **self.budget_kwargs(),
+            patch=patch,
             batch_size=self.batch_size.value(),
             validation_scenes=self.validation_scenes.value(),
             base_filters=self.base_filters.value(),
@@ -146,13 +202,39 @@ class TrainWidget(QWidget):
             resume=self.resume.isChecked(),
         )
 
+    @staticmethod
+    def _resumable_depth(model, depth: int) -> int:
+        """The depth of the model training continues (from its sidecar), after checking it can continue."""
+        if not model.exists():
+            raise ValueError(f"'continue from the model file' is ticked but there is no model at {model}; "
+                             "untick it to train a new model")
+        info = model_sidecar(model)
+        mode = (info.get("normalization") or {}).get("mode", "percentile")
+        if mode != "percentile":
+            raise ValueError(f"model {model} was trained with normalization {mode!r} (synthseg run); continue "
+                             "it with synthseg train --resume, or train a new model here")
+        return int((info.get("network") or {}).get("depth", depth))
+
     def start(self, **extra) -> None:
-        """Start training in a child process; ``extra`` overrides/extends the train kwargs."""
+        """Start training in a child process; ``extra`` overrides/extends the train kwargs.
+
+        Every check runs first; a refused setting raises ``ValueError`` and starts nothing.
+        """
         if self.busy:
             return
-        kwargs = {**self.train_kwargs(), **extra}
+        check_model_backend()
+        kwargs = self.train_kwargs()
+        if extra.keys() & BUDGET_DEFAULTS.keys():  # one budget only, also when a caller sets it
+            kwargs = {key: value for key, value in kwargs.items() if key not in BUDGET_DEFAULTS}
+        kwargs.update(extra)
         layers = self.backgrounds.checked_layers()
-        kwargs.setdefault("backgrounds", gray_backgrounds(layers, self.viewer) or None)
+        backgrounds = gray_backgrounds(layers, self.viewer)
+        for layer, gray in zip(layers, backgrounds):
+            if min(gray.shape) < MIN_BACKGROUND_SIDE:
+                raise ValueError(f"background layer '{layer.name}' is {gray.shape[0]}×{gray.shape[1]} px; "
+                                 f"backgrounds need at least {MIN_BACKGROUND_SIDE}×{MIN_BACKGROUND_SIDE}: untick it")
+        kwargs.setdefault("backgrounds", backgrounds or None)
+        self._budget = {key: kwargs[key] for key in BUDGET_DEFAULTS if kwargs.get(key) is not None}
         self.result, self.last_progress, self.n_progress_events = None, None, 0
         self._stop_requested.clear()
         self.plot.clear()
@@ -204,9 +286,9 @@ class TrainWidget(QWidget):
         if total:
             self.progress.setRange(0, int(total))
             self.progress.setValue(min(step, int(total)))
-        elif self.minutes.value() and event.get("elapsed_s") is not None:
+        elif self._budget.get("minutes") and event.get("elapsed_s") is not None:
             self.progress.setRange(0, 1000)
-            self.progress.setValue(int(min(1.0, event["elapsed_s"] / (60 * self.minutes.value())) * 1000))
+            self.progress.setValue(int(min(1.0, event["elapsed_s"] / (60 * self._budget["minutes"])) * 1000))
         loss, val_loss, val_iou = event.get("loss"), event.get("val_loss"), event.get("val_iou")
         if loss is not None:
             self.loss_label.setText(f"step {step}  loss {loss:.4f}")

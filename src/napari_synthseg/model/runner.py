@@ -15,8 +15,14 @@ Events (dicts with a ``"kind"``):
   "steps_done", "cancelled"}``;
 - ``{"kind": "result", "task": "predict", "index", "source", "labels" (ndarray) or "labels_path",
   ["probabilities"]}`` once per image;
-- ``{"kind": "error", "message": ..., "traceback": ...}`` when the child fails or dies;
+- ``{"kind": "error", "message": ..., "traceback": ...}`` when the child fails, dies, or does
+  not start within ``startup_timeout`` seconds;
 - ``{"kind": "done"}`` last, always.
+
+The child never runs the parent's ``__main__`` module. Plain "spawn" would re-run it in the
+child (to find pickled functions defined there), so a user's script without an
+``if __name__ == "__main__":`` guard would open a second viewer in the child and the job would
+never start. Everything the child needs lives in this package and is sent as plain data.
 """
 
 from __future__ import annotations
@@ -34,6 +40,10 @@ from pathlib import Path
 
 #: Arrays larger than this go through a temporary .npy file instead of the queue's pipe.
 QUEUE_ARRAY_LIMIT = 8 * 1024 * 1024
+#: Seconds a child may take from its start to its "started" event (it imports only this module first).
+STARTUP_TIMEOUT_S = 120.0
+#: Name prefix of the child processes; their start leaves out the parent's ``__main__`` module.
+CHILD_NAME_PREFIX = "napari-synthseg-"
 
 
 class JobError(RuntimeError):
@@ -53,6 +63,9 @@ class ModelJob:
         ``KERAS_BACKEND`` for the child ("tensorflow", "jax", "torch"); default: inherited.
     env : dict, optional
         Extra environment variables for the child (set before it imports Keras).
+    startup_timeout : float, optional
+        Seconds the child may take to send its first event; then it is killed and an error
+        event says so (a child that exits before it starts is reported at once).
 
     Examples
     --------
@@ -62,8 +75,12 @@ class ModelJob:
     ...     print(event["kind"])
     """
 
-    def __init__(self, backend: str | None = None, env: dict | None = None):
+    def __init__(self, backend: str | None = None, env: dict | None = None,
+                 startup_timeout: float = STARTUP_TIMEOUT_S):
         self._context = multiprocessing.get_context("spawn")
+        self._startup_timeout = float(startup_timeout)
+        self._started = False
+        self._start_time = 0.0
         self._env = dict(env or {})
         if backend is not None:
             self._env["KERAS_BACKEND"] = backend
@@ -128,7 +145,9 @@ class ModelJob:
         self._cancel = self._context.Event()
         self._process = self._context.Process(
             target=_child_main, args=(task, payload, self._queue, self._cancel, self._env, self._tmpdir),
-            name=f"synthseg-{task}", daemon=True)
+            name=f"{CHILD_NAME_PREFIX}{task}", daemon=True)
+        _leave_main_out_of_spawned_children()
+        self._start_time = time.monotonic()
         self._process.start()
 
     # ------------------------------------------------------------------ events
@@ -192,8 +211,21 @@ class ModelJob:
             self._finished = True
             code = self._process.exitcode
             self._buffer.append({"kind": "done"})
+            if not self._started:
+                return {"kind": "error", "message": f"the model process exited with code {code} before it "
+                        "started; it could not import napari-synthseg or read its task (run python -c "
+                        "\"import napari_synthseg.model.runner\" in this environment to see why)"}
             return {"kind": "error", "message": f"the model process ended unexpectedly (exit code {code}); "
                     "it may have run out of memory or crashed in a native library"}
+        if not self._started and time.monotonic() - self._start_time > self._startup_timeout:
+            self._kill()
+            self._drain()
+            self._finished = True
+            self._buffer.append({"kind": "error", "message": f"the model process did not start within "
+                                 f"{self._startup_timeout:.0f} s and was stopped; the machine may be "
+                                 "overloaded, try again"})
+            self._buffer.append({"kind": "done"})
+            return self._buffer.popleft()
         return None
 
     def _get(self, timeout: float) -> dict | None:
@@ -201,6 +233,8 @@ class ModelJob:
             event = self._queue.get(timeout=timeout) if timeout > 0 else self._queue.get_nowait()
         except (queue_module.Empty, EOFError, OSError):
             return None
+        if event.get("kind") == "started":
+            self._started = True
         if event.get("kind") == "done":
             self._finished = True
         for key in ("labels", "probabilities"):
@@ -233,11 +267,7 @@ class ModelJob:
             self._process.join(0.1)
         clean = not self._process.is_alive()
         if not clean:
-            self._process.terminate()
-            self._process.join(5)
-            if self._process.is_alive():
-                self._process.kill()
-                self._process.join(5)
+            self._kill()
             self._buffer.append({"kind": "error", "message": f"the model process did not stop within "
                                  f"{timeout:.0f} s and was killed"})
         self._drain()
@@ -245,6 +275,13 @@ class ModelJob:
             self._finished = True
             self._buffer.append({"kind": "done"})
         return clean
+
+    def _kill(self) -> None:
+        self._process.terminate()
+        self._process.join(5)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(5)
 
     def _drain(self) -> None:
         while True:
@@ -266,6 +303,33 @@ class ModelJob:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _leave_main_out_of_spawned_children() -> None:
+    """Make "spawn" start this module's children without the parent's ``__main__`` module.
+
+    ``multiprocessing.spawn.get_preparation_data`` tells every spawned child to re-import
+    the parent's main script (``init_main_from_path``) or module (``init_main_from_name``).
+    For a user's script without a main guard that re-runs the script in the child. Only
+    processes named with ``CHILD_NAME_PREFIX`` lose those two entries; other processes
+    started by the same program keep the standard behaviour. Installed once, idempotent.
+    """
+    from multiprocessing import spawn
+
+    if getattr(spawn.get_preparation_data, "_synthseg_main_free", False):
+        return
+    standard = spawn.get_preparation_data
+
+    def get_preparation_data(name):
+        data = standard(name)
+        if isinstance(name, str) and name.startswith(CHILD_NAME_PREFIX):
+            data.pop("init_main_from_name", None)
+            data.pop("init_main_from_path", None)
+        return data
+
+    get_preparation_data._synthseg_main_free = True
+    get_preparation_data.__wrapped__ = standard
+    spawn.get_preparation_data = get_preparation_data
 
 
 # ---------------------------------------------------------------------- child side

@@ -1,0 +1,95 @@
+"""Checks the docks run before they start work, so that no job fails after minutes of loading.
+
+Each check raises ``ValueError`` with one line naming the problem and the fix (the docks turn it
+into one notification) and imports neither Qt nor Keras: model files are checked through their
+zip archive and JSON sidecar only.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+import zipfile
+from pathlib import Path
+
+
+def check_model_backend() -> None:
+    """Refuse model work when Keras or its backend is not installed (the message has the install line)."""
+    from napari_synthseg import backend
+
+    message = backend.missing_backend_message()
+    if message:
+        raise ValueError(message)
+
+
+def check_bank_has_objects(bank_dir: Path) -> None:
+    """Refuse a folder that is not an object bank or holds no objects."""
+    from napari_synthseg.bank import ObjectBank
+
+    if not ObjectBank.is_bank(bank_dir):
+        raise ValueError(f"{bank_dir} is not an object bank; add objects to it with Auto-segment or Curate first")
+    with warnings.catch_warnings():  # damaged entries are reported by the job that reads them
+        warnings.simplefilter("ignore")
+        n_objects = len(ObjectBank(bank_dir, create=False))
+    if n_objects == 0:
+        raise ValueError(f"bank {bank_dir} holds no objects; add objects to it with Auto-segment or Curate first")
+
+
+def model_sidecar(model_path: Path) -> dict:
+    """The JSON sidecar of a ``.keras`` model, after checking that the model file can be used.
+
+    Raises
+    ------
+    ValueError
+        The file is missing, a folder, unreadable, not a zip archive, or its sidecar is
+        missing, damaged or describes other outputs than this version makes.
+    """
+    from napari_synthseg.model.sidecar import CHANNELS, SidecarError, read_sidecar
+
+    if not model_path.exists():
+        raise ValueError(f"model file {model_path} not found; train one in the Train dock or choose a .keras file")
+    if model_path.is_dir():
+        raise ValueError(f"{model_path} is a folder; choose the model's .keras file")
+    if not os.access(model_path, os.R_OK):
+        raise ValueError(f"model file {model_path} cannot be read (permissions); ask its owner to share it "
+                         "or copy it to a folder of yours")
+    if not zipfile.is_zipfile(model_path):
+        raise ValueError(f"{model_path} is not a Keras model archive (damaged or not a .keras file); "
+                         "choose another model or train one in the Train dock")
+    try:
+        info = read_sidecar(model_path)
+    except SidecarError as exc:
+        raise ValueError(f"cannot use model {model_path}: {exc}") from None
+    channels = info.get("channels")
+    if list(channels or []) != list(CHANNELS):
+        raise ValueError(f"model {model_path} outputs {channels!r}, this version needs {list(CHANNELS)!r}; "
+                         "retrain it in the Train dock")
+    return info
+
+
+def check_writable_file(path: Path, what: str) -> None:
+    """Refuse an output file that is a folder, or whose folder cannot be made or written to."""
+    if path.is_dir():
+        raise ValueError(f"{what} {path} is a folder; choose a file name")
+    _check_can_write_in(path.parent, path, what)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ValueError(f"cannot replace the {what} {path}: no permission to write it; choose another name")
+
+
+def check_output_folder(folder: Path, what: str) -> None:
+    """Refuse an output folder that is a file or cannot be made or written to."""
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{what} {folder} is a file, not a folder; choose a folder")
+    _check_can_write_in(folder, folder, what)
+
+
+def _check_can_write_in(folder: Path, target: Path, what: str) -> None:
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent  # the folders below it are made when the output is written
+    if not existing.is_dir():
+        raise ValueError(f"cannot write the {what} {target}: {existing} is a file, not a folder; "
+                         "choose another place")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"cannot write the {what} {target}: no permission to write in {existing}; "
+                         "choose a folder of yours")
