@@ -193,3 +193,48 @@ def test_confidence_counts_only_pixels_the_network_called_object():
     prob[radius < 14, 0] = 0.1  # a dim centre, filled as a hole: it must not make the object doubtful
     labels = probabilities_to_instances(prob, min_area=0, min_confidence=0.8)
     assert labels.max() == 1 and labels[30, 30] == 1
+
+
+def _soft(targets, sigma=1.0):
+    """A network-like map: the ideal targets blurred, so edges and small objects are not 0/1."""
+    return np.stack([ndi.gaussian_filter(targets[..., c], sigma) for c in range(targets.shape[-1])], -1)
+
+
+def test_defaults_keep_every_small_particle_of_ten_pixels_or_more():
+    rng = np.random.default_rng(3)
+    labels = np.zeros((200, 200), np.uint32)
+    yy, xx = np.mgrid[:200, :200]
+    radii = [2.0, 2.2, 2.5, 3.0, 4.0] * 8  # areas 10 to 50 px
+    centres = [(20 + 40 * (i // 8), 12 + 24 * (i % 8)) for i in range(len(radii))]
+    for k, ((cy, cx), r) in enumerate(zip(centres, radii), start=1):
+        labels[np.hypot(yy - cy + rng.uniform(-1, 1), xx - cx + rng.uniform(-1, 1)) <= r] = k
+    areas = np.bincount(labels.ravel())[1:]
+    assert areas.min() >= 10
+    prob = _soft(_targets(labels), sigma=0.7)
+    for min_confidence in (0.0, 0.8):  # also through the prediction default's confidence filter
+        found = probabilities_to_instances(prob, min_confidence=min_confidence)
+        matched = [np.count_nonzero(found[labels == k]) >= 0.5 * areas[k - 1] for k in range(1, len(radii) + 1)]
+        assert all(matched), f"lost {matched.count(False)} particles with min_confidence={min_confidence}"
+        assert found.max() == len(radii)
+
+
+def test_texture_inside_a_large_particle_seeds_no_second_object():
+    yy, xx = np.mgrid[:120, :120]
+    labels = (np.hypot(yy - 60, xx - 60) < 45).astype(np.uint32)
+    prob = _targets(labels)
+    # a short crease of high boundary probability inside the particle cuts off a small interior
+    prob[30:40, 52:53, 2] = 1.0
+    prob[30:31, 52:68, 2] = 1.0
+    prob[40:41, 52:68, 2] = 1.0
+    prob[30:41, 67:68, 2] = 1.0
+    assert probabilities_to_instances(prob).max() == 1
+    # without the share rule, the enclosed 9x14 interior would be a second particle
+    assert probabilities_to_instances(prob, min_seed_share=0.0).max() == 2
+
+
+def test_touching_particles_of_similar_size_still_split_with_the_share_rule():
+    gt = _touching_disks()
+    found = probabilities_to_instances(_soft(_targets(gt), sigma=0.7))
+    assert found.max() == 2
+    with pytest.raises(ValueError, match="min_seed_share must be between 0 and 1"):
+        probabilities_to_instances(_targets(gt), min_seed_share=1.5)

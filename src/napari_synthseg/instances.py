@@ -14,18 +14,31 @@ from scipy import ndimage as ndi
 
 #: Instance methods understood by ``probabilities_to_instances``.
 METHODS = ("auto", "boundary", "distance", "watershed", "components")
+#: Smallest object kept, in pixels: particles of 10 px are real objects (issue 18), and specks
+#: are the confidence filter's job, not the area's.
+DEFAULT_MIN_AREA = 10
+#: Interior (seed) pixels have a predicted boundary probability below this: pixels the network
+#: is confident are not on any outline, so a neck between touching particles cuts their seeds apart.
+DEFAULT_BOUNDARY_THRESHOLD = 0.1
+#: Interiors smaller than this many pixels seed nothing.
+DEFAULT_MIN_SEED_AREA = 10
+#: An interior under this share of the largest interior of its blob seeds nothing: a spot of
+#: texture inside a large particle is not a second particle (scale-free, unlike a pixel count).
+DEFAULT_MIN_SEED_SHARE = 0.1
 
 _FOUR_CONNECTED = ndi.generate_binary_structure(2, 1)
 _EIGHT_CONNECTED = ndi.generate_binary_structure(2, 2)
 
 
-def probabilities_to_instances(prob: np.ndarray, *, threshold: float = 0.5, min_area: int = 30,
+def probabilities_to_instances(prob: np.ndarray, *, threshold: float = 0.5, min_area: int = DEFAULT_MIN_AREA,
                                fill_holes: bool = True, method: str = "auto",
                                seed_threshold: float = 0.5, seed_peak: float = 0.7,
                                boundary_weight: float = 1.0,
                                fill_contours: bool = False,
                                background_point: tuple[int, int] | None = None,
-                               boundary_threshold: float = 0.3, min_seed_area: int = 30,
+                               boundary_threshold: float = DEFAULT_BOUNDARY_THRESHOLD,
+                               min_seed_area: int = DEFAULT_MIN_SEED_AREA,
+                               min_seed_share: float = DEFAULT_MIN_SEED_SHARE,
                                min_confidence: float = 0.0) -> np.ndarray:
     """Turn an ``(H, W, C)`` probability map into uint32 instance labels (1..n, 0 = background).
 
@@ -66,10 +79,11 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = 0.5, min_
         (``napari_synthseg.curation.fill_enclosed``).
     background_point
         ``(row, col)`` of a background pixel for ``fill_contours``; ``None`` = the border.
-    boundary_threshold, min_seed_area
+    boundary_threshold, min_seed_area, min_seed_share
         For ``"boundary"``: interior pixels have a boundary probability below
-        ``boundary_threshold``; interiors smaller than ``min_seed_area`` pixels seed nothing
-        (a clump is split only between interiors big enough not to be noise).
+        ``boundary_threshold``; interiors smaller than ``min_seed_area`` pixels, or than
+        ``min_seed_share`` of the largest interior in the same foreground blob, seed nothing
+        (a clump is split only between interiors big enough not to be noise or texture).
     min_confidence
         Objects whose mean foreground probability is below this are removed (0 keeps all).
         Specks of a noisy background come out as faint, small blobs; real objects are
@@ -92,6 +106,8 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = 0.5, min_
                          "use method='watershed' for a foreground-only map")
     if min_area < 0:
         raise ValueError(f"min_area must be >= 0, got {min_area!r}")
+    if not 0.0 <= min_seed_share <= 1.0:
+        raise ValueError(f"min_seed_share must be between 0 and 1, got {min_seed_share!r}")
     if not 0.0 <= min_confidence <= 1.0:
         raise ValueError(f"min_confidence must be between 0 and 1, got {min_confidence!r}")
 
@@ -105,7 +121,7 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = 0.5, min_
         labels = _edt_watershed(foreground)
     elif method == "boundary":
         labels = _boundary_watershed(foreground, np.asarray(prob[..., 2], dtype=np.float32),
-                                     boundary_threshold, min_seed_area)
+                                     boundary_threshold, min_seed_area, min_seed_share)
     else:
         distance = np.asarray(prob[..., 1], dtype=np.float32)
         boundary = np.asarray(prob[..., 2], dtype=np.float32) if prob.shape[-1] >= 3 else None
@@ -115,8 +131,12 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = 0.5, min_
     if fill_holes:
         labels = fill_object_holes(labels)
     if min_confidence > 0.0:
-        # judged on the pixels the network called object: filled holes and contours do not count
-        labels = remove_unconfident_objects(labels, probability, min_confidence, where=probability > threshold)
+        # judged on the pixels the network called object (filled holes and contours do not count)
+        # away from the object's rim: every outline is blurred, and the rim's share of a small
+        # particle would otherwise sink its mean below the bar
+        counted = (probability > threshold) & object_interior(labels)
+        labels = remove_unconfident_objects(labels, probability, min_confidence,
+                                            where=counted | ((probability > threshold) & ~_has_interior(labels, counted)))
     return relabel_consecutive(labels)
 
 
@@ -140,12 +160,52 @@ def remove_unconfident_objects(labels: np.ndarray, probability: np.ndarray, min_
     return np.where(weak[labels], 0, labels).astype(labels.dtype, copy=False)
 
 
+def object_interior(labels: np.ndarray) -> np.ndarray:
+    """True where a pixel and its four neighbours carry the same object id (the object minus its rim)."""
+    labels = np.asarray(labels)
+    inner = labels > 0
+    padded = np.pad(labels, 1, mode="edge")
+    centre = padded[1:-1, 1:-1]
+    for dy, dx in ((0, 1), (2, 1), (1, 0), (1, 2)):
+        inner &= padded[dy:dy + labels.shape[0], dx:dx + labels.shape[1]] == centre
+    return inner
+
+
+def _has_interior(labels: np.ndarray, counted: np.ndarray) -> np.ndarray:
+    """Per pixel: does its object have any ``counted`` pixel (objects without one are judged on all)."""
+    present = np.zeros(int(labels.max()) + 1, dtype=bool)
+    present[labels[counted]] = True
+    present[0] = False
+    return present[labels]
+
+
 def _boundary_watershed(foreground: np.ndarray, boundary: np.ndarray, boundary_threshold: float,
-                        min_seed_area: int) -> np.ndarray:
+                        min_seed_area: int, min_seed_share: float) -> np.ndarray:
     interiors, _ = ndi.label(foreground & (boundary < boundary_threshold), structure=_FOUR_CONNECTED)
     if min_seed_area > 1:
         interiors = remove_small_objects(interiors, min_seed_area)
+    if min_seed_share > 0:
+        interiors = _drop_minor_seeds(interiors, foreground, min_seed_share)
     return _split_by_seeds(boundary, interiors > 0, foreground, _FOUR_CONNECTED)
+
+
+def _drop_minor_seeds(seeds: np.ndarray, foreground: np.ndarray, min_share: float) -> np.ndarray:
+    """Set seeds smaller than ``min_share`` of the largest seed in their foreground blob to 0."""
+    n = int(seeds.max()) if seeds.size else 0
+    if n == 0:
+        return seeds
+    blobs, n_blobs = ndi.label(foreground, structure=_EIGHT_CONNECTED)
+    areas = np.bincount(seeds.ravel(), minlength=n + 1)
+    blob_of_seed = np.zeros(n + 1, dtype=np.int64)
+    inside = seeds > 0
+    blob_of_seed[seeds[inside]] = blobs[inside]  # seeds lie inside the foreground: one blob each
+    largest = np.zeros(n_blobs + 1, dtype=np.int64)
+    np.maximum.at(largest, blob_of_seed[1:], areas[1:])
+    minor = areas < min_share * largest[blob_of_seed]
+    minor[0] = False
+    if not minor.any():
+        return seeds
+    return np.where(minor[seeds], 0, seeds)
 
 
 def _fill_contours(foreground: np.ndarray, background_point: tuple[int, int] | None) -> np.ndarray:

@@ -19,7 +19,7 @@ import numpy as np
 
 from napari_synthseg.autoseg import check_ignore_box, cut_box, resolve_ignore_box
 from napari_synthseg.image_io import is_rgb, iter_planes, to_gray
-from napari_synthseg.instances import probabilities_to_instances
+from napari_synthseg.instances import DEFAULT_MIN_AREA, probabilities_to_instances
 from napari_synthseg.model.sidecar import CHANNELS, SidecarError, read_sidecar, sidecar_path
 from napari_synthseg.normalize import DEFAULT_PERCENTILES, normalization_range, percentile_normalize
 from napari_synthseg.tiling import TiledAccumulator, blend_window, count_tiles, fit_tile, iter_tile_batches
@@ -329,7 +329,7 @@ def _padded_shape(shape, multiple: int, margin: int) -> tuple[int, int]:
 
 def predict(model, image, *, tile: int = DEFAULT_TILE, overlap: int | None = None, batch_size: int = DEFAULT_BATCH,
             threshold: float = 0.5,
-            min_area: int = 30, fill_holes: bool = True, return_probabilities: bool = False,
+            min_area: int = DEFAULT_MIN_AREA, fill_holes: bool = True, return_probabilities: bool = False,
             progress: Callable[[int, int], None] | None = None, method: str = "auto",
             fill_contours: bool = False, precision: str = "auto", rgb: bool | None = None,
             min_confidence: float = DEFAULT_MIN_CONFIDENCE, augment: bool = False, ignore_box="auto"):
