@@ -25,9 +25,9 @@ NECK_RATIO = 0.7
 ROUND_MAX_DISKS = 4.0
 # ... and is nearly convex (a disk or a grain >= 0.9; two touching disks together 0.88).
 ROUND_MIN_SOLIDITY = 0.8
-# Thin stroke: its area holds >= 4 inscribed disks (a line at least ~3 times as long as wide)
+# Thin stroke: its area holds >= 5 inscribed disks (a line at least ~4 times as long as wide)
 # with no neck to split at ...
-STROKE_MIN_DISKS = 4.0
+STROKE_MIN_DISKS = 5.0
 # ... and bends or branches: under 75 % of its convex hull (letters 0.3-0.75; a round particle
 # >= 0.9, a clump of round particles >= 0.8 unless it branches).
 STROKE_MAX_SOLIDITY = 0.75
@@ -41,6 +41,12 @@ BOX_MIN_FILL = 0.95
 # deviation) less than a quarter as much as the background beside it, or, on a noise-free
 # image, less than 0.5 % of its contrast to that background (under one 8-bit gray level).
 FLAT_NOISE_SHARE, FLAT_CONTRAST_SHARE = 0.25, 0.005
+# Evidence of a clump: two parts of comparable size (the smaller >= 1/4 of the larger's area);
+# a jagged grain's outline only throws off small bumps.
+CLUMP_MIN_PART_SHARE = 0.25
+# A clump is mostly its particles: when round parts hold under half its area, the rest is
+# irregular (a torn film, a textured region) and the object is not a clump of particles.
+CLUMP_MIN_ROUND_SHARE = 0.5
 # Below this many pixels an outline has too few pixels to tell a letter from a particle.
 MIN_JUDGED_AREA = 10
 # A neck must dip at least one pixel below the smaller peak: pixel steps on an outline are no necks.
@@ -248,9 +254,11 @@ def judge_shape(mask: np.ndarray, image: np.ndarray | None = None, *, min_part_a
        :data:`ROUND_MIN_SOLIDITY`), the parts are kept: a clump of particles.
     3. Otherwise the whole object is tested as an overlay (:func:`overlay_reason`: straight
        bar, flat box, thin stroke - text and panel letters) and left out if it is one.
-    4. A clump with some round parts keeps those and leaves out the rest; a single part with
-       several disks' worth of area and a concave outline is a clump without clear necks and
-       left out; anything else is one particle.
+    4. Without two parts of comparable size (:data:`CLUMP_MIN_PART_SHARE`) it is one particle
+       whose outline has bumps: kept whole, unless it holds several disks' worth of area
+       (:data:`LUMP_MIN_DISKS`) with a concave outline - a clump without clear necks, left out.
+    5. A clump whose round parts hold at least :data:`CLUMP_MIN_ROUND_SHARE` of its area keeps
+       those and leaves out the rest; otherwise all of it is left out.
 
     Parameters
     ----------
@@ -286,13 +294,16 @@ def judge_shape(mask: np.ndarray, image: np.ndarray | None = None, *, min_part_a
     reason = overlay_reason(mask, image, whole)
     if reason is not None:
         return ShapeVerdict([], "", [reason])
-    if k >= 2:
-        kept = [piece for piece, good in zip(pieces, round_parts) if good]
-        dropped = ["clump not split cleanly"] * (k - len(kept))
-        return ShapeVerdict(kept, SPLIT if kept else "", dropped)
-    if whole.disks >= LUMP_MIN_DISKS and whole.solidity < ROUND_MIN_SOLIDITY:
+    areas = sorted((m.area for m in measures), reverse=True)
+    clump = k >= 2 and areas[1] >= CLUMP_MIN_PART_SHARE * areas[0]
+    if not clump:  # one particle, perhaps with bumps on its outline
+        if whole.disks >= LUMP_MIN_DISKS and whole.solidity < ROUND_MIN_SOLIDITY:
+            return ShapeVerdict([], "", ["clump not split cleanly"])
+        return ShapeVerdict([mask], SINGLE)
+    kept = [piece for piece, good in zip(pieces, round_parts) if good]
+    if sum(int(piece.sum()) for piece in kept) < CLUMP_MIN_ROUND_SHARE * whole.area:
         return ShapeVerdict([], "", ["clump not split cleanly"])
-    return ShapeVerdict([mask], SINGLE)
+    return ShapeVerdict(kept, SPLIT, ["clump not split cleanly"] * (k - len(kept)))
 
 
 def split_clumps(labels: np.ndarray, n: int, min_area: int, *, neck_ratio: float | None = None
@@ -304,7 +315,8 @@ def split_clumps(labels: np.ndarray, n: int, min_area: int, *, neck_ratio: float
     and a neck is narrower than half the object's largest inscribed radius, so the deep
     parts of the distance map fall apart there; with a number, each object is split by
     :func:`split_at_necks` (necks measured against the smaller part, as :func:`judge_shape`
-    does, so a small particle on a big one splits off too). Edits ``labels`` in place; returns it and the new largest id.
+    does, so a small particle on a big one splits off too). Edits ``labels`` in place;
+    returns it and the new largest id.
     """
     from skimage.segmentation import watershed
 

@@ -1074,7 +1074,8 @@ def _slide_against(labels, visible_areas, probe, centre, reach, direction, overl
     probe_area = max(int(probe.sum()), 1)
 
     def too_much(distance: float) -> bool:
-        return _overlap_share(labels, visible_areas, probe, probe_area, py + distance * dy, px + distance * dx) > overlap
+        share = _overlap_share(labels, visible_areas, probe, probe_area, py + distance * dy, px + distance * dx)
+        return share > overlap
 
     if not too_much(0.0):
         return py, px  # nothing there to touch (the partner was covered up): sit on its centre
