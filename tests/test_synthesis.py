@@ -345,6 +345,11 @@ def test_cluster_prob_builds_agglomerates_whose_objects_keep_their_shape():
         image, labels = synthesize_scene(discs, (160, 160), np.random.default_rng(seed), FLAT, cluster_prob=1.0,
                                          **params)
         touching += _shared_boundary(labels)
+        # the dividing line between touching objects is in the boundary target the network learns
+        from napari_synthseg.model.targets import label_edges, labels_to_targets
+
+        between = label_edges(labels)[1]
+        assert between.any() and (labels_to_targets(labels)[..., 2][between] == 1).all()
         alone += _shared_boundary(synthesize_scene(discs, (160, 160), np.random.default_rng(seed), FLAT,
                                                    cluster_prob=0.0, **params)[1])
         border = set(np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])))
