@@ -14,6 +14,7 @@ width of the object at its widest point) and the number of inscribed disks its a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -60,14 +61,21 @@ LEFT_OUT_REASONS = ("straight bar", "flat box", "thin stroke", "clump not split 
 
 @dataclass
 class ShapeMeasures:
-    """Scale-free shape figures of one mask (see the module docstring)."""
+    """Scale-free shape figures of one mask (see the module docstring); ``solidity`` (pixels
+    over convex-hull pixels) is measured when first asked for, as most verdicts never need it."""
 
     area: int
     inscribed_radius: float
     disks: float
-    solidity: float
     aspect: float
     box_fill: float
+    mask: np.ndarray = field(repr=False)
+
+    @cached_property
+    def solidity(self) -> float:
+        from skimage.morphology import convex_hull_image
+
+        return min(1.0, self.area / max(int(convex_hull_image(self.mask).sum()), 1))
 
 
 @dataclass
@@ -99,21 +107,18 @@ def _inscribed(mask: np.ndarray) -> tuple[np.ndarray, float]:
 
 def measure_shape(mask: np.ndarray) -> ShapeMeasures:
     """Area, inscribed radius, inscribed disks held, solidity, aspect and box fill of a 2D mask."""
-    from skimage.morphology import convex_hull_image
-
     mask = np.asarray(mask, dtype=bool)
     area = int(mask.sum())
     if area == 0:
         raise ValueError("the mask is empty; pass a mask with object pixels")
     _, radius = _inscribed(mask)
-    solidity = min(1.0, area / max(int(convex_hull_image(mask).sum()), 1))
     points = np.argwhere(mask).astype(np.float64)
     # Second moments of the pixels as unit squares (+1/12), so a one-pixel line has a width.
     small, large = np.linalg.eigvalsh(np.cov(points.T, bias=True)) + 1.0 / 12.0 if area > 1 else (1.0, 1.0)
     rows, cols = np.nonzero(mask)
     box = (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)
     return ShapeMeasures(area=area, inscribed_radius=radius, disks=area / (np.pi * radius * radius),
-                         solidity=float(solidity), aspect=float(np.sqrt(large / small)), box_fill=area / box)
+                         aspect=float(np.sqrt(large / small)), box_fill=float(area / box), mask=mask)
 
 
 def split_at_necks(mask: np.ndarray, *, neck_ratio: float = NECK_RATIO, min_part_area: int = MIN_JUDGED_AREA
@@ -287,8 +292,7 @@ def judge_shape(mask: np.ndarray, image: np.ndarray | None = None, *, min_part_a
     parts, k = split_at_necks(mask, neck_ratio=neck_ratio, min_part_area=max(int(min_part_area), 1))
     pieces = [parts == i for i in range(1, k + 1)]
     measures = [measure_shape(piece) for piece in pieces]
-    round_parts = [_is_round(m) for m in measures]
-    if k >= 2 and all(round_parts):
+    if k >= 2 and all(_is_round(m) for m in measures):
         return ShapeVerdict(pieces, SPLIT)
     whole = measure_shape(mask) if k >= 2 else measures[0]
     reason = overlay_reason(mask, image, whole)
@@ -300,7 +304,7 @@ def judge_shape(mask: np.ndarray, image: np.ndarray | None = None, *, min_part_a
         if whole.disks >= LUMP_MIN_DISKS and whole.solidity < ROUND_MIN_SOLIDITY:
             return ShapeVerdict([], "", ["clump not split cleanly"])
         return ShapeVerdict([mask], SINGLE)
-    kept = [piece for piece, good in zip(pieces, round_parts) if good]
+    kept = [piece for piece, m in zip(pieces, measures) if _is_round(m)]
     if sum(int(piece.sum()) for piece in kept) < CLUMP_MIN_ROUND_SHARE * whole.area:
         return ShapeVerdict([], "", ["clump not split cleanly"])
     return ShapeVerdict(kept, SPLIT, ["clump not split cleanly"] * (k - len(kept)))
