@@ -69,7 +69,7 @@ class ShapeMeasures:
     disks: float
     aspect: float
     box_fill: float
-    mask: np.ndarray = field(repr=False)
+    mask: np.ndarray = field(repr=False, compare=False)
 
     @cached_property
     def solidity(self) -> float:
