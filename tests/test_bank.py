@@ -328,7 +328,9 @@ def test_property_round_trip_returns_each_objects_pixels(labels, seed, padding):
     with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
         warnings.simplefilter("error", BankWarning)
         bank = ObjectBank(folder)
-        bank.add_from_labels(image, labels, min_area=1, padding=padding)
+        # arbitrary masks stored exactly as given (the shape judge, which may split or leave out
+        # objects, is tested in test_add_from_labels_judges_shapes)
+        bank.add_from_labels(image, labels, min_area=1, padding=padding, judge_shapes=False)
         stored = ObjectBank(folder).objects()
         expected = {}
         for label_id in np.unique(labels[labels > 0]):
@@ -342,3 +344,41 @@ def test_property_round_trip_returns_each_objects_pixels(labels, seed, padding):
             np.testing.assert_array_equal(obj.image, crop)
             np.testing.assert_array_equal(obj.mask, mask)
             assert obj.meta["area"] == int(mask.sum())
+
+
+def test_add_from_labels_judges_shapes(tmp_path):
+    """Clumps are banked as their parts; letters and scale bars are left out and counted."""
+    from skimage.draw import disk, line
+
+    rng = np.random.default_rng(1)
+    image = (rng.normal(60, 10, (80, 160))).clip(0, 255).astype(np.uint8)
+    labels = np.zeros(image.shape, np.uint32)
+    labels[disk((20, 20), 10, shape=labels.shape)] = 1  # one particle
+    labels[disk((20, 60), 10, shape=labels.shape)] = 2  # two touching particles, one label
+    labels[disk((20, 79), 10, shape=labels.shape)] = 2
+    for (r0, c0), (r1, c1) in [((40, 110), (70, 110)), ((55, 110), (40, 130)), ((55, 110), (70, 130))]:
+        for dr in range(-1, 2):  # a "K", 3 px strokes
+            rr, cc = line(r0, c0 + dr, r1, c1 + dr)
+            labels[rr, cc] = 3
+    labels[70:74, 10:90] = 4  # a scale bar
+    image[labels > 0] = np.clip(image[labels > 0].astype(int) + 120, 0, 255)
+
+    bank = ObjectBank(tmp_path / "b")
+    assert bank.add_from_labels(image, labels, source="fig.png") == 3
+    objects = bank.objects()
+    assert [o.meta["label"] for o in objects] == [1, 2, 2]
+    assert [o.meta["shape_verdict"] for o in objects] == ["single", "split from clump", "split from clump"]
+    assert [o.meta.get("clump_parts") for o in objects] == [None, 2, 2]
+    assert bank.left_out == {"thin stroke": 1, "straight bar": 1}
+    for obj in objects:  # each part cropped to its own box, its mask within its label
+        y0, x0, y1, x1 = obj.meta["bbox"]
+        np.testing.assert_array_equal(obj.image, image[y0:y1, x0:x1])
+        assert (labels[y0:y1, x0:x1][obj.mask] == obj.meta["label"]).all()
+        assert obj.mask[2:-2, 2:-2].sum() == obj.mask.sum()  # padding 2 on every side
+    left, right = objects[1:]
+    assert abs(int(left.mask.sum()) - int(right.mask.sum())) <= 0.05 * left.mask.sum()
+    assert left.meta["bbox"][3] <= right.meta["bbox"][3] - 10  # two different discs
+
+    unjudged = ObjectBank(tmp_path / "c")
+    assert unjudged.add_from_labels(image, labels, judge_shapes=False) == 4
+    assert unjudged.left_out == {} and "shape_verdict" not in unjudged.objects()[0].meta

@@ -320,3 +320,60 @@ def test_coverage_bounds_the_object_area():
     assert min(fractions) > 0.02
     with pytest.raises(ValueError, match="coverage"):
         synthesize_scene(objects, (32, 32), 0, None, coverage=(0.1, 1.5))
+
+
+def _disc(value: float, radius: int) -> Obj:
+    yy, xx = np.mgrid[-radius - 2 : radius + 3, -radius - 2 : radius + 3]
+    mask = yy**2 + xx**2 <= radius**2
+    return Obj(np.full(mask.shape, value, dtype=np.float32), mask)
+
+
+def _shared_boundary(labels: np.ndarray) -> int:
+    """4-neighbour pixel pairs where two different objects meet."""
+    right = (labels[:, 1:] != labels[:, :-1]) & (labels[:, 1:] > 0) & (labels[:, :-1] > 0)
+    down = (labels[1:] != labels[:-1]) & (labels[1:] > 0) & (labels[:-1] > 0)
+    return int(right.sum() + down.sum())
+
+
+def test_cluster_prob_builds_agglomerates_whose_objects_keep_their_shape():
+    # discs of six gray levels (each level names its disc, so every label's pasted area is known)
+    discs = [_disc(0.3 + 0.1 * k, radius) for k, radius in enumerate((5, 6, 7, 8, 9, 10))]
+    area = {round(float(d.image[0, 0]), 3): int(d.mask.sum()) for d in discs}
+    kept, touching, alone = [], 0, 0
+    for seed in range(8):
+        params = dict(NO_MOVES, n_objects=12, touch_prob=0.0)
+        image, labels = synthesize_scene(discs, (160, 160), np.random.default_rng(seed), FLAT, cluster_prob=1.0,
+                                         **params)
+        touching += _shared_boundary(labels)
+        # the dividing line between touching objects is in the boundary target the network learns
+        from napari_synthseg.model.targets import label_edges, labels_to_targets
+
+        between = label_edges(labels)[1]
+        assert between.any() and (labels_to_targets(labels)[..., 2][between] == 1).all()
+        alone += _shared_boundary(synthesize_scene(discs, (160, 160), np.random.default_rng(seed), FLAT,
+                                                   cluster_prob=0.0, **params)[1])
+        border = set(np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])))
+        for label in range(1, int(labels.max()) + 1):
+            if label in border:
+                continue  # cut by the scene's edge, not by a neighbour
+            value = round(float(image[labels == label][0]), 3)
+            kept.append((labels == label).sum() / area[value])
+        # every object of the agglomerate (not cut by the scene's edge) touches another one
+        ids = [k for k in range(1, int(labels.max()) + 1) if k not in border]
+        grown = [ndimage.binary_dilation(labels == k) for k in ids]
+        assert all(((labels > 0) & (labels != k) & g).any() for k, g in zip(ids, grown))
+    assert touching > 2 * max(alone, 1)  # random placement touches only by chance
+    # each object loses at most a few percent to each of its (few) neighbours
+    assert min(kept) >= 0.6 and np.median(kept) >= 0.85
+
+
+def test_cluster_prob_scenes_are_reproducible_and_default_scenes_unchanged(bank, source):
+    first = synthesize_scene(bank, (96, 96), np.random.default_rng(4), source, cluster_prob=0.5)
+    again = synthesize_scene(bank, (96, 96), np.random.default_rng(4), source, cluster_prob=0.5)
+    np.testing.assert_array_equal(first[0], again[0])
+    np.testing.assert_array_equal(first[1], again[1])
+    plain = synthesize_scene(bank, (96, 96), np.random.default_rng(4), source)
+    explicit = synthesize_scene(bank, (96, 96), np.random.default_rng(4), source, cluster_prob=0.0)
+    np.testing.assert_array_equal(plain[1], explicit[1])  # the default draws nothing more
+    with pytest.raises(ValueError, match="cluster_prob"):
+        synthesize_scene(bank, (32, 32), np.random.default_rng(0), cluster_prob=1.5)

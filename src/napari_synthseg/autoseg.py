@@ -10,6 +10,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .image_io import is_rgb, iter_planes, to_gray
+from .shapes import split_clumps
 
 METHODS = ("otsu", "li", "triangle", "local", "manual", "contours", "combined", "edge")
 POLARITIES = ("bright", "dark", "auto")
@@ -552,50 +553,6 @@ def _contour_foreground(smooth, valid, bright, contour_fraction, sigma):
     return grown, core
 
 
-def _split_clumps(labels: np.ndarray, n: int, min_area: int) -> tuple[np.ndarray, int]:
-    """Split clumps at their necks with a distance-transform watershed, per object crop.
-
-    Only objects whose area is well above that of their largest inscribed disk (so
-    not one round blob) are examined; a neck is narrower than half the object's
-    largest inscribed radius, so the deep parts of the distance map fall apart there.
-    """
-    from skimage.segmentation import watershed
-
-    if n == 0:
-        return labels, n
-    areas = np.bincount(labels.ravel(), minlength=n + 1)
-    next_id = n + 1
-    big_enough = max(4 * min_area, 64)
-    for i, sl in enumerate(ndi.find_objects(labels), start=1):
-        if sl is None or areas[i] < big_enough:
-            continue
-        rows = slice(max(sl[0].start - 1, 0), sl[0].stop + 1)
-        cols = slice(max(sl[1].start - 1, 0), sl[1].stop + 1)
-        crop = labels[rows, cols]
-        obj = crop == i
-        # Cheap test first: a blob filling most of its bounding box cannot have a neck.
-        if areas[i] > 0.8 * obj.shape[0] * obj.shape[1]:
-            continue
-        dist = ndi.distance_transform_edt(obj)
-        rmax = float(dist.max())
-        if areas[i] < 1.6 * np.pi * rmax * rmax:
-            continue
-        # Cores deeper than half the largest radius: a neck narrower than that
-        # separates them. (Cheaper than h-maxima, which needs a grey reconstruction.)
-        markers, k = _label(dist > max(1.5, 0.5 * rmax), connectivity=2)
-        if k < 2:
-            continue
-        parts = watershed(-dist, markers, mask=obj)
-        part_areas = np.bincount(parts.ravel(), minlength=k + 1)[1:]
-        if (part_areas < min_area).any():
-            continue  # splitting would only chip off specks
-        # Part 1 keeps the old id; the others get fresh ids.
-        ids = np.concatenate([[0, i], np.arange(next_id, next_id + k - 1)]).astype(labels.dtype)
-        crop[obj] = ids[parts[obj]]
-        next_id += k - 1
-    return labels, next_id - 1
-
-
 def _check_params(method, polarity, threshold, sigma, min_area, max_area, contour_fraction, block_size):
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
@@ -790,7 +747,7 @@ def _segment_plane(gray, ignore, *, sigma, method, threshold, polarity, min_area
             foreground &= valid
     labels, n = _label(foreground, connectivity=2)
     if split_touching and n:
-        labels, n = _split_clumps(labels, n, min_area)
+        labels, n = split_clumps(labels, n, min_area)
     if clear_border and n:
         drop = np.zeros(n + 1, dtype=bool)
         drop[_border_ids(labels)] = True

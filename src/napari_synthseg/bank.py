@@ -21,6 +21,7 @@ import json
 import os
 import threading
 import warnings
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -32,6 +33,7 @@ from scipy import ndimage
 
 from .image_io import (IMAGE_SUFFIXES, ImageReadError, atomic_write, is_rgb, iter_planes, read_image,
                        to_gray, unique_path, write_png, write_tiff)
+from .shapes import SPLIT, judge_shape
 
 try:  # POSIX
     import fcntl
@@ -135,12 +137,15 @@ class ObjectBank:
 
     ``path`` may be an existing bank or, with ``create``, a missing or empty folder
     (made a new bank). Anything else raises `NotABankError`. ``problems`` lists the
-    corrupt or missing files and manifest lines that were skipped.
+    corrupt or missing files and manifest lines that were skipped; ``left_out`` counts,
+    by reason, the objects (and clump parts) that `add_from_labels` judged by shape and
+    left out (``shapes.LEFT_OUT_REASONS``), over this instance's life.
     """
 
     def __init__(self, path: str | os.PathLike, create: bool = True):
         self.path = Path(path)
         self.problems: list[str] = []
+        self.left_out: Counter = Counter()
         self._reported: set[str] = set()
         self._records: dict[str, dict] = {}  # id -> manifest record, in manifest order
         self._cache: dict[str, BankObject] = {}
@@ -312,14 +317,21 @@ class ObjectBank:
         return oid if self._commit([(oid, image, mask, record)]) else None
 
     def add_from_labels(self, image, labels, *, source="", ids=None, plane=None, method="autoseg",
-                        min_area=16, padding=2) -> int:
+                        min_area=16, padding=2, judge_shapes=True) -> int:
         """Crop each labelled object (bounding box + ``padding``, clipped) with its own mask.
 
         ``image`` (gray, RGB or a stack ``(..., Y, X)``) and integer ``labels`` (0 =
         background) share the spatial shape; stacks are cropped plane by plane and the
         plane index is recorded (``plane`` is recorded for 2D input). Other objects inside
         a crop are not in its mask. ``ids`` restricts to those labels; objects under
-        ``min_area`` pixels are skipped. Returns how many objects were new to the bank.
+        ``min_area`` pixels are skipped.
+
+        With ``judge_shapes`` each object is judged by shape (`shapes.judge_shape`): a clump
+        of round particles is banked as its parts (meta ``shape_verdict`` "split from clump",
+        ``clump_parts``), text, panel letters, scale bars, flat boxes and clumps that do not
+        split cleanly are left out and counted in ``left_out``; the rest are banked whole
+        (``shape_verdict`` "single", or "too small to judge"). Returns how many objects were new to
+        the bank.
         """
         labels = np.asarray(labels)
         image = np.asarray(image)
@@ -342,6 +354,7 @@ class ObjectBank:
         stack = labels.ndim > 2
         self._sync()
         items = []
+        left_out: Counter = Counter()
         time = _now()
         for index in iter_planes(labels.shape):
             plane_labels, plane_image = labels[index], image[index]
@@ -350,17 +363,35 @@ class ObjectBank:
                 label_id = int(label_ids[position]) if box is not None else 0
                 if box is None or (wanted is not None and label_id not in wanted):
                     continue
-                crop = tuple(slice(max(s.start - padding, 0), min(s.stop + padding, n))
-                             for s, n in zip(box, compact.shape))
+                crop = _padded(box, padding, compact.shape)
                 mask = compact[crop] == position + 1
                 if mask.sum() < min_area:
                     continue
                 meta = dict(source=str(source), plane=list(index) if stack else plane, label=label_id,
-                            bbox=[crop[0].start, crop[1].start, crop[0].stop, crop[1].stop], method=method,
-                            touches_border=any(s.start == 0 or s.stop == n for s, n in zip(box, compact.shape)),
-                            time=time)
-                items.append(self._prepare(plane_image[crop], mask, meta))
-        return self._commit(items)
+                            method=method, time=time)
+                if not judge_shapes:
+                    items.append(self._prepare(plane_image[crop], mask, _placed(meta, crop, box, compact.shape)))
+                    continue
+                verdict = judge_shape(mask, plane_image[crop], min_part_area=max(int(min_area), 1))
+                left_out.update(verdict.left_out)
+                if verdict.shape == SPLIT:
+                    meta["clump_parts"] = len(verdict.parts) + len(verdict.left_out)
+                for part in verdict.parts:
+                    # the part's own box, in plane coordinates, and its crop
+                    part_box = tuple(slice(c.start + s.start, c.start + s.stop)
+                                     for c, s in zip(crop, ndimage.find_objects(part.view(np.uint8))[0]))
+                    part_crop = _padded(part_box, padding, compact.shape)
+                    part_mask = np.zeros(tuple(s.stop - s.start for s in part_crop), dtype=bool)
+                    inner = tuple(slice(p.start - c.start, p.stop - c.start) for p, c in zip(part_box, part_crop))
+                    outer = tuple(slice(p.start - c.start, p.stop - c.start) for p, c in zip(part_box, crop))
+                    part_mask[inner] = part[outer]
+                    items.append(self._prepare(plane_image[part_crop], part_mask,
+                                               _placed(dict(meta, shape_verdict=verdict.shape), part_crop, part_box,
+                                                       compact.shape)))
+        added = self._commit(items)
+        with self._mutex:
+            self.left_out.update(left_out)
+        return added
 
     def _load(self, record: dict) -> BankObject | None:
         oid = record["id"]
@@ -503,6 +534,17 @@ def _compact_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     values, inverse = np.unique(labels, return_inverse=True)
     shift = 0 if values[0] == 0 else 1
     return values[values > 0], inverse.reshape(labels.shape) + shift
+
+
+def _padded(box: tuple[slice, ...], padding: int, shape: tuple[int, ...]) -> tuple[slice, ...]:
+    """A bounding box grown by ``padding`` on every side, clipped to ``shape``."""
+    return tuple(slice(max(s.start - padding, 0), min(s.stop + padding, n)) for s, n in zip(box, shape))
+
+
+def _placed(meta: dict, crop: tuple[slice, ...], box: tuple[slice, ...], shape: tuple[int, ...]) -> dict:
+    """``meta`` with the crop's ``bbox`` and whether the object's own ``box`` touches the image border."""
+    return dict(meta, bbox=[crop[0].start, crop[1].start, crop[0].stop, crop[1].stop],
+                touches_border=any(s.start == 0 or s.stop == n for s, n in zip(box, shape)))
 
 
 def _frozen(obj: BankObject) -> BankObject:
