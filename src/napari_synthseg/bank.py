@@ -221,6 +221,7 @@ class ObjectBank:
         key = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
         if key == self._stat_key:
             return
+        first_look = self._stat_key is None
         if self._stat_key is None or stat.st_ino != self._stat_key[0] or stat.st_size < self._offset:
             self._reset(key)
         with open(manifest, "rb") as handle:
@@ -233,7 +234,7 @@ class ObjectBank:
             # newline) when it parses, else still being written (read next time) or torn.
             if _whole_record(tail):
                 complete = len(data)
-            elif self._stat_key is None:
+            elif first_look:
                 self._report(f"{manifest}: the last line is incomplete (being written, or cut by a crash) "
                              f"and is skipped for now: {tail[:80]!r}")
         for raw in data[:complete].splitlines():
