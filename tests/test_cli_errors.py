@@ -294,3 +294,32 @@ def test_evaluate_reads_masks_as_saved_and_writes_json(made, tmp_path, capsys):
     code, _, err = _call(["evaluate", str(made["labels"]), str(masks), "--split", str(split), "--subset", "x"],
                          capsys)
     assert code == 2 and "--subset 'x' names no image" in err and "Traceback" not in err
+
+
+def test_ctrl_c_in_run_keeps_the_model_and_says_where(made, tmp_path, capsys, monkeypatch):
+    from napari_synthseg.model.prediction import load_model
+
+    real_bar = cli._bar
+
+    def bar_that_presses_ctrl_c(total, desc, *args, **kwargs):
+        bar = real_bar(total, desc, *args, **kwargs)
+        refresh = bar.refresh
+
+        def refresh_and_interrupt(*a, **k):
+            if desc.startswith("train") and bar.n >= 1 and not getattr(bar, "pressed", False):
+                bar.pressed = True
+                os.kill(os.getpid(), signal.SIGINT)
+            return refresh(*a, **k)
+
+        bar.refresh = refresh_and_interrupt
+        return bar
+
+    monkeypatch.setattr(cli, "_bar", bar_that_presses_ctrl_c)
+    out = tmp_path / "out"
+    code, _, err = _call(["run", str(made["images"]), "--out", str(out), "--steps", "500", "--method", "edge",
+                          "--base-filters", "4", "--depth", "2"], capsys)
+    assert code == 130 and "Traceback" not in err
+    assert f"the best model so far is in {out / 'model.keras'}" in err
+    assert json.loads((out / "summary.json").read_text())["interrupted"] is True
+    assert load_model(out / "model.keras") is not None
+    assert not list(out.glob("*_labels.tif"))  # stopped before segmenting

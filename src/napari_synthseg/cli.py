@@ -122,6 +122,9 @@ def _check_model_out(path: str | os.PathLike, option: str, *, overwrite: bool, r
     _check(path.suffix == ".keras", f"{option} must end in .keras (Keras 3 format), got {path.name}")
     if path.is_dir():
         raise CommandError(f"{option} {path} is a folder; give a model file name ending in .keras")
+    if path.with_suffix(".json").is_dir():
+        raise CommandError(f"{option} {path}: the folder {path.with_suffix('.json')} is where its sidecar goes; "
+                           "choose another name")
     if resume:
         _check(path.is_file(), f"--resume: there is no model at {path} to continue; train without --resume first")
     elif path.exists() and not overwrite:
@@ -355,6 +358,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
         backgrounds = BackgroundSource.from_images(images, rng=np.random.default_rng(args.seed))
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "labels").mkdir(parents=True, exist_ok=True)
+    args.interrupted_note = (f"the scenes written to {out} are complete; to make more, run again with another "
+                             "--seed (or --overwrite to remake these)")
     rng = np.random.default_rng(args.seed)
     written = 0
     with _bar(args.n, "synth", unit="scene") as bar:
@@ -522,6 +527,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .pipeline import find_ground_truth, score_labels
 
     _check((args.split is None) == (args.subset is None), "--split CSV and --subset NAME go together")
+    args.interrupted_note = "nothing was written"
     wanted = _split_stems(args.split, args.subset) if args.split else None
     if args.json:
         _check_writable(Path(args.json).parent, "--json")

@@ -381,8 +381,13 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
         raise ValueError(f"rounds must be at least 1, got {rounds}")
     paths = list_images(image_paths)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     model_path = Path(model_out) if model_out else out / "model.keras"
+    # outputs that cannot be written are found now, not after the training
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output folder {out} is a file; give a folder (existing or new)")
+    if model_path.suffix != ".keras" or model_path.is_dir():
+        raise ValueError(f"model_out {model_path} must be a file name ending in .keras")
+    out.mkdir(parents=True, exist_ok=True)
     stems = [p.stem for p in paths]
     if len(set(stems)) != len(stems):
         raise ValueError("two images share a file stem; outputs would overwrite each other — rename one")
