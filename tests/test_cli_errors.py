@@ -323,3 +323,33 @@ def test_ctrl_c_in_run_keeps_the_model_and_says_where(made, tmp_path, capsys, mo
     assert json.loads((out / "summary.json").read_text())["interrupted"] is True
     assert load_model(out / "model.keras") is not None
     assert not list(out.glob("*_labels.tif"))  # stopped before segmenting
+
+
+def _users_images(folder: Path) -> None:
+    """One image of each kind users have, each with two bright blobs on a dark ground."""
+    import tifffile
+    from PIL import Image
+
+    gray = np.full((96, 112), 30, np.uint8)
+    gray[20:45, 20:45] = 220
+    gray[55:80, 60:90] = 220
+    folder.mkdir()
+    Image.fromarray(gray > 100).save(folder / "one_bit.png")
+    Image.fromarray(gray).convert("P").save(folder / "palette.png")
+    tifffile.imwrite(folder / "gray_alpha.tif", np.stack([gray, np.full_like(gray, 255)], -1))
+    floats = gray.astype(np.float32)
+    floats[0, :20], floats[1, :20], floats[2, :20] = np.inf, -np.inf, np.nan
+    tifffile.imwrite(folder / "float_inf.tif", floats)
+
+
+def test_images_as_users_have_them_go_through_autoseg(tmp_path, capsys):
+    from napari_synthseg.image_io import read_image
+
+    _users_images(tmp_path / "images")
+    code, out, err = _call(["autoseg", str(tmp_path / "images"), "--bank", str(tmp_path / "bank"),
+                            "--labels-out", str(tmp_path / "labels"), "--ignore-box", "none"], capsys)
+    assert code == 0, err
+    assert "4 images segmented" in out and "Traceback" not in err
+    for path in sorted((tmp_path / "labels").glob("*_labels.tif")):
+        labels = read_image(path)
+        assert labels.shape == (96, 112) and labels.max() == 2, path.name

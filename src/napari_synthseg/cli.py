@@ -394,6 +394,7 @@ def _where_model(path: Path, before: tuple | None) -> str:
 def cmd_train(args: argparse.Namespace) -> int:
     from .image_io import list_images, read_image, to_gray
 
+    args.interrupted_note = "before training started; no model was saved"
     budget = _budget(args)
     _check_train_options(args)
     _check(args.patch >= 16 and args.patch % 2**args.depth == 0,
@@ -472,6 +473,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     _check_batch_options(args)
     model = Path(args.model)
     _check(not model.is_dir(), f"model {model} is a folder; give the model file (.keras) inside it")
+    _check(not model.is_file() or os.access(model, os.R_OK),
+           f"cannot read model {model} (permission denied); ask its owner to make it readable")
     out = _check_out_dir(args.out, "--out")
     inputs = _batch_inputs(args, out)
     _check_backend()
@@ -620,6 +623,7 @@ def _pipeline(args: argparse.Namespace, images: list[Path], out: Path, model_out
 def cmd_run(args: argparse.Namespace) -> int:
     from .image_io import list_images
 
+    args.interrupted_note = "before training started; no model was saved"
     budget = _budget(args)
     if "epochs" in budget:
         raise CommandError("`synthseg run` takes --minutes or --steps")
@@ -664,6 +668,7 @@ def _print_summary(summary, seconds: float) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .sample_data import write_sample_folder
 
+    args.interrupted_note = "before training started; no model was saved"
     _check(args.n >= 1, f"-n must be at least 1, got {args.n}")
     _check(np.isfinite(args.minutes) and args.minutes > 0, f"--minutes must be a number > 0, got {args.minutes}")
     _check(args.rounds >= 1, f"--rounds must be at least 1, got {args.rounds}")
