@@ -82,6 +82,10 @@ CASES = [
     ("object-size-negative", "run {images} --out {new}/r --steps 1 --object-size -5", 2, "--object-size"),
     ("run-labels-exist", "run {images} --out {labels} --model-out {new}/m.keras --steps 1", 2, "--overwrite"),
     ("run-model-exists", "run {images} --out {new}/r --model-out {model} --steps 1", 2, "--overwrite"),
+    ("run-gt-dir-mistyped", "run {images} --out {new}/r --steps 1 --gt-dir {new}/masks", 2, "does not exist"),
+    ("run-bad-image", "run {root}/notes.png --out {new}/r --steps 1", 2, "cannot read"),
+    ("evaluate-no-labels", "evaluate {root}/adir.keras {masks}", 2, "holds no images"),
+    ("scheduler-bad-word", "autoseg {images} --bank {new}/b --scheduler nowhere", 2, "scheduler"),
     ("steps-not-a-number", "train --bank {bank} --backgrounds {images} --model-out {new}/m.keras --steps x", 2,
      "--steps"),
     ("not-an-image", "autoseg {root}/notes.png --bank {new}/b --labels-out {new}/l", 1, "notes.png"),
@@ -222,6 +226,14 @@ def test_predict_takes_a_stack(made, tmp_path, capsys):
                             "--tile", "64", "--min-confidence", "0"], capsys)
     assert code == 0, err
     assert read_image(tmp_path / "p" / "stack_labels.tif").shape == (2,) + plane.shape
+    record = json.loads((tmp_path / "p" / "stack_labels.json").read_text())
+    assert record["params"]["model"]["path"] == str(made["model"].resolve())
+    code, out, _ = _call(["predict", str(made["model"]), str(stack_dir), "--out", str(tmp_path / "p"),
+                          "--tile", "64", "--min-confidence", "0"], capsys)
+    assert code == 0 and "0 images segmented, 1 already done" in out
+    code, _, err = _call(["predict", str(made["model"]), str(stack_dir), "--out", str(tmp_path / "p"),
+                          "--tile", "64", "--min-confidence", "0.5"], capsys)
+    assert code == 2 and "--overwrite" in err
 
 
 def test_reruns_redo_what_is_not_done(made, tmp_path, capsys):

@@ -387,13 +387,12 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
         raise ValueError(f"output folder {out} is a file; give a folder (existing or new)")
     if model_path.suffix != ".keras" or model_path.is_dir():
         raise ValueError(f"model_out {model_path} must be a file name ending in .keras")
-    out.mkdir(parents=True, exist_ok=True)
     stems = [p.stem for p in paths]
     if len(set(stems)) != len(stems):
         raise ValueError("two images share a file stem; outputs would overwrite each other — rename one")
     gt_files = find_ground_truth(gt_dir, stems) if gt_dir else None
-
     images = load_gray(paths)
+    out.mkdir(parents=True, exist_ok=True)
     autoseg_params = {**DEFAULT_AUTOSEG, **(autoseg_params or {})}
     auto_labels: dict[str, np.ndarray] = {}
     for i, (path, image) in enumerate(zip(paths, images)):
