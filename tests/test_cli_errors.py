@@ -103,6 +103,7 @@ def test_bad_input_is_one_line_and_changes_nothing(made, tmp_path, capsys, name,
     assert "Traceback" not in out + err
     problems = [line for line in err.splitlines() if "error" in line or line.startswith("failed")]
     assert len(problems) == 1 and words in problems[0], err
+    assert not any(line.startswith("usage:") for line in err.splitlines())  # argparse's too is one line
     assert _snapshot(made["root"]) == before
     if status == 2:  # refused before any work: nothing made
         assert not any(tmp_path.iterdir()), sorted(tmp_path.iterdir())

@@ -175,3 +175,14 @@ def test_label_images_as_saved():
     np.testing.assert_array_equal(as_label_image(gt.astype(np.float32)), gt)
     soft = np.where(gt > 0, 0.9, 0.1).astype(np.float32)
     np.testing.assert_array_equal(as_label_image(soft) > 0, gt > 0)
+
+
+def test_lazy_reader_takes_one_and_two_channel_tiffs(tmp_path):
+    from napari_synthseg.largeimage import open_image
+
+    for channels in (1, 2):
+        data = np.repeat(_blobs((128, 96))[..., None], channels, axis=-1)
+        tifffile.imwrite(tmp_path / f"c{channels}.tif", data)
+        source = open_image(tmp_path / f"c{channels}.tif")
+        assert source.spatial_shape == (128, 96) and source.plane_shape == ()
+        np.testing.assert_array_equal(source.read((), slice(0, 128), slice(0, 96)), _blobs((128, 96)))

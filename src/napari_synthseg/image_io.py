@@ -114,13 +114,13 @@ def standard_image(data: np.ndarray, name: str = "array") -> np.ndarray:
 
 
 def channel_count(shape: Sequence[int]) -> int | None:
-    """2, 3 or 4 when the last axis holds colour channels (gray + alpha, RGB, RGBA), else None.
+    """1 to 4 when the last axis holds channels (gray, gray + alpha, RGB, RGBA), else None.
 
-    A last axis of 2 to 4 is channels when the axis before it is longer than 4 (an image is
+    A last axis of 1 to 4 is channels when the axis before it is longer than 4 (an image is
     not 4 pixels wide), so an ``(H, W, 2)`` TIFF is one gray + alpha image, not H planes of W x 2.
     """
     shape = tuple(shape)
-    if len(shape) >= 3 and 2 <= shape[-1] <= 4 and shape[-2] > 4:
+    if len(shape) >= 3 and 1 <= shape[-1] <= 4 and shape[-2] > 4:
         return int(shape[-1])
     return None
 
@@ -160,7 +160,7 @@ def to_gray(image: np.ndarray, rgb: bool | None = None) -> np.ndarray:
         rgb = is_rgb(image)
     if not rgb:
         return image
-    if image.shape[-1] == 2:  # gray + alpha
+    if image.shape[-1] <= 2:  # gray (+ alpha)
         return image[..., 0].astype(np.float32)
     channels = image[..., :3].astype(np.float32)
     weights = np.array([0.2125, 0.7154, 0.0721], dtype=np.float32)
