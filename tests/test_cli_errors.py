@@ -35,6 +35,10 @@ def made(tmp_path_factory):
     (root / "afile").write_text("a file, not a folder")
     (root / "adir.keras").mkdir()
     (root / "notes.png").write_text("a text file named like an image")
+    import tifffile
+
+    tifffile.imwrite(root / "stack.tif", np.zeros((3, 64, 64), np.uint8))
+    tifffile.imwrite(root / "five.tif", np.zeros((64, 64, 5), np.uint8))
     return {"root": root, "images": images, "masks": masks, "bank": root / "bank", "labels": root / "labels",
             "model": root / "model.keras"}
 
@@ -84,6 +88,8 @@ CASES = [
     ("run-model-exists", "run {images} --out {new}/r --model-out {model} --steps 1", 2, "--overwrite"),
     ("run-gt-dir-mistyped", "run {images} --out {new}/r --steps 1 --gt-dir {new}/masks", 2, "does not exist"),
     ("run-bad-image", "run {root}/notes.png --out {new}/r --steps 1", 2, "cannot read"),
+    ("run-stack", "run {root}/stack.tif --out {new}/r --steps 1", 2, "plane by plane"),
+    ("five-channels", "autoseg {root}/five.tif --bank {new}/b --labels-out {new}/l", 1, "5 colour channels"),
     ("evaluate-no-labels", "evaluate {root}/adir.keras {masks}", 2, "holds no images"),
     ("scheduler-bad-word", "autoseg {images} --bank {new}/b --scheduler nowhere", 2, "scheduler"),
     ("steps-not-a-number", "train --bank {bank} --backgrounds {images} --model-out {new}/m.keras --steps x", 2,
