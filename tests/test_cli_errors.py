@@ -372,3 +372,21 @@ def test_images_as_users_have_them_go_through_autoseg(tmp_path, capsys):
     for path in sorted((tmp_path / "labels").glob("*_labels.tif")):
         labels = read_image(path)
         assert labels.shape == (96, 112) and labels.max() == 2, path.name
+
+
+def test_read_only_folders_are_found_before_work(made, tmp_path, capsys, monkeypatch):
+    # the tests run as root, who may write anywhere: the folder is made read-only for the check itself
+    read_only = tmp_path / "ro"
+    read_only.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(cli.os, "access",
+                        lambda path, mode: False if Path(path) == read_only and mode & os.W_OK
+                        else real_access(path, mode))
+    for argv in (["train", "--bank", str(made["bank"]), "--backgrounds", str(made["images"]), "--model-out",
+                  str(read_only / "m.keras"), "--steps", "2"],
+                 ["synth", "--bank", str(made["bank"]), "--out", str(read_only / "scenes"), "-n", "1"],
+                 ["autoseg", str(made["images"]), "--bank", str(read_only / "bank")],
+                 ["predict", str(made["model"]), str(made["images"]), "--out", str(read_only)]):
+        code, out, err = _call(argv, capsys)
+        assert code == 2 and "permission denied" in err and "Traceback" not in err, argv
+    assert not any(read_only.iterdir())
