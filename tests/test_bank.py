@@ -178,7 +178,9 @@ def test_corrupt_and_torn_manifest_lines_are_skipped(tmp_path):
         handle.write(b'{"id": "torn')  # a writer that died mid-line
     with pytest.warns(BankWarning, match="corrupt line"):
         bank = ObjectBank(tmp_path / "b")
-    assert len(bank) == 1 and len(bank.problems) == 2
+    # the torn last line is said, not dropped silently (issue 14)
+    assert len(bank) == 1 and len(bank.problems) == 3
+    assert any("last line is incomplete" in p for p in bank.problems)
     with pytest.warns(BankWarning, match="torn"):
         assert bank.add_from_labels(image, labels, ids=[7]) == 1
     assert len(bank) == 2 and [o.meta["label"] for o in bank] == [3, 7]

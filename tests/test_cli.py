@@ -92,8 +92,14 @@ def test_image_without_objects_is_reported(tmp_path, capsys):
 
 
 def test_synth_refuses_empty_bank(tmp_path, capsys):
+    from napari_synthseg.bank import ObjectBank
+
+    ObjectBank(tmp_path / "bank")
     assert main(["synth", "--bank", str(tmp_path / "bank"), "--out", str(tmp_path / "o"), "-n", "2"]) == 2
     assert "holds no objects" in capsys.readouterr().err
+    # a mistyped bank path is an error, not a new empty bank
+    assert main(["synth", "--bank", str(tmp_path / "bnak"), "--out", str(tmp_path / "o"), "-n", "2"]) == 2
+    assert "does not exist" in capsys.readouterr().err and not (tmp_path / "bnak").exists()
 
 
 def test_autoseg_zarr_output_and_resume(tmp_path, capsys):

@@ -123,8 +123,16 @@ def _set_lock(handle, locked: bool) -> None:
 
 @contextmanager
 def _exclusive(lock_path: Path):
-    """Hold an exclusive inter-process lock on ``lock_path`` (created if needed)."""
-    with open(lock_path, "a+b") as handle:
+    """Hold an exclusive inter-process lock on ``lock_path`` (created if needed).
+
+    Only writers lock; a user who may only read a bank never opens the lock file.
+    """
+    try:
+        handle = open(lock_path, "a+b")
+    except PermissionError:
+        raise PermissionError(f"cannot write to the object bank {lock_path.parent} (permission denied); "
+                              "ask its owner for write access or copy the bank to a folder of yours") from None
+    with handle:
         _set_lock(handle, True)
         try:
             yield
@@ -155,6 +163,11 @@ class ObjectBank:
         self._open(create)
 
     @staticmethod
+    def _header_unreadable(path: Path) -> bool:
+        header = path / HEADER_NAME
+        return header.is_file() and not os.access(header, os.R_OK)
+
+    @staticmethod
     def is_bank(path: str | os.PathLike) -> bool:
         """True when ``path`` is a folder holding a readable bank header."""
         try:
@@ -167,6 +180,9 @@ class ObjectBank:
         fix = "choose an empty folder or an existing bank"
         if self.path.exists() and not self.path.is_dir():
             raise NotABankError(f"{self.path} is a file, not an object bank folder; {fix}")
+        if self._header_unreadable(self.path):
+            raise NotABankError(f"cannot read the object bank {self.path} (permission denied on {HEADER_NAME}); "
+                                "ask its owner for read access")
         if not self.is_bank(self.path):
             if not create:
                 what = "does not exist" if not self.path.exists() else "is not an object bank"
@@ -210,12 +226,22 @@ class ObjectBank:
         key = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
         if key == self._stat_key:
             return
+        first_look = self._stat_key is None
         if self._stat_key is None or stat.st_ino != self._stat_key[0] or stat.st_size < self._offset:
             self._reset(key)
         with open(manifest, "rb") as handle:
             handle.seek(self._offset)
             data = handle.read()
-        complete = data.rfind(b"\n") + 1  # a line still being written is read next time
+        complete = data.rfind(b"\n") + 1
+        tail = data[complete:]
+        if tail.strip():
+            # A last line without its newline: whole (an editor or another tool dropped the
+            # newline) when it parses, else still being written (read next time) or torn.
+            if _whole_record(tail):
+                complete = len(data)
+            elif first_look:
+                self._report(f"{manifest}: the last line is incomplete (being written, or cut by a crash) "
+                             f"and is skipped for now: {tail[:80]!r}")
         for raw in data[:complete].splitlines():
             self._parse_line(raw)
         self._offset += complete
@@ -236,6 +262,10 @@ class ObjectBank:
             valid = isinstance(record, dict) and all(isinstance(record.get(k), str) for k in _RECORD_KEYS)
         except ValueError:
             valid = False
+        if valid and not all(_inside_bank(record[k]) for k in ("image", "mask")):
+            self._report(f"{self.path / MANIFEST_NAME}: skipped a line whose files lie outside the bank folder: "
+                         f"{raw[:80]!r}")
+            return
         if not valid:
             self._report(f"{self.path / MANIFEST_NAME}: skipped a corrupt line: {raw[:80]!r}")
         elif record["id"] not in self._records:
@@ -524,6 +554,20 @@ class ObjectBank:
             (write_png if kept else write_tiff)(image_path, obj.image)
             write_png(unique_path(masks_dir / f"{image_path.stem}.png"), obj.mask.astype(np.uint8) * 255)
         return len(objects)
+
+
+def _inside_bank(relative: str) -> bool:
+    """True when a manifest path is relative and stays inside the bank folder."""
+    path = Path(relative)
+    return not path.is_absolute() and not path.drive and ".." not in path.parts and bool(path.parts)
+
+
+def _whole_record(raw: bytes) -> bool:
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and all(isinstance(record.get(k), str) for k in _RECORD_KEYS)
 
 
 def _compact_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

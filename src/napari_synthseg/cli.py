@@ -3,24 +3,170 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import signal
 import sys
+import threading
 import time
+import traceback
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from .autoseg import METHODS as AUTOSEG_METHODS
-from .image_io import ImageReadError
 from .recipe import RECIPE_CHOICES
 from .model import (DEFAULT_BASE_FILTERS, DEFAULT_DEPTH, DEFAULT_LR_SCHEDULE, LR_FLOOR, LR_SCHEDULES, XLA_CHOICES,
                     XLA_MIN_STEPS)
 
+#: Exit statuses: some files failed (the others are done), bad usage or input (nothing was
+#: done), interrupted (Ctrl-C; what was finished is kept).
+EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
 
 
 class CommandError(Exception):
     """A problem with the user's input, reported as one line and a non-zero exit."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error in one line (the usage itself is in --help)."""
+
+    def error(self, message: str):
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise CommandError(message)
+
+
+def _check_seed(args: argparse.Namespace) -> None:
+    seed = getattr(args, "seed", None)
+    _check(seed is None or 0 <= seed < 2**32, f"--seed must be an integer from 0 to {2**32 - 1}, got {seed}")
+
+
+def _check_box(box) -> None:
+    if isinstance(box, tuple):
+        y0, y1, x0, x1 = box
+        _check(0 <= y0 < y1 and 0 <= x0 < x1,
+               f"--ignore-box Y0,Y1,X0,X1 needs 0 <= Y0 < Y1 and 0 <= X0 < X1, got {','.join(map(str, box))}")
+
+
+def _check_autoseg_options(args: argparse.Namespace) -> None:
+    """The auto-segmentation options, checked before any work (autoseg's own checks, named as options)."""
+    _check(args.method != "manual" or args.threshold is not None,
+           "--method manual needs --threshold VALUE (an intensity in the image's units)")
+    _check(args.sigma >= 0, f"--sigma must be >= 0 (0 = no smoothing), got {args.sigma:g}")
+    _check(args.min_area >= 0, f"--min-area must be >= 0 pixels, got {args.min_area}")
+    _check(args.max_area is None or args.max_area >= max(args.min_area, 1),
+           f"--max-area must be at least --min-area ({args.min_area}) and > 0, got {args.max_area}")
+    _check(args.threshold is None or np.isfinite(args.threshold), "--threshold must be a finite number")
+    _check_box(args.ignore_box)
+
+
+def _check_batch_options(args: argparse.Namespace) -> None:
+    _check(args.chunk >= 16, f"--chunk must be at least 16 pixels, got {args.chunk}")
+    _check(args.halo >= 1, f"--halo must be at least 1 pixel, got {args.halo}")
+    _check(args.in_memory_pixels >= 1, f"--in-memory-pixels must be at least 1, got {args.in_memory_pixels}")
+
+
+def _check_train_options(args: argparse.Namespace) -> None:
+    _check(args.base_filters >= 1, f"--base-filters must be at least 1, got {args.base_filters}")
+    _check(1 <= args.depth <= 8, f"--depth must be from 1 to 8, got {args.depth}")
+    for name in ("steps", "epochs"):
+        value = getattr(args, name, None)
+        _check(value is None or value >= 1, f"--{name} must be at least 1, got {value}")
+    _check(args.minutes is None or (np.isfinite(args.minutes) and args.minutes > 0),
+           f"--minutes must be a number > 0, got {args.minutes}")
+    _check_seed(args)
+
+
+def _check_backend() -> None:
+    from .backend import missing_backend_message
+
+    message = missing_backend_message()
+    if message:
+        raise CommandError(message)
+
+
+def _check_out_dir(path: str | os.PathLike, option: str) -> Path:
+    """An output folder that exists or can be made, and can be written; nothing is created."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise CommandError(f"{option} {path} is a file; give a folder (existing or new)")
+    _check_writable(path, option)
+    return path
+
+
+def _check_writable(path: Path, option: str) -> None:
+    existing = path
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise CommandError(f"{option} {path}: {existing} is a file, not a folder; choose another path")
+    if existing.exists() and not os.access(existing, os.W_OK | os.X_OK):
+        raise CommandError(f"{option} {path}: cannot write in {existing} (permission denied); choose a folder of yours")
+
+
+def _check_model_out(path: str | os.PathLike, option: str, *, overwrite: bool, resume: bool | None = None) -> Path:
+    """A model file that may be written: a .keras name, no folder in the way, nothing replaced unasked.
+
+    ``resume`` None: the command cannot resume; True: the model must exist.
+    """
+    path = Path(path)
+    _check(path.suffix == ".keras", f"{option} must end in .keras (Keras 3 format), got {path.name}")
+    if path.is_dir():
+        raise CommandError(f"{option} {path} is a folder; give a model file name ending in .keras")
+    if path.with_suffix(".json").is_dir():
+        raise CommandError(f"{option} {path}: the folder {path.with_suffix('.json')} is where its sidecar goes; "
+                           "choose another name")
+    if resume:
+        _check(path.is_file(), f"--resume: there is no model at {path} to continue; train without --resume first")
+    elif path.exists() and not overwrite:
+        also = ", --resume to continue training it," if resume is not None else ""
+        raise CommandError(f"{option} {path} exists; pass --overwrite to replace it{also} or choose another name")
+    _check_writable(path.parent, option)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise CommandError(f"{option} {path} is read-only; choose another name")
+    return path
+
+
+def _check_labels_free(out: Path, stems: Sequence[str], overwrite: bool, option: str) -> None:
+    """Refuse to replace existing label files unless --overwrite."""
+    if overwrite:
+        return
+    taken = [f"{stem}_labels.tif" for stem in stems if (out / f"{stem}_labels.tif").exists()]
+    if taken:
+        shown = ", ".join(taken[:3]) + (f" and {len(taken) - 3} more" if len(taken) > 3 else "")
+        raise CommandError(f"{shown} already exist{'s' if len(taken) == 1 else ''} in {option} {out}; pass "
+                           "--overwrite to replace them or choose another folder")
+
+
+@contextmanager
+def _stop_on_ctrl_c(event: threading.Event, what: str):
+    """The first Ctrl-C sets ``event`` (the work stops at its next check, keeping what it has);
+    a second one interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if event.is_set():
+            raise KeyboardInterrupt
+        event.set()
+        print(f"\nsynthseg: stopping {what} (press Ctrl-C again to stop at once)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _bar(total: int, desc: str, unit: str = "file"):
@@ -73,12 +219,31 @@ def _autoseg_params(args: argparse.Namespace) -> dict:
                 ignore_box=args.ignore_box)
 
 
-def _open_bank(path: str):
+def _check_bank_target(path: str) -> Path:
+    """A bank folder autoseg may fill: an existing bank, a missing or empty folder (checked, not made)."""
+    from .bank import LOCK_NAME, ObjectBank
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise CommandError(f"--bank {path} is a file, not an object bank folder; choose an empty folder or a bank")
+    if path.is_dir() and not ObjectBank.is_bank(path) and any(e.name != LOCK_NAME for e in path.iterdir()):
+        raise CommandError(f"--bank {path} is not empty and is not an object bank; choose an empty folder or a bank")
+    _check_writable(path, "--bank")
+    return path
+
+
+def _open_bank(path: str, *, create: bool = True):
     from .bank import NotABankError, ObjectBank
 
+    if not create and not Path(path).exists():
+        raise CommandError(f"--bank {path} does not exist; check the path, or fill a bank with "
+                           f"`synthseg autoseg IMAGES --bank {path}`")
     try:
-        return ObjectBank(path)
+        return ObjectBank(path, create=create)
     except NotABankError as exc:
+        if not create:
+            raise CommandError(f"--bank {path} is not an object bank; check the path, or fill a bank with "
+                               f"`synthseg autoseg IMAGES --bank {path}`") from exc
         raise CommandError(str(exc)) from exc
 
 
@@ -92,10 +257,27 @@ def _add_batch_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--in-memory-pixels", type=int, default=64_000_000,
                    help="images with more pixels are processed lazily tile by tile [64000000]")
     g.add_argument("--no-skip-existing", dest="skip_existing", action="store_false",
-                   help="redo images whose output is already complete")
+                   help="redo images whose output is already complete and made with the same settings")
+    g.add_argument("--overwrite", action="store_true",
+                   help="replace existing outputs made with other settings (or by hand) [refuse]")
 
 
-def _run_batch(args: argparse.Namespace, inputs, out_dir, segmenter, desc: str):
+def _batch_inputs(args: argparse.Namespace, out_dir: Path | None) -> list[Path]:
+    """The images to segment: this command's own outputs in ``out_dir`` are left out, with a note."""
+    from .largeimage import list_inputs, split_own_outputs
+
+    inputs = list_inputs(args.images)
+    if out_dir is not None:
+        inputs, own = split_own_outputs(inputs, out_dir)
+        if own:
+            print(f"note: {len(own)} file(s) in {out_dir} are outputs of an earlier run ({own[0].name}, ...); "
+                  "they are not segmented", file=sys.stderr)
+    if not inputs:
+        raise CommandError(f"no images left to segment in {', '.join(args.images)}; only earlier outputs were found")
+    return inputs
+
+
+def _run_batch(args: argparse.Namespace, inputs, out_dir, segmenter, desc: str, params: dict | None):
     from .largeimage import run_batch
 
     with _bar(len(inputs), desc) as bar:
@@ -105,22 +287,28 @@ def _run_batch(args: argparse.Namespace, inputs, out_dir, segmenter, desc: str):
 
         report = run_batch(inputs, out_dir, segmenter, scheduler=args.scheduler, zarr_out=args.zarr_out,
                            tile=args.chunk, overlap=args.halo, in_memory_pixels=args.in_memory_pixels,
-                           skip_existing=args.skip_existing, progress=tick)
+                           skip_existing=args.skip_existing, progress=tick, params=params,
+                           overwrite=args.overwrite)
     for name, message in sorted(report.failed.items()):
-        print(f"failed: {name}: {message}", file=sys.stderr)
+        print(f"failed: {name}: {message.splitlines()[0] if message else 'unknown error'}", file=sys.stderr)
     return report
 
 
 def cmd_autoseg(args: argparse.Namespace) -> int:
     import tempfile
 
-    from .largeimage import AutosegSegmenter, list_inputs, output_name, read_labels, read_whole
+    from .largeimage import AutosegSegmenter, output_name, read_labels, read_whole
 
-    inputs = list_inputs(args.images)
-    bank = _open_bank(args.bank)
+    _check_autoseg_options(args)
+    _check_batch_options(args)
+    _check_bank_target(args.bank)
+    labels_dir = _check_out_dir(args.labels_out, "--labels-out") if args.labels_out else None
+    inputs = _batch_inputs(args, labels_dir)
+    params = {"command": "autoseg", **_autoseg_params(args)} if labels_dir else None
     with tempfile.TemporaryDirectory(prefix="synthseg-autoseg-") as scratch:
-        labels_out = Path(args.labels_out) if args.labels_out else Path(scratch)
-        report = _run_batch(args, inputs, labels_out, AutosegSegmenter(_autoseg_params(args)), "autoseg")
+        labels_out = labels_dir or Path(scratch)
+        report = _run_batch(args, inputs, labels_out, AutosegSegmenter(_autoseg_params(args)), "autoseg", params)
+        bank = _open_bank(args.bank)
         added = 0
         done = {**report.written, **report.skipped}
         for path in inputs:
@@ -146,32 +334,39 @@ def cmd_autoseg(args: argparse.Namespace) -> int:
           + (f", {len(report.failed)} failed" if report.failed else "")
           + (f"; labels in {args.labels_out}" if args.labels_out else ""))
     if report.failed:
-        return 1
-    return 0 if objects or report.skipped else 1
+        return EXIT_FAILED
+    return 0 if objects or report.skipped else EXIT_FAILED
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
     from .image_io import list_images, read_image, to_gray, write_png, write_tiff
     from .synthesis import BackgroundSource, synthesize_scene
 
-    bank = _open_bank(args.bank)
+    _check(args.n >= 1, f"-n must be at least 1, got {args.n}")
+    _check(min(args.size) >= 16, f"--size H W must be at least 16 pixels each, got {args.size[0]} {args.size[1]}")
+    _check_seed(args)
+    out = _check_out_dir(args.out, "--out")
+    stems = [f"scene_{args.seed}_{i:05d}" for i in range(args.n)]
+    taken = [s for s in stems if (out / "labels" / f"{s}.tif").exists() or (out / "images" / f"{s}.png").exists()]
+    if taken and not args.overwrite:
+        raise CommandError(f"--out {out} already holds scenes of --seed {args.seed} ({taken[0]}, ...); pass "
+                           "--overwrite to replace them, another --seed, or another --out")
+    bank = _open_bank(args.bank, create=False)
     if len(bank) == 0:
         raise CommandError(f"bank {bank.path} holds no objects; fill it with `synthseg autoseg` first")
-    if args.n < 1:
-        raise CommandError("-n must be at least 1")
     backgrounds = None
     if args.backgrounds:
         images = [to_gray(read_image(p)) for p in list_images(args.backgrounds)]
         backgrounds = BackgroundSource.from_images(images, rng=np.random.default_rng(args.seed))
-    out = Path(args.out)
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "labels").mkdir(parents=True, exist_ok=True)
+    args.interrupted_note = (f"the scenes written to {out} are complete; to make more, run again with another "
+                             "--seed (or --overwrite to remake these)")
     rng = np.random.default_rng(args.seed)
     written = 0
     with _bar(args.n, "synth", unit="scene") as bar:
-        for i in range(args.n):
+        for stem in stems:
             image, labels = synthesize_scene(bank, tuple(args.size), rng, backgrounds=backgrounds)
-            stem = f"scene_{args.seed}_{i:05d}"
             write_tiff(out / "labels" / f"{stem}.tif", labels)
             write_png(out / "images" / f"{stem}.png", (np.clip(image, 0, 1) * 255).astype(np.uint8))
             written += 1
@@ -180,31 +375,69 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_state(path: Path) -> tuple | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
+
+
+def _where_model(path: Path, before: tuple | None) -> str:
+    """A true sentence about the model file after an interrupted run."""
+    now = _model_state(path)
+    if now is None:
+        return "no model was saved"
+    if now == before:
+        return f"no model was saved; {path} is as it was"
+    return f"the best model so far is in {path}"
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from .image_io import list_images, read_image, to_gray
-    from .model.training import train_model
-    from .synthesis import BackgroundSource
 
-    bank = _open_bank(args.bank)
+    args.interrupted_note = "before training started; no model was saved"
+    budget = _budget(args)
+    _check_train_options(args)
+    _check(args.patch >= 16 and args.patch % 2**args.depth == 0,
+           f"--patch must be at least 16 and a multiple of 2**--depth ({2**args.depth}), got {args.patch}")
+    _check(args.batch_size >= 1, f"--batch-size must be at least 1, got {args.batch_size}")
+    model_out = _check_model_out(args.model_out, "--model-out", overwrite=args.overwrite, resume=args.resume)
+    _check_backend()
+    bank = _open_bank(args.bank, create=False)
     if len(bank) == 0:
         raise CommandError(f"bank {bank.path} holds no objects; fill it with `synthseg autoseg` first")
     images = [to_gray(read_image(p)) for p in list_images(args.backgrounds)]
-    backgrounds = BackgroundSource.from_images(images, rng=np.random.default_rng(args.seed))
-    budget = _budget(args)
-    total = args.steps
-    with _bar(total or 0, "train", unit="step") as bar:
-        def report(p):
-            bar.total = p.total_steps or bar.total
-            bar.n = p.step
-            bar.set_postfix(loss=f"{p.loss:.3f}", val_iou="-" if p.val_iou is None else f"{p.val_iou:.3f}")
-            bar.refresh()
 
-        result = train_model(bank, backgrounds, args.model_out, callbacks=[report], seed=args.seed,
-                             resume=args.resume, base_filters=args.base_filters, depth=args.depth,
-                             patch=args.patch, batch_size=args.batch_size, lr_schedule=args.lr_schedule,
-                             xla=args.xla, **budget)
+    from .model.training import train_model
+    from .synthesis import BackgroundSource
+
+    backgrounds = BackgroundSource.from_images(images, rng=np.random.default_rng(args.seed))
+    before = _model_state(model_out)
+    try:
+        with _bar(args.steps or 0, "train", unit="step") as bar, \
+                _stop_on_ctrl_c(args.cancel, "training after this step; the best model so far is kept"):
+            def report(p):
+                bar.total = p.total_steps or bar.total
+                bar.n = p.step
+                bar.set_postfix(loss=f"{p.loss:.3f}", val_iou="-" if p.val_iou is None else f"{p.val_iou:.3f}")
+                bar.refresh()
+
+            result = train_model(bank, backgrounds, model_out, callbacks=[report], seed=args.seed,
+                                 resume=args.resume, base_filters=args.base_filters, depth=args.depth,
+                                 patch=args.patch, batch_size=args.batch_size, lr_schedule=args.lr_schedule,
+                                 xla=args.xla, cancel_event=args.cancel, **budget)
+    except KeyboardInterrupt:
+        args.interrupted_note = _where_model(model_out, before)
+        raise
+    if result.cancelled:
+        saved = [h for h in result.history if h.get("saved")]
+        at = f" (from step {saved[-1]['step']})" if saved else ""
+        print(f"train: interrupted at step {result.steps_done}; the best model so far{at} is in "
+              f"{result.model_path}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     print(f"train: {result.steps_done} steps, best validation IoU {result.best_metric:.3f}, "
-          f"model {result.model_path}" + (" (stopped early)" if result.cancelled else ""))
+          f"model {result.model_path}")
     return 0
 
 
@@ -223,24 +456,43 @@ def _budget(args: argparse.Namespace) -> dict:
     return given
 
 
+def _model_identity(path: Path) -> dict:
+    stat = path.stat()
+    return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
-    from .largeimage import ModelSegmenter, list_inputs, read_labels, read_whole
     from .image_io import write_png
-    from .model.prediction import ModelLoadError, load_model
+    from .largeimage import ModelSegmenter, read_labels, read_whole
     from .overlay import make_overlay
 
     if not 0.0 <= args.min_confidence <= 1.0:
         raise CommandError(f"--min-confidence must be between 0 and 1, got {args.min_confidence}")
-    inputs = list_inputs(args.images)
+    _check(args.tile >= 16, f"--tile must be at least 16 pixels, got {args.tile}")
+    _check(args.batch_size >= 1, f"--batch-size must be at least 1, got {args.batch_size}")
+    _check(args.min_area >= 0, f"--min-area must be >= 0 pixels, got {args.min_area}")
+    _check_box(args.ignore_box)
+    _check_batch_options(args)
+    model = Path(args.model)
+    _check(not model.is_dir(), f"model {model} is a folder; give the model file (.keras) inside it")
+    _check(not model.is_file() or os.access(model, os.R_OK),
+           f"cannot read model {model} (permission denied); ask its owner to make it readable")
+    out = _check_out_dir(args.out, "--out")
+    inputs = _batch_inputs(args, out)
+    _check_backend()
+    from .model.prediction import ModelLoadError, load_model
+
     try:
-        load_model(args.model)  # fail early, with the reason, before any task starts
+        load_model(model)  # fail early, with the reason, before any task starts
     except ModelLoadError as exc:
         raise CommandError(str(exc)) from exc
-    out = Path(args.out)
-    segmenter = ModelSegmenter(model_path=str(args.model), tile=args.tile, batch_size=args.batch_size,
+    segmenter = ModelSegmenter(model_path=str(model), tile=args.tile, batch_size=args.batch_size,
                                min_area=args.min_area, min_confidence=args.min_confidence, augment=args.augment,
                                ignore_box=args.ignore_box)
-    report = _run_batch(args, inputs, out, segmenter, "predict")
+    params = {"command": "predict", "model": _model_identity(model), "tile": args.tile,
+              "min_area": args.min_area, "min_confidence": args.min_confidence, "augment": args.augment,
+              "ignore_box": args.ignore_box}
+    report = _run_batch(args, inputs, out, segmenter, "predict", params)
     if not args.no_overlay:
         for path in inputs:
             labels_path = report.written.get(path.name)
@@ -252,31 +504,68 @@ def cmd_predict(args: argparse.Namespace) -> int:
     print(f"predict: {len(report.written)} images segmented, {len(report.skipped)} already done, "
           f"{sum(report.n_objects.values())} objects, labels in {out}"
           + (f", {len(report.failed)} failed" if report.failed else ""))
-    return 1 if report.failed else 0
+    return EXIT_FAILED if report.failed else 0
+
+
+def _split_stems(csv_path: str, subset: str) -> set[str]:
+    """Stems of the images whose ``half`` is ``subset`` in a split CSV (columns image, half)."""
+    import csv
+
+    path = Path(csv_path)
+    _check(path.is_file(), f"--split {path} does not exist; give a CSV with columns image,half")
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise CommandError(f"--split {path} cannot be read as CSV ({exc}); give a CSV with columns image,half")
+    columns = set(rows[0]) if rows else set()
+    _check({"image", "half"} <= columns,
+           f"--split {path} needs the columns image,half (found {', '.join(sorted(columns)) or 'none'})")
+    halves = sorted({(row.get("half") or "").strip() for row in rows})
+    stems = {Path((row.get("image") or "").strip()).stem for row in rows if (row.get("half") or "").strip() == subset}
+    _check(bool(stems), f"--subset {subset!r} names no image in {path}; its halves are {', '.join(halves)}")
+    return stems
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .image_io import list_images, read_image
     from .pipeline import find_ground_truth, score_labels
 
+    _check((args.split is None) == (args.subset is None), "--split CSV and --subset NAME go together")
+    args.interrupted_note = "nothing was written"
+    wanted = _split_stems(args.split, args.subset) if args.split else None
+    if args.json:
+        _check_writable(Path(args.json).parent, "--json")
+        _check(not Path(args.json).is_dir(), f"--json {args.json} is a folder; give a file name")
     preds = {}
     for path in list_images(args.pred_dir):
         stem = path.stem[: -len("_labels")] if path.stem.endswith("_labels") else path.stem
-        if path.stem.endswith("_overlay"):
+        if path.stem.endswith("_overlay") or (wanted is not None and stem not in wanted):
             continue
         preds[stem] = np.asarray(read_image(path))
     if not preds:
-        raise CommandError(f"no label images in {args.pred_dir}")
+        raise CommandError(f"no label images in {args.pred_dir}"
+                           + (f" for --subset {args.subset}" if wanted is not None else ""))
     gt = find_ground_truth(args.gt_dir, sorted(preds))
-    scores = score_labels(preds, gt)
-    print(f"evaluate: {len(gt)} images with ground truth")
+    per_image: dict = {}
+    scores = score_labels(preds, gt, per_image=per_image)
+    print(f"evaluate: {len(gt)} images with ground truth"
+          + (f" (--subset {args.subset} of {args.split})" if wanted is not None else ""))
     _print_scores("prediction", scores)
+    if args.json:
+        from .image_io import atomic_write
+
+        text = json.dumps({"pred_dir": str(args.pred_dir), "gt_dir": str(args.gt_dir), "split": args.split,
+                           "subset": args.subset, "pooled": scores, "images": per_image}, indent=2) + "\n"
+        atomic_write(args.json, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        print(f"  scores written to {args.json}")
     return 0
 
 
 def _print_scores(name: str, s: dict) -> None:
+    ap = f"  AP {s['ap']:.3f} (AP50 {s['ap_50']:.3f}, AP75 {s['ap_75']:.3f})" if "ap" in s else ""
     print(f"  {name:<22} pixel IoU {s['pixel_iou']:.3f}  Dice {s['pixel_dice']:.3f}  "
-          f"object P {s['object_precision']:.3f}  R {s['object_recall']:.3f}  F1 {s['object_f1']:.3f}")
+          f"object P {s['object_precision']:.3f}  R {s['object_recall']:.3f}  F1 {s['object_f1']:.3f}" + ap)
 
 
 def _stage_progress():
@@ -302,28 +591,69 @@ _AUGMENT_HELP = ("average the network's answers over the 8 flips and transposes 
                  "(test-time augmentation): fewer specks, 8 times slower prediction")
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def _check_run_outputs(images: list[Path], out: Path, model_out: Path, overwrite: bool) -> None:
+    _check_out_dir(out, "--out")
+    _check_model_out(model_out, "--model-out", overwrite=overwrite)
+    _check_labels_free(out, [p.stem for p in images], overwrite, "--out")
+
+
+def _pipeline(args: argparse.Namespace, images: list[Path], out: Path, model_out: Path, **kwargs) -> int:
     from .pipeline import run_pipeline
 
+    report, bars = _stage_progress()
+    t0 = time.perf_counter()
+    before = _model_state(model_out)
+    try:
+        with _stop_on_ctrl_c(args.cancel, "the run after this step; the best model so far is kept"):
+            summary = run_pipeline(images, out, model_out=model_out, seed=args.seed, progress=report,
+                                   cancel_event=args.cancel, notify=print, **kwargs)
+    except KeyboardInterrupt:
+        args.interrupted_note = _where_model(model_out, before)
+        raise
+    finally:
+        for bar in bars.values():
+            bar.close()
+    _print_summary(summary, time.perf_counter() - t0)
+    if summary.interrupted:
+        where = (f"the best model so far is in {summary.model_path}" if summary.model_path
+                 else "no model was saved")
+        print(f"run: {summary.stopped_because}; {where}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .image_io import list_images
+
+    args.interrupted_note = "before training started; no model was saved"
     budget = _budget(args)
     if "epochs" in budget:
         raise CommandError("`synthseg run` takes --minutes or --steps")
     if args.real_fraction is not None and not 0.0 <= args.real_fraction <= 1.0:
         raise CommandError(f"--real-fraction must be between 0 and 1, got {args.real_fraction}")
-    report, bars = _stage_progress()
-    t0 = time.perf_counter()
-    summary = run_pipeline(
-        args.images, args.out, rounds=args.rounds, model_out=args.model_out, gt_dir=args.gt_dir,
-        autoseg_params=_autoseg_params(args), seed=args.seed, progress=report,
-        train_params=dict(base_filters=args.base_filters, depth=args.depth, real_fraction=args.real_fraction,
-                          normalization=args.normalization, lr_schedule=args.lr_schedule, xla=args.xla),
-        object_size=args.object_size, predict_params=_run_predict_params(args), recipe=args.recipe,
-        notify=print, **budget,
-    )
-    for bar in bars.values():
-        bar.close()
-    _print_summary(summary, time.perf_counter() - t0)
-    return 0
+    _check_train_options(args)
+    _check_autoseg_options(args)
+    _check(args.rounds >= 1, f"--rounds must be at least 1, got {args.rounds}")
+    _check(args.object_size is None or (np.isfinite(args.object_size) and args.object_size > 0),
+           f"--object-size must be a number of pixels > 0, got {args.object_size}")
+    out = Path(args.out)
+    from .largeimage import split_own_outputs
+
+    images, own = split_own_outputs(list_images(args.images), out)
+    if own:
+        print(f"note: {len(own)} file(s) in {out} are outputs of an earlier run; they are not segmented",
+              file=sys.stderr)
+    _check(bool(images), f"no images left in {', '.join(args.images)}; only earlier outputs were found")
+    model_out = Path(args.model_out) if args.model_out else out / "model.keras"
+    _check_run_outputs(images, out, model_out, args.overwrite)
+    _check_backend()
+    return _pipeline(args, images, out, model_out, rounds=args.rounds, gt_dir=args.gt_dir,
+                     autoseg_params=_autoseg_params(args),
+                     train_params=dict(base_filters=args.base_filters, depth=args.depth,
+                                       real_fraction=args.real_fraction, normalization=args.normalization,
+                                       lr_schedule=args.lr_schedule, xla=args.xla),
+                     object_size=args.object_size, predict_params=_run_predict_params(args),
+                     recipe=args.recipe, **budget)
 
 
 def _print_summary(summary, seconds: float) -> None:
@@ -334,32 +664,38 @@ def _print_summary(summary, seconds: float) -> None:
     for r in summary.rounds:
         if r.scores:
             _print_scores(f"model round {r.round}", r.scores)
-    if summary.stopped_because:
+    if summary.stopped_because and not summary.interrupted:
         print(f"  stopped: {summary.stopped_because}; best round {summary.best_round}")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .pipeline import run_pipeline
     from .sample_data import write_sample_folder
 
+    args.interrupted_note = "before training started; no model was saved"
+    _check(args.n >= 1, f"-n must be at least 1, got {args.n}")
+    _check(np.isfinite(args.minutes) and args.minutes > 0, f"--minutes must be a number > 0, got {args.minutes}")
+    _check(args.rounds >= 1, f"--rounds must be at least 1, got {args.rounds}")
+    _check_seed(args)
     out = Path(args.out)
+    stems = [f"sample_{args.seed + i:04d}" for i in range(args.n)]  # write_sample_folder's names
+    _check_run_outputs([Path(f"{stem}.png") for stem in stems], out, out / "model.keras", args.overwrite)
+    _check_backend()
     images_dir, masks_dir = write_sample_folder(out / "sample", n=args.n, seed=args.seed)
     print(f"demo: {args.n} sample images with ground truth in {images_dir.parent}")
-    report, bars = _stage_progress()
-    t0 = time.perf_counter()
-    summary = run_pipeline(images_dir, out, minutes=args.minutes, rounds=args.rounds, gt_dir=masks_dir,
-                           seed=args.seed, progress=report)
-    for bar in bars.values():
-        bar.close()
-    _print_summary(summary, time.perf_counter() - t0)
-    return 0
+    from .image_io import list_images
+
+    return _pipeline(args, list_images(images_dir), out, out / "model.keras", minutes=args.minutes,
+                     rounds=args.rounds, gt_dir=masks_dir)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="synthseg",
         description="Segment EM images without hand-drawn masks: auto-segment, object bank, synthetic "
-                    "scenes, U-Net training, full-resolution segmentation.")
+                    "scenes, U-Net training, full-resolution segmentation.",
+        epilog="Errors are one line; exit status 2: bad usage or input (nothing done), 1: some files failed, "
+               "130: interrupted (finished outputs kept). Outputs are never replaced unless --overwrite.")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("autoseg", help="classical segmentation of images; fills an object bank")
@@ -378,6 +714,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", type=int, required=True, help="number of scenes")
     p.add_argument("--size", type=int, nargs=2, default=[512, 512], metavar=("H", "W"))
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true", help="replace scenes of the same --seed in --out")
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("train", help="train a U-Net on scenes streamed from a bank")
@@ -386,6 +723,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-out", required=True, help="model file (.keras)")
     _add_train_options(p, epochs=True)
     p.add_argument("--resume", action="store_true", help="continue training the model at --model-out")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing model at --model-out")
     p.add_argument("--patch", type=int, default=256)
     p.add_argument("--batch-size", type=int, default=4)
     p.set_defaults(func=cmd_train)
@@ -409,6 +747,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="score label images against ground-truth masks")
     p.add_argument("pred_dir")
     p.add_argument("gt_dir")
+    p.add_argument("--json", metavar="FILE", help="write all scores (pooled and per image) to FILE")
+    p.add_argument("--split", metavar="CSV", help="CSV with columns image,half: score only the images of --subset")
+    p.add_argument("--subset", metavar="NAME", help="the half to score (e.g. tune or check)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("run", help="the whole job: autoseg, bank, train, segment, (score)")
@@ -431,6 +772,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="network input scaling: percentile (each image's 1-99.8 %% range) or anchored "
                         "(background and objects at fixed levels, dark objects inverted) [the recipe's]")
     p.add_argument("--augment", action="store_true", help=_AUGMENT_HELP)
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing model and <stem>_labels.tif in --out [refuse]")
     _add_train_options(p, epochs=False)
     _add_autoseg_options(p, method_default=None)  # no --method: the recipe's
     p.set_defaults(func=cmd_run)
@@ -441,6 +784,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("-n", type=int, default=4, help="number of sample images")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier demo's model and labels in --out")
     p.set_defaults(func=cmd_demo)
     return parser
 
@@ -464,17 +808,45 @@ def _add_train_options(p: argparse.ArgumentParser, *, epochs: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``synthseg``; returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Entry point of ``synthseg``; returns the exit status.
+
+    Every failure is one line on stderr naming the problem and the fix (``--debug`` adds the
+    traceback); exit 2: bad usage or input, found before any work; 1: some files failed or
+    the work itself failed; 130: interrupted (what was finished is kept, and said where).
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    args = build_parser().parse_args(argv)
+    args.cancel = threading.Event()
+    name = f"synthseg {args.command}"
     try:
         return args.func(args)
-    except (CommandError, ImageReadError, ValueError, FileExistsError) as exc:
-        print(f"synthseg {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print(f"synthseg {args.command}: interrupted; files already written are complete", file=sys.stderr)
-        return 130
+        note = getattr(args, "interrupted_note", None) or "outputs already written are complete and kept; " \
+            "run the same command again to go on"
+        print(f"{name}: interrupted; {note}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # one line, whatever went wrong; --debug shows where
+        if debug:
+            traceback.print_exc()
+        status = EXIT_BAD_INPUT if _is_bad_input(exc) else EXIT_FAILED
+        hint = "" if debug or status == EXIT_BAD_INPUT else " (run with --debug for the traceback)"
+        print(f"{name}: error: {_one_line(exc)}{hint}", file=sys.stderr)
+        return status
+
+
+def _is_bad_input(exc: BaseException) -> bool:
+    """Errors found in what the user gave (options, paths, files) before the work: exit 2."""
+    from .image_io import ImageReadError
+
+    return isinstance(exc, (CommandError, ImageReadError, ValueError, FileExistsError, FileNotFoundError,
+                            NotADirectoryError, IsADirectoryError))
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) if str(exc).strip() else ""
+    return text or type(exc).__name__
 
 
 if __name__ == "__main__":

@@ -60,10 +60,16 @@ def list_images(paths: Sequence[str | os.PathLike] | str | os.PathLike) -> list[
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image file as an array (TIFF through tifffile, others through imageio).
 
+    What users have is brought to the shapes the rest of the package reads: 1-bit images
+    become uint8 0/255, palette images RGB, a last axis of 1 is dropped, gray + alpha
+    ``(..., Y, X, 2)`` keeps its gray channel, and NaN/inf pixels of float images are
+    ignored (set to the median of the finite pixels, see `finite_image`).
+
     Raises
     ------
     ImageReadError
-        The file is missing or cannot be decoded as an image.
+        The file is missing, cannot be decoded as an image, or has a shape no command reads
+        (e.g. five or more colour channels).
     """
     path = Path(path)
     if not path.is_file():
@@ -77,12 +83,65 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
             import imageio.v3 as iio
 
             data = iio.imread(path)
-    except Exception as exc:  # decoders raise many types; name the file instead
-        raise ImageReadError(f"cannot read {path} as an image: {exc}") from exc
+    except Exception as exc:  # decoders raise many types (imageio adds install advice); name the file
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ImageReadError(f"cannot read {path} as an image ({reason}); "
+                             f"save it as one of {', '.join(IMAGE_SUFFIXES)}") from exc
+    return standard_image(np.asarray(data), str(path))
+
+
+def standard_image(data: np.ndarray, name: str = "array") -> np.ndarray:
+    """An image array in the shapes the package reads (see `read_image`), or ImageReadError."""
     data = np.asarray(data)
+    if data.ndim >= 3 and data.shape[-1] == 1:
+        data = data[..., 0]
     if data.ndim < 2 or data.size == 0:
-        raise ImageReadError(f"{path} is not a 2D image (shape {data.shape})")
+        raise ImageReadError(f"{name} is not a 2D image (shape {data.shape})")
+    if data.dtype.kind not in "biuf":
+        raise ImageReadError(f"{name} has pixels of type {data.dtype}; save it as a gray, RGB or float image")
+    if data.dtype == np.bool_:  # 1-bit images: black and white at the ends of uint8
+        data = data.astype(np.uint8) * np.uint8(255)
+    channels = channel_count(data.shape)
+    if channels == 2:  # gray + alpha: the gray channel is the image
+        data = data[..., 0]
+    elif channels is None and data.ndim >= 3 and 5 <= data.shape[-1] <= 16 < data.shape[-2]:
+        raise ImageReadError(f"{name} has shape {data.shape}: its last axis looks like {data.shape[-1]} colour "
+                             "channels; napari-synthseg reads gray, gray + alpha, RGB or RGBA images and stacks "
+                             "(..., Y, X): save one channel per file")
+    if data.dtype.kind == "f":
+        data = finite_image(data, name)
     return data
+
+
+def channel_count(shape: Sequence[int]) -> int | None:
+    """1 to 4 when the last axis holds channels (gray, gray + alpha, RGB, RGBA), else None.
+
+    A last axis of 1 to 4 is channels when the axis before it is longer than 4 (an image is
+    not 4 pixels wide), so an ``(H, W, 2)`` TIFF is one gray + alpha image, not H planes of W x 2.
+    """
+    shape = tuple(shape)
+    if len(shape) >= 3 and 1 <= shape[-1] <= 4 and shape[-2] > 4:
+        return int(shape[-1])
+    return None
+
+
+def finite_image(image: np.ndarray, name: str = "array") -> np.ndarray:
+    """A float image whose NaN and +-inf pixels (no data) are set to the median of its finite pixels.
+
+    The median is neither object nor background extreme, so those pixels do not move
+    thresholds or intensity ranges. An image without any finite pixel raises ImageReadError.
+    """
+    image = np.asarray(image)
+    if image.dtype.kind != "f":
+        return image
+    finite = np.isfinite(image)
+    if finite.all():
+        return image
+    if not finite.any():
+        raise ImageReadError(f"{name} holds no finite pixel (all NaN or inf); check the file")
+    image = image.copy()
+    image[~finite] = np.median(image[finite])
+    return image
 
 
 def is_rgb(image: np.ndarray) -> bool:
@@ -101,6 +160,8 @@ def to_gray(image: np.ndarray, rgb: bool | None = None) -> np.ndarray:
         rgb = is_rgb(image)
     if not rgb:
         return image
+    if image.shape[-1] <= 2:  # gray (+ alpha)
+        return image[..., 0].astype(np.float32)
     channels = image[..., :3].astype(np.float32)
     weights = np.array([0.2125, 0.7154, 0.0721], dtype=np.float32)
     return channels @ weights
@@ -127,7 +188,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     """Write a file through a temporary sibling and rename it into place.
 
     A reader never sees a half-written file; on failure the temporary file is removed
-    and any existing file at ``path`` is left untouched.
+    and any existing file at ``path`` is left untouched. The file gets the permissions the
+    umask gives (``0o666 & ~umask``), as a file created in place would.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -136,11 +198,27 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     tmp = Path(tmp_name)
     try:
         write(tmp)
+        # mkstemp makes the file 0600; the output gets what a plainly created file would
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def current_umask() -> int:
+    """The process's file-creation mask (read from /proc on Linux, so no other thread sees it change)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_tiff(path: str | os.PathLike, array: np.ndarray) -> Path:

@@ -40,7 +40,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .image_io import IMAGE_SUFFIXES, ImageReadError, atomic_write, list_images, read_image, to_gray
+from .image_io import (IMAGE_SUFFIXES, ImageReadError, atomic_write, channel_count, finite_image, list_images,
+                       read_image, to_gray)
 
 #: Attribute written last into a finished zarr output; its absence marks an unfinished one.
 COMPLETE_ATTR = "napari_synthseg_complete"
@@ -48,6 +49,12 @@ COMPLETE_ATTR = "napari_synthseg_complete"
 LAZY_SUFFIXES = (".zarr", ".tif", ".tiff")
 #: Images with more pixels than this go through the tiled path in ``run_batch``.
 DEFAULT_IN_MEMORY_PIXELS = 64_000_000
+#: Seconds to wait for a dask.distributed scheduler to answer.
+SCHEDULER_TIMEOUT_S = 5
+#: Format of the record written beside each batch output (``record_path``).
+RECORD_FORMAT = "napari-synthseg-output/1"
+#: Name endings of the outputs batches write; such files in the output folder are never inputs.
+OUTPUT_ENDINGS = ("_labels.tif", "_labels.tiff", "_labels.zarr", "_overlay.png")
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -119,7 +126,10 @@ class ImageSource:
         if hasattr(data, "compute"):
             data = data.compute(scheduler="sync")
         data = np.asarray(data)
-        return to_gray(data, rgb=True) if self.rgb else data
+        if data.dtype == np.bool_:
+            data = data.astype(np.uint8) * np.uint8(255)
+        data = to_gray(data, rgb=True) if self.rgb else data
+        return finite_image(data, self.path or "array") if data.dtype.kind == "f" else data
 
 
 def _zarr_array(path: Path, component: str | None):
@@ -196,12 +206,16 @@ def open_image(path_or_array, *, component: str | None = None, rgb: bool | None 
 def _make_source(arr, path, kind, component, series, rgb, array=None) -> ImageSource:
     shape = tuple(int(s) for s in arr.shape)
     dtype = np.dtype(arr.dtype)
-    if rgb is None:
-        rgb = len(shape) >= 3 and shape[-1] in (3, 4)
+    if rgb is None:  # a last axis of 2-4 after a longer one is colour (gray + alpha, RGB, RGBA)
+        rgb = channel_count(shape) is not None
     if len(shape) < (3 if rgb else 2) or 0 in shape:
         raise ImageReadError(f"{path or 'array'} is not a non-empty 2D image or stack (shape {shape})")
     if dtype.kind not in "biuf":
         raise ImageReadError(f"{path or 'array'} has non-numeric dtype {dtype}")
+    if not rgb and len(shape) >= 3 and 5 <= shape[-1] <= 16 < shape[-2]:
+        raise ImageReadError(f"{path or 'array'} has shape {shape}: its last axis looks like {shape[-1]} colour "
+                             "channels; napari-synthseg reads gray, gray + alpha, RGB or RGBA images and stacks "
+                             "(..., Y, X): save one channel per file")
     return ImageSource(shape=shape, dtype=dtype, rgb=bool(rgb), path=path, kind=kind, component=component,
                        series=series, array=array)
 
@@ -470,6 +484,14 @@ class ModelSegmenter(TileSegmenter):
         from .autoseg import cut_box, resolve_ignore_box
         from .instances import probabilities_to_instances
 
+        tile = np.asarray(tile)
+        if region is None and tile.ndim > 2:  # a whole stack: plane by plane, ids unique across it
+            labels = np.zeros(tile.shape, dtype=np.uint32)
+            for index in np.ndindex(*tile.shape[:-2]):
+                plane = self(tile[index]).astype(np.uint32)
+                top = int(labels.max())
+                labels[index] = np.where(plane > 0, plane + top, 0)
+            return labels
         value_range = self.value_ranges.get(region[0]) if region is not None else None
         prob = self.probabilities(np.asarray(tile), value_range)
         if region is not None and region[0] in self.boxes:
@@ -705,7 +727,13 @@ class _Runner:
         if _is_address(self.scheduler):
             from distributed import Client
 
-            self.client = Client(self.scheduler, timeout="30s")
+            try:
+                self.client = Client(self.scheduler, timeout=f"{SCHEDULER_TIMEOUT_S}s")
+            except (OSError, TimeoutError) as exc:  # nothing listens there (distributed raises OSError)
+                raise LargeImageError(
+                    f"cannot reach a dask scheduler at {self.scheduler} within {SCHEDULER_TIMEOUT_S} s; start one "
+                    "(`dask scheduler`) and check the address, or leave out --scheduler to use local threads"
+                ) from exc
             self._own_client = True
         elif self.scheduler is not None and not isinstance(self.scheduler, str):
             self.client = self.scheduler  # a distributed.Client
@@ -781,11 +809,83 @@ def is_complete(path: str | os.PathLike) -> bool:
         try:
             import tifffile
 
+            size = path.stat().st_size
             with tifffile.TiffFile(str(path)) as tif:
-                return len(tif.pages) > 0
+                if len(tif.pages) == 0:
+                    return False
+                for page in tif.pages:  # a truncated file names data beyond its end
+                    ends = [o + n for o, n in zip(page.dataoffsets, page.databytecounts) if n]
+                    if ends and max(ends) > size:
+                        return False
+                return True
         except Exception:
             return False
     return path.is_file()
+
+
+def record_path(output: str | os.PathLike) -> Path:
+    """The JSON record beside a batch output: ``<stem>_labels.json`` for ``<stem>_labels.tif``/``.zarr``."""
+    output = Path(output)
+    return output.with_name(output.name[: -len(output.suffix)] + ".json") if output.suffix else \
+        output.with_name(output.name + ".json")
+
+
+def output_record(input_path: str | os.PathLike, params: dict | None) -> dict:
+    """What a batch output was made from: the input (path, size, mtime) and the parameters."""
+    input_path = Path(input_path)
+    try:
+        stat = input_path.stat()
+        size = stat.st_size if input_path.is_file() else None
+        mtime = stat.st_mtime_ns
+    except OSError:
+        size = mtime = None
+    return {"format": RECORD_FORMAT, "input": {"path": str(input_path.resolve()), "size": size, "mtime_ns": mtime},
+            "params": _plain(params)}
+
+
+def _plain(value):
+    """``value`` as JSON would give it back (tuples as lists), so records compare equal after a round trip."""
+    import json
+
+    return json.loads(json.dumps(value, default=str))
+
+
+def _output_size(output: Path) -> int | None:
+    return output.stat().st_size if output.is_file() else None
+
+
+def write_record(output: str | os.PathLike, record: dict) -> Path:
+    """Write ``record`` (from ``output_record``) beside a finished ``output``, with the output's size."""
+    import json
+
+    output = Path(output)
+    record = dict(record, output={"name": output.name, "size": _output_size(output)})
+    text = json.dumps(record, indent=2) + "\n"
+    return atomic_write(record_path(output), lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def existing_output_state(output: str | os.PathLike, record: dict) -> str:
+    """How an existing output relates to this run: ``"missing"`` (or damaged: to be made),
+    ``"same"`` (complete, made from the same input with the same parameters, unchanged since),
+    ``"other"`` (complete but from other parameters or input, changed since, or without a record)."""
+    import json
+
+    output = Path(output)
+    if not output.exists() or not is_complete(output):
+        return "missing"
+    try:
+        saved = json.loads(record_path(output).read_text("utf-8"))
+    except (OSError, ValueError):
+        return "other"
+    if not isinstance(saved, dict) or saved.get("format") != RECORD_FORMAT:
+        return "other"
+    same = (saved.get("input") == record["input"] and saved.get("params") == record["params"]
+            and (saved.get("output") or {}).get("size") == _output_size(output))
+    return "same" if same else "other"
+
+
+class OutputExistsError(FileExistsError):
+    """Outputs of a batch exist and were not made by this run's input and parameters."""
 
 
 def _write_tiff_from_zarr(zarr_path: Path, tiff_path: Path, band: int = 1024) -> None:
@@ -948,6 +1048,7 @@ class BatchReport:
     """Outcome of :func:`run_batch`: outputs by input name, skipped ones, failures with reasons."""
 
     written: dict = field(default_factory=dict)  # input name -> output path
+    own_outputs: list = field(default_factory=list)  # inputs left out: outputs of this kind of run
     skipped: dict = field(default_factory=dict)  # input name -> existing complete output
     failed: dict = field(default_factory=dict)  # input name -> error message
     n_objects: dict = field(default_factory=dict)  # input name -> object count (written ones)
@@ -989,16 +1090,33 @@ def list_inputs(paths: Sequence[str | os.PathLike] | str | os.PathLike) -> list[
     return found
 
 
+def split_own_outputs(inputs: Sequence[Path], out_dir: str | os.PathLike) -> tuple[list[Path], list[Path]]:
+    """(inputs, left out): files in ``out_dir`` named like batch outputs (``OUTPUT_ENDINGS``) are
+    outputs of an earlier run into that folder, never images to segment."""
+    try:
+        target = Path(out_dir).resolve()
+    except OSError:
+        return list(inputs), []
+    kept, own = [], []
+    for path in inputs:
+        mine = path.parent.resolve() == target and path.name.lower().endswith(OUTPUT_ENDINGS)
+        (own if mine else kept).append(path)
+    return kept, own
+
+
 def read_whole(path: str | os.PathLike, rgb: bool | None = None) -> np.ndarray:
     """Read a whole image (file or ``.zarr``) into memory as gray (RGB converted)."""
     source = open_image(path, rgb=rgb)
     data = source._handle()
     image = np.asarray(data[...] if not isinstance(data, np.ndarray) else data)
-    return to_gray(image, rgb=True) if source.rgb else image
+    if image.dtype == np.bool_:
+        image = image.astype(np.uint8) * np.uint8(255)
+    image = to_gray(image, rgb=True) if source.rgb else image
+    return finite_image(image, str(path)) if image.dtype.kind == "f" else image
 
 
-def _segment_whole(path: str, out_path: str, segment, rgb) -> int:
-    """One batch task: read a whole image, segment it, write labels atomically."""
+def _segment_whole(path: str, out_path: str, segment, rgb, record: dict | None = None) -> int:
+    """One batch task: read a whole image, segment it, write labels atomically (and their record)."""
     image = read_whole(path, rgb)
     if isinstance(segment, TileSegmenter):
         labels = segment(image, None)
@@ -1009,6 +1127,8 @@ def _segment_whole(path: str, out_path: str, segment, rgb) -> int:
         raise LargeImageError(f"segment returned {labels.dtype} {labels.shape} for an image of shape {image.shape}")
     labels = labels.astype(np.uint32, copy=False)
     out = Path(out_path)
+    # an old record must not vouch for new labels if this write is cut short
+    record_path(out).unlink(missing_ok=True)
     if out.suffix == ".zarr":
         import zarr
 
@@ -1026,13 +1146,15 @@ def _segment_whole(path: str, out_path: str, segment, rgb) -> int:
         from .image_io import write_tiff
 
         write_tiff(out, labels)
+    if record is not None:
+        write_record(out, record)
     return int(labels.max()) if labels.size else 0
 
 
-def _segment_whole_safe(path: str, out_path: str, segment, rgb) -> int | str:
+def _segment_whole_safe(path: str, out_path: str, segment, rgb, record: dict | None = None) -> int | str:
     """``_segment_whole``, returning the error message instead of raising (one file's failure stays its own)."""
     try:
-        return _segment_whole(path, out_path, segment, rgb)
+        return _segment_whole(path, out_path, segment, rgb, record)
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
 
@@ -1040,7 +1162,8 @@ def _segment_whole_safe(path: str, out_path: str, segment, rgb) -> int | str:
 def run_batch(paths, out_dir: str | os.PathLike, segment, *, scheduler=None, skip_existing: bool = True,
               progress: ProgressCallback | None = None, zarr_out: bool = False,
               in_memory_pixels: int = DEFAULT_IN_MEMORY_PIXELS, tile: int = 2048, overlap: int = 128,
-              rgb: bool | None = None, num_workers: int | None = None) -> BatchReport:
+              rgb: bool | None = None, num_workers: int | None = None, params: dict | None = None,
+              overwrite: bool = False) -> BatchReport:
     """Segment a folder (or list) of images, one task per image; resumable; failures reported by name.
 
     Parameters
@@ -1055,11 +1178,22 @@ def run_batch(paths, out_dir: str | os.PathLike, segment, *, scheduler=None, ski
     scheduler
         As in :func:`process_large`.
     skip_existing
-        Skip inputs whose output is already complete (a re-run resumes where it stopped).
+        Skip inputs whose output is already complete (a re-run resumes where it stopped);
+        with ``params``, only when its record says it was made from the same input with the
+        same ``params`` and it has not changed since.
     progress
         ``progress(done, total)`` per finished image.
     zarr_out
         Write ``.zarr`` outputs (large images always get ``.zarr``).
+    params
+        What the outputs are made with (JSON-able); recorded beside each output as
+        ``<stem>_labels.json`` (``write_record``). None: no records, any complete output is done.
+    overwrite
+        With ``params``: replace complete outputs made otherwise. Without it such outputs
+        raise `OutputExistsError` before any image is segmented.
+
+    Files in ``out_dir`` named like this module's outputs (``OUTPUT_ENDINGS``) are never
+    taken as inputs (a folder that holds its own labels), they are listed in ``own_outputs``.
 
     Returns
     -------
@@ -1071,9 +1205,9 @@ def run_batch(paths, out_dir: str | os.PathLike, segment, *, scheduler=None, ski
     t_start = time.perf_counter()
     report = BatchReport()
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    inputs = list_inputs(paths)
-    small, large = [], []
+    inputs, report.own_outputs = split_own_outputs(list_inputs(paths), out_dir)
+    small, large, others = [], [], []
+    records: dict[str, dict] = {}
     for path in inputs:
         name = path.name
         try:
@@ -1083,10 +1217,26 @@ def run_batch(paths, out_dir: str | os.PathLike, segment, *, scheduler=None, ski
             continue
         big = source.spatial_shape[0] * source.spatial_shape[1] > in_memory_pixels
         out = out_dir / output_name(path, zarr_out or big)
-        if skip_existing and is_complete(out):
-            report.skipped[name] = out
-            continue
+        if params is None:
+            if skip_existing and is_complete(out):
+                report.skipped[name] = out
+                continue
+        else:
+            records[name] = output_record(path, params)
+            state = existing_output_state(out, records[name])
+            if state == "same" and skip_existing:
+                report.skipped[name] = out
+                continue
+            if state == "other" and not overwrite:
+                others.append(out.name)
         (large if big else small).append((path, out))
+    if others:
+        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        raise OutputExistsError(
+            f"{shown} in {out_dir} already exist{'s' if len(others) == 1 else ''} and were not made from these "
+            "images with these settings; pass --overwrite (overwrite=True) to replace them, or choose another "
+            "output folder")
+    out_dir.mkdir(parents=True, exist_ok=True)
     total = len(inputs)
     done = len(report.failed) + len(report.skipped)
     if progress is not None and done:
@@ -1101,7 +1251,7 @@ def run_batch(paths, out_dir: str | os.PathLike, segment, *, scheduler=None, ski
     with _Runner(scheduler, num_workers) as runner:
         token = uuid.uuid4().hex[:8]
         seg = dask.delayed(segment, pure=False, traverse=False)
-        tasks = [dask.delayed(_segment_whole_safe, pure=False)(str(p), str(o), seg, rgb,
+        tasks = [dask.delayed(_segment_whole_safe, pure=False)(str(p), str(o), seg, rgb, records.get(p.name),
                                                           dask_key_name=f"synthseg-image-{token}-{k}")
                  for k, (p, o) in enumerate(small)]
         results = runner.run(tasks, tick)
@@ -1113,9 +1263,12 @@ def run_batch(paths, out_dir: str | os.PathLike, segment, *, scheduler=None, ski
                 report.n_objects[path.name] = int(result)
         for path, out in large:
             try:
+                record_path(out).unlink(missing_ok=True)
                 result = process_large(path, out, segment, tile=tile, overlap=overlap,
                                        scheduler=runner.client or scheduler, rgb=rgb, overwrite=True,
                                        num_workers=num_workers)
+                if path.name in records:
+                    write_record(out, records[path.name])
             except Exception as exc:
                 report.failed[path.name] = f"{type(exc).__name__}: {exc}"
             else:

@@ -196,6 +196,8 @@ class RunSummary:
     stopped_because: str = ""
     predict_params: dict = field(default_factory=dict)  # what predict got besides its defaults
     recipe: dict = field(default_factory=dict)  # the recipe trained with, who chose it and why
+    interrupted: bool = False  # stopped by ``cancel_event`` (Ctrl-C); the model so far is at ``model_path``
+    model_path: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -235,20 +237,58 @@ def find_ground_truth(gt_dir: str | Path, stems: Sequence[str]) -> dict[str, Pat
     return found
 
 
-def score_labels(predictions: dict[str, np.ndarray], gt_files: dict[str, Path]) -> dict:
-    """Pooled pixel and object scores of predicted labels against masks (> 0 = object)."""
+def score_labels(predictions: dict[str, np.ndarray], gt_files: dict[str, Path], *,
+                 per_image: dict | None = None) -> dict:
+    """Pooled pixel and object scores of predicted labels against masks (read by `as_label_image`).
+
+    ``per_image``, when given, receives each image's own summary by stem.
+    """
     scores = DatasetScores()
     for stem, gt_path in gt_files.items():
         if stem not in predictions:
             continue
-        gt = np.asarray(read_image(gt_path))
-        if gt.ndim == 3:  # masks saved as RGB: any channel > 0 marks an object
-            gt = gt.max(axis=-1)
-        pred = predictions[stem]
+        gt = as_label_image(read_image(gt_path), str(gt_path))
+        pred = as_label_image(predictions[stem], stem)
         if gt.shape != pred.shape:
-            raise ValueError(f"mask {gt_path} has shape {gt.shape} but the image has {pred.shape}")
-        scores.add(pred, _as_instances(gt))
+            raise ValueError(f"mask {gt_path} has shape {gt.shape} but the prediction has {pred.shape}; "
+                             "score labels made from the same images as the masks")
+        gt = _as_instances(gt)
+        scores.add(pred, gt)
+        if per_image is not None:
+            one = DatasetScores()
+            one.add(pred, gt)
+            per_image[stem] = one.summary()
     return scores.summary()
+
+
+def as_label_image(array: np.ndarray, name: str = "mask") -> np.ndarray:
+    """Integer labels from a label or mask image as users save them.
+
+    RGB(A) masks: each colour is one label (black = background; alpha is not an object).
+    Float masks with whole-number values are labels; other float masks (soft masks,
+    probabilities) are objects where above half their maximum. NaN counts as background.
+    """
+    array = np.asarray(array)
+    if array.ndim >= 3 and array.shape[-1] in (3, 4) and array.shape[-2] > 4:
+        flat = np.ascontiguousarray(array[..., :3]).reshape(-1, 3)
+        values, inverse = np.unique(flat, axis=0, return_inverse=True)
+        ids = np.arange(1, len(values) + 1, dtype=np.int64)
+        black = np.flatnonzero((values == 0).all(axis=1))
+        if black.size:  # black keeps 0, the other colours 1..n
+            ids[black[0]] = 0
+            ids[black[0] + 1:] -= 1
+        return ids[inverse.ravel()].reshape(array.shape[:-1])
+    if array.dtype == np.bool_:
+        return array.astype(np.uint8)
+    if array.dtype.kind == "f":
+        finite = np.nan_to_num(array, nan=0.0, posinf=0.0, neginf=0.0)
+        if np.all(finite == np.round(finite)) and finite.min(initial=0) >= 0:
+            return finite.astype(np.int64)
+        top = float(finite.max(initial=0))
+        return (finite > top / 2).astype(np.uint8) if top > 0 else np.zeros(array.shape, np.uint8)
+    if array.dtype.kind == "i" and array.size and array.min() < 0:
+        raise ValueError(f"{name} has negative values; labels are 0 (background) and positive ids")
+    return array
 
 
 def _as_instances(mask: np.ndarray) -> np.ndarray:
@@ -304,7 +344,7 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
                  train_params: dict | None = None, predict_params: dict | None = None,
                  scene_params: dict | None = None, min_gain: float = 0.005, seed: int = 0,
                  object_size: float | None = None, recipe: str = "auto",
-                 progress: Progress = _no_progress,
+                 progress: Progress = _no_progress, cancel_event=None,
                  notify: Callable[[str], None] | None = None) -> RunSummary:
     """Auto-segment, build the bank, train within the budget, segment every image, score.
 
@@ -342,6 +382,11 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
         ``"mixed"``; recorded in ``summary.json`` and in the model's sidecar.
     notify
         Called with one line once the recipe is decided (e.g. ``print``).
+    cancel_event
+        A ``threading.Event``; when set, the run stops: during auto-segmentation with
+        KeyboardInterrupt (nothing written yet but the bank), during training after keeping
+        the best model so far (``train_model``'s cancel), and between images of segmentation.
+        A round-1 model is then copied to ``model_out``; the summary says ``interrupted``.
     """
     from .autoseg import autosegment
     from .model.training import train_model
@@ -353,8 +398,12 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
         raise ValueError(f"rounds must be at least 1, got {rounds}")
     paths = list_images(image_paths)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     model_path = Path(model_out) if model_out else out / "model.keras"
+    # outputs that cannot be written are found now, not after the training
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output folder {out} is a file; give a folder (existing or new)")
+    if model_path.suffix != ".keras" or model_path.is_dir():
+        raise ValueError(f"model_out {model_path} must be a file name ending in .keras")
     stems = [p.stem for p in paths]
     if len(set(stems)) != len(stems):
         raise ValueError("two images share a file stem; outputs would overwrite each other — rename one")
@@ -363,12 +412,15 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
     if recipe != "auto" and recipe not in RECIPES:
         raise ValueError(f"unknown recipe {recipe!r}; choose auto, {', '.join(RECIPES)}")
     images = load_gray(paths)
+    out.mkdir(parents=True, exist_ok=True)
     decision = decide_recipe(images, recipe)
     if notify is not None:
         notify(decision.line())
     autoseg_params = {**decision.autoseg, **_given(autoseg_params)}
     auto_labels: dict[str, np.ndarray] = {}
     for i, (path, image) in enumerate(zip(paths, images)):
+        if cancel_event is not None and cancel_event.is_set():
+            raise KeyboardInterrupt
         progress("autoseg", i, len(paths), path.name)
         auto_labels[path.stem] = autosegment(image, **autoseg_params)
     progress("autoseg", len(paths), len(paths), "")
@@ -386,7 +438,19 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
             "auto-segmentation found no objects in any image; try another --method or --polarity"
         )
     summary = RunSummary(images=[str(p) for p in paths], out_dir=str(out), bank_path=str(bank.path),
-                         predict_params=dict(predict_params or {}), recipe=decision.to_dict())
+                         predict_params=dict(predict_params or {}), recipe=decision.to_dict(),
+                         model_path=str(model_path))
+
+    def stop(round_index: int, round_model: Path, during: str) -> RunSummary:
+        summary.interrupted = True
+        summary.stopped_because = f"interrupted during {during} of round {round_index}"
+        if summary.best_round is None and round_model.is_file():  # the only model of this run
+            _copy_model(round_model, model_path)
+        elif summary.best_round is None:
+            summary.model_path = ""
+        (out / "summary.json").write_text(summary.to_json())
+        return summary
+
     if gt_files:
         summary.baseline_scores = score_labels(auto_labels, gt_files)
 
@@ -406,13 +470,18 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
             **real_image_params(zip(raw_images, real_labels), real_fraction),
             callbacks=[lambda p, r=round_index: progress(
                 f"train round {r}", p.step, p.total_steps or 0, f"loss {p.loss:.3f}")],
-            **train_params,
+            cancel_event=cancel_event, **train_params,
         )
         train_seconds = time.perf_counter() - t0
-        _record_in_sidecar(round_model, recipe=decision.to_dict())
+        if round_model.is_file():
+            _record_in_sidecar(round_model, recipe=decision.to_dict())
+        if result.cancelled:
+            return stop(round_index, round_model, "training")
         predictions: dict[str, np.ndarray] = {}
         foregrounds: dict[str, np.ndarray] = {}
         for i, (path, image) in enumerate(zip(paths, images)):
+            if cancel_event is not None and cancel_event.is_set():
+                return stop(round_index, round_model, "segmentation")
             progress("segment", i, len(paths), path.name)
             labels, prob = predict_at_scale(round_model, image, factors[path.stem], **(predict_params or {}))
             predictions[path.stem], foregrounds[path.stem] = labels, prob[..., 0]

@@ -157,7 +157,9 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
         Each receives a ``TrainProgress``.
     cancel_event : threading.Event or multiprocessing.Event, optional
         Checked before every batch; when set, training validates the last steps, keeps the
-        best model and returns with ``cancelled=True``.
+        best model and returns with ``cancelled=True``. A KeyboardInterrupt (Ctrl-C) during
+        the steps does the same; a new run stopped before its first validation saves the
+        model it has, so a model file is always left.
     scene_params : dict, optional
         Keyword arguments for ``synthesize_scene``, on top of ``DEFAULT_SCENE_PARAMS``.
     real_validation : sequence of (image, labels), optional
@@ -276,7 +278,8 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
             return (now - start_time) / (deadline - start_time)
         return (at_step - start_step) / (total_steps - start_step)
 
-    def validate(step: int, train_losses: list[float], used: float, baseline: bool = False) -> dict:
+    def validate(step: int, train_losses: list[float], used: float, baseline: bool = False,
+                 keep: bool = False) -> dict:
         t0 = time.perf_counter()
         selecting = used >= select_after
         if selecting and not state["selecting"]:
@@ -293,6 +296,8 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
             metric = _finite(record[selection if selecting else "val_iou"])
             # during a resumed run's first part the resumed model itself is the fallback
             record["saved"] = metric > state["best"] and (selecting or baseline or not resume)
+            # ``keep``: a new run that stops before any model was saved still leaves one
+            record["saved"] = record["saved"] or (keep and not state["saved"] and not resume)
             record["elapsed_s"] = round(time.perf_counter() - start_time, 2)
             history.append(record)
             if record["saved"]:
@@ -318,42 +323,45 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="synthseg-scenes") as pool:
         # the next batch is synthesised while the network trains on the current one
         pending = pool.submit(scenes.batch, step)
-        while True:
-            if cancel_event.is_set():
-                cancelled = True
-                break
-            if total_steps is not None and step >= total_steps:
-                break
-            now = time.perf_counter()
-            if step > start_step and now + (step_seconds or 0) + state.get("val_seconds", 0) > deadline:
-                break
-            x, y = pending.result()
-            pending = pool.submit(scenes.batch, step + 1)
-            model.optimizer.learning_rate.assign(learning_rate * learning_rate_factor(lr_schedule, budget_used(step, now)))
-            t0 = time.perf_counter()
-            logs = model.train_on_batch(x, y, return_dict=True)
-            average.update(model)
-            took = time.perf_counter() - t0
-            step_seconds = took if step_seconds is None else 0.8 * step_seconds + 0.2 * took
-            step += 1
-            last_loss = float(logs["loss"])
-            if not math.isfinite(last_loss):
-                raise FloatingPointError(f"training diverged at step {step} (loss {last_loss}); "
-                                         "lower learning_rate or check the bank's objects")
-            losses.append(last_loss)
-            if (step - start_step) % steps_per_epoch == 0:
-                last_val = validate(step, losses, budget_used(step, time.perf_counter()))
-                losses = []
-                report(_progress(step, total_steps, last_loss, last_val, start_time, state, "validation"))
-                last_report = time.perf_counter()
-            elif time.perf_counter() - last_report >= REPORT_INTERVAL_S or step == total_steps:
-                report(_progress(step, total_steps, last_loss, last_val, start_time, state, "train"))
-                last_report = time.perf_counter()
+        try:
+            while True:
+                if cancel_event.is_set():
+                    cancelled = True
+                    break
+                if total_steps is not None and step >= total_steps:
+                    break
+                now = time.perf_counter()
+                if step > start_step and now + (step_seconds or 0) + state.get("val_seconds", 0) > deadline:
+                    break
+                x, y = pending.result()
+                pending = pool.submit(scenes.batch, step + 1)
+                model.optimizer.learning_rate.assign(learning_rate * learning_rate_factor(lr_schedule, budget_used(step, now)))
+                t0 = time.perf_counter()
+                logs = model.train_on_batch(x, y, return_dict=True)
+                average.update(model)
+                took = time.perf_counter() - t0
+                step_seconds = took if step_seconds is None else 0.8 * step_seconds + 0.2 * took
+                step += 1
+                last_loss = float(logs["loss"])
+                if not math.isfinite(last_loss):
+                    raise FloatingPointError(f"training diverged at step {step} (loss {last_loss}); "
+                                             "lower learning_rate or check the bank's objects")
+                losses.append(last_loss)
+                if (step - start_step) % steps_per_epoch == 0:
+                    last_val = validate(step, losses, budget_used(step, time.perf_counter()))
+                    losses = []
+                    report(_progress(step, total_steps, last_loss, last_val, start_time, state, "validation"))
+                    last_report = time.perf_counter()
+                elif time.perf_counter() - last_report >= REPORT_INTERVAL_S or step == total_steps:
+                    report(_progress(step, total_steps, last_loss, last_val, start_time, state, "train"))
+                    last_report = time.perf_counter()
+        except KeyboardInterrupt:  # Ctrl-C (or a callback raising it) stops like the cancel flag
+            cancelled = True
         pending.cancel()
 
     if losses or not state["saved"]:
         # a budget that ran out is all used, though a minutes budget stops a step early
-        last_val = validate(step, losses, budget_used(step, time.perf_counter()) if cancelled else 1.0)
+        last_val = validate(step, losses, budget_used(step, time.perf_counter()) if cancelled else 1.0, keep=True)
         report(_progress(step, total_steps, last_loss, last_val, start_time, state, "validation"))
     train_params["cancelled"] = cancelled
     _write_info(model_path, network, train_params, state, history, scenes, selection, step)
