@@ -253,7 +253,7 @@ class TrainWidget(QWidget):
             return
         try:
             self.show_recipe()
-        except (ValueError, RuntimeError) as exc:  # e.g. a layer removed meanwhile; start() checks again
+        except Exception as exc:  # a timer slot must not raise into Qt; start() decides (and checks) again
             self.recipe_line.setText(f"recipe: not decided ({describe_error(exc)})")
 
     def real_pairs(self, layers, images) -> tuple[list, list]:
