@@ -89,8 +89,9 @@ def test_the_dock_shows_the_decision_and_sends_the_mixed_recipe(make_napari_view
 
 def test_a_mixed_recipe_trained_from_the_dock_records_it_like_synthseg_run(make_napari_viewer, qtbot, tmp_path,
                                                                           monkeypatch):
-    errors = []
+    errors, warnings = [], []
     monkeypatch.setattr("napari_synthseg._napari.train_widget.notify_error", errors.append)
+    monkeypatch.setattr("napari_synthseg._napari.train_widget.notify_warning", warnings.append)
     monkeypatch.setattr("napari_synthseg._napari.autoseg_widget.notify_error", errors.append)
     # every real image goes to the child as a .npy file, as a large one would
     monkeypatch.setattr("napari_synthseg.model.runner.QUEUE_ARRAY_LIMIT", 1024)
@@ -104,6 +105,7 @@ def test_a_mixed_recipe_trained_from_the_dock_records_it_like_synthseg_run(make_
         autoseg.run()
         qtbot.waitUntil(lambda: not autoseg.busy, timeout=60_000)
     assert "bright autoseg" in viewer.layers and "dark autoseg" in viewer.layers, errors
+    assert viewer.layers["dark autoseg"].metadata[AUTOSEG_METADATA]["method"] == "edge"
 
     train = TrainWidget(viewer)
     train.backgrounds.set_checked(layers)
@@ -113,6 +115,7 @@ def test_a_mixed_recipe_trained_from_the_dock_records_it_like_synthseg_run(make_
     assert train.busy
     qtbot.waitUntil(lambda: not train.busy, timeout=240_000)
     assert errors == [] and train.result is not None, train.status.text()
+    assert warnings == []  # labels made with the mixed recipe's method
     assert train.recipe_line.text().startswith("recipe: mixed (mixed contrasts")
 
     info = json.loads((tmp_path / "model.json").read_text())
