@@ -171,8 +171,8 @@ class TrainWidget(QWidget):
         advanced_form.addRow(self.resume)
         stack(self, form, advanced, row(self.start_button, self.stop_button), self.progress,
               row(self.loss_label, self.iou_label), self.plot, self.status)
-        self._inputs = [self.recipe, self.backgrounds, self.labels_table, self.bank_path, self.budget_kind, self.budget, self.model_path,
-                        self.replace, advanced]
+        self._inputs = [self.recipe, self.backgrounds, self.labels_table, self.bank_path, self.budget_kind,
+                        self.budget, self.model_path, self.replace, advanced]
 
         connect_click(self.start_button, self.start)
         connect_click(self.stop_button, self.stop)
