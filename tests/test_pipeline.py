@@ -41,3 +41,29 @@ def test_confident_objects_rejects_border_and_doubtful():
     labels[0:10, 30:40] = 3  # touches the border
     prob = np.where(labels == 2, 0.6, 0.95).astype(np.float32)
     assert confident_objects(labels, prob).tolist() == [1]
+
+
+def test_recipe_inputs_cut_bank_and_backgrounds_from_the_network_images(tmp_path):
+    from napari_synthseg.normalize import normalize_image
+    from napari_synthseg.pipeline import network_images, recipe_inputs
+    from napari_synthseg.sample_data import make_sample_scene
+
+    bright, labels = make_sample_scene(seed=3, shape=(128, 160))
+    dark = (255 - bright).astype(np.uint8)
+    inputs = recipe_inputs(tmp_path / "bank", ["a.png", "b.png"], [bright, dark], [labels, labels], "anchored")
+    # anchored: both images become bright objects on a dark background, in [0, 1]
+    assert [np.array_equal(w, np.clip(normalize_image(im, "anchored"), 0, 1))
+            for w, im in zip(inputs.network_images, [bright, dark])] == [True, True]
+    inside, outside = labels > 0, labels == 0
+    for work in inputs.network_images:
+        assert work.min() >= 0 and work.max() <= 1 and work[inside].mean() > work[outside].mean() + 0.1
+    n_objects = int(np.count_nonzero(np.bincount(labels.ravel())[1:] >= 16))  # the bank's minimum area
+    assert len(inputs.bank) == 2 * n_objects and inputs.bank.path == tmp_path / "bank"
+    assert {o.meta["source"] for o in inputs.bank.objects()} == {"a.png", "b.png"}
+    assert list(inputs.backgrounds.names) == ["a.png", "b.png"]
+    # the banked objects carry the anchored gray levels, not the raw ones
+    assert max(float(np.max(o.image)) for o in inputs.bank.objects()) <= 1.0
+
+    plain = recipe_inputs(tmp_path / "plain", ["a.png"], [bright], [labels], "percentile")
+    assert plain.network_images[0] is bright and network_images([bright], "percentile")[0] is bright
+    assert max(float(np.max(o.image)) for o in plain.bank.objects()) > 1.0

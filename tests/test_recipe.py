@@ -84,3 +84,11 @@ def test_run_default_decides_and_records_the_recipe(tmp_path, capsys):
     info = json.loads((out2 / "model.json").read_text())
     assert info["recipe"]["chosen_by"] == "user" and info["normalization"]["mode"] == "anchored"
     assert "real_training_images" not in info["training"] or not info["training"]["real_training_images"]
+
+
+def test_the_line_names_the_control_that_overrides_it():
+    images = _scenes(2)
+    decision = choose_recipe([images[0], _inverted(images[1])])
+    assert decision.line(override="the recipe box").endswith("; override with the recipe box)")
+    assert decision.line().endswith("; override with --recipe)")
+    assert recipe("synthetic").line(override="the recipe box") == "recipe: synthetic (chosen with the recipe box)"

@@ -253,3 +253,28 @@ def test_a_child_that_never_starts_is_stopped_after_the_startup_timeout():
     assert "did not start within 3 s" in events[0]["message"]
     assert not job.is_alive()
     job.close()
+
+
+def test_large_real_images_reach_the_child_as_files_written_once(tmp_path):
+    from napari_synthseg.model.runner import QUEUE_ARRAY_LIMIT, _ArrayFile, _load_pairs
+
+    side = int(np.sqrt(QUEUE_ARRAY_LIMIT / 4)) + 8
+    big = np.random.default_rng(0).random((side, side), dtype=np.float32)  # just over the limit
+    small = np.ones((16, 16), np.uint32)
+    pairs = [(big, small)]
+    job = ModelJob()
+    sent = {}
+    job._start = lambda task, payload: sent.update(payload)  # no child: only what it would get
+    job.start_training(bank="b", backgrounds=None, model_path="m.keras", steps=1,
+                       real_training=pairs, real_validation=pairs)
+    files = sorted(Path(job._tmpdir).glob("*.npy"))
+    assert len(files) == 1  # the pairs both keywords share are written once
+    for key in ("real_training", "real_validation"):
+        (image, labels), = sent[key]
+        assert isinstance(image, _ArrayFile) and labels is small
+    loaded = {}
+    training = _load_pairs(sent["real_training"], loaded)
+    validation = _load_pairs(sent["real_validation"], loaded)
+    assert np.array_equal(training[0][0], big) and training[0][0] is validation[0][0]
+    job.close()
+    assert not files[0].exists()

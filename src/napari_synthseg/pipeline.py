@@ -64,6 +64,48 @@ def network_images(images: Sequence[np.ndarray], normalization: str) -> list[np.
     return [np.clip(normalize_image(image, "anchored"), 0.0, 1.0) for image in images]
 
 
+@dataclass
+class RecipeInputs:
+    """What the synthetic scenes of a recipe are made from (see ``recipe_inputs``).
+
+    Attributes
+    ----------
+    network_images
+        The images as the network sees them (``network_images``): anchored for the mixed recipe.
+    bank
+        The ObjectBank of every labelled object, cut from ``network_images``.
+    backgrounds
+        The BackgroundSource learned from ``network_images`` outside their objects.
+    """
+
+    network_images: list
+    bank: object
+    backgrounds: object
+
+
+def recipe_inputs(bank_path: str | Path, names: Sequence[str | Path], images: Sequence[np.ndarray],
+                  labels: Sequence[np.ndarray], normalization: str) -> RecipeInputs:
+    """The bank and the backgrounds a model with ``normalization`` trains on, as ``run_pipeline`` makes them.
+
+    Parameters
+    ----------
+    bank_path
+        Folder of the bank (created, or added to).
+    names
+        One name per image (its path): the objects' ``source`` and the backgrounds' ``names``.
+    images, labels
+        2D gray images and their instance labels (same shapes), e.g. the auto-segmentation.
+    normalization
+        ``"percentile"`` or ``"anchored"`` (``network_images``).
+    """
+    from .synthesis import BackgroundSource
+
+    work_images = network_images(images, normalization)
+    bank = build_bank(bank_path, names, work_images, labels)
+    backgrounds = BackgroundSource.from_images(work_images, labels, names=[str(n) for n in names])
+    return RecipeInputs(network_images=work_images, bank=bank, backgrounds=backgrounds)
+
+
 def training_recipe(train_params: dict | None, base: dict | None = None) -> tuple[dict, float]:
     """``train_model`` keywords (``base``, default ``DEFAULT_TRAIN``, under ``train_params``) and the
     real-crop share taken out of them; the caller supplies the real crops when the share is above 0."""
@@ -390,7 +432,6 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
     """
     from .autoseg import autosegment
     from .model.training import train_model
-    from .synthesis import BackgroundSource
 
     if (minutes is None) == (steps is None):
         raise ValueError("give exactly one training budget: minutes or steps")
@@ -429,10 +470,11 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
                for s in stems}
     train_params, real_fraction = training_recipe(_given(train_params), base=decision.train)
     raw_images = [zoom_image(image, factors[s]) for image, s in zip(images, stems)]
-    work_images = network_images(raw_images, train_params.get("normalization", "percentile"))
-    work_labels = [zoom_labels(auto_labels[s], w.shape) for w, s in zip(work_images, stems)]
+    work_labels = [zoom_labels(auto_labels[s], r.shape) for r, s in zip(raw_images, stems)]
     real_labels = list(work_labels)
-    bank = build_bank(out / "bank", paths, work_images, work_labels)
+    inputs = recipe_inputs(out / "bank", paths, raw_images, work_labels,
+                           train_params.get("normalization", "percentile"))
+    work_images, bank, backgrounds = inputs.network_images, inputs.bank, inputs.backgrounds
     if len(bank) == 0:
         raise ValueError(
             "auto-segmentation found no objects in any image; try another --method or --polarity"
@@ -454,8 +496,6 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
     if gt_files:
         summary.baseline_scores = score_labels(auto_labels, gt_files)
 
-    backgrounds = BackgroundSource.from_images(work_images, work_labels,
-                                               names=[str(p) for p in paths])
     rounds_dir = out / "rounds"
     previous: dict[str, np.ndarray] | None = None
     best_score = -1.0

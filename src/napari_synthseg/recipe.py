@@ -61,14 +61,15 @@ class RecipeDecision:
     chosen_by: str
     evidence: dict = field(default_factory=dict)
 
-    def line(self) -> str:
-        """One line for the console: the recipe and the evidence."""
+    def line(self, override: str = "--recipe") -> str:
+        """One line for the user: the recipe and the evidence; ``override`` names the control that
+        chooses another recipe (the CLI's ``--recipe``, a dock's recipe box)."""
         e = self.evidence
         if self.chosen_by == "user":
-            return f"recipe: {self.name} (chosen with --recipe)"
+            return f"recipe: {self.name} (chosen with {override})"
         contrast = f"objects bright in {e['bright']} and dark in {e['dark']} of {e['n_images']} images"
         why = ("mixed contrasts" if self.name == "mixed" else "one contrast")
-        return f"recipe: {self.name} ({why}: {contrast}; override with --recipe)"
+        return f"recipe: {self.name} ({why}: {contrast}; override with {override})"
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -172,6 +172,51 @@ def test_train_replaces_a_model_only_when_asked(make_napari_viewer, qtbot, tmp_p
     assert [task for task, _ in started_jobs] == ["train"]
 
 
+def _recipe_refusals():
+    """(name, how to set the dock up, words of the one notification) for the mixed recipe's real images."""
+
+    def no_images(train, viewer, image):
+        train.backgrounds.set_checked([])
+
+    def image_without_labels(train, viewer, image):
+        viewer.layers.remove("em autoseg")
+
+    def labels_of_another_shape(train, viewer, image):
+        other = viewer.add_labels(grains(shape=(64, 64))[1], name="small labels")
+        train.labels_table.set_labels(image, other)
+
+    def empty_labels(train, viewer, image):
+        viewer.layers["em autoseg"].data = np.zeros(image.data.shape, np.uint32)
+
+    return [
+        ("no image", no_images, "the mixed recipe trains on real images with their labels: tick at least one"),
+        ("image without labels", image_without_labels, "image 'em' has no labels for the mixed recipe"),
+        ("labels of another shape", labels_of_another_shape,
+         "labels 'small labels' are 64×64 px but image 'em' is 96×128 px"),
+        ("empty labels", empty_labels, "labels 'em autoseg' of image 'em' hold no objects"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(4), ids=[c[0] for c in _recipe_refusals()])
+def test_train_refuses_a_mixed_recipe_without_usable_labels(make_napari_viewer, qtbot, tmp_path, started_jobs,
+                                                            shown_errors, case):
+    _, set_up, words = _recipe_refusals()[case]
+    image, labels = grains()
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(image, name="em")
+    viewer.add_labels(labels, name="em autoseg")
+    train = TrainWidget(viewer)
+    train.set_recipe("mixed")
+    train.backgrounds.set_checked([layer])
+    train.model_path.set_path(tmp_path / "model.keras")
+    set_up(train, viewer, layer)
+    before = layer_snapshot(viewer)
+    train.start_button.click()
+    assert len(shown_errors) == 1 and words in shown_errors[0], shown_errors
+    assert started_jobs == [] and not train.busy and train.start_button.isEnabled()
+    assert same_layers(before, layer_snapshot(viewer))
+
+
 @pytest.mark.parametrize("dock", ["train", "segment"])
 def test_a_missing_backend_is_found_before_work_starts(make_napari_viewer, qtbot, tmp_path, bank_dir, started_jobs,
                                                        shown_errors, monkeypatch, dock):

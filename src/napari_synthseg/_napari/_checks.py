@@ -93,3 +93,38 @@ def _check_can_write_in(folder: Path, target: Path, what: str) -> None:
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ValueError(f"cannot write the {what} {target}: no permission to write in {existing}; "
                          "choose a folder of yours")
+
+
+def check_real_pairs(recipe: str, pairs) -> None:
+    """Refuse a recipe that trains on real images when an image has no labels of its shape.
+
+    Parameters
+    ----------
+    recipe
+        The recipe's name (for the message).
+    pairs
+        ``(image name, image shape, labels name or None, labels shape or None)`` per ticked image.
+    """
+    if not pairs:
+        raise ValueError(f"the {recipe} recipe trains on real images with their labels: tick at least one image "
+                         "under 'images' and auto-segment it (or choose its labels in the table)")
+    for image, image_shape, labels, labels_shape in pairs:
+        if labels is None:
+            raise ValueError(f"image '{image}' has no labels for the {recipe} recipe: auto-segment it (the "
+                             f"Auto-segment dock makes '{image} autoseg') or choose its labels in the table")
+        if tuple(labels_shape) != tuple(image_shape):
+            raise ValueError(f"labels '{labels}' are {_size(labels_shape)} but image '{image}' is "
+                             f"{_size(image_shape)}: choose the labels made for '{image}' or auto-segment it again")
+
+
+def check_labels_have_objects(image: str, labels: str, data) -> None:
+    """Refuse labels (the plane that trains) without any object."""
+    import numpy as np
+
+    if not np.any(np.asarray(data)):
+        raise ValueError(f"labels '{labels}' of image '{image}' hold no objects: auto-segment '{image}' again "
+                         "(another method or polarity) or choose other labels")
+
+
+def _size(shape) -> str:
+    return "×".join(str(int(n)) for n in shape) + " px"

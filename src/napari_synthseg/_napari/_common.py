@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
-from qtpy.QtCore import Qt
+from qtpy.QtCore import Qt, Signal
 from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -159,7 +159,12 @@ class LayerChooser(QComboBox, _LayerTracking):
 
 
 class LayerChecklist(QListWidget, _LayerTracking):
-    """A list of the viewer's layers of one type with check boxes (multiple choice)."""
+    """A list of the viewer's layers of one type with check boxes (multiple choice).
+
+    ``checked_changed`` is emitted when the user ticks or unticks a layer or ``set_checked`` is called.
+    """
+
+    checked_changed = Signal()
 
     def __init__(self, viewer: "napari.viewer.Viewer", layer_type: type, parent=None):
         super().__init__(parent)
@@ -179,6 +184,7 @@ class LayerChecklist(QListWidget, _LayerTracking):
                 self._checked.add(key)
             else:
                 self._checked.discard(key)
+            self.checked_changed.emit()
 
     def _refresh(self) -> None:
         layers = [lay for lay in self._viewer.layers if isinstance(lay, self._layer_type)]
@@ -200,6 +206,7 @@ class LayerChecklist(QListWidget, _LayerTracking):
     def set_checked(self, layers: Iterable) -> None:
         self._checked = {id(lay) for lay in layers}
         self._refresh()
+        self.checked_changed.emit()
 
 
 class PathPicker(QWidget):

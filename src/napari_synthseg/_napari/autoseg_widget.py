@@ -48,7 +48,12 @@ POLARITIES = ("auto", "bright", "dark")
 PREVIEW_DELAY_MS = 250
 
 
+#: Key of a Labels layer's ``metadata`` holding the ``autosegment`` keywords that made it.
+AUTOSEG_METADATA = "synthseg_autoseg"
+
+
 def autoseg_layer_name(image_name: str) -> str:
+    """The Labels layer the dock makes for an Image layer (the Train dock finds labels by it)."""
     return f"{image_name} autoseg"
 
 
@@ -189,13 +194,14 @@ class AutosegWidget(QWidget):
             return results
 
         worker = quiet_worker(segment)
-        self._start(worker, len(planes), lambda results: self._show_result(image, shape, results))
+        self._start(worker, len(planes), lambda results: self._show_result(image, shape, results, params))
 
-    def _show_result(self, image, shape, results) -> None:
+    def _show_result(self, image, shape, results, params: dict) -> None:
         if image not in self.viewer.layers:
             return
         name = autoseg_layer_name(image.name)
-        _, n_objects = merge_plane_results(self.viewer, name, image, shape, results)
+        layer, n_objects = merge_plane_results(self.viewer, name, image, shape, results)
+        layer.metadata[AUTOSEG_METADATA] = dict(params)  # the Train dock compares the method with its recipe's
         self.status.setText(f"{n_objects} objects in {len(results)} plane(s) → layer '{name}'")
 
     # ------------------------------------------------------------------ preview
@@ -223,12 +229,12 @@ class AutosegWidget(QWidget):
 
         worker = quiet_worker(segment_plane)
         self._preview_worker = worker
-        worker.returned.connect(safe_slot(lambda labels: self._show_preview(image, shape, plane, labels)))
+        worker.returned.connect(safe_slot(lambda labels: self._show_preview(image, shape, plane, labels, params)))
         worker.errored.connect(lambda exc: notify_error(f"auto-segment preview failed: {describe_error(exc)}"))
         worker.finished.connect(self._preview_done)
         worker.start()
 
-    def _show_preview(self, image, shape, plane, labels) -> None:
+    def _show_preview(self, image, shape, plane, labels, params: dict) -> None:
         if image not in self.viewer.layers:
             return
         name = autoseg_layer_name(image.name)
@@ -241,7 +247,8 @@ class AutosegWidget(QWidget):
             data[plane] = labels
         else:
             data = labels
-        show_labels(self.viewer, name, data, image)
+        layer = show_labels(self.viewer, name, data, image)
+        layer.metadata[AUTOSEG_METADATA] = dict(params)
         n_objects = int(np.count_nonzero(np.bincount(labels.ravel())[1:]))
         self.status.setText(f"preview: {n_objects} objects on this plane")
 

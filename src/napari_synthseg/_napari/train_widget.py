@@ -1,10 +1,19 @@
-"""Train dock: a U-Net trained on synthetic scenes in a child process, driven by a thread worker."""
+"""Train dock: a U-Net trained on synthetic scenes in a child process, driven by a thread worker.
+
+The recipe (docs/recipes.md) is chosen in the dock or decided from the ticked images, as
+``synthseg run`` decides it: the mixed recipe trains on anchored inputs, with a bank and
+backgrounds cut from the ticked images and crops of those images labelled by their Labels layers.
+"""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -25,15 +34,31 @@ from ._common import (
     LayerChecklist,
     PathPicker,
     connect_click,
+    current_plane,
     describe_error,
     gray_backgrounds,
     notify_error,
     notify_info,
+    notify_warning,
+    plane_labels,
     safe_slot,
+    source_name,
+    spatial_shape,
 )
 from ..model import DEFAULT_BASE_FILTERS, DEFAULT_DEPTH
-from ._checks import check_bank_has_objects, check_model_backend, check_writable_file, model_sidecar
+from ..recipe import RECIPE_CHOICES, RecipeDecision, choose_recipe
+from ..recipe import recipe as named_recipe
+from ._checks import (
+    check_bank_has_objects,
+    check_labels_have_objects,
+    check_model_backend,
+    check_real_pairs,
+    check_writable_file,
+    model_sidecar,
+)
 from ._jobs import job_worker
+from ._labels_table import ImageLabelsTable
+from .autoseg_widget import AUTOSEG_METADATA
 from ._plots import LinePlot
 
 if TYPE_CHECKING:
@@ -46,6 +71,12 @@ BUDGET_DEFAULTS = {"steps": 500, "minutes": 10.0, "epochs": 10}
 BUDGET_RANGES = {"steps": (1, 10_000_000, 50, 0), "minutes": (0.1, 10_000, 1, 1), "epochs": (1, 100_000, 1, 0)}
 #: Smallest background plane the synthetic scenes can learn from (``BackgroundSource``).
 MIN_BACKGROUND_SIDE = 4
+#: The recipe box's entries (``recipe.RECIPE_CHOICES``) as the user reads them.
+RECIPE_LABELS = {"auto": "auto (decided from the images)", "synthetic": "synthetic", "mixed": "mixed"}
+#: How the recipe line names the control that overrides the decision.
+RECIPE_OVERRIDE = "the recipe box"
+#: Pause after the last change of the recipe or the images before the recipe line is redone.
+RECIPE_LINE_DELAY_MS = 300
 
 
 def _spin(low: int, high: int, value: int, step: int = 1) -> QSpinBox:
@@ -57,7 +88,8 @@ def _spin(low: int, high: int, value: int, step: int = 1) -> QSpinBox:
 
 
 class TrainWidget(QWidget):
-    """Train a segmentation model from an object bank and background layers; Stop keeps the best."""
+    """Train a segmentation model with a recipe (synthetic: an object bank and background images; mixed:
+    anchored images, their labels and crops of them, as ``synthseg run`` does); Stop keeps the best."""
 
     def __init__(self, napari_viewer: "napari.viewer.Viewer", parent=None):
         super().__init__(parent)
@@ -70,10 +102,25 @@ class TrainWidget(QWidget):
         self.last_progress: dict | None = None
         self.n_progress_events = 0
         self._budget: dict = {}
+        self.decision: RecipeDecision | None = None
+        self._recipe_folder: str | None = None  # the mixed recipe's bank, removed after training
 
+        self.recipe = QComboBox()
+        for name in RECIPE_CHOICES:
+            self.recipe.addItem(RECIPE_LABELS[name], name)
+        self.recipe.setToolTip("synthetic: synthetic scenes from the bank folder, backgrounds from the images. "
+                               "mixed: anchored inputs, objects and backgrounds cut from the images, half of each "
+                               "batch real crops labelled by their labels (folders mixing bright- and dark-field "
+                               "images). auto: decided from the images, as synthseg run does")
+        self.recipe_line = QLabel("")
+        self.recipe_line.setWordWrap(True)
         self.bank_path = PathPicker("dir", "Object bank folder")
         self.backgrounds = LayerChecklist(napari_viewer, Image)
-        self.backgrounds.setToolTip("Real images whose background the synthetic scenes imitate (current plane)")
+        self.backgrounds.setToolTip("Real images (current plane): the synthetic scenes imitate their background; "
+                                    "the recipe is decided from them; the mixed recipe also trains on them")
+        self.labels_table = ImageLabelsTable(napari_viewer, self.backgrounds)
+        self.labels_table.setToolTip("The labels of each ticked image (the mixed recipe's real crops): "
+                                     "'<image> autoseg' from the Auto-segment dock unless you choose others")
         self.budget_kind = QComboBox()
         self.budget_kind.addItems(list(BUDGET_DEFAULTS))
         self.budget_kind.setToolTip("What ends training: a number of steps, of epochs (50 steps each, "
@@ -105,8 +152,11 @@ class TrainWidget(QWidget):
         self.status = status_label()
 
         form = QFormLayout()
+        form.addRow("recipe", self.recipe)
+        form.addRow("images", self.backgrounds)
+        form.addRow("labels", self.labels_table)
+        form.addRow(self.recipe_line)
         form.addRow("bank folder", self.bank_path)
-        form.addRow("backgrounds", self.backgrounds)
         form.addRow("budget", row(self.budget_kind, self.budget))
         form.addRow("model file", self.model_path)
         form.addRow(self.replace)
@@ -121,12 +171,19 @@ class TrainWidget(QWidget):
         advanced_form.addRow(self.resume)
         stack(self, form, advanced, row(self.start_button, self.stop_button), self.progress,
               row(self.loss_label, self.iou_label), self.plot, self.status)
-        self._inputs = [self.bank_path, self.backgrounds, self.budget_kind, self.budget, self.model_path,
-                        self.replace, advanced]
+        self._inputs = [self.recipe, self.backgrounds, self.labels_table, self.bank_path, self.budget_kind,
+                        self.budget, self.model_path, self.replace, advanced]
 
         connect_click(self.start_button, self.start)
         connect_click(self.stop_button, self.stop)
         self.destroyed.connect(self._stop_requested.set)  # closing the dock ends the child too
+        self._recipe_timer = QTimer(self)
+        self._recipe_timer.setSingleShot(True)
+        self._recipe_timer.setInterval(RECIPE_LINE_DELAY_MS)
+        self._recipe_timer.timeout.connect(self._refresh_recipe_line)
+        self.recipe.currentIndexChanged.connect(lambda *_: self._recipe_timer.start())
+        self.backgrounds.checked_changed.connect(self._recipe_timer.start)
+        self._refresh_recipe_line()
 
     @property
     def busy(self) -> bool:
@@ -159,18 +216,83 @@ class TrainWidget(QWidget):
             raise ValueError(f"the training budget must be more than 0 {kind}")
         return {kind: float(value) if kind == "minutes" else int(round(value))}
 
+    # ------------------------------------------------------------------ recipe
+    def recipe_name(self) -> str:
+        """The recipe chosen in the box: ``"auto"``, ``"synthetic"`` or ``"mixed"``."""
+        return self.recipe.currentData()
+
+    def set_recipe(self, name: str) -> None:
+        """Choose the recipe: one of ``recipe.RECIPE_CHOICES``."""
+        index = self.recipe.findData(name)
+        if index < 0:
+            raise ValueError(f"recipe must be one of {', '.join(RECIPE_CHOICES)}, not {name!r}")
+        self.recipe.setCurrentIndex(index)
+
+    def show_recipe(self, images=None) -> RecipeDecision | None:
+        """Decide the recipe (``choose_recipe`` on the ticked images' current planes with "auto") and show its line.
+
+        Returns None when "auto" has no image to decide from (the dock then trains as the
+        synthetic recipe from the bank folder, without a recorded decision).
+        """
+        if images is None:
+            images = gray_backgrounds(self.backgrounds.checked_layers(), self.viewer)
+        name = self.recipe_name()
+        if name != "auto":
+            decision = named_recipe(name)
+        elif images:
+            decision = choose_recipe(images)
+        else:
+            decision = None
+        self.decision = decision
+        self.recipe_line.setText(decision.line(override=RECIPE_OVERRIDE) if decision is not None else
+                                 "recipe: synthetic (tick images to decide the recipe from them)")
+        return decision
+
+    def _refresh_recipe_line(self) -> None:
+        if self.busy:
+            return
+        try:
+            self.show_recipe()
+        except Exception as exc:  # a timer slot must not raise into Qt; start() decides (and checks) again
+            self.recipe_line.setText(f"recipe: not decided ({describe_error(exc)})")
+
+    def real_pairs(self, layers, images) -> tuple[list, list]:
+        """The labels of each ticked image (current plane) after the checks; also the Labels layers."""
+        labels_layers = [self.labels_table.labels_for(layer) for layer in layers]
+        check_real_pairs(self.decision.name if self.decision else "mixed", [
+            (layer.name, spatial_shape(layer), None if lab is None else lab.name,
+             None if lab is None else tuple(lab.data.shape)) for layer, lab in zip(layers, labels_layers)])
+        pairs = []
+        for layer, gray, lab in zip(layers, images, labels_layers):
+            labels = plane_labels(lab, current_plane(self.viewer, layer))
+            check_labels_have_objects(layer.name, lab.name, labels)
+            pairs.append((gray, labels))
+        return pairs, labels_layers
+
+    def _warn_other_method(self, decision: RecipeDecision, labels_layers) -> None:
+        """Warn when the Auto-segment dock made labels with another method than the recipe's."""
+        method = decision.autoseg.get("method")
+        other = [f"'{lab.name}' ({lab.metadata[AUTOSEG_METADATA].get('method')})" for lab in labels_layers
+                 if AUTOSEG_METADATA in lab.metadata and lab.metadata[AUTOSEG_METADATA].get("method") != method]
+        if other:
+            notify_warning(f"labels {', '.join(other)} were not made with the {decision.name} recipe's method "
+                           f"'{method}' (synthseg run uses it); training goes on with them — auto-segment again "
+                           f"with method '{method}' to train as synthseg run does")
+
     # ------------------------------------------------------------------ checks
-    def train_kwargs(self) -> dict:
+    def train_kwargs(self, bank_from_images: bool = False) -> dict:
         """The ``train_model`` keyword arguments (without backgrounds) the controls describe.
 
         Raises ``ValueError`` for every setting ``train_model`` would refuse only after the
         child process has loaded Keras (no bank objects, a budget, the patch size, resuming,
-        an existing or unwritable model file).
+        an existing or unwritable model file). With ``bank_from_images`` (the mixed recipe) the
+        bank folder is not used: ``bank`` is None, the dock cuts the bank from the images.
         """
-        bank = self.bank_path.path()
-        if bank is None:
+        bank = None if bank_from_images else self.bank_path.path()
+        if bank is None and not bank_from_images:
             raise ValueError("choose the object bank folder to train from (fill it with Auto-segment or Curate)")
-        check_bank_has_objects(bank)
+        if bank is not None:
+            check_bank_has_objects(bank)
         model = self.model_path.path()
         if model is None:
             raise ValueError("choose where to save the model (a .keras file)")
@@ -180,7 +302,8 @@ class TrainWidget(QWidget):
         check_writable_file(model, "model file")
         depth = self.depth.value()
         if self.resume.isChecked():
-            depth = self._resumable_depth(model, depth)
+            normalization = (self.decision.train if self.decision else {}).get("normalization", "percentile")
+            depth = self._resumable_depth(model, depth, normalization)
         elif model.exists() and not self.replace.isChecked():
             raise ValueError(f"model file {model} exists; choose a new name, tick 'replace an existing model "
                              "file', or tick 'continue from the model file' (advanced) to train it further")
@@ -190,7 +313,7 @@ class TrainWidget(QWidget):
             raise ValueError(f"patch {patch} px is not a multiple of 2**depth = {2**depth} (depth {depth}); "
                              f"use a patch of {fitting} px or a smaller depth")
         return dict(
-            bank=str(bank),
+            bank=None if bank is None else str(bank),
             model_path=str(model),
             **self.budget_kwargs(),
             patch=patch,
@@ -203,16 +326,18 @@ class TrainWidget(QWidget):
         )
 
     @staticmethod
-    def _resumable_depth(model, depth: int) -> int:
-        """The depth of the model training continues (from its sidecar), after checking it can continue."""
+    def _resumable_depth(model, depth: int, normalization: str = "percentile") -> int:
+        """The depth of the model training continues (from its sidecar), after checking it can continue
+        with the recipe's ``normalization``."""
         if not model.exists():
             raise ValueError(f"'continue from the model file' is ticked but there is no model at {model}; "
                              "untick it to train a new model")
         info = model_sidecar(model)
         mode = (info.get("normalization") or {}).get("mode", "percentile")
-        if mode != "percentile":
-            raise ValueError(f"model {model} was trained with normalization {mode!r} (synthseg run); continue "
-                             "it with synthseg train --resume, or train a new model here")
+        if mode != normalization:
+            recipe = "mixed" if mode == "anchored" else "synthetic"
+            raise ValueError(f"model {model} was trained with normalization {mode!r}, this recipe's is "
+                             f"{normalization!r}; choose the {recipe} recipe to continue it, or train a new model")
         return int((info.get("network") or {}).get("depth", depth))
 
     def start(self, **extra) -> None:
@@ -223,23 +348,40 @@ class TrainWidget(QWidget):
         if self.busy:
             return
         check_model_backend()
-        kwargs = self.train_kwargs()
-        if extra.keys() & BUDGET_DEFAULTS.keys():  # one budget only, also when a caller sets it
-            kwargs = {key: value for key, value in kwargs.items() if key not in BUDGET_DEFAULTS}
-        kwargs.update(extra)
         layers = self.backgrounds.checked_layers()
         backgrounds = gray_backgrounds(layers, self.viewer)
         for layer, gray in zip(layers, backgrounds):
             if min(gray.shape) < MIN_BACKGROUND_SIDE:
                 raise ValueError(f"background layer '{layer.name}' is {gray.shape[0]}×{gray.shape[1]} px; "
                                  f"backgrounds need at least {MIN_BACKGROUND_SIDE}×{MIN_BACKGROUND_SIDE}: untick it")
-        kwargs.setdefault("backgrounds", backgrounds or None)
+        decision = self.show_recipe(backgrounds)
+        from napari_synthseg.pipeline import real_image_params, training_recipe
+
+        recipe_params, real_fraction = training_recipe(None, base=decision.train if decision else None)
+        # as synthseg run: anchored inputs need a bank and backgrounds cut from anchored images
+        from_images = recipe_params.get("normalization") == "anchored" or real_fraction > 0
+        kwargs = self.train_kwargs(bank_from_images=from_images)
+        if decision is not None:
+            kwargs.update(recipe_params, sidecar_entries={"recipe": decision.to_dict()})
+        prepare = None
+        if from_images:
+            pairs, labels_layers = self.real_pairs(layers, backgrounds)
+            self._warn_other_method(decision, labels_layers)
+            kwargs.update(real_image_params(pairs, real_fraction))
+            prepare = self._recipe_inputs_maker([source_name(layer) for layer in layers], pairs,
+                                                recipe_params["normalization"])
+        else:
+            kwargs["backgrounds"] = backgrounds or None
+        if extra.keys() & BUDGET_DEFAULTS.keys():  # one budget only, also when a caller sets it
+            kwargs = {key: value for key, value in kwargs.items() if key not in BUDGET_DEFAULTS}
+        kwargs.update(extra)
         self._budget = {key: kwargs[key] for key in BUDGET_DEFAULTS if kwargs.get(key) is not None}
         self.result, self.last_progress, self.n_progress_events = None, None, 0
         self._stop_requested.clear()
         self.plot.clear()
         self.progress.setRange(0, 0)  # busy until the first step arrives
-        worker = job_worker(lambda job: job.start_training(**kwargs), self._stop_requested)
+        worker = job_worker(lambda job: job.start_training(**{**kwargs, **(prepare() if prepare else {})}),
+                            self._stop_requested)
         self._worker = worker
         self._set_running(True)
         self.status.setText("starting the training process…")
@@ -247,6 +389,23 @@ class TrainWidget(QWidget):
         worker.errored.connect(lambda exc: notify_error(f"training failed: {describe_error(exc)}"))
         worker.finished.connect(self._finished)
         worker.start()
+
+    def _recipe_inputs_maker(self, names: list[str], pairs: list, normalization: str):
+        """A function (run in the worker thread) that cuts the bank and backgrounds from the images with
+        ``pipeline.recipe_inputs`` into a temporary folder, and returns them as ``train_model`` keywords."""
+        from napari_synthseg.pipeline import recipe_inputs
+
+        images, labels = [image for image, _ in pairs], [lab for _, lab in pairs]
+
+        def prepare() -> dict:
+            self._recipe_folder = tempfile.mkdtemp(prefix="synthseg-recipe-")
+            inputs = recipe_inputs(Path(self._recipe_folder) / "bank", names, images, labels, normalization)
+            if len(inputs.bank) == 0:
+                raise ValueError("the labels of the ticked images hold no object the bank can take "
+                                 "(too small or cut by the border); auto-segment the images again")
+            return {"bank": inputs.bank, "backgrounds": inputs.backgrounds}
+
+        return prepare
 
     def stop(self) -> None:
         """Ask the child to stop; it saves the best model so far, then the worker ends."""
@@ -301,5 +460,8 @@ class TrainWidget(QWidget):
     def _finished(self) -> None:
         self._worker = None
         self._set_running(False)
+        if self._recipe_folder is not None:  # the child has read the bank it was cut into
+            shutil.rmtree(self._recipe_folder, ignore_errors=True)
+            self._recipe_folder = None
         if self.progress.maximum() == 0:
             self.progress.setRange(0, 1)

@@ -44,6 +44,8 @@ QUEUE_ARRAY_LIMIT = 8 * 1024 * 1024
 STARTUP_TIMEOUT_S = 120.0
 #: Name prefix of the child processes; their start leaves out the parent's ``__main__`` module.
 CHILD_NAME_PREFIX = "napari-synthseg-"
+#: ``train_model`` keywords holding (image, labels) pairs; their large arrays reach the child as .npy files.
+PAIR_KEYWORDS = ("real_training", "real_validation")
 
 
 class JobError(RuntimeError):
@@ -98,6 +100,9 @@ class ModelJob:
         ``bank`` may be an ObjectBank (sent as its folder path), a path or a list of BankObject;
         ``backgrounds`` None, a BackgroundSource, or a list of images or image paths.
         ``callbacks`` and ``cancel_event`` are supplied by the job (use ``events()``/``stop()``).
+        Arrays of ``real_training`` / ``real_validation`` pairs larger than ``QUEUE_ARRAY_LIMIT``
+        travel through temporary .npy files. ``sidecar_entries`` (a dict, not a ``train_model``
+        keyword) is added to the model's sidecar once training ends, e.g. ``{"recipe": ...}``.
         """
         for key in ("callbacks", "cancel_event"):
             if key in train_kwargs:
@@ -108,7 +113,29 @@ class ModelJob:
         bank = train_kwargs["bank"]
         if hasattr(bank, "content_hash") and hasattr(bank, "path"):
             train_kwargs["bank"] = str(bank.path)  # reopened from disk in the child
+        if self._process is not None:
+            raise JobError("this ModelJob was already started; make a new ModelJob for another task")
+        spilled: dict[int, object] = {}  # one file per array, also when both keywords hold the same pairs
+        for key in PAIR_KEYWORDS:
+            if train_kwargs.get(key):
+                train_kwargs[key] = [tuple(self._spill(array, spilled) for array in pair)
+                                     for pair in train_kwargs[key]]
         self._start("train", train_kwargs)
+
+    def _spill(self, array, spilled: dict):
+        """``array`` itself when it is small, else an ``_ArrayFile`` the child loads (pickling a large
+        array through the start pipe holds a second copy in memory and blocks until the child reads it)."""
+        import numpy as np
+
+        array = np.asarray(array)
+        if array.nbytes <= QUEUE_ARRAY_LIMIT:
+            return array
+        if id(array) not in spilled:
+            fd, path = tempfile.mkstemp(suffix=".npy", dir=self._job_folder())
+            os.close(fd)
+            np.save(path, array)
+            spilled[id(array)] = (_ArrayFile(path), array)  # the array is kept so its id stays unique
+        return spilled[id(array)][0]
 
     def start_prediction(self, model_path, images_or_paths, *, out_dir=None, **predict_kwargs) -> None:
         """Start ``predict(load_model(model_path), image, **predict_kwargs)`` for each image in a child.
@@ -135,12 +162,18 @@ class ModelJob:
                                 "out_dir": None if out_dir is None else os.fspath(out_dir),
                                 "predict_kwargs": predict_kwargs})
 
+    def _job_folder(self) -> str:
+        """The job's temporary folder, made on first use."""
+        if self._tmpdir is None:
+            self._tmpdir = tempfile.mkdtemp(prefix="synthseg-job-")
+            # removed by close(), or when the job is garbage-collected or Python exits without it
+            self._cleanup = weakref.finalize(self, shutil.rmtree, self._tmpdir, True)
+        return self._tmpdir
+
     def _start(self, task: str, payload: dict) -> None:
         if self._process is not None:
             raise JobError("this ModelJob was already started; make a new ModelJob for another task")
-        self._tmpdir = tempfile.mkdtemp(prefix="synthseg-job-")
-        # removed by close(), or when the job is garbage-collected or Python exits without it
-        self._cleanup = weakref.finalize(self, shutil.rmtree, self._tmpdir, True)
+        self._job_folder()
         self._queue = self._context.Queue()
         self._cancel = self._context.Event()
         self._process = self._context.Process(
@@ -354,8 +387,34 @@ def _child_main(task, payload, events, cancel_event, env, tmpdir) -> None:
         events.join_thread()
 
 
+class _ArrayFile:
+    """A large array sent to the child as a .npy file in the job's folder."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+
+def _load_pairs(pairs, loaded: dict) -> list:
+    """(image, labels) pairs with every ``_ArrayFile`` read (each file once)."""
+    import numpy as np
+
+    def load(item):
+        if not isinstance(item, _ArrayFile):
+            return item
+        if item.path not in loaded:
+            loaded[item.path] = np.load(item.path)
+        return loaded[item.path]
+
+    return [tuple(load(item) for item in pair) for pair in pairs]
+
+
 def _child_train(kwargs, events, cancel_event) -> None:
     kwargs = dict(kwargs)
+    loaded: dict = {}
+    for key in PAIR_KEYWORDS:
+        if kwargs.get(key):
+            kwargs[key] = _load_pairs(kwargs[key], loaded)
+    sidecar_entries = kwargs.pop("sidecar_entries", None) or {}
     if isinstance(kwargs["bank"], (str, os.PathLike)):
         from napari_synthseg.bank import ObjectBank
 
@@ -366,6 +425,12 @@ def _child_train(kwargs, events, cancel_event) -> None:
         events.put({"kind": "progress", "task": "train", **progress_dict(progress)})
 
     result = train_model(callbacks=[send], cancel_event=cancel_event, **kwargs)
+    if sidecar_entries:  # e.g. the recipe, recorded before the parent hears of the model
+        from napari_synthseg.model.sidecar import read_sidecar, write_sidecar
+
+        info = read_sidecar(result.model_path)
+        info.update(sidecar_entries)
+        write_sidecar(result.model_path, info)
     events.put({"kind": "result", "task": "train", "model_path": result.model_path,
                 "sidecar_path": result.sidecar_path, "best_metric": result.best_metric,
                 "history": result.history, "steps_done": result.steps_done, "cancelled": result.cancelled})
