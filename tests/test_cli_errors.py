@@ -88,7 +88,7 @@ CASES = [
     ("run-model-exists", "run {images} --out {new}/r --model-out {model} --steps 1", 2, "--overwrite"),
     ("run-gt-dir-mistyped", "run {images} --out {new}/r --steps 1 --gt-dir {new}/masks", 2, "does not exist"),
     ("run-bad-image", "run {root}/notes.png --out {new}/r --steps 1", 2, "cannot read"),
-    ("run-stack", "run {root}/stack.tif --out {new}/r --steps 1", 2, "plane by plane"),
+    ("run-blank-stack", "run {root}/stack.tif --out {new}/r --steps 1", 2, "found no objects"),
     ("five-channels", "autoseg {root}/five.tif --bank {new}/b --labels-out {new}/l", 1, "5 colour channels"),
     ("evaluate-no-labels", "evaluate {root}/adir.keras {masks}", 2, "holds no images"),
     ("scheduler-bad-word", "autoseg {images} --bank {new}/b --scheduler nowhere", 2, "scheduler"),

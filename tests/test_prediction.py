@@ -1,5 +1,7 @@
 import zipfile
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -61,6 +63,23 @@ def test_load_model_reads_model_and_sidecar(unet, unet_path):
     assert unet.info["channels"] == ["foreground", "distance", "boundary"]
     assert unet.pad_multiple == 4
     assert unet.percentiles == (1.0, 99.8)
+
+
+def test_load_model_names_a_folder_and_an_unreadable_file(tmp_path, unet_path, monkeypatch):
+    with pytest.raises(ModelLoadError, match="is a folder, not a model file"):
+        load_model(tmp_path)
+    import builtins
+
+    real_open = builtins.open
+
+    def denied(file, *args, **kwargs):  # tests run as root: chmod cannot deny reading
+        if Path(file) == Path(unet_path):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", denied)
+    with pytest.raises(ModelLoadError, match="cannot read model file .*Permission denied.*chmod a"):
+        load_model(unet_path)
 
 
 def test_load_model_errors_name_the_problem(tmp_path, unet_path):

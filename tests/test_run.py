@@ -95,3 +95,26 @@ def test_run_refuses_bad_budget_and_missing_model(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["predict", "model.keras", str(images), "--out", str(tmp_path / "p"), "--ignore-box", "corner"])
     assert "--ignore-box takes 'auto', 'none' or Y0,Y1,X0,X1" in capsys.readouterr().err
+
+
+def test_run_takes_a_stack_plane_by_plane(tmp_path, capsys):
+    import tifffile
+
+    from napari_synthseg.sample_data import make_sample_scene
+
+    scenes = [make_sample_scene(shape=(128, 160), seed=s) for s in (11, 12)]
+    folder, masks = tmp_path / "stack", tmp_path / "masks"
+    folder.mkdir()
+    masks.mkdir()
+    tifffile.imwrite(folder / "pair.tif", np.stack([image for image, _ in scenes]))
+    tifffile.imwrite(masks / "pair.tif", np.stack([labels for _, labels in scenes]).astype(np.uint16))
+    out = tmp_path / "out"
+    assert main(["run", str(folder), "--out", str(out), "--steps", "2", "--gt-dir", str(masks), *TINY]) == 0
+    assert "model round 1" in capsys.readouterr().out
+    labels = read_image(out / "pair_labels.tif")
+    assert labels.shape == (2, 128, 160) and labels.dtype == np.uint32
+    ids = [set(np.unique(plane)) - {0} for plane in labels]
+    assert not ids[0] & ids[1]  # ids stay unique across the stack
+    assert sorted(p.name for p in out.glob("*_overlay.png")) == ["pair_z0000_overlay.png", "pair_z0001_overlay.png"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["baseline_scores"]["n_images"] == 1 and summary["rounds"][0]["scores"]["n_images"] == 1

@@ -245,18 +245,57 @@ class RunSummary:
         return json.dumps(asdict(self), indent=2)
 
 
-def load_gray(paths: Sequence[Path]) -> list[np.ndarray]:
-    """Read images as 2D gray arrays (RGB converted); stacks are refused with a clear message."""
-    images = []
+@dataclass(frozen=True)
+class Plane:
+    """One 2D plane a run works on: a 2D image, or one plane of a stack (``index`` into its leading axes)."""
+
+    path: Path
+    index: tuple[int, ...]
+    image: np.ndarray
+
+    @property
+    def key(self) -> str:
+        """The plane's name in the run: the file's stem, with ``_z0003`` (per leading axis) for a stack plane."""
+        return self.path.stem + "".join(f"_z{i:04d}" for i in self.index)
+
+
+def load_planes(paths: Sequence[Path]) -> list[Plane]:
+    """Read images as 2D gray planes (RGB converted); a stack gives one plane per 2D slice."""
+    from .image_io import iter_planes
+
+    planes = []
     for path in paths:
         image = to_gray(read_image(path))
-        if image.ndim != 2:
-            raise ImageReadError(
-                f"{path} is a stack of shape {image.shape}; `synthseg run` takes 2D images — "
-                "use `synthseg autoseg`/`predict`, which handle stacks plane by plane"
-            )
-        images.append(image)
-    return images
+        if image.ndim < 2:
+            raise ImageReadError(f"{path} has shape {image.shape}; `synthseg run` needs 2D images or stacks of them")
+        planes.extend(Plane(Path(path), index, np.ascontiguousarray(image[index])) for index in iter_planes(image.shape))
+    return planes
+
+
+def per_file(planes: Sequence[Plane], arrays: dict[str, np.ndarray], *, labels: bool = True) -> dict[str, np.ndarray]:
+    """Arrays of a run's planes (by ``Plane.key``) put back together per file (by stem).
+
+    Label ids are offset plane by plane so that they stay unique across a stack.
+    """
+    grouped: dict[str, list[tuple[tuple[int, ...], np.ndarray]]] = {}
+    for plane in planes:
+        grouped.setdefault(plane.path.stem, []).append((plane.index, arrays[plane.key]))
+    files = {}
+    for stem, items in grouped.items():
+        if items[0][0] == ():
+            files[stem] = items[0][1]
+            continue
+        lead = tuple(max(index[d] for index, _ in items) + 1 for d in range(len(items[0][0])))
+        first = items[0][1]
+        stack = np.zeros(lead + first.shape, dtype=np.uint32 if labels else first.dtype)
+        offset = 0
+        for index, array in items:
+            if labels:
+                array = np.where(array > 0, array.astype(np.uint32) + np.uint32(offset), 0)
+                offset = max(offset, int(array.max()))
+            stack[index] = array
+        files[stem] = stack
+    return files
 
 
 def find_ground_truth(gt_dir: str | Path, stems: Sequence[str]) -> dict[str, Path]:
@@ -452,27 +491,31 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
 
     if recipe != "auto" and recipe not in RECIPES:
         raise ValueError(f"unknown recipe {recipe!r}; choose auto, {', '.join(RECIPES)}")
-    images = load_gray(paths)
-    out.mkdir(parents=True, exist_ok=True)
+    planes = load_planes(paths)
+    keys = [plane.key for plane in planes]
+    images = [plane.image for plane in planes]
     decision = decide_recipe(images, recipe)
     if notify is not None:
         notify(decision.line())
     autoseg_params = {**decision.autoseg, **_given(autoseg_params)}
     auto_labels: dict[str, np.ndarray] = {}
-    for i, (path, image) in enumerate(zip(paths, images)):
+    for i, plane in enumerate(planes):
         if cancel_event is not None and cancel_event.is_set():
             raise KeyboardInterrupt
-        progress("autoseg", i, len(paths), path.name)
-        auto_labels[path.stem] = autosegment(image, **autoseg_params)
-    progress("autoseg", len(paths), len(paths), "")
+        progress("autoseg", i, len(planes), plane.key)
+        auto_labels[plane.key] = autosegment(plane.image, **autoseg_params)
+    progress("autoseg", len(planes), len(planes), "")
 
-    factors = {s: (object_scale(auto_labels[s], target_diameter=object_size) if object_size else 1.0)
-               for s in stems}
+    factors = {k: (object_scale(auto_labels[k], target_diameter=object_size) if object_size else 1.0)
+               for k in keys}
     train_params, real_fraction = training_recipe(_given(train_params), base=decision.train)
-    raw_images = [zoom_image(image, factors[s]) for image, s in zip(images, stems)]
-    work_labels = [zoom_labels(auto_labels[s], r.shape) for r, s in zip(raw_images, stems)]
+    raw_images = [zoom_image(image, factors[k]) for image, k in zip(images, keys)]
+    work_labels = [zoom_labels(auto_labels[k], r.shape) for r, k in zip(raw_images, keys)]
     real_labels = list(work_labels)
-    inputs = recipe_inputs(out / "bank", paths, raw_images, work_labels,
+    if not any(labels.any() for labels in work_labels):  # found before anything is written
+        raise ValueError("auto-segmentation found no objects in any image; try another --method or --polarity")
+    out.mkdir(parents=True, exist_ok=True)
+    inputs = recipe_inputs(out / "bank", [plane.path for plane in planes], raw_images, work_labels,
                            train_params.get("normalization", "percentile"))
     work_images, bank, backgrounds = inputs.network_images, inputs.bank, inputs.backgrounds
     if len(bank) == 0:
@@ -494,7 +537,7 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
         return summary
 
     if gt_files:
-        summary.baseline_scores = score_labels(auto_labels, gt_files)
+        summary.baseline_scores = score_labels(per_file(planes, auto_labels), gt_files)
 
     rounds_dir = out / "rounds"
     previous: dict[str, np.ndarray] | None = None
@@ -519,14 +562,14 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
             return stop(round_index, round_model, "training")
         predictions: dict[str, np.ndarray] = {}
         foregrounds: dict[str, np.ndarray] = {}
-        for i, (path, image) in enumerate(zip(paths, images)):
+        for i, plane in enumerate(planes):
             if cancel_event is not None and cancel_event.is_set():
                 return stop(round_index, round_model, "segmentation")
-            progress("segment", i, len(paths), path.name)
-            labels, prob = predict_at_scale(round_model, image, factors[path.stem], **(predict_params or {}))
-            predictions[path.stem], foregrounds[path.stem] = labels, prob[..., 0]
-        progress("segment", len(paths), len(paths), "")
-        scores = score_labels(predictions, gt_files) if gt_files else None
+            progress("segment", i, len(planes), plane.key)
+            labels, prob = predict_at_scale(round_model, plane.image, factors[plane.key], **(predict_params or {}))
+            predictions[plane.key], foregrounds[plane.key] = labels, prob[..., 0]
+        progress("segment", len(planes), len(planes), "")
+        scores = score_labels(per_file(planes, predictions), gt_files) if gt_files else None
         change = _foreground_change(previous, predictions) if previous is not None else None
         summary.rounds.append(RoundResult(
             round=round_index, bank_size=len(bank), model_path=str(round_model),
@@ -536,7 +579,7 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
         score = scores["object_f1"] if scores else None
         improved = score is None or score > best_score + min_gain
         if improved:
-            _write_outputs(out, paths, images, predictions, progress)
+            _write_outputs(out, planes, predictions, progress)
             _copy_model(round_model, model_path)
             best_score = score if score is not None else best_score
             summary.best_round = round_index
@@ -551,11 +594,11 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
             break
         added = 0
         if real_fraction > 0:  # the next round's real crops are labelled by this round's model
-            real_labels = [zoom_labels(predictions[path.stem], work.shape) for path, work in zip(paths, work_images)]
-        for path, work in zip(paths, work_images):
-            ids = confident_objects(predictions[path.stem], foregrounds[path.stem])
-            added += bank.add_from_labels(work, zoom_labels(predictions[path.stem], work.shape), ids=ids,
-                                          source=str(path),
+            real_labels = [zoom_labels(predictions[k], work.shape) for k, work in zip(keys, work_images)]
+        for plane, work in zip(planes, work_images):
+            ids = confident_objects(predictions[plane.key], foregrounds[plane.key])
+            added += bank.add_from_labels(work, zoom_labels(predictions[plane.key], work.shape), ids=ids,
+                                          source=str(plane.path),
                                           method=f"self-training round {round_index}")
         previous = predictions
         if added == 0:
@@ -587,11 +630,13 @@ def _copy_model(source: Path, target: Path) -> None:
         atomic_write(dst, lambda tmp, src=src: shutil.copyfile(src, tmp))
 
 
-def _write_outputs(out: Path, paths: Sequence[Path], images: Sequence[np.ndarray],
-                   predictions: dict[str, np.ndarray], progress: Progress) -> None:
-    for i, (path, image) in enumerate(zip(paths, images)):
-        progress("write", i, len(paths), path.name)
-        labels = predictions[path.stem]
-        write_tiff(out / f"{path.stem}_labels.tif", labels.astype(np.uint32))
-        write_png(out / f"{path.stem}_overlay.png", make_overlay(image, labels))
-    progress("write", len(paths), len(paths), "")
+def _write_outputs(out: Path, planes: Sequence[Plane], predictions: dict[str, np.ndarray],
+                   progress: Progress) -> None:
+    """``<stem>_labels.tif`` per file (a stack for a stack) and ``<key>_overlay.png`` per plane."""
+    files = per_file(planes, predictions)
+    for i, (stem, labels) in enumerate(files.items()):
+        progress("write", i, len(files), stem)
+        write_tiff(out / f"{stem}_labels.tif", labels.astype(np.uint32))
+    for plane in planes:
+        write_png(out / f"{plane.key}_overlay.png", make_overlay(plane.image, predictions[plane.key]))
+    progress("write", len(files), len(files), "")

@@ -359,6 +359,31 @@ def test_curate_export_errors_are_one_notification(make_napari_viewer, qtbot, tm
     assert same_layers(before, layer_snapshot(viewer))
 
 
+def test_curate_exports_never_replace_a_file_unasked(make_napari_viewer, qtbot, tmp_path, shown_errors):
+    image, labels = grains()
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="em")
+    viewer.add_labels(labels, name="em labels")
+    widget = CurateWidget(viewer)
+    earlier = {tmp_path / "labels.tif": b"earlier labels", tmp_path / "sizes.csv": b"earlier sizes"}
+    for path, content in earlier.items():
+        path.write_bytes(content)
+    widget.labels_path.set_path(tmp_path / "labels.tif")
+    widget.export_labels_button.click()
+    widget.csv_path.set_path(tmp_path / "sizes.csv")
+    widget.export_csv_button.click()
+    assert len(shown_errors) == 2 and all("already exists; tick 'replace existing files'" in e for e in shown_errors)
+    assert {path: path.read_bytes() for path in earlier} == earlier and not widget.busy
+
+    widget.replace_files.setChecked(True)  # asked for: replaced
+    widget.export_labels_button.click()
+    wait_idle(qtbot, widget)
+    assert len(shown_errors) == 2
+    from napari_synthseg.image_io import read_image
+
+    assert np.array_equal(read_image(tmp_path / "labels.tif"), labels)
+
+
 def test_unwritable_and_unreadable_paths_are_refused_up_front(make_napari_viewer, tmp_path, bank_dir, started_jobs,
                                                               shown_errors, monkeypatch):
     from napari_synthseg._napari import _checks

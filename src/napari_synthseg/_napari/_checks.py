@@ -67,10 +67,13 @@ def model_sidecar(model_path: Path) -> dict:
     return info
 
 
-def check_writable_file(path: Path, what: str) -> None:
-    """Refuse an output file that is a folder, or whose folder cannot be made or written to."""
+def check_writable_file(path: Path, what: str, replace: bool = True) -> None:
+    """Refuse an output file that is a folder, or whose folder cannot be made or written to;
+    with ``replace=False`` also an existing file (results are never replaced unasked)."""
     if path.is_dir():
         raise ValueError(f"{what} {path} is a folder; choose a file name")
+    if not replace and path.exists():
+        raise ValueError(f"{what} {path} already exists; tick 'replace existing files' or choose another name")
     _check_can_write_in(path.parent, path, what)
     if path.exists() and not os.access(path, os.W_OK):
         raise ValueError(f"cannot replace the {what} {path}: no permission to write it; choose another name")

@@ -217,6 +217,7 @@ class PathPicker(QWidget):
         if mode not in ("dir", "open", "save"):
             raise ValueError(f"mode must be 'dir', 'open' or 'save', not {mode!r}")
         self._mode, self._caption, self._filter = mode, caption, file_filter
+        self._confirmed: Path | None = None  # a save dialog asked the user before replacing this file
         self.edit = QLineEdit()
         button = QPushButton("…")
         button.setMaximumWidth(30)
@@ -236,6 +237,12 @@ class PathPicker(QWidget):
             chosen, _ = QFileDialog.getSaveFileName(self, self._caption, start, self._filter)
         if chosen:
             self.edit.setText(chosen)
+            if self._mode == "save":
+                self._confirmed = Path(chosen).expanduser()
+
+    def confirmed(self, path: Path) -> bool:
+        """Whether the user chose ``path`` in the save dialog, which asks before replacing a file."""
+        return self._confirmed is not None and self._confirmed == path
 
     def path(self) -> Path | None:
         text = self.edit.text().strip()

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from qtpy.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QComboBox,
     QFormLayout,
     QHBoxLayout,
@@ -110,6 +111,9 @@ class CurateWidget(QWidget):
         self.measure_scope = QComboBox()
         self.measure_scope.addItems(["all planes", "current plane"])
         self.export_csv_button = QPushButton("Export measurements (CSV)")
+        self.replace_files = QCheckBox("replace existing files")
+        self.replace_files.setToolTip("an export over an existing labels or measurements file is refused "
+                                      "unless this is ticked or the file was chosen with the '…' dialog")
         self.histogram = Histogram("equivalent diameter (layer units)")
         self.progress = QProgressBar()
         self.status = status_label()
@@ -122,7 +126,7 @@ class CurateWidget(QWidget):
               "bank folder", self.bank_path, self.export_picked_button,
               "labels file", self.labels_path, self.export_labels_button,
               "measurements file", self.csv_path, self.measure_scope, self.export_csv_button,
-              self.histogram, self.progress, self.status)
+              self.replace_files, self.histogram, self.progress, self.status)
 
         self.mode_buttons.buttonClicked.connect(lambda *_: self._attach())
         self.labels_choice.currentIndexChanged.connect(lambda *_: self._attach())
@@ -377,7 +381,7 @@ class CurateWidget(QWidget):
             raise ValueError("choose a file name for the labels TIFF")
         if path.suffix.lower() not in (".tif", ".tiff"):
             path = path.with_suffix(".tif")
-        check_writable_file(path, "labels file")
+        check_writable_file(path, "labels file", replace=self._may_replace(self.labels_path, path))
         data = np.array(layer.data, copy=True)
 
         def write():
@@ -388,6 +392,9 @@ class CurateWidget(QWidget):
             return path
 
         self._start(quiet_worker(write), 1, lambda p: self.status.setText(f"labels written to {p}"))
+
+    def _may_replace(self, picker, path: Path) -> bool:
+        return self.replace_files.isChecked() or picker.confirmed(path)
 
     def export_measurements(self) -> None:
         """Measure every object (all planes or the current one) to CSV and plot the sizes."""
@@ -402,7 +409,7 @@ class CurateWidget(QWidget):
             raise ValueError("choose a file name for the measurements CSV")
         if path.suffix.lower() != ".csv":
             path = path.with_suffix(".csv")
-        check_writable_file(path, "measurements file")
+        check_writable_file(path, "measurements file", replace=self._may_replace(self.csv_path, path))
         scope = "current" if self.measure_scope.currentText() == "current plane" else "all"
         planes = planes_of(layer, scope, self.viewer)
         spacing = tuple(float(s) for s in layer.scale[-2:])

@@ -177,9 +177,18 @@ def load_model(path: str | os.PathLike) -> SegmentationModel:
     path = Path(path)
     if path.suffix == ".json":
         path = path.with_suffix(".keras")
+    if path.is_dir():
+        raise ModelLoadError(f"{path} is a folder, not a model file; give the .keras file (with its .json "
+                             "sidecar beside it)")
     if not path.is_file():
         raise ModelLoadError(f"model file {path} does not exist; check the path or train a model first "
                              "(synthseg run / the Train widget)")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:  # e.g. a colleague's model without read permission: not "corrupt"
+        raise ModelLoadError(f"cannot read model file {path}: {exc.strerror or exc}; ask its owner to make "
+                             "it readable (chmod a+r) or copy it") from exc
     if not zipfile.is_zipfile(path):
         raise ModelLoadError(f"{path} is not a Keras model archive (corrupt or not a .keras file); "
                              "re-save or retrain the model")
