@@ -657,6 +657,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _print_summary(summary, seconds: float) -> None:
+    if summary.bank_left_out:
+        reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(summary.bank_left_out.items()))
+        print(f"bank: left out by shape: {reasons}")
     print(f"run: {len(summary.images)} images, bank {summary.bank_path}, "
           f"{len(summary.rounds)} round(s) in {seconds:.0f} s; outputs in {summary.out_dir}")
     if summary.baseline_scores:

@@ -238,6 +238,7 @@ class RunSummary:
     stopped_because: str = ""
     predict_params: dict = field(default_factory=dict)  # what predict got besides its defaults
     recipe: dict = field(default_factory=dict)  # the recipe trained with, who chose it and why
+    bank_left_out: dict = field(default_factory=dict)  # objects not banked, by reason (shape judgement)
     interrupted: bool = False  # stopped by ``cancel_event`` (Ctrl-C); the model so far is at ``model_path``
     model_path: str = ""
 
@@ -524,7 +525,7 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
         )
     summary = RunSummary(images=[str(p) for p in paths], out_dir=str(out), bank_path=str(bank.path),
                          predict_params=dict(predict_params or {}), recipe=decision.to_dict(),
-                         model_path=str(model_path))
+                         model_path=str(model_path), bank_left_out=dict(bank.left_out))
 
     def stop(round_index: int, round_model: Path, during: str) -> RunSummary:
         summary.interrupted = True

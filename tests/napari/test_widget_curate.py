@@ -164,3 +164,21 @@ def test_wrong_layer_and_layer_changes(make_napari_viewer, qtbot, notes):
     assert widget._callback in labels.mouse_drag_callbacks
     widget.set_mode("off")
     assert widget._callback not in labels.mouse_drag_callbacks
+
+
+def test_picked_objects_are_banked_whatever_their_shape(make_napari_viewer, qtbot, tmp_path, notes):
+    labels = np.zeros((60, 80), np.uint32)
+    labels[28:31, 5:75] = 1  # a thin straight bar: the bank's shape judgement would leave it out
+    viewer = make_napari_viewer()
+    viewer.add_image(np.where(labels > 0, 200, 30).astype(np.uint8), name="em")
+    layer = viewer.add_labels(labels, name="seg")
+    widget = CurateWidget(viewer)
+    widget.set_mode("pick")
+    click(layer, (29, 40))
+    widget.bank_path.set_path(tmp_path / "bank")
+    widget.export_picked()
+    wait_idle(qtbot, widget)
+    from napari_synthseg.bank import ObjectBank
+
+    bank = ObjectBank(tmp_path / "bank", create=False)
+    assert len(bank) == 1 and not bank.left_out  # a person's pick is banked as it is

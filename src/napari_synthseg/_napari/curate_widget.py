@@ -357,8 +357,10 @@ class CurateWidget(QWidget):
             bank = ObjectBank(bank_dir)
             added = 0
             for i, (plane, ids) in enumerate(picks.items()):
+                # a person picked these: banked as they are, not judged by shape
                 added += bank.add_from_labels(plane_gray(image, plane), plane_labels(layer, plane), ids=ids,
-                                              source=source, plane=list(plane), method="curated")
+                                              source=source, plane=list(plane), method="curated",
+                                              judge_shapes=False)
                 yield i + 1
             return added, len(bank)
 
