@@ -68,17 +68,11 @@ def test_load_model_reads_model_and_sidecar(unet, unet_path):
 def test_load_model_names_a_folder_and_an_unreadable_file(tmp_path, unet_path, monkeypatch):
     with pytest.raises(ModelLoadError, match="is a folder, not a model file"):
         load_model(tmp_path)
-    import builtins
+    from napari_synthseg.model import sidecar
 
-    real_open = builtins.open
-
-    def denied(file, *args, **kwargs):  # tests run as root: chmod cannot deny reading
-        if Path(file) == Path(unet_path):
-            raise PermissionError(13, "Permission denied", str(file))
-        return real_open(file, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "open", denied)
-    with pytest.raises(ModelLoadError, match="cannot read model file .*Permission denied.*chmod a"):
+    # tests run as root, who may read anything: deny through os.access as a user would be denied
+    monkeypatch.setattr(sidecar.os, "access", lambda path, mode: Path(path) != Path(unet_path))
+    with pytest.raises(ModelLoadError, match="cannot read model file .*permission denied.*chmod a"):
         load_model(unet_path)
 
 

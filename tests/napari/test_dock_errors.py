@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -282,7 +283,7 @@ def test_segment_notices_a_model_process_that_died_before_starting(make_napari_v
     viewer.add_image(grains()[0], name="em")
     before = layer_snapshot(viewer)
     segment = SegmentWidget(viewer)
-    segment.model_path.set_path(fake_model(tmp_path / "model.keras"))
+    segment.model_path.set_path(fake_model(model_file))
     segment.run_button.click()
     wait_idle(qtbot, segment, timeout=60_000)
     assert len(shown_errors) == 1 and "exited with code 3 before it started" in shown_errors[0], shown_errors
@@ -389,7 +390,10 @@ def test_unwritable_and_unreadable_paths_are_refused_up_front(make_napari_viewer
     from napari_synthseg._napari import _checks
 
     # the tests may run as root, who may write anywhere: deny through os.access as a user would be denied
-    monkeypatch.setattr(_checks.os, "access", lambda path, mode: False)
+    # (writing everywhere, and reading the model file; the bank stays readable)
+    model_file = tmp_path / "model.keras"
+    monkeypatch.setattr(_checks.os, "access",
+                        lambda path, mode: not mode & _checks.os.W_OK and Path(path) != model_file)
     viewer = make_napari_viewer()
     viewer.add_image(grains()[0], name="em")
     before = layer_snapshot(viewer)
@@ -399,7 +403,7 @@ def test_unwritable_and_unreadable_paths_are_refused_up_front(make_napari_viewer
     train.start_button.click()
     assert len(shown_errors) == 1 and f"no permission to write in {tmp_path}" in shown_errors[0], shown_errors
     segment = SegmentWidget(viewer)
-    segment.model_path.set_path(fake_model(tmp_path / "model.keras"))
+    segment.model_path.set_path(fake_model(model_file))
     segment.run_button.click()
-    assert len(shown_errors) == 2 and "cannot be read (permissions)" in shown_errors[1], shown_errors
+    assert len(shown_errors) == 2 and "cannot read model file" in shown_errors[1] and "permission denied" in shown_errors[1], shown_errors
     assert started_jobs == [] and same_layers(before, layer_snapshot(viewer))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import warnings
-import zipfile
 from pathlib import Path
 
 
@@ -44,27 +43,9 @@ def model_sidecar(model_path: Path) -> dict:
         The file is missing, a folder, unreadable, not a zip archive, or its sidecar is
         missing, damaged or describes other outputs than this version makes.
     """
-    from napari_synthseg.model.sidecar import CHANNELS, SidecarError, read_sidecar
+    from napari_synthseg.model.sidecar import check_model_file  # its ModelFileError is a ValueError
 
-    if not model_path.exists():
-        raise ValueError(f"model file {model_path} not found; train one in the Train dock or choose a .keras file")
-    if model_path.is_dir():
-        raise ValueError(f"{model_path} is a folder; choose the model's .keras file")
-    if not os.access(model_path, os.R_OK):
-        raise ValueError(f"model file {model_path} cannot be read (permissions); ask its owner to share it "
-                         "or copy it to a folder of yours")
-    if not zipfile.is_zipfile(model_path):
-        raise ValueError(f"{model_path} is not a Keras model archive (damaged or not a .keras file); "
-                         "choose another model or train one in the Train dock")
-    try:
-        info = read_sidecar(model_path)
-    except SidecarError as exc:
-        raise ValueError(f"cannot use model {model_path}: {exc}") from None
-    channels = info.get("channels")
-    if list(channels or []) != list(CHANNELS):
-        raise ValueError(f"model {model_path} outputs {channels!r}, this version needs {list(CHANNELS)!r}; "
-                         "retrain it in the Train dock")
-    return info
+    return check_model_file(model_path)
 
 
 def check_writable_file(path: Path, what: str, replace: bool = True) -> None:

@@ -10,7 +10,6 @@ activations on the whole image. Instances come from ``probabilities_to_instances
 from __future__ import annotations
 
 import os
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -20,7 +19,7 @@ import numpy as np
 from napari_synthseg.autoseg import check_ignore_box, cut_box, resolve_ignore_box
 from napari_synthseg.image_io import is_rgb, iter_planes, to_gray
 from napari_synthseg.instances import DEFAULT_MIN_AREA, probabilities_to_instances
-from napari_synthseg.model.sidecar import CHANNELS, SidecarError, read_sidecar, sidecar_path
+from napari_synthseg.model.sidecar import CHANNELS, ModelFileError, check_model_file
 from napari_synthseg.normalize import DEFAULT_PERCENTILES, normalization_range, percentile_normalize
 from napari_synthseg.tiling import TiledAccumulator, blend_window, count_tiles, fit_tile, iter_tile_batches
 
@@ -177,31 +176,10 @@ def load_model(path: str | os.PathLike) -> SegmentationModel:
     path = Path(path)
     if path.suffix == ".json":
         path = path.with_suffix(".keras")
-    if path.is_dir():
-        raise ModelLoadError(f"{path} is a folder, not a model file; give the .keras file (with its .json "
-                             "sidecar beside it)")
-    if not path.is_file():
-        raise ModelLoadError(f"model file {path} does not exist; check the path or train a model first "
-                             "(synthseg run / the Train widget)")
     try:
-        with open(path, "rb"):
-            pass
-    except OSError as exc:  # e.g. a colleague's model without read permission: not "corrupt"
-        raise ModelLoadError(f"cannot read model file {path}: {exc.strerror or exc}; ask its owner to make "
-                             "it readable (chmod a+r) or copy it") from exc
-    if not zipfile.is_zipfile(path):
-        raise ModelLoadError(f"{path} is not a Keras model archive (corrupt or not a .keras file); "
-                             "re-save or retrain the model")
-    try:
-        info = read_sidecar(path)
-    except SidecarError as exc:
-        raise ModelLoadError(f"cannot use model {path}: {exc}") from exc
-    channels = info.get("channels")
-    if list(channels or []) != list(CHANNELS):
-        raise ModelLoadError(
-            f"model {path} outputs channels {channels!r} (sidecar {sidecar_path(path)}); this version "
-            f"needs {list(CHANNELS)!r}. Retrain the model with this version of napari-synthseg"
-        )
+        info = check_model_file(path)
+    except ModelFileError as exc:
+        raise ModelLoadError(str(exc)) from None
 
     import keras
 

@@ -24,6 +24,44 @@ class SidecarError(ValueError):
     """A model sidecar is missing, unreadable or not a napari-synthseg sidecar."""
 
 
+class ModelFileError(ValueError):
+    """A model file cannot be used: missing, a folder, unreadable, not an archive, or a bad sidecar."""
+
+
+def check_model_file(model_path: str | os.PathLike) -> dict:
+    """The sidecar of a ``.keras`` model, after checking the file without loading it (no Keras).
+
+    Raises
+    ------
+    ModelFileError
+        One line naming the problem and the fix.
+    """
+    import zipfile
+
+    path = Path(model_path)
+    if path.is_dir():
+        raise ModelFileError(f"{path} is a folder, not a model file; give the .keras file (with its .json "
+                             "sidecar beside it)")
+    if not path.is_file():
+        raise ModelFileError(f"model file {path} does not exist; check the path or train a model first "
+                             "(synthseg run or the Train dock)")
+    if not os.access(path, os.R_OK):  # e.g. a colleague's model: unreadable, not "corrupt"
+        raise ModelFileError(f"cannot read model file {path}: permission denied; ask its owner to make it "
+                             "readable (chmod a+r) or copy it")
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(f"{path} is not a Keras model archive (damaged or not a .keras file); "
+                             "choose another model or retrain it")
+    try:
+        info = read_sidecar(path)
+    except SidecarError as exc:
+        raise ModelFileError(f"cannot use model {path}: {exc}") from None
+    channels = info.get("channels")
+    if list(channels or []) != list(CHANNELS):
+        raise ModelFileError(f"model {path} outputs channels {channels!r} (sidecar {sidecar_path(path)}); this "
+                             f"version needs {list(CHANNELS)!r}. Retrain the model with this version of napari-synthseg")
+    return info
+
+
 def prediction_info(network: dict, normalization: str) -> dict:
     """The sidecar entries ``predict`` reads: output channels, input normalisation, network."""
     return {"channels": list(CHANNELS), "normalization": dict(NORMALIZATION, mode=normalization),
