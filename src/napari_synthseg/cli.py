@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from .autoseg import METHODS as AUTOSEG_METHODS
+from .instances import DEFAULT_MIN_AREA
 from .recipe import RECIPE_CHOICES
 from .model import (DEFAULT_BASE_FILTERS, DEFAULT_DEPTH, DEFAULT_LR_SCHEDULE, LR_FLOOR, LR_SCHEDULES, XLA_CHOICES,
                     XLA_MIN_STEPS)
@@ -737,7 +738,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--tile", type=int, default=1024, help="network tile in pixels [1024]")
     p.add_argument("--batch-size", type=int, default=2, help="tiles per network call [2]")
-    p.add_argument("--min-area", type=int, default=30, help="smallest object in pixels [30]")
+    p.add_argument("--min-area", type=int, default=DEFAULT_MIN_AREA,
+                   help=f"smallest object in pixels [{DEFAULT_MIN_AREA}]")
     p.add_argument("--min-confidence", type=float, default=0.8,
                    help="drop objects whose mean foreground probability is lower (0 keeps all) [0.8]")
     p.add_argument("--augment", action="store_true", help=_AUGMENT_HELP)

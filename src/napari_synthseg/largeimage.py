@@ -42,6 +42,7 @@ import numpy as np
 
 from .image_io import (IMAGE_SUFFIXES, ImageReadError, atomic_write, channel_count, finite_image, list_images,
                        read_image, to_gray)
+from .instances import DEFAULT_MIN_AREA
 
 #: Attribute written last into a finished zarr output; its absence marks an unfinished one.
 COMPLETE_ATTR = "napari_synthseg_complete"
@@ -428,7 +429,7 @@ class ModelSegmenter(TileSegmenter):
     overlap: int | None = None  # None: predict's default (96, at most a quarter of the tile)
     batch_size: int = 2
     threshold: float = 0.5
-    min_area: int = 30
+    min_area: int = DEFAULT_MIN_AREA
     fill_holes: bool = True
     method: str = "auto"
     min_confidence: float = 0.0

@@ -16,6 +16,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_synthseg.instances import DEFAULT_MIN_AREA
+
 from ._common import (
     row,
     stack,
@@ -65,7 +67,7 @@ class SegmentWidget(QWidget):
         self.threshold.setValue(0.5)
         self.min_area = QSpinBox()
         self.min_area.setRange(0, 10_000_000)
-        self.min_area.setValue(30)
+        self.min_area.setValue(DEFAULT_MIN_AREA)
         self.min_confidence = QDoubleSpinBox()
         self.min_confidence.setRange(0.0, 1.0)
         self.min_confidence.setSingleStep(0.05)
