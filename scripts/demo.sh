@@ -5,4 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh all,testing
-.venv/bin/synthseg demo --out out/demo "$@"
+# the demo replaces its own earlier outputs in out/demo, so the command can be run again
+.venv/bin/synthseg demo --out out/demo --overwrite "$@"
