@@ -283,7 +283,7 @@ def test_segment_notices_a_model_process_that_died_before_starting(make_napari_v
     viewer.add_image(grains()[0], name="em")
     before = layer_snapshot(viewer)
     segment = SegmentWidget(viewer)
-    segment.model_path.set_path(fake_model(model_file))
+    segment.model_path.set_path(fake_model(tmp_path / "model.keras"))
     segment.run_button.click()
     wait_idle(qtbot, segment, timeout=60_000)
     assert len(shown_errors) == 1 and "exited with code 3 before it started" in shown_errors[0], shown_errors
