@@ -103,11 +103,12 @@ def test_fill_undo_pick_export_roundtrip(make_napari_viewer, qtbot, tmp_path, no
         rows = list(csv.DictReader(handle))
     assert sorted(int(r["label"]) for r in rows) == [1, 2, 3]
     assert int(widget.histogram.counts.sum()) == 3
-    assert {"feret_max_px", "feret_min_px", "circularity", "solidity", "convexity", "area_px2"} <= set(rows[0])
+    # the layer is scaled (2, 2) without a physical unit: lengths in its scale's "units"
+    assert {"feret_max_units", "feret_min_units", "circularity", "solidity", "convexity", "area_units2"} <= set(rows[0])
     # the measurements reach the Labels layer's features, one row per label
     features = viewer.layers["seg"].features
     assert list(features["index"]) == [1, 2, 3] and list(features["label"]) == [1, 2, 3]
-    assert np.allclose(features["area_px2"], [float(r["area_px2"]) for r in rows])
+    assert np.allclose(features["area_units2"], [float(r["area_units2"]) for r in rows])
     assert len(viewer.layers) == 3  # em, seg, seg picked: nothing else created or lost
 
 
