@@ -312,18 +312,9 @@ def measure_objects(labels: np.ndarray, image: np.ndarray | None = None, *, plan
     columns = measure_labels(labels, image, spacing=spacing, unit=unit)
     names = list(columns)
     names.insert(1, "plane")
-    rows = []
-    for k in range(columns["label"].size):
-        row = {}
-        for name in names:
-            if name == "plane":
-                row[name] = plane
-            elif name.startswith("bbox") or name == "label":
-                row[name] = int(columns[name][k])
-            else:
-                row[name] = float(columns[name][k])
-        rows.append(row)
-    return rows
+    # whole columns to Python ints and floats at once (tolist), not element by element
+    values = [[plane] * columns["label"].size if name == "plane" else columns[name].tolist() for name in names]
+    return [dict(zip(names, row)) for row in zip(*values)]
 
 
 def rows_to_columns(rows: Sequence[dict]) -> dict[str, list]:
