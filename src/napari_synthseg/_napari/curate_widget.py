@@ -417,13 +417,13 @@ class CurateWidget(QWidget):
         spacing, unit = layer_pixel_size(layer)
 
         def measure():
-            from napari_synthseg.measure import measure_objects, write_measurements_csv
+            from napari_synthseg.measure import measure_objects, plane_value, write_measurements_csv
 
             rows = []
             for i, plane in enumerate(planes):
                 gray = plane_gray(image, plane) if image is not None else None
                 rows.extend(measure_objects(plane_labels(layer, plane), gray,
-                                            plane=_plane_value(plane), spacing=spacing, unit=unit))
+                                            plane=plane_value(plane), spacing=spacing, unit=unit))
                 yield i + 1
             write_measurements_csv(rows, path)
             return rows
@@ -478,13 +478,6 @@ def layer_pixel_size(layer) -> tuple[tuple[float, float] | None, str | None]:
 #: pint's names of the lengths of EM images -> the symbols written into column names
 _UNIT_SYMBOLS = {"nanometer": "nm", "micrometer": "um", "millimeter": "mm", "meter": "m", "angstrom": "A",
                  "picometer": "pm"}
-
-
-def _plane_value(plane: tuple[int, ...]):
-    """A plane index for the CSV: None for 2D, an int for 3D stacks, "i-j" for deeper ones."""
-    if not plane:
-        return None
-    return plane[0] if len(plane) == 1 else "-".join(str(i) for i in plane)
 
 
 def _single_colour(layer, colour: str) -> None:
