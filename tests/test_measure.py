@@ -211,3 +211,23 @@ def test_cli_measure_bad_inputs(labels_folder, tmp_path, capsys):
     assert main(["measure", str(labels_dir), "--out", str(out)]) == 1
     captured = capsys.readouterr()
     assert "img9_labels.tif" in captured.err and "6 objects from 3 files" in captured.out and out.exists()
+
+
+def test_label_file_stack_plane_by_plane(tmp_path):
+    from napari_synthseg.measure import measure_label_file
+
+    stack = np.zeros((3, 20, 30), np.uint16)
+    stack[0, 2:6, 3:7] = 1
+    stack[2, 10:15, 10:20] = 2
+    stack[2, 1:3, 1:3] = 3
+    write_tiff(tmp_path / "s_labels.tif", stack)
+    write_tiff(tmp_path / "s.tif", (stack * 7).astype(np.uint8))
+    rows = measure_label_file(tmp_path / "s_labels.tif", tmp_path / "s.tif")
+    assert [(r["file"], r["plane"], r["label"]) for r in rows] == [("s_labels.tif", 0, 1), ("s_labels.tif", 2, 2),
+                                                                  ("s_labels.tif", 2, 3)]
+    assert rows[1]["area_px2"] == 50 and rows[1]["mean_intensity"] == 14
+    write_tiff(tmp_path / "rgb_labels.tif", np.zeros((20, 30, 3), np.uint8))
+    with pytest.raises(ValueError, match="colour image"):
+        measure_label_file(tmp_path / "rgb_labels.tif")
+    with pytest.raises(ValueError, match="shape"):
+        measure_label_file(tmp_path / "s_labels.tif", tmp_path / "rgb_labels.tif")
