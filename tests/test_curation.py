@@ -96,15 +96,15 @@ def test_measure_objects():
     rows = measure_objects(labels, image, plane=3)
     assert [r["label"] for r in rows] == [1, 4]
     r1, r4 = rows
-    assert r1["area"] == 16 and r4["area"] == 50
-    assert r1["equivalent_diameter"] == pytest.approx(np.sqrt(4 * 16 / np.pi))
+    assert r1["area_px2"] == 16 and r4["area_px2"] == 50
+    assert r1["equivalent_diameter_px"] == pytest.approx(np.sqrt(4 * 16 / np.pi))
     assert r4["mean_intensity"] == pytest.approx(2.5) and r1["mean_intensity"] == 0
-    assert (r4["bbox_min_row"], r4["bbox_min_col"], r4["bbox_max_row"], r4["bbox_max_col"]) == (10, 10, 15, 20)
-    assert r1["plane"] == 3 and r1["perimeter"] > 0
-    scaled = measure_objects(labels, spacing=0.5)
-    assert scaled[0]["area"] == pytest.approx(4.0)
-    assert scaled[0]["equivalent_diameter"] == pytest.approx(0.5 * r1["equivalent_diameter"])
-    assert scaled[0]["mean_intensity"] is None
+    assert (r4["bbox_min_row_px"], r4["bbox_min_col_px"], r4["bbox_max_row_px"], r4["bbox_max_col_px"]) == (10, 10, 15, 20)
+    assert r1["plane"] == 3 and r1["perimeter_px"] > 0
+    scaled = measure_objects(labels, spacing=0.5, unit="um")
+    assert scaled[0]["area_um2"] == pytest.approx(4.0)
+    assert scaled[0]["equivalent_diameter_um"] == pytest.approx(0.5 * r1["equivalent_diameter_px"])
+    assert "mean_intensity" not in scaled[0]
     assert measure_objects(np.zeros((5, 5), np.uint8)) == []
     with pytest.raises(ValueError, match="shape"):
         measure_objects(labels, np.zeros((3, 3)))
@@ -121,7 +121,7 @@ def test_write_measurements_csv(tmp_path):
     path = write_measurements_csv(rows, tmp_path / "sub" / "m.csv")
     with open(path, newline="") as fh:
         read = list(csv.DictReader(fh))
-    assert len(read) == 2 and read[0]["label"] == "1" and read[1]["area"] == "50.0"
+    assert len(read) == 2 and read[0]["label"] == "1" and read[1]["area_px2"] == "50.0"
     assert read[0]["source"] == "a.tif" and read[1]["source"] == ""
-    assert read[0]["mean_intensity"] == ""
+    assert read[0]["plane"] == ""
     assert [p.name for p in (tmp_path / "sub").iterdir()] == ["m.csv"]  # no temp files left

@@ -43,3 +43,17 @@ def test_cli_help_runs():
     result = subprocess.run([sys.executable, "-m", "napari_synthseg.cli", "--help"], capture_output=True, text=True)
     assert result.returncode == 0
     assert "autoseg" in result.stdout and "predict" in result.stdout
+
+
+def test_manifest_file_validates_with_categories_and_menus():
+    """What `npe2 validate napari-synthseg` checks, through npe2's Python API."""
+    from npe2 import PluginManifest
+
+    manifest = Path(napari_synthseg.__file__).with_name("napari.yaml")
+    pm = PluginManifest.from_file(manifest)  # schema validation; raises on an invalid manifest
+    pm.validate_imports()  # every command's python_name imports
+    assert {"Segmentation", "Measurement"} <= set(pm.categories)
+    menus = pm.contributions.menus
+    assert [item.submenu for item in menus["napari/layers/segment"]] == ["napari-synthseg.stages"]
+    docks = {w.command for w in pm.contributions.widgets}
+    assert {item.command for item in menus["napari-synthseg.stages"]} == docks

@@ -569,6 +569,81 @@ def _print_scores(name: str, s: dict) -> None:
           f"object P {s['object_precision']:.3f}  R {s['object_recall']:.3f}  F1 {s['object_f1']:.3f}" + ap)
 
 
+def _measure_inputs(paths: Sequence[str]) -> list[Path]:
+    """Labels files as given, and the ``*_labels.tif`` files of each folder."""
+    from .image_io import list_images
+
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in (".tif", ".tiff")
+                           and p.stem.endswith("_labels"))
+            _check(bool(files), f"folder {path} holds no *_labels.tif files; point at the labels folder of "
+                                "`synthseg predict` or list the files")
+            found.extend(files)
+        else:
+            found.extend(list_images([path]))
+    return found
+
+
+def _measure_pairs(labels: list[Path], images_dir: str | None) -> list[Path | None]:
+    """The intensity image of each labels file: the file in ``images_dir`` with its stem less ``_labels``."""
+    if images_dir is None:
+        return [None] * len(labels)
+    from .image_io import IMAGE_SUFFIXES
+
+    folder = Path(images_dir)
+    _check(folder.is_dir(), f"--images {images_dir} is not a folder; give the folder of the original images")
+    by_stem: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.stem.endswith(("_labels", "_overlay")):
+            by_stem.setdefault(path.stem, path)
+    pairs = []
+    for path in labels:
+        stem = path.stem[: -len("_labels")] if path.stem.endswith("_labels") else path.stem
+        _check(stem in by_stem, f"no image named {stem}.* in --images {images_dir} for {path.name}; "
+                                "give the folder holding the images the labels were made from")
+        pairs.append(by_stem[stem])
+    return pairs
+
+
+def cmd_measure(args: argparse.Namespace) -> int:
+    from .measure import column_unit, measure_label_file, write_measurements_csv
+
+    spacing = None
+    if args.pixel_size is not None:
+        _check(args.pixel_size > 0 and np.isfinite(args.pixel_size),
+               f"--pixel-size must be a positive number, got {args.pixel_size}")
+        _check(args.unit is not None, "--pixel-size needs its unit, e.g. --unit nm")
+        spacing = args.pixel_size
+    _check(args.unit is None or spacing is not None, "--unit names the unit of --pixel-size; give --pixel-size too")
+    if spacing is not None:
+        column_unit(args.unit, spacing)  # a unit that cannot name a column fails here, before any work
+    out = Path(args.out)
+    _check(not out.is_dir(), f"--out {out} is a folder; give a CSV file name")
+    _check(out.suffix.lower() == ".csv", f"--out {out} must end in .csv")
+    _check(args.overwrite or not out.exists(), f"--out {out} exists; pass --overwrite to replace it or choose another name")
+    _check_writable(out.parent, "--out")
+    labels = _measure_inputs(args.labels)
+    images = _measure_pairs(labels, args.images)
+    args.interrupted_note = f"nothing was written to {out}"
+    rows, failed = [], 0
+    with _bar(len(labels), "measure") as bar:
+        for labels_path, image_path in zip(labels, images):
+            try:
+                rows.extend(measure_label_file(labels_path, image_path, spacing=spacing, unit=args.unit))
+            except (ValueError, TypeError, OSError) as exc:
+                failed += 1
+                bar.write(f"synthseg measure: {labels_path}: {_one_line(exc)}", file=sys.stderr)
+            bar.update(1)
+    write_measurements_csv(rows, out)
+    done = len(labels) - failed
+    print(f"measure: {len(rows)} objects from {done} file{'s' if done != 1 else ''} → {out}"
+          + (f"; {failed} file{'s' if failed != 1 else ''} failed (named above)" if failed else ""))
+    return EXIT_FAILED if failed else 0
+
+
 def _stage_progress():
     bars: dict[str, object] = {}
 
@@ -756,6 +831,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", metavar="CSV", help="CSV with columns image,half: score only the images of --subset")
     p.add_argument("--subset", metavar="NAME", help="the half to score (e.g. tune or check)")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("measure", help="measure every object of label images (sizes, Feret, shape) to CSV")
+    p.add_argument("labels", nargs="+", metavar="LABELS_OR_DIRS",
+                   help="label image files, or folders of *_labels.tif (e.g. synthseg predict's --out)")
+    p.add_argument("--out", required=True, metavar="CSV", help="CSV file: one row per object, with its file")
+    p.add_argument("--pixel-size", type=float, default=None, metavar="SIZE",
+                   help="pixel size: lengths and areas in --unit instead of pixels")
+    p.add_argument("--unit", default=None, help="unit of --pixel-size, named in each column (e.g. nm)")
+    p.add_argument("--images", default=None, metavar="DIR",
+                   help="folder of the original images (same stem, less _labels): adds mean_intensity")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out CSV [refuse]")
+    p.set_defaults(func=cmd_measure)
 
     p = sub.add_parser("run", help="the whole job: autoseg, bank, train, segment, (score)")
     p.add_argument("images", nargs="+", metavar="IMAGES_OR_DIRS")

@@ -103,6 +103,12 @@ def test_fill_undo_pick_export_roundtrip(make_napari_viewer, qtbot, tmp_path, no
         rows = list(csv.DictReader(handle))
     assert sorted(int(r["label"]) for r in rows) == [1, 2, 3]
     assert int(widget.histogram.counts.sum()) == 3
+    # the layer is scaled (2, 2) without a physical unit: lengths in its scale's "units"
+    assert {"feret_max_units", "feret_min_units", "circularity", "solidity", "convexity", "area_units2"} <= set(rows[0])
+    # the measurements reach the Labels layer's features, one row per label
+    features = viewer.layers["seg"].features
+    assert list(features["index"]) == [1, 2, 3] and list(features["label"]) == [1, 2, 3]
+    assert np.allclose(features["area_units2"], [float(r["area_units2"]) for r in rows])
     assert len(viewer.layers) == 3  # em, seg, seg picked: nothing else created or lost
 
 
@@ -182,3 +188,21 @@ def test_picked_objects_are_banked_whatever_their_shape(make_napari_viewer, qtbo
 
     bank = ObjectBank(tmp_path / "bank", create=False)
     assert len(bank) == 1 and not bank.left_out  # a person's pick is banked as it is
+
+
+def test_measurements_in_the_layers_physical_units(make_napari_viewer, qtbot, tmp_path, notes):
+    viewer = make_napari_viewer()
+    data = np.zeros((40, 50), np.uint16)
+    data[5:15, 10:40] = 4  # 10 x 30 pixels
+    labels = viewer.add_labels(data, name="seg", scale=(2.0, 2.0))
+    labels.units = ("nm", "nm")
+    widget = CurateWidget(viewer)
+    widget.labels_choice.set_layer(labels)
+    widget.csv_path.set_path(tmp_path / "nm.csv")
+    widget.export_measurements()
+    wait_idle(qtbot, widget)
+    with open(tmp_path / "nm.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 1 and float(rows[0]["area_nm2"]) == 300 * 4
+    assert float(rows[0]["feret_min_nm"]) == pytest.approx(20.0)
+    assert list(labels.features["feret_max_nm"]) == pytest.approx([2 * np.hypot(10, 30)])

@@ -414,23 +414,29 @@ class CurateWidget(QWidget):
         check_writable_file(path, "measurements file", replace=self._may_replace(self.csv_path, path))
         scope = "current" if self.measure_scope.currentText() == "current plane" else "all"
         planes = planes_of(layer, scope, self.viewer)
-        spacing = tuple(float(s) for s in layer.scale[-2:])
+        spacing, unit = layer_pixel_size(layer)
 
         def measure():
-            from napari_synthseg.curation import measure_objects, write_measurements_csv
+            from napari_synthseg.measure import measure_objects, plane_value, write_measurements_csv
 
             rows = []
             for i, plane in enumerate(planes):
                 gray = plane_gray(image, plane) if image is not None else None
                 rows.extend(measure_objects(plane_labels(layer, plane), gray,
-                                            plane=_plane_value(plane), spacing=spacing))
+                                            plane=plane_value(plane), spacing=spacing, unit=unit))
                 yield i + 1
             write_measurements_csv(rows, path)
             return rows
 
         def report(rows):
+            from napari_synthseg.measure import column_unit, rows_to_columns
+
             self.measurements = rows
-            self.histogram.set_values([row["equivalent_diameter"] for row in rows])
+            diameter = f"equivalent_diameter_{column_unit(unit, spacing)}"
+            self.histogram.set_values([row[diameter] for row in rows])
+            if layer in self.viewer.layers and rows:
+                # napari shows a Labels layer's features for the label under the mouse (column "index")
+                layer.features = {"index": [row["label"] for row in rows], **rows_to_columns(rows)}
             self.status.setText(f"{len(rows)} objects measured → {path}")
 
         self._start(quiet_worker(measure), len(planes), report)
@@ -456,11 +462,22 @@ class CurateWidget(QWidget):
             button.setEnabled(True)
 
 
-def _plane_value(plane: tuple[int, ...]):
-    """A plane index for the CSV: None for 2D, an int for 3D stacks, "i-j" for deeper ones."""
-    if not plane:
-        return None
-    return plane[0] if len(plane) == 1 else "-".join(str(i) for i in plane)
+def layer_pixel_size(layer) -> tuple[tuple[float, float] | None, str | None]:
+    """The pixel size ``(dy, dx)`` and its unit of a layer for measurements; ``(None, None)``: pixels.
+
+    A layer scaled without a physical unit (napari's ``pixel``) measures in its scale's "units".
+    """
+    scale = tuple(float(s) for s in layer.scale[-2:])
+    units = getattr(layer, "units", None)  # napari >= 0.6
+    name = str(units[-1]) if units else "pixel"
+    if name in ("pixel", "px", "dimensionless", ""):
+        return (None, None) if scale == (1.0, 1.0) else (scale, "units")
+    return scale, _UNIT_SYMBOLS.get(name, "".join(ch for ch in name if ch.isalpha()) or "units")
+
+
+#: pint's names of the lengths of EM images -> the symbols written into column names
+_UNIT_SYMBOLS = {"nanometer": "nm", "micrometer": "um", "millimeter": "mm", "meter": "m", "angstrom": "A",
+                 "picometer": "pm"}
 
 
 def _single_colour(layer, colour: str) -> None:
