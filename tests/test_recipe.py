@@ -63,6 +63,7 @@ def test_run_default_decides_and_records_the_recipe(tmp_path, capsys):
     folder = tmp_path / "mixed_folder"
     folder.mkdir()
     images = _scenes(2, seed=7, shape=(128, 160))
+    images[0][60:63, 20:140] = images[0].max()  # a bright straight bar: no particle, kept out of the bank
     for i, image in enumerate([images[0], _inverted(images[1])]):
         write_png(folder / f"img{i}.png", image)
     out = tmp_path / "out"
@@ -71,6 +72,8 @@ def test_run_default_decides_and_records_the_recipe(tmp_path, capsys):
     assert "recipe: mixed (mixed contrasts: objects bright in 1 and dark in 1 of 2 images" in printed
     summary = json.loads((out / "summary.json").read_text())
     assert summary["recipe"]["name"] == "mixed" and summary["recipe"]["chosen_by"] == "images"
+    left_out = summary["bank_left_out"]  # the bar, as a straight bar or a thin stroke
+    assert left_out.get("straight bar", 0) + left_out.get("thin stroke", 0) >= 1 and "bank: left out by shape:" in printed
     info = json.loads((out / "model.json").read_text())
     assert info["recipe"] == summary["recipe"]
     # the decision reached training: anchored inputs, real crops from both images
