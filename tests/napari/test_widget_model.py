@@ -131,5 +131,5 @@ def test_bad_inputs_are_notifications(make_napari_viewer, qtbot, tmp_path, monke
     segment = SegmentWidget(viewer)
     segment.model_path.set_path(tmp_path / "missing.keras")
     segment.run_button.click()
-    assert "not found" in messages[-1]
+    assert "does not exist" in messages[-1]
     assert not segment.busy and len(viewer.layers) == 1
