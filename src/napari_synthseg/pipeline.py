@@ -26,8 +26,8 @@ Progress = Callable[[str, int, int, str], None]
 
 #: Auto-segmentation and training of the synthetic recipe (see ``recipe.RECIPES``); a run decides
 #: its recipe from the images unless told (``run_pipeline(recipe=...)``).
-DEFAULT_AUTOSEG: dict = RECIPES["synthetic"]["autoseg"]
-DEFAULT_TRAIN: dict = RECIPES["synthetic"]["train"]
+DEFAULT_AUTOSEG: dict = dict(RECIPES["synthetic"]["autoseg"])  # copies: callers may not change the recipes
+DEFAULT_TRAIN: dict = dict(RECIPES["synthetic"]["train"])
 #: Which banked objects training uses by default (see ``training_objects``).
 # objects cut by the image border have straight cut edges and (on dev_emps) hold half the banked
 # area; leaving them out raised object F1 0.044 -> 0.110 at 210 steps (docs/benchmarks.md)
