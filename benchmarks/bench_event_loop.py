@@ -40,9 +40,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="training time measured [60]")
     args = parser.parse_args()
 
-    import napari
     from qtpy.QtWidgets import QApplication
 
+    import napari
     from napari_synthseg._napari.sample import sample_grains
     from napari_synthseg._napari.train_widget import TrainWidget
     from napari_synthseg.bank import ObjectBank

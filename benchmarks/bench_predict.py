@@ -56,7 +56,13 @@ def main() -> None:
 
     from napari_synthseg.instances import probabilities_to_instances
     from napari_synthseg.model.network import build_unet
-    from napari_synthseg.model.prediction import _fast_bfloat16, _pad_to_multiple, load_model, predict, predict_probabilities
+    from napari_synthseg.model.prediction import (
+        _fast_bfloat16,
+        _pad_to_multiple,
+        load_model,
+        predict,
+        predict_probabilities,
+    )
     from napari_synthseg.model.sidecar import write_sidecar
     from napari_synthseg.normalize import percentile_normalize
 

@@ -110,7 +110,7 @@ def run_sizes(args) -> None:
                   f"{rate / base_rate:>13.2f}{first:>17.1f}", flush=True)
             if args.xla:
                 xla_rate, xla_first = _train_rate(build_unet(base, depth), batches, args.steps, jit_compile=True)
-                print(f"{f'  same, XLA':<24}{'':>9}{xla_rate:>17.2f}{xla_rate / base_rate:>13.2f}{xla_first:>17.1f}"
+                print(f"{'  same, XLA':<24}{'':>9}{xla_rate:>17.2f}{xla_rate / base_rate:>13.2f}{xla_first:>17.1f}"
                       f"   XLA / plain: {xla_rate / rate:.2f}", flush=True)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 

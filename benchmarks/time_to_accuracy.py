@@ -39,9 +39,16 @@ from napari_synthseg.autoseg import autosegment
 from napari_synthseg.image_io import list_images, read_image, to_gray, write_png
 from napari_synthseg.metrics import DatasetScores
 from napari_synthseg.overlay import make_overlay
-from napari_synthseg.pipeline import (DEFAULT_BANK_FILTER, _as_instances, _copy_model, build_bank,
-                                      network_images, real_image_params, training_objects,
-                                      training_recipe)
+from napari_synthseg.pipeline import (
+    DEFAULT_BANK_FILTER,
+    _as_instances,
+    _copy_model,
+    build_bank,
+    network_images,
+    real_image_params,
+    training_objects,
+    training_recipe,
+)
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 THRESHOLDS = ("otsu", "li", "local")

@@ -65,8 +65,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
 
-    import napari
     from qtpy.QtWidgets import QApplication
+
+    import napari
 
     work = Path(tempfile.mkdtemp(prefix="synthseg-shots-"))
     viewer = napari.Viewer(show=True)

@@ -131,9 +131,9 @@ def main(argv=None) -> int:
         if (out / name).exists():
             raise SystemExit(f"{out / name} exists; use a fresh --out folder so the banks start empty")
 
-    import napari
     from napari.utils.notifications import notification_manager
 
+    import napari
     from napari_synthseg._napari.autoseg_widget import AutosegWidget
     from napari_synthseg._napari.curate_widget import CurateWidget
     from napari_synthseg._napari.sample import sample_grains

@@ -197,7 +197,7 @@ def test_ctrl_c_in_train_keeps_a_loadable_model(made, tmp_path, capsys, monkeypa
     code, out, err = _call(["train", "--bank", str(made["bank"]), "--backgrounds", str(made["images"]),
                             "--model-out", str(model), "--steps", "500", *TINY], capsys)
     assert code == 130 and "Traceback" not in err
-    assert f"the best model so far (from step" in err and str(model) in err
+    assert "the best model so far (from step" in err and str(model) in err
     info = json.loads(model.with_suffix(".json").read_text())
     assert info["training"]["cancelled"] is True and info["training"]["last_step"] < 500
     assert load_model(model) is not None

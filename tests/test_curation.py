@@ -5,8 +5,14 @@ import csv
 import numpy as np
 import pytest
 
-from napari_synthseg.curation import (extract_picked, fill_enclosed, label_at, measure_objects,
-                                      toggle_picked, write_measurements_csv)
+from napari_synthseg.curation import (
+    extract_picked,
+    fill_enclosed,
+    label_at,
+    measure_objects,
+    toggle_picked,
+    write_measurements_csv,
+)
 
 
 def ring(shape, cy, cx, r_in, r_out):

@@ -2,8 +2,17 @@ import numpy as np
 import pytest
 
 from napari_synthseg.image_io import (
-    ImageReadError, atomic_write, is_rgb, iter_planes, list_images, read_image, to_gray, to_unit_float,
-    unique_path, write_png, write_tiff,
+    ImageReadError,
+    atomic_write,
+    is_rgb,
+    iter_planes,
+    list_images,
+    read_image,
+    to_gray,
+    to_unit_float,
+    unique_path,
+    write_png,
+    write_tiff,
 )
 
 

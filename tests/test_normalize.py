@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
 
-from napari_synthseg.normalize import ANCHORS, anchored_range, normalization_range, normalize_image, percentile_normalize
+from napari_synthseg.normalize import (
+    ANCHORS,
+    anchored_range,
+    normalization_range,
+    normalize_image,
+    percentile_normalize,
+)
 
 
 def grains(bright: bool, seed: int = 0, shape=(200, 240)):

@@ -9,8 +9,16 @@ from skimage.draw import disk, polygon
 from skimage.morphology import convex_hull_image
 from skimage.transform import rotate
 
-from napari_synthseg.shapes import (PIECES, SINGLE, SMALL, SPLIT, judge_shape, measure_shape, split_at_necks,
-                                    split_clumps)
+from napari_synthseg.shapes import (
+    PIECES,
+    SINGLE,
+    SMALL,
+    SPLIT,
+    judge_shape,
+    measure_shape,
+    split_at_necks,
+    split_clumps,
+)
 
 
 def discs(centres, radii, shape):

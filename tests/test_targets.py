@@ -1,7 +1,7 @@
 """Training targets from instance labels (pure numpy; no Keras needed)."""
 
-import sys
 import subprocess
+import sys
 
 import numpy as np
 import pytest

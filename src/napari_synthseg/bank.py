@@ -22,17 +22,27 @@ import os
 import threading
 import warnings
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 from scipy import ndimage
 
-from .image_io import (IMAGE_SUFFIXES, ImageReadError, atomic_write, is_rgb, iter_planes, read_image,
-                       to_gray, unique_path, write_png, write_tiff)
+from .image_io import (
+    IMAGE_SUFFIXES,
+    ImageReadError,
+    atomic_write,
+    is_rgb,
+    iter_planes,
+    read_image,
+    to_gray,
+    unique_path,
+    write_png,
+    write_tiff,
+)
 from .shapes import SPLIT, judge_shape
 
 try:  # POSIX
@@ -598,4 +608,4 @@ def _frozen(obj: BankObject) -> BankObject:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -10,17 +10,24 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from .autoseg import METHODS as AUTOSEG_METHODS
 from .instances import DEFAULT_MIN_AREA
+from .model import (
+    DEFAULT_BASE_FILTERS,
+    DEFAULT_DEPTH,
+    DEFAULT_LR_SCHEDULE,
+    LR_FLOOR,
+    LR_SCHEDULES,
+    XLA_CHOICES,
+    XLA_MIN_STEPS,
+)
 from .recipe import RECIPE_CHOICES
-from .model import (DEFAULT_BASE_FILTERS, DEFAULT_DEPTH, DEFAULT_LR_SCHEDULE, LR_FLOOR, LR_SCHEDULES, XLA_CHOICES,
-                    XLA_MIN_STEPS)
 
 #: Exit statuses: some files failed (the others are done), bad usage or input (nothing was
 #: done), interrupted (Ctrl-C; what was finished is kept).

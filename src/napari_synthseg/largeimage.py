@@ -34,14 +34,23 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-from .image_io import (IMAGE_SUFFIXES, ImageReadError, atomic_write, channel_count, finite_image, list_images,
-                       read_image, to_gray)
+from .image_io import (
+    IMAGE_SUFFIXES,
+    ImageReadError,
+    atomic_write,
+    channel_count,
+    finite_image,
+    list_images,
+    read_image,
+    to_gray,
+)
 from .instances import DEFAULT_MIN_AREA
 
 #: Attribute written last into a finished zarr output; its absence marks an unfinished one.
@@ -251,7 +260,7 @@ class TileSegmenter:
     post_max_area: int | None = None
     post_clear_border: bool = False
 
-    def prepare(self, source: ImageSource) -> "TileSegmenter":
+    def prepare(self, source: ImageSource) -> TileSegmenter:
         return self
 
     def __call__(self, tile: np.ndarray, region: tuple | None = None) -> np.ndarray:
@@ -291,7 +300,7 @@ class AutosegSegmenter(TileSegmenter):
     overview_pixels: int = 16_000_000
     per_plane: dict = field(default_factory=dict)  # plane -> resolved params
 
-    def prepare(self, source: ImageSource) -> "AutosegSegmenter":
+    def prepare(self, source: ImageSource) -> AutosegSegmenter:
         from . import autoseg
 
         params = dict(self.params)
@@ -448,7 +457,7 @@ class ModelSegmenter(TileSegmenter):
                 _MODEL_CACHE[key] = load_model(key)
             return _MODEL_CACHE[key]
 
-    def prepare(self, source: ImageSource) -> "ModelSegmenter":
+    def prepare(self, source: ImageSource) -> ModelSegmenter:
         from .autoseg import check_ignore_box, find_scale_bar
         from .normalize import anchored_range, percentile_range
 

@@ -17,8 +17,8 @@ at least two images, and the minority contrast in at least ``MIXED_MINORITY_SHAR
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Sequence
 
 import numpy as np
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 import math
 import os
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 from scipy import ndimage, special
@@ -303,7 +304,7 @@ class BackgroundSource:
         max_patches: int = 128,
         pool_size: int = 1 << 20,
         names=None,
-    ) -> "BackgroundSource":
+    ) -> BackgroundSource:
         """Learn the background of real images.
 
         Parameters
@@ -581,7 +582,7 @@ def _kind_weights(background_kinds) -> dict[str, float] | None:
     return weights
 
 
-_SOURCE_CACHE: "OrderedDict[tuple, tuple[Any, BackgroundSource]]" = OrderedDict()
+_SOURCE_CACHE: OrderedDict[tuple, tuple[Any, BackgroundSource]] = OrderedDict()
 
 
 def _background_source(backgrounds) -> BackgroundSource | None:
@@ -711,7 +712,7 @@ def prepare_objects(bank) -> PreparedObjects:
     return prepared
 
 
-_OBJECT_CACHE: "OrderedDict[tuple, tuple[Any, int, PreparedObjects]]" = OrderedDict()
+_OBJECT_CACHE: OrderedDict[tuple, tuple[Any, int, PreparedObjects]] = OrderedDict()
 
 
 # ----------------------------------------------------------------------------- scenes

@@ -10,7 +10,7 @@ so with an overlap of about four receptive-field radii tiled and untiled predict
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from _images import grains
 from _layers import layer_snapshot, same_layers
 

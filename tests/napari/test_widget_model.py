@@ -7,9 +7,8 @@ import sys
 import time
 
 import numpy as np
-from qtpy.QtCore import QTimer
-
 from _images import grains
+from qtpy.QtCore import QTimer
 
 from napari_synthseg._napari.segment_widget import SegmentWidget
 from napari_synthseg._napari.train_widget import TrainWidget

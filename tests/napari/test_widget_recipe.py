@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
 from test_dock_errors import bank_dir, started_jobs, wait_idle  # noqa: F401 (fixtures)
 
 from napari_synthseg._napari.autoseg_widget import AUTOSEG_METADATA, AutosegWidget

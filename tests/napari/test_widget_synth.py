@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from _images import grains as _grains
 
 from napari_synthseg._napari.synth_widget import SCENE_IMAGE_LAYER, SCENE_LABELS_LAYER, SynthWidget

@@ -7,8 +7,9 @@ imports TensorFlow or Keras (it segfaults beside napari's OpenGL canvas).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 from qtpy.QtCore import Qt, Signal
@@ -89,7 +90,7 @@ def connect_click(button, callback: Callable[[], object]) -> None:
     button.clicked.connect(lambda *_: slot())
 
 
-def _connect_layer_list(viewer: "napari.viewer.Viewer", callback: Callable) -> None:
+def _connect_layer_list(viewer: napari.viewer.Viewer, callback: Callable) -> None:
     events = viewer.layers.events
     for name in ("inserted", "removed", "moved", "reordered"):
         emitter = getattr(events, name, None)
@@ -100,7 +101,7 @@ def _connect_layer_list(viewer: "napari.viewer.Viewer", callback: Callable) -> N
 class _LayerTracking:
     """Mix-in: call ``self._refresh`` when layers are added, removed, moved or renamed."""
 
-    def _track_layers(self, viewer: "napari.viewer.Viewer") -> None:
+    def _track_layers(self, viewer: napari.viewer.Viewer) -> None:
         self._viewer = viewer
         self._named_layers: set[int] = set()
         _connect_layer_list(viewer, self._on_layers_changed)
@@ -122,7 +123,7 @@ class LayerChooser(QComboBox, _LayerTracking):
     The chosen layer is tracked by identity, so renaming it keeps it chosen.
     """
 
-    def __init__(self, viewer: "napari.viewer.Viewer", layer_type: type, parent=None):
+    def __init__(self, viewer: napari.viewer.Viewer, layer_type: type, parent=None):
         super().__init__(parent)
         self._layer_type = layer_type
         self._layers: list = []
@@ -166,7 +167,7 @@ class LayerChecklist(QListWidget, _LayerTracking):
 
     checked_changed = Signal()
 
-    def __init__(self, viewer: "napari.viewer.Viewer", layer_type: type, parent=None):
+    def __init__(self, viewer: napari.viewer.Viewer, layer_type: type, parent=None):
         super().__init__(parent)
         self._layer_type = layer_type
         self._layers: list = []
@@ -258,7 +259,7 @@ def spatial_shape(layer) -> tuple[int, ...]:
     return shape[:-1] if getattr(layer, "rgb", False) else shape
 
 
-def current_plane(viewer: "napari.viewer.Viewer", layer) -> tuple[int, ...]:
+def current_plane(viewer: napari.viewer.Viewer, layer) -> tuple[int, ...]:
     """Indices of the plane of ``layer`` the viewer shows now (``()`` for 2D layers).
 
     Assumes the last two data axes are the displayed (Y, X) ones.

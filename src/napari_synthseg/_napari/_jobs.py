@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 #: Pause between polls of the child's event queue when it had nothing (seconds).
 POLL_INTERVAL_S = 0.05

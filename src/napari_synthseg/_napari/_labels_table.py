@@ -24,7 +24,7 @@ class ImageLabelsTable(QTableWidget, _LayerTracking):
     the Auto-segment dock made for it (``<image> autoseg``), or ``(none)``.
     """
 
-    def __init__(self, viewer: "napari.viewer.Viewer", images: LayerChecklist, parent=None):
+    def __init__(self, viewer: napari.viewer.Viewer, images: LayerChecklist, parent=None):
         super().__init__(0, 2, parent)
         self._images = images
         # id(image layer) -> (image layer, chosen Labels layer or None); the layer is kept to

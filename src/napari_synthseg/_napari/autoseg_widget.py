@@ -19,14 +19,11 @@ from qtpy.QtWidgets import (
 
 from ..autoseg import METHODS
 from ._common import (
-    row,
-    stack,
-    status_label,
     LayerChooser,
-    connect_click,
     PathPicker,
+    connect_click,
+    current_plane,
     describe_error,
-    quiet_worker,
     find_layer,
     merge_plane_results,
     notify_error,
@@ -34,11 +31,14 @@ from ._common import (
     plane_gray,
     plane_labels,
     planes_of,
+    quiet_worker,
+    row,
     safe_slot,
     show_labels,
     source_name,
     spatial_shape,
-    current_plane,
+    stack,
+    status_label,
 )
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ def autoseg_layer_name(image_name: str) -> str:
 class AutosegWidget(QWidget):
     """Classical segmentation of an Image layer, a live preview, and "add objects to bank"."""
 
-    def __init__(self, napari_viewer: "napari.viewer.Viewer", parent=None):
+    def __init__(self, napari_viewer: napari.viewer.Viewer, parent=None):
         super().__init__(parent)
         from napari.layers import Image
 

@@ -21,26 +21,26 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ._checks import check_writable_file
 from ._common import (
-    row,
-    stack,
-    status_label,
     LayerChooser,
     PathPicker,
     connect_click,
     describe_error,
-    quiet_worker,
     find_layer,
     notify_error,
     notify_info,
     plane_gray,
     plane_labels,
     planes_of,
+    quiet_worker,
+    row,
     source_name,
     spatial_shape,
     spatial_transform,
+    stack,
+    status_label,
 )
-from ._checks import check_writable_file
 from ._plots import Histogram
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ def nearest_object_ids(labels: np.ndarray, new: np.ndarray) -> np.ndarray:
 class CurateWidget(QWidget):
     """Fill enclosed contours and pick objects with the mouse on a Labels layer; export them."""
 
-    def __init__(self, napari_viewer: "napari.viewer.Viewer", parent=None):
+    def __init__(self, napari_viewer: napari.viewer.Viewer, parent=None):
         super().__init__(parent)
         from napari.layers import Image, Labels
 

@@ -18,10 +18,8 @@ from qtpy.QtWidgets import (
 
 from napari_synthseg.instances import DEFAULT_MIN_AREA
 
+from ._checks import check_model_backend, model_sidecar
 from ._common import (
-    row,
-    stack,
-    status_label,
     LayerChooser,
     PathPicker,
     connect_click,
@@ -30,10 +28,12 @@ from ._common import (
     notify_error,
     plane_gray,
     planes_of,
+    row,
     safe_slot,
     spatial_shape,
+    stack,
+    status_label,
 )
-from ._checks import check_model_backend, model_sidecar
 from ._jobs import job_worker
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def segmentation_layer_name(image_name: str) -> str:
 class SegmentWidget(QWidget):
     """Run a trained model on an Image layer (current plane or every plane) in a child process."""
 
-    def __init__(self, napari_viewer: "napari.viewer.Viewer", parent=None):
+    def __init__(self, napari_viewer: napari.viewer.Viewer, parent=None):
         super().__init__(parent)
         from napari.layers import Image
 

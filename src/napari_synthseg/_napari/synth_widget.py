@@ -15,22 +15,22 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ._checks import check_bank_has_objects, check_output_folder
 from ._common import (
-    row,
-    stack,
-    status_label,
     LayerChecklist,
     PathPicker,
     connect_click,
     describe_error,
-    quiet_worker,
     find_layer,
     gray_backgrounds,
     notify_error,
     notify_info,
+    quiet_worker,
+    row,
     safe_slot,
+    stack,
+    status_label,
 )
-from ._checks import check_bank_has_objects, check_output_folder
 
 if TYPE_CHECKING:
     import napari
@@ -49,7 +49,7 @@ def _spin(low: int, high: int, value: int) -> QSpinBox:
 class SynthWidget(QWidget):
     """Paste bank objects onto backgrounds learned from real image layers."""
 
-    def __init__(self, napari_viewer: "napari.viewer.Viewer", parent=None):
+    def __init__(self, napari_viewer: napari.viewer.Viewer, parent=None):
         super().__init__(parent)
         from napari.layers import Image
 

@@ -27,24 +27,6 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ._common import (
-    row,
-    stack,
-    status_label,
-    LayerChecklist,
-    PathPicker,
-    connect_click,
-    current_plane,
-    describe_error,
-    gray_backgrounds,
-    notify_error,
-    notify_info,
-    notify_warning,
-    plane_labels,
-    safe_slot,
-    source_name,
-    spatial_shape,
-)
 from ..model import DEFAULT_BASE_FILTERS, DEFAULT_DEPTH
 from ..recipe import RECIPE_CHOICES, RecipeDecision, choose_recipe
 from ..recipe import recipe as named_recipe
@@ -56,10 +38,28 @@ from ._checks import (
     check_writable_file,
     model_sidecar,
 )
+from ._common import (
+    LayerChecklist,
+    PathPicker,
+    connect_click,
+    current_plane,
+    describe_error,
+    gray_backgrounds,
+    notify_error,
+    notify_info,
+    notify_warning,
+    plane_labels,
+    row,
+    safe_slot,
+    source_name,
+    spatial_shape,
+    stack,
+    status_label,
+)
 from ._jobs import job_worker
 from ._labels_table import ImageLabelsTable
-from .autoseg_widget import AUTOSEG_METADATA
 from ._plots import LinePlot
+from .autoseg_widget import AUTOSEG_METADATA
 
 if TYPE_CHECKING:
     import napari
@@ -91,7 +91,7 @@ class TrainWidget(QWidget):
     """Train a segmentation model with a recipe (synthetic: an object bank and background images; mixed:
     anchored images, their labels and crops of them, as ``synthseg run`` does); Stop keeps the best."""
 
-    def __init__(self, napari_viewer: "napari.viewer.Viewer", parent=None):
+    def __init__(self, napari_viewer: napari.viewer.Viewer, parent=None):
         super().__init__(parent)
         from napari.layers import Image
 

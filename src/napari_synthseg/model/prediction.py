@@ -10,9 +10,9 @@ activations on the whole image. Instances come from ``probabilities_to_instances
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 

@@ -12,21 +12,27 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import keras
 import numpy as np
 
 from napari_synthseg.image_io import atomic_write
+from napari_synthseg.model import (
+    DEFAULT_BASE_FILTERS,
+    DEFAULT_DEPTH,
+    DEFAULT_LR_SCHEDULE,
+    LR_FLOOR,
+    LR_SCHEDULES,
+    XLA_CHOICES,
+    XLA_MIN_STEPS,
+)
+from napari_synthseg.model.averaging import WeightAverage
 from napari_synthseg.model.data import SyntheticScenes
 from napari_synthseg.model.losses import ForegroundIoU, SegmentationLoss
 from napari_synthseg.model.network import build_unet
-from napari_synthseg.model import (DEFAULT_BASE_FILTERS, DEFAULT_DEPTH, DEFAULT_LR_SCHEDULE, LR_FLOOR, LR_SCHEDULES,
-                                   XLA_CHOICES, XLA_MIN_STEPS)
-from napari_synthseg.model.averaging import WeightAverage
-from napari_synthseg.model.sidecar import (CHANNELS, SidecarError, prediction_info, read_sidecar,
-                                           write_sidecar)
+from napari_synthseg.model.sidecar import CHANNELS, SidecarError, prediction_info, read_sidecar, write_sidecar
 from napari_synthseg.model.validation import REAL_VALIDATION_PIXELS, RealValidation
 
 #: Seconds between two progress reports during training steps (validations always report).
@@ -446,7 +452,7 @@ def _write_info(model_path, network, train_params, state, history, scenes, selec
                     **{k: v for k, v in best_record.items() if k not in ("saved", "elapsed_s")}},
         "history": history,
         "versions": _versions(),
-        "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     write_sidecar(model_path, info)
 
