@@ -3,11 +3,11 @@
 Run by hand: ``.venv/bin/python benchmarks/bench_predict.py [--tiles 256 512 1024]
 [--batches 1 2 4] [--overlap 96] [--overlaps 32 64 128] [--precision auto] [--repeats 1]``.
 
-The network is the default ``build_unet()`` (``--base-filters``, ``--depth``) with random He-normal weights (the cost does not
-depend on the weights; these make the output vary, so tiling differences show). Baseline, measured in the same run: one untiled pass of the whole padded
-image through the network. Also reports, for each tile size, how far the tiled
-probabilities are from the untiled ones (max and mean absolute difference), and the
-post-processing time on the ideal probabilities of a sample scene with ground truth.
+The network is the default ``build_unet()`` (``--base-filters``, ``--depth``) with random He-normal weights
+(the cost does not depend on the weights; these make the output vary, so tiling differences show). Baseline,
+measured in the same run: one untiled pass of the whole padded image through the network. Also reports, for
+each tile size, how far the tiled probabilities are from the untiled ones (max and mean absolute difference),
+and the post-processing time on the ideal probabilities of a sample scene with ground truth.
 """
 
 from __future__ import annotations
@@ -110,8 +110,8 @@ def main() -> None:
     results = []
     for tile in args.tiles:
         for batch_size in args.batches:
-            net_s, prob = timed(lambda: predict_probabilities(model, image, tile=tile, overlap=args.overlap,
-                                                              batch_size=batch_size, precision=precision))
+            net_s, prob = timed(lambda tile=tile, batch_size=batch_size: predict_probabilities(
+                model, image, tile=tile, overlap=args.overlap, batch_size=batch_size, precision=precision))
             diff = np.abs(prob - untiled)
             inner = diff[args.overlap:-args.overlap, args.overlap:-args.overlap]  # the baseline has no border margin
             results.append((net_s, tile, batch_size))
@@ -121,8 +121,8 @@ def main() -> None:
     net_s, tile, batch_size = min(results)
     # Seams: float32 both ways, so the differences come from tiling alone.
     for overlap in [args.overlap] + list(args.overlaps):
-        other_s, prob = timed(lambda: predict_probabilities(model, image, tile=tile, overlap=overlap,
-                                                            batch_size=batch_size, precision="float32"))
+        other_s, prob = timed(lambda overlap=overlap: predict_probabilities(
+            model, image, tile=tile, overlap=overlap, batch_size=batch_size, precision="float32"))
         inner = np.abs(prob - untiled)[args.overlap:-args.overlap, args.overlap:-args.overlap]
         print(f"float32 tile {tile} batch {batch_size} overlap {overlap:3d}: {other_s:.2f} s; "
               f"|tiled - untiled| inside max {inner.max():.4f} mean {inner.mean():.5f}", flush=True)
@@ -136,7 +136,7 @@ def main() -> None:
     ideal = labels_to_targets(truth)
     post = {}
     for method in ("distance", "watershed", "components"):
-        post[method], found = timed(lambda: probabilities_to_instances(ideal, method=method))
+        post[method], found = timed(lambda method=method: probabilities_to_instances(ideal, method=method))
         print(f"post-processing {method:10s} on ideal maps of a sample scene: {post[method]:.2f} s, "
               f"{found.max()} objects (truth {len(np.unique(truth)) - 1})")
     print(f"best: tile {tile} batch {batch_size} ({precision}): {net_s:.2f} s probabilities + "

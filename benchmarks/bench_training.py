@@ -56,7 +56,7 @@ def _baseline_model():
 
     inputs = keras.Input((None, None, 1))
     x = inputs
-    for i in range(4):
+    for _ in range(4):
         x = layers.Conv2D(16, 3, padding="same", activation="relu")(x)
     outputs = layers.Conv2D(3, 1, activation="sigmoid")(x)
     return keras.Model(inputs, outputs, name="baseline_fcn")
@@ -161,7 +161,8 @@ def main() -> None:
     reference = next((r for r in results if r["backend"] == "tensorflow"), results[0] if results else None)
     print(f"U-Net base 16 depth 3, train patch {args.patch} batch {args.batch}; predict 4 tiles of 512; "
           f"load average {os.getloadavg()[0]:.2f}")
-    print(f"{'backend':<12}{'train patches/s':>17}{'vs tf':>8}{'predict tiles/s':>17}{'vs tf':>8}{'first 2 steps s':>17}")
+    print(f"{'backend':<12}{'train patches/s':>17}{'vs tf':>8}{'predict tiles/s':>17}{'vs tf':>8}"
+          f"{'first 2 steps s':>17}")
     for r in results:
         print(f"{r['backend']:<12}{r['train_patches_per_s']:>17.2f}"
               f"{r['train_patches_per_s'] / reference['train_patches_per_s']:>8.2f}"

@@ -62,7 +62,8 @@ def _groups(name: str, work: Path, quick: bool):
         halves = {r["image"]: r["half"] for r in csv.DictReader(open(root / "split.csv"))}
         paths = list_images(root / "images")
         if quick:
-            paths = [p for p in paths if halves[p.name] == "tune"][:4] + [p for p in paths if halves[p.name] == "check"][:4]
+            paths = ([p for p in paths if halves[p.name] == "tune"][:4]
+                     + [p for p in paths if halves[p.name] == "check"][:4])
             folder = work / "dev_quick"
             folder.mkdir()
             for p in paths:
@@ -146,7 +147,8 @@ def main(argv=None) -> int:
         if len(models) > 1:
             for key in ("pixel_iou", "object_f1", "ap"):
                 v = [r[key] for r in models]
-                print(f"{name} {group} {key}: mean {np.mean(v):.3f}, range {min(v):.3f}-{max(v):.3f} over {len(v)} runs")
+                print(f"{name} {group} {key}: mean {np.mean(v):.3f}, range {min(v):.3f}-{max(v):.3f} "
+                      f"over {len(v)} runs")
     print(f"load average at end {os.getloadavg()}")
     return 0
 

@@ -8,8 +8,8 @@ Run (takes ~12 minutes per dataset at the default snapshots):
 
 One training run per dataset with the default recipe (``pipeline.run_pipeline``'s steps:
 auto-segment → bank → background source → ``train_model``, ``pipeline.DEFAULT_TRAIN``; the
-mixed-folder recipe with ``--train '{"normalization": "anchored", "real_fraction": 0.5}'``); a callback copies the best model
-so far when training passes each snapshot time (column "chosen": the step whose validation made it
+mixed-folder recipe with ``--train '{"normalization": "anchored", "real_fraction": 0.5}'``); a callback copies
+the best model so far when training passes each snapshot time (column "chosen": the step whose validation made it
 the best so far). Each snapshot then segments the evaluation
 images and is scored (pooled pixel IoU, object F1 @ IoU 0.5), next to the baseline measured in
 the same run: the best of Otsu / Li / local thresholding from ``autosegment`` (polarity auto).
@@ -170,7 +170,8 @@ def run_dataset(name: str, snapshots: list[float], quick: bool, out: Path, train
         _copy_model(model_path, copy)  # with its sidecar
         taken.append((minute, result.history[-1]["elapsed_s"], result.steps_done, copy))
     load_end = os.getloadavg()[0]
-    print(f"[{name}] {len(images)} training images, bank {len(bank)} objects ({len(objects)} used), prep {prep_s:.0f} s, "
+    print(f"[{name}] {len(images)} training images, bank {len(bank)} objects ({len(objects)} used), "
+          f"prep {prep_s:.0f} s, "
           f"{result.steps_done} steps, load average {load_start:.1f} -> {load_end:.1f}", flush=True)
 
     variants = {"model": {}, **({"model+flips": {"augment": True}} if augment else {})}
@@ -207,7 +208,8 @@ def main(argv=None) -> int:
     parser.add_argument("--autoseg", default="{}",
                         help="autosegment keywords for the training labels and bank as JSON, e.g. "
                              "'{\"method\": \"edge\"}' (the threshold rows are unchanged)")
-    parser.add_argument("--predict", default="{}", help='extra predict keywords as JSON, e.g. \'{"min_confidence": 0.5}\'')
+    parser.add_argument("--predict", default="{}",
+                        help='extra predict keywords as JSON, e.g. \'{"min_confidence": 0.5}\'')
     parser.add_argument("--augment", action="store_true",
                         help="also score each snapshot with test-time augmentation (predict(augment=True))")
     args = parser.parse_args(argv)
@@ -230,13 +232,13 @@ def main(argv=None) -> int:
             scores = r if "pixel_iou" in r else None
             minutes = "" if r["minutes"] is None else f"{r['minutes']:g}"
             chosen = r.get("chosen_step")
-            print(f"{name:<8} {r['what']:<16} {minutes:>5} {r.get('step', ''):>6} {'' if chosen is None else chosen:>6} "
-                  f"{_fmt(scores)}")
+            print(f"{name:<8} {r['what']:<16} {minutes:>5} {r.get('step', ''):>6} "
+                  f"{'' if chosen is None else chosen:>6} {_fmt(scores)}")
         if best:
             for r in group:
                 if r["what"].startswith("model"):
-                    print(f"{name:<8} {r['what']} {r['minutes']:g} min / best threshold ({best['what'][10:]}): pixel IoU "
-                          f"x{r['pixel_iou'] / max(best['pixel_iou'], 1e-9):.2f}, object F1 "
+                    print(f"{name:<8} {r['what']} {r['minutes']:g} min / best threshold ({best['what'][10:]}): "
+                          f"pixel IoU x{r['pixel_iou'] / max(best['pixel_iou'], 1e-9):.2f}, object F1 "
                           f"x{r['object_f1'] / max(best['object_f1'], 1e-9):.2f}")
     print(f"load average at end {os.getloadavg()}")
     (args.out / "time_to_accuracy.json").write_text(json.dumps(rows, indent=1))

@@ -122,7 +122,8 @@ def main(argv=None) -> int:
     viewer.window.remove_dock_widget(dock_widget)
 
     dock_widget, curate = dock(viewer, "curate")
-    labels = viewer.layers["grains segmentation"] if "grains segmentation" in viewer.layers else viewer.layers["grains autoseg"]
+    name = "grains segmentation" if "grains segmentation" in viewer.layers else "grains autoseg"
+    labels = viewer.layers[name]
     curate.labels_choice.set_layer(labels)
     curate.image_choice.set_layer(image)
     curate.set_mode("pick")

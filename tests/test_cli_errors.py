@@ -208,7 +208,9 @@ def test_interrupt_before_the_first_validation_saves_the_model(made, tmp_path):
     from napari_synthseg.model.prediction import load_model
     from napari_synthseg.model.training import train_model
 
-    def press_ctrl_c(progress, pressed=[]):
+    pressed = []
+
+    def press_ctrl_c(progress):
         if progress.step >= 1 and not pressed:
             pressed.append(True)
             raise KeyboardInterrupt

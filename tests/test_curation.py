@@ -105,7 +105,8 @@ def test_measure_objects():
     assert r1["area_px2"] == 16 and r4["area_px2"] == 50
     assert r1["equivalent_diameter_px"] == pytest.approx(np.sqrt(4 * 16 / np.pi))
     assert r4["mean_intensity"] == pytest.approx(2.5) and r1["mean_intensity"] == 0
-    assert (r4["bbox_min_row_px"], r4["bbox_min_col_px"], r4["bbox_max_row_px"], r4["bbox_max_col_px"]) == (10, 10, 15, 20)
+    bbox = (r4["bbox_min_row_px"], r4["bbox_min_col_px"], r4["bbox_max_row_px"], r4["bbox_max_col_px"])
+    assert bbox == (10, 10, 15, 20)
     assert r1["plane"] == 3 and r1["perimeter_px"] > 0
     scaled = measure_objects(labels, spacing=0.5, unit="um")
     assert scaled[0]["area_um2"] == pytest.approx(4.0)

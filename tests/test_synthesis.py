@@ -169,7 +169,8 @@ def test_touch_prob_makes_objects_touch(bank, source):
         count = 0
         for seed in range(6):
             _, labels = synthesize_scene(
-                bank, (192, 192), np.random.default_rng(seed), source, n_objects=12, touch_prob=touch, scale_range=(0.5, 0.8)
+                bank, (192, 192), np.random.default_rng(seed), source, n_objects=12, touch_prob=touch,
+                scale_range=(0.5, 0.8),
             )
             right = (labels[:, 1:] != labels[:, :-1]) & (labels[:, 1:] > 0) & (labels[:, :-1] > 0)
             down = (labels[1:] != labels[:-1]) & (labels[1:] > 0) & (labels[:-1] > 0)

@@ -217,7 +217,8 @@ def _add_autoseg_options(p: argparse.ArgumentParser, method_default: str | None 
     g.add_argument("--no-split", dest="split_touching", action="store_false",
                    help="do not split touching objects at necks")
     g.add_argument("--ignore-box", type=_ignore_box, default="auto",
-                   help="region where no object is segmented: 'auto' (detect the scale bar), 'none', or Y0,Y1,X0,X1 [auto]")
+                   help="region where no object is segmented: 'auto' (detect the scale bar), 'none', "
+                        "or Y0,Y1,X0,X1 [auto]")
 
 
 def _autoseg_params(args: argparse.Namespace) -> dict:
@@ -525,7 +526,7 @@ def _split_stems(csv_path: str, subset: str) -> set[str]:
         with open(path, newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.DictReader(handle))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise CommandError(f"--split {path} cannot be read as CSV ({exc}); give a CSV with columns image,half")
+        raise CommandError(f"--split {path} cannot be read as CSV ({exc}); give a CSV with columns image,half") from exc
     columns = set(rows[0]) if rows else set()
     _check({"image", "half"} <= columns,
            f"--split {path} needs the columns image,half (found {', '.join(sorted(columns)) or 'none'})")
@@ -630,7 +631,8 @@ def cmd_measure(args: argparse.Namespace) -> int:
     out = Path(args.out)
     _check(not out.is_dir(), f"--out {out} is a folder; give a CSV file name")
     _check(out.suffix.lower() == ".csv", f"--out {out} must end in .csv")
-    _check(args.overwrite or not out.exists(), f"--out {out} exists; pass --overwrite to replace it or choose another name")
+    _check(args.overwrite or not out.exists(),
+           f"--out {out} exists; pass --overwrite to replace it or choose another name")
     _check_writable(out.parent, "--out")
     labels = _measure_inputs(args.labels)
     images = _measure_pairs(labels, args.images)

@@ -428,8 +428,8 @@ class ModelSegmenter(TileSegmenter):
     same strided sample the in-memory ``predict`` uses, for an anchored model
     (``anchored_range``) from a strided overview of the plane, so every tile sees the same
     input scale (and polarity) as the whole image would, and resolves ``ignore_box="auto"`` (a
-    scale-bar box, as ``predict``) on the same overview. Inside a tile the network runs on overlapping sub-tiles with smooth
-    blending (as ``predict``), the box is cut out, then ``probabilities_to_instances`` makes the labels.
+    scale-bar box, as ``predict``) on the same overview. Inside a tile the network runs on overlapping sub-tiles
+    with smooth blending (as ``predict``), the box is cut out, then ``probabilities_to_instances`` makes the labels.
     The model is loaded once per worker process, from ``model_path``.
     """
 

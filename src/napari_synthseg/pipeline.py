@@ -269,7 +269,8 @@ def load_planes(paths: Sequence[Path]) -> list[Plane]:
         image = to_gray(read_image(path))
         if image.ndim < 2:
             raise ImageReadError(f"{path} has shape {image.shape}; `synthseg run` needs 2D images or stacks of them")
-        planes.extend(Plane(Path(path), index, np.ascontiguousarray(image[index])) for index in iter_planes(image.shape))
+        planes.extend(Plane(Path(path), index, np.ascontiguousarray(image[index]))
+                      for index in iter_planes(image.shape))
     return planes
 
 
@@ -549,7 +550,8 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
             _copy_model(rounds_dir / f"round{round_index - 1}.keras", round_model)
         t0 = time.perf_counter()
         result = train_model(
-            training_objects(bank, **DEFAULT_BANK_FILTER), backgrounds, round_model, minutes=minutes, steps=steps, seed=seed + round_index,
+            training_objects(bank, **DEFAULT_BANK_FILTER), backgrounds, round_model, minutes=minutes, steps=steps,
+            seed=seed + round_index,
             resume=round_index > 1, scene_params=scene_params,
             **real_image_params(zip(raw_images, real_labels), real_fraction),
             callbacks=[lambda p, r=round_index: progress(

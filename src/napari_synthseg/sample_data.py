@@ -113,7 +113,9 @@ def _grain_mask(rng: np.random.Generator, radius: float) -> np.ndarray:
     return mask
 
 
-def _grain_pixels(rng: np.random.Generator, mask: np.ndarray, kind: str, background: float, size_scale: float) -> np.ndarray:
+def _grain_pixels(
+    rng: np.random.Generator, mask: np.ndarray, kind: str, background: float, size_scale: float
+) -> np.ndarray:
     """Intensities of one grain inside its box (only mask pixels matter)."""
     inside = ndimage.distance_transform_edt(mask).astype(np.float32)
     shape = mask.shape

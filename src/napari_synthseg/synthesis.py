@@ -45,7 +45,9 @@ DEFAULT_KIND_WEIGHTS = {
 }
 #: Scene settings that training uses unless told otherwise (chosen by measurement:
 #: docs/benchmarks.md, "Recipe choice"). ``synthesize_scene``'s own defaults stay neutral.
-TRAINING_SCENE_PARAMS = {"coverage": (0.05, 0.6), "group_prob": 0.7, "restyle_prob": 0.3, "invert_prob": 0.0, "rim_prob": 0.2}
+TRAINING_SCENE_PARAMS = {
+    "coverage": (0.05, 0.6), "group_prob": 0.7, "restyle_prob": 0.3, "invert_prob": 0.0, "rim_prob": 0.2,
+}
 #: Objects left with fewer visible pixels than this are removed from the scene.
 MIN_VISIBLE_PIXELS = 10
 #: Range of the share of an agglomerated object (and of each neighbour it touches) that the
@@ -483,9 +485,8 @@ class BackgroundSource:
             for b in (0, 1):
                 tiles = self.patches[index[a::2, b::2]]
                 gy, gx = tiles.shape[:2]
-                canvas[a * step : a * step + gy * p, b * step : b * step + gx * p] += tiles.transpose(0, 2, 1, 3).reshape(
-                    gy * p, gx * p
-                )
+                rows, cols = slice(a * step, a * step + gy * p), slice(b * step, b * step + gx * p)
+                canvas[rows, cols] += tiles.transpose(0, 2, 1, 3).reshape(gy * p, gx * p)
         oy = int(rng.integers(step, canvas.shape[0] - step - shape[0] + 1))
         ox = int(rng.integers(step, canvas.shape[1] - step - shape[1] + 1))
         return canvas[oy : oy + shape[0], ox : ox + shape[1]]
@@ -1020,7 +1021,8 @@ def synthesize_scene(
     if noise_hi > 0:
         sd = rng.uniform(noise_lo, noise_hi)
         if sd > 0:
-            image += _random_crop(_standard_normal_field(_field_side((height, width))), (height, width), rng) * np.float32(sd)
+            field = _standard_normal_field(_field_side((height, width)))
+            image += _random_crop(field, (height, width), rng) * np.float32(sd)
     np.clip(image, 0.0, 1.0, out=image)
     return image, labels
 

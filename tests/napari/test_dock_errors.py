@@ -404,5 +404,6 @@ def test_unwritable_and_unreadable_paths_are_refused_up_front(make_napari_viewer
     segment = SegmentWidget(viewer)
     segment.model_path.set_path(fake_model(model_file))
     segment.run_button.click()
-    assert len(shown_errors) == 2 and "cannot read model file" in shown_errors[1] and "permission denied" in shown_errors[1], shown_errors
+    assert len(shown_errors) == 2, shown_errors
+    assert "cannot read model file" in shown_errors[1] and "permission denied" in shown_errors[1], shown_errors
     assert started_jobs == [] and same_layers(before, layer_snapshot(viewer))

@@ -26,7 +26,7 @@ def bright_and_dark_field(shape=(128, 160)):
     return (bright, bright_labels), ((255 - other).astype(np.uint8), dark_labels)
 
 
-def test_the_dock_shows_the_decision_and_sends_the_mixed_recipe(make_napari_viewer, qtbot, tmp_path, started_jobs,
+def test_the_dock_shows_the_decision_and_sends_the_mixed_recipe(make_napari_viewer, qtbot, tmp_path, started_jobs,  # noqa: F811 (fixture)
                                                                monkeypatch):
     from types import SimpleNamespace
 

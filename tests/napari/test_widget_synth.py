@@ -53,7 +53,8 @@ def test_show_and_write_scenes(make_napari_viewer, qtbot, tmp_path, bank_dir):
     widget.n_write.setValue(3)
     widget.write_scenes()
     wait_idle(qtbot, widget)
-    assert sorted(p.stem for p in (out / "images").glob("*.png")) == sorted(p.stem for p in (out / "labels").glob("*.tif"))
+    images, labels = (out / "images").glob("*.png"), (out / "labels").glob("*.tif")
+    assert sorted(p.stem for p in images) == sorted(p.stem for p in labels)
     assert len(list((out / "images").glob("*.png"))) == 3
     widget.write_scenes()  # same seed again: new names, nothing overwritten
     wait_idle(qtbot, widget)

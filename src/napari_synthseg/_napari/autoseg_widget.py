@@ -268,7 +268,8 @@ class AutosegWidget(QWidget):
         if labels_layer is None:
             raise ValueError(f"no layer '{autoseg_layer_name(image.name)}': run Auto-segment first")
         if tuple(labels_layer.data.shape) != spatial_shape(image):
-            raise ValueError(f"layer '{labels_layer.name}' does not have the shape of '{image.name}'; run Auto-segment again")
+            raise ValueError(f"layer '{labels_layer.name}' does not have the shape of '{image.name}'; "
+                             "run Auto-segment again")
         bank_dir = self.bank_path.path()
         if bank_dir is None:
             raise ValueError("choose a bank folder first (an empty or existing bank folder)")

@@ -44,6 +44,8 @@ from ._common import (
 from ._plots import Histogram
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import napari
 
 MODES = ("off", "fill", "pick")
@@ -201,8 +203,9 @@ class CurateWidget(QWidget):
             if active is not target:
                 where = f"'{target.name}'" if target is not None else "a Labels layer (choose one in the Curate dock)"
                 kind = type(active).__name__ if active is not None else "no layer"
-                notify_info(f"Curate acts on {where}, but the selected layer is {kind}"
-                            f"{' ' + repr(active.name) if active is not None else ''}; select {where} in the layer list")
+                named = " " + repr(active.name) if active is not None else ""
+                notify_info(f"Curate acts on {where}, but the selected layer is {kind}{named}; "
+                            f"select {where} in the layer list")
 
         return curate_wrong_layer
 

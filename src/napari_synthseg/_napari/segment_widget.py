@@ -133,7 +133,8 @@ class SegmentWidget(QWidget):
         planes = planes_of(image, scope, self.viewer)
         grays = [plane_gray(image, plane) for plane in planes]
         kwargs = dict(threshold=self.threshold.value(), min_area=self.min_area.value(),
-                      min_confidence=self.min_confidence.value(), fill_holes=self.fill_holes.isChecked(), tile=self.tile.value(),
+                      min_confidence=self.min_confidence.value(), fill_holes=self.fill_holes.isChecked(),
+                      tile=self.tile.value(),
                       augment=self.augment.isChecked(), ignore_box="auto" if self.skip_scale_bar.isChecked() else None)
         self._results = [None] * len(planes)
         self._job_context = {"image": image, "planes": planes, "shape": spatial_shape(image), "error": None}
@@ -177,7 +178,8 @@ class SegmentWidget(QWidget):
         self._set_running(False)
         context = self._job_context
         image = context.get("image")
-        done = [(plane, labels) for plane, labels in zip(context.get("planes", []), self._results) if labels is not None]
+        planes = context.get("planes", [])
+        done = [(plane, labels) for plane, labels in zip(planes, self._results) if labels is not None]
         if self._stop_requested.is_set() or context.get("error") or len(done) < len(self._results):
             self.status.setText("cancelled; no layer was changed" if self._stop_requested.is_set()
                                 else "segmentation did not finish; no layer was changed")

@@ -58,7 +58,8 @@ def check_model_file(model_path: str | os.PathLike) -> dict:
     channels = info.get("channels")
     if list(channels or []) != list(CHANNELS):
         raise ModelFileError(f"model {path} outputs channels {channels!r} (sidecar {sidecar_path(path)}); this "
-                             f"version needs {list(CHANNELS)!r}. Retrain the model with this version of napari-synthseg")
+                             f"version needs {list(CHANNELS)!r}. "
+                             "Retrain the model with this version of napari-synthseg")
     return info
 
 

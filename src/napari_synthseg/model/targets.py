@@ -80,7 +80,8 @@ def labels_to_targets(labels: np.ndarray) -> np.ndarray:
     interior = foreground & ~touching
     distance = ndimage.distance_transform_edt(interior).astype(np.float32)
     n = int(labels.max())
-    per_label_max = ndimage.maximum(distance, labels=labels, index=np.arange(n + 1)) if n <= max(labels.size, 65535) else None
+    per_label_max = (ndimage.maximum(distance, labels=labels, index=np.arange(n + 1))
+                     if n <= max(labels.size, 65535) else None)
     if per_label_max is None:  # huge label ids: compact them first so the lookup table stays small
         ids, compact = np.unique(labels, return_inverse=True)
         compact = compact.reshape(labels.shape)

@@ -341,7 +341,8 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
                     break
                 x, y = pending.result()
                 pending = pool.submit(scenes.batch, step + 1)
-                model.optimizer.learning_rate.assign(learning_rate * learning_rate_factor(lr_schedule, budget_used(step, now)))
+                factor = learning_rate_factor(lr_schedule, budget_used(step, now))
+                model.optimizer.learning_rate.assign(learning_rate * factor)
                 t0 = time.perf_counter()
                 logs = model.train_on_batch(x, y, return_dict=True)
                 average.update(model)
