@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Set everything up and run the whole test suite. Two pytest processes: the napari tests
+# Set everything up, lint, and run the whole test suite. Lint first: `ruff check` (configured in
+# pyproject.toml) fails the run before any test. Two pytest processes: the napari tests
 # (tests/napari, under Xvfb) must not share a process with TensorFlow (they crash together
 # under Mesa OpenGL). Extra arguments go to both pytest runs, e.g. bash scripts/test.sh -k bank
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh all,testing
 export QT_API="${QT_API:-pyqt6}"
+
+echo "== ruff check (lint)"
+.venv/bin/python -m ruff check . || { echo "ruff found lint errors (above): fix them, or run .venv/bin/python -m ruff check --fix ." >&2; exit 1; }
 
 failed=0
 empty=0
