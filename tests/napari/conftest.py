@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from _images import grains
 
 
 @pytest.fixture
@@ -17,3 +18,40 @@ def shown_errors(monkeypatch):
     monkeypatch.setattr("napari.utils.notifications.show_error", lambda message: messages.append(str(message)))
     return messages
 
+
+@pytest.fixture
+def bank_dir(tmp_path):
+    """A bank folder with the six objects of ``grains(n=6)``."""
+    from napari_synthseg.bank import ObjectBank
+
+    image, labels = grains(n=6)
+    ObjectBank(tmp_path / "bank").add_from_labels(image, labels, source="test")
+    return tmp_path / "bank"
+
+
+@pytest.fixture
+def started_jobs(monkeypatch):
+    """The keyword arguments of every model job the docks start (no child process is made)."""
+    from napari_synthseg._napari import segment_widget, train_widget
+    from napari_synthseg._napari._common import quiet_worker
+
+    sent = []
+
+    class RecordingJob:
+        def start_training(self, **kwargs):
+            sent.append(("train", kwargs))
+
+        def start_prediction(self, model_path, images, **kwargs):
+            sent.append(("predict", kwargs))
+
+    def fake_job_worker(start, stop_requested, stop_timeout=30.0):
+        start(RecordingJob())
+
+        def no_events():
+            yield {"kind": "done"}
+
+        return quiet_worker(no_events)
+
+    monkeypatch.setattr(train_widget, "job_worker", fake_job_worker)
+    monkeypatch.setattr(segment_widget, "job_worker", fake_job_worker)
+    return sent

@@ -31,43 +31,6 @@ def wait_idle(qtbot, widget, timeout=30_000):
     qtbot.waitUntil(lambda: not widget.busy, timeout=timeout)
 
 
-@pytest.fixture
-def bank_dir(tmp_path):
-    from napari_synthseg.bank import ObjectBank
-
-    image, labels = grains(n=6)
-    ObjectBank(tmp_path / "bank").add_from_labels(image, labels, source="test")
-    return tmp_path / "bank"
-
-
-@pytest.fixture
-def started_jobs(monkeypatch):
-    """The keyword arguments of every model job the docks start (no child process is made)."""
-    from napari_synthseg._napari import segment_widget, train_widget
-    from napari_synthseg._napari._common import quiet_worker
-
-    sent = []
-
-    class RecordingJob:
-        def start_training(self, **kwargs):
-            sent.append(("train", kwargs))
-
-        def start_prediction(self, model_path, images, **kwargs):
-            sent.append(("predict", kwargs))
-
-    def fake_job_worker(start, stop_requested, stop_timeout=30.0):
-        start(RecordingJob())
-
-        def no_events():
-            yield {"kind": "done"}
-
-        return quiet_worker(no_events)
-
-    monkeypatch.setattr(train_widget, "job_worker", fake_job_worker)
-    monkeypatch.setattr(segment_widget, "job_worker", fake_job_worker)
-    return sent
-
-
 def fake_model(path, sidecar=True):
     """A zip archive named .keras with a valid sidecar: passes the dock's checks, not Keras."""
     from napari_synthseg.model.sidecar import CHANNELS, SIDECAR_FORMAT

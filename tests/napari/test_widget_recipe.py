@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from test_dock_errors import bank_dir, started_jobs, wait_idle  # noqa: F401 (fixtures)
+from test_dock_errors import wait_idle
 
 from napari_synthseg._napari.autoseg_widget import AUTOSEG_METADATA, AutosegWidget
 from napari_synthseg._napari.train_widget import TrainWidget
@@ -26,7 +26,7 @@ def bright_and_dark_field(shape=(128, 160)):
     return (bright, bright_labels), ((255 - other).astype(np.uint8), dark_labels)
 
 
-def test_the_dock_shows_the_decision_and_sends_the_mixed_recipe(make_napari_viewer, qtbot, tmp_path, started_jobs,  # noqa: F811 (fixture)
+def test_the_dock_shows_the_decision_and_sends_the_mixed_recipe(make_napari_viewer, qtbot, tmp_path, started_jobs,
                                                                monkeypatch):
     from types import SimpleNamespace
 
