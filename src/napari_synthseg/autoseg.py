@@ -114,9 +114,8 @@ def choose_polarity(gray: np.ndarray, mask: np.ndarray | None = None) -> str:
     score = 0.0  # > 0 means "objects are bright"
     # Background dominates the border more than its share of the image.
     score += 2.0 * (frac_bright - border_bright)
-    # The minority phase is usually the objects. (Weights 2 : 1 : 1 were picked on the
-    # 60 dev_emps images, so in-sample: 58/60 right on the smoothed image autosegment
-    # passes; the first guess 2 : 1 : 0.5 got 57/60.)
+    # The minority phase is usually the objects. (Weights 2 : 1 : 1 were picked on real
+    # images, in-sample: docs/benchmarks.md, "Why these defaults".)
     score += 1.0 * (0.5 - frac_bright)
     # Background is one big connected region; objects come in many pieces.
     score += _fragmentation(bright & valid) - _fragmentation(~bright & valid)
@@ -471,9 +470,8 @@ def _edge_threshold(smooth: np.ndarray, valid: np.ndarray | None, bright: bool) 
     middle phase with the objects; the object outline is where intensity changes most. A level
     is considered only if its foreground covers 1-80 % of the image and has at least half as
     many objects as Otsu's, so that a few letters with sharp edges are never chosen over the
-    particles. On dev_emps this took Otsu from pixel IoU 0.757 to 0.764, and the mixed-recipe
-    model trained on its labels for 15 minutes from 0.787 / 0.554 to 0.795 / 0.592 (pixel IoU /
-    object F1; docs/benchmarks.md).
+    particles. Better labels than Otsu's, and a better model trained on them
+    (docs/benchmarks.md, "Why these defaults").
     """
     from skimage import filters
 

@@ -29,8 +29,8 @@ Progress = Callable[[str, int, int, str], None]
 DEFAULT_AUTOSEG: dict = dict(RECIPES["synthetic"]["autoseg"])  # copies: callers may not change the recipes
 DEFAULT_TRAIN: dict = dict(RECIPES["synthetic"]["train"])
 #: Which banked objects training uses by default (see ``training_objects``).
-# objects cut by the image border have straight cut edges and (on dev_emps) hold half the banked
-# area; leaving them out raised object F1 0.044 -> 0.110 at 210 steps (docs/benchmarks.md)
+# objects cut by the image border have straight cut edges that the network would learn
+# (docs/benchmarks.md, "Why these defaults")
 DEFAULT_BANK_FILTER: dict = {"min_quality": 0.0, "skip_border": True}
 
 
@@ -117,9 +117,8 @@ def real_image_params(pairs: Sequence[tuple[np.ndarray, np.ndarray]], real_fract
     """``train_model`` keywords for real images and their (auto-segmentation) labels.
 
     With ``real_fraction`` > 0 their crops make up that share of every batch, and the same
-    images choose the model to keep late in training (``real_validation``): on dev_emps the
-    agreement of a checkpoint's segmentation with the auto-segmentation ranked checkpoints
-    like the ground truth did, the synthetic validation did not (docs/benchmarks.md).
+    images choose the model to keep late in training (``real_validation``): agreement with the
+    auto-segmentation ranks checkpoints as the ground truth does (docs/benchmarks.md, "Why these defaults").
     """
     if real_fraction <= 0:
         return {}

@@ -3,26 +3,23 @@
 Importing this package does not import Keras or TensorFlow; its modules do.
 """
 
-#: Default U-Net size. On 2 CPU cores base 8 runs about 2.2 times the training steps of
-#: base 16 in the same minutes, and after 12 minutes it scored higher on dev_emps
-#: (docs/benchmarks.md, "Network size").
+#: Default U-Net size: small, so a CPU fits many more training steps into the same minutes,
+#: which scored higher than a wider network (docs/benchmarks.md, "Why these defaults").
 DEFAULT_BASE_FILTERS = 8
 DEFAULT_DEPTH = 3
 
 #: Learning-rate schedules over the training budget (``train_model(lr_schedule=...)``,
 #: ``--lr-schedule``). ``"cosine"`` falls from the learning rate to 5 % of it along half a cosine,
 #: so the last validated models come from small steps rather than from wherever the last noisy
-#: batches left the weights (docs/benchmarks.md, "Learning-rate schedule").
+#: batches left the weights (docs/benchmarks.md, "Why these defaults").
 LR_SCHEDULES = ("cosine", "constant")
 DEFAULT_LR_SCHEDULE = "cosine"
 #: Where the cosine schedule ends, as a fraction of the learning rate.
 LR_FLOOR = 0.05
 
 #: XLA compilation of the training step (``train_model(xla=...)``, ``--xla``). Keras leaves XLA
-#: off on CPU-only machines; for the base-8 U-Net on 2 cores it trains 1.5 times the patches per
-#: second on fixed batches and 1.34 times the steps inside ``train_model`` (docs/benchmarks.md,
-#: "XLA training"), but compiling costs about 10 s, so ``"auto"`` turns it on only for budgets
-#: that repay it.
+#: off on CPU-only machines, where it makes the steps faster (docs/benchmarks.md, "Why these defaults"); compiling
+#: takes seconds, so ``"auto"`` turns it on only for budgets that repay it.
 XLA_CHOICES = ("auto", "on", "off")
 #: Smallest step budget for which ``"auto"`` compiles with XLA (minutes budgets: 1 minute).
 XLA_MIN_STEPS = 100

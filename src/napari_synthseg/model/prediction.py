@@ -27,24 +27,23 @@ from napari_synthseg.tiling import TiledAccumulator, blend_window, count_tiles, 
 _DEFAULT_PAD_MULTIPLE = 32
 
 
-# Defaults measured by benchmarks/bench_predict.py on a 2592x2048 image, 2 shared cores,
-# build_unet(16, 3), bfloat16: tile 1024 took 4.4 s against 9.5-10.5 s for 512 (fewer
-# overlapping pixels, fewer calls); batch 1/2/4 within 3 % of each other (2 keeps memory
-# low and still batches on a GPU). Overlap 96 keeps tiled and untiled probabilities within
-# 0.005 even for a network using its whole receptive field (64: 0.035, 32: 0.15).
+# Large tiles overlap less and call the network less often; batch 2 keeps memory low and
+# still batches on a GPU; overlap 96 makes tiled probabilities match untiled ones even for a
+# network that uses its whole receptive field (benchmarks/bench_predict.py;
+# docs/benchmarks.md, "Why these defaults").
 DEFAULT_TILE = 1024
 DEFAULT_OVERLAP = 96
 DEFAULT_BATCH = 2
 #: Objects whose mean foreground probability is below this are dropped (specks of noisy
-#: backgrounds; on dev_emps it raised object precision from 0.31 to 0.62, docs/benchmarks.md).
+#: backgrounds, which otherwise halve object precision; docs/benchmarks.md, "Why these defaults").
 DEFAULT_MIN_CONFIDENCE = 0.8
 
 #: Inference precisions understood by ``predict``.
 PRECISIONS = ("auto", "float32", "bfloat16")
 
 #: The 8 symmetries of the square as (transpose, flip rows, flip columns); ``augment=True``
-#: averages the network's answers over all of them (on dev_emps, 10-minute base-8 model: pixel
-#: IoU 0.790 -> 0.799, object F1 0.563 -> 0.608, for 8 times the work; docs/benchmarks.md).
+#: averages the network's answers over all of them: better objects for 8 times the work
+#: (docs/benchmarks.md, "Why these defaults").
 SYMMETRIES = tuple((t, fy, fx) for t in (False, True) for fy in (False, True) for fx in (False, True))
 
 

@@ -41,20 +41,16 @@ REPORT_INTERVAL_S = 0.5
 #: ``synthesize_scene`` settings the trainer uses unless ``scene_params`` overrides them.
 #: A bank from thresholds holds mostly bright objects; shifting each pasted object's gray
 #: level by up to +-0.7 (and its contrast by up to 60 %) teaches the network mid-gray and
-#: dark objects too. On 3 sample-generator images (2 min of training, base 16, depth 3) this
-#: raised pixel IoU from 0.33 to 0.60 and object F1 from 0.39 to 0.52 (synthesis defaults:
-#: brightness 0.15, contrast 0.2).
+#: dark objects too (docs/benchmarks.md, "Why these defaults").
 DEFAULT_SCENE_PARAMS = {"brightness": 0.7, "contrast": 0.6}
 
-#: Momentum of the weight average that is validated and saved; off by default. With 0.99 on
-#: dev_emps (base 8, mixed recipe) the 15-minute model held its pixel IoU (0.785 against 0.731
-#: without) but object F1 after 10 minutes fell from 0.563 to 0.538 (docs/benchmarks.md).
+#: Momentum of the weight average that is validated and saved; off by default: it held pixel
+#: IoU late in training but cost object F1 (docs/benchmarks.md, "Why these defaults").
 DEFAULT_WEIGHT_AVERAGE = 0.0
 
 #: Share of the budget after which validations choose the model to keep; before it the best
 #: model is only a fallback for an early Stop. Early on, an untrained network can score as high
-#: on the synthetic validation as a trained one (dev_emps: the step-50 model stayed "best" for
-#: 850 of 1365 steps, and for a whole run with weight averaging).
+#: on the synthetic validation as a trained one (docs/benchmarks.md, "Why these defaults").
 DEFAULT_SELECT_AFTER = 0.6
 
 
@@ -191,7 +187,7 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
         ``"constant"`` keeps it.
     xla : {"auto", "on", "off"}
         Compile the training step with XLA (``use_xla``). ``"auto"``: on with TensorFlow for
-        budgets of at least 100 steps or 1 minute (about 1.3-1.5 times the steps on a CPU).
+        budgets of at least 100 steps or 1 minute (more steps in the same minutes on a CPU).
     select_after : float
         Share of the budget (0 to 1) from which validations choose the saved model. Before
         it, the best model by the synthetic IoU is saved as a fallback (so Stop always leaves

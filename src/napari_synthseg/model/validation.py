@@ -1,10 +1,9 @@
 """Score a training network on real images the way the user will see it: whole images, tiled
 ``predict`` with its post-processing, pooled pixel IoU against the images' masks.
 
-The masks may be the images' own auto-segmentation: on dev_emps, over 31 checkpoints of three
-runs, a checkpoint's agreement with the auto-segmentation followed its ground-truth pixel IoU
-(Pearson 0.97-0.99 per run) where the synthetic validation IoU did not (-0.72 to 0.55;
-docs/benchmarks.md, "Choosing the checkpoint").
+The masks may be the images' own auto-segmentation: a checkpoint's agreement with it ranks
+checkpoints the way their ground-truth scores do, where the synthetic validation does not
+(docs/benchmarks.md, "Why these defaults").
 """
 
 from __future__ import annotations
@@ -19,8 +18,8 @@ from napari_synthseg.model.data import check_pairs
 from napari_synthseg.model.prediction import SegmentationModel, predict
 from napari_synthseg.model.sidecar import prediction_info
 
-#: Pixels scored at each real validation (about 13 s of prediction on 2 cores with the default network;
-#: on dev_emps 24 of the 60 images, which chose a checkpoint scoring >= 0.80 in 91-100 % of random draws).
+#: Pixels scored at each real validation: enough images to choose a good checkpoint reliably,
+#: few enough to keep each validation short (docs/benchmarks.md, "Why these defaults").
 REAL_VALIDATION_PIXELS = 8_000_000
 #: Images larger than this on a side are scored on a centred window of this size.
 REAL_VALIDATION_SIDE = 1024
