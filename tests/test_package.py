@@ -1,9 +1,12 @@
-"""The installed package: manifest, entry points, import hygiene."""
+"""The installed package: manifest, entry points, import hygiene, public API."""
 
+import ast
 import subprocess
 import sys
-from importlib.metadata import entry_points
+from importlib.metadata import entry_points, version
 from pathlib import Path
+
+import pytest
 
 import napari_synthseg
 
@@ -57,3 +60,42 @@ def test_manifest_file_validates_with_categories_and_menus():
     assert [item.submenu for item in menus["napari/layers/segment"]] == ["napari-synthseg.stages"]
     docks = {w.command for w in pm.contributions.widgets}
     assert {item.command for item in menus["napari-synthseg.stages"]} == docks
+
+
+def test_importing_the_package_imports_no_model_framework_gui_or_submodule():
+    code = ("import sys, napari_synthseg; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in "
+            "('tensorflow', 'keras', 'napari', 'qtpy', 'PyQt5', 'PyQt6', 'PySide2', 'PySide6') "
+            "or m.startswith('napari_synthseg.')]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_public_name_resolves_to_what_its_module_defines():
+    import importlib
+
+    exports = napari_synthseg._EXPORTS
+    assert "run_pipeline" in exports and len(exports) <= 20  # the names a script needs, not every helper
+    assert sorted(napari_synthseg.__all__) == sorted([*exports, "__version__"])
+    for name, module in exports.items():
+        value = getattr(napari_synthseg, name)
+        assert value is getattr(importlib.import_module(module), name), name
+        assert value.__module__ == module, f"{name} is defined in {value.__module__}, not {module}"
+    assert napari_synthseg.__version__ == version("napari-synthseg")
+
+
+def test_an_unknown_name_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="no attribute 'open_lazy'"):
+        napari_synthseg.open_lazy  # noqa: B018 (the attribute access is the test)
+
+
+def test_the_type_stub_declares_every_public_name_from_its_module():
+    package = Path(napari_synthseg.__file__).parent
+    stub = ast.parse((package / "__init__.pyi").read_text(encoding="utf-8"))
+    declared = {alias.asname or alias.name: node.module for node in stub.body if isinstance(node, ast.ImportFrom)
+                for alias in node.names}
+    annotated = {node.target.id for node in stub.body if isinstance(node, ast.AnnAssign)}
+    assert declared == napari_synthseg._EXPORTS
+    assert annotated == {"__version__", "__all__"}
+    assert (package / "py.typed").is_file()  # PEP 561: the package ships its types (whole folder in the wheel)

@@ -1,8 +1,13 @@
 """napari-synthseg: segment EM images without hand-drawn masks.
 
-The public API is imported lazily so that ``import napari_synthseg`` stays
-cheap and never imports TensorFlow (it must not share a process with napari's
-OpenGL canvas on Mesa).
+The names a script needs, from reading an image to measuring its objects::
+
+    from napari_synthseg import read_image, autosegment, ObjectBank, run_pipeline
+
+They are imported lazily, on first use, so ``import napari_synthseg`` stays cheap and never
+imports TensorFlow (it must not share a process with napari's OpenGL canvas on Mesa), Keras,
+napari or Qt. Everything else lives in the modules (``napari_synthseg.autoseg``, ``.bank``,
+``.largeimage``, ``.model.prediction``, ...); ``__init__.pyi`` gives editors the signatures.
 """
 
 from __future__ import annotations
@@ -11,45 +16,28 @@ import importlib
 
 __version__ = "0.1.0"
 
-# public name -> module that defines it
+# public name -> module that defines it (keep __init__.pyi in step: tests/test_package.py checks)
 _EXPORTS = {
-    "autosegment": "napari_synthseg.autoseg",
-    "choose_polarity": "napari_synthseg.autoseg",
-    "find_scale_bar": "napari_synthseg.autoseg",
-    "find_data_bar": "napari_synthseg.autoseg",
-    "ObjectBank": "napari_synthseg.bank",
-    "BankObject": "napari_synthseg.bank",
-    "NotABankError": "napari_synthseg.bank",
-    "synthesize_scene": "napari_synthseg.synthesis",
-    "BackgroundSource": "napari_synthseg.synthesis",
-    "fill_enclosed": "napari_synthseg.curation",
-    "measure_objects": "napari_synthseg.measure",
-    "measure_labels": "napari_synthseg.measure",
-    "measure_label_file": "napari_synthseg.measure",
-    "write_measurements_csv": "napari_synthseg.measure",
-    "label_at": "napari_synthseg.curation",
-    "toggle_picked": "napari_synthseg.curation",
-    "extract_picked": "napari_synthseg.curation",
-    "make_sample_scene": "napari_synthseg.sample_data",
-    "write_sample_folder": "napari_synthseg.sample_data",
-    "pixel_scores": "napari_synthseg.metrics",
-    "object_scores": "napari_synthseg.metrics",
-    "DatasetScores": "napari_synthseg.metrics",
+    # images in and out
     "read_image": "napari_synthseg.image_io",
-    "to_gray": "napari_synthseg.image_io",
-    "process_large": "napari_synthseg.largeimage",
-    "run_batch": "napari_synthseg.largeimage",
-    "AutosegSegmenter": "napari_synthseg.largeimage",
-    "ModelSegmenter": "napari_synthseg.largeimage",
-    "open_lazy": "napari_synthseg.largeimage",
+    "write_tiff": "napari_synthseg.image_io",
+    "make_sample_scene": "napari_synthseg.sample_data",
+    # the loop: auto-segment, bank, synthetic scenes, train, segment
+    "autosegment": "napari_synthseg.autoseg",
+    "ObjectBank": "napari_synthseg.bank",
+    "BackgroundSource": "napari_synthseg.synthesis",
+    "synthesize_scene": "napari_synthseg.synthesis",
     "train_model": "napari_synthseg.model.training",
     "load_model": "napari_synthseg.model.prediction",
     "predict": "napari_synthseg.model.prediction",
-    "ModelJob": "napari_synthseg.model.runner",
-    "ModelLoadError": "napari_synthseg.model.prediction",
-    "SegmentationModel": "napari_synthseg.model.prediction",
-    "predict_probabilities": "napari_synthseg.model.prediction",
-    "probabilities_to_instances": "napari_synthseg.instances",
+    "run_pipeline": "napari_synthseg.pipeline",
+    # curation, measurement, scores
+    "fill_enclosed": "napari_synthseg.curation",
+    "measure_labels": "napari_synthseg.measure",
+    "measure_objects": "napari_synthseg.measure",
+    "write_measurements_csv": "napari_synthseg.measure",
+    "pixel_scores": "napari_synthseg.metrics",
+    "object_scores": "napari_synthseg.metrics",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
