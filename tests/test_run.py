@@ -51,7 +51,7 @@ def test_run_predict_evaluate_end_to_end(tmp_path, capsys):
     kept = tmp_path / "kept"
     assert main(["predict", str(out / "model.keras"), str(images), "--out", str(kept), "--tile", "128",
                  "--ignore-box", "none", "--no-overlay"]) == 0
-    from napari_synthseg.autoseg import find_scale_bar
+    from napari_synthseg.scalebar import find_scale_bar
     for stem in stems:
         y0, y1, x0, x1 = find_scale_bar(read_image(next(images.glob(f"{stem}.*"))))
         assert read_image(pred / f"{stem}_labels.tif")[y0:y1, x0:x1].max() == 0

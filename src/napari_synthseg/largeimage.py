@@ -335,7 +335,7 @@ class AutosegSegmenter(TileSegmenter):
 
 
 def _resolve_autoseg(source: ImageSource, plane, params: dict, overview_pixels: int) -> dict:
-    from . import autoseg
+    from . import autoseg, scalebar
 
     height, width = source.spatial_shape
     sigma = float(params.get("sigma", 1.5))
@@ -356,7 +356,7 @@ def _resolve_autoseg(source: ImageSource, plane, params: dict, overview_pixels: 
     sample_grid = np.concatenate(sample_rows)
     resolved: dict = {}
     if box == "auto":
-        box = _overview_box(autoseg.find_scale_bar(np.concatenate(overview_gray)), over, height, width)
+        box = _overview_box(scalebar.find_scale_bar(np.concatenate(overview_gray)), over, height, width)
         resolved["ignore_box"] = box
     valid_grid = valid_over = None
     if box is not None:
@@ -458,8 +458,8 @@ class ModelSegmenter(TileSegmenter):
             return _MODEL_CACHE[key]
 
     def prepare(self, source: ImageSource) -> ModelSegmenter:
-        from .autoseg import check_ignore_box, find_scale_bar
         from .normalize import anchored_range, percentile_range
+        from .scalebar import check_ignore_box, find_scale_bar
 
         ignore_box = check_ignore_box(self.ignore_box)
         model = self._model()
@@ -491,8 +491,8 @@ class ModelSegmenter(TileSegmenter):
                                          augment=self.augment)
 
     def __call__(self, tile, region=None):
-        from .autoseg import cut_box, resolve_ignore_box
         from .instances import probabilities_to_instances
+        from .scalebar import cut_box, resolve_ignore_box
 
         tile = np.asarray(tile)
         if region is None and tile.ndim > 2:  # a whole stack: plane by plane, ids unique across it

@@ -66,7 +66,8 @@ def anchored_range(image: np.ndarray, *, sigma: float = 1.5, ignore_box="auto",
     from scipy import ndimage as ndi
     from skimage.filters import threshold_otsu
 
-    from .autoseg import choose_polarity, find_scale_bar
+    from .autoseg import choose_polarity
+    from .scalebar import find_scale_bar
 
     gray = np.nan_to_num(np.asarray(image, dtype=np.float32))
     if gray.ndim != 2:

@@ -184,8 +184,8 @@ def predict_at_scale(model, image: np.ndarray, factor: float, **params) -> tuple
         return predict(model, image, return_probabilities=True, **params)
     from skimage.transform import resize
 
-    from .autoseg import cut_box, resolve_ignore_box
     from .model.prediction import DEFAULT_MIN_CONFIDENCE
+    from .scalebar import cut_box, resolve_ignore_box
 
     post = {k: params.pop(k) for k in ("threshold", "min_area", "fill_holes", "method", "min_confidence")
             if k in params}

@@ -87,7 +87,8 @@ def image_polarity(gray: np.ndarray) -> str:
     """``"bright"`` or ``"dark"`` objects, judged as ``autosegment`` does (smoothed, scale bar left out)."""
     from scipy import ndimage as ndi
 
-    from .autoseg import choose_polarity, resolve_ignore_box
+    from .autoseg import choose_polarity
+    from .scalebar import resolve_ignore_box
 
     gray = np.asarray(gray, dtype=np.float32)
     if gray.ndim != 2:

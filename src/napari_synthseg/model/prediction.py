@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_synthseg.autoseg import check_ignore_box, cut_box, resolve_ignore_box
 from napari_synthseg.image_io import is_rgb, iter_planes, to_gray
 from napari_synthseg.instances import DEFAULT_MIN_AREA, probabilities_to_instances
 from napari_synthseg.model.sidecar import CHANNELS, ModelFileError, check_model_file
 from napari_synthseg.normalize import DEFAULT_PERCENTILES, normalization_range, percentile_normalize
+from napari_synthseg.scalebar import check_ignore_box, cut_box, resolve_ignore_box
 from napari_synthseg.tiling import TiledAccumulator, blend_window, count_tiles, fit_tile, iter_tile_batches
 
 #: Pad multiple used when the sidecar does not give the network depth (covers depth <= 5).
