@@ -206,6 +206,58 @@ def test_seed_em_image_if_available():
     assert labels.dtype == np.uint32 and 10 < labels.max() < 2000
 
 
+# --------------------------------------------------------------------------- AutosegParams
+def test_autosegment_defaults_are_the_parameter_objects():
+    import inspect
+
+    from napari_synthseg.autoseg import AutosegParams
+
+    signature = inspect.signature(autosegment).parameters
+    defaults = AutosegParams().as_dict()
+    assert set(defaults) <= set(signature)
+    assert {name: signature[name].default for name in defaults} == defaults
+
+
+def test_the_command_lines_autoseg_defaults_are_the_parameter_objects():
+    from napari_synthseg.autoseg import AutosegParams
+    from napari_synthseg.cli import _autoseg_params, build_parser
+
+    args = build_parser().parse_args(["autoseg", "image.png", "--bank", "bank"])
+    given = _autoseg_params(args)
+    assert given == {name: value for name, value in AutosegParams().as_dict().items() if name in given}
+    assert args.method == AutosegParams().method
+
+
+def test_parameters_are_checked_when_made_and_frozen():
+    import dataclasses
+
+    from napari_synthseg.autoseg import AutosegParams
+
+    params = AutosegParams(method="manual", threshold="12", ignore_box=[1, 2, 3, 4])
+    assert params.threshold == 12.0 and params.ignore_box == (1, 2, 3, 4)
+    assert AutosegParams.from_dict(params.as_dict()) == params
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        params.sigma = 3.0
+    with pytest.raises(ValueError, match="method='manual' needs a threshold"):
+        AutosegParams(method="manual")
+    with pytest.raises(ValueError, match=r"unknown auto-segmentation setting\(s\) 'smoothing'; use sigma, method"):
+        AutosegParams.from_dict({"smoothing": 2.0})
+
+
+def test_the_large_image_segmenter_checks_and_fills_in_the_parameters():
+    from napari_synthseg.autoseg import AutosegParams
+    from napari_synthseg.largeimage import AutosegSegmenter, open_image
+
+    image, _ = disks()
+    source = open_image(image)
+    with pytest.raises(ValueError, match="sigma must be a number >= 0"):
+        AutosegSegmenter(params={"sigma": -1.0}).prepare(source)
+    with pytest.raises(ValueError, match="unknown auto-segmentation setting"):
+        AutosegSegmenter(params={"simga": 1.0}).prepare(source)
+    ready = AutosegSegmenter(params={"min_area": 5, "rgb": None}).prepare(source)
+    assert ready.params == AutosegParams(min_area=5).as_dict()
+
+
 # ------------------------------------------------------------------------- method="edge"
 def _three_phase(seed=0):
     """Dark rods (20) in a gray matrix (120) that covers most of a bright film (200)."""

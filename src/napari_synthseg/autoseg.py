@@ -6,6 +6,9 @@ loops run over planes of a stack and over the few objects that need splitting.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+
 import numpy as np
 from scipy import ndimage as ndi
 
@@ -235,7 +238,52 @@ def _contour_foreground(smooth, valid, bright, contour_fraction, sigma):
     return grown, core
 
 
-def _check_params(method, polarity, threshold, sigma, min_area, max_area, contour_fraction, block_size):
+@dataclass(frozen=True)
+class AutosegParams:
+    """The settings of :func:`autosegment`, checked when made: the one place their defaults live.
+
+    ``autosegment``'s signature, the command line and the large-image segmenter read their defaults here.
+    ``as_dict()`` gives ``autosegment``'s keywords; ``from_dict`` checks a dict of them.
+    A bad value raises ``ValueError`` (``TypeError`` for a threshold that is no number),
+    one line naming the setting and what it accepts.
+    """
+
+    sigma: float = 1.5
+    method: str = "otsu"
+    threshold: float | None = None
+    polarity: str = "auto"
+    min_area: int = 30
+    max_area: int | None = None
+    fill_holes: bool = True
+    clear_border: bool = False
+    ignore_box: str | tuple[int, int, int, int] | None = "auto"
+    split_touching: bool = True
+    contour_fraction: float = 0.05
+    block_size: int = 51
+
+    def __post_init__(self) -> None:
+        threshold = _checked_threshold(self.method, self.polarity, self.threshold, self.sigma, self.min_area,
+                                       self.max_area, self.contour_fraction, self.block_size)
+        object.__setattr__(self, "threshold", threshold)
+        object.__setattr__(self, "ignore_box", check_ignore_box(self.ignore_box))
+
+    @classmethod
+    def from_dict(cls, params: Mapping) -> AutosegParams:
+        """Settings from ``autosegment`` keywords; a key that is no setting is an error."""
+        names = [f.name for f in fields(cls)]
+        unknown = sorted(set(params) - set(names))
+        if unknown:
+            raise ValueError(f"unknown auto-segmentation setting(s) {', '.join(map(repr, unknown))}; "
+                             f"use {', '.join(names)}")
+        return cls(**params)
+
+    def as_dict(self) -> dict:
+        """``autosegment``'s keywords."""
+        return asdict(self)
+
+
+def _checked_threshold(method, polarity, threshold, sigma, min_area, max_area, contour_fraction, block_size):
+    """Every setting checked; the threshold as a float (or None)."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
     if polarity not in POLARITIES:
@@ -278,10 +326,15 @@ def _ignore_for_plane(ignore_mask, ignore_box, gray2d, index):
 
 
 # --------------------------------------------------------------------------- public API
-def autosegment(image, *, sigma=1.5, method="otsu", threshold=None, polarity="auto",
-                min_area=30, max_area=None, fill_holes=True, clear_border=False,
-                ignore_mask=None, ignore_box="auto", split_touching=True,
-                contour_fraction=0.05, block_size=51, rgb=None) -> np.ndarray:
+_DEFAULT = AutosegParams()
+
+
+def autosegment(image, *, sigma=_DEFAULT.sigma, method=_DEFAULT.method, threshold=_DEFAULT.threshold,
+                polarity=_DEFAULT.polarity, min_area=_DEFAULT.min_area, max_area=_DEFAULT.max_area,
+                fill_holes=_DEFAULT.fill_holes, clear_border=_DEFAULT.clear_border, ignore_mask=None,
+                ignore_box=_DEFAULT.ignore_box, split_touching=_DEFAULT.split_touching,
+                contour_fraction=_DEFAULT.contour_fraction, block_size=_DEFAULT.block_size,
+                rgb=None) -> np.ndarray:
     """Segment objects in an image (or each plane of a stack) at full resolution.
 
     Parameters
@@ -330,8 +383,11 @@ def autosegment(image, *, sigma=1.5, method="otsu", threshold=None, polarity="au
         uint32 instance labels with the image's spatial shape; 0 is background and
         ids are unique across the whole stack.
     """
-    threshold = _check_params(method, polarity, threshold, sigma, min_area, max_area,
-                              contour_fraction, block_size)
+    settings = AutosegParams(sigma=sigma, method=method, threshold=threshold, polarity=polarity, min_area=min_area,
+                             max_area=max_area, fill_holes=fill_holes, clear_border=clear_border,
+                             ignore_box=ignore_box, split_touching=split_touching,
+                             contour_fraction=contour_fraction, block_size=block_size)
+    threshold, ignore_box = settings.threshold, settings.ignore_box
     image = np.asarray(image)
     if image.dtype.kind not in "biuf":
         raise TypeError(f"image must be a real-valued (bool, integer or float) array; got dtype {image.dtype}")
@@ -352,7 +408,6 @@ def autosegment(image, *, sigma=1.5, method="otsu", threshold=None, polarity="au
         if ignore_mask.shape not in (gray.shape[-2:], gray.shape):
             raise ValueError(f"ignore_mask shape {ignore_mask.shape} must be {gray.shape[-2:]} "
                              f"or {gray.shape}")
-    ignore_box = check_ignore_box(ignore_box)
 
     out = np.zeros(gray.shape, dtype=np.uint32)
     offset = 0

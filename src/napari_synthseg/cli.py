@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .autoseg import METHODS as AUTOSEG_METHODS
+from .autoseg import AutosegParams
 from .instances import DEFAULT_MIN_AREA
 from .model import (
     DEFAULT_BASE_FILTERS,
@@ -198,7 +199,8 @@ def _ignore_box(value: str):
     return (y0, y1, x0, x1)
 
 
-def _add_autoseg_options(p: argparse.ArgumentParser, method_default: str | None = "otsu") -> None:
+def _add_autoseg_options(p: argparse.ArgumentParser, method_default: str | None = AutosegParams.method) -> None:
+    defaults = AutosegParams()  # each default is defined there, once
     g = p.add_argument_group("auto-segmentation")
     g.add_argument("--method", default=method_default,
                    choices=AUTOSEG_METHODS,
@@ -207,16 +209,18 @@ def _add_autoseg_options(p: argparse.ArgumentParser, method_default: str | None 
                         "whichever follows the strongest edges) "
                         f"[{method_default or 'the recipe' + chr(39) + 's: otsu or edge'}]")
     g.add_argument("--threshold", type=float, default=None, help="threshold value for --method manual")
-    g.add_argument("--polarity", default="auto", choices=["auto", "bright", "dark"],
-                   help="objects brighter or darker than the background, or decided per image [auto]")
-    g.add_argument("--sigma", type=float, default=1.5, help="Gaussian smoothing in pixels [1.5]")
-    g.add_argument("--min-area", type=int, default=30, help="smallest object in pixels [30]")
-    g.add_argument("--max-area", type=int, default=None, help="largest object in pixels [none]")
+    g.add_argument("--polarity", default=defaults.polarity, choices=["auto", "bright", "dark"],
+                   help=f"objects brighter or darker than the background, or decided per image [{defaults.polarity}]")
+    g.add_argument("--sigma", type=float, default=defaults.sigma,
+                   help=f"Gaussian smoothing in pixels [{defaults.sigma:g}]")
+    g.add_argument("--min-area", type=int, default=defaults.min_area,
+                   help=f"smallest object in pixels [{defaults.min_area}]")
+    g.add_argument("--max-area", type=int, default=defaults.max_area, help="largest object in pixels [none]")
     g.add_argument("--no-fill-holes", dest="fill_holes", action="store_false", help="keep holes in objects")
     g.add_argument("--clear-border", action="store_true", help="drop objects touching the image border")
     g.add_argument("--no-split", dest="split_touching", action="store_false",
                    help="do not split touching objects at necks")
-    g.add_argument("--ignore-box", type=_ignore_box, default="auto",
+    g.add_argument("--ignore-box", type=_ignore_box, default=defaults.ignore_box,
                    help="region where no object is segmented: 'auto' (detect the scale bar), 'none', "
                         "or Y0,Y1,X0,X1 [auto]")
 

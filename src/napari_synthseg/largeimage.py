@@ -304,18 +304,16 @@ class AutosegSegmenter(TileSegmenter):
         from . import autoseg
 
         params = dict(self.params)
-        autoseg._check_params(params.get("method", "otsu"), params.get("polarity", "auto"), params.get("threshold"),
-                              params.get("sigma", 1.5), params.get("min_area", 30), params.get("max_area"),
-                              params.get("contour_fraction", 0.05), params.get("block_size", 51))
-        if params.get("ignore_mask") is not None:
+        if params.pop("ignore_mask", None) is not None:
             raise LargeImageError("ignore_mask is not supported for large images; use ignore_box=(y0, y1, x0, x1)")
         params.pop("rgb", None)
+        params = autoseg.AutosegParams.from_dict(params).as_dict()  # checked, every default filled in
         per_plane = {}
         for plane in _planes(source):
             per_plane[plane] = _resolve_autoseg(source, plane, params, self.overview_pixels)
         ready = AutosegSegmenter(params=params, overview_pixels=self.overview_pixels, per_plane=per_plane)
-        ready.post_max_area = params.get("max_area")
-        ready.post_clear_border = bool(params.get("clear_border", False))
+        ready.post_max_area = params["max_area"]
+        ready.post_clear_border = bool(params["clear_border"])
         return ready
 
     def __call__(self, tile, region=None):
@@ -324,8 +322,8 @@ class AutosegSegmenter(TileSegmenter):
         params = dict(self.params)
         if region is not None and region[0] in self.per_plane:
             params.update(self.per_plane[region[0]])
-        params["max_area"] = None if self.per_plane else params.get("max_area")
-        params["clear_border"] = False if self.per_plane else params.get("clear_border", False)
+        if self.per_plane:  # prepared: both are applied after stitching
+            params["max_area"], params["clear_border"] = None, False
         box = params.get("ignore_box")
         if region is not None and box is not None and not isinstance(box, str):
             _, rows, cols = region  # the box is in image coordinates; the tile starts at rows/cols
@@ -338,10 +336,7 @@ def _resolve_autoseg(source: ImageSource, plane, params: dict, overview_pixels: 
     from . import autoseg, scalebar
 
     height, width = source.spatial_shape
-    sigma = float(params.get("sigma", 1.5))
-    method = params.get("method", "otsu")
-    polarity = params.get("polarity", "auto")
-    box = params.get("ignore_box", "auto")
+    sigma, method, polarity, box = float(params["sigma"]), params["method"], params["polarity"], params["ignore_box"]
     step = max(1, int(np.sqrt(height * width / autoseg._MAX_THRESHOLD_SAMPLES)))  # as autoseg._sample
     over = max(1, math.ceil(math.sqrt(height * width / overview_pixels)))
     sample_rows, overview_gray, overview_smooth = [], [], []
