@@ -207,3 +207,77 @@ def test_measure_bad_pixel_size(tmp_path, capsys, size, message):
     err = capsys.readouterr().err
     assert "--pixel-size" in err and message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "m.csv").exists()
+
+
+# --- pixel size out: every labels output carries its image's pixel size ---------------------------------
+
+def _blobs():
+    from skimage.draw import disk
+
+    image = np.full((96, 128), 40, np.uint8)
+    for k, (r, c) in enumerate([(20, 20), (30, 70), (60, 40), (70, 100), (20, 110)]):
+        rr, cc = disk((r, c), 8 + k % 3, shape=image.shape)
+        image[rr, cc] = 200
+    return image
+
+
+def test_autoseg_labels_carry_the_images_pixel_size(tmp_path, capsys):
+    images = tmp_path / "images"
+    images.mkdir()
+    write_fei_tiff(images / "fei.tif", _blobs(), 2.5e-9)
+    write_dm(images / "gatan.dm4", _blobs().astype(np.float32), 0.004, "µm", 4)
+    out = tmp_path / "labels"
+    assert main(["autoseg", str(images), "--bank", str(tmp_path / "bank"), "--labels-out", str(out),
+                 "--min-area", "10"]) == 0
+    assert read_pixel_size(out / "fei_labels.tif").value == pytest.approx(2.5)
+    size = read_pixel_size(out / "gatan_labels.tif")
+    assert size.unit == "µm" and size.value == pytest.approx(0.004)
+    assert read_image(out / "fei_labels.tif").max() == 5
+    # --pixel-size overrides every file's own
+    over = tmp_path / "over"
+    assert main(["autoseg", str(images), "--bank", str(tmp_path / "bank2"), "--labels-out", str(over),
+                 "--min-area", "10", "--pixel-size", "3nm"]) == 0
+    assert read_pixel_size(over / "gatan_labels.tif") == PixelSize(3, "nm")
+
+
+def test_tiled_outputs_carry_the_pixel_size(tmp_path):
+    from napari_synthseg.largeimage import process_large, read_labels
+
+    write_fei_tiff(tmp_path / "fei.tif", _blobs(), 2.5e-9)
+
+    def threshold(tile):
+        from skimage.measure import label
+
+        return label(tile > 100).astype(np.uint32)
+
+    process_large(tmp_path / "fei.tif", tmp_path / "out.tif", threshold, tile=64, overlap=16)
+    assert read_pixel_size(tmp_path / "out.tif").value == pytest.approx(2.5)
+    assert read_labels(tmp_path / "out.tif").max() == 5
+    process_large(_blobs(), tmp_path / "given.tif", threshold, tile=64, overlap=16, pixel_size=PixelSize(1, "nm"))
+    assert read_pixel_size(tmp_path / "given.tif") == PixelSize(1, "nm")
+
+
+def test_run_outputs_carry_the_pixel_size(tmp_path):
+    from napari_synthseg.pipeline import Plane, _write_outputs
+
+    write_zeiss_tiff(tmp_path / "z.tif", _blobs(), 2.5, "nm")
+    labels = (_blobs() > 100).astype(np.uint32)
+    planes = [Plane(tmp_path / "z.tif", (), _blobs())]
+    out = tmp_path / "out"
+    out.mkdir()
+    _write_outputs(out, planes, {"z": labels}, lambda *a: None)
+    assert read_pixel_size(out / "z_labels.tif") == PixelSize(2.5, "nm")
+    _write_outputs(out, planes, {"z": labels}, lambda *a: None, PixelSize(4, "Å"))
+    assert read_pixel_size(out / "z_labels.tif") == PixelSize(4, "Å")
+
+
+@pytest.mark.parametrize("command", ["predict", "run", "autoseg"])
+def test_bad_pixel_size_is_one_line_before_any_work(tmp_path, capsys, command):
+    image = str(write_fei_tiff(tmp_path / "a.tif", _blobs(), 2.5e-9))
+    out = str(tmp_path / "out")
+    argv = {"predict": ["predict", "model.keras", image, "--out", out], "run": ["run", image, "--out", out, "--steps", "1"],
+            "autoseg": ["autoseg", image, "--bank", str(tmp_path / "b"), "--labels-out", out]}[command]
+    assert main([*argv, "--pixel-size", "2.5 furlong"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown unit 'furlong'" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists() and not (tmp_path / "b").exists()

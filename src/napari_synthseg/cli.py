@@ -93,6 +93,7 @@ def _check_autoseg_options(args: argparse.Namespace) -> None:
 
 
 def _check_batch_options(args: argparse.Namespace) -> None:
+    args.pixel_size_override = _pixel_size_option(args)
     _check(args.chunk >= 16, f"--chunk must be at least 16 pixels, got {args.chunk}")
     _check(args.halo >= 1, f"--halo must be at least 1 pixel, got {args.halo}")
     _check(args.in_memory_pixels >= 1, f"--in-memory-pixels must be at least 1, got {args.in_memory_pixels}")
@@ -284,6 +285,7 @@ def _add_batch_options(p: argparse.ArgumentParser) -> None:
                    help="redo images whose output is already complete and made with the same settings")
     g.add_argument("--overwrite", action="store_true",
                    help="replace existing outputs made with other settings (or by hand) [refuse]")
+    g.add_argument("--pixel-size", default=None, metavar="SIZE", help=_PIXEL_SIZE_HELP + "; the labels carry it")
 
 
 def _batch_inputs(args: argparse.Namespace, out_dir: Path | None) -> list[Path]:
@@ -304,6 +306,8 @@ def _batch_inputs(args: argparse.Namespace, out_dir: Path | None) -> list[Path]:
 def _run_batch(args: argparse.Namespace, inputs, out_dir, segmenter, desc: str, params: dict | None):
     from .largeimage import run_batch
 
+    if args.pixel_size_override is not None and params is not None:  # outputs of another size are not "done"
+        params = {**params, "pixel_size": str(args.pixel_size_override)}
     with _bar(len(inputs), desc) as bar:
         def tick(done: int, total: int) -> None:
             bar.n = done
@@ -312,7 +316,7 @@ def _run_batch(args: argparse.Namespace, inputs, out_dir, segmenter, desc: str, 
         report = run_batch(inputs, out_dir, segmenter, scheduler=args.scheduler, zarr_out=args.zarr_out,
                            tile=args.chunk, overlap=args.halo, in_memory_pixels=args.in_memory_pixels,
                            skip_existing=args.skip_existing, progress=tick, params=params,
-                           overwrite=args.overwrite)
+                           overwrite=args.overwrite, pixel_size=args.pixel_size_override)
     for name, message in sorted(report.failed.items()):
         print(f"failed: {name}: {message.splitlines()[0] if message else 'unknown error'}", file=sys.stderr)
     return report
@@ -751,6 +755,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     _check_train_options(args)
     _check_autoseg_options(args)
     _check(args.rounds >= 1, f"--rounds must be at least 1, got {args.rounds}")
+    pixel_size = _pixel_size_option(args)
     _check(args.object_size is None or (np.isfinite(args.object_size) and args.object_size > 0),
            f"--object-size must be a number of pixels > 0, got {args.object_size}")
     out = Path(args.out)
@@ -770,7 +775,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                                        real_fraction=args.real_fraction, normalization=args.normalization,
                                        lr_schedule=args.lr_schedule, xla=args.xla),
                      object_size=args.object_size, predict_params=_run_predict_params(args),
-                     recipe=args.recipe, **budget)
+                     recipe=args.recipe, pixel_size=pixel_size, **budget)
 
 
 def _print_summary(summary, seconds: float) -> None:
@@ -908,6 +913,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--augment", action="store_true", help=_AUGMENT_HELP)
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing model and <stem>_labels.tif in --out [refuse]")
+    _add_pixel_size_option(p)
     _add_train_options(p, epochs=False)
     _add_autoseg_options(p, method_default=None)  # no --method: the recipe's
     p.set_defaults(func=cmd_run)

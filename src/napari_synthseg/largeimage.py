@@ -889,10 +889,12 @@ class OutputExistsError(FileExistsError):
     """Outputs of a batch exist and were not made by this run's input and parameters."""
 
 
-def _write_tiff_from_zarr(zarr_path: Path, tiff_path: Path, band: int = 1024) -> None:
-    """Stream a 2D (or stacked) uint32 zarr into a tiled, compressed TIFF, band by band."""
+def _write_tiff_from_zarr(zarr_path: Path, tiff_path: Path, band: int = 1024, pixel_size=None) -> None:
+    """Stream a 2D (or stacked) uint32 zarr into a tiled, compressed TIFF, band by band (with ``pixel_size``)."""
     import tifffile
     import zarr
+
+    from .pixel_size import tiff_write_options
 
     arr = zarr.open_array(str(zarr_path), mode="r")
     height, width = arr.shape[-2:]
@@ -914,13 +916,31 @@ def _write_tiff_from_zarr(zarr_path: Path, tiff_path: Path, band: int = 1024) ->
     nbytes = int(np.prod(arr.shape)) * 4
     atomic_write(tiff_path, lambda tmp: tifffile.imwrite(
         tmp, tiles(), shape=arr.shape, dtype=np.uint32, tile=(tile_side, tile_side),
-        compression="zlib", bigtiff=nbytes > 2 ** 32 - 2 ** 25))
+        compression="zlib", bigtiff=nbytes > 2 ** 32 - 2 ** 25, **tiff_write_options(pixel_size)))
+
+
+def input_pixel_size(path: str | os.PathLike):
+    """The pixel size an input file carries, or None (also when its metadata cannot be read)."""
+    from .pixel_size import read_pixel_size
+
+    try:
+        return read_pixel_size(path)
+    except (ImportError, ValueError, OSError):
+        return None  # reading the pixels reports what is wrong with the file
+
+
+def _pixel_size_attrs(pixel_size) -> dict:
+    """The zarr attribute entry for a pixel size (none without one)."""
+    if pixel_size is None:
+        return {}
+    return {"pixel_size": {"x": pixel_size.value, "y": pixel_size.value_y, "unit": pixel_size.unit}}
 
 
 def process_large(image, output_path: str | os.PathLike, segment_tile, *, tile: int = 2048,
                   overlap: int = 128, scheduler=None, progress: ProgressCallback | None = None,
                   min_overlap: float = 0.5, min_area: int = 0, rgb: bool | None = None,
-                  zarr_format: int = 3, overwrite: bool = False, num_workers: int | None = None) -> LargeResult:
+                  zarr_format: int = 3, overwrite: bool = False, num_workers: int | None = None,
+                  pixel_size=None) -> LargeResult:
     """Segment an image of any size tile by tile and write stitched uint32 labels.
 
     Parameters
@@ -954,6 +974,9 @@ def process_large(image, output_path: str | os.PathLike, segment_tile, *, tile: 
         2 or 3 for the zarr output.
     overwrite
         Replace an existing output (otherwise an existing output raises FileExistsError).
+    pixel_size
+        A `~napari_synthseg.pixel_size.PixelSize` the output carries (TIFF resolution tags, zarr
+        metadata); None: the one the input file carries, if any.
 
     Returns
     -------
@@ -974,6 +997,8 @@ def process_large(image, output_path: str | os.PathLike, segment_tile, *, tile: 
     if output_path.exists() and not overwrite:
         raise FileExistsError(f"{output_path} exists; remove it or pass overwrite=True")
     source = open_image(image, rgb=rgb)
+    if pixel_size is None and isinstance(image, (str, os.PathLike)):
+        pixel_size = input_pixel_size(image)
     if isinstance(segment_tile, TileSegmenter):
         segment_tile = segment_tile.prepare(source)
     blocks = _grid(source, tile)
@@ -1017,12 +1042,13 @@ def process_large(image, output_path: str | os.PathLike, segment_tile, *, tile: 
         if suffix == ".zarr":
             arr = zarr.open_array(str(work), mode="r+")
             arr.attrs.update({"napari_synthseg": {"kind": "labels", "tile": tile, "overlap": overlap,
-                                                  "n_objects": n_objects}, COMPLETE_ATTR: True})
+                                                  "n_objects": n_objects, **_pixel_size_attrs(pixel_size)},
+                              COMPLETE_ATTR: True})
             if output_path.exists():
                 shutil.rmtree(output_path) if output_path.is_dir() else output_path.unlink()
             os.replace(work, output_path)
         else:
-            _write_tiff_from_zarr(work, output_path)
+            _write_tiff_from_zarr(work, output_path, pixel_size=pixel_size)
             shutil.rmtree(work, ignore_errors=True)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -1116,9 +1142,13 @@ def read_whole(path: str | os.PathLike, rgb: bool | None = None) -> np.ndarray:
     return finite_image(image, str(path)) if image.dtype.kind == "f" else image
 
 
-def _segment_whole(path: str, out_path: str, segment, rgb, record: dict | None = None) -> int:
-    """One batch task: read a whole image, segment it, write labels atomically (and their record)."""
+def _segment_whole(path: str, out_path: str, segment, rgb, record: dict | None = None, pixel_size=None) -> int:
+    """One batch task: read a whole image, segment it, write labels atomically (and their record).
+
+    The labels carry ``pixel_size``, or else the one the image file carries.
+    """
     image = read_whole(path, rgb)
+    pixel_size = pixel_size or input_pixel_size(path)
     if isinstance(segment, TileSegmenter):
         labels = segment(image, None)
     else:
@@ -1138,7 +1168,8 @@ def _segment_whole(path: str, out_path: str, segment, rgb, record: dict | None =
             arr = zarr.open_array(str(work), mode="w", shape=labels.shape, dtype="uint32", fill_value=0,
                                   chunks=tuple(min(s, 2048) for s in labels.shape))
             arr[...] = labels
-            arr.attrs.update({"napari_synthseg": {"kind": "labels"}, COMPLETE_ATTR: True})
+            arr.attrs.update({"napari_synthseg": {"kind": "labels", **_pixel_size_attrs(pixel_size)},
+                              COMPLETE_ATTR: True})
             os.replace(work, out)
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
@@ -1146,16 +1177,17 @@ def _segment_whole(path: str, out_path: str, segment, rgb, record: dict | None =
     else:
         from .image_io import write_tiff
 
-        write_tiff(out, labels)
+        write_tiff(out, labels, pixel_size=pixel_size)
     if record is not None:
         write_record(out, record)
     return int(labels.max()) if labels.size else 0
 
 
-def _segment_whole_safe(path: str, out_path: str, segment, rgb, record: dict | None = None) -> int | str:
+def _segment_whole_safe(path: str, out_path: str, segment, rgb, record: dict | None = None,
+                        pixel_size=None) -> int | str:
     """``_segment_whole``, returning the error message instead of raising (one file's failure stays its own)."""
     try:
-        return _segment_whole(path, out_path, segment, rgb, record)
+        return _segment_whole(path, out_path, segment, rgb, record, pixel_size)
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
 
@@ -1164,7 +1196,7 @@ def run_batch(paths, out_dir: str | os.PathLike, segment, *, scheduler=None, ski
               progress: ProgressCallback | None = None, zarr_out: bool = False,
               in_memory_pixels: int = DEFAULT_IN_MEMORY_PIXELS, tile: int = 2048, overlap: int = 128,
               rgb: bool | None = None, num_workers: int | None = None, params: dict | None = None,
-              overwrite: bool = False) -> BatchReport:
+              overwrite: bool = False, pixel_size=None) -> BatchReport:
     """Segment a folder (or list) of images, one task per image; resumable; failures reported by name.
 
     Parameters
@@ -1192,6 +1224,9 @@ def run_batch(paths, out_dir: str | os.PathLike, segment, *, scheduler=None, ski
     overwrite
         With ``params``: replace complete outputs made otherwise. Without it such outputs
         raise `OutputExistsError` before any image is segmented.
+    pixel_size
+        A `~napari_synthseg.pixel_size.PixelSize` every output carries; None: each output carries
+        the one its input file carries (TIFF tags, DM3/DM4, MRC, ...), if any.
 
     Files in ``out_dir`` named like this module's outputs (``OUTPUT_ENDINGS``) are never
     taken as inputs (a folder that holds its own labels), they are listed in ``own_outputs``.
@@ -1253,7 +1288,7 @@ def run_batch(paths, out_dir: str | os.PathLike, segment, *, scheduler=None, ski
         token = uuid.uuid4().hex[:8]
         seg = dask.delayed(segment, pure=False, traverse=False)
         tasks = [dask.delayed(_segment_whole_safe, pure=False)(str(p), str(o), seg, rgb, records.get(p.name),
-                                                          dask_key_name=f"synthseg-image-{token}-{k}")
+                                                          pixel_size, dask_key_name=f"synthseg-image-{token}-{k}")
                  for k, (p, o) in enumerate(small)]
         results = runner.run(tasks, tick)
         for (path, out), result in zip(small, results):
@@ -1267,7 +1302,7 @@ def run_batch(paths, out_dir: str | os.PathLike, segment, *, scheduler=None, ski
                 record_path(out).unlink(missing_ok=True)
                 result = process_large(path, out, segment, tile=tile, overlap=overlap,
                                        scheduler=runner.client or scheduler, rgb=rgb, overwrite=True,
-                                       num_workers=num_workers)
+                                       num_workers=num_workers, pixel_size=pixel_size)
                 if path.name in records:
                     write_record(out, records[path.name])
             except Exception as exc:

@@ -22,8 +22,9 @@ from pathlib import Path
 
 #: Length units: accepted spellings -> (canonical name, nanometres per unit).
 _UNITS = {
-    "pm": ("pm", 1e-3),
+    "pm": ("pm", 1e-3), "picometer": ("pm", 1e-3), "picometre": ("pm", 1e-3),
     "a": ("Å", 0.1), "å": ("Å", 0.1), "Å": ("Å", 0.1), "angstrom": ("Å", 0.1), "ang": ("Å", 0.1),
+    "ångström": ("Å", 0.1),
     "nm": ("nm", 1.0), "nanometer": ("nm", 1.0), "nanometre": ("nm", 1.0),
     "um": ("µm", 1e3), "µm": ("µm", 1e3), "μm": ("µm", 1e3), "micron": ("µm", 1e3), "microns": ("µm", 1e3),
     "micrometer": ("µm", 1e3), "micrometre": ("µm", 1e3), "\\u00b5m": ("µm", 1e3),
@@ -31,6 +32,10 @@ _UNITS = {
     "cm": ("cm", 1e7), "centimeter": ("cm", 1e7), "centimetre": ("cm", 1e7),
     "m": ("m", 1e9), "meter": ("m", 1e9), "metre": ("m", 1e9),
 }
+
+#: pint's names (napari's layer ``units``) of the canonical units.
+PINT_NAMES = {"pm": "picometer", "Å": "angstrom", "nm": "nanometer", "µm": "micrometer", "mm": "millimeter",
+              "cm": "centimeter", "m": "meter"}
 
 #: The units named in messages, in order of size.
 UNIT_NAMES = "pm, Å (A), nm, µm (um), mm, cm, m"
