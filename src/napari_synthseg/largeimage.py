@@ -801,7 +801,8 @@ def is_complete(path: str | os.PathLike) -> bool:
         try:
             import zarr
 
-            return bool(zarr.open_array(str(path), mode="r").attrs.get(COMPLETE_ATTR, False))
+            # an OME-Zarr group (this version) or one plain array (earlier versions)
+            return bool(zarr.open(str(path), mode="r").attrs.get(COMPLETE_ATTR, False))
         except Exception:
             return False
     if path.suffix.lower() in (".tif", ".tiff"):
@@ -929,11 +930,39 @@ def input_pixel_size(path: str | os.PathLike):
         return None  # reading the pixels reports what is wrong with the file
 
 
-def _pixel_size_attrs(pixel_size) -> dict:
-    """The zarr attribute entry for a pixel size (none without one)."""
-    if pixel_size is None:
-        return {}
-    return {"pixel_size": {"x": pixel_size.value, "y": pixel_size.value_y, "unit": pixel_size.unit}}
+def _lazy_gray(source: ImageSource, chunk: int):
+    """The source image as a lazy gray dask array (RGB to luminance), for the OME-Zarr output's image."""
+    import dask.array as da
+
+    handle = source._handle()
+    if source.kind == "zarr":
+        data = da.from_zarr(handle)
+    else:
+        data = da.from_array(handle, chunks=tuple(1 for _ in source.shape[:-2]) + (chunk, chunk), asarray=True,
+                             lock=source.kind == "tiff-zarr")
+    if data.dtype == np.bool_:
+        data = data.astype(np.uint8) * np.uint8(255)
+    if source.rgb:
+        data = data[..., :3].astype(np.float32) @ np.array([0.2125, 0.7154, 0.0721], dtype=np.float32)
+    return data
+
+
+def write_ome_output(out: Path, labels, image, pixel_size, record: dict, chunk: int = 2048) -> None:
+    """Write labels (and their image) as an OME-Zarr group through a temporary sibling; mark it complete last."""
+    from .ome_zarr_io import write_ome_labels
+
+    work = _tmp_sibling(out)
+    try:
+        write_ome_labels(work, labels, image, pixel_size=pixel_size, attrs={"napari_synthseg": record}, chunk=chunk)
+        import zarr
+
+        zarr.open_group(str(work), mode="r+").attrs[COMPLETE_ATTR] = True
+        if out.exists():
+            shutil.rmtree(out) if out.is_dir() else out.unlink()
+        os.replace(work, out)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
 
 
 def process_large(image, output_path: str | os.PathLike, segment_tile, *, tile: int = 2048,
@@ -950,7 +979,8 @@ def process_large(image, output_path: str | os.PathLike, segment_tile, *, tile: 
         ``(Y, X)``, ``(Y, X, 3|4)`` RGB or a stack ``(..., Y, X)`` (planes done separately,
         ids unique across the stack).
     output_path
-        ``.zarr`` (chunked like the tiles, readable by plain zarr and by napari) or
+        ``.zarr`` (an OME-Zarr 0.4 image with the labels in ``labels/segmentation`` and the pixel
+        size as scale, see `ome_zarr_io`; readable by napari-ome-zarr, Fiji and QuPath) or
         ``.tif``/``.tiff`` (written from the zarr band by band, tiled and compressed).
         It appears under this name only when complete.
     segment_tile
@@ -971,7 +1001,7 @@ def process_large(image, output_path: str | os.PathLike, segment_tile, *, tile: 
     rgb
         Whether the last axis is colour (None: guessed).
     zarr_format
-        2 or 3 for the zarr output.
+        2 or 3 for the temporary tile store (the ``.zarr`` output itself is OME-Zarr 0.4, zarr format 2).
     overwrite
         Replace an existing output (otherwise an existing output raises FileExistsError).
     pixel_size
@@ -1040,13 +1070,10 @@ def process_large(image, output_path: str | os.PathLike, segment_tile, *, tile: 
                      for b in blocks]
             runner.run(tasks, tick)
         if suffix == ".zarr":
-            arr = zarr.open_array(str(work), mode="r+")
-            arr.attrs.update({"napari_synthseg": {"kind": "labels", "tile": tile, "overlap": overlap,
-                                                  "n_objects": n_objects, **_pixel_size_attrs(pixel_size)},
-                              COMPLETE_ATTR: True})
-            if output_path.exists():
-                shutil.rmtree(output_path) if output_path.is_dir() else output_path.unlink()
-            os.replace(work, output_path)
+            write_ome_output(output_path, zarr.open_array(str(work), mode="r"), _lazy_gray(source, tile),
+                              pixel_size, {"kind": "labels", "tile": tile, "overlap": overlap,
+                                           "n_objects": n_objects}, chunk=tile)
+            shutil.rmtree(work, ignore_errors=True)
         else:
             _write_tiff_from_zarr(work, output_path, pixel_size=pixel_size)
             shutil.rmtree(work, ignore_errors=True)
@@ -1063,9 +1090,9 @@ def read_labels(path: str | os.PathLike) -> np.ndarray:
     if not is_complete(path):
         raise LargeImageError(f"{path} is not a complete labels output (missing or half-written)")
     if path.suffix.lower() == ".zarr":
-        import zarr
+        from .ome_zarr_io import labels_array
 
-        return np.asarray(zarr.open_array(str(path), mode="r")[...])
+        return np.asarray(labels_array(path)[...])
     return read_image(path)
 
 
@@ -1161,19 +1188,7 @@ def _segment_whole(path: str, out_path: str, segment, rgb, record: dict | None =
     # an old record must not vouch for new labels if this write is cut short
     record_path(out).unlink(missing_ok=True)
     if out.suffix == ".zarr":
-        import zarr
-
-        work = _tmp_sibling(out)
-        try:
-            arr = zarr.open_array(str(work), mode="w", shape=labels.shape, dtype="uint32", fill_value=0,
-                                  chunks=tuple(min(s, 2048) for s in labels.shape))
-            arr[...] = labels
-            arr.attrs.update({"napari_synthseg": {"kind": "labels", **_pixel_size_attrs(pixel_size)},
-                              COMPLETE_ATTR: True})
-            os.replace(work, out)
-        except BaseException:
-            shutil.rmtree(work, ignore_errors=True)
-            raise
+        write_ome_output(out, labels, image, pixel_size, {"kind": "labels"})
     else:
         from .image_io import write_tiff
 

@@ -55,3 +55,27 @@ def test_labels_tiff_opens_as_labels_with_scale(make_napari_viewer, tmp_path):
     (layer,) = viewer.open(str(path), plugin="napari-synthseg")
     assert layer.__class__.__name__ == "Labels" and tuple(layer.scale) == (2.5, 2.5)
     assert _units(layer) == ("nanometer", "nanometer")
+
+
+def test_ome_zarr_output_opens_in_napari_ome_zarr(make_napari_viewer, tmp_path):
+    pytest.importorskip("napari_ome_zarr", reason="napari-ome-zarr is in the testing extra")
+    from napari_synthseg.largeimage import process_large
+
+    def threshold(tile):
+        from skimage.measure import label
+
+        return label(tile > 500).astype(np.uint32)
+
+    process_large(IMAGE, tmp_path / "a_labels.zarr", threshold, tile=16, overlap=8, pixel_size=PixelSize(2.5, "nm"))
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(tmp_path / "a_labels.zarr"), plugin="napari-ome-zarr")
+    kinds = {layer.__class__.__name__: layer for layer in layers}
+    assert set(kinds) == {"Image", "Labels"}
+    labels = kinds["Labels"]
+    assert tuple(labels.scale) == (2.5, 2.5) and _units(labels) == ("nanometer", "nanometer")
+    level0 = labels.data[0] if labels.multiscale else labels.data
+    assert np.array_equal(np.asarray(level0) > 0, IMAGE > 500)
+    # and through this package's own reader: the image and its labels with the same scale
+    ours = viewer.open(str(tmp_path / "a_labels.zarr"), plugin="napari-synthseg")
+    assert [layer.__class__.__name__ for layer in ours] == ["Image", "Labels"]
+    assert all(tuple(layer.scale) == (2.5, 2.5) for layer in ours)
