@@ -226,17 +226,18 @@ def current_umask() -> int:
     return mask
 
 
-def write_tiff(path: str | os.PathLike, array: np.ndarray, pixel_size=None) -> Path:
+def write_tiff(path: str | os.PathLike, array: np.ndarray, pixel_size=None, labels: bool = False) -> Path:
     """Write an array (labels or image) to TIFF atomically, zlib-compressed.
 
     With a `~napari_synthseg.pixel_size.PixelSize`, the file carries it: resolution tags in
     centimetres (what Fiji and QuPath read) and the size in its own unit in the description.
+    ``labels=True`` notes in the description that the file holds labels (napari opens it as Labels).
     """
     import tifffile
 
     from .pixel_size import tiff_write_options
 
-    options = tiff_write_options(pixel_size)
+    options = tiff_write_options(pixel_size, labels=labels)
     return atomic_write(path, lambda tmp: tifffile.imwrite(tmp, np.asarray(array), compression="zlib", **options))
 
 

@@ -917,7 +917,7 @@ def _write_tiff_from_zarr(zarr_path: Path, tiff_path: Path, band: int = 1024, pi
     nbytes = int(np.prod(arr.shape)) * 4
     atomic_write(tiff_path, lambda tmp: tifffile.imwrite(
         tmp, tiles(), shape=arr.shape, dtype=np.uint32, tile=(tile_side, tile_side),
-        compression="zlib", bigtiff=nbytes > 2 ** 32 - 2 ** 25, **tiff_write_options(pixel_size)))
+        compression="zlib", bigtiff=nbytes > 2 ** 32 - 2 ** 25, **tiff_write_options(pixel_size, labels=True)))
 
 
 def input_pixel_size(path: str | os.PathLike):
@@ -1192,7 +1192,7 @@ def _segment_whole(path: str, out_path: str, segment, rgb, record: dict | None =
     else:
         from .image_io import write_tiff
 
-        write_tiff(out, labels, pixel_size=pixel_size)
+        write_tiff(out, labels, pixel_size=pixel_size, labels=True)
     if record is not None:
         write_record(out, record)
     return int(labels.max()) if labels.size else 0

@@ -645,7 +645,7 @@ def _write_outputs(out: Path, planes: Sequence[Plane], predictions: dict[str, np
     for i, (stem, labels) in enumerate(files.items()):
         progress("write", i, len(files), stem)
         size = pixel_size or input_pixel_size(paths[stem])
-        write_tiff(out / f"{stem}_labels.tif", labels.astype(np.uint32), pixel_size=size)
+        write_tiff(out / f"{stem}_labels.tif", labels.astype(np.uint32), pixel_size=size, labels=True)
     for plane in planes:
         write_png(out / f"{plane.key}_overlay.png", make_overlay(plane.image, predictions[plane.key]))
     progress("write", len(files), len(files), "")

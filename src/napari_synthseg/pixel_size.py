@@ -255,15 +255,31 @@ def tiff_pixel_size(path: str | os.PathLike) -> PixelSize | None:
     return None
 
 
-def tiff_write_options(pixel_size: PixelSize | None) -> dict:
+#: Key in the JSON description that says what the TIFF holds (``"labels"``).
+TIFF_KIND_KEY = "napari_synthseg_kind"
+
+
+def tiff_write_options(pixel_size: PixelSize | None, labels: bool = False) -> dict:
     """tifffile.imwrite options that store ``pixel_size``: resolution tags in cm (read by Fiji and
-    QuPath) and the size in its own unit in the JSON description (read back exactly by this package)."""
+    QuPath) and the size in its own unit in the JSON description (read back exactly by this package);
+    ``labels`` notes there that the file holds labels."""
+    metadata = {TIFF_KIND_KEY: "labels"} if labels else {}
     if pixel_size is None:
-        return {}
+        return {"metadata": metadata} if metadata else {}
     cm = pixel_size.to("cm")
-    return {"resolution": (1.0 / cm.value, 1.0 / cm.value_y), "resolutionunit": "CENTIMETER",
-            "metadata": {TIFF_METADATA_KEY: {"x": pixel_size.value, "y": pixel_size.value_y,
-                                             "unit": pixel_size.unit}}}
+    metadata[TIFF_METADATA_KEY] = {"x": pixel_size.value, "y": pixel_size.value_y, "unit": pixel_size.unit}
+    return {"resolution": (1.0 / cm.value, 1.0 / cm.value_y), "resolutionunit": "CENTIMETER", "metadata": metadata}
+
+
+def tiff_holds_labels(path: str | os.PathLike) -> bool:
+    """True when a TIFF's JSON description says it holds labels (written with ``labels=True``)."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            return any(isinstance(m, dict) and m.get(TIFF_KIND_KEY) == "labels" for m in tif.shaped_metadata or ())
+    except (OSError, ValueError, tifffile.TiffFileError):
+        return False
 
 
 # --- any file -----------------------------------------------------------------------------------------

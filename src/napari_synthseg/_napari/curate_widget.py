@@ -390,7 +390,7 @@ class CurateWidget(QWidget):
         def write():
             from napari_synthseg.image_io import write_tiff
 
-            write_tiff(path, data, pixel_size=pixel_size)
+            write_tiff(path, data, pixel_size=pixel_size, labels=True)
             yield 1
             return path
 

@@ -69,7 +69,9 @@ def read_scaled(path):
     pixel_size = read_pixel_size(path)
     rgb = is_rgb(data)
     kwargs = {"name": path.stem, **layer_geometry(pixel_size, data.ndim - (1 if rgb else 0))}
-    if path.stem.endswith("_labels") and data.dtype.kind in "iu" and not rgb:
+    from napari_synthseg.pixel_size import tiff_holds_labels
+
+    if data.dtype.kind in "iu" and not rgb and (path.stem.endswith("_labels") or tiff_holds_labels(path)):
         return [(np.asarray(data), kwargs, "labels")]
     if rgb:
         kwargs["rgb"] = True

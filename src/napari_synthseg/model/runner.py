@@ -468,7 +468,8 @@ def _child_predict(payload, events, cancel_event, tmpdir) -> None:
             from napari_synthseg.largeimage import input_pixel_size
 
             size = input_pixel_size(source) if source else None
-            event["labels_path"] = str(write_tiff(Path(out_dir) / f"{stem}_labels.tif", labels, pixel_size=size))
+            event["labels_path"] = str(write_tiff(Path(out_dir) / f"{stem}_labels.tif", labels, pixel_size=size,
+                                                    labels=True))
             labels = None
         for key, array in (("labels", labels), ("probabilities", prob)):
             if array is None:
