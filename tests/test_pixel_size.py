@@ -281,3 +281,25 @@ def test_bad_pixel_size_is_one_line_before_any_work(tmp_path, capsys, command):
     err = capsys.readouterr().err
     assert "unknown unit 'furlong'" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists() and not (tmp_path / "b").exists()
+
+
+def test_measure_writes_one_unit_for_files_in_different_units(tmp_path, capsys):
+    labels = np.zeros((40, 50), np.uint16)
+    labels[5:15, 10:30] = 1
+    write_tiff(tmp_path / "a_labels.tif", labels, pixel_size=PixelSize(2.5, "nm"))
+    write_tiff(tmp_path / "b_labels.tif", labels, pixel_size=PixelSize(0.005, "µm"))
+    write_tiff(tmp_path / "c_labels.tif", labels)
+    assert main(["measure", str(tmp_path), "--out", str(tmp_path / "m.csv")]) == 0
+    rows = _rows(tmp_path / "m.csv")
+    assert [float(r["feret_min_nm"]) for r in rows[:2]] == pytest.approx([25.0, 50.0])
+    assert float(rows[2]["feret_min_px"]) == 10
+    assert "1 file(s) carry no pixel size (c_labels.tif" in capsys.readouterr().err
+
+
+def test_pixel_size_takes_numpy_numbers_and_refuses_others():
+    assert PixelSize(np.float32(2.5), "nm").value == 2.5
+    for bad in ("2.5", None, True, float("nan"), -1.0):
+        with pytest.raises(PixelSizeError):
+            PixelSize(bad, "nm")
+    with pytest.raises(PixelSizeError, match="unknown length unit"):
+        PixelSize(1.0, "px")

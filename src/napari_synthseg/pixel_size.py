@@ -75,12 +75,17 @@ class PixelSize:
 
     def __post_init__(self):
         object.__setattr__(self, "unit", canonical_unit(self.unit))
-        y = self.value if self.value_y is None else self.value_y
-        for v in (self.value, y):
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+        values = []
+        for v in (self.value, self.value if self.value_y is None else self.value_y):
+            try:
+                number = float(v)
+            except (TypeError, ValueError):
+                number = math.nan
+            if isinstance(v, (str, bool)) or not (math.isfinite(number) and number > 0):
                 raise PixelSizeError(f"a pixel size must be a positive number, got {v!r}")
-        object.__setattr__(self, "value", float(self.value))
-        object.__setattr__(self, "value_y", float(y))
+            values.append(number)
+        object.__setattr__(self, "value", values[0])
+        object.__setattr__(self, "value_y", values[1])
 
     @property
     def spacing(self) -> tuple[float, float]:
@@ -167,8 +172,8 @@ def _tiff_fei(tif) -> PixelSize | None:
     meta = tif.fei_metadata or {}
     scan = meta.get("Scan") or meta.get("EScan") or {}
     width = scan.get("PixelWidth")
-    height = scan.get("PixelHeight", width)
-    return _from_unit(width, "m", height).readable() if _from_unit(width, "m", height) else None
+    size = _from_unit(width, "m", scan.get("PixelHeight", width))
+    return None if size is None else size.readable()
 
 
 def _tiff_zeiss(tif) -> PixelSize | None:

@@ -42,10 +42,17 @@ def test_em_files_open_with_their_scale(make_napari_viewer, tmp_path, name, writ
     assert np.array_equal(np.asarray(layer.data), IMAGE)
 
 
-def test_plain_tiffs_are_left_to_napari(tmp_path):
+def test_plain_tiffs_open_as_napari_opens_them(make_napari_viewer, tmp_path):
+    rgb = np.dstack([IMAGE % 256] * 3).astype(np.uint8)
     tifffile.imwrite(tmp_path / "plain.tif", IMAGE)
-    assert get_reader(str(tmp_path / "plain.tif")) is None
+    tifffile.imwrite(tmp_path / "rgb.tif", rgb)
     assert get_reader(str(tmp_path / "other.png")) is None
+    viewer = make_napari_viewer()
+    (plain,) = viewer.open(str(tmp_path / "plain.tif"), plugin="napari-synthseg")
+    (colour,) = viewer.open(str(tmp_path / "rgb.tif"), plugin="napari-synthseg")
+    (builtin,) = viewer.open(str(tmp_path / "plain.tif"), plugin="napari")
+    assert np.array_equal(plain.data, builtin.data) and tuple(plain.scale) == tuple(builtin.scale) == (1.0, 1.0)
+    assert colour.rgb and np.array_equal(colour.data, rgb)
 
 
 def test_labels_tiff_opens_as_labels_with_scale(make_napari_viewer, tmp_path):

@@ -1,8 +1,10 @@
-"""napari reader for images that carry their pixel size: MRC, DM3/DM4, EMD, SER and TIFFs with a physical size.
+"""napari reader for images that carry their pixel size: MRC, DM3/DM4, EMD, SER and TIFF.
 
-Layers get ``scale`` (the pixel size) and ``units`` (napari >= 0.6). TIFFs without a physical pixel size
-(no FEI/Zeiss/OME/ImageJ metadata, no centimetre resolution) are left to napari's own reader, so a plain
-TIFF opens as before; ``<stem>_labels.tif`` files with integer pixels open as Labels.
+Layers get ``scale`` (the pixel size) and ``units`` (napari >= 0.6). Pixels are shown as stored (no
+conversion). napari matches readers by file name only, so for ``.tif`` it asks once whether napari's
+own reader or this one opens TIFFs (with "remember my choice"): this one opens every TIFF as napari's
+would, adding the scale when the file carries a physical pixel size (SEM, OME, ImageJ, ours); labels
+TIFFs (``<stem>_labels.tif`` or written as labels by this package) open as Labels.
 """
 
 from __future__ import annotations
@@ -21,19 +23,13 @@ def _em_suffixes() -> tuple[str, ...]:
 
 
 def get_reader(path):
-    """A reader for an EM file, or for a TIFF that carries a physical pixel size; else None."""
+    """A reader for an EM file or a TIFF; else None."""
     if isinstance(path, list):
         return None if len(path) != 1 else get_reader(path[0])
     if not isinstance(path, (str, Path)) or not Path(path).is_file():
         return None
     suffix = Path(path).suffix.lower()
-    if suffix in _em_suffixes():
-        return read_scaled
-    if suffix in _TIFF:
-        from napari_synthseg.pixel_size import tiff_pixel_size
-
-        return read_scaled if tiff_pixel_size(path) is not None else None
-    return None
+    return read_scaled if suffix in _em_suffixes() or suffix in _TIFF else None
 
 
 def layer_geometry(pixel_size, ndim: int) -> dict:
@@ -61,18 +57,21 @@ def read_scaled(path):
     """Layer data for napari: the image (or labels) with its pixel size as ``scale`` and ``units``."""
     if isinstance(path, list):
         path = path[0]
-    from napari_synthseg.image_io import is_rgb, read_image
-    from napari_synthseg.pixel_size import read_pixel_size
+    from napari_synthseg.em_formats import read_em
+    from napari_synthseg.image_io import is_rgb
+    from napari_synthseg.pixel_size import read_pixel_size, tiff_holds_labels
 
     path = Path(path)
-    data = read_image(path)
-    pixel_size = read_pixel_size(path)
-    rgb = is_rgb(data)
-    kwargs = {"name": path.stem, **layer_geometry(pixel_size, data.ndim - (1 if rgb else 0))}
-    from napari_synthseg.pixel_size import tiff_holds_labels
+    if path.suffix.lower() in _TIFF:
+        import tifffile
 
-    if data.dtype.kind in "iu" and not rgb and (path.stem.endswith("_labels") or tiff_holds_labels(path)):
-        return [(np.asarray(data), kwargs, "labels")]
-    if rgb:
-        kwargs["rgb"] = True
-    return [(data, kwargs, "image")]
+        data, labels = tifffile.imread(path), tiff_holds_labels(path) or path.stem.endswith("_labels")
+    else:
+        data, labels = read_em(path).data, False
+    data = np.asarray(data)
+    pixel_size = read_pixel_size(path)
+    rgb = is_rgb(data)  # a last axis of 3 or 4 holds colours (the package's rule everywhere)
+    kwargs = {"name": path.stem, **layer_geometry(pixel_size, data.ndim - (1 if rgb else 0))}
+    if labels and data.dtype.kind in "iu" and not rgb:
+        return [(data, kwargs, "labels")]
+    return [(data, {**kwargs, "rgb": rgb}, "image")]
