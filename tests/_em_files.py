@@ -1,8 +1,10 @@
 """Small EM files with a known pixel size, written by the tests (no downloads).
 
 TIFF variants through tifffile's tags, MRC through mrcfile, EMD (Berkeley) through rosettasciio's writer,
-and DM3/DM4 by hand: rosettasciio cannot write Gatan files, so `write_dm` follows the published DM3/DM4
-layout (a big-endian header and tag tree; data in little-endian) with the tags a Gatan image has:
+and DM3/DM4 and SER by hand, since no library writes them: `write_ser` follows the published TIA series
+layout (header, dimension array, offset arrays, one 2D data element with its calibration in metres and a
+time tag); `write_dm` follows the published DM3/DM4 layout (a big-endian header and tag tree; data in
+little-endian) with the tags a Gatan image has:
 ``ImageList / <image> / {ImageData / {Calibrations, Data, DataType, Dimensions}, ImageTags, Name}``.
 """
 
@@ -111,4 +113,26 @@ def write_zeiss_tiff(path: Path, image: np.ndarray, value: float, unit: str) -> 
             f"AP_IMAGE_PIXEL_SIZE\r\nImage Pixel Size = {value:g} {unit}\r\nAP_MAG\r\nMag = 50.00 K X\r\n")
     # Zeiss writes µ in Latin-1 inside an ASCII tag; tifffile takes the bytes as they are
     tifffile.imwrite(path, image, extratags=[(34118, "s", 0, text.encode("latin-1"), True)])
+    return path
+
+
+#: numpy dtype -> TIA data type code
+_SER_TYPES = {np.dtype(np.uint8): 1, np.dtype(np.uint16): 2, np.dtype(np.int16): 5, np.dtype(np.float32): 7}
+
+
+def write_ser(path: Path, image: np.ndarray, metres: float) -> Path:
+    """Write a 2D image as a TIA ``.ser`` series of one element, calibrated to ``metres`` per pixel."""
+    image = np.ascontiguousarray(image)
+    height, width = image.shape
+    n_dims, offsets_at = 1, 30
+    dimension = struct.pack("<IddII", 1, 0.0, 1.0, 0, 0) + struct.pack("<I", 0)  # one element, no text
+    offsets_at += len(dimension)
+    data_at = offsets_at + 8  # one data offset and one tag offset (u4 each)
+    # TIA stores image rows bottom-up
+    element = struct.pack("<ddIddI", 0.0, metres, 0, 0.0, metres, 0) + struct.pack(
+        "<HII", _SER_TYPES[image.dtype], width, height) + image[::-1].astype(image.dtype.newbyteorder("<")).tobytes()
+    tag_at = data_at + len(element)
+    tag = struct.pack("<HHI", 0x4152, 0, 0)  # a time-only tag
+    header = struct.pack("<HHHIIIIII", 0x4949, 0x0197, 0x0210, 0x4122, 0x4152, 1, 1, offsets_at, n_dims)
+    path.write_bytes(header + dimension + struct.pack("<II", data_at, tag_at) + element + tag)
     return path

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from _em_files import write_dm, write_fei_tiff, write_mrc, write_zeiss_tiff
+from _em_files import write_dm, write_fei_tiff, write_mrc, write_ser, write_zeiss_tiff
 from napari_synthseg.cli import main
 from napari_synthseg.em_formats import MissingReaderError, read_em
 from napari_synthseg.image_io import list_images, read_image, write_tiff
@@ -85,9 +85,13 @@ def test_emd_file(tmp_path, image):
     assert np.array_equal(read_image(tmp_path / "a.emd"), image)
 
 
-def test_ser_reader_is_wired(tmp_path):
-    # rosettasciio writes no SER (TIA) file and none ships with a package, so only the wiring is
-    # tested: a .ser that is not TIA is refused by rosettasciio's TIA reader with a one-line error
+def test_ser_file(tmp_path, image):
+    path = write_ser(tmp_path / "a.ser", image, 2.5e-9)
+    assert read_pixel_size(path).value == pytest.approx(2.5) and read_pixel_size(path).unit == "nm"
+    assert np.array_equal(read_image(path), image)
+
+
+def test_a_file_of_another_format_is_one_line(tmp_path):
     (tmp_path / "a.ser").write_bytes(b"not a TIA file" * 10)
     with pytest.raises(ValueError, match="cannot read .*a.ser as SER") as info:
         read_image(tmp_path / "a.ser")
