@@ -296,3 +296,14 @@ def test_ome_zarr_output_carries_the_pixel_size(image, tmp_path):
     assert meta["version"] == "0.4" and [a["unit"] for a in meta["axes"]] == ["nanometer", "nanometer"]
     assert meta["datasets"][0]["coordinateTransformations"][0] == {"type": "scale", "scale": [2.5, 2.5]}
     assert root["labels/segmentation"].attrs["image-label"]["version"] == "0.4"
+
+
+def test_ome_zarr_input_passes_its_pixel_size_to_the_output(image, tmp_path):
+    from napari_synthseg.ome_zarr_io import write_ome_labels
+    from napari_synthseg.pixel_size import PixelSize, read_pixel_size
+
+    # an OME-Zarr written by another tool: its image is the input, its scale the pixel size
+    write_ome_labels(tmp_path / "in.zarr", np.zeros(image.shape, np.uint32), image, pixel_size=PixelSize(4, "nm"))
+    assert read_pixel_size(tmp_path / "in.zarr") == PixelSize(4, "nm")
+    process_large(tmp_path / "in.zarr", tmp_path / "out.tif", threshold_labels, tile=64, overlap=32)
+    assert read_pixel_size(tmp_path / "out.tif") == PixelSize(4, "nm")

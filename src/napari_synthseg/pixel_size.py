@@ -293,8 +293,9 @@ def read_pixel_size(path: str | os.PathLike) -> PixelSize | None:
     """The pixel size stored in an image file, or None when it carries none (or it is not a length).
 
     TIFFs are read as `tiff_pixel_size`; MRC, DM3/DM4, EMD and SER through `em_formats`
-    (which needs the ``em`` extra; a missing library raises ImportError naming it). Other
-    files (PNG, JPEG, ...) carry no pixel size.
+    (which needs the ``em`` extra; a missing library raises ImportError naming it); ``.zarr``
+    through `ome_zarr_io.zarr_pixel_size` (OME-Zarr scale and units). Other files (PNG, JPEG,
+    ...) carry no pixel size.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -304,5 +305,9 @@ def read_pixel_size(path: str | os.PathLike) -> PixelSize | None:
 
     if suffix in EM_SUFFIXES:
         return read_em(path, data=False).pixel_size
+    if suffix == ".zarr":
+        from .ome_zarr_io import zarr_pixel_size
+
+        return zarr_pixel_size(path)
     return None
 
