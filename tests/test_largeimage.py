@@ -29,6 +29,7 @@ from napari_synthseg.largeimage import (
     read_labels,
     run_batch,
 )
+from napari_synthseg.ome_zarr_io import labels_array
 
 
 def blob_image(shape=(300, 410), n=60, seed=0):
@@ -100,10 +101,11 @@ def test_zarr_round_trip_with_plain_zarr_and_tiff_output(image, tmp_path):
     assert open_image(tmp_path / "in.zarr").kind == "zarr"
     assert open_lazy(tmp_path / "in.zarr").shape == image.shape
     process_large(tmp_path / "in.zarr", tmp_path / "out.zarr", threshold_labels, tile=64, overlap=32)
-    plain = zarr.open_array(str(tmp_path / "out.zarr"), mode="r")
-    assert plain.dtype == np.uint32 and plain.chunks == (64, 64)
-    assert plain.attrs[COMPLETE_ATTR] is True
-    assert_same_up_to_renumbering(np.asarray(plain[...]), threshold_labels(image))
+    # the output is an OME-Zarr image with the labels in labels/segmentation, chunked like the tiles
+    labels = labels_array(tmp_path / "out.zarr")
+    assert labels.dtype == np.uint32 and labels.chunks == (64, 64)
+    assert zarr.open_group(str(tmp_path / "out.zarr"), mode="r").attrs[COMPLETE_ATTR] is True
+    assert_same_up_to_renumbering(np.asarray(labels[...]), threshold_labels(image))
     # TIFF output (tiled, compressed), from a compressed tiled TIFF input read chunk-wise
     tifffile.imwrite(tmp_path / "in.tif", image, tile=(64, 64), compression="zlib")
     assert open_image(tmp_path / "in.tif").kind == "tiff-zarr"
@@ -259,9 +261,49 @@ def test_napari_reader_opens_finished_labels_lazily(image, tmp_path):
 
     process_large(image, tmp_path / "img_labels.zarr", threshold_labels, tile=64, overlap=32)
     reader = get_reader(str(tmp_path / "img_labels.zarr"))
-    data, meta, kind = reader(str(tmp_path / "img_labels.zarr"))[0]
-    assert kind == "labels" and meta["name"] == "img_labels"
+    (image_data, image_meta, image_kind), (data, meta, kind) = reader(str(tmp_path / "img_labels.zarr"))
+    assert kind == "labels" and meta["name"] == "img_labels" and image_kind == "image" and image_meta["name"] == "img"
     assert_same_up_to_renumbering(np.asarray(data), threshold_labels(image))
+    assert np.array_equal(np.asarray(image_data), image)
     plain = zarr.open_array(str(tmp_path / "plain.zarr"), mode="w", shape=(4, 4), dtype="uint8")
     plain[...] = 1
     assert get_reader(str(tmp_path / "plain.zarr")) is None  # not ours: left to other readers
+
+
+def test_outputs_of_earlier_versions_stay_readable(image, tmp_path):
+    """Before OME-Zarr, a ``.zarr`` output was one plain uint32 array with this package's attributes."""
+    from napari_synthseg._napari.reader import get_reader
+
+    old = zarr.open_array(str(tmp_path / "old_labels.zarr"), mode="w", shape=image.shape, dtype="uint32",
+                          chunks=(64, 64), zarr_format=3)
+    old[...] = threshold_labels(image)
+    old.attrs.update({"napari_synthseg": {"kind": "labels"}, COMPLETE_ATTR: True})
+    assert is_complete(tmp_path / "old_labels.zarr")
+    assert np.array_equal(read_labels(tmp_path / "old_labels.zarr"), threshold_labels(image))
+    ((data, meta, kind),) = get_reader(str(tmp_path / "old_labels.zarr"))(str(tmp_path / "old_labels.zarr"))
+    assert kind == "labels" and np.array_equal(np.asarray(data), threshold_labels(image))
+
+
+def test_ome_zarr_output_carries_the_pixel_size(image, tmp_path):
+    from napari_synthseg.ome_zarr_io import zarr_pixel_size
+    from napari_synthseg.pixel_size import PixelSize
+
+    process_large(image, tmp_path / "a_labels.zarr", threshold_labels, tile=64, overlap=32,
+                  pixel_size=PixelSize(2.5, "nm"))
+    assert zarr_pixel_size(tmp_path / "a_labels.zarr") == PixelSize(2.5, "nm")
+    root = zarr.open_group(str(tmp_path / "a_labels.zarr"), mode="r")
+    meta = root["labels/segmentation"].attrs["multiscales"][0]
+    assert meta["version"] == "0.4" and [a["unit"] for a in meta["axes"]] == ["nanometer", "nanometer"]
+    assert meta["datasets"][0]["coordinateTransformations"][0] == {"type": "scale", "scale": [2.5, 2.5]}
+    assert root["labels/segmentation"].attrs["image-label"]["version"] == "0.4"
+
+
+def test_ome_zarr_input_passes_its_pixel_size_to_the_output(image, tmp_path):
+    from napari_synthseg.ome_zarr_io import write_ome_labels
+    from napari_synthseg.pixel_size import PixelSize, read_pixel_size
+
+    # an OME-Zarr written by another tool: its image is the input, its scale the pixel size
+    write_ome_labels(tmp_path / "in.zarr", np.zeros(image.shape, np.uint32), image, pixel_size=PixelSize(4, "nm"))
+    assert read_pixel_size(tmp_path / "in.zarr") == PixelSize(4, "nm")
+    process_large(tmp_path / "in.zarr", tmp_path / "out.tif", threshold_labels, tile=64, overlap=32)
+    assert read_pixel_size(tmp_path / "out.tif") == PixelSize(4, "nm")

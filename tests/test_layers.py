@@ -28,7 +28,7 @@ FRAMEWORKS = {"keras", "tensorflow", "jax", "torch"}
 #: The GUI: imported only by _napari/ modules.
 GUI = {"napari", "qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6", "magicgui", "vispy"}
 #: What the pure core may import besides the standard library (the table's third column).
-CORE_THIRD_PARTY = {"numpy", "scipy", "skimage", "tifffile", "imageio"}
+CORE_THIRD_PARTY = {"numpy", "scipy", "skimage", "tifffile", "imageio", "mrcfile", "rsciio", "ome_zarr", "zarr", "dask"}
 #: model/ modules the napari docks may import: keras-free, for the child-process runner.
 MODEL_MODULES_FOR_NAPARI = {f"{PACKAGE}.model", f"{PACKAGE}.model.runner", f"{PACKAGE}.model.sidecar"}
 

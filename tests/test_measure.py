@@ -186,7 +186,7 @@ def test_cli_measure_folder(labels_folder, tmp_path, capsys):
     (["--pixel-size", "2"], "--unit"),
     (["--unit", "nm"], "--pixel-size"),
     (["--pixel-size", "-1", "--unit", "nm"], "positive"),
-    (["--pixel-size", "1", "--unit", "n m"], "letters"),
+    (["--pixel-size", "1", "--unit", "n m"], "unknown unit"),
     (["--images", "missing"], "not a folder"),
 ])
 def test_cli_measure_bad_options(labels_folder, tmp_path, capsys, extra, message):

@@ -53,6 +53,29 @@ def _check(condition: bool, message: str) -> None:
         raise CommandError(message)
 
 
+_PIXEL_SIZE_HELP = ("pixel size with its unit, e.g. 2.5nm or 0.01um, for every image: overrides what the files "
+                    "carry (TIFF tags, DM3/DM4, MRC, EMD, SER) [read from each file]")
+
+
+def _add_pixel_size_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--pixel-size", default=None, metavar="SIZE", help=_PIXEL_SIZE_HELP)
+
+
+def _pixel_size_option(args: argparse.Namespace):
+    """The ``--pixel-size`` override as a PixelSize (``--unit`` names the unit of a bare number), or None."""
+    from .pixel_size import PixelSizeError, parse_pixel_size
+
+    unit = getattr(args, "unit", None)
+    if args.pixel_size is None:
+        _check(unit is None, "--unit names the unit of --pixel-size; give --pixel-size too")
+        return None
+    try:
+        return parse_pixel_size(args.pixel_size, default_unit=unit)
+    except PixelSizeError as exc:
+        raise CommandError(f"--pixel-size: {exc}" + (" (or give --unit)" if "has no unit" in str(exc) else "")) \
+            from None
+
+
 def _check_seed(args: argparse.Namespace) -> None:
     seed = getattr(args, "seed", None)
     _check(seed is None or 0 <= seed < 2**32, f"--seed must be an integer from 0 to {2**32 - 1}, got {seed}")
@@ -78,6 +101,7 @@ def _check_autoseg_options(args: argparse.Namespace) -> None:
 
 
 def _check_batch_options(args: argparse.Namespace) -> None:
+    args.pixel_size_override = _pixel_size_option(args)
     _check(args.chunk >= 16, f"--chunk must be at least 16 pixels, got {args.chunk}")
     _check(args.halo >= 1, f"--halo must be at least 1 pixel, got {args.halo}")
     _check(args.in_memory_pixels >= 1, f"--in-memory-pixels must be at least 1, got {args.in_memory_pixels}")
@@ -273,6 +297,7 @@ def _add_batch_options(p: argparse.ArgumentParser) -> None:
                    help="redo images whose output is already complete and made with the same settings")
     g.add_argument("--overwrite", action="store_true",
                    help="replace existing outputs made with other settings (or by hand) [refuse]")
+    g.add_argument("--pixel-size", default=None, metavar="SIZE", help=_PIXEL_SIZE_HELP + "; the labels carry it")
 
 
 def _batch_inputs(args: argparse.Namespace, out_dir: Path | None) -> list[Path]:
@@ -293,6 +318,8 @@ def _batch_inputs(args: argparse.Namespace, out_dir: Path | None) -> list[Path]:
 def _run_batch(args: argparse.Namespace, inputs, out_dir, segmenter, desc: str, params: dict | None):
     from .largeimage import run_batch
 
+    if args.pixel_size_override is not None and params is not None:  # outputs of another size are not "done"
+        params = {**params, "pixel_size": str(args.pixel_size_override)}
     with _bar(len(inputs), desc) as bar:
         def tick(done: int, total: int) -> None:
             bar.n = done
@@ -301,7 +328,7 @@ def _run_batch(args: argparse.Namespace, inputs, out_dir, segmenter, desc: str, 
         report = run_batch(inputs, out_dir, segmenter, scheduler=args.scheduler, zarr_out=args.zarr_out,
                            tile=args.chunk, overlap=args.halo, in_memory_pixels=args.in_memory_pixels,
                            skip_existing=args.skip_existing, progress=tick, params=params,
-                           overwrite=args.overwrite)
+                           overwrite=args.overwrite, pixel_size=args.pixel_size_override)
     for name, message in sorted(report.failed.items()):
         print(f"failed: {name}: {message.splitlines()[0] if message else 'unknown error'}", file=sys.stderr)
     return report
@@ -620,18 +647,25 @@ def _measure_pairs(labels: list[Path], images_dir: str | None) -> list[Path | No
     return pairs
 
 
-def cmd_measure(args: argparse.Namespace) -> int:
-    from .measure import column_unit, measure_label_file, write_measurements_csv
+def _file_pixel_size(labels_path: Path, image_path: Path | None):
+    """The pixel size the labels file carries, else its image's (None when neither carries one)."""
+    from .pixel_size import read_pixel_size
 
-    spacing = None
-    if args.pixel_size is not None:
-        _check(args.pixel_size > 0 and np.isfinite(args.pixel_size),
-               f"--pixel-size must be a positive number, got {args.pixel_size}")
-        _check(args.unit is not None, "--pixel-size needs its unit, e.g. --unit nm")
-        spacing = args.pixel_size
-    _check(args.unit is None or spacing is not None, "--unit names the unit of --pixel-size; give --pixel-size too")
-    if spacing is not None:
-        column_unit(args.unit, spacing)  # a unit that cannot name a column fails here, before any work
+    for path in (labels_path, image_path):
+        if path is not None:
+            try:
+                found = read_pixel_size(path)
+            except (ImportError, ValueError, OSError):
+                found = None  # the file's own reading reports what is wrong with it
+            if found is not None:
+                return found
+    return None
+
+
+def cmd_measure(args: argparse.Namespace) -> int:
+    from .measure import measure_label_file, write_measurements_csv
+
+    override = _pixel_size_option(args)
     out = Path(args.out)
     _check(not out.is_dir(), f"--out {out} is a folder; give a CSV file name")
     _check(out.suffix.lower() == ".csv", f"--out {out} must end in .csv")
@@ -641,16 +675,27 @@ def cmd_measure(args: argparse.Namespace) -> int:
     labels = _measure_inputs(args.labels)
     images = _measure_pairs(labels, args.images)
     args.interrupted_note = f"nothing was written to {out}"
-    rows, failed = [], 0
+    rows, failed, unit, in_pixels = [], 0, None, []
     with _bar(len(labels), "measure") as bar:
         for labels_path, image_path in zip(labels, images):
+            size = override or _file_pixel_size(labels_path, image_path)
+            if size is None:
+                in_pixels.append(labels_path.name)
+            else:  # one unit for the whole table: the first file's (or --pixel-size's)
+                unit = unit or size.unit
+                size = size.to(unit)
             try:
-                rows.extend(measure_label_file(labels_path, image_path, spacing=spacing, unit=args.unit))
+                rows.extend(measure_label_file(labels_path, image_path,
+                                               spacing=None if size is None else size.spacing,
+                                               unit=None if size is None else size.unit))
             except (ValueError, TypeError, OSError) as exc:
                 failed += 1
                 bar.write(f"synthseg measure: {labels_path}: {_one_line(exc)}", file=sys.stderr)
             bar.update(1)
     write_measurements_csv(rows, out)
+    if unit is not None and in_pixels:
+        print(f"note: {len(in_pixels)} file(s) carry no pixel size ({in_pixels[0]}, ...): their rows are in pixels "
+              "(_px columns); give --pixel-size to measure all in one unit", file=sys.stderr)
     done = len(labels) - failed
     print(f"measure: {len(rows)} objects from {done} file{'s' if done != 1 else ''} → {out}"
           + (f"; {failed} file{'s' if failed != 1 else ''} failed (named above)" if failed else ""))
@@ -723,6 +768,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     _check_train_options(args)
     _check_autoseg_options(args)
     _check(args.rounds >= 1, f"--rounds must be at least 1, got {args.rounds}")
+    pixel_size = _pixel_size_option(args)
     _check(args.object_size is None or (np.isfinite(args.object_size) and args.object_size > 0),
            f"--object-size must be a number of pixels > 0, got {args.object_size}")
     out = Path(args.out)
@@ -742,7 +788,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                                        real_fraction=args.real_fraction, normalization=args.normalization,
                                        lr_schedule=args.lr_schedule, xla=args.xla),
                      object_size=args.object_size, predict_params=_run_predict_params(args),
-                     recipe=args.recipe, **budget)
+                     recipe=args.recipe, pixel_size=pixel_size, **budget)
 
 
 def _print_summary(summary, seconds: float) -> None:
@@ -849,9 +895,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("labels", nargs="+", metavar="LABELS_OR_DIRS",
                    help="label image files, or folders of *_labels.tif (e.g. synthseg predict's --out)")
     p.add_argument("--out", required=True, metavar="CSV", help="CSV file: one row per object, with its file")
-    p.add_argument("--pixel-size", type=float, default=None, metavar="SIZE",
-                   help="pixel size: lengths and areas in --unit instead of pixels")
-    p.add_argument("--unit", default=None, help="unit of --pixel-size, named in each column (e.g. nm)")
+    p.add_argument("--pixel-size", default=None, metavar="SIZE",
+                   help="pixel size with its unit (e.g. 2.5nm) for every file; default: the size each labels "
+                        "file (or its --images image) carries; lengths and areas in that unit, else in pixels")
+    p.add_argument("--unit", default=None, help="unit of a bare --pixel-size number (e.g. --pixel-size 2 --unit nm)")
     p.add_argument("--images", default=None, metavar="DIR",
                    help="folder of the original images (same stem, less _labels): adds mean_intensity")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out CSV [refuse]")
@@ -879,6 +926,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--augment", action="store_true", help=_AUGMENT_HELP)
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing model and <stem>_labels.tif in --out [refuse]")
+    _add_pixel_size_option(p)
     _add_train_options(p, epochs=False)
     _add_autoseg_options(p, method_default=None)  # no --method: the recipe's
     p.set_defaults(func=cmd_run)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-#: File suffixes read as images (lower case).
-IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp", ".gif")
+#: File suffixes read as images (lower case); the EM formats (after .gif) need the ``em`` extra.
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".mrc", ".dm3", ".dm4", ".emd", ".ser")
 
 
 class ImageReadError(ValueError):
@@ -58,7 +58,8 @@ def list_images(paths: Sequence[str | os.PathLike] | str | os.PathLike) -> list[
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as an array (TIFF through tifffile, others through imageio).
+    """Read an image file as an array (TIFF through tifffile, EM formats through `em_formats`,
+    others through imageio).
 
     What users have is brought to the shapes the rest of the package reads: 1-bit images
     become uint8 0/255, palette images RGB, a last axis of 1 is dropped, gray + alpha
@@ -74,6 +75,10 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise ImageReadError(f"{path} does not exist; check the path")
+    from .em_formats import EM_SUFFIXES, read_em
+
+    if path.suffix.lower() in EM_SUFFIXES:
+        return standard_image(read_em(path).data, str(path))
     try:
         if path.suffix.lower() in (".tif", ".tiff"):
             import tifffile
@@ -221,11 +226,19 @@ def current_umask() -> int:
     return mask
 
 
-def write_tiff(path: str | os.PathLike, array: np.ndarray) -> Path:
-    """Write an array (labels or image) to TIFF atomically, zlib-compressed."""
+def write_tiff(path: str | os.PathLike, array: np.ndarray, pixel_size=None, labels: bool = False) -> Path:
+    """Write an array (labels or image) to TIFF atomically, zlib-compressed.
+
+    With a `~napari_synthseg.pixel_size.PixelSize`, the file carries it: resolution tags in
+    centimetres (what Fiji and QuPath read) and the size in its own unit in the description.
+    ``labels=True`` notes in the description that the file holds labels (napari opens it as Labels).
+    """
     import tifffile
 
-    return atomic_write(path, lambda tmp: tifffile.imwrite(tmp, np.asarray(array), compression="zlib"))
+    from .pixel_size import tiff_write_options
+
+    options = tiff_write_options(pixel_size, labels=labels)
+    return atomic_write(path, lambda tmp: tifffile.imwrite(tmp, np.asarray(array), compression="zlib", **options))
 
 
 def write_png(path: str | os.PathLike, array: np.ndarray) -> Path:

@@ -52,6 +52,7 @@ from .image_io import (
     to_gray,
 )
 from .instances import DEFAULT_MIN_AREA
+from .pixel_size import input_pixel_size
 
 #: Attribute written last into a finished zarr output; its absence marks an unfinished one.
 COMPLETE_ATTR = "napari_synthseg_complete"
@@ -805,7 +806,8 @@ def is_complete(path: str | os.PathLike) -> bool:
         try:
             import zarr
 
-            return bool(zarr.open_array(str(path), mode="r").attrs.get(COMPLETE_ATTR, False))
+            # an OME-Zarr group (this version) or one plain array (earlier versions)
+            return bool(zarr.open(str(path), mode="r").attrs.get(COMPLETE_ATTR, False))
         except Exception:
             return False
     if path.suffix.lower() in (".tif", ".tiff"):
@@ -893,10 +895,12 @@ class OutputExistsError(FileExistsError):
     """Outputs of a batch exist and were not made by this run's input and parameters."""
 
 
-def _write_tiff_from_zarr(zarr_path: Path, tiff_path: Path, band: int = 1024) -> None:
-    """Stream a 2D (or stacked) uint32 zarr into a tiled, compressed TIFF, band by band."""
+def _write_tiff_from_zarr(zarr_path: Path, tiff_path: Path, band: int = 1024, pixel_size=None) -> None:
+    """Stream a 2D (or stacked) uint32 zarr into a tiled, compressed TIFF, band by band (with ``pixel_size``)."""
     import tifffile
     import zarr
+
+    from .pixel_size import tiff_write_options
 
     arr = zarr.open_array(str(zarr_path), mode="r")
     height, width = arr.shape[-2:]
@@ -918,13 +922,49 @@ def _write_tiff_from_zarr(zarr_path: Path, tiff_path: Path, band: int = 1024) ->
     nbytes = int(np.prod(arr.shape)) * 4
     atomic_write(tiff_path, lambda tmp: tifffile.imwrite(
         tmp, tiles(), shape=arr.shape, dtype=np.uint32, tile=(tile_side, tile_side),
-        compression="zlib", bigtiff=nbytes > 2 ** 32 - 2 ** 25))
+        compression="zlib", bigtiff=nbytes > 2 ** 32 - 2 ** 25, **tiff_write_options(pixel_size, labels=True)))
+
+
+def _lazy_gray(source: ImageSource, chunk: int):
+    """The source image as a lazy gray dask array (RGB to luminance), for the OME-Zarr output's image."""
+    import dask.array as da
+
+    handle = source._handle()
+    if source.kind == "zarr":
+        data = da.from_zarr(handle)
+    else:
+        data = da.from_array(handle, chunks=tuple(1 for _ in source.shape[:-2]) + (chunk, chunk), asarray=True,
+                             lock=source.kind == "tiff-zarr")
+    if data.dtype == np.bool_:
+        data = data.astype(np.uint8) * np.uint8(255)
+    if source.rgb:
+        data = data[..., :3].astype(np.float32) @ np.array([0.2125, 0.7154, 0.0721], dtype=np.float32)
+    return data
+
+
+def write_ome_output(out: Path, labels, image, pixel_size, record: dict, chunk: int = 2048) -> None:
+    """Write labels (and their image) as an OME-Zarr group through a temporary sibling; mark it complete last."""
+    from .ome_zarr_io import write_ome_labels
+
+    work = _tmp_sibling(out)
+    try:
+        write_ome_labels(work, labels, image, pixel_size=pixel_size, attrs={"napari_synthseg": record}, chunk=chunk)
+        import zarr
+
+        zarr.open_group(str(work), mode="r+").attrs[COMPLETE_ATTR] = True
+        if out.exists():
+            shutil.rmtree(out) if out.is_dir() else out.unlink()
+        os.replace(work, out)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
 
 
 def process_large(image, output_path: str | os.PathLike, segment_tile, *, tile: int = 2048,
                   overlap: int = 128, scheduler=None, progress: ProgressCallback | None = None,
                   min_overlap: float = 0.5, min_area: int = 0, rgb: bool | None = None,
-                  zarr_format: int = 3, overwrite: bool = False, num_workers: int | None = None) -> LargeResult:
+                  zarr_format: int = 3, overwrite: bool = False, num_workers: int | None = None,
+                  pixel_size=None) -> LargeResult:
     """Segment an image of any size tile by tile and write stitched uint32 labels.
 
     Parameters
@@ -934,7 +974,8 @@ def process_large(image, output_path: str | os.PathLike, segment_tile, *, tile: 
         ``(Y, X)``, ``(Y, X, 3|4)`` RGB or a stack ``(..., Y, X)`` (planes done separately,
         ids unique across the stack).
     output_path
-        ``.zarr`` (chunked like the tiles, readable by plain zarr and by napari) or
+        ``.zarr`` (an OME-Zarr 0.4 image with the labels in ``labels/segmentation`` and the pixel
+        size as scale, see `ome_zarr_io`; readable by napari-ome-zarr, Fiji and QuPath) or
         ``.tif``/``.tiff`` (written from the zarr band by band, tiled and compressed).
         It appears under this name only when complete.
     segment_tile
@@ -955,9 +996,12 @@ def process_large(image, output_path: str | os.PathLike, segment_tile, *, tile: 
     rgb
         Whether the last axis is colour (None: guessed).
     zarr_format
-        2 or 3 for the zarr output.
+        2 or 3 for the temporary tile store (the ``.zarr`` output itself is OME-Zarr 0.4, zarr format 2).
     overwrite
         Replace an existing output (otherwise an existing output raises FileExistsError).
+    pixel_size
+        A `~napari_synthseg.pixel_size.PixelSize` the output carries (TIFF resolution tags, zarr
+        metadata); None: the one the input file carries, if any.
 
     Returns
     -------
@@ -978,6 +1022,8 @@ def process_large(image, output_path: str | os.PathLike, segment_tile, *, tile: 
     if output_path.exists() and not overwrite:
         raise FileExistsError(f"{output_path} exists; remove it or pass overwrite=True")
     source = open_image(image, rgb=rgb)
+    if pixel_size is None and isinstance(image, (str, os.PathLike)):
+        pixel_size = input_pixel_size(image)
     if isinstance(segment_tile, TileSegmenter):
         segment_tile = segment_tile.prepare(source)
     blocks = _grid(source, tile)
@@ -1019,14 +1065,12 @@ def process_large(image, output_path: str | os.PathLike, segment_tile, *, tile: 
                      for b in blocks]
             runner.run(tasks, tick)
         if suffix == ".zarr":
-            arr = zarr.open_array(str(work), mode="r+")
-            arr.attrs.update({"napari_synthseg": {"kind": "labels", "tile": tile, "overlap": overlap,
-                                                  "n_objects": n_objects}, COMPLETE_ATTR: True})
-            if output_path.exists():
-                shutil.rmtree(output_path) if output_path.is_dir() else output_path.unlink()
-            os.replace(work, output_path)
+            write_ome_output(output_path, zarr.open_array(str(work), mode="r"), _lazy_gray(source, tile),
+                              pixel_size, {"kind": "labels", "tile": tile, "overlap": overlap,
+                                           "n_objects": n_objects}, chunk=tile)
+            shutil.rmtree(work, ignore_errors=True)
         else:
-            _write_tiff_from_zarr(work, output_path)
+            _write_tiff_from_zarr(work, output_path, pixel_size=pixel_size)
             shutil.rmtree(work, ignore_errors=True)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -1041,9 +1085,9 @@ def read_labels(path: str | os.PathLike) -> np.ndarray:
     if not is_complete(path):
         raise LargeImageError(f"{path} is not a complete labels output (missing or half-written)")
     if path.suffix.lower() == ".zarr":
-        import zarr
+        from .ome_zarr_io import labels_array
 
-        return np.asarray(zarr.open_array(str(path), mode="r")[...])
+        return np.asarray(labels_array(path)[...])
     return read_image(path)
 
 
@@ -1120,9 +1164,13 @@ def read_whole(path: str | os.PathLike, rgb: bool | None = None) -> np.ndarray:
     return finite_image(image, str(path)) if image.dtype.kind == "f" else image
 
 
-def _segment_whole(path: str, out_path: str, segment, rgb, record: dict | None = None) -> int:
-    """One batch task: read a whole image, segment it, write labels atomically (and their record)."""
+def _segment_whole(path: str, out_path: str, segment, rgb, record: dict | None = None, pixel_size=None) -> int:
+    """One batch task: read a whole image, segment it, write labels atomically (and their record).
+
+    The labels carry ``pixel_size``, or else the one the image file carries.
+    """
     image = read_whole(path, rgb)
+    pixel_size = pixel_size or input_pixel_size(path)
     if isinstance(segment, TileSegmenter):
         labels = segment(image, None)
     else:
@@ -1135,31 +1183,21 @@ def _segment_whole(path: str, out_path: str, segment, rgb, record: dict | None =
     # an old record must not vouch for new labels if this write is cut short
     record_path(out).unlink(missing_ok=True)
     if out.suffix == ".zarr":
-        import zarr
-
-        work = _tmp_sibling(out)
-        try:
-            arr = zarr.open_array(str(work), mode="w", shape=labels.shape, dtype="uint32", fill_value=0,
-                                  chunks=tuple(min(s, 2048) for s in labels.shape))
-            arr[...] = labels
-            arr.attrs.update({"napari_synthseg": {"kind": "labels"}, COMPLETE_ATTR: True})
-            os.replace(work, out)
-        except BaseException:
-            shutil.rmtree(work, ignore_errors=True)
-            raise
+        write_ome_output(out, labels, image, pixel_size, {"kind": "labels"})
     else:
         from .image_io import write_tiff
 
-        write_tiff(out, labels)
+        write_tiff(out, labels, pixel_size=pixel_size, labels=True)
     if record is not None:
         write_record(out, record)
     return int(labels.max()) if labels.size else 0
 
 
-def _segment_whole_safe(path: str, out_path: str, segment, rgb, record: dict | None = None) -> int | str:
+def _segment_whole_safe(path: str, out_path: str, segment, rgb, record: dict | None = None,
+                        pixel_size=None) -> int | str:
     """``_segment_whole``, returning the error message instead of raising (one file's failure stays its own)."""
     try:
-        return _segment_whole(path, out_path, segment, rgb, record)
+        return _segment_whole(path, out_path, segment, rgb, record, pixel_size)
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
 
@@ -1168,7 +1206,7 @@ def run_batch(paths, out_dir: str | os.PathLike, segment, *, scheduler=None, ski
               progress: ProgressCallback | None = None, zarr_out: bool = False,
               in_memory_pixels: int = DEFAULT_IN_MEMORY_PIXELS, tile: int = 2048, overlap: int = 128,
               rgb: bool | None = None, num_workers: int | None = None, params: dict | None = None,
-              overwrite: bool = False) -> BatchReport:
+              overwrite: bool = False, pixel_size=None) -> BatchReport:
     """Segment a folder (or list) of images, one task per image; resumable; failures reported by name.
 
     Parameters
@@ -1196,6 +1234,9 @@ def run_batch(paths, out_dir: str | os.PathLike, segment, *, scheduler=None, ski
     overwrite
         With ``params``: replace complete outputs made otherwise. Without it such outputs
         raise `OutputExistsError` before any image is segmented.
+    pixel_size
+        A `~napari_synthseg.pixel_size.PixelSize` every output carries; None: each output carries
+        the one its input file carries (TIFF tags, DM3/DM4, MRC, ...), if any.
 
     Files in ``out_dir`` named like this module's outputs (``OUTPUT_ENDINGS``) are never
     taken as inputs (a folder that holds its own labels), they are listed in ``own_outputs``.
@@ -1257,7 +1298,7 @@ def run_batch(paths, out_dir: str | os.PathLike, segment, *, scheduler=None, ski
         token = uuid.uuid4().hex[:8]
         seg = dask.delayed(segment, pure=False, traverse=False)
         tasks = [dask.delayed(_segment_whole_safe, pure=False)(str(p), str(o), seg, rgb, records.get(p.name),
-                                                          dask_key_name=f"synthseg-image-{token}-{k}")
+                                                          pixel_size, dask_key_name=f"synthseg-image-{token}-{k}")
                  for k, (p, o) in enumerate(small)]
         results = runner.run(tasks, tick)
         for (path, out), result in zip(small, results):
@@ -1271,7 +1312,7 @@ def run_batch(paths, out_dir: str | os.PathLike, segment, *, scheduler=None, ski
                 record_path(out).unlink(missing_ok=True)
                 result = process_large(path, out, segment, tile=tile, overlap=overlap,
                                        scheduler=runner.client or scheduler, rgb=rgb, overwrite=True,
-                                       num_workers=num_workers)
+                                       num_workers=num_workers, pixel_size=pixel_size)
                 if path.name in records:
                     write_record(out, records[path.name])
             except Exception as exc:

@@ -45,12 +45,12 @@ def measurement_columns(unit: str = "px", *, plane: bool = True, intensity: bool
 
 
 def column_unit(unit: str | None, spacing) -> str:
-    """The unit written into column names: ``unit`` made ASCII (µm → um), or ``px`` without a pixel size."""
+    """The unit written into column names: ``unit`` made ASCII (µm → um, Å → A), or ``px`` without a pixel size."""
     if spacing is None:
         return "px"
     if not unit:
         raise ValueError("a pixel size needs its unit (e.g. unit='nm'); without a unit, leave the pixel size out")
-    text = str(unit).strip().replace("µ", "u").replace("μ", "u")
+    text = str(unit).strip().replace("µ", "u").replace("μ", "u").replace("Å", "A")
     if not re.fullmatch(r"[A-Za-z]+", text):
         raise ValueError(f"unit {unit!r} must be letters only, e.g. nm, um, A or px")
     return text

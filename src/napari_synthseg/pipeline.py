@@ -427,7 +427,7 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
                  scene_params: dict | None = None, min_gain: float = 0.005, seed: int = 0,
                  object_size: float | None = None, recipe: str = "auto",
                  progress: Progress = _no_progress, cancel_event=None,
-                 notify: Callable[[str], None] | None = None) -> RunSummary:
+                 notify: Callable[[str], None] | None = None, pixel_size=None) -> RunSummary:
     """Auto-segment, build the bank, train within the budget, segment every image, score.
 
     Parameters
@@ -459,6 +459,9 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
         When given, each image is shrunk (never enlarged) so that its typical auto-segmented
         object is about this many pixels across before the bank, the backgrounds, training and
         prediction see it; outputs stay at full resolution. None: images as they are.
+    pixel_size
+        A `~napari_synthseg.pixel_size.PixelSize` every ``<stem>_labels.tif`` carries; None: the one
+        its image file carries, if any.
     recipe
         ``"auto"`` (decided from the images by ``recipe.choose_recipe``), ``"synthetic"`` or
         ``"mixed"``; recorded in ``summary.json`` and in the model's sidecar.
@@ -581,7 +584,7 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
         score = scores["object_f1"] if scores else None
         improved = score is None or score > best_score + min_gain
         if improved:
-            _write_outputs(out, planes, predictions, progress)
+            _write_outputs(out, planes, predictions, progress, pixel_size)
             _copy_model(round_model, model_path)
             best_score = score if score is not None else best_score
             summary.best_round = round_index
@@ -633,12 +636,17 @@ def _copy_model(source: Path, target: Path) -> None:
 
 
 def _write_outputs(out: Path, planes: Sequence[Plane], predictions: dict[str, np.ndarray],
-                   progress: Progress) -> None:
-    """``<stem>_labels.tif`` per file (a stack for a stack) and ``<key>_overlay.png`` per plane."""
+                   progress: Progress, pixel_size=None) -> None:
+    """``<stem>_labels.tif`` per file (a stack for a stack; with ``pixel_size`` or its image's) and
+    ``<key>_overlay.png`` per plane."""
+    from .pixel_size import input_pixel_size
+
     files = per_file(planes, predictions)
+    paths = {plane.path.stem: plane.path for plane in planes}
     for i, (stem, labels) in enumerate(files.items()):
         progress("write", i, len(files), stem)
-        write_tiff(out / f"{stem}_labels.tif", labels.astype(np.uint32))
+        size = pixel_size or input_pixel_size(paths[stem])
+        write_tiff(out / f"{stem}_labels.tif", labels.astype(np.uint32), pixel_size=size, labels=True)
     for plane in planes:
         write_png(out / f"{plane.key}_overlay.png", make_overlay(plane.image, predictions[plane.key]))
     progress("write", len(files), len(files), "")

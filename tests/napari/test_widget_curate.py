@@ -206,3 +206,17 @@ def test_measurements_in_the_layers_physical_units(make_napari_viewer, qtbot, tm
     assert len(rows) == 1 and float(rows[0]["area_nm2"]) == 300 * 4
     assert float(rows[0]["feret_min_nm"]) == pytest.approx(20.0)
     assert list(labels.features["feret_max_nm"]) == pytest.approx([2 * np.hypot(10, 30)])
+
+
+def test_exported_labels_carry_the_layers_pixel_size(make_napari_viewer, qtbot, tmp_path, notes):
+    from napari_synthseg.pixel_size import PixelSize, read_pixel_size
+
+    viewer = make_napari_viewer()
+    labels = viewer.add_labels(rings_plane(), name="seg", scale=(2.5, 2.5))
+    labels.units = ("nm", "nm")
+    widget = CurateWidget(viewer)
+    widget.labels_choice.set_layer(labels)
+    widget.labels_path.set_path(tmp_path / "scaled.tif")
+    widget.export_labels()
+    wait_idle(qtbot, widget)
+    assert read_pixel_size(tmp_path / "scaled.tif") == PixelSize(2.5, "nm")

@@ -301,8 +301,12 @@ def source_name(layer) -> str:
 
 
 def spatial_transform(layer) -> dict:
-    """``scale`` and ``translate`` of a layer, for a Labels layer made from it."""
-    return {"scale": tuple(layer.scale), "translate": tuple(layer.translate)}
+    """``scale``, ``translate`` (and ``units``, napari >= 0.6) of a layer, for a Labels layer made from it."""
+    transform = {"scale": tuple(layer.scale), "translate": tuple(layer.translate)}
+    units = getattr(layer, "units", None)
+    if units is not None:
+        transform["units"] = tuple(str(unit) for unit in units)
+    return transform
 
 
 def find_layer(viewer, name: str, layer_type: type | None = None):
@@ -324,6 +328,8 @@ def show_labels(viewer, name: str, data: np.ndarray, like, keep_active=None):
     if layer is not None and tuple(layer.data.shape) == tuple(data.shape):
         layer.data = data
         layer.scale, layer.translate = like.scale, like.translate
+        if getattr(like, "units", None) is not None:
+            layer.units = like.units
     else:
         if layer is not None:
             viewer.layers.remove(layer)

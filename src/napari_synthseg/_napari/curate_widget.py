@@ -388,11 +388,12 @@ class CurateWidget(QWidget):
             path = path.with_suffix(".tif")
         check_writable_file(path, "labels file", replace=self._may_replace(self.labels_path, path))
         data = np.array(layer.data, copy=True)
+        pixel_size = physical_pixel_size(layer)
 
         def write():
             from napari_synthseg.image_io import write_tiff
 
-            write_tiff(path, data)
+            write_tiff(path, data, pixel_size=pixel_size, labels=True)
             yield 1
             return path
 
@@ -476,6 +477,19 @@ def layer_pixel_size(layer) -> tuple[tuple[float, float] | None, str | None]:
     if name in ("pixel", "px", "dimensionless", ""):
         return (None, None) if scale == (1.0, 1.0) else (scale, "units")
     return scale, _UNIT_SYMBOLS.get(name, "".join(ch for ch in name if ch.isalpha()) or "units")
+
+
+def physical_pixel_size(layer):
+    """The layer's pixel size as a `~napari_synthseg.pixel_size.PixelSize`, or None without a length unit."""
+    from napari_synthseg.pixel_size import PixelSize, PixelSizeError
+
+    scale, unit = layer_pixel_size(layer)
+    if scale is None or unit == "units":
+        return None
+    try:
+        return PixelSize(scale[1], unit, scale[0])
+    except PixelSizeError:
+        return None  # a unit that is no length (e.g. seconds): written without a size
 
 
 #: pint's names of the lengths of EM images -> the symbols written into column names

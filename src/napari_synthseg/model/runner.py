@@ -465,7 +465,11 @@ def _child_predict(payload, events, cancel_event, tmpdir) -> None:
         event = {"kind": "result", "task": "predict", "index": index, "source": source}
         if out_dir is not None:
             stem = Path(source).stem if source else f"image{index:03d}"
-            event["labels_path"] = str(write_tiff(Path(out_dir) / f"{stem}_labels.tif", labels))
+            from napari_synthseg.pixel_size import input_pixel_size
+
+            size = input_pixel_size(source) if source else None
+            event["labels_path"] = str(write_tiff(Path(out_dir) / f"{stem}_labels.tif", labels, pixel_size=size,
+                                                    labels=True))
             labels = None
         for key, array in (("labels", labels), ("probabilities", prob)):
             if array is None:
