@@ -112,6 +112,72 @@ def _objects(cur) -> np.ndarray:
     return np.asarray(cur.objects if isinstance(cur, Curation) else cur[0])
 
 
+def _click_total(clicks: dict) -> int:
+    return int(sum(sum(v for k, v in c.items() if k != "known_pixels") for c in clicks.values()))
+
+
+def model_normalization(info: dict) -> str:
+    """The input normalisation a model's sidecar records (``"percentile"`` when it says none)."""
+    return (info.get("normalization") or {}).get("mode", "percentile")
+
+
+def round_backgrounds(images: Sequence, normalization: str | None, *, labels=None, names=None):
+    """The BackgroundSource a round's synthetic scenes are laid on.
+
+    ``images`` are arrays or paths; with ``normalization`` they are first made into what the
+    network sees (``pipeline.network_images``; None: they already are). ``labels`` (> 0:
+    object) are left out of the background; without them the background is estimated.
+    """
+    from .pipeline import network_images
+    from .synthesis import BackgroundSource
+
+    grays = [to_gray(read_image(p)) if isinstance(p, (str, Path)) else to_gray(np.asarray(p)) for p in images]
+    if normalization is not None:
+        grays = network_images(grays, normalization)
+    return BackgroundSource.from_images(grays, labels, names=names)
+
+
+def fine_tune(model_path, objects, backgrounds, out_path, *, minutes: float | None = None,
+              steps: int | None = None, curated=None, curated_fraction: float = DEFAULT_CURATED_FRACTION,
+              ring_px: int | None = None, seed: int = 0, train_params: dict | None = None, callbacks=None,
+              cancel_event=None):
+    """Copy ``model_path`` to ``out_path`` and go on training the copy (``train_model(resume=True)``).
+
+    The model's own normalisation, patch, batch size, steps per validation and scene settings
+    (from its sidecar) are kept unless ``train_params`` says otherwise. Without ``curated``
+    this is the *control* of a curation round: the same extra training without any click.
+    A failure removes the copy; ``model_path`` is never written.
+
+    Returns
+    -------
+    TrainResult
+    """
+    from .model.sidecar import read_sidecar
+    from .model.training import train_model
+    from .pipeline import _copy_model
+
+    model_path, out = Path(model_path), Path(out_path)
+    if out.exists() or out.with_suffix(".json").exists():
+        raise ValueError(f"{out} exists; a round never writes over a model (give another out_path)")
+    info = read_sidecar(model_path)
+    previous = info.get("training") or {}
+    params = {key: previous[key] for key in ("patch", "batch_size", "steps_per_epoch", "scene_params")
+              if key in previous}
+    params.update(train_params or {})
+    if curated:
+        params.update(curated=curated, curated_fraction=curated_fraction, curated_ring_px=ring_px)
+    _copy_model(model_path, out)
+    try:
+        return train_model(objects, backgrounds, out, minutes=minutes, steps=steps, resume=True, seed=seed,
+                           normalization=model_normalization(info), callbacks=callbacks,
+                           cancel_event=cancel_event, **params)
+    except BaseException:
+        # a failed round leaves no half-made model behind (the previous one is untouched)
+        out.unlink(missing_ok=True)
+        out.with_suffix(".json").unlink(missing_ok=True)
+        raise
+
+
 def retrain_round(model_path, bank, curated, *, minutes: float | None = None, steps: int | None = None,
                   out_path=None, background_images: Sequence | None = None,
                   curated_fraction: float = DEFAULT_CURATED_FRACTION, ring_px: int | None = None,
@@ -158,7 +224,7 @@ def retrain_round(model_path, bank, curated, *, minutes: float | None = None, st
     """
     from .bank import ObjectBank
     from .model.sidecar import check_model_file
-    from .pipeline import DEFAULT_BANK_FILTER, _copy_model, _record_in_sidecar, network_images, training_objects
+    from .pipeline import DEFAULT_BANK_FILTER, _record_in_sidecar, network_images, training_objects
 
     if (minutes is None) == (steps is None):
         raise ValueError("give exactly one training budget: minutes or steps")
@@ -177,12 +243,8 @@ def retrain_round(model_path, bank, curated, *, minutes: float | None = None, st
     if not items:
         raise ValueError("the curations hold no click; pick, reject or add objects before retraining")
 
-    normalization = (info.get("normalization") or {}).get("mode", "percentile")
-    previous_training = info.get("training") or {}
-    params = {key: previous_training[key] for key in ("patch", "batch_size", "steps_per_epoch", "scene_params")
-              if key in previous_training}
-    params.update(train_params or {})
-    _, this_round = round_of(out)
+    normalization = model_normalization(info)
+    this_round = round_of(model_path)[1] + 1
 
     names = [name for name, _, _ in items]
     work = network_images([image for _, image, _ in items], normalization)
@@ -194,42 +256,26 @@ def retrain_round(model_path, bank, curated, *, minutes: float | None = None, st
             curated_bank.add_from_labels(image, objects.astype(np.int32), source=name, judge_shapes=False,
                                          method=f"curation round {this_round}")
     enriched = training_objects(base_bank, **DEFAULT_BANK_FILTER) + curated_bank.objects()
-
-    from .synthesis import BackgroundSource
-
     if background_images:
-        extra = [to_gray(read_image(p)) if isinstance(p, (str, Path)) else to_gray(np.asarray(p))
-                 for p in background_images]
-        backgrounds = BackgroundSource.from_images(network_images(extra, normalization))
+        backgrounds = round_backgrounds(background_images, normalization)
     else:
-        backgrounds = BackgroundSource.from_images(work, [_objects(c) for _, _, c in items], names=names)
+        backgrounds = round_backgrounds(work, None, labels=[_objects(c) for _, _, c in items], names=names)
 
     clicks = {name: _counts(cur) for name, _, cur in items}
     if notify is not None:
         notify(f"round {this_round}: fine-tuning {model_path.name} on {len(items)} curated image(s) "
-               f"({sum(sum(c.values()) for c in clicks.values())} clicks) and {len(base_bank)} + "
-               f"{len(curated_bank)} banked objects -> {out.name}")
-
-    from .model.training import train_model
-
-    _copy_model(model_path, out)
-    try:
-        result = train_model(enriched, backgrounds, out, minutes=minutes, steps=steps, resume=True, seed=seed,
-                             normalization=normalization, curated=[(image, cur) for _, image, cur in items],
-                             curated_fraction=curated_fraction, curated_ring_px=ring_px,
-                             callbacks=callbacks, cancel_event=cancel_event, **params)
-    except BaseException:
-        # a failed round leaves no half-made model behind (the previous one is untouched)
-        out.unlink(missing_ok=True)
-        out.with_suffix(".json").unlink(missing_ok=True)
-        raise
+               f"({_click_total(clicks)} clicks) and {len(base_bank)} + {len(curated_bank)} banked objects "
+               f"-> {out.name}")
+    result = fine_tune(model_path, enriched, backgrounds, out, minutes=minutes, steps=steps, seed=seed,
+                       curated=[(image, cur) for _, image, cur in items], curated_fraction=curated_fraction,
+                       ring_px=ring_px, train_params=train_params, callbacks=callbacks, cancel_event=cancel_event)
     _record_in_sidecar(out, curation_round={
         "round": this_round, "previous_model": str(model_path), "bank": str(base_bank.path),
         "curated_bank": str(curated_bank.path), "curated_images": clicks,
-        "clicks": int(sum(sum(v for k, v in c.items() if k != "known_pixels") for c in clicks.values())),
+        "clicks": _click_total(clicks),
         "curated_fraction": float(curated_fraction), "ring_px": ring_px, "cancelled": bool(result.cancelled)})
     return out
 
 
-__all__ = ["DEFAULT_CURATED_FRACTION", "find_curated", "image_files", "load_curated", "next_round_path",
-           "retrain_round", "round_of"]
+__all__ = ["DEFAULT_CURATED_FRACTION", "find_curated", "fine_tune", "image_files", "load_curated",
+           "model_normalization", "next_round_path", "retrain_round", "round_backgrounds", "round_of"]
