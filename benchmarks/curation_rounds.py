@@ -28,7 +28,9 @@ Any folder of images with instance masks paired by stem works (masks named like 
    mean foreground probability). Objects already curated are not clicked again.
 3. The curated arm retrains with ``retraining.retrain_round`` (``--minutes`` or ``--steps`` per
    round); the control arm trains the same budget from the same model without clicks
-   (``retraining.fine_tune`` with no curated image), both on the bank of round 0 and backgrounds
+   (``retraining.fine_tune`` with no curated image), both at the round learning rate, with the first
+   model's recipe (a mixed-recipe model keeps its real crops: ``retraining.recipe_real_pairs``, the
+   curated images' left out of the curated arm's), both on the bank of round 0 and backgrounds
    learned from all images.
 4. Both arms' models segment the uncurated images (``predict`` defaults); pooled pixel IoU, object
    F1 (IoU 0.5) and AP (IoU 0.5-0.95) are printed per round and written with ``--json``:
@@ -182,7 +184,8 @@ def run(args) -> dict:
     from napari_synthseg.model.prediction import load_model
     from napari_synthseg.model.sidecar import read_sidecar
     from napari_synthseg.pipeline import DEFAULT_BANK_FILTER, training_objects
-    from napari_synthseg.retraining import fine_tune, model_normalization, retrain_round, round_backgrounds
+    from napari_synthseg.retraining import (fine_tune, model_normalization, recipe_real_pairs, retrain_round,
+                                            round_backgrounds)
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -205,7 +208,10 @@ def run(args) -> dict:
                "seconds": round(time.perf_counter() - t0)}]
     _print_round(rounds[-1])
     budget = {"steps": args.steps} if args.steps else {"minutes": args.minutes}
-    normalization = model_normalization(read_sidecar(first))
+    info = read_sidecar(first)
+    normalization = model_normalization(info)
+    # the control keeps the first model's recipe: its real crops (auto-segmented again) of all images
+    real, real_fraction = recipe_real_pairs(info, [images[s] for s in stems])
     # both arms: the bank of round 0 (the curated arm enriched with its objects), backgrounds of all images
     backgrounds = round_backgrounds([images[s] for s in stems], normalization)
     objects = training_objects(ObjectBank(bank, create=False), **DEFAULT_BANK_FILTER)
@@ -241,9 +247,11 @@ def run(args) -> dict:
                                           curated_fraction=args.curated_fraction, ring_px=args.ring_px, **budget)
         else:  # no click could be made: this round of the curated arm is a control round
             print(f"[round {round_index}] no click could be made; the curated arm trains without any", flush=True)
-            fine_tune(curated_model, objects, backgrounds, out / "curated" / name, seed=seed, **budget)
+            fine_tune(curated_model, objects, backgrounds, out / "curated" / name, seed=seed, real=real,
+                      real_fraction=real_fraction, **budget)
             curated_model = out / "curated" / name
-        fine_tune(control_model, objects, backgrounds, out / "control" / name, seed=seed, **budget)
+        fine_tune(control_model, objects, backgrounds, out / "control" / name, seed=seed, real=real,
+                  real_fraction=real_fraction, **budget)
         control_model = out / "control" / name
         rounds.append({"round": round_index,
                        "curated": {**score(curated_model, scored, scored_truths), "clicks": clicks_made,

@@ -125,3 +125,16 @@ def test_retrain_command(first_model, tmp_path, capsys):
     assert "round 2" in printed and (tmp_path / "model_round2.keras").is_file()
     info = json.loads((tmp_path / "model_round2.json").read_text())
     assert info["curation_round"]["round"] == 2
+
+
+def test_a_mixed_recipe_round_keeps_its_real_crops_less_the_curated_images():
+    from napari_synthseg.retraining import recipe_real_pairs
+
+    images = [make_sample_scene(seed=s, shape=(96, 96))[0] for s in (0, 1, 2)]
+    mixed = {"training": {"real_fraction": 0.5}, "recipe": {"autoseg": {"method": "otsu"}}}
+    pairs, share = recipe_real_pairs(mixed, images, skip=[images[1]])
+    assert share == 0.5 and len(pairs) == 2
+    assert all(labels.any() and labels.shape == image.shape for image, labels in pairs)
+    assert not any(np.array_equal(image, images[1]) for image, _ in pairs)
+    # a model of scenes alone keeps training on scenes alone
+    assert recipe_real_pairs({"training": {"real_fraction": 0.0}}, images) == ([], 0.0)

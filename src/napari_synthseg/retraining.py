@@ -13,6 +13,7 @@ does not import TensorFlow.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 from typing import Callable, Sequence
@@ -24,6 +25,9 @@ from .image_io import list_images, read_image, to_gray
 
 #: Share of each batch cropped from the curated images (the rest: synthetic scenes).
 DEFAULT_CURATED_FRACTION = 0.5
+#: Adam learning rate of a round: a tenth of a first training's, so that minutes of fine-tuning
+#: adjust the model to the clicks instead of restarting it (the cosine schedule restarts with it).
+DEFAULT_ROUND_LEARNING_RATE = 1e-4
 _ROUND = re.compile(r"^(?P<base>.*)_round(?P<n>\d+)$")
 _NOT_IMAGES = ("_curation", "_labels")
 
@@ -121,6 +125,39 @@ def model_normalization(info: dict) -> str:
     return (info.get("normalization") or {}).get("mode", "percentile")
 
 
+def _fingerprint(image: np.ndarray) -> str:
+    image = np.ascontiguousarray(image)
+    return hashlib.sha1(image.tobytes()).hexdigest() + str(image.shape)
+
+
+def recipe_real_pairs(info: dict, images: Sequence, *, skip: Sequence = ()) -> tuple[list, float]:
+    """The real crops of the model's recipe, made again: ``(pairs, share of each batch)``.
+
+    A model of the *mixed* recipe learnt from real images with their auto-segmentation as well
+    as from scenes; a round that dropped them would train another model than the one it fine-tunes.
+    ``images`` (gray arrays or paths) are auto-segmented with the recipe's settings recorded in the
+    sidecar; images equal to one in ``skip`` (the curated ones, whose curation replaces their
+    auto-segmentation) are left out. A model trained on scenes alone gives ``([], 0.0)``.
+    """
+    from .autoseg import autosegment
+    from .recipe import RECIPES
+
+    share = float((info.get("training") or {}).get("real_fraction") or 0.0)
+    if share <= 0 or not images:
+        return [], 0.0
+    params = dict((info.get("recipe") or {}).get("autoseg") or RECIPES["mixed"]["autoseg"])
+    left_out = {_fingerprint(to_gray(np.asarray(s))) for s in skip}
+    pairs = []
+    for image in images:
+        gray = to_gray(read_image(image)) if isinstance(image, (str, Path)) else to_gray(np.asarray(image))
+        if _fingerprint(gray) in left_out:
+            continue
+        labels = autosegment(gray, **params)
+        if labels.any():
+            pairs.append((gray, labels))
+    return pairs, (share if pairs else 0.0)
+
+
 def round_backgrounds(images: Sequence, normalization: str | None, *, labels=None, names=None):
     """The BackgroundSource a round's synthetic scenes are laid on.
 
@@ -140,8 +177,13 @@ def round_backgrounds(images: Sequence, normalization: str | None, *, labels=Non
 def fine_tune(model_path, objects, backgrounds, out_path, *, minutes: float | None = None,
               steps: int | None = None, curated=None, curated_fraction: float = DEFAULT_CURATED_FRACTION,
               ring_px: int | None = None, seed: int = 0, train_params: dict | None = None, callbacks=None,
-              cancel_event=None):
+              cancel_event=None, real=None, real_fraction: float = 0.0,
+              learning_rate: float = DEFAULT_ROUND_LEARNING_RATE):
     """Copy ``model_path`` to ``out_path`` and go on training the copy (``train_model(resume=True)``).
+
+    ``real`` (``(image, labels)`` pairs, ``recipe_real_pairs``) are the recipe's real crops, a
+    ``real_fraction`` of each batch, which also choose the checkpoint to keep, as in the first
+    training.
 
     The model's own normalisation, patch, batch size, steps per validation and scene settings
     (from its sidecar) are kept unless ``train_params`` says otherwise. Without ``curated``
@@ -166,9 +208,12 @@ def fine_tune(model_path, objects, backgrounds, out_path, *, minutes: float | No
     params.update(train_params or {})
     if curated:
         params.update(curated=curated, curated_fraction=curated_fraction, curated_ring_px=ring_px)
+    if real and real_fraction > 0:
+        params.update(real_training=list(real), real_fraction=real_fraction, real_validation=list(real))
     _copy_model(model_path, out)
     try:
         return train_model(objects, backgrounds, out, minutes=minutes, steps=steps, resume=True, seed=seed,
+                           learning_rate=learning_rate,
                            normalization=model_normalization(info), callbacks=callbacks,
                            cancel_event=cancel_event, **params)
     except BaseException:
@@ -182,7 +227,8 @@ def retrain_round(model_path, bank, curated, *, minutes: float | None = None, st
                   out_path=None, background_images: Sequence | None = None,
                   curated_fraction: float = DEFAULT_CURATED_FRACTION, ring_px: int | None = None,
                   seed: int = 0, train_params: dict | None = None, callbacks=None, cancel_event=None,
-                  notify: Callable[[str], None] | None = None) -> Path:
+                  notify: Callable[[str], None] | None = None,
+                  learning_rate: float = DEFAULT_ROUND_LEARNING_RATE) -> Path:
     """Fine-tune ``model_path`` on curated images and write the next round's model.
 
     Parameters
@@ -201,7 +247,9 @@ def retrain_round(model_path, bank, curated, *, minutes: float | None = None, st
         The new model file; default ``next_round_path(model_path)``. It must not exist.
     background_images
         Images (arrays or paths) the synthetic scenes' backgrounds are learned from; default
-        the curated images (their curated objects left out).
+        the curated images (their curated objects left out). For a model of the mixed recipe
+        the same images, less the curated ones, are auto-segmented again for its real crops
+        (``recipe_real_pairs``).
     curated_fraction
         Share of each batch cropped from the curated images.
     ring_px
@@ -213,6 +261,8 @@ def retrain_round(model_path, bank, curated, *, minutes: float | None = None, st
         per validation and scene settings, from its sidecar).
     callbacks, cancel_event
         Passed to ``train_model``.
+    learning_rate
+        Adam learning rate of the round (``DEFAULT_ROUND_LEARNING_RATE``).
     notify
         Called with one line naming the round and what it trains on.
 
@@ -261,6 +311,8 @@ def retrain_round(model_path, bank, curated, *, minutes: float | None = None, st
     else:
         backgrounds = round_backgrounds(work, None, labels=[_objects(c) for _, _, c in items], names=names)
 
+    real, real_fraction = recipe_real_pairs(info, background_images or [],
+                                            skip=[image for _, image, _ in items])
     clicks = {name: _counts(cur) for name, _, cur in items}
     if notify is not None:
         notify(f"round {this_round}: fine-tuning {model_path.name} on {len(items)} curated image(s) "
@@ -268,14 +320,16 @@ def retrain_round(model_path, bank, curated, *, minutes: float | None = None, st
                f"-> {out.name}")
     result = fine_tune(model_path, enriched, backgrounds, out, minutes=minutes, steps=steps, seed=seed,
                        curated=[(image, cur) for _, image, cur in items], curated_fraction=curated_fraction,
-                       ring_px=ring_px, train_params=train_params, callbacks=callbacks, cancel_event=cancel_event)
+                       ring_px=ring_px, train_params=train_params, callbacks=callbacks, cancel_event=cancel_event,
+                       real=real, real_fraction=real_fraction, learning_rate=learning_rate)
     _record_in_sidecar(out, curation_round={
         "round": this_round, "previous_model": str(model_path), "bank": str(base_bank.path),
         "curated_bank": str(curated_bank.path), "curated_images": clicks,
         "clicks": _click_total(clicks),
-        "curated_fraction": float(curated_fraction), "ring_px": ring_px, "cancelled": bool(result.cancelled)})
+        "curated_fraction": float(curated_fraction), "ring_px": ring_px, "real_images": len(real),
+        "real_fraction": real_fraction, "learning_rate": float(learning_rate), "cancelled": bool(result.cancelled)})
     return out
 
 
-__all__ = ["DEFAULT_CURATED_FRACTION", "find_curated", "fine_tune", "image_files", "load_curated",
-           "model_normalization", "next_round_path", "retrain_round", "round_backgrounds", "round_of"]
+__all__ = ["DEFAULT_CURATED_FRACTION", "DEFAULT_ROUND_LEARNING_RATE", "find_curated", "fine_tune", "image_files", "load_curated",
+           "model_normalization", "next_round_path", "recipe_real_pairs", "retrain_round", "round_backgrounds", "round_of"]
