@@ -278,3 +278,15 @@ def test_large_real_images_reach_the_child_as_files_written_once(tmp_path):
     assert np.array_equal(training[0][0], big) and training[0][0] is validation[0][0]
     job.close()
     assert not files[0].exists()
+
+
+def test_a_curation_round_runs_in_a_child_and_reports_bad_input(tmp_path):
+    job = ModelJob()
+    job.start_retraining(tmp_path / "no_model.keras", tmp_path / "bank", tmp_path, steps=1)
+    events = list(job.events(timeout=120))
+    (error,) = [e for e in events if e["kind"] == "error"]
+    assert "no_model.keras" in error["message"] and "does not exist" in error["message"]
+    assert events[-1]["kind"] == "done"
+    job.close()
+    with pytest.raises(TypeError, match="ModelJob"):
+        ModelJob().start_retraining("m.keras", "bank", "dir", steps=1, callbacks=[print])
