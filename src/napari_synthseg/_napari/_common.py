@@ -7,13 +7,15 @@ imports TensorFlow or Keras (it segfaults beside napari's OpenGL canvas).
 from __future__ import annotations
 
 import os
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
-from qtpy.QtCore import Qt, Signal
+from qtpy.QtCore import Qt, QTimer, Signal
 from qtpy.QtWidgets import (
     QComboBox,
+    QDockWidget,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -21,6 +23,7 @@ from qtpy.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QMainWindow,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -389,3 +392,47 @@ def stack(parent: QWidget, *items) -> QVBoxLayout:
             layout.addWidget(item)
     layout.addStretch(1)
     return layout
+
+
+#: The plugin's dock widgets alive now: a new one joins their tabs (see ``tabify_stage``).
+_STAGE_WIDGETS: "weakref.WeakSet[QWidget]" = weakref.WeakSet()
+
+
+def _dock_of(widget: QWidget):
+    """The QDockWidget holding ``widget`` (its nearest one), or None."""
+    parent = widget.parentWidget()
+    while parent is not None and not isinstance(parent, QDockWidget):
+        parent = parent.parentWidget()
+    return parent
+
+
+def tabify_stage(widget: QWidget) -> None:
+    """Dock ``widget`` as a tab beside the plugin's other docks once napari has docked it.
+
+    napari stacks plugin docks one under another (the menu adds them without ``tabify``): the
+    five stages then make a column far taller than a 1080p screen. Called from each stage's
+    constructor; the tabs are made on the next turn of the event loop, when napari has put
+    the widget into its dock. A dock the user floated or moved to another side is left alone.
+    """
+    _STAGE_WIDGETS.add(widget)
+    ref = weakref.ref(widget)
+    QTimer.singleShot(0, lambda: _join_stage_tabs(ref()))
+
+
+def _join_stage_tabs(widget) -> None:
+    try:
+        dock = _dock_of(widget) if widget is not None else None
+        window = dock.parentWidget() if dock is not None else None
+        if not isinstance(window, QMainWindow) or dock.isFloating():
+            return
+        area = window.dockWidgetArea(dock)
+        for other in list(_STAGE_WIDGETS):
+            other_dock = _dock_of(other) if other is not widget else None
+            if (other_dock is not None and other_dock is not dock and other_dock.parentWidget() is window
+                    and not other_dock.isFloating() and window.dockWidgetArea(other_dock) == area):
+                window.tabifyDockWidget(other_dock, dock)
+                dock.show()
+                dock.raise_()  # the stage just opened is the tab shown
+                return
+    except RuntimeError:  # the widget or its dock was deleted meanwhile
+        return

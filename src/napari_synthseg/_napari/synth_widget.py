@@ -16,6 +16,7 @@ from qtpy.QtWidgets import (
 )
 
 from ._common import (
+    tabify_stage,
     row,
     stack,
     status_label,
@@ -51,6 +52,7 @@ class SynthWidget(QWidget):
 
     def __init__(self, napari_viewer: "napari.viewer.Viewer", parent=None):
         super().__init__(parent)
+        tabify_stage(self)  # the five stages share one column of tabs (fits a 1080p screen)
         from napari.layers import Image
 
         self.viewer = napari_viewer
