@@ -278,3 +278,20 @@ def test_large_real_images_reach_the_child_as_files_written_once(tmp_path):
     assert np.array_equal(training[0][0], big) and training[0][0] is validation[0][0]
     job.close()
     assert not files[0].exists()
+
+
+def test_the_objects_left_out_by_min_confidence_are_counted_per_plane():
+    import numpy as np
+
+    from napari_synthseg.instances import probabilities_to_instances
+    from napari_synthseg.model.runner import _count_unconfident
+
+    prob = np.zeros((2, 40, 60, 3), np.float32)
+    prob[:, 5:15, 5:15, 0] = 0.95  # a sure object on both planes
+    prob[:, 25:35, 30:40, 0] = 0.6  # an unsure one on both planes
+    prob[1, 25:35, 5:15, 0] = 0.55  # and another unsure one on plane 1
+    kwargs = {"min_confidence": 0.8, "min_area": 0, "method": "components"}
+    labels = np.stack([probabilities_to_instances(p, **kwargs) for p in prob])
+    assert [int(plane.max()) for plane in labels] == [1, 1]
+    assert _count_unconfident(labels, prob, kwargs) == 3
+    assert _count_unconfident(labels, prob, {**kwargs, "min_confidence": 0.0}) == 0

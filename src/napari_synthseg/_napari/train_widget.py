@@ -76,6 +76,8 @@ MIN_BACKGROUND_SIDE = 4
 RECIPE_LABELS = {"auto": "auto (decided from the images)", "synthetic": "synthetic", "mixed": "mixed"}
 #: How the recipe line names the control that overrides the decision.
 RECIPE_OVERRIDE = "the recipe box"
+#: The phases of a training run, named in the status line as they come ("phase" events of the child).
+PHASES = ("starting Python", "loading TensorFlow", "building the model", "training", "validating", "saving")
 #: Pause after the last change of the recipe or the images before the recipe line is redone.
 RECIPE_LINE_DELAY_MS = 300
 
@@ -103,7 +105,10 @@ class TrainWidget(QWidget):
         self.result: dict | None = None
         self.last_progress: dict | None = None
         self.n_progress_events = 0
+        self.phase: str | None = None  # the running job's phase (one of PHASES), None when idle
+        self._pid = None
         self._budget: dict = {}
+        self._budget_start_s = 0.0  # elapsed_s of the run's first progress event
         self.decision: RecipeDecision | None = None
         self._recipe_folder: str | None = None  # the mixed recipe's bank, removed after training
 
@@ -380,13 +385,14 @@ class TrainWidget(QWidget):
         self._budget = {key: kwargs[key] for key in BUDGET_DEFAULTS if kwargs.get(key) is not None}
         self.result, self.last_progress, self.n_progress_events = None, None, 0
         self._stop_requested.clear()
-        self.plot.clear()
+        self._clear_figures()
         self.progress.setRange(0, 0)  # busy until the first step arrives
         worker = job_worker(lambda job: job.start_training(**{**kwargs, **(prepare() if prepare else {})}),
                             self._stop_requested)
         self._worker = worker
         self._set_running(True)
-        self.status.setText("starting the training process…")
+        self._pid = None
+        self._show_phase("starting Python")
         worker.yielded.connect(safe_slot(self._on_event))
         worker.errored.connect(lambda exc: notify_error(f"training failed: {describe_error(exc)}"))
         worker.finished.connect(self._finished)
@@ -422,10 +428,26 @@ class TrainWidget(QWidget):
         for widget in self._inputs:
             widget.setEnabled(not running)
 
+    def _clear_figures(self) -> None:
+        """Forget the previous run's loss, val IoU and curve (a new run starts)."""
+        self.loss_label.setText("loss –")
+        self.iou_label.setText("val IoU –")
+        self.plot.clear()
+
+    def _show_phase(self, phase: str) -> None:
+        self.phase = phase
+        where = f" (process {self._pid})" if self._pid else ""
+        budget = ""
+        if phase in ("loading TensorFlow", "building the model") and self._budget.get("minutes"):
+            budget = f"; the {self._budget['minutes']:g}-minute budget starts at the first training step"
+        self.status.setText(f"{phase}…{where}{budget}")
+
     def _on_event(self, event: dict) -> None:
         kind = event.get("kind")
         if kind == "started":
-            self.status.setText(f"training (process {event.get('pid')}, backend {event.get('backend')})")
+            self._pid = event.get("pid")
+        elif kind == "phase":
+            self._show_phase(str(event.get("phase")))
         elif kind == "progress":
             self._show_progress(event)
         elif kind == "result":
@@ -448,8 +470,11 @@ class TrainWidget(QWidget):
             self.progress.setRange(0, int(total))
             self.progress.setValue(min(step, int(total)))
         elif self._budget.get("minutes") and event.get("elapsed_s") is not None:
+            if self.n_progress_events == 1:  # sent after the first step, where the budget's clock starts
+                self._budget_start_s = float(event["elapsed_s"])
+            used = (event["elapsed_s"] - self._budget_start_s) / (60 * self._budget["minutes"])
             self.progress.setRange(0, 1000)
-            self.progress.setValue(int(min(1.0, event["elapsed_s"] / (60 * self._budget["minutes"])) * 1000))
+            self.progress.setValue(int(min(1.0, max(used, 0.0)) * 1000))
         loss, val_loss, val_iou = event.get("loss"), event.get("val_loss"), event.get("val_iou")
         if loss is not None:
             self.loss_label.setText(f"step {step}  loss {loss:.4f}")
@@ -461,6 +486,7 @@ class TrainWidget(QWidget):
 
     def _finished(self) -> None:
         self._worker = None
+        self.phase = None
         self._set_running(False)
         if self._recipe_folder is not None:  # the child has read the bank it was cut into
             shutil.rmtree(self._recipe_folder, ignore_errors=True)
