@@ -1,6 +1,7 @@
 """Tests of curation helpers: fill_enclosed, picking, measurements."""
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -125,3 +126,181 @@ def test_write_measurements_csv(tmp_path):
     assert read[0]["source"] == "a.tif" and read[1]["source"] == ""
     assert read[0]["plane"] == ""
     assert [p.name for p in (tmp_path / "sub").iterdir()] == ["m.csv"]  # no temp files left
+
+
+# --- curations (issue 17) ---------------------------------------------------------------------
+
+from napari_synthseg.curation import (BACKGROUND, UNKNOWN, Curation, add_object, curation_path,  # noqa: E402
+                                      fill_object, load_curation, pick_object, reject_object, save_curation)
+
+
+def three_objects():
+    labels = np.zeros((40, 50), np.int32)
+    labels[5:15, 5:15] = 3    # picked below
+    labels[5:15, 15:25] = 4   # touches 3
+    labels[25:35, 30:45] = 9  # a speck to reject
+    return labels
+
+
+def frozen_copy(curation):
+    return curation.objects.copy(), curation.background.copy(), dict(curation.counts)
+
+
+def assert_unchanged(curation, copy):
+    objects, background, counts = copy
+    np.testing.assert_array_equal(curation.objects, objects)
+    np.testing.assert_array_equal(curation.background, background)
+    assert curation.counts == counts
+
+
+def test_empty_curation_knows_nothing():
+    cur = Curation.empty((40, 50))
+    assert cur.is_empty() and not cur.known().any() and cur.clicks == 0
+    assert cur.as_image().dtype == np.int32 and (cur.as_image() == UNKNOWN).all()
+    with pytest.raises(ValueError, match="2D"):
+        Curation.empty((2, 40, 50))
+
+
+def test_pick_twice_unpicks_and_never_mutates():
+    labels = three_objects()
+    labels_before = labels.copy()
+    empty = Curation.empty(labels.shape)
+    before = frozen_copy(empty)
+    picked = pick_object(empty, labels, (10, 10))
+    assert_unchanged(empty, before)
+    np.testing.assert_array_equal(labels, labels_before)
+    assert picked.counts["pick"] == 1 and picked.clicks == 1
+    assert set(np.unique(picked.objects)) == {0, 1}
+    np.testing.assert_array_equal(picked.objects > 0, labels == 3)
+    both = pick_object(picked, labels, (10, 20))
+    assert set(np.unique(both.objects)) == {0, 1, 2} and both.counts["pick"] == 2
+    # the boundary between the two picked neighbours is known, as object pixels of each
+    assert both.objects[10, 14] == 1 and both.objects[10, 15] == 2 and both.known()[10, 14:16].all()
+    unpicked = pick_object(both, labels, (7, 7))
+    assert unpicked.counts["pick"] == 1 and not unpicked.objects[labels == 3].any()
+    assert (unpicked.objects[labels == 4] == 2).all()
+    with pytest.raises(ValueError, match="no predicted object"):
+        pick_object(empty, labels, (0, 0))
+    with pytest.raises(ValueError, match="shape"):
+        pick_object(empty, labels[:10], (3, 3))
+    with pytest.raises(ValueError, match="outside"):
+        pick_object(empty, labels, (40, 3))
+    with pytest.raises(ValueError):  # arrays of a curation are read-only: undo stacks stay true
+        picked.objects[0, 0] = 5
+
+
+def test_reject_and_unreject():
+    labels = three_objects()
+    cur = reject_object(Curation.empty(labels.shape), labels, (30, 35))
+    np.testing.assert_array_equal(cur.background, labels == 9)
+    assert cur.counts["reject"] == 1 and not cur.objects.any()
+    assert (cur.as_image()[labels == 9] == BACKGROUND).all()
+    again = reject_object(cur, labels, (30, 35))
+    assert not again.background.any() and again.counts["reject"] == 0
+    with pytest.raises(ValueError, match="no object"):
+        reject_object(cur, labels, (0, 0))
+
+
+def test_reject_of_a_picked_object():
+    labels = three_objects()
+    picked = pick_object(Curation.empty(labels.shape), labels, (10, 10))
+    rejected = reject_object(picked, labels, (10, 10))
+    assert not rejected.objects.any()
+    np.testing.assert_array_equal(rejected.background, labels == 3)
+    assert rejected.counts["pick"] == 0 and rejected.counts["reject"] == 1
+    # picking the rejected object again makes it an object: background and objects never overlap
+    repicked = pick_object(rejected, labels, (10, 10))
+    assert not (repicked.background & (repicked.objects > 0)).any()
+
+
+def test_known_counts_objects_background_and_an_outline_ring():
+    labels = three_objects()
+    cur = pick_object(Curation.empty(labels.shape), labels, (10, 10))
+    cur = reject_object(cur, labels, (30, 35))
+    bare = cur.known(ring_px=0)
+    np.testing.assert_array_equal(bare, (labels == 3) | (labels == 9))
+    ringed = cur.known()
+    assert ringed[15, 10] and ringed[4, 10] and not ringed[16, 10]  # 1 px outside the picked object
+    assert ringed[30, 29] == False  # rejected pixels get no ring: only an outline said right does  # noqa: E712
+    wide = cur.known(ring_px=2)
+    assert wide[16, 10] and not wide[17, 10]
+    assert bare.dtype == bool
+
+
+def blob(shape=(60, 60), centre=(30, 30), radius=8.0, peak=0.6):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    r = np.hypot(yy - centre[0], xx - centre[1])
+    return (peak * np.clip(1.5 - r / radius, 0, 1)).astype(np.float32).clip(0, peak), r
+
+
+def test_add_object_from_probability():
+    prob, r = blob()
+    cur = Curation.empty(prob.shape)
+    added = add_object(cur, (30, 31), probability=prob)
+    assert added.counts["add"] == 1 and added.origins[1] == "add"
+    region = added.objects == 1
+    # half of the peak: 1.5 - r/8 >= 0.5 -> r <= 8, the blob's outline
+    assert region[30, 30] and region[30, 37] and not region[30, 40]
+    assert abs(int(region.sum()) - int((r <= 8).sum())) <= 8
+    assert not cur.objects.any()
+    # a 3-channel model output works the same way (foreground first)
+    stack = np.stack([prob, np.zeros_like(prob), np.zeros_like(prob)], axis=-1)
+    np.testing.assert_array_equal(add_object(cur, (30, 31), probability=stack).objects, added.objects)
+    # un-pick removes an added object too
+    assert pick_object(added, np.zeros(prob.shape, np.int32), (30, 30)).counts["add"] == 0
+
+
+def test_add_object_keeps_out_of_other_objects_and_fails_clearly():
+    prob, _ = blob()
+    labels = np.zeros(prob.shape, np.int32)
+    labels[:, 33:] = 2  # a predicted neighbour covering the blob's right side
+    added = add_object(Curation.empty(prob.shape), (30, 28), probability=prob, labels=labels)
+    assert added.objects[30, 28] and not added.objects[:, 33:].any()
+    with pytest.raises(ValueError, match="sees nothing") as err:
+        add_object(Curation.empty(prob.shape), (2, 2), probability=prob)
+    assert "\n" not in str(err.value)
+    with pytest.raises(ValueError, match="cover"):  # a flat high map leaks over the whole image
+        add_object(Curation.empty(prob.shape), (2, 2), probability=np.full(prob.shape, 0.4, np.float32))
+    with pytest.raises(ValueError, match="probability map or the image"):
+        add_object(Curation.empty(prob.shape), (2, 2))
+    with pytest.raises(ValueError, match="shape"):
+        add_object(Curation.empty(prob.shape), (2, 2), probability=prob[:10])
+
+
+def test_add_object_from_the_image_when_the_model_sees_nothing():
+    _, r = blob()
+    image = np.where(r <= 8, 0.8, 0.2).astype(np.float32)
+    added = add_object(Curation.empty(image.shape), (30, 30), probability=np.zeros(image.shape), image=image)
+    disk = r <= 8
+    assert ((added.objects > 0) != disk).sum() <= 0.05 * disk.sum()  # smoothing moves a few corner pixels
+
+
+def test_fill_object_fills_enclosed_regions():
+    mask, inside = ring((50, 60), 25, 30, 10, 12)
+    cur = fill_object(Curation.empty(mask.shape), mask.astype(np.uint8), (0, 0))
+    assert cur.counts["fill"] == 1 and cur.objects[inside].all() and cur.objects[mask].all()
+    with pytest.raises(ValueError, match="nothing is enclosed"):
+        fill_object(Curation.empty(mask.shape), (mask | inside).astype(np.uint8), (0, 0))
+
+
+def test_save_load_round_trip(tmp_path):
+    labels = three_objects()
+    cur = pick_object(Curation.empty(labels.shape), labels, (10, 10))
+    cur = reject_object(cur, labels, (30, 35))
+    cur = add_object(cur, (30, 12), probability=blob(labels.shape, (30, 12), 4.0)[0])
+    path = curation_path(tmp_path / "img_labels.tif")
+    assert path.name == "img_curation.tif" and curation_path(tmp_path / "img.png") == path
+    save_curation(cur, path, meta={"image": "img.png"})
+    loaded = load_curation(path)
+    np.testing.assert_array_equal(loaded.objects, cur.objects)
+    np.testing.assert_array_equal(loaded.background, cur.background)
+    assert loaded.counts == cur.counts and loaded.origins == cur.origins
+    assert json.loads(path.with_suffix(".json").read_text())["meta"] == {"image": "img.png"}
+    path.with_suffix(".json").unlink()  # the image alone still loads: objects count as picks
+    alone = load_curation(path)
+    assert alone.counts["pick"] == 2 and alone.counts["reject"] == 1
+    np.testing.assert_array_equal(alone.as_image(), cur.as_image())
+    with pytest.raises(ValueError, match="no curation"):
+        load_curation(tmp_path / "missing_curation.tif")
+    with pytest.raises(ValueError, match="TIFF"):
+        save_curation(cur, tmp_path / "x.png")

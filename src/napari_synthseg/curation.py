@@ -1,7 +1,16 @@
-"""Curation helpers: fill enclosed contours, pick objects (pure core); measuring lives in `measure`."""
+"""Curation (pure core): fill enclosed contours, pick objects, and curations of real images.
+
+A `Curation` records what a person said about one image: objects known to be right (picked,
+added, filled), pixels known to be background (rejected objects), and nothing about the rest
+(unknown). Retraining counts only the known pixels (`Curation.known`). Every operation returns
+a new Curation, so undo is a stack of them. Measuring lives in `measure`.
+"""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -76,3 +85,409 @@ def extract_picked(labels: np.ndarray, picked_ids: Iterable[int]) -> np.ndarray:
     labels = np.asarray(labels)
     ids = np.fromiter((int(v) for v in picked_ids), dtype=np.int64)
     return np.where(np.isin(labels, ids), labels, 0).astype(labels.dtype, copy=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Curations: what a person said about one real image (issue 17)
+# ---------------------------------------------------------------------------------------------
+
+UNKNOWN = 0
+"""Value of pixels nobody said anything about in a curation image (``Curation.as_image``)."""
+BACKGROUND = -1
+"""Value of pixels known to be background in a curation image."""
+
+CURATION_FORMAT = "napari-synthseg-curation/1"
+OUTLINE_RING_PX = 1
+"""Width of the ring outside each curated object that `Curation.known` counts as background.
+
+A person who picks an object says its outline is right, so the pixel just outside it is not
+that object; one pixel is the outer half of the boundary target's 2-px band."""
+ADD_MIN_AREA = 10
+"""Smallest object `add_object` creates (prediction drops smaller objects too)."""
+ADD_MAX_FRACTION = 0.25
+"""Largest share of the image `add_object` accepts: more is a leak into the background."""
+
+_COUNT_KINDS = ("pick", "reject", "add", "fill")
+
+
+@dataclass(frozen=True, eq=False)
+class Curation:
+    """What a person said about one real image.
+
+    Attributes
+    ----------
+    objects : ndarray of int32, shape (H, W)
+        Instances known to be right (picked, added or filled), 0 elsewhere.
+    background : ndarray of bool, shape (H, W)
+        Pixels known to be background (rejected objects). Never overlaps ``objects``.
+    counts : dict
+        Actions in effect, by kind (``pick``, ``reject``, ``add``, ``fill``): un-picking a
+        picked object takes one pick back, so the counts say what the curation holds.
+    origins : dict
+        Object id -> the action that made it (``"pick"``, ``"add"``, ``"fill"``).
+    """
+
+    objects: np.ndarray
+    background: np.ndarray
+    counts: dict = field(default_factory=dict)
+    origins: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        objects = np.asarray(self.objects)
+        background = np.asarray(self.background)
+        if objects.ndim != 2 or background.shape != objects.shape:
+            raise ValueError(f"a curation needs 2D objects and background of one shape; got "
+                             f"{objects.shape} and {background.shape}")
+        if not np.issubdtype(objects.dtype, np.integer) or (objects.size and objects.min() < 0):
+            raise ValueError("curation objects must be non-negative integer labels")
+        objects = objects.astype(np.int32, copy=True)
+        background = background.astype(bool, copy=True) & (objects == 0)
+        objects.flags.writeable = False
+        background.flags.writeable = False
+        object.__setattr__(self, "objects", objects)
+        object.__setattr__(self, "background", background)
+        counts = {kind: 0 for kind in _COUNT_KINDS}
+        counts.update({str(k): int(v) for k, v in dict(self.counts).items()})
+        object.__setattr__(self, "counts", counts)
+        object.__setattr__(self, "origins", {int(k): str(v) for k, v in dict(self.origins).items()})
+
+    @classmethod
+    def empty(cls, shape) -> "Curation":
+        """A curation of an image of ``shape`` (H, W) where nothing is known yet."""
+        shape = tuple(int(v) for v in shape)
+        if len(shape) != 2:
+            raise ValueError(f"a curation is of one 2D image (H, W); got shape {shape}")
+        return cls(np.zeros(shape, np.int32), np.zeros(shape, bool))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.objects.shape
+
+    @property
+    def clicks(self) -> int:
+        """The number of actions in effect (picks + rejects + adds + fills)."""
+        return int(sum(self.counts.get(kind, 0) for kind in _COUNT_KINDS))
+
+    def is_empty(self) -> bool:
+        """True when nothing is known (no object, no background)."""
+        return not (self.objects.any() or self.background.any())
+
+    def known(self, ring_px: int = OUTLINE_RING_PX) -> np.ndarray:
+        """Pixels a loss may count: bool (H, W).
+
+        Object pixels (so the boundaries between picked neighbours, which lie inside the
+        objects), background pixels, and a ring of ``ring_px`` pixels outside every object,
+        which counts as background: the person who picked the object said its outline is
+        right. ``ring_px=0`` counts objects and background only.
+        """
+        known = (self.objects > 0) | self.background
+        if ring_px > 0 and self.objects.any():
+            grown = ndi.binary_dilation(self.objects > 0, iterations=int(ring_px))
+            known |= grown
+        return known
+
+    def as_image(self) -> np.ndarray:
+        """One int32 image: object ids > 0, `UNKNOWN` (0), `BACKGROUND` (-1)."""
+        image = self.objects.astype(np.int32, copy=True)
+        image[self.background] = BACKGROUND
+        return image
+
+    @classmethod
+    def from_image(cls, image, counts=None, origins=None) -> "Curation":
+        """The curation saved by `as_image` (values < 0 are background, > 0 objects)."""
+        image = np.asarray(image)
+        if image.ndim != 2 or not np.issubdtype(image.dtype, np.integer):
+            raise ValueError(f"a curation image is a 2D integer image; got shape {image.shape}, "
+                             f"dtype {image.dtype}")
+        objects = np.where(image > 0, image, 0).astype(np.int32)
+        if counts is None:
+            ids = np.unique(objects[objects > 0])
+            counts = {"pick": int(ids.size), "reject": int(ndi.label(image < 0)[1])}
+        return cls(objects, image < 0, counts=counts or {}, origins=origins or {})
+
+    def _with(self, objects, background, counts, origins) -> "Curation":
+        return Curation(objects, background, counts=counts, origins=origins)
+
+
+def _check_labels(curation: Curation, labels, what: str = "labels") -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.shape != curation.shape:
+        raise ValueError(f"the {what} have shape {labels.shape} but the curation is of an image of shape "
+                         f"{curation.shape}; curate the labels of this image")
+    return labels
+
+
+def _next_id(objects: np.ndarray) -> int:
+    return int(objects.max()) + 1 if objects.size else 1
+
+
+def _changed_counts(counts: dict, **delta) -> dict:
+    out = dict(counts)
+    for kind, step in delta.items():
+        out[kind] = max(0, int(out.get(kind, 0)) + step)
+    return out
+
+
+def _remove_object(curation: Curation, object_id: int) -> Curation:
+    objects = np.array(curation.objects)
+    objects[objects == object_id] = 0
+    origins = dict(curation.origins)
+    kind = origins.pop(object_id, "pick")
+    return curation._with(objects, curation.background, _changed_counts(curation.counts, **{kind: -1}), origins)
+
+
+def _with_object(curation: Curation, region: np.ndarray, kind: str) -> Curation:
+    """``region`` (minus other curated objects) becomes a new known object made by ``kind``."""
+    region = region & (curation.objects == 0)
+    objects = np.array(curation.objects)
+    new_id = _next_id(objects)
+    objects[region] = new_id
+    background = curation.background & ~region
+    origins = dict(curation.origins)
+    origins[new_id] = kind
+    return curation._with(objects, background, _changed_counts(curation.counts, **{kind: 1}), origins)
+
+
+def pick_object(curation: Curation, labels, point) -> Curation:
+    """The predicted object at ``point`` is right; picking a curated object un-picks it.
+
+    Un-picking removes the curated object (of any origin: picked, added, filled), so its
+    pixels become unknown again. A new Curation is returned; the input is never changed.
+    """
+    labels = _check_labels(curation, labels)
+    row, col = _point(labels.shape, point)
+    curated = int(curation.objects[row, col])
+    if curated:
+        return _remove_object(curation, curated)
+    label = int(labels[row, col])
+    if label == 0:
+        raise ValueError(f"no predicted object at (row {row}, col {col}); pick clicks inside an object "
+                         "(use add for an object the model missed)")
+    return _with_object(curation, labels == label, "pick")
+
+
+def reject_object(curation: Curation, labels, point) -> Curation:
+    """The object at ``point`` is wrong: its pixels become known background.
+
+    A curated object at ``point`` (picked or added) is rejected whole, together with the
+    predicted object under the click; clicking rejected pixels again un-rejects them (their
+    connected patch of background becomes unknown).
+    """
+    labels = _check_labels(curation, labels)
+    row, col = _point(labels.shape, point)
+    if curation.background[row, col]:
+        patches, _ = ndi.label(curation.background)
+        background = curation.background & (patches != patches[row, col])
+        return curation._with(curation.objects, background, _changed_counts(curation.counts, reject=-1),
+                              curation.origins)
+    label = int(labels[row, col])
+    curated = int(curation.objects[row, col])
+    if not label and not curated:
+        raise ValueError(f"no object at (row {row}, col {col}) to reject; reject clicks inside a "
+                         "predicted or curated object")
+    region = labels == label if label else np.zeros(labels.shape, bool)
+    if curated:
+        region |= curation.objects == curated
+        curation = _remove_object(curation, curated)
+    region &= curation.objects == 0
+    return curation._with(curation.objects, curation.background | region,
+                          _changed_counts(curation.counts, reject=1), curation.origins)
+
+
+def _foreground(probability, shape) -> np.ndarray:
+    probability = np.asarray(probability, dtype=np.float32)
+    if probability.ndim == 3 and probability.shape[:2] == tuple(shape):
+        probability = probability[..., 0]  # the model's output stack: foreground comes first
+    if probability.shape != tuple(shape):
+        raise ValueError(f"the probability map has shape {probability.shape} but the image has shape "
+                         f"{tuple(shape)}; pass the foreground probability of this image")
+    return probability
+
+
+def _component_at(mask: np.ndarray, row: int, col: int) -> np.ndarray:
+    regions, _ = ndi.label(mask)
+    return regions == regions[row, col] if mask[row, col] else np.zeros(mask.shape, bool)
+
+
+def _grow_from_probability(foreground: np.ndarray, row: int, col: int, allowed: np.ndarray):
+    """The blob of ``foreground`` at the click, cut where it falls to half its peak.
+
+    A missed object is one the model saw too faintly (its mean probability under the
+    confidence filter, or under 0.5): half the blob's own peak follows its outline
+    whatever its strength, as a full width at half maximum does.
+    """
+    window = (slice(max(row - 2, 0), row + 3), slice(max(col - 2, 0), col + 3))
+    local = foreground[window]
+    peak = float(local.max())
+    if peak < 0.05:
+        return None, f"the model sees nothing at (row {row}, col {col}) (probability {peak:.2f})"
+    level = min(max(peak / 2.0, 0.05), 0.5)
+    seed = np.unravel_index(int(np.argmax(local)), local.shape)
+    seed_row, seed_col = seed[0] + window[0].start, seed[1] + window[1].start
+    region = _component_at((foreground >= level) & allowed, seed_row, seed_col)
+    return region, f"the model's probability at (row {row}, col {col}) ({peak:.2f}) outlines no object"
+
+
+def _grow_from_image(image: np.ndarray, row: int, col: int, allowed: np.ndarray):
+    """The region on the click's side of a local Otsu threshold, in a window that grows until
+    the region stops at its edges (an object brighter or darker than what surrounds it)."""
+    from skimage.filters import gaussian, threshold_otsu
+
+    from .image_io import to_gray, to_unit_float
+
+    gray = gaussian(to_unit_float(to_gray(np.asarray(image))), sigma=1.0, preserve_range=True)
+    if gray.shape != allowed.shape:
+        raise ValueError(f"the image has shape {gray.shape} but the curation is of shape {allowed.shape}; "
+                         "pass the curated image")
+    half = 32
+    while True:
+        box = (slice(max(row - half, 0), row + half + 1), slice(max(col - half, 0), col + half + 1))
+        local = gray[box]
+        if float(local.max()) - float(local.min()) < 1e-6:
+            return None, f"the image is flat around (row {row}, col {col})"
+        level = threshold_otsu(local)
+        side = local >= level if gray[row, col] >= level else local < level
+        region = _component_at(side & allowed[box], row - box[0].start, col - box[1].start)
+        whole = box[0].start == 0 and box[1].start == 0 and box[0].stop >= gray.shape[0] and box[1].stop >= gray.shape[1]
+        touches = region[0].any() or region[-1].any() or region[:, 0].any() or region[:, -1].any()
+        if not touches or whole or half >= 256:
+            full = np.zeros(gray.shape, bool)
+            full[box] = region
+            return full, f"the image outlines no object at (row {row}, col {col})"
+        half *= 2
+
+
+def add_object(curation: Curation, point, *, probability=None, image=None, labels=None) -> Curation:
+    """A missed object at ``point`` becomes a known object.
+
+    The object is the blob of the model's foreground ``probability`` around the click, cut
+    at half its peak (see `_grow_from_probability`); when no probability is given, or it
+    outlines nothing, the region of ``image`` on the click's side of a local Otsu threshold.
+    Other predicted objects of ``labels`` (all but the one under the click), curated objects
+    and known background are never taken; holes are filled.
+
+    Raises
+    ------
+    ValueError
+        One line, when nothing usable is found (too small, or a leak over a quarter of the image).
+    """
+    row, col = _point(curation.shape, point)
+    if probability is None and image is None:
+        raise ValueError("add needs the model's probability map or the image to grow the object from")
+    allowed = (curation.objects == 0) & ~curation.background
+    if labels is not None:
+        labels = _check_labels(curation, labels)
+        clicked = labels[row, col]
+        allowed &= (labels == 0) | (labels == clicked)
+    if not allowed[row, col]:
+        raise ValueError(f"(row {row}, col {col}) is already curated; un-pick or un-reject it first")
+    reasons = []
+    growers = []
+    if probability is not None:
+        foreground = _foreground(probability, curation.shape)
+        growers.append(lambda: _grow_from_probability(foreground, row, col, allowed))
+    if image is not None:
+        growers.append(lambda: _grow_from_image(image, row, col, allowed))
+    limit = ADD_MAX_FRACTION * allowed.size
+    for grow in growers:
+        region, why = grow()
+        if region is None:
+            reasons.append(why)
+            continue
+        region = ndi.binary_fill_holes(region) & allowed
+        area = int(region.sum())
+        if area < ADD_MIN_AREA:
+            reasons.append(why)
+        elif area > limit:
+            reasons.append(f"the object grown at (row {row}, col {col}) would cover {area / allowed.size:.0%} "
+                           "of the image")
+        else:
+            return _with_object(curation, region, "add")
+    raise ValueError("; ".join(reasons) + "; click nearer the object's centre or pick it in another way")
+
+
+def fill_object(curation: Curation, labels, point) -> Curation:
+    """Every region the ``labels`` (objects or contours) enclose, seen from the background
+    pixel ``point``, becomes a known object (one per connected filled region that holds
+    enclosed pixels); see `fill_enclosed`."""
+    labels = _check_labels(curation, labels)
+    outline = labels > 0
+    filled = fill_enclosed(outline, point)
+    enclosed = filled & ~outline
+    if not enclosed.any():
+        row, col = _point(labels.shape, point)
+        raise ValueError(f"nothing is enclosed as seen from (row {row}, col {col}); every hole is already "
+                         "filled (use add for a missed object)")
+    regions, n = ndi.label(filled)
+    keep = np.unique(regions[enclosed])
+    result = curation
+    for region_id in keep[keep > 0]:
+        region = regions == region_id
+        if (region & (result.objects == 0)).sum() >= ADD_MIN_AREA:
+            result = _with_object(result, region, "fill")
+    if result is curation:
+        raise ValueError("every enclosed region is already curated")
+    return result
+
+
+def curation_path(labels_or_image_path) -> Path:
+    """Where the curation of an image is kept: ``<stem>_curation.tif`` beside it.
+
+    ``a.tif`` and its labels ``a_labels.tif`` share ``a_curation.tif``.
+    """
+    path = Path(labels_or_image_path)
+    stem = path.name.split(".")[0] if path.name.lower().endswith((".ome.tif", ".ome.tiff")) else path.stem
+    if stem.endswith("_labels"):
+        stem = stem[: -len("_labels")]
+    if stem.endswith("_curation"):
+        stem = stem[: -len("_curation")]
+    return path.with_name(f"{stem}_curation.tif")
+
+
+def _json_sidecar(path: Path) -> Path:
+    return path.with_suffix(".json")
+
+
+def save_curation(curation: Curation, path, *, meta: dict | None = None) -> Path:
+    """Write ``curation`` as an int32 TIFF (`Curation.as_image`) and a JSON beside it.
+
+    The JSON (same stem, ``.json``) holds the format, the counts, each object's origin and
+    ``meta`` (e.g. the image and model it was made with). Both writes are atomic.
+    """
+    from .image_io import atomic_write, write_tiff
+
+    path = Path(path)
+    if path.suffix.lower() not in (".tif", ".tiff"):
+        raise ValueError(f"a curation is saved as a TIFF; got {path.name!r} (use curation_path(image))")
+    write_tiff(path, curation.as_image())
+    info = {"format": CURATION_FORMAT, "shape": list(curation.shape), "counts": curation.counts,
+            "origins": {str(k): v for k, v in curation.origins.items()}, "meta": dict(meta or {})}
+    text = json.dumps(info, indent=2, default=str)
+    atomic_write(_json_sidecar(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return path
+
+
+def load_curation(path) -> Curation:
+    """Read a curation saved by `save_curation` (the JSON beside it is optional)."""
+    import tifffile
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no curation at {path}; save one first (or pass the `<stem>_curation.tif` file)")
+    try:
+        image = tifffile.imread(path)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file gets one line
+        raise ValueError(f"cannot read the curation {path.name}: {exc}") from None
+    counts = origins = None
+    sidecar = _json_sidecar(path)
+    if sidecar.is_file():
+        try:
+            info = json.loads(sidecar.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise ValueError(f"the curation's JSON {sidecar.name} is not valid JSON ({exc}); delete it to load "
+                             "the image alone") from None
+        if info.get("format") != CURATION_FORMAT:
+            raise ValueError(f"{sidecar.name} is not a napari-synthseg curation (format {info.get('format')!r})")
+        counts = info.get("counts")
+        origins = {int(k): v for k, v in (info.get("origins") or {}).items()}
+    return Curation.from_image(np.asarray(image), counts=counts, origins=origins)

@@ -1,6 +1,9 @@
 """Loss and metric for the 3-channel segmentation output (``keras.ops`` only, any backend).
 
 Both are registered with Keras, so a saved ``.keras`` model loads once this module is imported.
+Targets may carry a fourth channel, ``known`` (``targets.curation_targets``): every term then
+counts only the known pixels and is normalised by their number, so a curated image's unknown
+pixels (nobody said anything about them) teach nothing; a patch with no known pixel adds 0.
 """
 
 from __future__ import annotations
@@ -9,6 +12,13 @@ import keras
 from keras import ops
 
 _EPS = 1e-6
+
+
+def _known(y_true):
+    """The known-pixel weights (B, H, W): the fourth target channel, or 1 everywhere."""
+    if y_true.shape[-1] is not None and y_true.shape[-1] > 3:
+        return y_true[..., 3]
+    return ops.ones_like(y_true[..., 0])
 
 
 def _bce(target, prob):
@@ -48,20 +58,23 @@ class SegmentationLoss(keras.losses.Loss):
         y_true = ops.cast(y_true, "float32")
         y_pred = ops.cast(y_pred, "float32")
         spatial = (1, 2)
+        known = _known(y_true)
         fg_true, fg_pred = y_true[..., 0], y_pred[..., 0]
-        fg_bce = ops.mean(_bce(fg_true, fg_pred), axis=spatial)
-        intersection = ops.sum(fg_true * fg_pred, axis=spatial)
-        sizes = ops.sum(fg_true, axis=spatial) + ops.sum(fg_pred, axis=spatial)
+        # a patch without known pixels divides 0 by 1 instead of by 0
+        fg_bce = ops.sum(known * _bce(fg_true, fg_pred), axis=spatial) / ops.maximum(
+            ops.sum(known, axis=spatial), 1.0)
+        intersection = ops.sum(known * fg_true * fg_pred, axis=spatial)
+        sizes = ops.sum(known * fg_true, axis=spatial) + ops.sum(known * fg_pred, axis=spatial)
         dice = 1.0 - (2.0 * intersection + 1.0) / (sizes + 1.0)
 
-        distance_weights = 1.0 + fg_true
-        distance = ops.sum(distance_weights * _bce(y_true[..., 1], y_pred[..., 1]), axis=spatial) / ops.sum(
-            distance_weights, axis=spatial)
+        distance_weights = (1.0 + fg_true) * known
+        distance = ops.sum(distance_weights * _bce(y_true[..., 1], y_pred[..., 1]), axis=spatial) / ops.maximum(
+            ops.sum(distance_weights, axis=spatial), 1.0)
 
         bnd_true = y_true[..., 2]
-        bnd_weights = 1.0 + (self.boundary_pos_weight - 1.0) * bnd_true
-        boundary = ops.sum(bnd_weights * _bce(bnd_true, y_pred[..., 2]), axis=spatial) / ops.sum(
-            bnd_weights, axis=spatial)
+        bnd_weights = (1.0 + (self.boundary_pos_weight - 1.0) * bnd_true) * known
+        boundary = ops.sum(bnd_weights * _bce(bnd_true, y_pred[..., 2]), axis=spatial) / ops.maximum(
+            ops.sum(bnd_weights, axis=spatial), 1.0)
 
         return (fg_bce + self.dice_weight * dice + self.distance_weight * distance
                 + self.boundary_weight * boundary)
@@ -78,7 +91,8 @@ class ForegroundIoU(keras.metrics.Metric):
     """Pooled intersection over union of the foreground channel thresholded at ``threshold``.
 
     Intersections and unions are summed over all batches before dividing, so one empty patch
-    does not swing the score. Both empty gives 1.
+    does not swing the score. Both empty gives 1. With a ``known`` channel (4-channel targets)
+    only known pixels are counted.
     """
 
     def __init__(self, threshold: float = 0.5, name: str = "fg_iou", dtype=None):
@@ -90,8 +104,9 @@ class ForegroundIoU(keras.metrics.Metric):
     def update_state(self, y_true, y_pred, sample_weight=None):
         truth = ops.cast(y_true[..., 0] > 0.5, "float32")
         pred = ops.cast(y_pred[..., 0] > self.threshold, "float32")
-        self.intersection.assign_add(ops.sum(truth * pred))
-        self.union.assign_add(ops.sum(ops.maximum(truth, pred)))
+        known = _known(ops.cast(y_true, "float32"))
+        self.intersection.assign_add(ops.sum(known * truth * pred))
+        self.union.assign_add(ops.sum(known * ops.maximum(truth, pred)))
 
     def result(self):
         return ops.where(self.union > 0, self.intersection / ops.maximum(self.union, 1.0), 1.0)

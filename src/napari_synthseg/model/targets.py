@@ -9,6 +9,10 @@ Channels, in the order of ``napari_synthseg.model.sidecar.CHANNELS``:
 2. ``boundary``: the 2-px band where a pixel's 4-neighbour carries a different label (object
    against background, or object against object). Image borders are not edges: the object may
    continue outside the patch.
+
+Targets of a curated real image (`curation_targets`) add a fourth channel, ``known``: 1 where
+the loss counts the pixel, 0 where nobody said anything (``losses.SegmentationLoss``).
+Synthetic scenes are known everywhere (`with_known`).
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import numpy as np
 from scipy import ndimage
 
 N_CHANNELS = 3
+#: Index of the optional ``known`` channel (1 = counted by the loss, 0 = ignored).
+KNOWN_CHANNEL = 3
 
 
 def label_edges(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -94,3 +100,49 @@ def labels_to_targets(labels: np.ndarray) -> np.ndarray:
     targets[..., 1] = distance / per_label_max[lookup]
     targets[..., 2] = edges
     return targets
+
+
+def with_known(targets: np.ndarray, known: np.ndarray | None = None) -> np.ndarray:
+    """``targets`` (..., 3) with the ``known`` channel appended: (..., 4), float32.
+
+    ``known=None`` means every pixel is known (synthetic scenes, whose labels are complete).
+    """
+    targets = np.asarray(targets, dtype=np.float32)
+    if known is None:
+        known = np.ones(targets.shape[:-1], dtype=np.float32)
+    known = np.asarray(known)
+    if known.shape != targets.shape[:-1]:
+        raise ValueError(f"known has shape {known.shape}, the targets {targets.shape[:-1]}; give one mask per pixel")
+    return np.concatenate([targets, known.astype(np.float32)[..., None]], axis=-1)
+
+
+def curation_targets(curation, ring_px: int | None = None) -> np.ndarray:
+    """Targets (H, W, 4) of a curated image: its known objects' targets and the known mask.
+
+    Parameters
+    ----------
+    curation : napari_synthseg.curation.Curation or (labels, known)
+        What a person said about the image; a pair gives instance labels and a bool mask of
+        the pixels the loss may count.
+    ring_px : int, optional
+        For a Curation: width of the ring outside each object counted as background
+        (``Curation.known``; its default when None).
+
+    Returns
+    -------
+    ndarray of float32, shape (H, W, 4)
+        Channels foreground, distance, boundary (of the known objects; everything else
+        background) and known.
+    """
+    if hasattr(curation, "objects") and hasattr(curation, "known"):
+        labels = curation.objects
+        known = curation.known() if ring_px is None else curation.known(ring_px=ring_px)
+    else:
+        try:
+            labels, known = curation
+        except (TypeError, ValueError):
+            raise TypeError("curation must be a Curation or a (labels, known) pair") from None
+    labels, known = np.asarray(labels), np.asarray(known)
+    if labels.ndim != 2 or known.shape != labels.shape:
+        raise ValueError(f"a curation needs 2D labels and a known mask of one shape; got {labels.shape} and {known.shape}")
+    return with_known(labels_to_targets(labels), known > 0)
