@@ -122,25 +122,39 @@ class _LayerTracking:
 class LayerChooser(QComboBox, _LayerTracking):
     """A combo box of the viewer's layers of one type, kept current as layers change.
 
-    The chosen layer is tracked by identity, so renaming it keeps it chosen.
+    The chosen layer is tracked by identity, so renaming it keeps it chosen. ``prefer``
+    (layers -> the layer to choose, or None for none) decides the choice until the user
+    makes one: it is asked again whenever layers change, so the choice follows new layers.
     """
 
-    def __init__(self, viewer: "napari.viewer.Viewer", layer_type: type, parent=None):
+    def __init__(self, viewer: "napari.viewer.Viewer", layer_type: type, parent=None,
+                 prefer: Callable[[list], object] | None = None):
         super().__init__(parent)
         self._layer_type = layer_type
         self._layers: list = []
+        self._prefer = prefer
+        self._user_choice = None  # a weak reference to the layer the user chose, if any
+        self.activated.connect(self._remember_user_choice)
         self._track_layers(viewer)
         self._on_layers_changed()
+
+    def _remember_user_choice(self, *_) -> None:
+        layer = self.layer()
+        self._user_choice = weakref.ref(layer) if layer is not None else None
 
     def _refresh(self) -> None:
         current = self.layer()
         layers = [lay for lay in self._viewer.layers if isinstance(lay, self._layer_type)]
+        chosen = self._user_choice() if self._user_choice is not None else None
         self.blockSignals(True)
         self.clear()
         self._layers = layers
         for layer in layers:
             self.addItem(layer.name)
-        if current is not None and current in layers:
+        if self._prefer is not None and chosen not in layers:
+            preferred = self._prefer(layers)
+            self.setCurrentIndex(layers.index(preferred) if preferred in layers else -1)
+        elif current is not None and current in layers:
             self.setCurrentIndex(layers.index(current))
         elif layers:
             self.setCurrentIndex(len(layers) - 1)
@@ -158,6 +172,7 @@ class LayerChooser(QComboBox, _LayerTracking):
     def set_layer(self, layer) -> None:
         self._refresh()
         if layer in self._layers:
+            self._user_choice = weakref.ref(layer)
             self.setCurrentIndex(self._layers.index(layer))
 
 
@@ -394,8 +409,9 @@ def stack(parent: QWidget, *items) -> QVBoxLayout:
     return layout
 
 
-#: The plugin's dock widgets alive now: a new one joins their tabs (see ``tabify_stage``).
-_STAGE_WIDGETS: "weakref.WeakSet[QWidget]" = weakref.WeakSet()
+#: The plugin's dock widgets in the order they were made (weak references): a new one joins the tabs
+#: of the oldest one docked beside it (see ``tabify_stage``).
+_STAGE_WIDGETS: list = []
 
 
 def _dock_of(widget: QWidget):
@@ -414,8 +430,9 @@ def tabify_stage(widget: QWidget) -> None:
     constructor; the tabs are made on the next turn of the event loop, when napari has put
     the widget into its dock. A dock the user floated or moved to another side is left alone.
     """
-    _STAGE_WIDGETS.add(widget)
+    _STAGE_WIDGETS[:] = [ref for ref in _STAGE_WIDGETS if ref() is not None]
     ref = weakref.ref(widget)
+    _STAGE_WIDGETS.append(ref)
     QTimer.singleShot(0, lambda: _join_stage_tabs(ref()))
 
 
@@ -426,13 +443,16 @@ def _join_stage_tabs(widget) -> None:
         if not isinstance(window, QMainWindow) or dock.isFloating():
             return
         area = window.dockWidgetArea(dock)
-        for other in list(_STAGE_WIDGETS):
-            other_dock = _dock_of(other) if other is not widget else None
-            if (other_dock is not None and other_dock is not dock and other_dock.parentWidget() is window
-                    and not other_dock.isFloating() and window.dockWidgetArea(other_dock) == area):
+        for ref in list(_STAGE_WIDGETS):  # the oldest stage docked on this side anchors the tabs
+            other = ref()
+            other_dock = _dock_of(other) if other is not None else None
+            if (other_dock is None or other_dock.parentWidget() is not window or other_dock.isFloating()
+                    or window.dockWidgetArea(other_dock) != area):
+                continue
+            if other_dock is not dock:
                 window.tabifyDockWidget(other_dock, dock)
                 dock.show()
                 dock.raise_()  # the stage just opened is the tab shown
-                return
+            return
     except RuntimeError:  # the widget or its dock was deleted meanwhile
         return
