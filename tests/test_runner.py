@@ -295,3 +295,15 @@ def test_the_objects_left_out_by_min_confidence_are_counted_per_plane():
     assert [int(plane.max()) for plane in labels] == [1, 1]
     assert _count_unconfident(labels, prob, kwargs) == 3
     assert _count_unconfident(labels, prob, {**kwargs, "min_confidence": 0.0}) == 0
+
+
+def test_a_curation_round_runs_in_a_child_and_reports_bad_input(tmp_path):
+    job = ModelJob()
+    job.start_retraining(tmp_path / "no_model.keras", tmp_path / "bank", tmp_path, steps=1)
+    events = list(job.events(timeout=120))
+    (error,) = [e for e in events if e["kind"] == "error"]
+    assert "no_model.keras" in error["message"] and "does not exist" in error["message"]
+    assert events[-1]["kind"] == "done"
+    job.close()
+    with pytest.raises(TypeError, match="ModelJob"):
+        ModelJob().start_retraining("m.keras", "bank", "dir", steps=1, callbacks=[print])

@@ -442,6 +442,71 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _retrain_bank(args: argparse.Namespace, model: Path, info: dict) -> str:
+    """--bank, else the bank a previous round recorded, else ``bank/`` beside the model (synthseg run's)."""
+    if args.bank:
+        return args.bank
+    recorded = (info.get("curation_round") or {}).get("bank")
+    for candidate in ([Path(recorded)] if recorded else []) + [model.parent / "bank"]:
+        if candidate.is_dir():
+            return str(candidate)
+    raise CommandError(f"no bank beside {model} (bank/); give --bank BANK, the bank the model was trained on")
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    from .model.sidecar import check_model_file
+    from .retraining import find_curated, image_files, next_round_path
+
+    args.interrupted_note = "before training started; no model was written"
+    budget = _budget(args)
+    _check(args.steps is None or args.steps >= 1, f"--steps must be at least 1, got {args.steps}")
+    _check(args.minutes is None or (np.isfinite(args.minutes) and args.minutes > 0),
+           f"--minutes must be a number > 0, got {args.minutes}")
+    _check(0.0 < args.curated_fraction <= 1.0,
+           f"--curated-fraction must be above 0 and at most 1, got {args.curated_fraction}")
+    _check(args.ring_px is None or args.ring_px >= 0, f"--ring-px must be >= 0, got {args.ring_px}")
+    _check_seed(args)
+    model = Path(args.model)
+    info = check_model_file(model)
+    out = next_round_path(model) if args.model_out is None else _check_model_out(
+        args.model_out, "--model-out", overwrite=False)
+    _check_writable(out.parent, "--model-out")
+    curated = find_curated(args.curated)
+    _check(bool(curated), f"no image in --curated {args.curated} has a curation beside it (<stem>_curation.tif); "
+                          "curate images in napari's Curate dock first")
+    bank = _open_bank(_retrain_bank(args, model, info), create=False)
+    _check(len(bank) > 0, f"bank {bank.path} holds no objects; give the bank the model was trained on (--bank)")
+    _check_backend()
+
+    from .retraining import retrain_round
+
+    before = _model_state(out)
+    try:
+        with _bar(args.steps or 0, "retrain", unit="step") as bar, \
+                _stop_on_ctrl_c(args.cancel, "training after this step; the best model so far is kept"):
+            def report(p):
+                bar.total = p.total_steps or bar.total
+                bar.n = p.step
+                bar.set_postfix(loss=f"{p.loss:.3f}", val_iou="-" if p.val_iou is None else f"{p.val_iou:.3f}")
+                bar.refresh()
+
+            path = retrain_round(model, bank, curated, out_path=out, background_images=image_files(args.curated),
+                                 curated_fraction=args.curated_fraction, ring_px=args.ring_px, seed=args.seed,
+                                 callbacks=[report], cancel_event=args.cancel, notify=print, **budget)
+    except KeyboardInterrupt:
+        args.interrupted_note = _where_model(out, before)
+        raise
+    from .model.sidecar import read_sidecar
+
+    record = read_sidecar(path).get("curation_round", {})
+    if record.get("cancelled"):
+        print(f"retrain: interrupted; the best model so far is in {path}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(f"retrain: round {record.get('round')} from {len(curated)} curated image(s), {record.get('clicks')} "
+          f"clicks; model {path} ({model} unchanged)")
+    return 0
+
+
 def _run_predict_params(args: argparse.Namespace) -> dict | None:
     """Prediction options `synthseg run` was given: flips, and the autoseg's --ignore-box when not auto."""
     params = {"augment": True} if args.augment else {}
@@ -869,6 +934,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_options(p, epochs=False)
     _add_autoseg_options(p, method_default=None)  # no --method: the recipe's
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("retrain", help="a curation round: fine-tune a model on curated images into a new file")
+    p.add_argument("model", help="the current model (.keras); never written to")
+    p.add_argument("--curated", required=True, metavar="DIR",
+                   help="folder of images with <stem>_curation.tif beside them (saved by the Curate dock); "
+                        "all its images also give the synthetic scenes' backgrounds")
+    p.add_argument("--bank", default=None,
+                   help="the bank the model was trained on, enriched (never changed) with the curated objects "
+                        "[the previous round's, or bank/ beside the model]")
+    p.add_argument("--minutes", type=float, default=None, help="training budget in minutes")
+    p.add_argument("--steps", type=int, default=None, help="training budget in steps")
+    p.add_argument("--model-out", default=None,
+                   help="the new model file [<stem>_round2.keras, _round3, ... beside MODEL; never an existing file]")
+    p.add_argument("--curated-fraction", type=float, default=0.5,
+                   help="share of each batch cropped from the curated images [0.5]")
+    p.add_argument("--ring-px", type=int, default=None,
+                   help="pixels outside each curated object counted as known background [1]")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_retrain)
 
     p = sub.add_parser("demo", help="run the whole job on built-in sample data with ground truth")
     p.add_argument("--out", default="out/demo")

@@ -641,3 +641,7 @@ def _write_outputs(out: Path, planes: Sequence[Plane], predictions: dict[str, np
     for plane in planes:
         write_png(out / f"{plane.key}_overlay.png", make_overlay(plane.image, predictions[plane.key]))
     progress("write", len(files), len(files), "")
+
+
+# curation rounds (issue 17) live in their own module; the CLI and the Train dock call them from here
+from .retraining import find_curated, next_round_path, retrain_round  # noqa: E402,F401

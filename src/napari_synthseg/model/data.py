@@ -15,12 +15,13 @@ import keras
 import numpy as np
 from scipy import ndimage
 
-from napari_synthseg.model.targets import labels_to_targets
+from napari_synthseg.model.targets import labels_to_targets, with_known
 from napari_synthseg.normalize import NORMALIZATIONS, normalize_image, percentile_normalize
 
 # Distinct random streams for training batches, the synthetic validation set and backgrounds
 # (3 was the real validation crops; the others keep their numbers so seeded scenes stay the same).
 _TRAIN_STREAM, _VALIDATION_STREAM, _BACKGROUND_STREAM = 1, 2, 4
+_CURATED_VALIDATION_STREAM = 6
 
 
 def resolve_bank(bank):
@@ -92,8 +93,12 @@ def augment(image: np.ndarray, rng: np.random.Generator, gamma: tuple[float, flo
 
 
 def scene_to_sample(image: np.ndarray, labels: np.ndarray, rng: np.random.Generator | None = None,
-                    normalization: str = "percentile") -> tuple[np.ndarray, np.ndarray]:
+                    normalization: str = "percentile", known: np.ndarray | bool | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """Network input ``(P, P, 1)`` and targets ``(P, P, 3)`` from one scene.
+
+    With ``known`` (a bool mask of the pixels the loss counts, or True for all) the targets
+    get the fourth, ``known`` channel: ``(P, P, 4)``.
 
     With ``rng`` the scene is augmented: gray levels, a random flip/rotation and a small
     scale/offset after normalisation (tiles of a big image are normalised with the whole
@@ -102,17 +107,23 @@ def scene_to_sample(image: np.ndarray, labels: np.ndarray, rng: np.random.Genera
     already normalised by ``anchored_range``, it keeps their background and object levels.
     """
     labels = np.asarray(labels)
+    mask = np.asarray(known, dtype=bool) if known is not None and known is not True else None
     anchored = normalization == "anchored"
     if rng is not None:
         image = augment(image, rng, gamma=(0.8, 1.25) if anchored else (0.6, 1.6))
         k, flip = int(rng.integers(4)), bool(rng.integers(2))
         image, labels = np.rot90(image, k), np.rot90(labels, k)
+        mask = np.rot90(mask, k) if mask is not None else None
         if flip:
             image, labels = image[:, ::-1], labels[:, ::-1]
+            mask = mask[:, ::-1] if mask is not None else None
     x = np.asarray(image, dtype=np.float32) if anchored else percentile_normalize(image)
     if rng is not None:
         x = x * np.float32(rng.uniform(0.85, 1.15)) + np.float32(rng.uniform(-0.08, 0.08))
-    return np.ascontiguousarray(x[..., None], dtype=np.float32), labels_to_targets(np.ascontiguousarray(labels))
+    targets = labels_to_targets(np.ascontiguousarray(labels))
+    if known is not None:
+        targets = with_known(targets, np.ascontiguousarray(mask) if mask is not None else None)
+    return np.ascontiguousarray(x[..., None], dtype=np.float32), targets
 
 
 class SyntheticScenes(keras.utils.PyDataset):
@@ -146,6 +157,17 @@ class SyntheticScenes(keras.utils.PyDataset):
         synthetic scenes only imitate; scenes bring touching objects with known identities.
     real_fraction : float
         Share of batch samples drawn from ``real`` (ignored without ``real``).
+    curated : sequence of (image, Curation or (labels, known)), optional
+        Real images with what a person said about them (``napari_synthseg.curation``); a
+        crop centred near their known pixels replaces a sample with probability
+        ``curated_fraction``. With ``curated`` every target has the fourth, ``known``
+        channel (synthetic scenes and ``real`` crops are known everywhere), so the loss
+        counts only the curated images' known pixels.
+    curated_fraction : float
+        Share of batch samples cropped from ``curated`` (ignored without it); ``real``
+        crops take ``real_fraction`` of the rest.
+    ring_px : int, optional
+        Width of the known background ring outside each curated object (``Curation.known``).
     normalization : {"percentile", "anchored"}
         How samples are scaled for the network (see ``scene_to_sample``). With
         ``"anchored"`` the bank and backgrounds must already be cut from anchored images
@@ -157,7 +179,8 @@ class SyntheticScenes(keras.utils.PyDataset):
     def __init__(self, bank, backgrounds=None, *, patch: int = 256, batch_size: int = 4,
                  steps_per_epoch: int = 50, seed: int = 0, scene_params: dict | None = None,
                  augment: bool = True, synthesize: Callable | None = None, real=None,
-                 real_fraction: float = 0.5, normalization: str = "percentile", **kwargs):
+                 real_fraction: float = 0.5, normalization: str = "percentile", curated=None,
+                 curated_fraction: float = 0.5, ring_px: int | None = None, **kwargs):
         super().__init__(**kwargs)
         if normalization not in NORMALIZATIONS:
             raise ValueError(f"normalization must be one of {', '.join(NORMALIZATIONS)}, got {normalization!r}")
@@ -187,6 +210,10 @@ class SyntheticScenes(keras.utils.PyDataset):
             self.synthesize, self._scene_bank = synthesize, self.bank
         self.real = RealCrops(real, self.patch, normalization) if real else None
         self.real_fraction = float(real_fraction) if real else 0.0
+        if not 0.0 <= float(curated_fraction) <= 1.0:
+            raise ValueError(f"curated_fraction must be between 0 and 1, got {curated_fraction!r}")
+        self.curated = CuratedCrops(curated, self.patch, normalization, ring_px) if curated else None
+        self.curated_fraction = float(curated_fraction) if curated else 0.0
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -208,10 +235,18 @@ class SyntheticScenes(keras.utils.PyDataset):
         """The training batch number ``index`` (any non-negative integer): ``x (B,P,P,1), y (B,P,P,3)``."""
         rng = np.random.default_rng([self.seed, _TRAIN_STREAM, int(index)])
         samples = []
+        # without curated images the random draws are those of before, so seeded runs repeat
+        known = True if self.curated is not None else None
         for _ in range(self.batch_size):
+            if self.curated is not None and self.curated_fraction > 0 and rng.random() < self.curated_fraction:
+                image, labels, mask = self.curated.crop(rng)
+                samples.append(scene_to_sample(image, labels, rng if self.augment else None, self.normalization,
+                                               known=mask))
+                continue
             source = self.real.crop(rng) if self.real is not None and rng.random() < self.real_fraction \
                 else self.scene(rng)
-            samples.append(scene_to_sample(*source, rng if self.augment else None, self.normalization))
+            samples.append(scene_to_sample(*source, rng if self.augment else None, self.normalization,
+                                           known=known))
         return np.stack([s[0] for s in samples]), np.stack([s[1] for s in samples])
 
     def validation_set(self, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -219,7 +254,15 @@ class SyntheticScenes(keras.utils.PyDataset):
         if int(n) < 1:
             raise ValueError(f"validation_scenes must be >= 1, got {n}")
         rng = np.random.default_rng([self.seed, _VALIDATION_STREAM])
-        samples = [scene_to_sample(*self.scene(rng), None, self.normalization) for _ in range(int(n))]
+        n_curated = int(round(int(n) * self.curated_fraction)) if self.curated is not None else 0
+        known = True if self.curated is not None else None
+        samples = [scene_to_sample(*self.scene(rng), None, self.normalization, known=known)
+                   for _ in range(int(n) - n_curated)]
+        # curated crops of their own stream: the synthetic part stays the set it was
+        curated_rng = np.random.default_rng([self.seed, _CURATED_VALIDATION_STREAM])
+        for _ in range(n_curated):
+            image, labels, mask = self.curated.crop(curated_rng)
+            samples.append(scene_to_sample(image, labels, None, self.normalization, known=mask))
         return np.stack([s[0] for s in samples]), np.stack([s[1] for s in samples])
 
 
@@ -275,6 +318,73 @@ class RealCrops:
         x0 = int(rng.integers(0, image.shape[1] - self.patch + 1))
         window = (slice(y0, y0 + self.patch), slice(x0, x0 + self.patch))
         return image[window], labels[window]
+
+
+def check_curated(pairs, ring_px: int | None = None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``(image, labels, known)`` triples from ``(image, Curation or (labels, known))`` pairs."""
+    from napari_synthseg.image_io import to_gray
+
+    checked = []
+    for i, pair in enumerate(pairs):
+        try:
+            image, curation = pair
+        except (TypeError, ValueError):
+            raise TypeError(f"curated item {i} must be an (image, curation) pair") from None
+        image = to_gray(np.asarray(image))
+        if hasattr(curation, "objects") and hasattr(curation, "known"):
+            labels = np.asarray(curation.objects)
+            known = curation.known() if ring_px is None else curation.known(ring_px=int(ring_px))
+        else:
+            try:
+                labels, known = curation
+            except (TypeError, ValueError):
+                raise TypeError(f"curated item {i}: the curation must be a Curation or a (labels, known) pair") from None
+            labels, known = np.asarray(labels), np.asarray(known) > 0
+        if image.ndim != 2 or labels.shape != image.shape or known.shape != image.shape:
+            raise ValueError(f"curated item {i}: image {image.shape}, labels {labels.shape} and known {known.shape} "
+                             "must be 2D with the same height and width")
+        if not known.any():
+            continue  # nothing said about this image: it has nothing to teach
+        checked.append((image, labels.astype(np.int64).clip(min=0), known))
+    return checked
+
+
+class CuratedCrops:
+    """Crops of curated real images centred near their known pixels, with the known mask.
+
+    Each image is normalised as a whole (``normalize_image``, as prediction does) and
+    clipped to [0, 1], as ``RealCrops`` does. A crop's centre is a random known pixel
+    shifted by up to a quarter of the patch, so the known pixels sit anywhere in the crop.
+    Images are drawn in proportion to their known pixels.
+    """
+
+    def __init__(self, pairs, patch: int, normalization: str = "percentile", ring_px: int | None = None):
+        self.patch = int(patch)
+        self.images, self.labels, self.known, self.points = [], [], [], []
+        for image, labels, known in check_curated(pairs, ring_px):
+            x = np.clip(normalize_image(image, normalization), 0.0, 1.0)
+            if x.shape[0] < self.patch or x.shape[1] < self.patch:
+                pad = ((0, max(self.patch - x.shape[0], 0)), (0, max(self.patch - x.shape[1], 0)))
+                x, labels = _mirror_to(x, labels, self.patch)
+                known = np.pad(known, pad, mode="symmetric")
+            self.images.append(x)
+            self.labels.append(labels)
+            self.known.append(known)
+            self.points.append(np.argwhere(known))
+        if not self.images:
+            raise ValueError("the curated images hold no known pixel; pick, reject or add objects first")
+        counts = np.array([len(p) for p in self.points], dtype=np.float64)
+        self.weights = counts / counts.sum()
+
+    def crop(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One crop ``(image float32 [0, 1], labels, known)`` of a randomly chosen image."""
+        i = int(rng.choice(len(self.images), p=self.weights))
+        image, points = self.images[i], self.points[i]
+        centre = points[int(rng.integers(len(points)))] + rng.integers(-(self.patch // 4), self.patch // 4 + 1, 2)
+        y0 = int(np.clip(centre[0] - self.patch // 2, 0, image.shape[0] - self.patch))
+        x0 = int(np.clip(centre[1] - self.patch // 2, 0, image.shape[1] - self.patch))
+        window = (slice(y0, y0 + self.patch), slice(x0, x0 + self.patch))
+        return image[window], self.labels[i][window], self.known[i][window]
 
 
 def _mirror_to(image: np.ndarray, labels: np.ndarray, patch: int) -> tuple[np.ndarray, np.ndarray]:

@@ -16,6 +16,9 @@ Events (dicts with a ``"kind"``):
   prediction;
 - ``{"kind": "result", "task": "train", "model_path", "sidecar_path", "best_metric", "history",
   "steps_done", "cancelled"}``;
+- ``{"kind": "result", "task": "retrain", "model_path", "sidecar_path", "round", "clicks",
+  "cancelled"}`` after a curation round (``start_retraining``; its progress events say
+  ``"task": "train"``);
 - ``{"kind": "result", "task": "predict", "index", "source", "labels" (ndarray) or "labels_path",
   ["probabilities"], ["foreground", "n_unconfident"]}`` once per image;
 - ``{"kind": "error", "message": ..., "traceback": ...}`` when the child fails, dies, or does
@@ -124,6 +127,27 @@ class ModelJob:
                 train_kwargs[key] = [tuple(self._spill(array, spilled) for array in pair)
                                      for pair in train_kwargs[key]]
         self._start("train", train_kwargs)
+
+    def start_retraining(self, model_path, bank, curated, **retrain_kwargs) -> None:
+        """Start a curation round, ``retraining.retrain_round(model_path, bank, curated, **retrain_kwargs)``,
+        in a child.
+
+        ``bank`` is a folder or an ObjectBank (sent as its folder); ``curated`` a folder of images
+        with their ``<stem>_curation.tif`` or a list of ``(image or path, Curation or path)`` pairs.
+        Give the budget as ``minutes=`` or ``steps=``; progress arrives as training events.
+        """
+        for key in ("callbacks", "cancel_event", "notify"):
+            if key in retrain_kwargs:
+                raise TypeError(f"{key} is provided by ModelJob; read events() and call stop() instead")
+        if hasattr(bank, "content_hash") and hasattr(bank, "path"):
+            bank = str(bank.path)
+        if isinstance(curated, (str, os.PathLike)):
+            curated = os.fspath(curated)
+        else:
+            curated = [(os.fspath(image) if isinstance(image, (str, os.PathLike)) else image,
+                        os.fspath(cur) if isinstance(cur, (str, os.PathLike)) else cur) for image, cur in curated]
+        self._start("retrain", {"model_path": os.fspath(model_path), "bank": os.fspath(bank), "curated": curated,
+                                "kwargs": retrain_kwargs})
 
     def _spill(self, array, spilled: dict):
         """``array`` itself when it is small, else an ``_ArrayFile`` the child loads (pickling a large
@@ -382,6 +406,8 @@ def _child_main(task, payload, events, cancel_event, env, tmpdir) -> None:
                     "backend": os.environ.get("KERAS_BACKEND", "tensorflow")})
         if task == "train":
             _child_train(payload, events, cancel_event)
+        elif task == "retrain":
+            _child_retrain(payload, events, cancel_event)
         else:
             _child_predict(payload, events, cancel_event, tmpdir)
     except _Cancelled:
@@ -446,6 +472,23 @@ def _child_train(kwargs, events, cancel_event) -> None:
     events.put({"kind": "result", "task": "train", "model_path": result.model_path,
                 "sidecar_path": result.sidecar_path, "best_metric": result.best_metric,
                 "history": result.history, "steps_done": result.steps_done, "cancelled": result.cancelled})
+
+
+def _child_retrain(payload, events, cancel_event) -> None:
+    from dataclasses import asdict
+
+    from napari_synthseg.model.sidecar import read_sidecar, sidecar_path
+    from napari_synthseg.retraining import retrain_round  # a bad model or curation fails before Keras loads
+
+    def send(progress) -> None:
+        events.put({"kind": "progress", "task": "train", **asdict(progress)})
+
+    path = retrain_round(payload["model_path"], payload["bank"], payload["curated"], callbacks=[send],
+                         cancel_event=cancel_event, **payload["kwargs"])
+    record = read_sidecar(path).get("curation_round", {})
+    events.put({"kind": "result", "task": "retrain", "model_path": str(path), "sidecar_path": str(sidecar_path(path)),
+                "round": record.get("round"), "clicks": record.get("clicks"),
+                "cancelled": bool(record.get("cancelled"))})
 
 
 def _child_predict(payload, events, cancel_event, tmpdir) -> None:

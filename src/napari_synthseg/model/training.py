@@ -124,7 +124,8 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
                 scene_params=None, real_validation=None, real_training=None, real_fraction=0.5,
                 normalization="percentile", weight_average=DEFAULT_WEIGHT_AVERAGE,
                 lr_schedule=DEFAULT_LR_SCHEDULE, xla="auto", select_after=DEFAULT_SELECT_AFTER,
-                real_validation_pixels=REAL_VALIDATION_PIXELS, on_phase=None) -> TrainResult:
+                real_validation_pixels=REAL_VALIDATION_PIXELS, curated=None, curated_fraction=0.5,
+                curated_ring_px=None, on_phase=None) -> TrainResult:
     """Train a segmentation U-Net on synthetic scenes made from ``bank``.
 
     Parameters
@@ -195,6 +196,15 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
     real_validation_pixels : int
         Pixels of ``real_validation`` scored at each validation (images in a seeded order;
         larger images by a centred 1024 x 1024 window).
+    curated : sequence of (image, Curation or (labels, known)), optional
+        Real images with what a person said about them (``napari_synthseg.curation``): crops
+        centred near their known pixels make up ``curated_fraction`` of each batch and of the
+        validation set, and the loss counts only their known pixels (``SyntheticScenes``).
+        Give the images as they are; they are normalised as the model's ``normalization`` says.
+    curated_fraction : float
+        Share of training (and validation) samples cropped from ``curated`` (0 to 1).
+    curated_ring_px : int, optional
+        Width of the known background ring outside each curated object (``Curation.known``).
     on_phase : callable, optional
         ``on_phase(name)`` when the work changes: ``"building the model"``, ``"training"``,
         ``"validating"``, ``"saving"`` (for a viewer's status line).
@@ -254,7 +264,8 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
     scene_params = {**DEFAULT_SCENE_PARAMS, **(scene_params or {})}
     scenes = SyntheticScenes(bank, backgrounds, patch=patch, batch_size=batch_size,
                              steps_per_epoch=steps_per_epoch, seed=seed, scene_params=scene_params,
-                             real=real_training, real_fraction=real_fraction, normalization=normalization)
+                             real=real_training, real_fraction=real_fraction, normalization=normalization,
+                             curated=curated, curated_fraction=curated_fraction, ring_px=curated_ring_px)
     x_val, y_val = scenes.validation_set(validation_scenes)
     real = RealValidation(real_validation, network=network, normalization=normalization,
                           max_pixels=real_validation_pixels, seed=seed) if real_validation else None
@@ -271,7 +282,9 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
                     "seed": int(seed), "budget": {budget[0]: budget[1]}, "scene_params": dict(scene_params),
                     "real_validation_images": len(real_validation or ()),
                     "real_training_images": len(real_training or ()),
-                    "real_fraction": float(real_fraction) if real_training else 0.0, "resumed_from_step":
+                    "real_fraction": float(real_fraction) if real_training else 0.0,
+                    "curated_images": len(scenes.curated.images) if scenes.curated is not None else 0,
+                    "curated_fraction": scenes.curated_fraction, "resumed_from_step":
                     start_step if resume else None, "weight_average": float(weight_average),
                     "lr_schedule": lr_schedule, "xla": bool(model.jit_compile),
                     "select_after": float(select_after),

@@ -1,0 +1,311 @@
+"""Does curating pay? A person emulated with the ground truth clicks on K images; rounds retrain on the clicks.
+
+Run (2-core CPU, nothing else running), e.g. on dev_emps (about 10 + R * (2 * M + 3) minutes):
+
+    .venv/bin/python benchmarks/curation_rounds.py --images ../shared/data/dev_emps/images \\
+        --masks ../shared/data/dev_emps/masks --curate-images 10 --clicks 20 --rounds 2 --minutes 5 \\
+        --first-minutes 10 --json out/curation_rounds/dev_emps.json
+
+Any folder of images with instance masks paired by stem works (masks named like their images, or
+``<stem>_mask`` / ``_labels`` ...; ``pipeline.find_ground_truth``). Nothing else is read.
+
+1. Round 0: the first model, made by the default command (``run_pipeline`` on all images, images
+   only, ``--first-minutes``), or given with ``--first-model MODEL --bank BANK``.
+2. K images (a seeded draw) are curated, the others are scored. Each round, the current curated
+   model segments the K images and an emulated person makes at most N new clicks per image, each
+   a decision a person could make by looking; the ground truth only decides *where* a click goes:
+
+   - **add** at the centre (the pixel farthest from the edge) of a true object that no predicted
+     object matches at IoU >= 0.5; the object it makes is the product's (``curation.add_object``
+     on the model's probability map, then the image); a person would undo an add whose outline is
+     plainly wrong, so an add that matches its true object at IoU < 0.5 is undone (the click counts);
+   - **reject** a predicted object lying mostly (>= 90 %) on true background (a speck, text);
+   - **pick** a predicted object that matches a true object at IoU >= 0.7.
+
+   Clicks go in turns add, reject, pick (so each kind is used), each kind most useful first: the
+   largest missed object, the largest false object, the pick the model is least sure of (lowest
+   mean foreground probability). Objects already curated are not clicked again.
+3. The curated arm retrains with ``retraining.retrain_round`` (``--minutes`` or ``--steps`` per
+   round); the control arm trains the same budget from the same model without clicks
+   (``retraining.fine_tune`` with no curated image), both on the bank of round 0 and backgrounds
+   learned from all images.
+4. Both arms' models segment the uncurated images (``predict`` defaults); pooled pixel IoU, object
+   F1 (IoU 0.5) and AP (IoU 0.5-0.95) are printed per round and written with ``--json``:
+   ``{"rounds": [{"round": 0, "curated": {"pixel_iou", "object_f1", "ap", "clicks"}, "control": {...}}, ...]}``
+   (``clicks``: clicks made so far; round 0 is the first model, before any click).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from napari_synthseg.curation import (Curation, add_object, curation_path, pick_object, reject_object,
+                                      save_curation)
+from napari_synthseg.image_io import list_images, read_image, to_gray
+from napari_synthseg.metrics import DatasetScores, iou_matrix
+from napari_synthseg.pipeline import _as_instances, as_label_image, find_ground_truth
+
+PICK_IOU = 0.7
+MATCH_IOU = 0.5
+REJECT_BACKGROUND_SHARE = 0.9
+KINDS = ("add", "reject", "pick")
+
+
+# ------------------------------------------------------------------------------------ clicks
+def _centre(mask: np.ndarray) -> tuple[int, int]:
+    """The pixel of ``mask`` farthest from its edge (inside even a crescent)."""
+    distance = ndi.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+    row, col = np.unravel_index(int(np.argmax(distance)), mask.shape)
+    return int(row), int(col)
+
+
+def click_candidates(pred: np.ndarray, truth: np.ndarray, foreground: np.ndarray, curation: Curation) -> dict:
+    """Where a person would click, by kind, most useful first: ``{kind: [(usefulness, id), ...]}``."""
+    iou, pred_ids, true_ids = iou_matrix(pred, truth)
+    candidates = {kind: [] for kind in KINDS}
+    true_fg = truth > 0
+    for j, true_id in enumerate(true_ids):
+        if iou.shape[0] and iou[:, j].max() >= MATCH_IOU:
+            continue
+        mask = truth == true_id
+        if (curation.objects[mask] > 0).mean() > 0.5:
+            continue  # already curated
+        candidates["add"].append((float(mask.sum()), int(true_id)))
+    for i, pred_id in enumerate(pred_ids):
+        mask = pred == pred_id
+        if (curation.objects[mask] > 0).mean() > 0.5 or curation.background[mask].mean() > 0.5:
+            continue
+        if iou.shape[1] and iou[i].max() >= PICK_IOU:
+            # the least sure first: a confident object teaches the model what it knows
+            candidates["pick"].append((1.0 - float(foreground[mask].mean()), int(pred_id)))
+        elif (~true_fg[mask]).mean() >= REJECT_BACKGROUND_SHARE:
+            candidates["reject"].append((float(mask.sum()), int(pred_id)))
+    for kind in KINDS:
+        candidates[kind].sort(key=lambda item: -item[0])
+    return candidates
+
+
+def emulate_clicks(curation: Curation, image: np.ndarray, pred: np.ndarray, prob: np.ndarray, truth: np.ndarray,
+                   n_clicks: int) -> tuple[Curation, int]:
+    """Up to ``n_clicks`` new clicks on one image; returns the new curation and the clicks made."""
+    candidates = click_candidates(pred, truth, prob[..., 0], curation)
+    queues = {kind: list(candidates[kind]) for kind in KINDS}
+    made = 0
+    while made < n_clicks and any(queues.values()):
+        for kind in KINDS:
+            if made >= n_clicks or not queues[kind]:
+                continue
+            _, object_id = queues[kind].pop(0)
+            made += 1
+            if kind == "add":
+                mask = truth == object_id
+                try:
+                    added = add_object(curation, _centre(mask), probability=prob, image=image, labels=pred)
+                except ValueError:
+                    continue  # nothing grew there: the person sees no object appear
+                new = (added.objects > 0) & (curation.objects == 0)
+                overlap = (new & mask).sum() / max((new | mask).sum(), 1)
+                if overlap >= MATCH_IOU:  # else the person undoes the wrong outline
+                    curation = added
+            elif kind == "reject":
+                curation = reject_object(curation, pred, _centre(pred == object_id))
+            else:
+                curation = pick_object(curation, pred, _centre(pred == object_id))
+    return curation, made
+
+
+# ------------------------------------------------------------------------------------ scoring
+def _segment(model, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from napari_synthseg.model.prediction import predict
+
+    return predict(model, image, return_probabilities=True)
+
+
+def score(model_path: Path, images: dict, truths: dict) -> dict:
+    from napari_synthseg.model.prediction import load_model
+
+    model = load_model(model_path)
+    scores = DatasetScores()
+    for stem, image in images.items():
+        scores.add(_segment(model, image)[0], truths[stem])
+    s = scores.summary()
+    return {key: round(float(s[key]), 4) for key in ("pixel_iou", "object_f1", "ap")}
+
+
+# ------------------------------------------------------------------------------------ the run
+def _load(images_dir: Path, masks_dir: Path):
+    paths = list_images(images_dir)
+    gt = find_ground_truth(masks_dir, [p.stem for p in paths])
+    missing = [p.name for p in paths if p.stem not in gt]
+    if missing:
+        raise SystemExit(f"curation_rounds: no mask for {len(missing)} image(s), e.g. {missing[0]}; "
+                         "name masks like their images")
+    images = {p.stem: to_gray(read_image(p)) for p in paths}
+    truths = {p.stem: _as_instances(as_label_image(read_image(gt[p.stem]), str(gt[p.stem]))) for p in paths}
+    return paths, images, truths
+
+
+def _train_params(args) -> dict:
+    params = {}
+    for name in ("base_filters", "depth", "patch", "batch_size", "steps_per_epoch"):
+        value = getattr(args, name)
+        if value is not None:
+            params[name] = value
+    return params
+
+
+def _first_model(args, image_dir: Path, out: Path) -> tuple[Path, Path]:
+    if args.first_model:
+        if not args.bank:
+            raise SystemExit("curation_rounds: --first-model needs --bank (the bank it was trained on)")
+        return Path(args.first_model), Path(args.bank)
+    from napari_synthseg.pipeline import run_pipeline
+
+    budget = {"steps": args.first_steps} if args.first_steps else {"minutes": args.first_minutes}
+    first = out / "round0"
+    run_pipeline(image_dir, first, seed=args.seed, train_params=_train_params(args) or None,
+                 notify=lambda line: print(f"[round 0] {line}", flush=True), **budget)
+    return first / "model.keras", first / "bank"
+
+
+def run(args) -> dict:
+    from napari_synthseg.bank import ObjectBank
+    from napari_synthseg.model.prediction import load_model
+    from napari_synthseg.model.sidecar import read_sidecar
+    from napari_synthseg.pipeline import DEFAULT_BANK_FILTER, training_objects
+    from napari_synthseg.retraining import fine_tune, model_normalization, retrain_round, round_backgrounds
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths, images, truths = _load(Path(args.images), Path(args.masks))
+    stems = sorted(images)
+    if not 1 <= args.curate_images < len(stems):
+        raise SystemExit(f"curation_rounds: --curate-images must be from 1 to {len(stems) - 1} "
+                         f"(the others are scored); got {args.curate_images}")
+    order = np.random.default_rng(args.seed).permutation(len(stems))
+    curated_stems = [stems[i] for i in sorted(order[:args.curate_images])]
+    scored = {s: images[s] for s in stems if s not in curated_stems}
+    scored_truths = {s: truths[s] for s in scored}
+    print(f"curating {len(curated_stems)} image(s), scoring {len(scored)}; {args.clicks} clicks per image and round",
+          flush=True)
+
+    t0 = time.perf_counter()
+    first, bank = _first_model(args, Path(args.images), out)
+    first_scores = score(first, scored, scored_truths)
+    rounds = [{"round": 0, "curated": {**first_scores, "clicks": 0}, "control": {**first_scores, "clicks": 0},
+               "seconds": round(time.perf_counter() - t0)}]
+    _print_round(rounds[-1])
+    budget = {"steps": args.steps} if args.steps else {"minutes": args.minutes}
+    normalization = model_normalization(read_sidecar(first))
+    # both arms: the bank of round 0 (the curated arm enriched with its objects), backgrounds of all images
+    backgrounds = round_backgrounds([images[s] for s in stems], normalization)
+    objects = training_objects(ObjectBank(bank, create=False), **DEFAULT_BANK_FILTER)
+    curations = {s: Curation.empty(images[s].shape) for s in curated_stems}
+    curated_model = control_model = first
+    clicks_made = 0
+    for round_index in range(1, args.rounds + 1):
+        t0 = time.perf_counter()
+        model = load_model(curated_model)
+        counts = {kind: 0 for kind in KINDS}
+        for stem in curated_stems:
+            pred, prob = _segment(model, images[stem])
+            curations[stem], made = emulate_clicks(curations[stem], images[stem], pred, prob, truths[stem], args.clicks)
+            clicks_made += made
+            save_curation(curations[stem], curation_path(out / f"curations_round{round_index}" / f"{stem}.png"),
+                          meta={"image": stem, "round": round_index})
+        for cur in curations.values():
+            for kind in KINDS:
+                counts[kind] += cur.counts.get(kind, 0)
+        name = f"model_round{round_index + 1}.keras"
+        (out / "curated").mkdir(exist_ok=True)
+        (out / "control").mkdir(exist_ok=True)
+        live = [(images[s], curations[s]) for s in curated_stems if not curations[s].is_empty()]
+        seed = args.seed + round_index
+        if live:
+            curated_model = retrain_round(curated_model, bank, live, out_path=out / "curated" / name,
+                                          background_images=[images[s] for s in stems], seed=seed,
+                                          curated_fraction=args.curated_fraction, ring_px=args.ring_px, **budget)
+        else:  # no click could be made: this round of the curated arm is a control round
+            print(f"[round {round_index}] no click could be made; the curated arm trains without any", flush=True)
+            fine_tune(curated_model, objects, backgrounds, out / "curated" / name, seed=seed, **budget)
+            curated_model = out / "curated" / name
+        fine_tune(control_model, objects, backgrounds, out / "control" / name, seed=seed, **budget)
+        control_model = out / "control" / name
+        rounds.append({"round": round_index,
+                       "curated": {**score(curated_model, scored, scored_truths), "clicks": clicks_made,
+                                   "in_effect": counts},
+                       "control": {**score(control_model, scored, scored_truths), "clicks": 0},
+                       "seconds": round(time.perf_counter() - t0)})
+        _print_round(rounds[-1])
+        if args.json:
+            _write_json(args, rounds, curated_stems, len(scored))
+    return _write_json(args, rounds, curated_stems, len(scored))
+
+
+def _write_json(args, rounds, curated_stems, n_scored) -> dict:
+    result = {"rounds": rounds, "curated_images": curated_stems, "scored_images": n_scored,
+              "settings": {k: v for k, v in vars(args).items() if k != "json"}}
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=1, default=str))
+    return result
+
+
+def _print_round(entry: dict) -> None:
+    for arm in ("curated", "control"):
+        s = entry[arm]
+        print(f"round {entry['round']} {arm:<8} pixel IoU {s['pixel_iou']:.3f}  object F1 {s['object_f1']:.3f}  "
+              f"AP {s['ap']:.3f}  clicks {s['clicks']}" + (f" (in effect {s['in_effect']})" if "in_effect" in s else ""),
+              flush=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--images", required=True, help="folder of images")
+    p.add_argument("--masks", required=True, help="folder of instance masks, paired with the images by stem")
+    p.add_argument("--curate-images", type=int, default=10, metavar="K", help="images curated (the others are scored) [10]")
+    p.add_argument("--clicks", type=int, default=20, metavar="N", help="new clicks per curated image and round [20]")
+    p.add_argument("--rounds", type=int, default=2, metavar="R", help="curation rounds after the first model [2]")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--minutes", type=float, default=None, help="training per round, each arm [5]")
+    budget.add_argument("--steps", type=int, default=None, help="training steps per round instead (tests)")
+    first = p.add_mutually_exclusive_group()
+    first.add_argument("--first-minutes", type=float, default=None, help="the first model's training [10]")
+    first.add_argument("--first-steps", type=int, default=None, help="the first model's steps instead (tests)")
+    first.add_argument("--first-model", default=None, help="start from this model instead (with --bank)")
+    p.add_argument("--bank", default=None, help="the bank of --first-model")
+    p.add_argument("--curated-fraction", type=float, default=0.5, help="share of each batch from curated crops [0.5]")
+    p.add_argument("--ring-px", type=int, default=None, help="known background ring outside curated objects [1]")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="out/curation_rounds", help="work folder: models, curations [out/curation_rounds]")
+    p.add_argument("--json", default=None, metavar="FILE", help="write the rounds' scores here")
+    g = p.add_argument_group("network (first model; rounds keep the model's own)")
+    for name in ("base-filters", "depth", "patch", "batch-size", "steps-per-epoch"):
+        g.add_argument(f"--{name}", type=int, default=None)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.minutes is None and args.steps is None:
+        args.minutes = 5.0
+    if args.first_minutes is None and args.first_steps is None and args.first_model is None:
+        args.first_minutes = 10.0
+    if args.clicks < 1 or args.rounds < 1:
+        raise SystemExit("curation_rounds: --clicks and --rounds must be at least 1")
+    print(f"cpus {os.cpu_count()}, load average at start {os.getloadavg()}", flush=True)
+    run(args)
+    print(f"load average at end {os.getloadavg()}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

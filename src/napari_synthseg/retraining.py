@@ -1,0 +1,281 @@
+"""A curation round: fine-tune a model on what a person said about real images (issue 17).
+
+A round resumes the current model and trains it on (a) synthetic scenes from the bank
+*enriched* with the curated objects (picked, added, filled) — the bank itself is never
+changed: the curated objects go to a bank of their own beside the new model — and (b) crops
+of the curated images, whose loss counts only their known pixels (``Curation.known``). It
+writes a new model file, ``<stem>_round2.keras``, ``_round3`` ..., never over an existing
+file, and records the round, the curated images and their click counts in its sidecar.
+
+Like ``pipeline`` this module imports the model layer lazily (inside functions): importing it
+does not import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .curation import Curation, curation_path, load_curation
+from .image_io import list_images, read_image, to_gray
+
+#: Share of each batch cropped from the curated images (the rest: synthetic scenes).
+DEFAULT_CURATED_FRACTION = 0.5
+_ROUND = re.compile(r"^(?P<base>.*)_round(?P<n>\d+)$")
+_NOT_IMAGES = ("_curation", "_labels")
+
+
+def round_of(model_path) -> tuple[str, int]:
+    """``(base stem, round)`` of a model file: ``m_round3.keras`` -> ``("m", 3)``, ``m.keras`` -> ``("m", 1)``."""
+    stem = Path(model_path).stem
+    match = _ROUND.match(stem)
+    return (match["base"], int(match["n"])) if match else (stem, 1)
+
+
+def next_round_path(model_path) -> Path:
+    """The file the next round writes: the round after ``model_path``'s, skipping files that exist."""
+    path = Path(model_path)
+    base, n = round_of(path)
+    n += 1
+    while (path.with_name(f"{base}_round{n}.keras").exists()
+           or path.with_name(f"{base}_round{n}.json").exists()):
+        n += 1
+    return path.with_name(f"{base}_round{n}.keras")
+
+
+def find_curated(folder) -> list[tuple[Path, Path]]:
+    """``(image, curation)`` paths of the images in ``folder`` that have a curation beside them.
+
+    The curation of ``a.png`` is ``a_curation.tif`` (``curation.curation_path``), beside the
+    image (the Curate dock saves it beside the labels, which share the stem). Files named
+    ``*_curation.*`` or ``*_labels.*`` are not images.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"--curated {folder} is not a folder; give the folder of the curated images")
+    pairs = []
+    for image in list_images([folder]):
+        if image.stem.endswith(_NOT_IMAGES):
+            continue
+        cur = curation_path(image)
+        if cur.is_file():
+            pairs.append((image, cur))
+    return pairs
+
+
+def image_files(folder) -> list[Path]:
+    """The images of ``folder`` (curated or not), without curation and label files."""
+    return [p for p in list_images([Path(folder)]) if not p.stem.endswith(_NOT_IMAGES)]
+
+
+def load_curated(curated) -> list[tuple[str, np.ndarray, Curation | tuple]]:
+    """``(name, gray image, curation)`` triples from a folder, or from pairs of
+    ``(image or image path, Curation, curation path or (labels, known))``."""
+    if isinstance(curated, (str, Path)):
+        pairs = find_curated(curated)
+        if not pairs:
+            raise ValueError(f"no image in {curated} has a curation beside it (<stem>_curation.tif); curate "
+                             "images in napari (Curate dock) or with napari_synthseg.curation first")
+    else:
+        pairs = list(curated)
+    loaded = []
+    for i, pair in enumerate(pairs):
+        try:
+            image, cur = pair
+        except (TypeError, ValueError):
+            raise TypeError(f"curated item {i} must be an (image, curation) pair") from None
+        name = str(image) if isinstance(image, (str, Path)) else f"image {i}"
+        array = to_gray(read_image(image)) if isinstance(image, (str, Path)) else to_gray(np.asarray(image))
+        if array.ndim != 2:
+            raise ValueError(f"curated {name} is not one 2D image (shape {array.shape}); curate single planes")
+        cur = load_curation(cur) if isinstance(cur, (str, Path)) else cur
+        shape = cur.shape if isinstance(cur, Curation) else np.shape(cur[0])
+        if tuple(shape) != array.shape:
+            raise ValueError(f"the curation of {name} has shape {tuple(shape)}, the image {array.shape}; "
+                             "curate this image again")
+        loaded.append((name, array, cur))
+    return loaded
+
+
+def _counts(cur) -> dict:
+    if isinstance(cur, Curation):
+        return dict(cur.counts)
+    labels, known = cur
+    return {"objects": int(len(np.unique(np.asarray(labels)[np.asarray(labels) > 0]))),
+            "known_pixels": int(np.count_nonzero(known))}
+
+
+def _objects(cur) -> np.ndarray:
+    return np.asarray(cur.objects if isinstance(cur, Curation) else cur[0])
+
+
+def _click_total(clicks: dict) -> int:
+    return int(sum(sum(v for k, v in c.items() if k != "known_pixels") for c in clicks.values()))
+
+
+def model_normalization(info: dict) -> str:
+    """The input normalisation a model's sidecar records (``"percentile"`` when it says none)."""
+    return (info.get("normalization") or {}).get("mode", "percentile")
+
+
+def round_backgrounds(images: Sequence, normalization: str | None, *, labels=None, names=None):
+    """The BackgroundSource a round's synthetic scenes are laid on.
+
+    ``images`` are arrays or paths; with ``normalization`` they are first made into what the
+    network sees (``pipeline.network_images``; None: they already are). ``labels`` (> 0:
+    object) are left out of the background; without them the background is estimated.
+    """
+    from .pipeline import network_images
+    from .synthesis import BackgroundSource
+
+    grays = [to_gray(read_image(p)) if isinstance(p, (str, Path)) else to_gray(np.asarray(p)) for p in images]
+    if normalization is not None:
+        grays = network_images(grays, normalization)
+    return BackgroundSource.from_images(grays, labels, names=names)
+
+
+def fine_tune(model_path, objects, backgrounds, out_path, *, minutes: float | None = None,
+              steps: int | None = None, curated=None, curated_fraction: float = DEFAULT_CURATED_FRACTION,
+              ring_px: int | None = None, seed: int = 0, train_params: dict | None = None, callbacks=None,
+              cancel_event=None):
+    """Copy ``model_path`` to ``out_path`` and go on training the copy (``train_model(resume=True)``).
+
+    The model's own normalisation, patch, batch size, steps per validation and scene settings
+    (from its sidecar) are kept unless ``train_params`` says otherwise. Without ``curated``
+    this is the *control* of a curation round: the same extra training without any click.
+    A failure removes the copy; ``model_path`` is never written.
+
+    Returns
+    -------
+    TrainResult
+    """
+    from .model.sidecar import read_sidecar
+    from .model.training import train_model
+    from .pipeline import _copy_model
+
+    model_path, out = Path(model_path), Path(out_path)
+    if out.exists() or out.with_suffix(".json").exists():
+        raise ValueError(f"{out} exists; a round never writes over a model (give another out_path)")
+    info = read_sidecar(model_path)
+    previous = info.get("training") or {}
+    params = {key: previous[key] for key in ("patch", "batch_size", "steps_per_epoch", "scene_params")
+              if key in previous}
+    params.update(train_params or {})
+    if curated:
+        params.update(curated=curated, curated_fraction=curated_fraction, curated_ring_px=ring_px)
+    _copy_model(model_path, out)
+    try:
+        return train_model(objects, backgrounds, out, minutes=minutes, steps=steps, resume=True, seed=seed,
+                           normalization=model_normalization(info), callbacks=callbacks,
+                           cancel_event=cancel_event, **params)
+    except BaseException:
+        # a failed round leaves no half-made model behind (the previous one is untouched)
+        out.unlink(missing_ok=True)
+        out.with_suffix(".json").unlink(missing_ok=True)
+        raise
+
+
+def retrain_round(model_path, bank, curated, *, minutes: float | None = None, steps: int | None = None,
+                  out_path=None, background_images: Sequence | None = None,
+                  curated_fraction: float = DEFAULT_CURATED_FRACTION, ring_px: int | None = None,
+                  seed: int = 0, train_params: dict | None = None, callbacks=None, cancel_event=None,
+                  notify: Callable[[str], None] | None = None) -> Path:
+    """Fine-tune ``model_path`` on curated images and write the next round's model.
+
+    Parameters
+    ----------
+    model_path
+        The current model (``.keras`` with its sidecar); never written to.
+    bank
+        The object bank the model was trained on (a folder or an ObjectBank); never written to.
+    curated
+        A folder of images with ``<stem>_curation.tif`` beside them (``find_curated``), or
+        ``(image, curation)`` pairs: image an array or path; curation a ``Curation``, a
+        curation file, or ``(labels, known)``.
+    minutes, steps
+        The round's training budget (exactly one).
+    out_path
+        The new model file; default ``next_round_path(model_path)``. It must not exist.
+    background_images
+        Images (arrays or paths) the synthetic scenes' backgrounds are learned from; default
+        the curated images (their curated objects left out).
+    curated_fraction
+        Share of each batch cropped from the curated images.
+    ring_px
+        Known background ring outside each curated object (``Curation.known``; its default when None).
+    seed
+        Seeds the scenes and crops.
+    train_params
+        Further ``train_model`` keywords (default: the model's own patch, batch size, steps
+        per validation and scene settings, from its sidecar).
+    callbacks, cancel_event
+        Passed to ``train_model``.
+    notify
+        Called with one line naming the round and what it trains on.
+
+    Returns
+    -------
+    Path
+        The new model file (with its sidecar). A stopped round still leaves one: the best
+        model so far, at worst the previous round's weights.
+    """
+    from .bank import ObjectBank
+    from .model.sidecar import check_model_file
+    from .pipeline import DEFAULT_BANK_FILTER, _record_in_sidecar, network_images, training_objects
+
+    if (minutes is None) == (steps is None):
+        raise ValueError("give exactly one training budget: minutes or steps")
+    model_path = Path(model_path)
+    info = check_model_file(model_path)
+    out = Path(out_path) if out_path is not None else next_round_path(model_path)
+    if out.suffix != ".keras":
+        raise ValueError(f"the new model {out.name} must end in .keras")
+    if out.exists() or out.with_suffix(".json").exists():
+        raise ValueError(f"{out} exists; a round never writes over a model (give another out_path)")
+    if not 0.0 < float(curated_fraction) <= 1.0:
+        raise ValueError(f"curated_fraction must be above 0 and at most 1, got {curated_fraction!r}")
+    base_bank = bank if isinstance(bank, ObjectBank) else ObjectBank(bank, create=False)
+    items = load_curated(curated)
+    items = [item for item in items if not (isinstance(item[2], Curation) and item[2].is_empty())]
+    if not items:
+        raise ValueError("the curations hold no click; pick, reject or add objects before retraining")
+
+    normalization = model_normalization(info)
+    this_round = round_of(model_path)[1] + 1
+
+    names = [name for name, _, _ in items]
+    work = network_images([image for _, image, _ in items], normalization)
+    # the curated objects get a bank of their own: the model's bank is added to, never replaced
+    curated_bank = ObjectBank(out.with_name(f"{out.stem}_bank"))
+    for name, image, cur in zip(names, work, (c for _, _, c in items)):
+        objects = _objects(cur)
+        if objects.any():
+            curated_bank.add_from_labels(image, objects.astype(np.int32), source=name, judge_shapes=False,
+                                         method=f"curation round {this_round}")
+    enriched = training_objects(base_bank, **DEFAULT_BANK_FILTER) + curated_bank.objects()
+    if background_images:
+        backgrounds = round_backgrounds(background_images, normalization)
+    else:
+        backgrounds = round_backgrounds(work, None, labels=[_objects(c) for _, _, c in items], names=names)
+
+    clicks = {name: _counts(cur) for name, _, cur in items}
+    if notify is not None:
+        notify(f"round {this_round}: fine-tuning {model_path.name} on {len(items)} curated image(s) "
+               f"({_click_total(clicks)} clicks) and {len(base_bank)} + {len(curated_bank)} banked objects "
+               f"-> {out.name}")
+    result = fine_tune(model_path, enriched, backgrounds, out, minutes=minutes, steps=steps, seed=seed,
+                       curated=[(image, cur) for _, image, cur in items], curated_fraction=curated_fraction,
+                       ring_px=ring_px, train_params=train_params, callbacks=callbacks, cancel_event=cancel_event)
+    _record_in_sidecar(out, curation_round={
+        "round": this_round, "previous_model": str(model_path), "bank": str(base_bank.path),
+        "curated_bank": str(curated_bank.path), "curated_images": clicks,
+        "clicks": _click_total(clicks),
+        "curated_fraction": float(curated_fraction), "ring_px": ring_px, "cancelled": bool(result.cancelled)})
+    return out
+
+
+__all__ = ["DEFAULT_CURATED_FRACTION", "find_curated", "fine_tune", "image_files", "load_curated",
+           "model_normalization", "next_round_path", "retrain_round", "round_backgrounds", "round_of"]

@@ -1,0 +1,66 @@
+"""benchmarks/curation_rounds.py end to end on a tiny generated set with a step budget (issue 17)."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("keras")
+
+from napari_synthseg.curation import Curation  # noqa: E402
+from napari_synthseg.sample_data import write_sample_folder  # noqa: E402
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "curation_rounds.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("curation_rounds", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_clicks_follow_the_ground_truth_and_the_product_makes_the_objects(bench):
+    truth = np.zeros((60, 80), np.int32)
+    truth[5:20, 5:20], truth[5:20, 40:55], truth[35:55, 30:50] = 1, 2, 3
+    pred = np.zeros_like(truth)
+    pred[5:20, 5:20] = 7        # matches true object 1: a pick
+    pred[40:44, 2:6] = 8        # lies on background: a reject
+    prob = np.zeros(truth.shape + (3,), np.float32)
+    prob[..., 0][pred > 0] = 0.9
+    prob[..., 0][35:55, 30:50] = 0.45  # object 3 missed by the model, faint in its probability
+    image = np.where(truth > 0, 0.8, 0.2).astype(np.float32)
+    cur, made = bench.emulate_clicks(Curation.empty(truth.shape), image, pred, prob, truth, n_clicks=10)
+    assert made == 4  # add 3, reject 8, pick 7, add 2 (both missed objects: 2 is found from the image)
+    assert cur.counts["pick"] == 1 and cur.counts["reject"] == 1 and cur.counts["add"] == 2
+    assert cur.background[42, 4] and cur.objects[10, 10] and cur.objects[45, 40] and cur.objects[10, 45]
+    again, made_again = bench.emulate_clicks(cur, image, pred, prob, truth, n_clicks=10)
+    assert made_again == 0  # what is curated is not clicked again
+    one, made_one = bench.emulate_clicks(Curation.empty(truth.shape), image, pred, prob, truth, n_clicks=1)
+    assert made_one == 1 and one.counts["add"] == 1 and (one.objects[35:55, 30:50] > 0).all()
+
+
+def test_benchmark_end_to_end_with_a_step_budget(bench, tmp_path, capsys):
+    images, masks = write_sample_folder(tmp_path / "set", n=3, shape=(96, 128), seed=7)
+    out_json = tmp_path / "rounds.json"
+    assert bench.main(["--images", str(images), "--masks", str(masks), "--curate-images", "1", "--clicks", "3",
+                       "--rounds", "1", "--steps", "2", "--first-steps", "2", "--base-filters", "4", "--depth", "2",
+                       "--patch", "64", "--batch-size", "2", "--steps-per-epoch", "2", "--out", str(tmp_path / "work"),
+                       "--json", str(out_json)]) == 0
+    printed = capsys.readouterr().out
+    assert "round 1 curated" in printed and "round 1 control" in printed
+    result = json.loads(out_json.read_text())
+    assert [r["round"] for r in result["rounds"]] == [0, 1]
+    for entry in result["rounds"]:
+        for arm in ("curated", "control"):
+            assert set(entry[arm]) >= {"pixel_iou", "object_f1", "ap", "clicks"}
+            assert 0.0 <= entry[arm]["pixel_iou"] <= 1.0
+    assert result["rounds"][0]["curated"] == result["rounds"][0]["control"]  # one first model
+    assert 0 < result["rounds"][1]["curated"]["clicks"] <= 3 and result["rounds"][1]["control"]["clicks"] == 0
+    assert result["scored_images"] == 2 and len(result["curated_images"]) == 1
+    work = tmp_path / "work"
+    assert (work / "curated" / "model_round2.keras").is_file() and (work / "control" / "model_round2.keras").is_file()
+    assert list((work / "curations_round1").glob("*_curation.tif"))
