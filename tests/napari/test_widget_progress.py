@@ -26,6 +26,9 @@ def scripted_jobs(monkeypatch):
         def start_prediction(self, model_path, images, **kwargs):
             script["started"].append(("predict", kwargs))
 
+        def start_retraining(self, model_path, bank, curated, **kwargs):
+            script["started"].append(("retrain", dict(kwargs, model_path=model_path, bank=bank, curated=curated)))
+
     def fake_job_worker(start, stop_requested, stop_timeout=30.0):
         start(RecordingJob())
         events = list(script["events"])
@@ -119,3 +122,52 @@ def test_segment_says_how_many_objects_the_confidence_filter_left_out(make_napar
     segment.run()
     wait_idle(qtbot, segment)
     assert "left out" not in segment.status.text()
+
+
+def test_a_curation_round_from_the_train_dock(make_napari_viewer, qtbot, tmp_path, bank_dir, scripted_jobs,
+                                              shown_errors):
+    from napari_synthseg._napari.curate_widget import CurateWidget
+    from napari_synthseg._napari.simulate import click
+
+    viewer = make_napari_viewer()
+    image = np.full((40, 50), 30, np.uint8)
+    image[5:15, 5:15] = 200
+    labels = np.zeros((40, 50), np.uint32)
+    labels[5:15, 5:15] = 4
+    labels[30:33, 40:43] = 6
+    layer = viewer.add_image(image, name="em")
+    labels_layer = viewer.add_labels(labels, name="em segmentation")
+    train = TrainWidget(viewer)
+    train.bank_path.set_path(bank_dir)
+    train.model_path.set_path(fake_model(tmp_path / "model.keras"))
+    train.set_budget("steps", 20)
+    train.retrain_button.click()  # nothing curated yet
+    assert len(shown_errors) == 1 and "no curated image" in shown_errors[0] and not scripted_jobs["started"]
+
+    curate = CurateWidget(viewer)
+    curate.set_mode("pick")
+    click(labels_layer, (8, 8))
+    curate.set_mode("reject")
+    click(labels_layer, (31, 41))
+    round2 = tmp_path / "model_round2.keras"
+    scripted_jobs["events"] = [
+        {"kind": "started", "pid": 7, "backend": "tensorflow"}, progress(1, 0.4, elapsed=30.0),
+        {"kind": "result", "task": "retrain", "model_path": str(round2), "sidecar_path": str(round2.with_suffix(".json")),
+         "round": 2, "clicks": 2, "cancelled": False}]
+    train.retrain_button.click()
+    assert train.busy and not train.start_button.isEnabled() and not train.retrain_button.isEnabled()
+    wait_idle(qtbot, train)
+    ((task, sent),) = scripted_jobs["started"]
+    assert task == "retrain" and sent["model_path"] == str(tmp_path / "model.keras")
+    assert sent["bank"] == str(bank_dir) and sent["steps"] == 20 and sent["out_path"] == str(round2)
+    ((gray, curation),) = sent["curated"]
+    np.testing.assert_array_equal(gray, image)
+    assert curation.counts["pick"] == 1 and curation.counts["reject"] == 1
+    assert curation.background[31, 41] and curation.objects[8, 8] > 0 and layer.metadata
+    assert "round 2 finished (2 clicks)" in train.status.text() and str(round2) in train.status.text()
+    assert train.model_path.path() == round2  # the next round continues from it
+    assert shown_errors == [shown_errors[0]]
+
+    train.set_budget("epochs", 2)
+    train.retrain_button.click()
+    assert "steps or minutes" in shown_errors[-1] and len(scripted_jobs["started"]) == 1

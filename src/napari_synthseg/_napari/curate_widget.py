@@ -60,6 +60,8 @@ CLICK_TOLERANCE_PX = 4
 #: Values of the curation layer (one per kind of statement) and their colours.
 CURATION_KINDS = {"background": 1, "pick": 2, "add": 3, "fill": 4}
 CURATION_COLOURS = {1: "magenta", 2: "yellow", 3: "cyan", 4: "lime"}
+#: Key of an Image layer's metadata holding its curation (plane -> Curation): the Train dock's round reads it.
+CURATION_METADATA = "synthseg_curation"
 #: Names that mark a Labels layer as a reference, never the default one to curate.
 GROUND_TRUTH_WORDS = ("ground truth", "ground_truth", "groundtruth", "gt", "truth")
 
@@ -489,7 +491,20 @@ class CurateWidget(QWidget):
     def picked_total(self) -> int:
         return self.counts()["pick"]
 
+    def _publish(self) -> None:
+        """Keep the curation in the image layer's metadata, where the Train dock's round finds it."""
+        from napari.layers import Image
+
+        owner = self._owner
+        if not isinstance(owner, Image):
+            return
+        if self.state.planes:
+            owner.metadata[CURATION_METADATA] = dict(self.state.planes)
+        else:
+            owner.metadata.pop(CURATION_METADATA, None)
+
     def _show_curation(self) -> None:
+        self._publish()
         counts = self.counts()
         self.counts_label.setText(f"{counts['pick']} picked · {counts['reject']} rejected · {counts['add']} added")
         layer = self.labels_choice.layer()

@@ -41,6 +41,7 @@ from ._common import (
     notify_error,
     notify_info,
     notify_warning,
+    plane_gray,
     plane_labels,
     safe_slot,
     source_name,
@@ -150,6 +151,10 @@ class TrainWidget(QWidget):
         self.replace.setToolTip("Without it an existing model file is never overwritten: choose a new name")
 
         self.start_button = QPushButton("Train")
+        self.retrain_button = QPushButton("Retrain on curations")
+        self.retrain_button.setToolTip("A curation round: continue the model file's model on the bank enriched "
+                                       "with the curated objects and on the curated images (only their known "
+                                       "pixels count); writes <model>_round2.keras, never over a model")
         self.stop_button = QPushButton("Stop (keep best)")
         self.stop_button.setEnabled(False)
         self.progress = QProgressBar()
@@ -176,12 +181,13 @@ class TrainWidget(QWidget):
         advanced_form.addRow("validation scenes", self.validation_scenes)
         advanced_form.addRow("seed", self.seed)
         advanced_form.addRow(self.resume)
-        stack(self, form, advanced, row(self.start_button, self.stop_button), self.progress,
+        stack(self, form, advanced, row(self.start_button, self.retrain_button, self.stop_button), self.progress,
               row(self.loss_label, self.iou_label), self.plot, self.status)
         self._inputs = [self.recipe, self.backgrounds, self.labels_table, self.bank_path, self.budget_kind,
                         self.budget, self.model_path, self.replace, advanced]
 
         connect_click(self.start_button, self.start)
+        connect_click(self.retrain_button, self.retrain)
         connect_click(self.stop_button, self.stop)
         self.destroyed.connect(self._stop_requested.set)  # closing the dock ends the child too
         self._recipe_timer = QTimer(self)
@@ -398,6 +404,68 @@ class TrainWidget(QWidget):
         worker.finished.connect(self._finished)
         worker.start()
 
+    def curated_images(self) -> list[tuple]:
+        """``(image layer, plane, gray plane, Curation)`` of every curated image in the viewer (the Curate
+        dock keeps each image's curation in its metadata)."""
+        from napari.layers import Image
+
+        from .curate_widget import CURATION_METADATA
+
+        found = []
+        for layer in self.viewer.layers:
+            curations = layer.metadata.get(CURATION_METADATA) if isinstance(layer, Image) else None
+            for plane, curation in sorted((curations or {}).items()):
+                if not curation.is_empty():
+                    found.append((layer, plane, plane_gray(layer, plane), curation))
+        return found
+
+    def retrain(self) -> None:
+        """A curation round in a child process: ``retraining.retrain_round`` from the model file's model on
+        the bank folder and the curated images; writes the next ``…_roundN.keras`` and shows it.
+
+        Every check runs first; a refused setting raises ``ValueError`` and starts nothing.
+        """
+        if self.busy:
+            return
+        check_model_backend()
+        curated = self.curated_images()
+        if not curated:
+            raise ValueError("no curated image: pick, reject or add objects in the Curate dock first")
+        budget = self.budget_kwargs()
+        if "epochs" in budget:
+            raise ValueError("a curation round takes a budget of steps or minutes; choose one of them")
+        model = self.model_path.path()
+        if model is None:
+            raise ValueError("choose the model to retrain in the model file box (the round starts from it)")
+        model_sidecar(model)
+        bank = self.bank_path.path()
+        if bank is None:
+            raise ValueError("choose the bank folder the model was trained on (the round adds the curated "
+                             "objects to it in a bank of its own, never changing it)")
+        check_bank_has_objects(bank)
+        from napari_synthseg.retraining import next_round_path
+
+        out = next_round_path(model)
+        pairs = [(gray, curation) for _, _, gray, curation in curated]
+        names = sorted({layer.name for layer, *_ in curated})
+        self._budget = dict(budget)
+        self.result, self.last_progress, self.n_progress_events = None, None, 0
+        self._stop_requested.clear()
+        self._clear_figures()
+        self.progress.setRange(0, 0)
+        worker = job_worker(lambda job: job.start_retraining(str(model), str(bank), pairs, out_path=str(out),
+                                                             **budget), self._stop_requested)
+        self._worker = worker
+        self._set_running(True)
+        self._pid = None
+        self._show_phase("starting Python")
+        self.status.setText(f"{self.status.text()} round → {out.name} on {len(pairs)} curated image(s): "
+                            f"{', '.join(names)}")
+        worker.yielded.connect(safe_slot(self._on_event))
+        worker.errored.connect(lambda exc: notify_error(f"retraining failed: {describe_error(exc)}"))
+        worker.finished.connect(self._finished)
+        worker.start()
+
     def _recipe_inputs_maker(self, names: list[str], pairs: list, normalization: str):
         """A function (run in the worker thread) that cuts the bank and backgrounds from the images with
         ``pipeline.recipe_inputs`` into a temporary folder, and returns them as ``train_model`` keywords."""
@@ -424,6 +492,7 @@ class TrainWidget(QWidget):
 
     def _set_running(self, running: bool) -> None:
         self.start_button.setEnabled(not running)
+        self.retrain_button.setEnabled(not running)
         self.stop_button.setEnabled(running)
         for widget in self._inputs:
             widget.setEnabled(not running)
@@ -446,10 +515,19 @@ class TrainWidget(QWidget):
         kind = event.get("kind")
         if kind == "started":
             self._pid = event.get("pid")
-        elif kind == "phase":
+            self._show_phase("loading TensorFlow")  # the child's first work, whatever its task
+        elif kind == "phase" and event.get("phase") != self.phase:
             self._show_phase(str(event.get("phase")))
         elif kind == "progress":
             self._show_progress(event)
+        elif kind == "result" and event.get("task") == "retrain":
+            self.result = event
+            verb = "stopped" if event.get("cancelled") else "finished"
+            self.status.setText(f"round {event.get('round')} {verb} ({event.get('clicks')} clicks); model: "
+                                f"{event.get('model_path')} (now in the model file box: Segment with it, "
+                                "curate again, retrain for the next round)")
+            self.model_path.set_path(event.get("model_path"))
+            notify_info(f"curation round {event.get('round')} {verb}; model saved to {event.get('model_path')}")
         elif kind == "result":
             self.result = event
             verb = "stopped" if event.get("cancelled") else "finished"
@@ -464,6 +542,8 @@ class TrainWidget(QWidget):
 
     def _show_progress(self, event: dict) -> None:
         self.last_progress = event
+        if self.phase in PHASES[:3]:  # a job without phase events (a curation round) is training by now
+            self._show_phase("training")
         self.n_progress_events += 1
         step, total = int(event.get("step") or 0), event.get("total_steps")
         if total:
