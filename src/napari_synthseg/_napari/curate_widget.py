@@ -543,7 +543,7 @@ class CurateWidget(QWidget):
         self.state.planes.clear()
         self._show_curation()
 
-    def curation_file(self, for_saving: bool = True) -> Path:
+    def curation_file(self) -> Path:
         """Where the curation is kept: the 'curation file' box, else beside the image file, else beside
         the labels file; ``ValueError`` when none is known."""
         from napari_synthseg.curation import curation_path
@@ -586,7 +586,7 @@ class CurateWidget(QWidget):
         from napari_synthseg.curation import load_curation
 
         layer = self._labels()
-        path = Path(path) if path is not None else self.curation_file(for_saving=False)
+        path = Path(path) if path is not None else self.curation_file()
         curation = load_curation(path)
         if curation.shape != tuple(layer.data.shape):
             raise ValueError(f"the curation {path.name} is of a {curation.shape[0]}×{curation.shape[1]} image, "
@@ -602,7 +602,7 @@ class CurateWidget(QWidget):
         if layer is None or len(layer.data.shape) != 2:
             return
         try:
-            path = self.curation_file(for_saving=False)
+            path = self.curation_file()
         except ValueError:
             return
         if not path.is_file():
