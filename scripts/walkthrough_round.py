@@ -266,7 +266,8 @@ def main(argv=None) -> int:
             name = f"{layer.name} segmentation"
             if name not in viewer.layers:
                 raise RuntimeError(f"no layer {name!r}: {segment.status.text()} {messages[-3:]}")
-            out_scores[key] = {**scores(viewer.layers[name].data, gt), "wall_s": round(seconds, 1)}
+            out_scores[key] = {**scores(viewer.layers[name].data, gt), "wall_s": round(seconds, 1),
+                               "status": segment.status.text()}  # says what min confidence left out
         return out_scores
 
     model1 = out / "model.keras"  # the curation round writes model_round2.keras beside it

@@ -89,11 +89,13 @@ def default_labels_layer(layers: list):
 
 def curation_kinds(curation) -> np.ndarray:
     """A uint8 image of what a curation says at each pixel (``CURATION_KINDS``; 0: unknown)."""
-    kinds = np.zeros(curation.shape, np.uint8)
+    kind_of_id = np.full(int(curation.objects.max()) + 1, CURATION_KINDS["pick"], np.uint8)
+    kind_of_id[0] = 0
+    for object_id, origin in curation.origins.items():
+        if 0 < object_id < kind_of_id.size:
+            kind_of_id[object_id] = CURATION_KINDS.get(origin, CURATION_KINDS["pick"])
+    kinds = kind_of_id[curation.objects]  # one lookup, whatever the number of objects
     kinds[curation.background] = CURATION_KINDS["background"]
-    for object_id in np.unique(curation.objects[curation.objects > 0]):
-        origin = curation.origins.get(int(object_id), "pick")
-        kinds[curation.objects == object_id] = CURATION_KINDS.get(origin, CURATION_KINDS["pick"])
     return kinds
 
 
