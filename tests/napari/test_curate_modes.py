@@ -113,7 +113,7 @@ def test_add_grows_from_the_segment_docks_probability(make_napari_viewer, qtbot,
     viewer.add_image(foreground, name="em foreground probability", visible=False)
     labels = viewer.add_labels(labels_data, name="em segmentation")
     widget = CurateWidget(viewer)
-    widget.image_choice.set_layer(viewer.layers["em"])
+    assert widget.image_choice.layer() is viewer.layers["em"]  # the probability map is never the default image
     widget.set_mode("add")
     click(labels, (42, 30))
     added = widget.curations[()].objects > 0

@@ -122,17 +122,19 @@ class _LayerTracking:
 class LayerChooser(QComboBox, _LayerTracking):
     """A combo box of the viewer's layers of one type, kept current as layers change.
 
-    The chosen layer is tracked by identity, so renaming it keeps it chosen. ``prefer``
+    The chosen layer is tracked by identity, so renaming it keeps it chosen; with no choice the
+    newest layer is chosen, except those ``skip`` (layer -> bool) leaves out. ``prefer``
     (layers -> the layer to choose, or None for none) decides the choice until the user
     makes one: it is asked again whenever layers change, so the choice follows new layers.
     """
 
     def __init__(self, viewer: "napari.viewer.Viewer", layer_type: type, parent=None,
-                 prefer: Callable[[list], object] | None = None):
+                 prefer: Callable[[list], object] | None = None, skip: Callable[[object], bool] | None = None):
         super().__init__(parent)
         self._layer_type = layer_type
         self._layers: list = []
         self._prefer = prefer
+        self._skip = skip  # layers never chosen by default (the user may still choose them)
         self._user_choice = None  # a weak reference to the layer the user chose, if any
         self.activated.connect(self._remember_user_choice)
         self._track_layers(viewer)
@@ -157,7 +159,8 @@ class LayerChooser(QComboBox, _LayerTracking):
         elif current is not None and current in layers:
             self.setCurrentIndex(layers.index(current))
         elif layers:
-            self.setCurrentIndex(len(layers) - 1)
+            usable = [i for i, layer in enumerate(layers) if self._skip is None or not self._skip(layer)]
+            self.setCurrentIndex(usable[-1] if usable else -1)
         self.blockSignals(False)
         if self.layer() is not current:
             self.currentIndexChanged.emit(self.currentIndex())
@@ -456,3 +459,12 @@ def _join_stage_tabs(widget) -> None:
             return
     except RuntimeError:  # the widget or its dock was deleted meanwhile
         return
+
+
+#: Suffix of the Image layer the Segment dock makes from an image (the model's foreground probability).
+PROBABILITY_SUFFIX = " foreground probability"
+
+
+def is_probability_layer(layer) -> bool:
+    """Whether an Image layer is a model's probability map (never an image to segment or curate by default)."""
+    return layer.name.endswith(PROBABILITY_SUFFIX)

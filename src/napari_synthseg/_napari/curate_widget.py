@@ -23,6 +23,7 @@ from qtpy.QtWidgets import (
 )
 
 from ._common import (
+    is_probability_layer,
     tabify_stage,
     row,
     stack,
@@ -159,7 +160,7 @@ class CurateWidget(QWidget):
         self.state = _CurationState()
 
         self.labels_choice = LayerChooser(napari_viewer, Labels, prefer=default_labels_layer)
-        self.image_choice = LayerChooser(napari_viewer, Image)
+        self.image_choice = LayerChooser(napari_viewer, Image, skip=is_probability_layer)
         self.mode_buttons = QButtonGroup(self)
         mode_grid = QGridLayout()
         for i, mode in enumerate(MODES):

@@ -19,6 +19,8 @@ from qtpy.QtWidgets import (
 from napari_synthseg.instances import DEFAULT_MIN_AREA
 
 from ._common import (
+    PROBABILITY_SUFFIX,
+    is_probability_layer,
     tabify_stage,
     row,
     stack,
@@ -47,7 +49,7 @@ def segmentation_layer_name(image_name: str) -> str:
 
 def probability_layer_name(image_name: str) -> str:
     """The (hidden) Image layer of the model's foreground probability; Curate's Add mode grows objects in it."""
-    return f"{image_name} foreground probability"
+    return f"{image_name}{PROBABILITY_SUFFIX}"
 
 
 class SegmentWidget(QWidget):
@@ -66,7 +68,7 @@ class SegmentWidget(QWidget):
         self._unconfident: list = []
         self._job_context: dict = {}
 
-        self.image_choice = LayerChooser(napari_viewer, Image)
+        self.image_choice = LayerChooser(napari_viewer, Image, skip=is_probability_layer)
         self.model_path = PathPicker("open", "Model file", "Keras model (*.keras)")
         self.scope = QComboBox()
         self.scope.addItems(["all planes", "current plane"])
