@@ -430,7 +430,8 @@ class TrainWidget(QWidget):
         check_model_backend()
         curated = self.curated_images()
         if not curated:
-            raise ValueError("no curated image: pick, reject or add objects in the Curate dock first")
+            raise ValueError("no curated image: pick, reject or add objects in the Curate dock first (with the "
+                             "image chosen there: the curation belongs to the image)")
         budget = self.budget_kwargs()
         if "epochs" in budget:
             raise ValueError("a curation round takes a budget of steps or minutes; choose one of them")
