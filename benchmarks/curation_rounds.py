@@ -12,8 +12,9 @@ Any folder of images with instance masks paired by stem works (masks named like 
 1. Round 0: the first model, made by the default command (``run_pipeline`` on all images, images
    only, ``--first-minutes``), or given with ``--first-model MODEL --bank BANK``.
 2. K images (a seeded draw) are curated, the others are scored. Each round, the current curated
-   model segments the K images and an emulated person makes at most N new clicks per image, each
-   a decision a person could make by looking; the ground truth only decides *where* a click goes:
+   model segments the K images and an emulated person makes at most N new clicks per image
+   (``--click-budget total``: N per image over all rounds), each a decision a person could make
+   by looking; the ground truth only decides *where* a click goes:
 
    - **add** at the centre (the pixel farthest from the edge) of a true object that no predicted
      object matches at IoU >= 0.5; the object it makes is the product's (``curation.add_object``
@@ -194,8 +195,8 @@ def run(args) -> dict:
     curated_stems = [stems[i] for i in sorted(order[:args.curate_images])]
     scored = {s: images[s] for s in stems if s not in curated_stems}
     scored_truths = {s: truths[s] for s in scored}
-    print(f"curating {len(curated_stems)} image(s), scoring {len(scored)}; {args.clicks} clicks per image and round",
-          flush=True)
+    print(f"curating {len(curated_stems)} image(s), scoring {len(scored)}; at most {args.clicks} clicks per image "
+          f"{'and round' if args.click_budget == 'round' else 'over all rounds'}", flush=True)
 
     t0 = time.perf_counter()
     first, bank = _first_model(args, Path(args.images), out)
@@ -209,6 +210,7 @@ def run(args) -> dict:
     backgrounds = round_backgrounds([images[s] for s in stems], normalization)
     objects = training_objects(ObjectBank(bank, create=False), **DEFAULT_BANK_FILTER)
     curations = {s: Curation.empty(images[s].shape) for s in curated_stems}
+    per_image = {s: 0 for s in curated_stems}
     curated_model = control_model = first
     clicks_made = 0
     for round_index in range(1, args.rounds + 1):
@@ -216,8 +218,12 @@ def run(args) -> dict:
         model = load_model(curated_model)
         counts = {kind: 0 for kind in KINDS}
         for stem in curated_stems:
+            allowed = args.clicks if args.click_budget == "round" else args.clicks - per_image[stem]
+            if allowed <= 0:
+                continue
             pred, prob = _segment(model, images[stem])
-            curations[stem], made = emulate_clicks(curations[stem], images[stem], pred, prob, truths[stem], args.clicks)
+            curations[stem], made = emulate_clicks(curations[stem], images[stem], pred, prob, truths[stem], allowed)
+            per_image[stem] += made
             clicks_made += made
             save_curation(curations[stem], curation_path(out / f"curations_round{round_index}" / f"{stem}.png"),
                           meta={"image": stem, "round": round_index})
@@ -272,7 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", required=True, help="folder of images")
     p.add_argument("--masks", required=True, help="folder of instance masks, paired with the images by stem")
     p.add_argument("--curate-images", type=int, default=10, metavar="K", help="images curated (the others are scored) [10]")
-    p.add_argument("--clicks", type=int, default=20, metavar="N", help="new clicks per curated image and round [20]")
+    p.add_argument("--clicks", type=int, default=20, metavar="N", help="clicks per curated image (see --click-budget) [20]")
+    p.add_argument("--click-budget", choices=("round", "total"), default="round",
+                   help="N new clicks per image in each round, or N per image over all rounds [round]")
     p.add_argument("--rounds", type=int, default=2, metavar="R", help="curation rounds after the first model [2]")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--minutes", type=float, default=None, help="training per round, each arm [5]")

@@ -111,6 +111,8 @@ def test_retrain_command(first_model, tmp_path, capsys):
         (["retrain", str(model), "--curated", str(curated), "--steps", "1"], "--bank"),
         (["retrain", str(model), "--curated", str(curated), "--steps", "1", "--bank", str(bank),
           "--curated-fraction", "0"], "--curated-fraction"),
+        (["retrain", str(model), "--curated", str(curated), "--steps", "1", "--bank", str(bank),
+          "--model-out", str(model)], "never writes over"),
     ]
     for argv, message in bad:
         assert main(argv) == 2, argv

@@ -468,6 +468,9 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     _check_seed(args)
     model = Path(args.model)
     info = check_model_file(model)
+    if args.model_out is not None:
+        _check(not Path(args.model_out).exists(), f"--model-out {args.model_out} exists; a round never writes over a "
+                                                  "model: choose another name (or leave --model-out out)")
     out = next_round_path(model) if args.model_out is None else _check_model_out(
         args.model_out, "--model-out", overwrite=False)
     _check_writable(out.parent, "--model-out")

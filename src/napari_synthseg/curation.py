@@ -178,7 +178,8 @@ class Curation:
         Object pixels (so the boundaries between picked neighbours, which lie inside the
         objects), background pixels, and a ring of ``ring_px`` pixels outside every object,
         which counts as background: the person who picked the object said its outline is
-        right. ``ring_px=0`` counts objects and background only.
+        right (an unpicked neighbour touching the object loses its outermost pixels to the
+        ring). ``ring_px=0`` counts objects and background only.
         """
         known = (self.objects > 0) | self.background
         if ring_px > 0 and self.objects.any():
