@@ -803,8 +803,11 @@ def _mode_key(widget_ref, mode: str):
 
     def choose_mode(layer):
         widget = widget_ref()
-        if widget is not None:
-            widget.set_mode(mode)
+        try:
+            if widget is not None:
+                widget.set_mode(mode)
+        except Exception as exc:  # a key binding must never raise into the viewer
+            notify_error(f"curation: {describe_error(exc)}")
 
     choose_mode.__doc__ = f"Curate: {MODE_TEXT[mode]}"
     return choose_mode
@@ -816,10 +819,13 @@ def _undo_key(widget_ref):
 
     def undo(layer):
         widget = widget_ref()
-        if widget is not None and widget.mode != "off" and widget.state.undo:
-            widget.undo()
-        else:
-            layer.undo()
+        try:
+            if widget is not None and widget.mode != "off" and widget.state.undo:
+                widget.undo()
+            else:
+                layer.undo()
+        except Exception as exc:  # a key binding must never raise into the viewer
+            notify_error(f"undo failed: {describe_error(exc)}")
 
     return undo
 
