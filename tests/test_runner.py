@@ -307,3 +307,36 @@ def test_a_curation_round_runs_in_a_child_and_reports_bad_input(tmp_path):
     job.close()
     with pytest.raises(TypeError, match="ModelJob"):
         ModelJob().start_retraining("m.keras", "bank", "dir", steps=1, callbacks=[print])
+
+
+def test_a_curation_round_in_the_child_names_its_phases(tmp_path):
+    """The child's round passes the phases of its training on, as a training job does (the Train dock shows them)."""
+    import threading
+
+    pytest.importorskip("keras")
+    from napari_synthseg.bank import ObjectBank
+    from napari_synthseg.curation import Curation, pick_object
+    from napari_synthseg.model.runner import _child_retrain
+    from napari_synthseg.model.training import train_model
+    from napari_synthseg.sample_data import make_sample_scene
+
+    image, truth = make_sample_scene(seed=3, shape=(96, 128))
+    bank = ObjectBank(tmp_path / "bank")
+    bank.add_from_labels(image, truth, source="scene")
+    model = tmp_path / "model.keras"
+    train_model(bank, None, model, steps=1, patch=64, batch_size=2, validation_scenes=2, base_filters=4, depth=2,
+                steps_per_epoch=1)
+    label = next(i for i in np.unique(truth) if i)
+    curation = pick_object(Curation.empty(truth.shape), truth, tuple(np.argwhere(truth == label)[0]))
+
+    class Events(list):
+        put = list.append
+
+    events = Events()
+    _child_retrain({"model_path": str(model), "bank": str(bank.path), "curated": [(image, curation)],
+                    "kwargs": {"steps": 2, "train_params": {"validation_scenes": 2}}}, events, threading.Event())
+    phases = [e["phase"] for e in events if e["kind"] == "phase"]
+    assert phases[:2] == ["building the model", "validating"]  # a resumed model is scored first
+    assert "training" in phases and phases.count("validating") >= 2
+    (result,) = [e for e in events if e["kind"] == "result"]
+    assert result["task"] == "retrain" and result["model_path"].endswith("model_round2.keras")

@@ -7,9 +7,9 @@ itself imports neither Keras nor TensorFlow; only the child does.
 Events (dicts with a ``"kind"``):
 
 - ``{"kind": "started", "pid": ..., "backend": ...}`` once the child runs;
-- ``{"kind": "phase", "task": "train", "phase": ...}`` when the training's work changes:
-  "loading TensorFlow", then ``train_model``'s phases ("building the model", "training",
-  "validating", "saving");
+- ``{"kind": "phase", "task": "train", "phase": ...}`` when the work of a training or a curation
+  round changes: "loading TensorFlow", then ``train_model``'s phases ("building the model",
+  "training", "validating", "saving");
 - ``{"kind": "progress", "task": "train", "step", "total_steps", "loss", "val_loss", "val_iou",
   "elapsed_s", "best", "phase"}`` during training;
 - ``{"kind": "progress", "task": "predict", "image", "n_images", "tile", "n_tiles"}`` during
@@ -483,8 +483,13 @@ def _child_retrain(payload, events, cancel_event) -> None:
     def send(progress) -> None:
         events.put({"kind": "progress", "task": "train", **asdict(progress)})
 
+    def phase(name: str) -> None:
+        events.put({"kind": "phase", "task": "train", "phase": name})
+
+    kwargs = dict(payload["kwargs"])
+    kwargs["train_params"] = {**(kwargs.get("train_params") or {}), "on_phase": phase}
     path = retrain_round(payload["model_path"], payload["bank"], payload["curated"], callbacks=[send],
-                         cancel_event=cancel_event, **payload["kwargs"])
+                         cancel_event=cancel_event, **kwargs)
     record = read_sidecar(path).get("curation_round", {})
     events.put({"kind": "result", "task": "retrain", "model_path": str(path), "sidecar_path": str(sidecar_path(path)),
                 "round": record.get("round"), "clicks": record.get("clicks"),
