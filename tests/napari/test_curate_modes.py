@@ -104,6 +104,15 @@ def test_each_mode_through_the_mouse_and_keys_with_undo(make_napari_viewer, qtbo
     press(viewer, "O")
     assert widget.mode == "off" and widget._callback not in labels.mouse_drag_callbacks
 
+    from qtpy.QtCore import QCoreApplication, QEvent
+
+    widget.deleteLater()  # the dock is closed: its keys leave the layer, napari's own Ctrl+Z is back
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    assert not labels.keymap
+    labels.data_setitem((np.array([5]), np.array([5])), 3)
+    press(viewer, "Control-Z")
+    assert labels.data[5, 5] == 0
+
 
 def test_add_grows_from_the_segment_docks_probability(make_napari_viewer, qtbot, notes):
     image, labels_data, missed = scene()

@@ -830,8 +830,12 @@ def _undo_key(widget_ref):
     return undo
 
 
+def _our_key_binding(function) -> bool:
+    return getattr(function, "__qualname__", "").startswith(("_mode_key.", "_undo_key."))
+
+
 def _detach_all(viewer, viewer_callback, layer_callback):
-    """A slot removing our callbacks from the viewer and every layer (the dock was closed)."""
+    """A slot removing our callbacks and keys from the viewer and every layer (the dock was closed)."""
 
     def detach(*_):
         try:
@@ -840,6 +844,9 @@ def _detach_all(viewer, viewer_callback, layer_callback):
             for layer in viewer.layers:
                 if layer_callback in layer.mouse_drag_callbacks:
                     layer.mouse_drag_callbacks.remove(layer_callback)
+                for key, function in list(getattr(layer, "keymap", {}).items()):
+                    if _our_key_binding(function):  # napari's own Ctrl+Z and keys come back
+                        layer.bind_key(key, None)
         except (RuntimeError, AttributeError):
             pass
 
