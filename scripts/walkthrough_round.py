@@ -1,17 +1,19 @@
 """One full curation round through the plugin's real napari docks, with the figures it reaches.
 
-Drives Auto-segment -> Train (round 1) -> Segment -> Curate (fill, pick, export) -> Train
-(round 2, continuing from round 1 on the curated bank) -> Segment on the built-in sample
-(``sample_grains``: image + ground truth) and scores every stage against the ground truth on
-that image and on a held-apart sample scene the plugin never trains from. Curation clicks go
+Drives Auto-segment -> Train (round 1) -> Segment -> Curate (pick, reject, add; keys and mouse)
+-> Train's *Retrain on curations* (round 2: ``model_round2.keras``) -> Segment on the built-in
+sample (``sample_grains``: image + ground truth) and scores every stage against the ground truth
+on that image and on a held-apart sample scene the plugin never trains from. Curation clicks go
 through the Labels layer's real ``mouse_drag_callbacks`` (synthetic mouse events at data
-points), exactly as the Curate dock receives them.
+points) and its key bindings (K, R, A, Ctrl+Z), exactly as the Curate dock receives them.
 
-The person's judgement is emulated with the training image's ground truth: Auto-segment uses
-``--method`` (a person chooses it with the live preview); a Fill-from-background that lowers
-pixel IoU is undone (Ctrl+Z); in Pick mode a predicted object is picked when it matches a
-ground-truth object with IoU >= ``--pick-iou``. In real use a person judges all this by eye.
-The held-apart scene is never used for any choice.
+The person's judgement is emulated with the training image's ground truth, which only decides
+*where* a click goes (what the click makes comes from the product): Auto-segment uses
+``--method`` (a person chooses it with the live preview); at most ``--clicks`` clicks, the most
+useful first, taking turns: add at the centre of a true object no prediction covers (undone with
+Ctrl+Z when what Add outlined misses it), pick a predicted object that matches a true one at IoU
+>= ``--pick-iou``, reject a predicted object that overlaps no true object. In real use a person
+judges all this by eye. The held-apart scene is never used for any choice.
 
 A control run continues the round-1 model on the uncurated auto-segment bank for the same
 budget (``--no-control`` skips it), so that the effect of curation is not confused with the
@@ -107,6 +109,42 @@ def open_background_point(labels: np.ndarray) -> tuple[int, int]:
     return int(r), int(c)
 
 
+def person_clicks(pred: np.ndarray, gt: np.ndarray, pick_iou: float, limit: int) -> list:
+    """The clicks a person would make by looking, the most useful first, at most ``limit``:
+    ``(mode, (row, col), ground-truth id)``. Pick a predicted object matching a true one at IoU >=
+    ``pick_iou``; reject one that overlaps no true object; add at the centre of a true object no
+    prediction covers. The ground truth decides only where a click goes."""
+    pred64, gt64 = pred.astype(np.int64), gt.astype(np.int64)
+    pred_area, gt_area = np.bincount(pred64.ravel()), np.bincount(gt64.ravel())
+    both = (pred64 > 0) & (gt64 > 0)
+    pairs, overlap = np.unique(np.stack([pred64[both], gt64[both]]), axis=1, return_counts=True)
+    iou = overlap / (pred_area[pairs[0]] + gt_area[pairs[1]] - overlap)
+    best = {}
+    for p, g, v in zip(pairs[0], pairs[1], iou):
+        if v > best.get(int(p), (0, 0.0))[1]:
+            best[int(p)] = (int(g), float(v))
+    covered = {int(g) for g in pairs[1][overlap / np.maximum(gt_area[pairs[1]], 1) >= 0.5]}
+    adds = [("add", inner_point(gt, g), g) for g in np.argsort(gt_area)[::-1]
+            if g and gt_area[g] and int(g) not in covered]
+    picks = [("pick", inner_point(pred, p), best[p][0]) for p in sorted(best, key=lambda p: -pred_area[p])
+             if best[p][1] >= pick_iou]
+    rejects = [("reject", inner_point(pred, p), 0) for p in np.argsort(pred_area)[::-1]
+               if p and pred_area[p] and int(p) not in best]
+    ordered = []
+    for trio in zip(adds + [None] * limit, picks + [None] * limit, rejects + [None] * limit):
+        ordered.extend(click for click in trio if click is not None)
+    return ordered[:limit]
+
+
+def curation_scores(curation, gt: np.ndarray) -> dict:
+    """How right the curation is where it says something: its objects against the truth."""
+    known_objects = curation.objects > 0
+    truth = gt > 0
+    return {"object_pixels_on_truth": round(float((known_objects & truth).sum() / max(known_objects.sum(), 1)), 4),
+            "background_pixels_off_truth": round(float((curation.background & ~truth).sum()
+                                                       / max(curation.background.sum(), 1)), 4)}
+
+
 def history_val_ious(result: dict) -> list[list]:
     """``[step, val_iou]`` of every validation in the model's history (a resumed run's too)."""
     return [[int(h.get("step", 0)), round(float(h["val_iou"]), 4)]
@@ -118,6 +156,7 @@ def main(argv=None) -> int:
     parser.add_argument("--minutes", type=float, default=2.0, help="training budget per round (minutes)")
     parser.add_argument("--out", type=Path, required=True, help="working folder (banks, models, figures.json)")
     parser.add_argument("--pick-iou", type=float, default=0.7, help="emulated judgement: pick when IoU >= this")
+    parser.add_argument("--clicks", type=int, default=20, help="at most this many curation clicks")
     parser.add_argument("--seed", type=int, default=0, help="training seed (Train dock's advanced box)")
     parser.add_argument("--method", default="triangle",
                         help="Auto-segment method chosen in the dock (its default 'otsu' is also scored)")
@@ -127,7 +166,7 @@ def main(argv=None) -> int:
 
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
-    for name in ("bank_autoseg", "bank_curated"):
+    for name in ("bank_autoseg", "model_round2.keras"):
         if (out / name).exists():
             raise SystemExit(f"{out / name} exists; use a fresh --out folder so the banks start empty")
 
@@ -135,7 +174,7 @@ def main(argv=None) -> int:
 
     import napari
     from napari_synthseg._napari.autoseg_widget import AutosegWidget
-    from napari_synthseg._napari.curate_widget import CurateWidget
+    from napari_synthseg._napari.curate_widget import SHORTCUTS, CurateWidget
     from napari_synthseg._napari.sample import sample_grains
     from napari_synthseg._napari.segment_widget import SegmentWidget
     from napari_synthseg._napari.simulate import click
@@ -227,10 +266,11 @@ def main(argv=None) -> int:
             name = f"{layer.name} segmentation"
             if name not in viewer.layers:
                 raise RuntimeError(f"no layer {name!r}: {segment.status.text()} {messages[-3:]}")
-            out_scores[key] = {**scores(viewer.layers[name].data, gt), "wall_s": round(seconds, 1)}
+            out_scores[key] = {**scores(viewer.layers[name].data, gt), "wall_s": round(seconds, 1),
+                               "status": segment.status.text()}  # says what min confidence left out
         return out_scores
 
-    model1 = out / "round1.keras"
+    model1 = out / "model.keras"  # the curation round writes model_round2.keras beside it
     figures["round1"] = train_round(out / "bank_autoseg", model1, resume=False)
     log(f"round 1 training: {figures['round1']}")
 
@@ -239,53 +279,58 @@ def main(argv=None) -> int:
     log(f"round 1 segmentation: {figures['round1']['scores']}")
     round1_labels = np.asarray(viewer.layers["grains segmentation"].data).copy()
 
-    # 5. Curate the training image's segmentation through the layer's mouse callbacks
+    # 5. Curate the training image's segmentation through the layer's mouse callbacks and keys
     seg_layer = viewer.layers["grains segmentation"]
     curate = CurateWidget(viewer)
     curate.labels_choice.set_layer(seg_layer)
     curate.image_choice.set_layer(image)
-    curate.set_mode("fill")
-    before = np.asarray(seg_layer.data).copy()
-    point = open_background_point(before)
-    click(seg_layer, point)
-    filled = int(np.count_nonzero(np.asarray(seg_layer.data) != before))
-    fill_scores = scores(seg_layer.data, gt_data)
-    # emulated judgement again: a fill that bridges gaps between grains is undone (Ctrl+Z)
-    undone = bool(filled) and fill_scores["pixel_iou"] < figures["round1"]["scores"]["train"]["pixel_iou"]
-    if undone:
-        seg_layer.undo()
-        if not np.array_equal(np.asarray(seg_layer.data), before):
-            raise RuntimeError("undo did not restore the segmentation")
-    figures["curation"] = {"fill_click": list(point), "fill_pixels": filled, "fill_status": curate.status.text(),
-                           "fill_message": messages[-1] if not filled and messages else None,
-                           "scores_after_fill": fill_scores, "fill_undone": undone}
-    log(f"fill from background at {point}: {filled} pixels changed; undone: {undone}")
+    curate.curation_path.set_path(out / "grains_curation.tif")  # the sample image has no folder of its own
+    keys = viewer.window._qt_viewer._key_map_handler
 
-    curate.set_mode("pick")
-    labels_now = np.asarray(seg_layer.data)
-    to_pick = matching_objects(labels_now, gt_data, args.pick_iou)
-    for label in to_pick:
-        click(seg_layer, inner_point(labels_now, label))
-    n_picked = curate.picked_total()
-    if n_picked != len(to_pick):
-        raise RuntimeError(f"picked {n_picked} objects by clicking, expected {len(to_pick)}: {messages[-3:]}")
-    curate.bank_path.set_path(out / "bank_curated")
-    curate.export_picked_button.click()
-    wait(curate, "export picked", 300)
-    n_curated = len(ObjectBank(out / "bank_curated", create=False))
-    figures["curation"].update({"objects_in_segmentation": int(len(np.unique(labels_now)) - 1),
-                                "objects_picked": n_picked, "objects_in_curated_bank": n_curated,
-                                "export_status": curate.status.text()})
-    log(f"curation: {n_picked} picked of {figures['curation']['objects_in_segmentation']}; "
-        f"curated bank holds {n_curated}")
+    def press(key: str) -> None:
+        viewer.layers.selection.active = seg_layer
+        if not keys.press_key(key):
+            raise RuntimeError(f"key {key!r} is not bound on the labels layer")
+        keys.release_key(key)
 
-    # 6. Round 2: continue from the round-1 model (a copy, so round 1 stays) on the curated bank
-    model2 = out / "round2.keras"
-    shutil.copy2(model1, model2)
-    shutil.copy2(model1.with_suffix(".json"), model2.with_suffix(".json"))
-    figures["round2"] = train_round(out / "bank_curated", model2, resume=True)
-    if figures["round1"]["steps_done"] is not None and figures["round2"]["steps_done"] is not None:
-        figures["round2"]["steps_this_round"] = figures["round2"]["steps_done"] - figures["round1"]["steps_done"]
+    labels_now = np.asarray(seg_layer.data).copy()
+    plan = person_clicks(labels_now, gt_data, args.pick_iou, args.clicks)
+    kept = {"pick": 0, "reject": 0, "add": 0, "add_undone": 0}
+    for mode, point, truth_id in plan:
+        press(SHORTCUTS[mode])
+        before = curate.counts()[mode]
+        click(seg_layer, point)
+        if curate.counts()[mode] == before:
+            continue  # the click found nothing (the dock said why); a person moves on
+        if mode == "add":  # a person looks at what Add outlined and takes back a leak (Ctrl+Z)
+            added = curate.curations[()].objects
+            grown = added == added[point]
+            truth = gt_data == truth_id
+            if (grown & truth).sum() / (grown | truth).sum() < 0.3:
+                press("Control-Z")
+                kept["add_undone"] += 1
+                continue
+        kept[mode] += 1
+    curate.save_curation()
+    figures["curation"] = {"planned_clicks": len(plan), "kept": kept, "counts": curate.counts(),
+                           "objects_in_segmentation": int(len(np.unique(labels_now)) - 1),
+                           "saved": curate.status.text(),
+                           "scores_with_curation": curation_scores(curate.curations[()], gt_data)}
+    log(f"curation: {figures['curation']}")
+
+    # 6. Round 2: the Train dock's curation round from the round-1 model (which stays as it is)
+    train.model_path.set_path(model1)
+    train.bank_path.set_path(out / "bank_autoseg")
+    train.set_budget("minutes", args.minutes)
+    train.retrain_button.click()
+    if not train.busy:
+        raise RuntimeError(f"the curation round did not start: {messages[-3:]}")
+    seconds = wait(train, "curation round", 60 * args.minutes + 600)
+    if train.result is None or train.result.get("task") != "retrain":
+        raise RuntimeError(f"the curation round gave no model: {train.status.text()} {messages[-3:]}")
+    model2 = Path(train.result["model_path"])
+    figures["round2"] = {"model": str(model2), "wall_s": round(seconds, 1), "round": train.result.get("round"),
+                         "clicks": train.result.get("clicks"), "status": train.status.text()}
     log(f"round 2 training: {figures['round2']}")
     figures["round2"]["scores"] = segment_all(model2)
     log(f"round 2 segmentation: {figures['round2']['scores']}")

@@ -280,6 +280,23 @@ def test_large_real_images_reach_the_child_as_files_written_once(tmp_path):
     assert not files[0].exists()
 
 
+def test_the_objects_left_out_by_min_confidence_are_counted_per_plane():
+    import numpy as np
+
+    from napari_synthseg.instances import probabilities_to_instances
+    from napari_synthseg.model.runner import _count_unconfident
+
+    prob = np.zeros((2, 40, 60, 3), np.float32)
+    prob[:, 5:15, 5:15, 0] = 0.95  # a sure object on both planes
+    prob[:, 25:35, 30:40, 0] = 0.6  # an unsure one on both planes
+    prob[1, 25:35, 5:15, 0] = 0.55  # and another unsure one on plane 1
+    kwargs = {"min_confidence": 0.8, "min_area": 0, "method": "components"}
+    labels = np.stack([probabilities_to_instances(p, **kwargs) for p in prob])
+    assert [int(plane.max()) for plane in labels] == [1, 1]
+    assert _count_unconfident(labels, prob, kwargs) == 3
+    assert _count_unconfident(labels, prob, {**kwargs, "min_confidence": 0.0}) == 0
+
+
 def test_a_curation_round_runs_in_a_child_and_reports_bad_input(tmp_path):
     job = ModelJob()
     job.start_retraining(tmp_path / "no_model.keras", tmp_path / "bank", tmp_path, steps=1)
@@ -290,3 +307,36 @@ def test_a_curation_round_runs_in_a_child_and_reports_bad_input(tmp_path):
     job.close()
     with pytest.raises(TypeError, match="ModelJob"):
         ModelJob().start_retraining("m.keras", "bank", "dir", steps=1, callbacks=[print])
+
+
+def test_a_curation_round_in_the_child_names_its_phases(tmp_path):
+    """The child's round passes the phases of its training on, as a training job does (the Train dock shows them)."""
+    import threading
+
+    pytest.importorskip("keras")
+    from napari_synthseg.bank import ObjectBank
+    from napari_synthseg.curation import Curation, pick_object
+    from napari_synthseg.model.runner import _child_retrain
+    from napari_synthseg.model.training import train_model
+    from napari_synthseg.sample_data import make_sample_scene
+
+    image, truth = make_sample_scene(seed=3, shape=(96, 128))
+    bank = ObjectBank(tmp_path / "bank")
+    bank.add_from_labels(image, truth, source="scene")
+    model = tmp_path / "model.keras"
+    train_model(bank, None, model, steps=1, patch=64, batch_size=2, validation_scenes=2, base_filters=4, depth=2,
+                steps_per_epoch=1)
+    label = next(i for i in np.unique(truth) if i)
+    curation = pick_object(Curation.empty(truth.shape), truth, tuple(np.argwhere(truth == label)[0]))
+
+    class Events(list):
+        put = list.append
+
+    events = Events()
+    _child_retrain({"model_path": str(model), "bank": str(bank.path), "curated": [(image, curation)],
+                    "kwargs": {"steps": 2, "train_params": {"validation_scenes": 2}}}, events, threading.Event())
+    phases = [e["phase"] for e in events if e["kind"] == "phase"]
+    assert phases[:2] == ["building the model", "validating"]  # a resumed model is scored first
+    assert "training" in phases and phases.count("validating") >= 2
+    (result,) = [e for e in events if e["kind"] == "result"]
+    assert result["task"] == "retrain" and result["model_path"].endswith("model_round2.keras")

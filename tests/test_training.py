@@ -372,12 +372,51 @@ def test_minutes_budget_on_a_bank_folder(objects, tmp_path):
         bank.add_object(obj.image, obj.mask, source="test")
     reports = []
     path = tmp_path / "timed.keras"
-    # a budget shorter than one step: exactly one step runs (the budget is checked between batches)
-    result = train_model(str(bank.path), None, path, minutes=1e-4, steps_per_epoch=1000,
+    # a budget shorter than one step: exactly one step runs (the budget is checked between batches,
+    # and its clock starts when the first step is done)
+    result = train_model(str(bank.path), None, path, minutes=1e-9, steps_per_epoch=1000,
                          callbacks=reports.append, **TINY)
     assert result.steps_done == 1 and not result.cancelled
     assert reports[-1].total_steps is None and reports[-1].phase == "done"
     assert read_sidecar(path)["bank"] == {"size": 5, "hash": bank.content_hash()}
+
+
+def test_minutes_budget_starts_at_the_first_step_and_phases_are_named(objects, tmp_path, monkeypatch):
+    """Building the model and compiling the first step (here: 10 minutes each on a fake clock) are not
+    counted against a minutes budget; each phase of the work is announced."""
+    import time as real_time
+
+    from napari_synthseg.model import training
+
+    clock = {"offset": 0.0}
+    monkeypatch.setattr(training, "time", type("FakeTime", (), {
+        "perf_counter": staticmethod(lambda: real_time.perf_counter() + clock["offset"])}))
+    real_build = training.build_unet
+
+    def slow_build(*args, **kwargs):
+        model = real_build(*args, **kwargs)
+        clock["offset"] += 600.0
+        real_step = model.train_on_batch
+
+        def first_step_compiles(*a, **kw):
+            logs = real_step(*a, **kw)
+            if not clock.get("compiled"):
+                clock["compiled"] = True
+                clock["offset"] += 600.0
+            return logs
+
+        model.train_on_batch = first_step_compiles
+        return model
+
+    monkeypatch.setattr(training, "build_unet", slow_build)
+    phases = []
+    result = train_model(objects, None, tmp_path / "m.keras", minutes=0.02, steps_per_epoch=10_000,
+                         on_phase=phases.append, **TINY)
+    assert clock.get("compiled") and result.steps_done > 1
+    assert phases[:2] == ["building the model", "training"]
+    assert phases[-2:] == ["validating", "saving"]
+    with pytest.raises(TypeError, match="on_phase"):
+        train_model(objects, None, tmp_path / "n.keras", steps=1, on_phase="loud", **TINY)
 
 
 @pytest.mark.parametrize("kwargs, message", [

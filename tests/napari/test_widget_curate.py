@@ -67,15 +67,15 @@ def test_fill_undo_pick_export_roundtrip(make_napari_viewer, qtbot, tmp_path, no
     widget.set_mode("pick")
     click(labels, (20, 20))
     click(labels, (45, 40))
-    assert widget.picked_total() == 2 and widget.picked_count.text() == "2 picked"
-    picked = viewer.layers["seg picked"]
+    assert widget.picked_total() == 2 and widget.counts_label.text() == "2 picked · 0 rejected · 0 added"
+    picked = viewer.layers["seg curation"]
     assert set(np.unique(labels.data[picked.data > 0])) == {1, 3}
     np.testing.assert_allclose(picked.scale, labels.scale)
     assert viewer.layers.selection.active is labels
     click(labels, (45, 40))  # un-pick
     assert widget.picked_total() == 1 and not picked.data[45, 40]
     click(labels, (2, 2))  # background in pick mode
-    assert "no object" in notes[-1]
+    assert "no predicted object" in notes[-1]
 
     bank_dir = tmp_path / "bank"
     widget.bank_path.set_path(bank_dir)
@@ -109,7 +109,7 @@ def test_fill_undo_pick_export_roundtrip(make_napari_viewer, qtbot, tmp_path, no
     features = viewer.layers["seg"].features
     assert list(features["index"]) == [1, 2, 3] and list(features["label"]) == [1, 2, 3]
     assert np.allclose(features["area_units2"], [float(r["area_units2"]) for r in rows])
-    assert len(viewer.layers) == 3  # em, seg, seg picked: nothing else created or lost
+    assert len(viewer.layers) == 3  # em, seg, seg curation: nothing else created or lost
 
 
 def test_stack_fill_and_pick_only_current_plane(make_napari_viewer, qtbot, tmp_path, notes):
@@ -128,8 +128,9 @@ def test_stack_fill_and_pick_only_current_plane(make_napari_viewer, qtbot, tmp_p
 
     widget.set_mode("pick")
     click(labels, (1, 20, 55))
-    assert widget.picks == {(1,): {12}}
-    picked = viewer.layers["seg picked"].data
+    assert list(widget.curations) == [(1,)]
+    assert set(np.unique(labels.data[1][widget.curations[(1,)].objects > 0])) == {12}
+    picked = viewer.layers["seg curation"].data
     assert picked[1].any() and not picked[0].any() and not picked[2].any()
 
     widget.bank_path.set_path(tmp_path / "bank")

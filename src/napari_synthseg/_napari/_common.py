@@ -7,14 +7,16 @@ imports TensorFlow or Keras (it segfaults beside napari's OpenGL canvas).
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from qtpy.QtCore import Qt, Signal
+from qtpy.QtCore import Qt, QTimer, Signal
 from qtpy.QtWidgets import (
     QComboBox,
+    QDockWidget,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -22,6 +24,7 @@ from qtpy.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QMainWindow,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -120,28 +123,45 @@ class _LayerTracking:
 class LayerChooser(QComboBox, _LayerTracking):
     """A combo box of the viewer's layers of one type, kept current as layers change.
 
-    The chosen layer is tracked by identity, so renaming it keeps it chosen.
+    The chosen layer is tracked by identity, so renaming it keeps it chosen; with no choice the
+    newest layer is chosen, except those ``skip`` (layer -> bool) leaves out. ``prefer``
+    (layers -> the layer to choose, or None for none) decides the choice until the user
+    makes one: it is asked again whenever layers change, so the choice follows new layers.
     """
 
-    def __init__(self, viewer: napari.viewer.Viewer, layer_type: type, parent=None):
+    def __init__(self, viewer: napari.viewer.Viewer, layer_type: type, parent=None,
+                 prefer: Callable[[list], object] | None = None, skip: Callable[[object], bool] | None = None):
         super().__init__(parent)
         self._layer_type = layer_type
         self._layers: list = []
+        self._prefer = prefer
+        self._skip = skip  # layers never chosen by default (the user may still choose them)
+        self._user_choice = None  # a weak reference to the layer the user chose, if any
+        self.activated.connect(self._remember_user_choice)
         self._track_layers(viewer)
         self._on_layers_changed()
+
+    def _remember_user_choice(self, *_) -> None:
+        layer = self.layer()
+        self._user_choice = weakref.ref(layer) if layer is not None else None
 
     def _refresh(self) -> None:
         current = self.layer()
         layers = [lay for lay in self._viewer.layers if isinstance(lay, self._layer_type)]
+        chosen = self._user_choice() if self._user_choice is not None else None
         self.blockSignals(True)
         self.clear()
         self._layers = layers
         for layer in layers:
             self.addItem(layer.name)
-        if current is not None and current in layers:
+        if self._prefer is not None and chosen not in layers:
+            preferred = self._prefer(layers)
+            self.setCurrentIndex(layers.index(preferred) if preferred in layers else -1)
+        elif current is not None and current in layers:
             self.setCurrentIndex(layers.index(current))
         elif layers:
-            self.setCurrentIndex(len(layers) - 1)
+            usable = [i for i, layer in enumerate(layers) if self._skip is None or not self._skip(layer)]
+            self.setCurrentIndex(usable[-1] if usable else -1)
         self.blockSignals(False)
         if self.layer() is not current:
             self.currentIndexChanged.emit(self.currentIndex())
@@ -156,6 +176,7 @@ class LayerChooser(QComboBox, _LayerTracking):
     def set_layer(self, layer) -> None:
         self._refresh()
         if layer in self._layers:
+            self._user_choice = weakref.ref(layer)
             self.setCurrentIndex(self._layers.index(layer))
 
 
@@ -396,3 +417,61 @@ def stack(parent: QWidget, *items) -> QVBoxLayout:
             layout.addWidget(item)
     layout.addStretch(1)
     return layout
+
+
+#: The plugin's dock widgets in the order they were made (weak references): a new one joins the tabs
+#: of the oldest one docked beside it (see ``tabify_stage``).
+_STAGE_WIDGETS: list = []
+
+
+def _dock_of(widget: QWidget):
+    """The QDockWidget holding ``widget`` (its nearest one), or None."""
+    parent = widget.parentWidget()
+    while parent is not None and not isinstance(parent, QDockWidget):
+        parent = parent.parentWidget()
+    return parent
+
+
+def tabify_stage(widget: QWidget) -> None:
+    """Dock ``widget`` as a tab beside the plugin's other docks once napari has docked it.
+
+    napari stacks plugin docks one under another (the menu adds them without ``tabify``): the
+    five stages then make a column far taller than a 1080p screen. Called from each stage's
+    constructor; the tabs are made on the next turn of the event loop, when napari has put
+    the widget into its dock. A dock the user floated or moved to another side is left alone.
+    """
+    _STAGE_WIDGETS[:] = [ref for ref in _STAGE_WIDGETS if ref() is not None]
+    ref = weakref.ref(widget)
+    _STAGE_WIDGETS.append(ref)
+    QTimer.singleShot(0, lambda: _join_stage_tabs(ref()))
+
+
+def _join_stage_tabs(widget) -> None:
+    try:
+        dock = _dock_of(widget) if widget is not None else None
+        window = dock.parentWidget() if dock is not None else None
+        if not isinstance(window, QMainWindow) or dock.isFloating():
+            return
+        area = window.dockWidgetArea(dock)
+        for ref in list(_STAGE_WIDGETS):  # the oldest stage docked on this side anchors the tabs
+            other = ref()
+            other_dock = _dock_of(other) if other is not None else None
+            if (other_dock is None or other_dock.parentWidget() is not window or other_dock.isFloating()
+                    or window.dockWidgetArea(other_dock) != area):
+                continue
+            if other_dock is not dock:
+                window.tabifyDockWidget(other_dock, dock)
+                dock.show()
+                dock.raise_()  # the stage just opened is the tab shown
+            return
+    except RuntimeError:  # the widget or its dock was deleted meanwhile
+        return
+
+
+#: Suffix of the Image layer the Segment dock makes from an image (the model's foreground probability).
+PROBABILITY_SUFFIX = " foreground probability"
+
+
+def is_probability_layer(layer) -> bool:
+    """Whether an Image layer is a model's probability map (never an image to segment or curate by default)."""
+    return layer.name.endswith(PROBABILITY_SUFFIX)

@@ -20,10 +20,12 @@ from napari_synthseg.instances import DEFAULT_MIN_AREA
 
 from ._checks import check_model_backend, model_sidecar
 from ._common import (
+    PROBABILITY_SUFFIX,
     LayerChooser,
     PathPicker,
     connect_click,
     describe_error,
+    is_probability_layer,
     merge_plane_results,
     notify_error,
     plane_gray,
@@ -33,6 +35,7 @@ from ._common import (
     spatial_shape,
     stack,
     status_label,
+    tabify_stage,
 )
 from ._jobs import job_worker
 
@@ -44,20 +47,28 @@ def segmentation_layer_name(image_name: str) -> str:
     return f"{image_name} segmentation"
 
 
+def probability_layer_name(image_name: str) -> str:
+    """The (hidden) Image layer of the model's foreground probability; Curate's Add mode grows objects in it."""
+    return f"{image_name}{PROBABILITY_SUFFIX}"
+
+
 class SegmentWidget(QWidget):
     """Run a trained model on an Image layer (current plane or every plane) in a child process."""
 
     def __init__(self, napari_viewer: napari.viewer.Viewer, parent=None):
         super().__init__(parent)
+        tabify_stage(self)  # the five stages share one column of tabs (fits a 1080p screen)
         from napari.layers import Image
 
         self.viewer = napari_viewer
         self._worker = None
         self._stop_requested = threading.Event()
         self._results: list = []
+        self._foregrounds: list = []
+        self._unconfident: list = []
         self._job_context: dict = {}
 
-        self.image_choice = LayerChooser(napari_viewer, Image)
+        self.image_choice = LayerChooser(napari_viewer, Image, skip=is_probability_layer)
         self.model_path = PathPicker("open", "Model file", "Keras model (*.keras)")
         self.scope = QComboBox()
         self.scope.addItems(["all planes", "current plane"])
@@ -137,11 +148,14 @@ class SegmentWidget(QWidget):
                       tile=self.tile.value(),
                       augment=self.augment.isChecked(), ignore_box="auto" if self.skip_scale_bar.isChecked() else None)
         self._results = [None] * len(planes)
-        self._job_context = {"image": image, "planes": planes, "shape": spatial_shape(image), "error": None}
+        self._foregrounds = [None] * len(planes)
+        self._unconfident = [0] * len(planes)
+        self._job_context = {"image": image, "planes": planes, "shape": spatial_shape(image), "error": None,
+                             "min_confidence": kwargs["min_confidence"]}
         self._stop_requested.clear()
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
-        worker = job_worker(lambda job: job.start_prediction(str(model), grays, **kwargs),
+        worker = job_worker(lambda job: job.start_prediction(str(model), grays, details=True, **kwargs),
                             self._stop_requested, stop_timeout=10)
         self._worker = worker
         self._set_running(True)
@@ -168,7 +182,10 @@ class SegmentWidget(QWidget):
             done = (int(event.get("image") or 0) + int(event.get("tile") or 0) / n_tiles) / n_images
             self.progress.setValue(int(done * 1000))
         elif kind == "result":
-            self._results[int(event["index"])] = event.get("labels")
+            index = int(event["index"])
+            self._results[index] = event.get("labels")
+            self._foregrounds[index] = event.get("foreground")
+            self._unconfident[index] = int(event.get("n_unconfident") or 0)
         elif kind == "error":
             self._job_context["error"] = event.get("message")
             notify_error(f"segmentation failed: {event.get('message')}")
@@ -191,7 +208,48 @@ class SegmentWidget(QWidget):
         name = segmentation_layer_name(image.name)
         try:
             _, n_objects = merge_plane_results(self.viewer, name, image, context["shape"], done)
+            self._show_foreground(image, context)
         except Exception as exc:
             notify_error(f"could not show the segmentation: {describe_error(exc)}")
             return
-        self.status.setText(f"{n_objects} objects in {len(done)} plane(s) → layer '{name}'")
+        self.status.setText(f"{n_objects} objects in {len(done)} plane(s) → layer '{name}'"
+                            + unconfident_hint(sum(self._unconfident), context.get("min_confidence")))
+
+    def _show_foreground(self, image, context: dict) -> None:
+        """Put the model's foreground probability into a hidden Image layer (Curate's Add mode uses it)."""
+        import numpy as np
+
+        from ._common import find_layer, spatial_transform
+
+        planes = [(plane, fg) for plane, fg in zip(context["planes"], self._foregrounds) if fg is not None]
+        if not planes:
+            return
+        name = probability_layer_name(image.name)
+        existing = find_layer(self.viewer, name)
+        shape = tuple(context["shape"])
+        if existing is not None and tuple(existing.data.shape) == shape:
+            data = np.asarray(existing.data, dtype=np.float32).copy()  # the planes not redone stay
+        else:
+            data = np.zeros(shape, dtype=np.float32)
+        for plane, foreground in planes:
+            data[plane] = foreground
+        active = self.viewer.layers.selection.active
+        if existing is not None and tuple(existing.data.shape) == shape:
+            existing.data = data
+        else:
+            if existing is not None:
+                self.viewer.layers.remove(existing)
+            self.viewer.add_image(data, name=name, visible=False, colormap="magma", contrast_limits=(0.0, 1.0),
+                                  **spatial_transform(image))
+        if active is not None and active in self.viewer.layers:
+            self.viewer.layers.selection.active = active
+
+
+def unconfident_hint(n_left_out: int, min_confidence) -> str:
+    """The status line's note on the objects the minimum confidence left out ('' when none)."""
+    if n_left_out <= 0:
+        return ""
+    objects = "object" if n_left_out == 1 else "objects"
+    return (f"; min confidence {float(min_confidence or 0):.2f} left out {n_left_out} more {objects} "
+            "(a young model is unsure of most): lower 'min confidence' (0 keeps all) and segment again "
+            "to keep them")

@@ -30,6 +30,7 @@ from ._common import (
     safe_slot,
     stack,
     status_label,
+    tabify_stage,
 )
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ class SynthWidget(QWidget):
 
     def __init__(self, napari_viewer: napari.viewer.Viewer, parent=None):
         super().__init__(parent)
+        tabify_stage(self)  # the five stages share one column of tabs (fits a 1080p screen)
         from napari.layers import Image
 
         self.viewer = napari_viewer

@@ -48,6 +48,7 @@ from ._common import (
     notify_error,
     notify_info,
     notify_warning,
+    plane_gray,
     plane_labels,
     row,
     safe_slot,
@@ -55,6 +56,7 @@ from ._common import (
     spatial_shape,
     stack,
     status_label,
+    tabify_stage,
 )
 from ._jobs import job_worker
 from ._labels_table import ImageLabelsTable
@@ -75,6 +77,8 @@ MIN_BACKGROUND_SIDE = 4
 RECIPE_LABELS = {"auto": "auto (decided from the images)", "synthetic": "synthetic", "mixed": "mixed"}
 #: How the recipe line names the control that overrides the decision.
 RECIPE_OVERRIDE = "the recipe box"
+#: The phases of a training run, named in the status line as they come ("phase" events of the child).
+PHASES = ("starting Python", "loading TensorFlow", "building the model", "training", "validating", "saving")
 #: Pause after the last change of the recipe or the images before the recipe line is redone.
 RECIPE_LINE_DELAY_MS = 300
 
@@ -93,6 +97,7 @@ class TrainWidget(QWidget):
 
     def __init__(self, napari_viewer: napari.viewer.Viewer, parent=None):
         super().__init__(parent)
+        tabify_stage(self)  # the five stages share one column of tabs (fits a 1080p screen)
         from napari.layers import Image
 
         self.viewer = napari_viewer
@@ -101,7 +106,10 @@ class TrainWidget(QWidget):
         self.result: dict | None = None
         self.last_progress: dict | None = None
         self.n_progress_events = 0
+        self.phase: str | None = None  # the running job's phase (one of PHASES), None when idle
+        self._pid = None
         self._budget: dict = {}
+        self._budget_start_s = 0.0  # elapsed_s of the run's first progress event
         self.decision: RecipeDecision | None = None
         self._recipe_folder: str | None = None  # the mixed recipe's bank, removed after training
 
@@ -143,6 +151,10 @@ class TrainWidget(QWidget):
         self.replace.setToolTip("Without it an existing model file is never overwritten: choose a new name")
 
         self.start_button = QPushButton("Train")
+        self.retrain_button = QPushButton("Retrain on curations")
+        self.retrain_button.setToolTip("A curation round: continue the model file's model on the bank enriched "
+                                       "with the curated objects and on the curated images (only their known "
+                                       "pixels count); writes <model>_round2.keras, never over a model")
         self.stop_button = QPushButton("Stop (keep best)")
         self.stop_button.setEnabled(False)
         self.progress = QProgressBar()
@@ -169,12 +181,13 @@ class TrainWidget(QWidget):
         advanced_form.addRow("validation scenes", self.validation_scenes)
         advanced_form.addRow("seed", self.seed)
         advanced_form.addRow(self.resume)
-        stack(self, form, advanced, row(self.start_button, self.stop_button), self.progress,
+        stack(self, form, advanced, row(self.start_button, self.retrain_button, self.stop_button), self.progress,
               row(self.loss_label, self.iou_label), self.plot, self.status)
         self._inputs = [self.recipe, self.backgrounds, self.labels_table, self.bank_path, self.budget_kind,
                         self.budget, self.model_path, self.replace, advanced]
 
         connect_click(self.start_button, self.start)
+        connect_click(self.retrain_button, self.retrain)
         connect_click(self.stop_button, self.stop)
         self.destroyed.connect(self._stop_requested.set)  # closing the dock ends the child too
         self._recipe_timer = QTimer(self)
@@ -378,15 +391,79 @@ class TrainWidget(QWidget):
         self._budget = {key: kwargs[key] for key in BUDGET_DEFAULTS if kwargs.get(key) is not None}
         self.result, self.last_progress, self.n_progress_events = None, None, 0
         self._stop_requested.clear()
-        self.plot.clear()
+        self._clear_figures()
         self.progress.setRange(0, 0)  # busy until the first step arrives
         worker = job_worker(lambda job: job.start_training(**{**kwargs, **(prepare() if prepare else {})}),
                             self._stop_requested)
         self._worker = worker
         self._set_running(True)
-        self.status.setText("starting the training process…")
+        self._pid = None
+        self._show_phase("starting Python")
         worker.yielded.connect(safe_slot(self._on_event))
         worker.errored.connect(lambda exc: notify_error(f"training failed: {describe_error(exc)}"))
+        worker.finished.connect(self._finished)
+        worker.start()
+
+    def curated_images(self) -> list[tuple]:
+        """``(image layer, plane, gray plane, Curation)`` of every curated image in the viewer (the Curate
+        dock keeps each image's curation in its metadata)."""
+        from napari.layers import Image
+
+        from .curate_widget import CURATION_METADATA
+
+        found = []
+        for layer in self.viewer.layers:
+            curations = layer.metadata.get(CURATION_METADATA) if isinstance(layer, Image) else None
+            for plane, curation in sorted((curations or {}).items()):
+                if not curation.is_empty():
+                    found.append((layer, plane, plane_gray(layer, plane), curation))
+        return found
+
+    def retrain(self) -> None:
+        """A curation round in a child process: ``retraining.retrain_round`` from the model file's model on
+        the bank folder and the curated images; writes the next ``…_roundN.keras`` and shows it.
+
+        Every check runs first; a refused setting raises ``ValueError`` and starts nothing.
+        """
+        if self.busy:
+            return
+        check_model_backend()
+        curated = self.curated_images()
+        if not curated:
+            raise ValueError("no curated image: pick, reject or add objects in the Curate dock first (with the "
+                             "image chosen there: the curation belongs to the image)")
+        budget = self.budget_kwargs()
+        if "epochs" in budget:
+            raise ValueError("a curation round takes a budget of steps or minutes; choose one of them")
+        model = self.model_path.path()
+        if model is None:
+            raise ValueError("choose the model to retrain in the model file box (the round starts from it)")
+        model_sidecar(model)
+        bank = self.bank_path.path()
+        if bank is None:
+            raise ValueError("choose the bank folder the model was trained on (the round adds the curated "
+                             "objects to it in a bank of its own, never changing it)")
+        check_bank_has_objects(bank)
+        from napari_synthseg.retraining import next_round_path
+
+        out = next_round_path(model)
+        pairs = [(gray, curation) for _, _, gray, curation in curated]
+        names = sorted({layer.name for layer, *_ in curated})
+        self._budget = dict(budget)
+        self.result, self.last_progress, self.n_progress_events = None, None, 0
+        self._stop_requested.clear()
+        self._clear_figures()
+        self.progress.setRange(0, 0)
+        worker = job_worker(lambda job: job.start_retraining(str(model), str(bank), pairs, out_path=str(out),
+                                                             **budget), self._stop_requested)
+        self._worker = worker
+        self._set_running(True)
+        self._pid = None
+        self._show_phase("starting Python")
+        self.status.setText(f"{self.status.text()} round → {out.name} on {len(pairs)} curated image(s): "
+                            f"{', '.join(names)}")
+        worker.yielded.connect(safe_slot(self._on_event))
+        worker.errored.connect(lambda exc: notify_error(f"retraining failed: {describe_error(exc)}"))
         worker.finished.connect(self._finished)
         worker.start()
 
@@ -416,16 +493,42 @@ class TrainWidget(QWidget):
 
     def _set_running(self, running: bool) -> None:
         self.start_button.setEnabled(not running)
+        self.retrain_button.setEnabled(not running)
         self.stop_button.setEnabled(running)
         for widget in self._inputs:
             widget.setEnabled(not running)
 
+    def _clear_figures(self) -> None:
+        """Forget the previous run's loss, val IoU and curve (a new run starts)."""
+        self.loss_label.setText("loss –")
+        self.iou_label.setText("val IoU –")
+        self.plot.clear()
+
+    def _show_phase(self, phase: str) -> None:
+        self.phase = phase
+        where = f" (process {self._pid})" if self._pid else ""
+        budget = ""
+        if phase in ("loading TensorFlow", "building the model") and self._budget.get("minutes"):
+            budget = f"; the {self._budget['minutes']:g}-minute budget starts at the first training step"
+        self.status.setText(f"{phase}…{where}{budget}")
+
     def _on_event(self, event: dict) -> None:
         kind = event.get("kind")
         if kind == "started":
-            self.status.setText(f"training (process {event.get('pid')}, backend {event.get('backend')})")
+            self._pid = event.get("pid")
+            self._show_phase("loading TensorFlow")  # the child's first work, whatever its task
+        elif kind == "phase" and event.get("phase") != self.phase:
+            self._show_phase(str(event.get("phase")))
         elif kind == "progress":
             self._show_progress(event)
+        elif kind == "result" and event.get("task") == "retrain":
+            self.result = event
+            verb = "stopped" if event.get("cancelled") else "finished"
+            self.status.setText(f"round {event.get('round')} {verb} ({event.get('clicks')} clicks); model: "
+                                f"{event.get('model_path')} (now in the model file box: Segment with it, "
+                                "curate again, retrain for the next round)")
+            self.model_path.set_path(event.get("model_path"))
+            notify_info(f"curation round {event.get('round')} {verb}; model saved to {event.get('model_path')}")
         elif kind == "result":
             self.result = event
             verb = "stopped" if event.get("cancelled") else "finished"
@@ -440,14 +543,19 @@ class TrainWidget(QWidget):
 
     def _show_progress(self, event: dict) -> None:
         self.last_progress = event
+        if self.phase in PHASES[:3]:  # a job without phase events (a curation round) is training by now
+            self._show_phase("training")
         self.n_progress_events += 1
         step, total = int(event.get("step") or 0), event.get("total_steps")
         if total:
             self.progress.setRange(0, int(total))
             self.progress.setValue(min(step, int(total)))
         elif self._budget.get("minutes") and event.get("elapsed_s") is not None:
+            if self.n_progress_events == 1:  # sent after the first step, where the budget's clock starts
+                self._budget_start_s = float(event["elapsed_s"])
+            used = (event["elapsed_s"] - self._budget_start_s) / (60 * self._budget["minutes"])
             self.progress.setRange(0, 1000)
-            self.progress.setValue(int(min(1.0, event["elapsed_s"] / (60 * self._budget["minutes"])) * 1000))
+            self.progress.setValue(int(min(1.0, max(used, 0.0)) * 1000))
         loss, val_loss, val_iou = event.get("loss"), event.get("val_loss"), event.get("val_iou")
         if loss is not None:
             self.loss_label.setText(f"step {step}  loss {loss:.4f}")
@@ -459,6 +567,7 @@ class TrainWidget(QWidget):
 
     def _finished(self) -> None:
         self._worker = None
+        self.phase = None
         self._set_running(False)
         if self._recipe_folder is not None:  # the child has read the bank it was cut into
             shutil.rmtree(self._recipe_folder, ignore_errors=True)

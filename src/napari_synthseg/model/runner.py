@@ -7,6 +7,9 @@ itself imports neither Keras nor TensorFlow; only the child does.
 Events (dicts with a ``"kind"``):
 
 - ``{"kind": "started", "pid": ..., "backend": ...}`` once the child runs;
+- ``{"kind": "phase", "task": "train", "phase": ...}`` when the work of a training or a curation
+  round changes: "loading TensorFlow", then ``train_model``'s phases ("building the model",
+  "training", "validating", "saving");
 - ``{"kind": "progress", "task": "train", "step", "total_steps", "loss", "val_loss", "val_iou",
   "elapsed_s", "best", "phase"}`` during training;
 - ``{"kind": "progress", "task": "predict", "image", "n_images", "tile", "n_tiles"}`` during
@@ -17,7 +20,7 @@ Events (dicts with a ``"kind"``):
   "cancelled"}`` after a curation round (``start_retraining``; its progress events say
   ``"task": "train"``);
 - ``{"kind": "result", "task": "predict", "index", "source", "labels" (ndarray) or "labels_path",
-  ["probabilities"]}`` once per image;
+  ["probabilities"], ["foreground", "n_unconfident"]}`` once per image;
 - ``{"kind": "error", "message": ..., "traceback": ...}`` when the child fails, dies, or does
   not start within ``startup_timeout`` seconds;
 - ``{"kind": "done"}`` last, always.
@@ -107,7 +110,7 @@ class ModelJob:
         travel through temporary .npy files. ``sidecar_entries`` (a dict, not a ``train_model``
         keyword) is added to the model's sidecar once training ends, e.g. ``{"recipe": ...}``.
         """
-        for key in ("callbacks", "cancel_event"):
+        for key in ("callbacks", "cancel_event", "on_phase"):
             if key in train_kwargs:
                 raise TypeError(f"{key} is provided by ModelJob; read events() and call stop() instead")
         for key in ("bank", "backgrounds", "model_path"):
@@ -161,7 +164,8 @@ class ModelJob:
             spilled[id(array)] = (_ArrayFile(path), array)  # the array is kept so its id stays unique
         return spilled[id(array)][0]
 
-    def start_prediction(self, model_path, images_or_paths, *, out_dir=None, **predict_kwargs) -> None:
+    def start_prediction(self, model_path, images_or_paths, *, out_dir=None, details=False,
+                         **predict_kwargs) -> None:
         """Start ``predict(load_model(model_path), image, **predict_kwargs)`` for each image in a child.
 
         Parameters
@@ -172,6 +176,10 @@ class ModelJob:
             Paths are read in the child (RGB becomes gray).
         out_dir : path, optional
             Write ``<stem>_labels.tif`` there and send ``labels_path`` instead of arrays.
+        details : bool
+            Each result also carries ``foreground`` (the float32 foreground probability, the
+            image's spatial shape) and ``n_unconfident`` (how many objects ``min_confidence``
+            left out), for a viewer that shows them.
         **predict_kwargs
             Passed to ``predict`` (tile, overlap, batch_size, threshold, min_area, ...).
         """
@@ -184,7 +192,7 @@ class ModelJob:
             raise ValueError("start_prediction needs at least one image or path")
         self._start("predict", {"model_path": os.fspath(model_path), "items": items,
                                 "out_dir": None if out_dir is None else os.fspath(out_dir),
-                                "predict_kwargs": predict_kwargs})
+                                "details": bool(details), "predict_kwargs": predict_kwargs})
 
     def _job_folder(self) -> str:
         """The job's temporary folder, made on first use."""
@@ -294,7 +302,7 @@ class ModelJob:
             self._started = True
         if event.get("kind") == "done":
             self._finished = True
-        for key in ("labels", "probabilities"):
+        for key in ("labels", "probabilities", "foreground"):
             path = event.get(f"_{key}_file")
             if path:  # big arrays travel through a file, not the pipe
                 import numpy as np
@@ -445,12 +453,16 @@ def _child_train(kwargs, events, cancel_event) -> None:
         from napari_synthseg.bank import ObjectBank
 
         kwargs["bank"] = ObjectBank(kwargs["bank"], create=False)  # a bad bank fails before Keras loads
+    def phase(name: str) -> None:
+        events.put({"kind": "phase", "task": "train", "phase": name})
+
+    phase("loading TensorFlow")  # the import below takes most of a minute on a busy machine
     from napari_synthseg.model.training import progress_dict, train_model
 
     def send(progress) -> None:
         events.put({"kind": "progress", "task": "train", **progress_dict(progress)})
 
-    result = train_model(callbacks=[send], cancel_event=cancel_event, **kwargs)
+    result = train_model(callbacks=[send], cancel_event=cancel_event, on_phase=phase, **kwargs)
     if sidecar_entries:  # e.g. the recipe, recorded before the parent hears of the model
         from napari_synthseg.model.sidecar import read_sidecar, write_sidecar
 
@@ -471,8 +483,13 @@ def _child_retrain(payload, events, cancel_event) -> None:
     def send(progress) -> None:
         events.put({"kind": "progress", "task": "train", **asdict(progress)})
 
+    def phase(name: str) -> None:
+        events.put({"kind": "phase", "task": "train", "phase": name})
+
+    kwargs = dict(payload["kwargs"])
+    kwargs["train_params"] = {**(kwargs.get("train_params") or {}), "on_phase": phase}
     path = retrain_round(payload["model_path"], payload["bank"], payload["curated"], callbacks=[send],
-                         cancel_event=cancel_event, **payload["kwargs"])
+                         cancel_event=cancel_event, **kwargs)
     record = read_sidecar(path).get("curation_round", {})
     events.put({"kind": "result", "task": "retrain", "model_path": str(path), "sidecar_path": str(sidecar_path(path)),
                 "round": record.get("round"), "clicks": record.get("clicks"),
@@ -489,6 +506,7 @@ def _child_predict(payload, events, cancel_event, tmpdir) -> None:
     items = payload["items"]
     out_dir = payload["out_dir"]
     kwargs = payload["predict_kwargs"]
+    details = payload.get("details", False)
     for index, item in enumerate(items):
         if cancel_event.is_set():
             raise _Cancelled
@@ -503,9 +521,15 @@ def _child_predict(payload, events, cancel_event, tmpdir) -> None:
             if cancel_event.is_set():
                 raise _Cancelled
 
-        output = predict(model, image, progress=progress, **kwargs)
-        labels, prob = output if kwargs.get("return_probabilities") else (output, None)
+        wants_probabilities = bool(kwargs.get("return_probabilities"))
+        output = predict(model, image, progress=progress, **{**kwargs, "return_probabilities":
+                                                             wants_probabilities or details})
+        labels, prob = output if wants_probabilities or details else (output, None)
         event = {"kind": "result", "task": "predict", "index": index, "source": source}
+        if details:
+            event["n_unconfident"] = _count_unconfident(labels, prob, kwargs)
+            event["foreground"] = np.ascontiguousarray(prob[..., 0])
+            prob = prob if wants_probabilities else None
         if out_dir is not None:
             stem = Path(source).stem if source else f"image{index:03d}"
             from napari_synthseg.pixel_size import input_pixel_size
@@ -514,7 +538,7 @@ def _child_predict(payload, events, cancel_event, tmpdir) -> None:
             event["labels_path"] = str(write_tiff(Path(out_dir) / f"{stem}_labels.tif", labels, pixel_size=size,
                                                     labels=True))
             labels = None
-        for key, array in (("labels", labels), ("probabilities", prob)):
+        for key, array in (("labels", labels), ("probabilities", prob), ("foreground", event.pop("foreground", None))):
             if array is None:
                 continue
             if array.nbytes > QUEUE_ARRAY_LIMIT:
@@ -525,3 +549,27 @@ def _child_predict(payload, events, cancel_event, tmpdir) -> None:
             else:
                 event[key] = array
         events.put(event)
+
+
+def _count_unconfident(labels, prob, predict_kwargs: dict) -> int:
+    """How many objects ``predict``'s ``min_confidence`` filter left out of ``labels`` (all planes).
+
+    The probabilities are turned into objects again without the filter; the filter is the last
+    step, so the objects before it are these.
+    """
+    import numpy as np
+
+    from napari_synthseg.image_io import iter_planes
+    from napari_synthseg.instances import probabilities_to_instances
+    from napari_synthseg.model.prediction import DEFAULT_MIN_CONFIDENCE
+
+    if not predict_kwargs.get("min_confidence", DEFAULT_MIN_CONFIDENCE):
+        return 0
+    passed = {key: predict_kwargs[key] for key in ("threshold", "min_area", "fill_holes", "method", "fill_contours")
+              if key in predict_kwargs}
+    left_out = 0
+    for plane in iter_planes(labels.shape):
+        unfiltered = probabilities_to_instances(prob[plane], min_confidence=0.0, **passed)
+        kept = np.unique(labels[plane])
+        left_out += int(np.count_nonzero(np.unique(unfiltered))) - int(np.count_nonzero(kept))
+    return max(left_out, 0)

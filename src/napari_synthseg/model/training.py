@@ -127,7 +127,7 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
                 normalization="percentile", weight_average=DEFAULT_WEIGHT_AVERAGE,
                 lr_schedule=DEFAULT_LR_SCHEDULE, xla="auto", select_after=DEFAULT_SELECT_AFTER,
                 real_validation_pixels=REAL_VALIDATION_PIXELS, curated=None, curated_fraction=0.5,
-                curated_ring_px=None) -> TrainResult:
+                curated_ring_px=None, on_phase=None) -> TrainResult:
     """Train a segmentation U-Net on synthetic scenes made from ``bank``.
 
     Parameters
@@ -140,8 +140,9 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
         Where the best model goes (atomically); its JSON sidecar is written beside it.
     steps, epochs, minutes : int, int, float
         The budget: give exactly one. ``epochs`` means ``epochs * steps_per_epoch`` steps;
-        ``minutes`` is wall time checked between batches. The budget counts from this call,
-        also when resuming.
+        ``minutes`` is wall time checked between batches. The budget counts from the end of
+        the first training step, also when resuming: building the model, the validation set
+        and the first step's compilation are not counted.
     patch, batch_size : int
         Scene size (a multiple of ``2**depth``) and scenes per step.
     steps_per_epoch : int
@@ -206,6 +207,9 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
         Share of training (and validation) samples cropped from ``curated`` (0 to 1).
     curated_ring_px : int, optional
         Width of the known background ring outside each curated object (``Curation.known``).
+    on_phase : callable, optional
+        ``on_phase(name)`` when the work changes: ``"building the model"``, ``"training"``,
+        ``"validating"``, ``"saving"`` (for a viewer's status line).
 
     Returns
     -------
@@ -228,9 +232,14 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
         raise ValueError(f"select_after must be a share of the budget between 0 and 1, got {select_after!r}")
     jit_compile = use_xla(xla, budget, steps_per_epoch)
     callbacks = _check_callbacks(callbacks)
+    if on_phase is not None and not callable(on_phase):
+        raise TypeError(f"on_phase must be callable, got {type(on_phase).__name__}")
+    announce = on_phase or (lambda name: None)
     cancel_event = cancel_event if cancel_event is not None else threading.Event()
     start_time = time.perf_counter()
+    budget_start = None  # the end of the first training step: the minutes budget counts from there
 
+    announce("building the model")
     keras.utils.set_random_seed(int(seed))
     if resume:
         model, previous = _load_for_resume(model_path, learning_rate, jit_compile)
@@ -267,7 +276,7 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
     history = [h for h in previous.get("history", []) if h.get("step", 0) <= start_step] if resume else []
     total_steps = None if budget[0] == "minutes" else start_step + budget[1] * (
         steps_per_epoch if budget[0] == "epochs" else 1)
-    deadline = start_time + budget[1] * 60.0 if budget[0] == "minutes" else math.inf
+    deadline = math.inf  # set once the first step is done (minutes budget)
 
     state = {"best": -math.inf, "best_step": None, "saved": False, "selecting": False, "baseline": -math.inf}
     train_params = {"patch": int(patch), "batch_size": int(batch_size), "steps_per_epoch": int(steps_per_epoch),
@@ -290,11 +299,12 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
 
     def budget_used(at_step: int, now: float) -> float:
         if total_steps is None:
-            return (now - start_time) / (deadline - start_time)
+            return 0.0 if budget_start is None else (now - budget_start) / (budget[1] * 60.0)
         return (at_step - start_step) / (total_steps - start_step)
 
     def validate(step: int, train_losses: list[float], used: float, baseline: bool = False,
                  keep: bool = False) -> dict:
+        announce("validating")
         t0 = time.perf_counter()
         selecting = used >= select_after
         if selecting and not state["selecting"]:
@@ -317,6 +327,7 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
             history.append(record)
             if record["saved"]:
                 state.update(best=metric, best_step=step)
+                announce("saving")
                 _save(model, model_path)
                 state["saved"] = True
         _write_info(model_path, network, train_params, state, history, scenes, selection, step)
@@ -335,6 +346,7 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
     losses: list[float] = []
     step_seconds = None
     last_report = 0.0
+    announce("training")
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="synthseg-scenes") as pool:
         # the next batch is synthesised while the network trains on the current one
         pending = pool.submit(scenes.batch, step)
@@ -356,8 +368,13 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
                 logs = model.train_on_batch(x, y, return_dict=True)
                 average.update(model)
                 took = time.perf_counter() - t0
-                step_seconds = took if step_seconds is None else 0.8 * step_seconds + 0.2 * took
+                if budget_start is not None:  # the first step's time is mostly compiling: not a step's
+                    step_seconds = took if step_seconds is None else 0.8 * step_seconds + 0.2 * took
                 step += 1
+                if budget_start is None:  # the first step compiled the network: the budget starts now
+                    budget_start = time.perf_counter()
+                    if budget[0] == "minutes":
+                        deadline = budget_start + budget[1] * 60.0
                 last_loss = float(logs["loss"])
                 if not math.isfinite(last_loss):
                     raise FloatingPointError(f"training diverged at step {step} (loss {last_loss}); "
@@ -368,6 +385,7 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
                     losses = []
                     report(_progress(step, total_steps, last_loss, last_val, start_time, state, "validation"))
                     last_report = time.perf_counter()
+                    announce("training")
                 elif time.perf_counter() - last_report >= REPORT_INTERVAL_S or step == total_steps:
                     report(_progress(step, total_steps, last_loss, last_val, start_time, state, "train"))
                     last_report = time.perf_counter()
