@@ -46,8 +46,8 @@ def test_real_validation_keeps_to_its_pixel_budget():
     labels = np.zeros((1500, 1200), np.uint8)
     labels[750, 600] = 1
     kept = RealValidation([(large, labels)], network={"depth": 2}, normalization="anchored", max_pixels=10)
-    image, mask = kept.pairs[0]
-    assert image.shape == (REAL_VALIDATION_SIDE, REAL_VALIDATION_SIDE) and mask.sum() == 1
+    image, mask, known = kept.pairs[0]
+    assert known is None and image.shape == (REAL_VALIDATION_SIDE, REAL_VALIDATION_SIDE) and mask.sum() == 1
 
 
 def test_real_validation_rejects_bad_input():
@@ -58,3 +58,18 @@ def test_real_validation_rejects_bad_input():
         RealValidation([], network={}, normalization="percentile")
     with pytest.raises(ValueError, match="real_validation_pixels must be a positive integer"):
         RealValidation([(image, image)], network={}, normalization="percentile", max_pixels=0.5)
+
+
+def test_real_validation_with_known_masks_scores_only_what_a_person_said(threshold_network):
+    image, first, second = _two_squares()
+    network = {"depth": 0, "pad_multiple": 1}
+    # the person picked the first square and said nothing about the second: full agreement
+    known = np.zeros(image.shape, bool)
+    known[10:60, 10:60] = True
+    picked = RealValidation([(image, first, known)], network=network, normalization="percentile")
+    assert picked.score(threshold_network) == pytest.approx(1.0)
+    # without the known mask the second square counts against the segmentation
+    assert RealValidation([(image, first)], network=network, normalization="percentile").score(
+        threshold_network) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="one mask per image"):
+        RealValidation([(image, first, known[:10])], network=network, normalization="percentile")

@@ -125,6 +125,19 @@ def model_normalization(info: dict) -> str:
     return (info.get("normalization") or {}).get("mode", "percentile")
 
 
+def curated_validation(curated, ring_px: int | None = None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``(image, labels, known)`` triples scoring a checkpoint on what a person said (``RealValidation``)."""
+    triples = []
+    for image, cur in curated:
+        if isinstance(cur, Curation):
+            known = cur.known() if ring_px is None else cur.known(ring_px)
+            labels = cur.objects
+        else:
+            labels, known = cur
+        triples.append((np.asarray(image), np.asarray(labels), np.asarray(known, dtype=bool)))
+    return triples
+
+
 def _fingerprint(image: np.ndarray) -> str:
     image = np.ascontiguousarray(image)
     return hashlib.sha1(image.tobytes()).hexdigest() + str(image.shape)
@@ -182,8 +195,9 @@ def fine_tune(model_path, objects, backgrounds, out_path, *, minutes: float | No
     """Copy ``model_path`` to ``out_path`` and go on training the copy (``train_model(resume=True)``).
 
     ``real`` (``(image, labels)`` pairs, ``recipe_real_pairs``) are the recipe's real crops, a
-    ``real_fraction`` of each batch, which also choose the checkpoint to keep, as in the first
-    training.
+    ``real_fraction`` of each batch. The checkpoint kept is the one that agrees best with the
+    curated images' known pixels (``curated_validation``); without ``curated``, with ``real``, as
+    in the first training (the resumed model is kept unless a checkpoint beats it).
 
     The model's own normalisation, patch, batch size, steps per validation and scene settings
     (from its sidecar) are kept unless ``train_params`` says otherwise. Without ``curated``
@@ -210,6 +224,10 @@ def fine_tune(model_path, objects, backgrounds, out_path, *, minutes: float | No
         params.update(curated=curated, curated_fraction=curated_fraction, curated_ring_px=ring_px)
     if real and real_fraction > 0:
         params.update(real_training=list(real), real_fraction=real_fraction, real_validation=list(real))
+    if curated:
+        # what the person said chooses the model to keep: a checkpoint must agree with the clicks
+        # (known pixels of the curated images) better than the previous round's model did
+        params.update(real_validation=curated_validation(curated, ring_px))
     _copy_model(model_path, out)
     try:
         return train_model(objects, backgrounds, out, minutes=minutes, steps=steps, resume=True, seed=seed,
@@ -331,6 +349,6 @@ def retrain_round(model_path, bank, curated, *, minutes: float | None = None, st
     return out
 
 
-__all__ = ["DEFAULT_CURATED_FRACTION", "DEFAULT_ROUND_LEARNING_RATE", "find_curated", "fine_tune", "image_files",
-           "load_curated", "model_normalization", "next_round_path", "recipe_real_pairs", "retrain_round",
-           "round_backgrounds", "round_of"]
+__all__ = ["DEFAULT_CURATED_FRACTION", "DEFAULT_ROUND_LEARNING_RATE", "curated_validation", "find_curated",
+           "fine_tune", "image_files", "load_curated", "model_normalization", "next_round_path", "recipe_real_pairs",
+           "retrain_round", "round_backgrounds", "round_of"]

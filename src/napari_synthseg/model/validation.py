@@ -31,8 +31,10 @@ class RealValidation:
 
     Parameters
     ----------
-    pairs : sequence of (image, labels)
-        2D gray (or RGB) images and masks of the same height and width (> 0 = object).
+    pairs : sequence of (image, labels) or (image, labels, known)
+        2D gray (or RGB) images and masks of the same height and width (> 0 = object). With
+        ``known`` (a bool mask, e.g. ``Curation.known()``) only those pixels are scored: what a
+        person said about an image, and nothing about the rest.
     network : dict
         The network description of the sidecar (``pad_multiple`` is needed for tiling).
     normalization : {"percentile", "anchored"}
@@ -47,8 +49,15 @@ class RealValidation:
                  seed: int = 0):
         if not isinstance(max_pixels, (int, np.integer)) or isinstance(max_pixels, bool) or max_pixels < 1:
             raise ValueError(f"real_validation_pixels must be a positive integer, got {max_pixels!r}")
-        checked = [(_centre_window(image), _centre_window(labels) > 0)
-                   for image, labels in check_pairs(pairs, "real_validation")]
+        pairs = list(pairs)
+        knowns = [None if len(pair) == 2 else np.asarray(pair[2], dtype=bool) for pair in pairs]
+        checked = []
+        for (image, labels), known in zip(check_pairs([pair[:2] for pair in pairs], "real_validation"), knowns):
+            if known is not None and known.shape != labels.shape:
+                raise ValueError(f"real_validation: a known mask of shape {known.shape} for labels of shape "
+                                 f"{labels.shape}; give one mask per image, of its shape")
+            checked.append((_centre_window(image), _centre_window(labels) > 0,
+                            None if known is None else _centre_window(known)))
         if not checked:
             raise ValueError("real_validation is empty; give (image, labels) pairs or None")
         order = np.random.default_rng([seed, _SUBSET_STREAM]).permutation(len(checked))
@@ -64,7 +73,7 @@ class RealValidation:
         self._source = self._model = None
 
     def score(self, keras_model) -> float:
-        """Pooled pixel IoU of ``predict``'s labels (default parameters) against the masks."""
+        """Pooled pixel IoU of ``predict``'s labels (default parameters) against the masks (on their known pixels)."""
         if self._source is not keras_model:
             # a functional copy sharing the layers (so it sees every weight update): it predicts
             # without the training model's XLA setting, which would compile for every tile shape
@@ -72,8 +81,11 @@ class RealValidation:
                                             info=self.info)
             self._source = keras_model
         inter = union = 0
-        for image, mask in self.pairs:
-            scores = pixel_scores(predict(self._model, image, precision="float32"), mask)
+        for image, mask, known in self.pairs:
+            labels = predict(self._model, image, precision="float32")
+            if known is not None:
+                labels, mask = labels[known], mask[known]
+            scores = pixel_scores(labels, mask)
             inter, union = inter + scores.intersection, union + scores.union
         return inter / union if union else math.nan
 
