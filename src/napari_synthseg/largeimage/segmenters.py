@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..instances import DEFAULT_MIN_AREA
+from ..relabel import stack_planes
 from .sources import ImageSource, LargeImageError, _planes
 
 
@@ -262,10 +263,7 @@ class ModelSegmenter(TileSegmenter):
         tile = np.asarray(tile)
         if region is None and tile.ndim > 2:  # a whole stack: plane by plane, ids unique across it
             labels = np.zeros(tile.shape, dtype=np.uint32)
-            for index in np.ndindex(*tile.shape[:-2]):
-                plane = self(tile[index]).astype(np.uint32)
-                top = int(labels.max())
-                labels[index] = np.where(plane > 0, plane + top, 0)
+            stack_planes(labels, ((index, self(tile[index])) for index in np.ndindex(*tile.shape[:-2])))
             return labels
         value_range = self.value_ranges.get(region[0]) if region is not None else None
         prob = self.probabilities(np.asarray(tile), value_range)
