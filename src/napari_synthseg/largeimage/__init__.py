@@ -34,6 +34,8 @@ here; patch a name in the submodule that uses it, not here.
 """
 
 from .batch import (
+    DEFAULT_BLOCK,
+    DEFAULT_HALO,
     DEFAULT_IN_MEMORY_PIXELS,
     OUTPUT_ENDINGS,
     BatchReport,
@@ -63,6 +65,8 @@ from .sources import LAZY_SUFFIXES, ImageSource, LargeImageError, open_image, op
 
 __all__ = [
     "COMPLETE_ATTR",
+    "DEFAULT_BLOCK",
+    "DEFAULT_HALO",
     "DEFAULT_IN_MEMORY_PIXELS",
     "LAZY_SUFFIXES",
     "OUTPUT_ENDINGS",

@@ -32,6 +32,9 @@ from .stitching import _grid, _relabel_block, _segment_block, _stitch
 
 #: Images with more pixels than this go through the tiled path in ``run_batch``.
 DEFAULT_IN_MEMORY_PIXELS = 64_000_000
+#: Core block side and halo of the tiled path (``process_large``'s ``tile``/``overlap``, ``--chunk``/``--halo``).
+DEFAULT_BLOCK = 2048
+DEFAULT_HALO = 128
 #: Name endings of the outputs batches write; such files in the output folder are never inputs.
 OUTPUT_ENDINGS = ("_labels.tif", "_labels.tiff", "_labels.zarr", "_overlay.png")
 
@@ -51,8 +54,8 @@ class LargeResult:
     scheduler: str
 
 
-def process_large(image, output_path: str | os.PathLike, segment_tile, *, tile: int = 2048,
-                  overlap: int = 128, scheduler=None, progress: ProgressCallback | None = None,
+def process_large(image, output_path: str | os.PathLike, segment_tile, *, tile: int = DEFAULT_BLOCK,
+                  overlap: int = DEFAULT_HALO, scheduler=None, progress: ProgressCallback | None = None,
                   min_overlap: float = 0.5, min_area: int = 0, rgb: bool | None = None,
                   zarr_format: int = 3, overwrite: bool = False, num_workers: int | None = None,
                   pixel_size=None) -> LargeResult:
@@ -271,7 +274,8 @@ def _segment_whole_safe(path: str, out_path: str, segment, rgb, record: dict | N
 
 def run_batch(paths, out_dir: str | os.PathLike, segment, *, scheduler=None, skip_existing: bool = True,
               progress: ProgressCallback | None = None, zarr_out: bool = False,
-              in_memory_pixels: int = DEFAULT_IN_MEMORY_PIXELS, tile: int = 2048, overlap: int = 128,
+              in_memory_pixels: int = DEFAULT_IN_MEMORY_PIXELS, tile: int = DEFAULT_BLOCK,
+              overlap: int = DEFAULT_HALO,
               rgb: bool | None = None, num_workers: int | None = None, params: dict | None = None,
               overwrite: bool = False, pixel_size=None) -> BatchReport:
     """Segment a folder (or list) of images, one task per image; resumable; failures reported by name.

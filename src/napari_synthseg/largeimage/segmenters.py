@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..instances import DEFAULT_MIN_AREA
+from ..model import DEFAULT_BATCH, DEFAULT_TILE
 from ..relabel import stack_planes
 from .sources import ImageSource, LargeImageError, _planes
 
@@ -200,9 +201,9 @@ class ModelSegmenter(TileSegmenter):
     """
 
     model_path: str = ""
-    tile: int = 1024
+    tile: int = DEFAULT_TILE
     overlap: int | None = None  # None: predict's default (96, at most a quarter of the tile)
-    batch_size: int = 2
+    batch_size: int = DEFAULT_BATCH
     threshold: float = 0.5
     min_area: int = DEFAULT_MIN_AREA
     fill_holes: bool = True

@@ -18,6 +18,7 @@ import numpy as np
 
 from napari_synthseg.image_io import is_rgb, iter_planes, to_gray
 from napari_synthseg.instances import DEFAULT_MIN_AREA, probabilities_to_instances
+from napari_synthseg.model import DEFAULT_BATCH, DEFAULT_MIN_CONFIDENCE, DEFAULT_OVERLAP, DEFAULT_TILE
 from napari_synthseg.model.sidecar import CHANNELS, ModelFileError, check_model_file
 from napari_synthseg.normalize import DEFAULT_PERCENTILES, normalization_range, percentile_normalize
 from napari_synthseg.relabel import stack_planes
@@ -27,17 +28,6 @@ from napari_synthseg.tiling import TiledAccumulator, blend_window, count_tiles, 
 #: Pad multiple used when the sidecar does not give the network depth (covers depth <= 5).
 _DEFAULT_PAD_MULTIPLE = 32
 
-
-# Large tiles overlap less and call the network less often; batch 2 keeps memory low and
-# still batches on a GPU; overlap 96 makes tiled probabilities match untiled ones even for a
-# network that uses its whole receptive field (benchmarks/bench_predict.py;
-# docs/benchmarks.md, "Why these defaults").
-DEFAULT_TILE = 1024
-DEFAULT_OVERLAP = 96
-DEFAULT_BATCH = 2
-#: Objects whose mean foreground probability is below this are dropped (specks of noisy
-#: backgrounds, which otherwise halve object precision; docs/benchmarks.md, "Why these defaults").
-DEFAULT_MIN_CONFIDENCE = 0.8
 
 #: Inference precisions understood by ``predict``.
 PRECISIONS = ("auto", "float32", "bfloat16")
