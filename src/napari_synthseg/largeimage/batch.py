@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,7 +29,7 @@ from .outputs import (
 from .scheduling import _describe, _Runner
 from .segmenters import TileSegmenter
 from .sources import LargeImageError, _lazy_gray, open_image, read_whole
-from .stitching import _grid, _relabel_block, _segment_block, _stitch
+from .stitching import _grid, segment_and_stitch
 
 #: Images with more pixels than this go through the tiled path in ``run_batch``.
 DEFAULT_IN_MEMORY_PIXELS = 64_000_000
@@ -52,6 +53,15 @@ class LargeResult:
     merged: int  # object pieces joined across tile faces
     seconds: float
     scheduler: str
+
+
+def _check_tiling(tile: int, overlap: int, min_overlap: float) -> None:
+    if tile < 16:
+        raise ValueError(f"tile must be at least 16 pixels, got {tile}")
+    if overlap < 1:
+        raise ValueError(f"overlap must be >= 1 (the halo that joins objects across tiles), got {overlap}")
+    if not 0.0 <= min_overlap <= 1.0:
+        raise ValueError(f"min_overlap must be in [0, 1], got {min_overlap}")
 
 
 def process_large(image, output_path: str | os.PathLike, segment_tile, *, tile: int = DEFAULT_BLOCK,
@@ -103,12 +113,7 @@ def process_large(image, output_path: str | os.PathLike, segment_tile, *, tile: 
     """
     t_start = time.perf_counter()
     tile, overlap = int(tile), int(overlap)
-    if tile < 16:
-        raise ValueError(f"tile must be at least 16 pixels, got {tile}")
-    if overlap < 1:
-        raise ValueError(f"overlap must be >= 1 (the halo that joins objects across tiles), got {overlap}")
-    if not 0.0 <= min_overlap <= 1.0:
-        raise ValueError(f"min_overlap must be in [0, 1], got {min_overlap}")
+    _check_tiling(tile, overlap, min_overlap)
     output_path = Path(output_path)
     suffix = output_path.suffix.lower()
     if suffix not in (".zarr", ".tif", ".tiff"):
@@ -125,7 +130,6 @@ def process_large(image, output_path: str | os.PathLike, segment_tile, *, tile: 
     out_shape = source.plane_shape + (height, width)
     chunks = tuple(1 for _ in source.plane_shape) + (min(tile, height), min(tile, width))
 
-    import dask
     import zarr
 
     output_path.parent.mkdir(parents=True, exist_ok=True)
@@ -143,21 +147,8 @@ def process_large(image, output_path: str | os.PathLike, segment_tile, *, tile: 
 
     try:
         with _Runner(scheduler, num_workers) as runner:
-            token = uuid.uuid4().hex[:8]
-            src = dask.delayed(source, pure=False, traverse=False)
-            seg = dask.delayed(segment_tile, pure=False, traverse=False)
-            tasks = [dask.delayed(_segment_block, pure=False)(src, seg, b, overlap, str(work),
-                                                              dask_key_name=f"synthseg-block-{token}-{b.index}")
-                     for b in blocks]
-            infos = runner.run(tasks, tick)
-            luts, n_objects, merged = _stitch(blocks, infos, min_overlap,
-                                              getattr(segment_tile, "post_max_area", None),
-                                              bool(getattr(segment_tile, "post_clear_border", False)),
-                                              int(min_area))
-            tasks = [dask.delayed(_relabel_block, pure=False)(b, luts[b.index], str(work),
-                                                              dask_key_name=f"synthseg-relabel-{token}-{b.index}")
-                     for b in blocks]
-            runner.run(tasks, tick)
+            n_objects, merged = segment_and_stitch(runner, source, segment_tile, blocks, overlap, str(work),
+                                                   min_overlap, int(min_area), tick)
         if suffix == ".zarr":
             write_ome_output(output_path, zarr.open_array(str(work), mode="r"), _lazy_gray(source, tile),
                               pixel_size, {"kind": "labels", "tile": tile, "overlap": overlap,
@@ -272,12 +263,70 @@ def _segment_whole_safe(path: str, out_path: str, segment, rgb, record: dict | N
         return f"{type(exc).__name__}: {exc}"
 
 
+def _plan_batch(inputs: list[Path], out_dir: Path, report: BatchReport, *, rgb, in_memory_pixels: int,
+                zarr_out: bool, params: dict | None, skip_existing: bool, overwrite: bool):
+    """(small, large, records): the ``(input, output)`` pairs to segment in memory and tile by tile, and the
+    record of each by input name; unreadable inputs and complete outputs go into ``report``.
+
+    Raises `OutputExistsError` when outputs made otherwise exist and ``overwrite`` is False.
+    """
+    small, large, others = [], [], []
+    records: dict[str, dict] = {}
+    for path in inputs:
+        name = path.name
+        try:
+            source = open_image(path, rgb=rgb)
+        except (ImageReadError, OSError, ValueError) as exc:
+            report.failed[name] = str(exc)
+            continue
+        big = source.spatial_shape[0] * source.spatial_shape[1] > in_memory_pixels
+        out = out_dir / output_name(path, zarr_out or big)
+        if params is None:
+            if skip_existing and is_complete(out):
+                report.skipped[name] = out
+                continue
+        else:
+            records[name] = output_record(path, params)
+            state = existing_output_state(out, records[name])
+            if state == "same" and skip_existing:
+                report.skipped[name] = out
+                continue
+            if state == "other" and not overwrite:
+                others.append(out.name)
+        (large if big else small).append((path, out))
+    if others:
+        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        raise OutputExistsError(
+            f"{shown} in {out_dir} already exist{'s' if len(others) == 1 else ''} and were not made from these "
+            "images with these settings; pass --overwrite (overwrite=True) to replace them, or choose another "
+            "output folder")
+    return small, large, records
+
+
+def _run_whole_images(runner: _Runner, small: list, segment, rgb, records: dict, pixel_size,
+                      report: BatchReport, tick: Callable[[Any], None]) -> None:
+    """Segment the images read whole, one task each, into ``report`` (a failure is the file's own)."""
+    import dask
+
+    token = uuid.uuid4().hex[:8]
+    seg = dask.delayed(segment, pure=False, traverse=False)
+    tasks = [dask.delayed(_segment_whole_safe, pure=False)(str(p), str(o), seg, rgb, records.get(p.name),
+                                                      pixel_size, dask_key_name=f"synthseg-image-{token}-{k}")
+             for k, (p, o) in enumerate(small)]
+    results = runner.run(tasks, tick)
+    for (path, out), result in zip(small, results):
+        if isinstance(result, str):
+            report.failed[path.name] = result
+        else:
+            report.written[path.name] = out
+            report.n_objects[path.name] = int(result)
+
+
 def run_batch(paths, out_dir: str | os.PathLike, segment, *, scheduler=None, skip_existing: bool = True,
               progress: ProgressCallback | None = None, zarr_out: bool = False,
               in_memory_pixels: int = DEFAULT_IN_MEMORY_PIXELS, tile: int = DEFAULT_BLOCK,
-              overlap: int = DEFAULT_HALO,
-              rgb: bool | None = None, num_workers: int | None = None, params: dict | None = None,
-              overwrite: bool = False, pixel_size=None) -> BatchReport:
+              overlap: int = DEFAULT_HALO, rgb: bool | None = None, num_workers: int | None = None,
+              params: dict | None = None, overwrite: bool = False, pixel_size=None) -> BatchReport:
     """Segment a folder (or list) of images, one task per image; resumable; failures reported by name.
 
     Parameters
@@ -317,42 +366,13 @@ def run_batch(paths, out_dir: str | os.PathLike, segment, *, scheduler=None, ski
     BatchReport
         Written, skipped and failed inputs (by file name, with the error message).
     """
-    import dask
-
     t_start = time.perf_counter()
     report = BatchReport()
     out_dir = Path(out_dir)
     inputs, report.own_outputs = split_own_outputs(list_inputs(paths), out_dir)
-    small, large, others = [], [], []
-    records: dict[str, dict] = {}
-    for path in inputs:
-        name = path.name
-        try:
-            source = open_image(path, rgb=rgb)
-        except (ImageReadError, OSError, ValueError) as exc:
-            report.failed[name] = str(exc)
-            continue
-        big = source.spatial_shape[0] * source.spatial_shape[1] > in_memory_pixels
-        out = out_dir / output_name(path, zarr_out or big)
-        if params is None:
-            if skip_existing and is_complete(out):
-                report.skipped[name] = out
-                continue
-        else:
-            records[name] = output_record(path, params)
-            state = existing_output_state(out, records[name])
-            if state == "same" and skip_existing:
-                report.skipped[name] = out
-                continue
-            if state == "other" and not overwrite:
-                others.append(out.name)
-        (large if big else small).append((path, out))
-    if others:
-        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
-        raise OutputExistsError(
-            f"{shown} in {out_dir} already exist{'s' if len(others) == 1 else ''} and were not made from these "
-            "images with these settings; pass --overwrite (overwrite=True) to replace them, or choose another "
-            "output folder")
+    small, large, records = _plan_batch(inputs, out_dir, report, rgb=rgb, in_memory_pixels=in_memory_pixels,
+                                        zarr_out=zarr_out, params=params, skip_existing=skip_existing,
+                                        overwrite=overwrite)
     out_dir.mkdir(parents=True, exist_ok=True)
     total = len(inputs)
     done = len(report.failed) + len(report.skipped)
@@ -366,18 +386,7 @@ def run_batch(paths, out_dir: str | os.PathLike, segment, *, scheduler=None, ski
             progress(done, total)
 
     with _Runner(scheduler, num_workers) as runner:
-        token = uuid.uuid4().hex[:8]
-        seg = dask.delayed(segment, pure=False, traverse=False)
-        tasks = [dask.delayed(_segment_whole_safe, pure=False)(str(p), str(o), seg, rgb, records.get(p.name),
-                                                          pixel_size, dask_key_name=f"synthseg-image-{token}-{k}")
-                 for k, (p, o) in enumerate(small)]
-        results = runner.run(tasks, tick)
-        for (path, out), result in zip(small, results):
-            if isinstance(result, str):
-                report.failed[path.name] = result
-            else:
-                report.written[path.name] = out
-                report.n_objects[path.name] = int(result)
+        _run_whole_images(runner, small, segment, rgb, records, pixel_size, report, tick)
         for path, out in large:
             try:
                 record_path(out).unlink(missing_ok=True)

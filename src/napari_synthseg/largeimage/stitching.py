@@ -8,7 +8,10 @@ lookup table from its local ids to the final consecutive ids, which :func:`_rela
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -191,3 +194,25 @@ def _stitch(blocks: list[_Block], infos: list[dict], min_overlap: float, max_are
         luts.append(lut)
     merged = int(has_core.sum()) - int(np.unique(comp[has_core]).size)
     return luts, int(kept_in_order.size), merged
+
+
+def segment_and_stitch(runner, source: ImageSource, segment, blocks: list[_Block], overlap: int, work: str,
+                       min_overlap: float, min_area: int, on_done: Callable[[Any], None]) -> tuple[int, int]:
+    """Both passes over the blocks into the uint32 zarr at ``work``: segment each block (local ids),
+    stitch, then rewrite each block with the final ids. Returns (objects, pieces merged)."""
+    import dask
+
+    token = uuid.uuid4().hex[:8]
+    src = dask.delayed(source, pure=False, traverse=False)
+    seg = dask.delayed(segment, pure=False, traverse=False)
+    tasks = [dask.delayed(_segment_block, pure=False)(src, seg, b, overlap, work,
+                                                      dask_key_name=f"synthseg-block-{token}-{b.index}")
+             for b in blocks]
+    infos = runner.run(tasks, on_done)
+    luts, n_objects, merged = _stitch(blocks, infos, min_overlap, getattr(segment, "post_max_area", None),
+                                      bool(getattr(segment, "post_clear_border", False)), min_area)
+    tasks = [dask.delayed(_relabel_block, pure=False)(b, luts[b.index], work,
+                                                      dask_key_name=f"synthseg-relabel-{token}-{b.index}")
+             for b in blocks]
+    runner.run(tasks, on_done)
+    return n_objects, merged
