@@ -13,6 +13,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .image_io import is_rgb, iter_planes, to_gray
+from .relabel import renumber_kept, stack_planes
 from .scalebar import check_ignore_box, cut_box, resolve_ignore_box
 from .shapes import split_clumps
 
@@ -68,10 +69,7 @@ def _keep_by_area(labels: np.ndarray, n: int, min_area: int, max_area: int | Non
     keep = areas >= max(min_area, 1)
     if max_area is not None:
         keep &= areas <= max_area
-    keep[0] = False
-    lut = np.zeros(areas.size, dtype=np.uint32)
-    lut[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.uint32)
-    return np.take(lut, labels)
+    return renumber_kept(labels, keep)
 
 
 # --------------------------------------------------------------------------- polarity
@@ -409,20 +407,18 @@ def autosegment(image, *, sigma=_DEFAULT.sigma, method=_DEFAULT.method, threshol
             raise ValueError(f"ignore_mask shape {ignore_mask.shape} must be {gray.shape[-2:]} "
                              f"or {gray.shape}")
 
+    def plane_labels():
+        for index in iter_planes(gray.shape):
+            plane = gray[index]
+            yield index, _segment_plane(
+                plane, _ignore_for_plane(ignore_mask, ignore_box, plane, index),
+                sigma=sigma, method=method, threshold=threshold, polarity=polarity,
+                min_area=int(min_area), max_area=max_area, fill_holes=fill_holes,
+                clear_border=clear_border, split_touching=split_touching,
+                contour_fraction=contour_fraction, block_size=int(block_size))
+
     out = np.zeros(gray.shape, dtype=np.uint32)
-    offset = 0
-    for index in iter_planes(gray.shape):
-        plane = gray[index]
-        labels = _segment_plane(
-            plane, _ignore_for_plane(ignore_mask, ignore_box, plane, index),
-            sigma=sigma, method=method, threshold=threshold, polarity=polarity,
-            min_area=int(min_area), max_area=max_area, fill_holes=fill_holes,
-            clear_border=clear_border, split_touching=split_touching,
-            contour_fraction=contour_fraction, block_size=int(block_size))
-        if offset:
-            labels[labels > 0] += np.uint32(offset)
-        out[index] = labels
-        offset = int(labels.max()) if labels.any() else offset
+    stack_planes(out, plane_labels())
     return out
 
 

@@ -19,10 +19,14 @@ import numpy as np
 from .autoseg import METHODS as AUTOSEG_METHODS
 from .autoseg import AutosegParams
 from .instances import DEFAULT_MIN_AREA
+from .largeimage import DEFAULT_BLOCK, DEFAULT_HALO, DEFAULT_IN_MEMORY_PIXELS
 from .model import (
     DEFAULT_BASE_FILTERS,
+    DEFAULT_BATCH,
     DEFAULT_DEPTH,
     DEFAULT_LR_SCHEDULE,
+    DEFAULT_MIN_CONFIDENCE,
+    DEFAULT_TILE,
     LR_FLOOR,
     LR_SCHEDULES,
     XLA_CHOICES,
@@ -289,10 +293,11 @@ def _add_batch_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="dask.distributed scheduler address (tcp://HOST:PORT); default: local threads")
     g.add_argument("--zarr-out", action="store_true", help="write <stem>_labels.zarr instead of TIFF")
-    g.add_argument("--chunk", type=int, default=2048, help="tile size for images over the in-memory limit [2048]")
-    g.add_argument("--halo", type=int, default=128, help="tile overlap in pixels [128]")
-    g.add_argument("--in-memory-pixels", type=int, default=64_000_000,
-                   help="images with more pixels are processed lazily tile by tile [64000000]")
+    g.add_argument("--chunk", type=int, default=DEFAULT_BLOCK,
+                   help=f"tile size for images over the in-memory limit [{DEFAULT_BLOCK}]")
+    g.add_argument("--halo", type=int, default=DEFAULT_HALO, help=f"tile overlap in pixels [{DEFAULT_HALO}]")
+    g.add_argument("--in-memory-pixels", type=int, default=DEFAULT_IN_MEMORY_PIXELS,
+                   help=f"images with more pixels are processed lazily tile by tile [{DEFAULT_IN_MEMORY_PIXELS}]")
     g.add_argument("--no-skip-existing", dest="skip_existing", action="store_false",
                    help="redo images whose output is already complete and made with the same settings")
     g.add_argument("--overwrite", action="store_true",
@@ -938,12 +943,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.add_argument("images", nargs="+", metavar="IMAGES_OR_DIRS")
     p.add_argument("--out", required=True)
-    p.add_argument("--tile", type=int, default=1024, help="network tile in pixels [1024]")
-    p.add_argument("--batch-size", type=int, default=2, help="tiles per network call [2]")
+    p.add_argument("--tile", type=int, default=DEFAULT_TILE, help=f"network tile in pixels [{DEFAULT_TILE}]")
+    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, help=f"tiles per network call [{DEFAULT_BATCH}]")
     p.add_argument("--min-area", type=int, default=DEFAULT_MIN_AREA,
                    help=f"smallest object in pixels [{DEFAULT_MIN_AREA}]")
-    p.add_argument("--min-confidence", type=float, default=0.8,
-                   help="drop objects whose mean foreground probability is lower (0 keeps all) [0.8]")
+    p.add_argument("--min-confidence", type=float, default=DEFAULT_MIN_CONFIDENCE,
+                   help=f"drop objects whose mean foreground probability is lower (0 keeps all) "
+                        f"[{DEFAULT_MIN_CONFIDENCE:g}]")
     p.add_argument("--augment", action="store_true", help=_AUGMENT_HELP)
     p.add_argument("--ignore-box", type=_ignore_box, default="auto",
                    help="region where no object is kept: 'auto' (detect the scale bar), 'none', or Y0,Y1,X0,X1 [auto]")

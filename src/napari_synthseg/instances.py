@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from .relabel import renumber_kept
+
 #: Instance methods understood by ``probabilities_to_instances``.
 METHODS = ("auto", "boundary", "distance", "watershed", "components")
 #: Smallest object kept, in pixels: particles of 10 px are real objects (issue 18), and specks
@@ -339,6 +341,6 @@ def relabel_consecutive(labels: np.ndarray) -> np.ndarray:
     present = present[present != 0]
     if present.size == 0:
         return np.zeros(labels.shape, dtype=np.uint32)
-    lookup = np.zeros(int(present[-1]) + 1, dtype=np.uint32)
-    lookup[present] = np.arange(1, present.size + 1, dtype=np.uint32)
-    return lookup[labels]
+    keep = np.zeros(int(present[-1]) + 1, dtype=bool)
+    keep[present] = True
+    return renumber_kept(labels, keep)

@@ -19,6 +19,7 @@ from .metrics import DatasetScores
 from .overlay import make_overlay
 from .recipe import RECIPES, RecipeDecision, choose_recipe
 from .recipe import recipe as named_recipe
+from .relabel import stack_planes
 
 #: Progress callback: (stage, done, total, message).
 Progress = Callable[[str, int, int, str], None]
@@ -289,12 +290,11 @@ def per_file(planes: Sequence[Plane], arrays: dict[str, np.ndarray], *, labels: 
         lead = tuple(max(index[d] for index, _ in items) + 1 for d in range(len(items[0][0])))
         first = items[0][1]
         stack = np.zeros(lead + first.shape, dtype=np.uint32 if labels else first.dtype)
-        offset = 0
-        for index, array in items:
-            if labels:
-                array = np.where(array > 0, array.astype(np.uint32) + np.uint32(offset), 0)
-                offset = max(offset, int(array.max()))
-            stack[index] = array
+        if labels:
+            stack_planes(stack, items)
+        else:
+            for index, array in items:
+                stack[index] = array
         files[stem] = stack
     return files
 

@@ -18,6 +18,7 @@ from skimage import measure
 from skimage.draw import line_aa, polygon
 
 from .image_io import write_png, write_tiff
+from .relabel import renumber_kept
 
 #: Reference size the grain sizes below are tuned for.
 _REFERENCE_SHAPE = (768, 1024)
@@ -279,10 +280,7 @@ def make_sample_scene(seed: int = 0, shape: tuple[int, int] = (768, 1024)) -> tu
     # drop slivers left by occlusion, the border and the scale bar; renumber 1..n
     areas = np.bincount(labels.ravel())
     keep = areas >= _MIN_VISIBLE
-    keep[0] = False
-    lut = np.zeros(areas.size, dtype=np.uint32)
-    lut[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.uint32)
-    labels = lut[labels]
+    labels = renumber_kept(labels, keep)
 
     image8 = np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return image8, labels

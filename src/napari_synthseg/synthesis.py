@@ -26,6 +26,7 @@ import numpy as np
 from scipy import ndimage, special
 
 from .image_io import iter_planes, read_image, to_gray, to_unit_float
+from .relabel import renumber_kept
 
 try:  # skimage's Cython affine warp is ~2x faster than scipy's spline code for order 1
     from skimage.transform._warps_cy import _warp_fast
@@ -1008,15 +1009,12 @@ def synthesize_scene(
     # -- drop slivers, renumber 1..n, erase dropped objects from the image
     areas = np.bincount(labels.ravel(), minlength=count + 1)
     keep = areas >= MIN_VISIBLE_PIXELS
-    keep[0] = False
-    lut = np.zeros(areas.size, dtype=np.uint32)
-    lut[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.uint32)
     dropped = (areas > 0) & ~keep
     dropped[0] = False
     if dropped.any():
         erase = dropped[labels]
         image[erase] = background[erase]
-    labels = lut[labels]
+    labels = renumber_kept(labels, keep)
 
     if noise_hi > 0:
         sd = rng.uniform(noise_lo, noise_hi)

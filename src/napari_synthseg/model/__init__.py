@@ -1,6 +1,7 @@
 """The learned model: network, training data, training, prediction and the child-process runner.
 
-Importing this package does not import Keras or TensorFlow; its modules do.
+Importing this package does not import Keras or TensorFlow; its modules do. It holds the model's
+defaults, so the command line and the headless modules read them without loading Keras.
 """
 
 #: Default U-Net size: small, so a CPU fits many more training steps into the same minutes,
@@ -23,3 +24,15 @@ LR_FLOOR = 0.05
 XLA_CHOICES = ("auto", "on", "off")
 #: Smallest step budget for which ``"auto"`` compiles with XLA (minutes budgets: 1 minute).
 XLA_MIN_STEPS = 100
+
+# Prediction (``model.prediction.predict``, ``--tile``, ``--batch-size``, ``--min-confidence``):
+# large tiles overlap less and call the network less often; batch 2 keeps memory low and
+# still batches on a GPU; overlap 96 makes tiled probabilities match untiled ones even for a
+# network that uses its whole receptive field (benchmarks/bench_predict.py;
+# docs/benchmarks.md, "Why these defaults").
+DEFAULT_TILE = 1024
+DEFAULT_OVERLAP = 96
+DEFAULT_BATCH = 2
+#: Objects whose mean foreground probability is below this are dropped (specks of noisy
+#: backgrounds, which otherwise halve object precision; docs/benchmarks.md, "Why these defaults").
+DEFAULT_MIN_CONFIDENCE = 0.8

@@ -18,25 +18,16 @@ import numpy as np
 
 from napari_synthseg.image_io import is_rgb, iter_planes, to_gray
 from napari_synthseg.instances import DEFAULT_MIN_AREA, probabilities_to_instances
+from napari_synthseg.model import DEFAULT_BATCH, DEFAULT_MIN_CONFIDENCE, DEFAULT_OVERLAP, DEFAULT_TILE
 from napari_synthseg.model.sidecar import CHANNELS, ModelFileError, check_model_file
 from napari_synthseg.normalize import DEFAULT_PERCENTILES, normalization_range, percentile_normalize
+from napari_synthseg.relabel import stack_planes
 from napari_synthseg.scalebar import check_ignore_box, cut_box, resolve_ignore_box
 from napari_synthseg.tiling import TiledAccumulator, blend_window, count_tiles, fit_tile, iter_tile_batches
 
 #: Pad multiple used when the sidecar does not give the network depth (covers depth <= 5).
 _DEFAULT_PAD_MULTIPLE = 32
 
-
-# Large tiles overlap less and call the network less often; batch 2 keeps memory low and
-# still batches on a GPU; overlap 96 makes tiled probabilities match untiled ones even for a
-# network that uses its whole receptive field (benchmarks/bench_predict.py;
-# docs/benchmarks.md, "Why these defaults").
-DEFAULT_TILE = 1024
-DEFAULT_OVERLAP = 96
-DEFAULT_BATCH = 2
-#: Objects whose mean foreground probability is below this are dropped (specks of noisy
-#: backgrounds, which otherwise halve object precision; docs/benchmarks.md, "Why these defaults").
-DEFAULT_MIN_CONFIDENCE = 0.8
 
 #: Inference precisions understood by ``predict``.
 PRECISIONS = ("auto", "float32", "bfloat16")
@@ -392,20 +383,19 @@ def predict(model, image, *, tile: int = DEFAULT_TILE, overlap: int | None = Non
 
     labels = np.zeros(gray.shape, dtype=np.uint32)
     probabilities = np.zeros(gray.shape + (len(CHANNELS),), dtype=np.float32) if return_probabilities else None
-    offset = 0
-    for index in planes:
-        prob = predict_probabilities(model, gray[index], tile=tile, overlap=overlap, batch_size=batch_size,
-                                     precision=precision, on_batch=on_batch, augment=augment)
-        cut_box(prob[..., 0], resolve_ignore_box(gray[index], ignore_box))
-        plane_labels = probabilities_to_instances(prob, threshold=threshold, min_area=min_area,
-                                                  fill_holes=fill_holes, method=method,
-                                                  fill_contours=fill_contours, min_confidence=min_confidence)
-        if offset:
-            plane_labels[plane_labels > 0] += np.uint32(offset)
-        labels[index] = plane_labels
-        offset = max(offset, int(plane_labels.max()))
-        if probabilities is not None:
-            probabilities[index] = prob
+
+    def plane_labels():
+        for index in planes:
+            prob = predict_probabilities(model, gray[index], tile=tile, overlap=overlap, batch_size=batch_size,
+                                         precision=precision, on_batch=on_batch, augment=augment)
+            cut_box(prob[..., 0], resolve_ignore_box(gray[index], ignore_box))
+            if probabilities is not None:
+                probabilities[index] = prob
+            yield index, probabilities_to_instances(prob, threshold=threshold, min_area=min_area,
+                                                    fill_holes=fill_holes, method=method,
+                                                    fill_contours=fill_contours, min_confidence=min_confidence)
+
+    stack_planes(labels, plane_labels())
     if return_probabilities:
         return labels, probabilities
     return labels
