@@ -11,7 +11,6 @@ from qtpy.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
-    QProgressBar,
     QPushButton,
     QSpinBox,
     QWidget,
@@ -19,6 +18,7 @@ from qtpy.QtWidgets import (
 
 from ..autoseg import METHODS
 from ._common import (
+    ActivityProgressBar,
     LayerChooser,
     PathPicker,
     connect_click,
@@ -102,7 +102,7 @@ class AutosegWidget(QWidget):
         self.run_button = QPushButton("Auto-segment")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
-        self.progress = QProgressBar()
+        self.progress = ActivityProgressBar("Auto-segment")
         self.bank_path = PathPicker("dir", "Object bank folder")
         self.add_button = QPushButton("Add objects to bank")
         self.status = status_label()
@@ -311,6 +311,7 @@ class AutosegWidget(QWidget):
         worker.errored.connect(lambda exc: notify_error(describe_error(exc)))
         worker.aborted.connect(lambda: self.status.setText("cancelled; nothing was changed"))
         worker.finished.connect(self._finished)
+        self.progress.follow(worker)  # napari's activity panel shows it too
         worker.start()
 
     def _finished(self) -> None:

@@ -16,7 +16,6 @@ from qtpy.QtWidgets import (
     QFormLayout,
     QGridLayout,
     QLabel,
-    QProgressBar,
     QPushButton,
     QRadioButton,
     QWidget,
@@ -24,6 +23,7 @@ from qtpy.QtWidgets import (
 
 from ._checks import check_writable_file
 from ._common import (
+    ActivityProgressBar,
     LayerChooser,
     PathPicker,
     connect_click,
@@ -198,7 +198,7 @@ class CurateWidget(QWidget):
         self.histogram_column = QComboBox()
         self.histogram_column.setToolTip("the measurement the histogram shows (unit in the name)")
         self.histogram = Histogram("no measurements yet")
-        self.progress = QProgressBar()
+        self.progress = ActivityProgressBar("Curate")
         self.status = status_label()
 
         form = QFormLayout()
@@ -813,6 +813,7 @@ class CurateWidget(QWidget):
         worker.returned.connect(safe_slot(on_result))
         worker.errored.connect(lambda exc: notify_error(describe_error(exc)))
         worker.finished.connect(self._finished)
+        self.progress.follow(worker)  # napari's activity panel shows it too
         worker.start()
 
     def _finished(self) -> None:

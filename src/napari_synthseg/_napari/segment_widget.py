@@ -10,7 +10,6 @@ from qtpy.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
-    QProgressBar,
     QPushButton,
     QSpinBox,
     QWidget,
@@ -21,6 +20,7 @@ from napari_synthseg.instances import DEFAULT_MIN_AREA
 from ._checks import check_model_backend, model_sidecar
 from ._common import (
     PROBABILITY_SUFFIX,
+    ActivityProgressBar,
     LayerChooser,
     PathPicker,
     connect_click,
@@ -100,7 +100,7 @@ class SegmentWidget(QWidget):
         self.run_button = QPushButton("Segment")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
-        self.progress = QProgressBar()
+        self.progress = ActivityProgressBar("Segment")
         self.status = status_label()
 
         form = QFormLayout()
@@ -163,6 +163,7 @@ class SegmentWidget(QWidget):
         worker.yielded.connect(safe_slot(self._on_event))
         worker.errored.connect(lambda exc: notify_error(f"segmentation failed: {describe_error(exc)}"))
         worker.finished.connect(self._finished)
+        self.progress.follow(worker)  # napari's activity panel shows it too
         worker.start()
 
     def cancel(self) -> None:

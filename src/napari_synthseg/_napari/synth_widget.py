@@ -9,7 +9,6 @@ from qtpy.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
     QPushButton,
     QSpinBox,
     QWidget,
@@ -17,6 +16,7 @@ from qtpy.QtWidgets import (
 
 from ._checks import check_bank_has_objects, check_output_folder
 from ._common import (
+    ActivityProgressBar,
     LayerChecklist,
     PathPicker,
     connect_click,
@@ -74,7 +74,7 @@ class SynthWidget(QWidget):
         self.write_button = QPushButton("Write scenes")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
-        self.progress = QProgressBar()
+        self.progress = ActivityProgressBar("Synthesize")
         self.status = status_label()
 
         form = QFormLayout()
@@ -226,6 +226,7 @@ class SynthWidget(QWidget):
         worker.aborted.connect(lambda: self.status.setText(
             f"cancelled; {len(self.written)} complete scenes on disk" if self.written else "cancelled"))
         worker.finished.connect(self._finished)
+        self.progress.follow(worker)  # napari's activity panel shows it too
         worker.start()
 
     def _finished(self) -> None:

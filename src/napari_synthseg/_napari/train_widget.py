@@ -21,7 +21,6 @@ from qtpy.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QLabel,
-    QProgressBar,
     QPushButton,
     QSpinBox,
     QWidget,
@@ -39,6 +38,7 @@ from ._checks import (
     model_sidecar,
 )
 from ._common import (
+    ActivityProgressBar,
     LayerChecklist,
     PathPicker,
     connect_click,
@@ -157,7 +157,7 @@ class TrainWidget(QWidget):
                                        "pixels count); writes <model>_round2.keras, never over a model")
         self.stop_button = QPushButton("Stop (keep best)")
         self.stop_button.setEnabled(False)
-        self.progress = QProgressBar()
+        self.progress = ActivityProgressBar("Train")
         self.loss_label = QLabel("loss –")
         self.iou_label = QLabel("val IoU –")
         self.plot = LinePlot("loss")
@@ -402,6 +402,7 @@ class TrainWidget(QWidget):
         worker.yielded.connect(safe_slot(self._on_event))
         worker.errored.connect(lambda exc: notify_error(f"training failed: {describe_error(exc)}"))
         worker.finished.connect(self._finished)
+        self.progress.follow(worker)  # napari's activity panel shows it too
         worker.start()
 
     def curated_images(self) -> list[tuple]:
@@ -465,6 +466,7 @@ class TrainWidget(QWidget):
         worker.yielded.connect(safe_slot(self._on_event))
         worker.errored.connect(lambda exc: notify_error(f"retraining failed: {describe_error(exc)}"))
         worker.finished.connect(self._finished)
+        self.progress.follow(worker)  # napari's activity panel shows it too
         worker.start()
 
     def _recipe_inputs_maker(self, names: list[str], pairs: list, normalization: str):
