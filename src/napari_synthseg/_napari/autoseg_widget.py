@@ -21,6 +21,7 @@ from ._common import (
     ActivityProgressBar,
     LayerChooser,
     PathPicker,
+    RememberedSettings,
     connect_click,
     current_plane,
     describe_error,
@@ -138,6 +139,12 @@ class AutosegWidget(QWidget):
             widget.toggled.connect(self._schedule_preview)
         self.method.currentTextChanged.connect(self._update_threshold_enabled)
         self._update_threshold_enabled(self.method.currentText())
+        # kept between sessions (not the layers, nor the "replace" boxes: each session decides those)
+        self.settings = RememberedSettings("autoseg", dict(
+            method=self.method, polarity=self.polarity, threshold=self.threshold, sigma=self.sigma,
+            min_area=self.min_area, fill_holes=self.fill_holes, clear_border=self.clear_border,
+            split_touching=self.split_touching, ignore_scale_bar=self.ignore_scale_bar, scope=self.scope,
+            bank_path=self.bank_path), owner=self)
 
     # ------------------------------------------------------------------ parameters
     def _update_threshold_enabled(self, method: str) -> None:

@@ -26,6 +26,7 @@ from ._common import (
     ActivityProgressBar,
     LayerChooser,
     PathPicker,
+    RememberedSettings,
     connect_click,
     describe_error,
     find_layer,
@@ -229,6 +230,9 @@ class CurateWidget(QWidget):
         napari_viewer.mouse_drag_callbacks.append(self._viewer_callback)
         self.destroyed.connect(_detach_all(napari_viewer, self._viewer_callback, self._callback))
         self._attach()
+        # kept between sessions (not the layers, nor the "replace" boxes: each session decides those)
+        self.settings = RememberedSettings("curate", dict(
+            bank_path=self.bank_path, measure_scope=self.measure_scope), owner=self)
 
     # ------------------------------------------------------------------ mode and attachment
     @property

@@ -23,6 +23,7 @@ from ._common import (
     ActivityProgressBar,
     LayerChooser,
     PathPicker,
+    RememberedSettings,
     connect_click,
     describe_error,
     is_probability_layer,
@@ -119,6 +120,11 @@ class SegmentWidget(QWidget):
         connect_click(self.run_button, self.run)
         connect_click(self.cancel_button, self.cancel)
         self.destroyed.connect(self._stop_requested.set)
+        # kept between sessions (not the layers, nor the "replace" boxes: each session decides those)
+        self.settings = RememberedSettings("segment", dict(
+            model_path=self.model_path, scope=self.scope, threshold=self.threshold, min_area=self.min_area,
+            min_confidence=self.min_confidence, fill_holes=self.fill_holes, augment=self.augment,
+            skip_scale_bar=self.skip_scale_bar, tile=self.tile), owner=self)
 
     @property
     def busy(self) -> bool:

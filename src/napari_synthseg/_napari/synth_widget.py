@@ -19,6 +19,7 @@ from ._common import (
     ActivityProgressBar,
     LayerChecklist,
     PathPicker,
+    RememberedSettings,
     connect_click,
     describe_error,
     find_layer,
@@ -100,6 +101,11 @@ class SynthWidget(QWidget):
         connect_click(self.show_button, self.show_scenes)
         connect_click(self.write_button, self.write_scenes)
         connect_click(self.cancel_button, self.cancel)
+        # kept between sessions (not the layers, nor the "replace" boxes: each session decides those)
+        self.settings = RememberedSettings("synthesize", dict(
+            bank_path=self.bank_path, height=self.height, width=self.width, n_show=self.n_show,
+            min_objects=self.min_objects, max_objects=self.max_objects, seed=self.seed, out_dir=self.out_dir,
+            n_write=self.n_write), owner=self)
 
     @property
     def busy(self) -> bool:

@@ -41,6 +41,7 @@ from ._common import (
     ActivityProgressBar,
     LayerChecklist,
     PathPicker,
+    RememberedSettings,
     connect_click,
     current_plane,
     describe_error,
@@ -81,6 +82,27 @@ RECIPE_OVERRIDE = "the recipe box"
 PHASES = ("starting Python", "loading TensorFlow", "building the model", "training", "validating", "saving")
 #: Pause after the last change of the recipe or the images before the recipe line is redone.
 RECIPE_LINE_DELAY_MS = 300
+
+
+#: The device line until the model process tells where it computes.
+DEVICE_UNKNOWN = "device: told once TensorFlow has loaded"
+#: Keras backends by the name their users know.
+_BACKEND_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
+
+
+def describe_device(event: dict) -> str:
+    """The Train dock's line for a model process's ``device`` event, e.g. ``training on a GPU: NVIDIA H200
+    (TensorFlow)`` or ``training on the CPU (TensorFlow)``."""
+    backend = str(event.get("backend") or "tensorflow")
+    backend = _BACKEND_NAMES.get(backend, backend)
+    device, name = event.get("device"), str(event.get("device_name") or "")
+    if device == "GPU":
+        more = int(event.get("n_gpus") or 1) - 1
+        extra = f" (+{more} more GPU{'s' if more > 1 else ''})" if more > 0 else ""
+        return f"training on a GPU: {name or 'unnamed'}{extra} ({backend})"
+    if device == "CPU":
+        return f"training on the CPU ({backend}; no GPU found)"
+    return f"training device unknown ({backend}{': ' + name if name else ''})"
 
 
 def _spin(low: int, high: int, value: int, step: int = 1) -> QSpinBox:
@@ -160,6 +182,8 @@ class TrainWidget(QWidget):
         self.progress = ActivityProgressBar("Train")
         self.loss_label = QLabel("loss –")
         self.iou_label = QLabel("val IoU –")
+        self.device_label = QLabel(DEVICE_UNKNOWN)
+        self.device_label.setToolTip("where the model process computes (it tells once TensorFlow has loaded)")
         self.plot = LinePlot("loss")
         self.status = status_label()
 
@@ -182,7 +206,7 @@ class TrainWidget(QWidget):
         advanced_form.addRow("seed", self.seed)
         advanced_form.addRow(self.resume)
         stack(self, form, advanced, row(self.start_button, self.retrain_button, self.stop_button), self.progress,
-              row(self.loss_label, self.iou_label), self.plot, self.status)
+              row(self.loss_label, self.iou_label), self.device_label, self.plot, self.status)
         self._inputs = [self.recipe, self.backgrounds, self.labels_table, self.bank_path, self.budget_kind,
                         self.budget, self.model_path, self.replace, advanced]
 
@@ -197,6 +221,11 @@ class TrainWidget(QWidget):
         self.recipe.currentIndexChanged.connect(lambda *_: self._recipe_timer.start())
         self.backgrounds.checked_changed.connect(self._recipe_timer.start)
         self._refresh_recipe_line()
+        # kept between sessions (not the layers, nor the "replace" boxes: each session decides those)
+        self.settings = RememberedSettings("train", dict(
+            recipe=self.recipe, bank_path=self.bank_path, budget_kind=self.budget_kind, budget=self.budget,
+            model_path=self.model_path, base_filters=self.base_filters, depth=self.depth, patch=self.patch,
+            batch_size=self.batch_size, validation_scenes=self.validation_scenes, seed=self.seed), owner=self)
 
     @property
     def busy(self) -> bool:
@@ -504,6 +533,7 @@ class TrainWidget(QWidget):
         """Forget the previous run's loss, val IoU and curve (a new run starts)."""
         self.loss_label.setText("loss –")
         self.iou_label.setText("val IoU –")
+        self.device_label.setText(DEVICE_UNKNOWN)
         self.plot.clear()
 
     def _show_phase(self, phase: str) -> None:
@@ -519,6 +549,8 @@ class TrainWidget(QWidget):
         if kind == "started":
             self._pid = event.get("pid")
             self._show_phase("loading TensorFlow")  # the child's first work, whatever its task
+        elif kind == "device":
+            self.device_label.setText(describe_device(event))
         elif kind == "phase" and event.get("phase") != self.phase:
             self._show_phase(str(event.get("phase")))
         elif kind == "progress":
