@@ -12,10 +12,10 @@ def dock_settings_folder(tmp_path_factory):
 
     The docks start from their defaults, whatever another test or the user's own napari saved.
     """
-    from qtpy.QtCore import QSettings
+    from napari_synthseg._napari._common import keep_dock_settings_in
 
     folder = tmp_path_factory.mktemp("dock_settings")
-    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(folder))
+    keep_dock_settings_in(folder)
     return folder
 
 

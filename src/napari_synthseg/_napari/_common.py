@@ -345,6 +345,12 @@ def dock_settings() -> QSettings:
     return QSettings(QSettings.IniFormat, QSettings.UserScope, SETTINGS_ORGANISATION, SETTINGS_APPLICATION)
 
 
+def keep_dock_settings_in(folder) -> None:
+    """Keep the docks' remembered settings in ``folder`` for the rest of this process (tests, scripted
+    runs): the docks then start from their defaults and never read or change the user's settings."""
+    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(folder))
+
+
 def _widget_value(widget):
     if isinstance(widget, PathPicker):
         return widget.edit.text()
