@@ -38,7 +38,7 @@ from ._common import (
     status_label,
     tabify_stage,
 )
-from ._jobs import job_worker
+from ._jobs import describe_device, job_worker
 
 if TYPE_CHECKING:
     import napari
@@ -183,7 +183,10 @@ class SegmentWidget(QWidget):
 
     def _on_event(self, event: dict) -> None:
         kind = event.get("kind")
-        if kind == "progress":
+        if kind == "device":
+            n_planes = len(self._job_context.get("planes", []))
+            self.status.setText(describe_device(event, f"segmenting {n_planes} plane(s)") + "…")
+        elif kind == "progress":
             n_images = max(int(event.get("n_images") or 1), 1)
             n_tiles = max(int(event.get("n_tiles") or 1), 1)
             done = (int(event.get("image") or 0) + int(event.get("tile") or 0) / n_tiles) / n_images

@@ -59,7 +59,7 @@ from ._common import (
     status_label,
     tabify_stage,
 )
-from ._jobs import job_worker
+from ._jobs import describe_device, job_worker
 from ._labels_table import ImageLabelsTable
 from ._plots import LinePlot
 from .autoseg_widget import AUTOSEG_METADATA
@@ -86,25 +86,6 @@ RECIPE_LINE_DELAY_MS = 300
 
 #: The device line until the model process tells where it computes.
 DEVICE_UNKNOWN = "device: told once TensorFlow has loaded"
-#: Keras backends by the name their users know.
-_BACKEND_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
-
-
-def describe_device(event: dict) -> str:
-    """The Train dock's line for a model process's ``device`` event, e.g. ``training on a GPU: NVIDIA H200
-    (TensorFlow)`` or ``training on the CPU (TensorFlow)``."""
-    backend = str(event.get("backend") or "tensorflow")
-    backend = _BACKEND_NAMES.get(backend, backend)
-    device, name = event.get("device"), str(event.get("device_name") or "")
-    if device == "GPU":
-        more = int(event.get("n_gpus") or 1) - 1
-        extra = f" (+{more} more GPU{'s' if more > 1 else ''})" if more > 0 else ""
-        return f"training on a GPU: {name or 'unnamed'}{extra} ({backend})"
-    if device == "CPU":
-        return f"training on the CPU ({backend}; no GPU found)"
-    return f"training device unknown ({backend}{': ' + name if name else ''})"
-
-
 def _spin(low: int, high: int, value: int, step: int = 1) -> QSpinBox:
     box = QSpinBox()
     box.setRange(low, high)
