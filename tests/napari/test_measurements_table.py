@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from qtpy.QtCore import QPoint, Qt
 
@@ -115,3 +116,10 @@ def test_histogram_of_any_numeric_column(dock, qtbot, tmp_path):
 
     measure(qtbot, widget, tmp_path / "again.csv")  # measuring again keeps the user's column
     assert widget.histogram_column.currentText() == "area_nm2"
+
+    # features from elsewhere (e.g. a reader) with a category and a flag: only numbers are offered
+    labels.features = {"label": [1, 2, 3], "kind": pd.Categorical(["a", "b", "a"]), "edge": [True, False, True],
+                       "score": [0.5, 0.25, 1.0]}
+    assert [widget.histogram_column.itemText(i) for i in range(widget.histogram_column.count())] == ["score"]
+    assert widget.histogram.title == "score" and int(widget.histogram.counts.sum()) == 3
+    assert widget.measurements_table.columns() == ["label", "kind", "edge", "score"]

@@ -775,12 +775,14 @@ class CurateWidget(QWidget):
     # ------------------------------------------------------------------ histogram
     def _refresh_histogram_columns(self) -> None:
         """Offer the numeric measurement columns of the table's layer (ids and places left out)."""
+        from pandas.api.types import is_bool_dtype, is_numeric_dtype  # napari's features are a DataFrame
+
         layer = self.measurements_table.layer
         features = layer.features if layer is not None else None
         names = [] if features is None else [
             str(name) for name in features.columns
             if name not in HISTOGRAM_SKIPPED and not str(name).startswith("bbox_")
-            and np.issubdtype(features[name].dtype, np.number) and not np.issubdtype(features[name].dtype, np.bool_)]
+            and is_numeric_dtype(features[name]) and not is_bool_dtype(features[name])]
         current = self.histogram_column.currentText()
         self.histogram_column.blockSignals(True)
         self.histogram_column.clear()
