@@ -173,6 +173,7 @@ def main(argv=None) -> int:
     from napari.utils.notifications import notification_manager
 
     import napari
+    from napari_synthseg._napari._common import keep_dock_settings_in
     from napari_synthseg._napari.autoseg_widget import AutosegWidget
     from napari_synthseg._napari.curate_widget import SHORTCUTS, CurateWidget
     from napari_synthseg._napari.sample import sample_grains
@@ -181,6 +182,7 @@ def main(argv=None) -> int:
     from napari_synthseg._napari.train_widget import TrainWidget
     from napari_synthseg.sample_data import make_sample_scene
 
+    keep_dock_settings_in(out / "dock_settings")  # the docks' defaults, not what this user's napari remembers
     messages: list[str] = []
     notification_manager.notification_ready.connect(lambda n: messages.append(str(n.message)))
 

@@ -337,6 +337,31 @@ def test_a_curation_round_in_the_child_names_its_phases(tmp_path):
                     "kwargs": {"steps": 2, "train_params": {"validation_scenes": 2}}}, events, threading.Event())
     phases = [e["phase"] for e in events if e["kind"] == "phase"]
     assert phases[:2] == ["building the model", "validating"]  # a resumed model is scored first
+    kinds = [e["kind"] for e in events]
+    assert kinds.count("device") == 1 and kinds.index("device") < kinds.index("phase")  # told once, first
     assert "training" in phases and phases.count("validating") >= 2
     (result,) = [e for e in events if e["kind"] == "result"]
     assert result["task"] == "retrain" and result["model_path"].endswith("model_round2.keras")
+
+
+def test_the_child_tells_where_it_computes(monkeypatch):
+    tf = pytest.importorskip("tensorflow")
+    from napari_synthseg.model import runner
+
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    gpus = tf.config.list_physical_devices("GPU")
+    device = runner.compute_device()
+    assert device["backend"] == "tensorflow" and device["n_gpus"] == len(gpus)
+    assert device["device"] == ("GPU" if gpus else "CPU") and (device["device_name"] != "") == bool(gpus)
+
+    class Events(list):
+        put = list.append
+
+    def broken():
+        raise RuntimeError("CUDA driver too old")
+
+    monkeypatch.setattr(runner, "compute_device", broken)
+    events = Events()
+    runner._send_device(events)  # telling the device never fails the job
+    assert events == [{"kind": "device", "backend": "tensorflow", "device": "unknown",
+                       "device_name": "RuntimeError: CUDA driver too old", "n_gpus": 0}]

@@ -6,6 +6,19 @@ import pytest
 from _images import grains
 
 
+@pytest.fixture(autouse=True)
+def dock_settings_folder(tmp_path_factory):
+    """Every test's docks remember their settings in a fresh folder of their own.
+
+    The docks start from their defaults, whatever another test or the user's own napari saved.
+    """
+    from napari_synthseg._napari._common import keep_dock_settings_in
+
+    folder = tmp_path_factory.mktemp("dock_settings")
+    keep_dock_settings_in(folder)
+    return folder
+
+
 @pytest.fixture
 def shown_errors(monkeypatch):
     """Every message napari would show as an error notification, in order.

@@ -14,6 +14,25 @@ from collections.abc import Callable
 POLL_INTERVAL_S = 0.05
 
 
+#: Keras backends by the name their users know.
+_BACKEND_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
+
+
+def describe_device(event: dict, work: str = "training") -> str:
+    """A dock's line for a model process's ``device`` event, e.g. ``training on a GPU: NVIDIA H200
+    (TensorFlow)`` or ``training on the CPU (TensorFlow; no GPU found)``; ``work`` says what runs there."""
+    backend = str(event.get("backend") or "tensorflow")
+    backend = _BACKEND_NAMES.get(backend, backend)
+    device, name = event.get("device"), str(event.get("device_name") or "")
+    if device == "GPU":
+        more = int(event.get("n_gpus") or 1) - 1
+        extra = f" (+{more} more GPU{'s' if more > 1 else ''})" if more > 0 else ""
+        return f"{work} on a GPU: {name or 'unnamed'}{extra} ({backend})"
+    if device == "CPU":
+        return f"{work} on the CPU ({backend}; no GPU found)"
+    return f"{work} on an unknown device ({backend}{': ' + name if name else ''})"
+
+
 def job_worker(start: Callable, stop_requested: threading.Event, stop_timeout: float = 30.0):
     """A napari generator worker that starts a ModelJob and yields each of its events.
 

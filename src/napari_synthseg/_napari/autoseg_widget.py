@@ -11,7 +11,6 @@ from qtpy.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
-    QProgressBar,
     QPushButton,
     QSpinBox,
     QWidget,
@@ -19,8 +18,10 @@ from qtpy.QtWidgets import (
 
 from ..autoseg import METHODS
 from ._common import (
+    ActivityProgressBar,
     LayerChooser,
     PathPicker,
+    RememberedSettings,
     connect_click,
     current_plane,
     describe_error,
@@ -102,7 +103,7 @@ class AutosegWidget(QWidget):
         self.run_button = QPushButton("Auto-segment")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
-        self.progress = QProgressBar()
+        self.progress = ActivityProgressBar("Auto-segment")
         self.bank_path = PathPicker("dir", "Object bank folder")
         self.add_button = QPushButton("Add objects to bank")
         self.status = status_label()
@@ -138,6 +139,12 @@ class AutosegWidget(QWidget):
             widget.toggled.connect(self._schedule_preview)
         self.method.currentTextChanged.connect(self._update_threshold_enabled)
         self._update_threshold_enabled(self.method.currentText())
+        # kept between sessions (not the layers, nor the "replace" boxes: each session decides those)
+        self.settings = RememberedSettings("autoseg", dict(
+            method=self.method, polarity=self.polarity, threshold=self.threshold, sigma=self.sigma,
+            min_area=self.min_area, fill_holes=self.fill_holes, clear_border=self.clear_border,
+            split_touching=self.split_touching, ignore_scale_bar=self.ignore_scale_bar, scope=self.scope,
+            bank_path=self.bank_path), owner=self)
 
     # ------------------------------------------------------------------ parameters
     def _update_threshold_enabled(self, method: str) -> None:
@@ -311,6 +318,7 @@ class AutosegWidget(QWidget):
         worker.errored.connect(lambda exc: notify_error(describe_error(exc)))
         worker.aborted.connect(lambda: self.status.setText("cancelled; nothing was changed"))
         worker.finished.connect(self._finished)
+        self.progress.follow(worker)  # napari's activity panel shows it too
         worker.start()
 
     def _finished(self) -> None:

@@ -16,7 +16,6 @@ from qtpy.QtWidgets import (
     QFormLayout,
     QGridLayout,
     QLabel,
-    QProgressBar,
     QPushButton,
     QRadioButton,
     QWidget,
@@ -24,8 +23,10 @@ from qtpy.QtWidgets import (
 
 from ._checks import check_writable_file
 from ._common import (
+    ActivityProgressBar,
     LayerChooser,
     PathPicker,
+    RememberedSettings,
     connect_click,
     describe_error,
     find_layer,
@@ -44,6 +45,7 @@ from ._common import (
     status_label,
     tabify_stage,
 )
+from ._measurements_table import MeasurementsTable
 from ._plots import Histogram
 
 if TYPE_CHECKING:
@@ -65,6 +67,8 @@ CURATION_KINDS = {"background": 1, "pick": 2, "add": 3, "fill": 4}
 CURATION_COLOURS = {1: "magenta", 2: "yellow", 3: "cyan", 4: "lime"}
 #: Key of an Image layer's metadata holding its curation (plane -> Curation): the Train dock's round reads it.
 CURATION_METADATA = "synthseg_curation"
+#: Numeric measurement columns that are ids or places, never offered to the histogram.
+HISTOGRAM_SKIPPED = ("index", "label", "plane")
 #: Names that mark a Labels layer as a reference, never the default one to curate.
 GROUND_TRUTH_WORDS = ("ground truth", "ground_truth", "groundtruth", "gt", "truth")
 
@@ -189,8 +193,13 @@ class CurateWidget(QWidget):
         self.replace_files = QCheckBox("replace existing files")
         self.replace_files.setToolTip("an export over an existing labels or measurements file is refused "
                                       "unless this is ticked or the file was chosen with the '…' dialog")
-        self.histogram = Histogram("equivalent diameter (layer units)")
-        self.progress = QProgressBar()
+        self.measurements_table = MeasurementsTable(napari_viewer)
+        self.measurements_table.setToolTip("the labels layer's measurements: click a header to sort, a row to "
+                                           "select and show that object; picking a label selects its row")
+        self.histogram_column = QComboBox()
+        self.histogram_column.setToolTip("the measurement the histogram shows (unit in the name)")
+        self.histogram = Histogram("no measurements yet")
+        self.progress = ActivityProgressBar("Curate")
         self.status = status_label()
 
         form = QFormLayout()
@@ -203,7 +212,8 @@ class CurateWidget(QWidget):
               "bank folder", self.bank_path, self.export_picked_button,
               "labels file", self.labels_path, self.export_labels_button,
               "measurements file", self.csv_path, row(self.measure_scope, self.export_csv_button),
-              self.replace_files, self.histogram, self.progress, self.status)
+              self.replace_files, self.measurements_table, row(QLabel("histogram of"), self.histogram_column),
+              self.histogram, self.progress, self.status)
 
         self.mode_buttons.buttonClicked.connect(lambda *_: self._attach())
         self.labels_choice.currentIndexChanged.connect(lambda *_: self._attach())
@@ -215,9 +225,14 @@ class CurateWidget(QWidget):
         connect_click(self.export_picked_button, self.export_picked)
         connect_click(self.export_labels_button, self.export_labels)
         connect_click(self.export_csv_button, self.export_measurements)
+        self.measurements_table.refreshed.connect(self._refresh_histogram_columns)
+        self.histogram_column.currentIndexChanged.connect(lambda *_: self._show_histogram())
         napari_viewer.mouse_drag_callbacks.append(self._viewer_callback)
         self.destroyed.connect(_detach_all(napari_viewer, self._viewer_callback, self._callback))
         self._attach()
+        # kept between sessions (not the layers, nor the "replace" boxes: each session decides those)
+        self.settings = RememberedSettings("curate", dict(
+            bank_path=self.bank_path, measure_scope=self.measure_scope), owner=self)
 
     # ------------------------------------------------------------------ mode and attachment
     @property
@@ -249,6 +264,7 @@ class CurateWidget(QWidget):
             self.viewer.layers.selection.active = target
         self._bind_keys(labels)
         self._watch(labels)
+        self.measurements_table.set_layer(labels)
         self._switch_state()
 
     def _bind_keys(self, layer) -> None:
@@ -745,13 +761,50 @@ class CurateWidget(QWidget):
 
             self.measurements = rows
             diameter = f"equivalent_diameter_{column_unit(unit, spacing)}"
-            self.histogram.set_values([row[diameter] for row in rows])
             if layer in self.viewer.layers and rows:
-                # napari shows a Labels layer's features for the label under the mouse (column "index")
+                # napari shows a Labels layer's features for the label under the mouse (column "index");
+                # the table and the histogram follow the features
                 layer.features = {"index": [row["label"] for row in rows], **rows_to_columns(rows)}
+            else:
+                self.histogram.title = diameter
+                self.histogram.set_values([row[diameter] for row in rows])
             self.status.setText(f"{len(rows)} objects measured → {path}")
 
         self._start(quiet_worker(measure), len(planes), report)
+
+    # ------------------------------------------------------------------ histogram
+    def _refresh_histogram_columns(self) -> None:
+        """Offer the numeric measurement columns of the table's layer (ids and places left out)."""
+        from pandas.api.types import is_bool_dtype, is_numeric_dtype  # napari's features are a DataFrame
+
+        layer = self.measurements_table.layer
+        features = layer.features if layer is not None else None
+        names = [] if features is None else [
+            str(name) for name in features.columns
+            if name not in HISTOGRAM_SKIPPED and not str(name).startswith("bbox_")
+            and is_numeric_dtype(features[name]) and not is_bool_dtype(features[name])]
+        current = self.histogram_column.currentText()
+        self.histogram_column.blockSignals(True)
+        self.histogram_column.clear()
+        self.histogram_column.addItems(names)
+        if current in names:
+            self.histogram_column.setCurrentText(current)
+        else:
+            diameters = [name for name in names if name.startswith("equivalent_diameter")]
+            self.histogram_column.setCurrentText((diameters or names or [""])[0])
+        self.histogram_column.blockSignals(False)
+        self._show_histogram()
+
+    def _show_histogram(self) -> None:
+        """Plot the chosen column of the layer's features."""
+        layer = self.measurements_table.layer
+        name = self.histogram_column.currentText()
+        if layer is None or not name or name not in layer.features.columns:
+            self.histogram.title = "no measurements yet"
+            self.histogram.set_values([])
+            return
+        self.histogram.title = name
+        self.histogram.set_values(layer.features[name].to_numpy(dtype=float, na_value=np.nan))
 
     # ------------------------------------------------------------------ worker plumbing
     def _start(self, worker, total: int, on_result) -> None:
@@ -766,6 +819,7 @@ class CurateWidget(QWidget):
         worker.returned.connect(safe_slot(on_result))
         worker.errored.connect(lambda exc: notify_error(describe_error(exc)))
         worker.finished.connect(self._finished)
+        self.progress.follow(worker)  # napari's activity panel shows it too
         worker.start()
 
     def _finished(self) -> None:

@@ -10,7 +10,6 @@ from qtpy.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
-    QProgressBar,
     QPushButton,
     QSpinBox,
     QWidget,
@@ -21,8 +20,10 @@ from napari_synthseg.instances import DEFAULT_MIN_AREA
 from ._checks import check_model_backend, model_sidecar
 from ._common import (
     PROBABILITY_SUFFIX,
+    ActivityProgressBar,
     LayerChooser,
     PathPicker,
+    RememberedSettings,
     connect_click,
     describe_error,
     is_probability_layer,
@@ -37,7 +38,7 @@ from ._common import (
     status_label,
     tabify_stage,
 )
-from ._jobs import job_worker
+from ._jobs import describe_device, job_worker
 
 if TYPE_CHECKING:
     import napari
@@ -100,7 +101,7 @@ class SegmentWidget(QWidget):
         self.run_button = QPushButton("Segment")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
-        self.progress = QProgressBar()
+        self.progress = ActivityProgressBar("Segment")
         self.status = status_label()
 
         form = QFormLayout()
@@ -119,6 +120,11 @@ class SegmentWidget(QWidget):
         connect_click(self.run_button, self.run)
         connect_click(self.cancel_button, self.cancel)
         self.destroyed.connect(self._stop_requested.set)
+        # kept between sessions (not the layers, nor the "replace" boxes: each session decides those)
+        self.settings = RememberedSettings("segment", dict(
+            model_path=self.model_path, scope=self.scope, threshold=self.threshold, min_area=self.min_area,
+            min_confidence=self.min_confidence, fill_holes=self.fill_holes, augment=self.augment,
+            skip_scale_bar=self.skip_scale_bar, tile=self.tile), owner=self)
 
     @property
     def busy(self) -> bool:
@@ -163,6 +169,7 @@ class SegmentWidget(QWidget):
         worker.yielded.connect(safe_slot(self._on_event))
         worker.errored.connect(lambda exc: notify_error(f"segmentation failed: {describe_error(exc)}"))
         worker.finished.connect(self._finished)
+        self.progress.follow(worker)  # napari's activity panel shows it too
         worker.start()
 
     def cancel(self) -> None:
@@ -176,7 +183,10 @@ class SegmentWidget(QWidget):
 
     def _on_event(self, event: dict) -> None:
         kind = event.get("kind")
-        if kind == "progress":
+        if kind == "device":
+            n_planes = len(self._job_context.get("planes", []))
+            self.status.setText(describe_device(event, f"segmenting {n_planes} plane(s)") + "…")
+        elif kind == "progress":
             n_images = max(int(event.get("n_images") or 1), 1)
             n_tiles = max(int(event.get("n_tiles") or 1), 1)
             done = (int(event.get("image") or 0) + int(event.get("tile") or 0) / n_tiles) / n_images

@@ -9,7 +9,6 @@ from qtpy.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
     QPushButton,
     QSpinBox,
     QWidget,
@@ -17,8 +16,10 @@ from qtpy.QtWidgets import (
 
 from ._checks import check_bank_has_objects, check_output_folder
 from ._common import (
+    ActivityProgressBar,
     LayerChecklist,
     PathPicker,
+    RememberedSettings,
     connect_click,
     describe_error,
     find_layer,
@@ -74,7 +75,7 @@ class SynthWidget(QWidget):
         self.write_button = QPushButton("Write scenes")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
-        self.progress = QProgressBar()
+        self.progress = ActivityProgressBar("Synthesize")
         self.status = status_label()
 
         form = QFormLayout()
@@ -100,6 +101,11 @@ class SynthWidget(QWidget):
         connect_click(self.show_button, self.show_scenes)
         connect_click(self.write_button, self.write_scenes)
         connect_click(self.cancel_button, self.cancel)
+        # kept between sessions (not the layers, nor the "replace" boxes: each session decides those)
+        self.settings = RememberedSettings("synthesize", dict(
+            bank_path=self.bank_path, height=self.height, width=self.width, n_show=self.n_show,
+            min_objects=self.min_objects, max_objects=self.max_objects, seed=self.seed, out_dir=self.out_dir,
+            n_write=self.n_write), owner=self)
 
     @property
     def busy(self) -> bool:
@@ -226,6 +232,7 @@ class SynthWidget(QWidget):
         worker.aborted.connect(lambda: self.status.setText(
             f"cancelled; {len(self.written)} complete scenes on disk" if self.written else "cancelled"))
         worker.finished.connect(self._finished)
+        self.progress.follow(worker)  # napari's activity panel shows it too
         worker.start()
 
     def _finished(self) -> None:

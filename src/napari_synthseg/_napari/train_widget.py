@@ -21,7 +21,6 @@ from qtpy.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QLabel,
-    QProgressBar,
     QPushButton,
     QSpinBox,
     QWidget,
@@ -39,8 +38,10 @@ from ._checks import (
     model_sidecar,
 )
 from ._common import (
+    ActivityProgressBar,
     LayerChecklist,
     PathPicker,
+    RememberedSettings,
     connect_click,
     current_plane,
     describe_error,
@@ -58,7 +59,7 @@ from ._common import (
     status_label,
     tabify_stage,
 )
-from ._jobs import job_worker
+from ._jobs import describe_device, job_worker
 from ._labels_table import ImageLabelsTable
 from ._plots import LinePlot
 from .autoseg_widget import AUTOSEG_METADATA
@@ -83,6 +84,8 @@ PHASES = ("starting Python", "loading TensorFlow", "building the model", "traini
 RECIPE_LINE_DELAY_MS = 300
 
 
+#: The device line until the model process tells where it computes.
+DEVICE_UNKNOWN = "device: told once TensorFlow has loaded"
 def _spin(low: int, high: int, value: int, step: int = 1) -> QSpinBox:
     box = QSpinBox()
     box.setRange(low, high)
@@ -157,9 +160,11 @@ class TrainWidget(QWidget):
                                        "pixels count); writes <model>_round2.keras, never over a model")
         self.stop_button = QPushButton("Stop (keep best)")
         self.stop_button.setEnabled(False)
-        self.progress = QProgressBar()
+        self.progress = ActivityProgressBar("Train")
         self.loss_label = QLabel("loss –")
         self.iou_label = QLabel("val IoU –")
+        self.device_label = QLabel(DEVICE_UNKNOWN)
+        self.device_label.setToolTip("where the model process computes (it tells once TensorFlow has loaded)")
         self.plot = LinePlot("loss")
         self.status = status_label()
 
@@ -182,7 +187,7 @@ class TrainWidget(QWidget):
         advanced_form.addRow("seed", self.seed)
         advanced_form.addRow(self.resume)
         stack(self, form, advanced, row(self.start_button, self.retrain_button, self.stop_button), self.progress,
-              row(self.loss_label, self.iou_label), self.plot, self.status)
+              row(self.loss_label, self.iou_label), self.device_label, self.plot, self.status)
         self._inputs = [self.recipe, self.backgrounds, self.labels_table, self.bank_path, self.budget_kind,
                         self.budget, self.model_path, self.replace, advanced]
 
@@ -197,6 +202,11 @@ class TrainWidget(QWidget):
         self.recipe.currentIndexChanged.connect(lambda *_: self._recipe_timer.start())
         self.backgrounds.checked_changed.connect(self._recipe_timer.start)
         self._refresh_recipe_line()
+        # kept between sessions (not the layers, nor the "replace" boxes: each session decides those)
+        self.settings = RememberedSettings("train", dict(
+            recipe=self.recipe, bank_path=self.bank_path, budget_kind=self.budget_kind, budget=self.budget,
+            model_path=self.model_path, base_filters=self.base_filters, depth=self.depth, patch=self.patch,
+            batch_size=self.batch_size, validation_scenes=self.validation_scenes, seed=self.seed), owner=self)
 
     @property
     def busy(self) -> bool:
@@ -402,6 +412,7 @@ class TrainWidget(QWidget):
         worker.yielded.connect(safe_slot(self._on_event))
         worker.errored.connect(lambda exc: notify_error(f"training failed: {describe_error(exc)}"))
         worker.finished.connect(self._finished)
+        self.progress.follow(worker)  # napari's activity panel shows it too
         worker.start()
 
     def curated_images(self) -> list[tuple]:
@@ -465,6 +476,7 @@ class TrainWidget(QWidget):
         worker.yielded.connect(safe_slot(self._on_event))
         worker.errored.connect(lambda exc: notify_error(f"retraining failed: {describe_error(exc)}"))
         worker.finished.connect(self._finished)
+        self.progress.follow(worker)  # napari's activity panel shows it too
         worker.start()
 
     def _recipe_inputs_maker(self, names: list[str], pairs: list, normalization: str):
@@ -502,6 +514,7 @@ class TrainWidget(QWidget):
         """Forget the previous run's loss, val IoU and curve (a new run starts)."""
         self.loss_label.setText("loss –")
         self.iou_label.setText("val IoU –")
+        self.device_label.setText(DEVICE_UNKNOWN)
         self.plot.clear()
 
     def _show_phase(self, phase: str) -> None:
@@ -517,6 +530,8 @@ class TrainWidget(QWidget):
         if kind == "started":
             self._pid = event.get("pid")
             self._show_phase("loading TensorFlow")  # the child's first work, whatever its task
+        elif kind == "device":
+            self.device_label.setText(describe_device(event))
         elif kind == "phase" and event.get("phase") != self.phase:
             self._show_phase(str(event.get("phase")))
         elif kind == "progress":

@@ -7,6 +7,8 @@ itself imports neither Keras nor TensorFlow; only the child does.
 Events (dicts with a ``"kind"``):
 
 - ``{"kind": "started", "pid": ..., "backend": ...}`` once the child runs;
+- ``{"kind": "device", "backend", "device" ("CPU" or "GPU"), "device_name", "n_gpus"}`` once Keras is
+  loaded (training, a curation round, prediction): where the child computes;
 - ``{"kind": "phase", "task": "train", "phase": ...}`` when the work of a training or a curation
   round changes: "loading TensorFlow", then ``train_model``'s phases ("building the model",
   "training", "validating", "saving");
@@ -421,6 +423,37 @@ def _child_main(task, payload, events, cancel_event, env, tmpdir) -> None:
         events.join_thread()
 
 
+def compute_device() -> dict:
+    """Where this process's Keras computes: ``{"backend", "device", "device_name", "n_gpus"}``.
+
+    Called in the child once Keras is loaded (TensorFlow is imported already then). ``device`` is
+    ``"GPU"`` when TensorFlow sees one (``device_name`` names the first), else ``"CPU"``; another
+    Keras backend is reported by name with ``device`` ``"unknown"``.
+    """
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if backend != "tensorflow":
+        return {"backend": backend, "device": "unknown", "device_name": "", "n_gpus": 0}
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return {"backend": backend, "device": "CPU", "device_name": "", "n_gpus": 0}
+    try:
+        name = tf.config.experimental.get_device_details(gpus[0]).get("device_name") or gpus[0].name
+    except (RuntimeError, ValueError):  # details are not known for every device kind
+        name = gpus[0].name
+    return {"backend": backend, "device": "GPU", "device_name": str(name), "n_gpus": len(gpus)}
+
+
+def _send_device(events) -> None:
+    """Put the ``device`` event (see the module docstring); a failure to tell never fails the job."""
+    try:
+        events.put({"kind": "device", **compute_device()})
+    except Exception as exc:  # e.g. a broken CUDA set-up: the job itself says more when it runs
+        events.put({"kind": "device", "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
+                    "device": "unknown", "device_name": f"{type(exc).__name__}: {exc}", "n_gpus": 0})
+
+
 class _ArrayFile:
     """A large array sent to the child as a .npy file in the job's folder."""
 
@@ -459,6 +492,8 @@ def _child_train(kwargs, events, cancel_event) -> None:
     phase("loading TensorFlow")  # the import below takes most of a minute on a busy machine
     from napari_synthseg.model.training import progress_dict, train_model
 
+    _send_device(events)
+
     def send(progress) -> None:
         events.put({"kind": "progress", "task": "train", **progress_dict(progress)})
 
@@ -483,7 +518,12 @@ def _child_retrain(payload, events, cancel_event) -> None:
     def send(progress) -> None:
         events.put({"kind": "progress", "task": "train", **asdict(progress)})
 
+    device_sent = []
+
     def phase(name: str) -> None:
+        if not device_sent:  # the first phase comes once Keras is loaded
+            device_sent.append(True)
+            _send_device(events)
         events.put({"kind": "phase", "task": "train", "phase": name})
 
     kwargs = dict(payload["kwargs"])
@@ -503,6 +543,7 @@ def _child_predict(payload, events, cancel_event, tmpdir) -> None:
     from napari_synthseg.model.prediction import load_model, predict
 
     model = load_model(payload["model_path"])
+    _send_device(events)
     items = payload["items"]
     out_dir = payload["out_dir"]
     kwargs = payload["predict_kwargs"]
