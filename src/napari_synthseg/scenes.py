@@ -10,6 +10,7 @@ the same scene.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
@@ -17,12 +18,7 @@ from scipy import ndimage
 from ._synthesis_common import _as_generator, _field_side, _random_crop, _scene_shape, _standard_normal_field
 from .backgrounds import _background_source, _draw_kind, _kind_weights
 from .scene_objects import prepare_objects
-
-try:  # skimage's Cython affine warp is ~2x faster than scipy's spline code for order 1
-    from skimage.transform._warps_cy import _warp_fast
-except ImportError:  # private API: fall back to scipy if it moves
-    _warp_fast = None
-
+from .scene_pasting import _centred_offset, _inverse, _resample, _restyle, _slide_against, _window
 
 #: Scene settings that training uses unless told otherwise (chosen by measurement:
 #: docs/benchmarks.md, "Recipe choice"). ``synthesize_scene``'s own defaults stay neutral.
@@ -34,9 +30,6 @@ MIN_VISIBLE_PIXELS = 10
 #: Range of the share of an agglomerated object (and of each neighbour it touches) that the
 #: two may overlap: enough for a shared outline, little enough that each keeps its shape.
 CLUSTER_OVERLAP = (0.01, 0.08)
-#: Steps of the bisection that slides an agglomerated object against its neighbours
-#: (2**-8 of the starting distance: well under a pixel).
-_CLUSTER_STEPS = 8
 
 
 def _range_pair(value, name: str, *, low: float = 0.0, integer: bool = False) -> tuple[float, float]:
@@ -180,128 +173,207 @@ def synthesize_scene(
     """
     height, width = _scene_shape(shape)
     rng = _as_generator(rng)
-    n_lo, n_hi = _range_pair(n_objects, "n_objects", integer=True)
-    s_lo, s_hi = _range_pair(scale_range, "scale_range", low=1e-3)
-    noise_lo, noise_hi = _range_pair(noise_std, "noise_std")
-    brightness = _range_pair(brightness, "brightness")[1]
-    contrast = _range_pair(contrast, "contrast")[1]
-    if contrast >= 1.0:
-        raise ValueError(f"contrast must be below 1 (a relative change), got {contrast}")
-    blur_prob = _probability(blur_prob, "blur_prob")
-    touch_prob = _probability(touch_prob, "touch_prob")
-    group_prob = _probability(group_prob, "group_prob")
-    if coverage is not None:
-        c_lo, c_hi = _range_pair(coverage, "coverage")
-        if c_hi > 1.0:
-            raise ValueError(f"coverage must lie in [0, 1], got {coverage!r}")
-    restyle_prob = _probability(restyle_prob, "restyle_prob")
-    invert_prob = _probability(invert_prob, "invert_prob")
-    rim_prob = _probability(rim_prob, "rim_prob")
-    cluster_prob = _probability(cluster_prob, "cluster_prob")
-    r_lo, r_hi = _range_pair(restyle_contrast, "restyle_contrast", low=1e-4)
+    settings = _SceneSettings.check(n_objects, scale_range, noise_std, brightness, contrast, blur_prob, touch_prob,
+                                    group_prob, coverage, restyle_prob, invert_prob, rim_prob, cluster_prob,
+                                    restyle_contrast, rotate=bool(rotate), flip=bool(flip),
+                                    soft_edges=bool(soft_edges))
     weights = _kind_weights(background_kinds)
-    prepared_all = prepare_objects(bank)
-    prepared = prepared_all.objects
+    prepared = prepare_objects(bank)
     source = _background_source(backgrounds)
-    group_image = None
-    group_members = None
-    if group_prob > 0 and rng.random() < group_prob:
-        name = prepared[int(rng.integers(len(prepared)))].source
-        group_members = prepared_all.groups[name]
+    group_image = group_members = None
+    if settings.group_prob > 0 and rng.random() < settings.group_prob:
+        name = prepared.objects[int(rng.integers(len(prepared)))].source
+        group_members = prepared.groups[name]
         if source is not None:
             group_image = source.image_index(name)
-
-    # -- background
-    if source is None:
-        if weights is not None and set(weights) - {"noise", "flat"}:
-            raise ValueError("background kinds other than 'noise' and 'flat' need real backgrounds; pass backgrounds=")
-        kind = _draw_kind(rng, weights) if weights else "noise"
-        level = rng.uniform(0.05, 0.35)
-        if kind == "flat":
-            background = np.full((height, width), level, dtype=np.float32)
-        else:
-            crop = _random_crop(_standard_normal_field(_field_side((height, width))), (height, width), rng)
-            background = crop * np.float32(rng.uniform(0.01, 0.05)) + np.float32(level)
-            np.clip(background, 0.0, 1.0, out=background)
-    else:
-        kind = _draw_kind(rng, weights) if weights else None
-        background = source.make_background((height, width), rng, kind, image=group_image)
+    background = _scene_background(source, weights, (height, width), rng, group_image)
+    draws = _ObjectDraws.draw(rng, settings, prepared.objects, group_members, (height, width))
     image = background.copy()
     labels = np.zeros((height, width), dtype=np.uint32)
+    _paste_all(image, labels, prepared.objects, draws, settings)
+    labels = _drop_slivers(image, labels, background, draws.count)
+    if settings.noise[1] > 0:
+        sd = rng.uniform(*settings.noise)
+        if sd > 0:
+            field = _standard_normal_field(_field_side((height, width)))
+            image += _random_crop(field, (height, width), rng) * np.float32(sd)
+    np.clip(image, 0.0, 1.0, out=image)
+    return image, labels
 
-    # -- all per-object random numbers at once (a fixed number of draws per scene)
-    count = int(rng.integers(n_lo, n_hi + 1))
-    which = rng.integers(0, len(prepared), size=count)
-    if group_members is not None:
-        which = group_members[which % group_members.size]
-    scales = np.exp(rng.uniform(math.log(s_lo), math.log(s_hi), size=count))
-    quarter = rng.integers(0, 4, size=count)
-    free_angle = np.where(rng.random(count) < 0.75, rng.uniform(-np.pi / 4, np.pi / 4, size=count), 0.0)
-    angles = (quarter * (np.pi / 2) + free_angle) if rotate else np.zeros(count)
-    flips = (rng.random(count) < 0.5) if flip else np.zeros(count, dtype=bool)
-    shifts = rng.uniform(-brightness, brightness, size=count)
-    gains = 1.0 + rng.uniform(-contrast, contrast, size=count)
-    blurs = rng.random(count) < blur_prob
-    sigmas = rng.uniform(0.5, 1.5, size=count)
-    touches = rng.random(count) < touch_prob
-    partners = rng.random(count)
-    directions = rng.uniform(0, 2 * np.pi, size=count)
-    reaches = rng.uniform(0.55, 1.0, size=count)
-    centres_y = rng.uniform(0, height, size=count)
-    centres_x = rng.uniform(0, width, size=count)
-    if coverage is not None and count > 0:
-        target = rng.uniform(c_lo, c_hi) * height * width
-        expected = np.cumsum([prepared[int(k)].area for k in which] * scales**2)
-        count = min(count, max(1, int(np.searchsorted(expected, target)) + 1))
-    if restyle_prob > 0 or rim_prob > 0:  # drawn only when used, so older scenes stay the same
-        restyles = rng.random(count) < restyle_prob
-        restyle_levels = np.exp(rng.uniform(math.log(r_lo), math.log(r_hi), size=count))
-        inverts = rng.random(count) < invert_prob
-        texture_gains = np.exp(rng.uniform(math.log(0.5), math.log(1.5), size=count))
-        rims = rng.random(count) < rim_prob
-        rim_widths = rng.integers(1, 4, size=count)
-        rim_depths = rng.uniform(0.03, 0.2, size=count)
-    else:
-        restyles = rims = np.zeros(count, dtype=bool)
-    if cluster_prob > 0:  # drawn only when used, so older scenes stay the same
-        clusters = rng.random(count) < cluster_prob
-        overlaps = rng.uniform(CLUSTER_OVERLAP[0], CLUSTER_OVERLAP[1], size=count)
-        visible_areas = np.zeros(count + 1, dtype=np.int64)  # each object's visible pixels so far
-    else:
-        clusters = np.zeros(count, dtype=bool)
 
+@dataclass(frozen=True)
+class _SceneSettings:
+    """``synthesize_scene``'s arguments, checked and normalised (ranges as ``(low, high)``)."""
+
+    n_objects: tuple[int, int]
+    scale: tuple[float, float]
+    noise: tuple[float, float]
+    brightness: float
+    contrast: float
+    blur_prob: float
+    touch_prob: float
+    group_prob: float
+    coverage: tuple[float, float] | None
+    restyle_prob: float
+    invert_prob: float
+    rim_prob: float
+    cluster_prob: float
+    restyle_contrast: tuple[float, float]
+    rotate: bool
+    flip: bool
+    soft_edges: bool
+
+    @classmethod
+    def check(cls, n_objects, scale_range, noise_std, brightness, contrast, blur_prob, touch_prob, group_prob,
+              coverage, restyle_prob, invert_prob, rim_prob, cluster_prob, restyle_contrast, *, rotate, flip,
+              soft_edges) -> _SceneSettings:
+        """Validate the arguments; a ValueError names the bad one."""
+        n_objects = _range_pair(n_objects, "n_objects", integer=True)
+        scale = _range_pair(scale_range, "scale_range", low=1e-3)
+        noise = _range_pair(noise_std, "noise_std")
+        brightness = _range_pair(brightness, "brightness")[1]
+        contrast = _range_pair(contrast, "contrast")[1]
+        if contrast >= 1.0:
+            raise ValueError(f"contrast must be below 1 (a relative change), got {contrast}")
+        probabilities = {name: _probability(value, name) for name, value in (
+            ("blur_prob", blur_prob), ("touch_prob", touch_prob), ("group_prob", group_prob))}
+        if coverage is not None:
+            coverage = _range_pair(coverage, "coverage")
+            if coverage[1] > 1.0:
+                raise ValueError(f"coverage must lie in [0, 1], got {coverage!r}")
+        probabilities.update({name: _probability(value, name) for name, value in (
+            ("restyle_prob", restyle_prob), ("invert_prob", invert_prob), ("rim_prob", rim_prob),
+            ("cluster_prob", cluster_prob))})
+        restyle_contrast = _range_pair(restyle_contrast, "restyle_contrast", low=1e-4)
+        return cls(n_objects=n_objects, scale=scale, noise=noise, brightness=brightness, contrast=contrast,
+                   coverage=coverage, restyle_contrast=restyle_contrast, rotate=rotate, flip=flip,
+                   soft_edges=soft_edges, **probabilities)
+
+
+def _scene_background(source, weights, shape: tuple[int, int], rng: np.random.Generator,
+                      group_image: int | None) -> np.ndarray:
+    """A scene's background: from ``source``, or plain noise or a flat level without one."""
+    if source is not None:
+        kind = _draw_kind(rng, weights) if weights else None
+        return source.make_background(shape, rng, kind, image=group_image)
+    if weights is not None and set(weights) - {"noise", "flat"}:
+        raise ValueError("background kinds other than 'noise' and 'flat' need real backgrounds; pass backgrounds=")
+    kind = _draw_kind(rng, weights) if weights else "noise"
+    level = rng.uniform(0.05, 0.35)
+    if kind == "flat":
+        return np.full(shape, level, dtype=np.float32)
+    crop = _random_crop(_standard_normal_field(_field_side(shape)), shape, rng)
+    background = crop * np.float32(rng.uniform(0.01, 0.05)) + np.float32(level)
+    np.clip(background, 0.0, 1.0, out=background)
+    return background
+
+
+@dataclass
+class _ObjectDraws:
+    """Every per-object random number of a scene, drawn at once (a fixed order and number of draws)."""
+
+    count: int
+    which: np.ndarray
+    scales: np.ndarray
+    angles: np.ndarray
+    flips: np.ndarray
+    shifts: np.ndarray
+    gains: np.ndarray
+    blurs: np.ndarray
+    sigmas: np.ndarray
+    touches: np.ndarray
+    partners: np.ndarray
+    directions: np.ndarray
+    reaches: np.ndarray
+    centres_y: np.ndarray
+    centres_x: np.ndarray
+    restyles: np.ndarray
+    rims: np.ndarray
+    clusters: np.ndarray
+    restyle_levels: np.ndarray | None = None
+    inverts: np.ndarray | None = None
+    texture_gains: np.ndarray | None = None
+    rim_widths: np.ndarray | None = None
+    rim_depths: np.ndarray | None = None
+    overlaps: np.ndarray | None = None
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, settings: _SceneSettings, objects, group_members,
+             shape: tuple[int, int]) -> _ObjectDraws:
+        """Draw a scene's objects; with ``settings.coverage``, ``count`` stops at the target area."""
+        height, width = shape
+        count = int(rng.integers(settings.n_objects[0], settings.n_objects[1] + 1))
+        which = rng.integers(0, len(objects), size=count)
+        if group_members is not None:
+            which = group_members[which % group_members.size]
+        scales = np.exp(rng.uniform(math.log(settings.scale[0]), math.log(settings.scale[1]), size=count))
+        quarter = rng.integers(0, 4, size=count)
+        free_angle = np.where(rng.random(count) < 0.75, rng.uniform(-np.pi / 4, np.pi / 4, size=count), 0.0)
+        draws = dict(
+            which=which, scales=scales,
+            angles=(quarter * (np.pi / 2) + free_angle) if settings.rotate else np.zeros(count),
+            flips=(rng.random(count) < 0.5) if settings.flip else np.zeros(count, dtype=bool),
+            shifts=rng.uniform(-settings.brightness, settings.brightness, size=count),
+            gains=1.0 + rng.uniform(-settings.contrast, settings.contrast, size=count),
+            blurs=rng.random(count) < settings.blur_prob,
+            sigmas=rng.uniform(0.5, 1.5, size=count),
+            touches=rng.random(count) < settings.touch_prob,
+            partners=rng.random(count),
+            directions=rng.uniform(0, 2 * np.pi, size=count),
+            reaches=rng.uniform(0.55, 1.0, size=count),
+            centres_y=rng.uniform(0, height, size=count),
+            centres_x=rng.uniform(0, width, size=count),
+        )
+        if settings.coverage is not None and count > 0:
+            target = rng.uniform(*settings.coverage) * height * width
+            expected = np.cumsum([objects[int(k)].area for k in which] * scales**2)
+            count = min(count, max(1, int(np.searchsorted(expected, target)) + 1))
+        if settings.restyle_prob > 0 or settings.rim_prob > 0:  # drawn only when used: older scenes stay the same
+            r_lo, r_hi = settings.restyle_contrast
+            draws.update(
+                restyles=rng.random(count) < settings.restyle_prob,
+                restyle_levels=np.exp(rng.uniform(math.log(r_lo), math.log(r_hi), size=count)),
+                inverts=rng.random(count) < settings.invert_prob,
+                texture_gains=np.exp(rng.uniform(math.log(0.5), math.log(1.5), size=count)),
+                rims=rng.random(count) < settings.rim_prob,
+                rim_widths=rng.integers(1, 4, size=count),
+                rim_depths=rng.uniform(0.03, 0.2, size=count),
+            )
+        else:
+            draws.update(restyles=np.zeros(count, dtype=bool), rims=np.zeros(count, dtype=bool))
+        if settings.cluster_prob > 0:  # drawn only when used, so older scenes stay the same
+            draws.update(clusters=rng.random(count) < settings.cluster_prob,
+                         overlaps=rng.uniform(CLUSTER_OVERLAP[0], CLUSTER_OVERLAP[1], size=count))
+        else:
+            draws.update(clusters=np.zeros(count, dtype=bool))
+        return cls(count=count, **draws)
+
+
+def _paste_all(image: np.ndarray, labels: np.ndarray, objects, draws: _ObjectDraws,
+               settings: _SceneSettings) -> None:
+    """Place and paste the drawn objects in order (later ones occlude earlier ones), in place."""
+    height, width = labels.shape
+    count = draws.count
+    # each object's visible pixels so far (only agglomerates read them)
+    visible_areas = np.zeros(count + 1, dtype=np.int64) if settings.cluster_prob > 0 else None
     placed: list[tuple[float, float, float]] = []  # (cy, cx, radius) of pasted objects
     extents: list[float] = []  # half-diagonal of each pasted object's box
     for i in range(count):
-        obj = prepared[int(which[i])]
-        scale = float(scales[i])
+        obj = objects[int(draws.which[i])]
+        scale = float(draws.scales[i])
         level = max(0, int(math.floor(math.log2(0.75 / scale)))) if scale < 0.75 else 0
         level = min(level, len(obj.levels) - 1)
         premult, alpha = obj.levels[level]
         eff = scale * (2**level)
+        flip = bool(draws.flips[i])
         h, w = alpha.shape
-        cos_a, sin_a = math.cos(angles[i]), math.sin(angles[i])
+        cos_a, sin_a = math.cos(draws.angles[i]), math.sin(draws.angles[i])
         half_y = eff * (abs(cos_a) * h + abs(sin_a) * w) / 2.0
         half_x = eff * (abs(sin_a) * h + abs(cos_a) * w) / 2.0
         radius = math.sqrt(obj.area / math.pi) * scale
-
         box_h, box_w = int(math.ceil(2 * half_y)) + 2, int(math.ceil(2 * half_x)) + 2
-        if placed and clusters[i]:
-            partner = int(partners[i] * len(placed))
-            probe = _resample(alpha, _inverse(cos_a, sin_a, eff, bool(flips[i])),
-                              _centred_offset(cos_a, sin_a, eff, bool(flips[i]), alpha.shape, (box_h, box_w)),
-                              (box_h, box_w)) > 0.5
-            spot = _slide_against(labels, visible_areas, probe, placed[partner][:2],
-                                  extents[partner] + math.hypot(half_y, half_x), float(directions[i]),
-                                  float(overlaps[i]))
-            cy, cx = spot if spot is not None else (float(centres_y[i]), float(centres_x[i]))
-        elif placed and touches[i]:
-            py, px, pr = placed[int(partners[i] * len(placed))]
-            reach = reaches[i] * (pr + radius)
-            cy = py + reach * math.sin(directions[i])
-            cx = px + reach * math.cos(directions[i])
-        else:
-            cy, cx = float(centres_y[i]), float(centres_x[i])
+        cy, cx = _centre(i, draws, placed, extents, labels, visible_areas, alpha, (cos_a, sin_a, eff, flip),
+                         (box_h, box_w), (half_y, half_x), radius)
         placed.append((cy, cx, radius))
         extents.append(math.hypot(half_y, half_x))
 
@@ -310,56 +382,86 @@ def synthesize_scene(
         y1, x1 = min(top + box_h, height), min(left + box_w, width)
         if y1 <= y0 or x1 <= x0:
             continue
-
-        # the mask first: an object that ends up invisible costs no image resampling
-        identity = eff == 1.0 and angles[i] == 0.0 and not flips[i]
-        if identity:
+        if eff == 1.0 and draws.angles[i] == 0.0 and not flip:
             # plain copy: the box is the crop itself plus a 1-pixel margin
-            sy, sx = y0 - top - 1, x0 - left - 1
-            out_a = _window(alpha, sy, sx, y1 - y0, x1 - x0)
+            warp = None
+            corner = (y0 - top - 1, x0 - left - 1)
         else:
             # output pixel -> source pixel: flip . scale^-1 . rotate^-1
-            inv = _inverse(cos_a, sin_a, eff, bool(flips[i]))
+            inv = _inverse(cos_a, sin_a, eff, flip)
             centre_out = np.array([(box_h - 1) / 2.0 - (y0 - top), (box_w - 1) / 2.0 - (x0 - left)])
             centre_src = np.array([(h - 1) / 2.0, (w - 1) / 2.0])
-            offset = centre_src - inv @ centre_out
-            out_a = _resample(alpha, inv, offset, (y1 - y0, x1 - x0))
-        if blurs[i]:
-            out_a = ndimage.gaussian_filter(out_a, sigmas[i], mode="constant")
-        visible = out_a > 0.5
-        if not visible.any():
+            warp, corner = (inv, centre_src - inv @ centre_out), None
+        sigma = draws.sigmas[i] if draws.blurs[i] else 0.0
+        pasted = _paste_one(image[y0:y1, x0:x1], premult, alpha, warp, corner, sigma, obj.mean, i, draws,
+                            settings.soft_edges)
+        if pasted is None:
             continue
-        if identity:
-            out_p = _window(premult, sy, sx, y1 - y0, x1 - x0)
-        else:
-            out_p = _resample(premult, inv, offset, (y1 - y0, x1 - x0))
-        if blurs[i]:
-            out_p = ndimage.gaussian_filter(out_p, sigmas[i], mode="constant")
-        values = out_p / np.maximum(out_a, np.float32(1e-3))
-        gain = np.float32(gains[i])
-        values *= gain
-        values += np.float32(obj.mean * (1.0 - gains[i]) + shifts[i])
-        target = image[y0:y1, x0:x1]
-        if restyles[i] or rims[i]:
-            _restyle(values, target, visible, obj.mean, bool(restyles[i]), float(restyle_levels[i]),
-                     bool(inverts[i]), float(texture_gains[i]), int(rim_widths[i]) if rims[i] else 0,
-                     float(rim_depths[i]))
-        np.clip(values, 0.0, 1.0, out=values)
-        if soft_edges:
-            # partial-coverage edge band: blend; the visible part is copied exactly below
-            blend = values - target
-            blend *= out_a
-            blend += target
-            np.copyto(target, blend, where=out_a > 0)
-        np.copyto(target, values, where=visible)
         window = labels[y0:y1, x0:x1]
-        if cluster_prob > 0:
-            covered = np.bincount(window[visible], minlength=count + 1)
+        if visible_areas is not None:
+            covered = np.bincount(window[pasted], minlength=count + 1)
             visible_areas[: covered.size] -= covered
-            visible_areas[i + 1] += int(visible.sum())
-        np.copyto(window, np.uint32(i + 1), where=visible)
+            visible_areas[i + 1] += int(pasted.sum())
+        np.copyto(window, np.uint32(i + 1), where=pasted)
 
-    # -- drop slivers, renumber 1..n, erase dropped objects from the image
+
+def _centre(i, draws, placed, extents, labels, visible_areas, alpha, transform, box, halves, radius):
+    """Where object ``i`` goes: slid against a partner (agglomerate), beside one (touch) or anywhere."""
+    if placed and draws.clusters[i]:
+        cos_a, sin_a, eff, flip = transform
+        partner = int(draws.partners[i] * len(placed))
+        probe = _resample(alpha, _inverse(cos_a, sin_a, eff, flip),
+                          _centred_offset(cos_a, sin_a, eff, flip, alpha.shape, box), box) > 0.5
+        spot = _slide_against(labels, visible_areas, probe, placed[partner][:2],
+                              extents[partner] + math.hypot(*halves), float(draws.directions[i]),
+                              float(draws.overlaps[i]))
+        return spot if spot is not None else (float(draws.centres_y[i]), float(draws.centres_x[i]))
+    if placed and draws.touches[i]:
+        py, px, pr = placed[int(draws.partners[i] * len(placed))]
+        reach = draws.reaches[i] * (pr + radius)
+        return py + reach * math.sin(draws.directions[i]), px + reach * math.cos(draws.directions[i])
+    return float(draws.centres_y[i]), float(draws.centres_x[i])
+
+
+def _paste_one(target: np.ndarray, premult: np.ndarray, alpha: np.ndarray, warp, corner, sigma: float,
+               mean: float, i: int, draws: _ObjectDraws, soft_edges: bool) -> np.ndarray | None:
+    """Paste object ``i`` into ``target`` (its clipped box in the image); its visible pixels, or None.
+
+    ``warp`` is ``(inv, offset)`` mapping box pixels to crop pixels, or None for a plain copy
+    of the crop from ``corner``; ``sigma`` blurs the paste (0: no blur).
+    """
+    out_shape = target.shape
+    # the mask first: an object that ends up invisible costs no image resampling
+    out_a = _window(alpha, *corner, *out_shape) if warp is None else _resample(alpha, *warp, out_shape)
+    if sigma:
+        out_a = ndimage.gaussian_filter(out_a, sigma, mode="constant")
+    visible = out_a > 0.5
+    if not visible.any():
+        return None
+    out_p = _window(premult, *corner, *out_shape) if warp is None else _resample(premult, *warp, out_shape)
+    if sigma:
+        out_p = ndimage.gaussian_filter(out_p, sigma, mode="constant")
+    values = out_p / np.maximum(out_a, np.float32(1e-3))
+    gain = np.float32(draws.gains[i])
+    values *= gain
+    values += np.float32(mean * (1.0 - draws.gains[i]) + draws.shifts[i])
+    if draws.restyles[i] or draws.rims[i]:
+        _restyle(values, target, visible, mean, bool(draws.restyles[i]), float(draws.restyle_levels[i]),
+                 bool(draws.inverts[i]), float(draws.texture_gains[i]),
+                 int(draws.rim_widths[i]) if draws.rims[i] else 0, float(draws.rim_depths[i]))
+    np.clip(values, 0.0, 1.0, out=values)
+    if soft_edges:
+        # partial-coverage edge band: blend; the visible part is copied exactly below
+        blend = values - target
+        blend *= out_a
+        blend += target
+        np.copyto(target, blend, where=out_a > 0)
+    np.copyto(target, values, where=visible)
+    return visible
+
+
+def _drop_slivers(image: np.ndarray, labels: np.ndarray, background: np.ndarray, count: int) -> np.ndarray:
+    """Objects under ``MIN_VISIBLE_PIXELS`` erased from the image (back to ``background``); labels renumbered 1..n."""
     areas = np.bincount(labels.ravel(), minlength=count + 1)
     keep = areas >= MIN_VISIBLE_PIXELS
     keep[0] = False
@@ -370,132 +472,7 @@ def synthesize_scene(
     if dropped.any():
         erase = dropped[labels]
         image[erase] = background[erase]
-    labels = lut[labels]
-
-    if noise_hi > 0:
-        sd = rng.uniform(noise_lo, noise_hi)
-        if sd > 0:
-            field = _standard_normal_field(_field_side((height, width)))
-            image += _random_crop(field, (height, width), rng) * np.float32(sd)
-    np.clip(image, 0.0, 1.0, out=image)
-    return image, labels
-
-
-def _inverse(cos_a: float, sin_a: float, eff: float, flip: bool) -> np.ndarray:
-    """Output pixel -> source pixel matrix of a paste: flip . scale^-1 . rotate^-1."""
-    inv = np.array([[cos_a, sin_a], [-sin_a, cos_a]]) / eff
-    if flip:
-        inv[1] = -inv[1]
-    return inv
-
-
-def _centred_offset(cos_a, sin_a, eff, flip, source_shape, box_shape) -> np.ndarray:
-    """Offset that puts the source's centre at the centre of an unclipped output box."""
-    centre_out = np.array([(box_shape[0] - 1) / 2.0, (box_shape[1] - 1) / 2.0])
-    centre_src = np.array([(source_shape[0] - 1) / 2.0, (source_shape[1] - 1) / 2.0])
-    return centre_src - _inverse(cos_a, sin_a, eff, flip) @ centre_out
-
-
-def _overlap_share(labels: np.ndarray, visible_areas: np.ndarray, probe: np.ndarray, probe_area: int,
-                   cy: float, cx: float) -> float:
-    """Largest share of the probe, or of any object it would cover, that lies under the other.
-
-    ``probe`` is the object's mask in its unclipped box, centred at ``(cy, cx)`` the way
-    ``synthesize_scene`` places boxes.
-    """
-    height, width = labels.shape
-    box_h, box_w = probe.shape
-    top, left = int(round(cy - box_h / 2.0)), int(round(cx - box_w / 2.0))
-    y0, x0 = max(top, 0), max(left, 0)
-    y1, x1 = min(top + box_h, height), min(left + box_w, width)
-    if y1 <= y0 or x1 <= x0:
-        return 0.0
-    under = labels[y0:y1, x0:x1][probe[y0 - top : y1 - top, x0 - left : x1 - left]]
-    covered = np.bincount(under, minlength=visible_areas.size)[1:]
-    total = int(covered.sum())
-    if total == 0:
-        return 0.0
-    return max(total / probe_area, float((covered / np.maximum(visible_areas[1:], 1)).max()))
-
-
-def _slide_against(labels, visible_areas, probe, centre, reach, direction, overlap) -> tuple[float, float] | None:
-    """Centre where ``probe``, slid along ``direction`` towards ``centre``, first overlaps the
-    objects it meets by about ``overlap`` of their (or its) area; None if no such place.
-
-    Starts ``reach`` away (the boxes cannot meet the partner there), stepping further out
-    while other objects are in the way, then bisects the distance: the answer is the nearest
-    distance found whose overlap stays within ``overlap``.
-    """
-    py, px = centre
-    dy, dx = math.sin(direction), math.cos(direction)
-    probe_area = max(int(probe.sum()), 1)
-
-    def too_much(distance: float) -> bool:
-        share = _overlap_share(labels, visible_areas, probe, probe_area, py + distance * dy, px + distance * dx)
-        return share > overlap
-
-    if not too_much(0.0):
-        return py, px  # nothing there to touch (the partner was covered up): sit on its centre
-    near, far = 0.0, float(reach)
-    for _ in range(4):  # other objects of the agglomerate in the way: further out
-        if not too_much(far):
-            break
-        near, far = far, far + 0.5 * reach
-    else:
-        return None
-    for _ in range(_CLUSTER_STEPS):
-        middle = 0.5 * (near + far)
-        if too_much(middle):
-            near = middle
-        else:
-            far = middle
-    return py + far * dy, px + far * dx
-
-
-def _restyle(values: np.ndarray, target: np.ndarray, visible: np.ndarray, original_mean: float,
-             restyle: bool, contrast: float, invert: bool, texture_gain: float, rim_width: int,
-             rim_depth: float) -> None:
-    """Give a pasted object a new contrast to its local background and/or a darker rim (in place)."""
-    around = ~visible
-    local = float(target[around].mean()) if around.any() else float(target.mean())
-    inside = values[visible]
-    mean = float(inside.mean())
-    if restyle:
-        # keep the object's polarity against its surroundings unless inverted
-        sign = 1.0 if original_mean >= local else -1.0
-        if invert:
-            sign = -sign
-        values -= np.float32(mean)
-        values *= np.float32(texture_gain)
-        values += np.float32(local + sign * contrast)
-    if rim_width > 0:
-        core = ndimage.binary_erosion(visible, iterations=rim_width)
-        values[visible & ~core] -= np.float32(rim_depth)
-
-
-def _resample(array: np.ndarray, inv: np.ndarray, offset: np.ndarray, out_shape: tuple[int, int]) -> np.ndarray:
-    """Bilinear affine resampling (output pixel -> ``inv @ p + offset`` in ``array``), zeros outside."""
-    global _warp_fast
-    if _warp_fast is not None:
-        # skimage works in (x, y) homogeneous coordinates
-        matrix = np.array(
-            [[inv[1, 1], inv[1, 0], offset[1]], [inv[0, 1], inv[0, 0], offset[0]], [0.0, 0.0, 1.0]], dtype=np.float32
-        )
-        try:
-            return np.asarray(_warp_fast(array, matrix, output_shape=out_shape, order=1, mode="constant", cval=0.0))
-        except (TypeError, ValueError):  # signature changed in some skimage version
-            _warp_fast = None
-    return ndimage.affine_transform(array, inv, offset, out_shape, order=1, mode="constant", prefilter=False)
-
-
-def _window(array: np.ndarray, sy: int, sx: int, h: int, w: int) -> np.ndarray:
-    """``array[sy:sy+h, sx:sx+w]`` with zeros where the window leaves the array."""
-    out = np.zeros((h, w), dtype=np.float32)
-    ay0, ax0 = max(sy, 0), max(sx, 0)
-    ay1, ax1 = min(sy + h, array.shape[0]), min(sx + w, array.shape[1])
-    if ay1 > ay0 and ax1 > ax0:
-        out[ay0 - sy : ay1 - sy, ax0 - sx : ax1 - sx] = array[ay0:ay1, ax0:ax1]
-    return out
+    return lut[labels]
 
 
 __all__ = ["CLUSTER_OVERLAP", "MIN_VISIBLE_PIXELS", "TRAINING_SCENE_PARAMS", "synthesize_scene"]
