@@ -25,8 +25,8 @@ _EXPORTS = {
     # the loop: auto-segment, bank, synthetic scenes, train, segment
     "autosegment": "napari_synthseg.autoseg",
     "ObjectBank": "napari_synthseg.bank",
-    "BackgroundSource": "napari_synthseg.synthesis",
-    "synthesize_scene": "napari_synthseg.synthesis",
+    "BackgroundSource": "napari_synthseg.backgrounds",
+    "synthesize_scene": "napari_synthseg.scenes",
     "train_model": "napari_synthseg.model.training",
     "load_model": "napari_synthseg.model.prediction",
     "predict": "napari_synthseg.model.prediction",

@@ -1,0 +1,476 @@
+"""Synthetic training scenes: bank objects pasted through their masks onto realistic backgrounds.
+
+Pure core (numpy/scipy). :func:`synthesize_scene` pastes randomly transformed bank objects
+(prepared once by :func:`napari_synthseg.scene_objects.prepare_objects`) onto a background
+from :mod:`napari_synthseg.backgrounds` and returns the image with its instance labels.
+Every random number of a scene is drawn up front, in a fixed order, so a seed always gives
+the same scene.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from ._synthesis_common import _as_generator, _field_side, _random_crop, _scene_shape, _standard_normal_field
+from .backgrounds import _background_source, _draw_kind, _kind_weights
+from .relabel import renumber_kept
+from .scene_objects import prepare_objects
+from .scene_pasting import _centred_offset, _inverse, _resample, _restyle, _slide_against, _window
+
+#: Scene settings that training uses unless told otherwise (chosen by measurement:
+#: docs/benchmarks.md, "Recipe choice"). ``synthesize_scene``'s own defaults stay neutral.
+TRAINING_SCENE_PARAMS = {
+    "coverage": (0.05, 0.6), "group_prob": 0.7, "restyle_prob": 0.3, "invert_prob": 0.0, "rim_prob": 0.2,
+}
+#: Objects left with fewer visible pixels than this are removed from the scene.
+MIN_VISIBLE_PIXELS = 10
+#: Range of the share of an agglomerated object (and of each neighbour it touches) that the
+#: two may overlap: enough for a shared outline, little enough that each keeps its shape.
+CLUSTER_OVERLAP = (0.01, 0.08)
+
+
+def _range_pair(value, name: str, *, low: float = 0.0, integer: bool = False) -> tuple[float, float]:
+    """Normalise a number or (lo, hi) pair, checking lo <= hi and lo >= low."""
+    if np.isscalar(value):
+        pair = (value, value)
+    else:
+        try:
+            pair = tuple(value)
+        except TypeError:
+            pair = ()
+        if len(pair) != 2:
+            raise ValueError(f"{name} must be a number or a (low, high) pair, got {value!r}")
+    try:
+        lo, hi = (int(v) if integer else float(v) for v in pair)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must hold numbers, got {value!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo < low or hi < lo:
+        raise ValueError(f"{name}={value!r} is not a valid range: need {low} <= low <= high")
+    return lo, hi
+
+
+def _probability(value, name: str) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {value}")
+    return value
+
+
+
+def synthesize_scene(
+    bank,
+    shape,
+    rng,
+    backgrounds=None,
+    *,
+    n_objects=(30, 60),
+    scale_range=(0.5, 2.0),
+    rotate: bool = True,
+    flip: bool = True,
+    brightness: float = 0.15,
+    contrast: float = 0.2,
+    blur_prob: float = 0.3,
+    noise_std=(0.0, 0.03),
+    touch_prob: float = 0.5,
+    background_kinds=None,
+    soft_edges: bool = True,
+    restyle_prob: float = 0.0,
+    restyle_contrast=(0.03, 0.4),
+    invert_prob: float = 0.0,
+    rim_prob: float = 0.0,
+    group_prob: float = 0.0,
+    coverage=None,
+    cluster_prob: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Make one synthetic training scene and its instance labels.
+
+    Bank objects are pasted *through their masks* (only mask pixels are copied) with
+    random scale, rotation (90-degree steps plus an arbitrary angle), flip,
+    brightness/contrast and optional blur. Later objects occlude earlier ones; the
+    labels keep only each object's visible pixels, and objects left with fewer than
+    :data:`MIN_VISIBLE_PIXELS` visible pixels are erased from image and labels.
+
+    Parameters
+    ----------
+    bank
+        ObjectBank, list of BankObject-like items (``.image``, ``.mask``) or
+        :class:`PreparedObjects`. Crops are scaled to [0, 1] by their dtype.
+    shape
+        ``(height, width)`` of the scene, at least 8x8.
+    rng
+        numpy Generator (or integer seed). The same seed gives the same scene.
+    backgrounds
+        None (plain noise background), a :class:`BackgroundSource`, or real images
+        (arrays or paths) to build one from (cached).
+    n_objects
+        Number of pasted objects, an int or an inclusive ``(low, high)`` range.
+        With ``coverage`` this is the most objects a scene gets.
+    cluster_prob
+        Probability that an object joins an agglomerate: it is slid, from a random
+        direction, against a random earlier object until it touches the objects there
+        along its outline, overlapping them (and being overlapped) by only
+        :data:`CLUSTER_OVERLAP` of their areas. Clusters of touching particles with
+        their true dividing lines, which ``touch_prob`` (centres placed at 0.55-1 of
+        the summed radii, often deep overlaps) rarely gives. Takes precedence over
+        ``touch_prob`` for the objects it picks.
+    coverage
+        None, or a ``(low, high)`` range of the fraction of the scene that objects
+        should cover: a target is drawn and objects are pasted until their (scaled)
+        areas add up to it. Without it, a bank of large objects fills whole scenes,
+        and a network trained on them calls everything foreground.
+    scale_range
+        ``(low, high)`` scale factors, drawn log-uniformly.
+    rotate, flip
+        Allow random rotations / mirror flips.
+    brightness, contrast
+        Maximal additive brightness shift and relative contrast change per object.
+    blur_prob
+        Probability that an object is blurred (sigma 0.5-1.5 px).
+    noise_std
+        Range of the standard deviation of Gaussian noise over the whole scene.
+    touch_prob
+        Probability that an object is placed against (touching or overlapping) an
+        earlier one rather than anywhere.
+    background_kinds
+        None (defaults), one kind, a list of kinds, or a ``{kind: weight}`` mapping;
+        kinds are :data:`BACKGROUND_KINDS`.
+    soft_edges
+        Blend the 1-pixel band of partial coverage at object edges (as a real
+        micrograph does) instead of a hard cut.
+    restyle_prob
+        Probability that an object's gray level is replaced: its mean is set to the
+        local background level plus a random contrast from ``restyle_contrast``
+        (log-uniform, in [0, 1] image units), keeping its inner texture (scaled by
+        0.5-1.5). This shows the network objects only slightly brighter or darker than
+        their surroundings, which objects banked from thresholds never are.
+    restyle_contrast
+        ``(low, high)`` absolute contrast of restyled objects against the local background.
+    invert_prob
+        Probability that a restyled object's contrast sign is flipped (a bright object
+        becomes darker than the background), for mixed-polarity data.
+    rim_prob
+        Probability that an object gets a darker rim 1-3 px wide (as edges often look in
+        SEM/TEM images).
+    group_prob
+        Probability that a scene is made from one source image: all its objects come
+        from the image a random object came from (bank meta ``source``), on a
+        background with that image's level and texture (when ``backgrounds`` is a
+        BackgroundSource whose ``names`` include it). Keeps scenes consistent on
+        mixed data (bright-on-dark beside dark-on-bright images).
+
+    Returns
+    -------
+    image : np.ndarray
+        float32 ``(height, width)`` in [0, 1].
+    labels : np.ndarray
+        uint32 ``(height, width)``, objects numbered 1..n in pasting order.
+    """
+    height, width = _scene_shape(shape)
+    rng = _as_generator(rng)
+    settings = _SceneSettings.check(n_objects, scale_range, noise_std, brightness, contrast, blur_prob, touch_prob,
+                                    group_prob, coverage, restyle_prob, invert_prob, rim_prob, cluster_prob,
+                                    restyle_contrast, rotate=bool(rotate), flip=bool(flip),
+                                    soft_edges=bool(soft_edges))
+    weights = _kind_weights(background_kinds)
+    prepared = prepare_objects(bank)
+    source = _background_source(backgrounds)
+    group_image = group_members = None
+    if settings.group_prob > 0 and rng.random() < settings.group_prob:
+        name = prepared.objects[int(rng.integers(len(prepared)))].source
+        group_members = prepared.groups[name]
+        if source is not None:
+            group_image = source.image_index(name)
+    background = _scene_background(source, weights, (height, width), rng, group_image)
+    draws = _ObjectDraws.draw(rng, settings, prepared.objects, group_members, (height, width))
+    image = background.copy()
+    labels = np.zeros((height, width), dtype=np.uint32)
+    _paste_all(image, labels, prepared.objects, draws, settings)
+    labels = _drop_slivers(image, labels, background, draws.count)
+    if settings.noise[1] > 0:
+        sd = rng.uniform(*settings.noise)
+        if sd > 0:
+            field = _standard_normal_field(_field_side((height, width)))
+            image += _random_crop(field, (height, width), rng) * np.float32(sd)
+    np.clip(image, 0.0, 1.0, out=image)
+    return image, labels
+
+
+@dataclass(frozen=True)
+class _SceneSettings:
+    """``synthesize_scene``'s arguments, checked and normalised (ranges as ``(low, high)``)."""
+
+    n_objects: tuple[int, int]
+    scale: tuple[float, float]
+    noise: tuple[float, float]
+    brightness: float
+    contrast: float
+    blur_prob: float
+    touch_prob: float
+    group_prob: float
+    coverage: tuple[float, float] | None
+    restyle_prob: float
+    invert_prob: float
+    rim_prob: float
+    cluster_prob: float
+    restyle_contrast: tuple[float, float]
+    rotate: bool
+    flip: bool
+    soft_edges: bool
+
+    @classmethod
+    def check(cls, n_objects, scale_range, noise_std, brightness, contrast, blur_prob, touch_prob, group_prob,
+              coverage, restyle_prob, invert_prob, rim_prob, cluster_prob, restyle_contrast, *, rotate, flip,
+              soft_edges) -> _SceneSettings:
+        """Validate the arguments; a ValueError names the bad one."""
+        n_objects = _range_pair(n_objects, "n_objects", integer=True)
+        scale = _range_pair(scale_range, "scale_range", low=1e-3)
+        noise = _range_pair(noise_std, "noise_std")
+        brightness = _range_pair(brightness, "brightness")[1]
+        contrast = _range_pair(contrast, "contrast")[1]
+        if contrast >= 1.0:
+            raise ValueError(f"contrast must be below 1 (a relative change), got {contrast}")
+        probabilities = {name: _probability(value, name) for name, value in (
+            ("blur_prob", blur_prob), ("touch_prob", touch_prob), ("group_prob", group_prob))}
+        if coverage is not None:
+            coverage = _range_pair(coverage, "coverage")
+            if coverage[1] > 1.0:
+                raise ValueError(f"coverage must lie in [0, 1], got {coverage!r}")
+        probabilities.update({name: _probability(value, name) for name, value in (
+            ("restyle_prob", restyle_prob), ("invert_prob", invert_prob), ("rim_prob", rim_prob),
+            ("cluster_prob", cluster_prob))})
+        restyle_contrast = _range_pair(restyle_contrast, "restyle_contrast", low=1e-4)
+        return cls(n_objects=n_objects, scale=scale, noise=noise, brightness=brightness, contrast=contrast,
+                   coverage=coverage, restyle_contrast=restyle_contrast, rotate=rotate, flip=flip,
+                   soft_edges=soft_edges, **probabilities)
+
+
+def _scene_background(source, weights, shape: tuple[int, int], rng: np.random.Generator,
+                      group_image: int | None) -> np.ndarray:
+    """A scene's background: from ``source``, or plain noise or a flat level without one."""
+    if source is not None:
+        kind = _draw_kind(rng, weights) if weights else None
+        return source.make_background(shape, rng, kind, image=group_image)
+    if weights is not None and set(weights) - {"noise", "flat"}:
+        raise ValueError("background kinds other than 'noise' and 'flat' need real backgrounds; pass backgrounds=")
+    kind = _draw_kind(rng, weights) if weights else "noise"
+    level = rng.uniform(0.05, 0.35)
+    if kind == "flat":
+        return np.full(shape, level, dtype=np.float32)
+    crop = _random_crop(_standard_normal_field(_field_side(shape)), shape, rng)
+    background = crop * np.float32(rng.uniform(0.01, 0.05)) + np.float32(level)
+    np.clip(background, 0.0, 1.0, out=background)
+    return background
+
+
+@dataclass
+class _ObjectDraws:
+    """Every per-object random number of a scene, drawn at once (a fixed order and number of draws)."""
+
+    count: int
+    which: np.ndarray
+    scales: np.ndarray
+    angles: np.ndarray
+    flips: np.ndarray
+    shifts: np.ndarray
+    gains: np.ndarray
+    blurs: np.ndarray
+    sigmas: np.ndarray
+    touches: np.ndarray
+    partners: np.ndarray
+    directions: np.ndarray
+    reaches: np.ndarray
+    centres_y: np.ndarray
+    centres_x: np.ndarray
+    restyles: np.ndarray
+    rims: np.ndarray
+    clusters: np.ndarray
+    restyle_levels: np.ndarray | None = None
+    inverts: np.ndarray | None = None
+    texture_gains: np.ndarray | None = None
+    rim_widths: np.ndarray | None = None
+    rim_depths: np.ndarray | None = None
+    overlaps: np.ndarray | None = None
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, settings: _SceneSettings, objects, group_members,
+             shape: tuple[int, int]) -> _ObjectDraws:
+        """Draw a scene's objects; with ``settings.coverage``, ``count`` stops at the target area."""
+        height, width = shape
+        count = int(rng.integers(settings.n_objects[0], settings.n_objects[1] + 1))
+        which = rng.integers(0, len(objects), size=count)
+        if group_members is not None:
+            which = group_members[which % group_members.size]
+        scales = np.exp(rng.uniform(math.log(settings.scale[0]), math.log(settings.scale[1]), size=count))
+        quarter = rng.integers(0, 4, size=count)
+        free_angle = np.where(rng.random(count) < 0.75, rng.uniform(-np.pi / 4, np.pi / 4, size=count), 0.0)
+        draws = dict(
+            which=which, scales=scales,
+            angles=(quarter * (np.pi / 2) + free_angle) if settings.rotate else np.zeros(count),
+            flips=(rng.random(count) < 0.5) if settings.flip else np.zeros(count, dtype=bool),
+            shifts=rng.uniform(-settings.brightness, settings.brightness, size=count),
+            gains=1.0 + rng.uniform(-settings.contrast, settings.contrast, size=count),
+            blurs=rng.random(count) < settings.blur_prob,
+            sigmas=rng.uniform(0.5, 1.5, size=count),
+            touches=rng.random(count) < settings.touch_prob,
+            partners=rng.random(count),
+            directions=rng.uniform(0, 2 * np.pi, size=count),
+            reaches=rng.uniform(0.55, 1.0, size=count),
+            centres_y=rng.uniform(0, height, size=count),
+            centres_x=rng.uniform(0, width, size=count),
+        )
+        if settings.coverage is not None and count > 0:
+            target = rng.uniform(*settings.coverage) * height * width
+            expected = np.cumsum([objects[int(k)].area for k in which] * scales**2)
+            count = min(count, max(1, int(np.searchsorted(expected, target)) + 1))
+        if settings.restyle_prob > 0 or settings.rim_prob > 0:  # drawn only when used: older scenes stay the same
+            r_lo, r_hi = settings.restyle_contrast
+            draws.update(
+                restyles=rng.random(count) < settings.restyle_prob,
+                restyle_levels=np.exp(rng.uniform(math.log(r_lo), math.log(r_hi), size=count)),
+                inverts=rng.random(count) < settings.invert_prob,
+                texture_gains=np.exp(rng.uniform(math.log(0.5), math.log(1.5), size=count)),
+                rims=rng.random(count) < settings.rim_prob,
+                rim_widths=rng.integers(1, 4, size=count),
+                rim_depths=rng.uniform(0.03, 0.2, size=count),
+            )
+        else:
+            draws.update(restyles=np.zeros(count, dtype=bool), rims=np.zeros(count, dtype=bool))
+        if settings.cluster_prob > 0:  # drawn only when used, so older scenes stay the same
+            draws.update(clusters=rng.random(count) < settings.cluster_prob,
+                         overlaps=rng.uniform(CLUSTER_OVERLAP[0], CLUSTER_OVERLAP[1], size=count))
+        else:
+            draws.update(clusters=np.zeros(count, dtype=bool))
+        return cls(count=count, **draws)
+
+
+def _paste_all(image: np.ndarray, labels: np.ndarray, objects, draws: _ObjectDraws,
+               settings: _SceneSettings) -> None:
+    """Place and paste the drawn objects in order (later ones occlude earlier ones), in place."""
+    height, width = labels.shape
+    count = draws.count
+    # each object's visible pixels so far (only agglomerates read them)
+    visible_areas = np.zeros(count + 1, dtype=np.int64) if settings.cluster_prob > 0 else None
+    placed: list[tuple[float, float, float]] = []  # (cy, cx, radius) of pasted objects
+    extents: list[float] = []  # half-diagonal of each pasted object's box
+    for i in range(count):
+        obj = objects[int(draws.which[i])]
+        scale = float(draws.scales[i])
+        level = max(0, int(math.floor(math.log2(0.75 / scale)))) if scale < 0.75 else 0
+        level = min(level, len(obj.levels) - 1)
+        premult, alpha = obj.levels[level]
+        eff = scale * (2**level)
+        flip = bool(draws.flips[i])
+        h, w = alpha.shape
+        cos_a, sin_a = math.cos(draws.angles[i]), math.sin(draws.angles[i])
+        half_y = eff * (abs(cos_a) * h + abs(sin_a) * w) / 2.0
+        half_x = eff * (abs(sin_a) * h + abs(cos_a) * w) / 2.0
+        radius = math.sqrt(obj.area / math.pi) * scale
+        box_h, box_w = int(math.ceil(2 * half_y)) + 2, int(math.ceil(2 * half_x)) + 2
+        cy, cx = _centre(i, draws, placed, extents, labels, visible_areas, alpha, (cos_a, sin_a, eff, flip),
+                         (box_h, box_w), (half_y, half_x), radius)
+        placed.append((cy, cx, radius))
+        extents.append(math.hypot(half_y, half_x))
+
+        top, left = int(round(cy - box_h / 2.0)), int(round(cx - box_w / 2.0))
+        y0, x0 = max(top, 0), max(left, 0)
+        y1, x1 = min(top + box_h, height), min(left + box_w, width)
+        if y1 <= y0 or x1 <= x0:
+            continue
+        if eff == 1.0 and draws.angles[i] == 0.0 and not flip:
+            # plain copy: the box is the crop itself plus a 1-pixel margin
+            warp = None
+            corner = (y0 - top - 1, x0 - left - 1)
+        else:
+            # output pixel -> source pixel: flip . scale^-1 . rotate^-1
+            inv = _inverse(cos_a, sin_a, eff, flip)
+            centre_out = np.array([(box_h - 1) / 2.0 - (y0 - top), (box_w - 1) / 2.0 - (x0 - left)])
+            centre_src = np.array([(h - 1) / 2.0, (w - 1) / 2.0])
+            warp, corner = (inv, centre_src - inv @ centre_out), None
+        sigma = draws.sigmas[i] if draws.blurs[i] else 0.0
+        pasted = _paste_one(image[y0:y1, x0:x1], premult, alpha, warp, corner, sigma, obj.mean, i, draws,
+                            settings.soft_edges)
+        if pasted is None:
+            continue
+        window = labels[y0:y1, x0:x1]
+        if visible_areas is not None:
+            covered = np.bincount(window[pasted], minlength=count + 1)
+            visible_areas[: covered.size] -= covered
+            visible_areas[i + 1] += int(pasted.sum())
+        np.copyto(window, np.uint32(i + 1), where=pasted)
+
+
+def _centre(i, draws, placed, extents, labels, visible_areas, alpha, transform, box, halves, radius):
+    """Where object ``i`` goes: slid against a partner (agglomerate), beside one (touch) or anywhere."""
+    if placed and draws.clusters[i]:
+        cos_a, sin_a, eff, flip = transform
+        partner = int(draws.partners[i] * len(placed))
+        probe = _resample(alpha, _inverse(cos_a, sin_a, eff, flip),
+                          _centred_offset(cos_a, sin_a, eff, flip, alpha.shape, box), box) > 0.5
+        spot = _slide_against(labels, visible_areas, probe, placed[partner][:2],
+                              extents[partner] + math.hypot(*halves), float(draws.directions[i]),
+                              float(draws.overlaps[i]))
+        return spot if spot is not None else (float(draws.centres_y[i]), float(draws.centres_x[i]))
+    if placed and draws.touches[i]:
+        py, px, pr = placed[int(draws.partners[i] * len(placed))]
+        reach = draws.reaches[i] * (pr + radius)
+        return py + reach * math.sin(draws.directions[i]), px + reach * math.cos(draws.directions[i])
+    return float(draws.centres_y[i]), float(draws.centres_x[i])
+
+
+def _paste_one(target: np.ndarray, premult: np.ndarray, alpha: np.ndarray, warp, corner, sigma: float,
+               mean: float, i: int, draws: _ObjectDraws, soft_edges: bool) -> np.ndarray | None:
+    """Paste object ``i`` into ``target`` (its clipped box in the image); its visible pixels, or None.
+
+    ``warp`` is ``(inv, offset)`` mapping box pixels to crop pixels, or None for a plain copy
+    of the crop from ``corner``; ``sigma`` blurs the paste (0: no blur).
+    """
+    out_shape = target.shape
+    # the mask first: an object that ends up invisible costs no image resampling
+    out_a = _window(alpha, *corner, *out_shape) if warp is None else _resample(alpha, *warp, out_shape)
+    if sigma:
+        out_a = ndimage.gaussian_filter(out_a, sigma, mode="constant")
+    visible = out_a > 0.5
+    if not visible.any():
+        return None
+    out_p = _window(premult, *corner, *out_shape) if warp is None else _resample(premult, *warp, out_shape)
+    if sigma:
+        out_p = ndimage.gaussian_filter(out_p, sigma, mode="constant")
+    values = out_p / np.maximum(out_a, np.float32(1e-3))
+    gain = np.float32(draws.gains[i])
+    values *= gain
+    values += np.float32(mean * (1.0 - draws.gains[i]) + draws.shifts[i])
+    if draws.restyles[i] or draws.rims[i]:
+        _restyle(values, target, visible, mean, bool(draws.restyles[i]), float(draws.restyle_levels[i]),
+                 bool(draws.inverts[i]), float(draws.texture_gains[i]),
+                 int(draws.rim_widths[i]) if draws.rims[i] else 0, float(draws.rim_depths[i]))
+    np.clip(values, 0.0, 1.0, out=values)
+    if soft_edges:
+        # partial-coverage edge band: blend; the visible part is copied exactly below
+        blend = values - target
+        blend *= out_a
+        blend += target
+        np.copyto(target, blend, where=out_a > 0)
+    np.copyto(target, values, where=visible)
+    return visible
+
+
+def _drop_slivers(image: np.ndarray, labels: np.ndarray, background: np.ndarray, count: int) -> np.ndarray:
+    """Objects under ``MIN_VISIBLE_PIXELS`` erased from the image (back to ``background``); labels renumbered 1..n."""
+    areas = np.bincount(labels.ravel(), minlength=count + 1)
+    keep = areas >= MIN_VISIBLE_PIXELS
+    dropped = (areas > 0) & ~keep
+    dropped[0] = False
+    if dropped.any():
+        erase = dropped[labels]
+        image[erase] = background[erase]
+    return renumber_kept(labels, keep)
+
+
+__all__ = ["CLUSTER_OVERLAP", "MIN_VISIBLE_PIXELS", "TRAINING_SCENE_PARAMS", "synthesize_scene"]
