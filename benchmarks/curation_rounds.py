@@ -54,6 +54,7 @@ from napari_synthseg.curation import Curation, add_object, curation_path, pick_o
 from napari_synthseg.image_io import list_images, read_image, to_gray
 from napari_synthseg.metrics import DatasetScores, iou_matrix
 from napari_synthseg.pipeline import _as_instances, as_label_image, find_ground_truth
+from napari_synthseg.retraining import DEFAULT_CURATED_FRACTION
 
 PICK_IOU = 0.7
 MATCH_IOU = 0.5
@@ -305,7 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
     first.add_argument("--first-steps", type=int, default=None, help="the first model's steps instead (tests)")
     first.add_argument("--first-model", default=None, help="start from this model instead (with --bank)")
     p.add_argument("--bank", default=None, help="the bank of --first-model")
-    p.add_argument("--curated-fraction", type=float, default=0.5, help="share of each batch from curated crops [0.5]")
+    p.add_argument("--curated-fraction", type=float, default=DEFAULT_CURATED_FRACTION,
+                   help=f"share of each batch from curated crops [{DEFAULT_CURATED_FRACTION}]")
     p.add_argument("--ring-px", type=int, default=None, help="known background ring outside curated objects [1]")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="out/curation_rounds", help="work folder: models, curations [out/curation_rounds]")

@@ -68,6 +68,15 @@ def test_real_validation_with_known_masks_scores_only_what_a_person_said(thresho
     known[10:60, 10:60] = True
     picked = RealValidation([(image, first, known)], network=network, normalization="percentile")
     assert picked.score(threshold_network) == pytest.approx(1.0)
+    # a rejected square (known background) that the segmentation calls object costs the background IoU
+    # as much as the object IoU: calling everything object cannot win
+    rejected = np.zeros(image.shape, bool)
+    rejected[55:95, 85:125] = True
+    both_said = RealValidation([(image, first, known | rejected)], network=network, normalization="percentile")
+    fg_iou = 900 / (900 + 900)
+    bg_iou = (known | rejected).sum() - 1800
+    bg_iou = bg_iou / (bg_iou + 900)
+    assert both_said.score(threshold_network) == pytest.approx((fg_iou + bg_iou) / 2)
     # without the known mask the second square counts against the segmentation
     assert RealValidation([(image, first)], network=network, normalization="percentile").score(
         threshold_network) == pytest.approx(0.5)

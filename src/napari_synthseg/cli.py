@@ -33,6 +33,7 @@ from .model import (
     XLA_MIN_STEPS,
 )
 from .recipe import RECIPE_CHOICES
+from .retraining import DEFAULT_CURATED_FRACTION
 
 #: Exit statuses: some files failed (the others are done), bad usage or input (nothing was
 #: done), interrupted (Ctrl-C; what was finished is kept).
@@ -1017,8 +1018,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="training budget in steps")
     p.add_argument("--model-out", default=None,
                    help="the new model file [<stem>_round2.keras, _round3, ... beside MODEL; never an existing file]")
-    p.add_argument("--curated-fraction", type=float, default=0.5,
-                   help="share of each batch cropped from the curated images [0.5]")
+    p.add_argument("--curated-fraction", type=float, default=DEFAULT_CURATED_FRACTION,
+                   help=f"share of each batch cropped from the curated images [{DEFAULT_CURATED_FRACTION}]")
     p.add_argument("--ring-px", type=int, default=None,
                    help="pixels outside each curated object counted as known background [1]")
     p.add_argument("--seed", type=int, default=0)

@@ -24,7 +24,7 @@ from .curation import Curation, curation_path, load_curation
 from .image_io import list_images, read_image, to_gray
 
 #: Share of each batch cropped from the curated images (the rest: synthetic scenes).
-DEFAULT_CURATED_FRACTION = 0.5
+DEFAULT_CURATED_FRACTION = 0.25
 #: Adam learning rate of a round: a tenth of a first training's, so that minutes of fine-tuning
 #: adjust the model to the clicks instead of restarting it (the cosine schedule restarts with it).
 DEFAULT_ROUND_LEARNING_RATE = 1e-4

@@ -73,21 +73,33 @@ class RealValidation:
         self._source = self._model = None
 
     def score(self, keras_model) -> float:
-        """Pooled pixel IoU of ``predict``'s labels (default parameters) against the masks (on their known pixels)."""
+        """Pooled pixel IoU of ``predict``'s labels (default parameters) against the masks.
+
+        With known masks the score is the mean of the object and the background IoU over the known
+        pixels: what people click is mostly objects, so the object IoU alone would favour a model
+        that calls everything object; the background IoU counts each rejected pixel it gets wrong.
+        """
         if self._source is not keras_model:
             # a functional copy sharing the layers (so it sees every weight update): it predicts
             # without the training model's XLA setting, which would compile for every tile shape
             self._model = SegmentationModel(keras_model=keras.Model(keras_model.inputs, keras_model.outputs),
                                             info=self.info)
             self._source = keras_model
-        inter = union = 0
+        inter = union = bg_inter = bg_union = 0
+        balanced = any(known is not None for _, _, known in self.pairs)
         for image, mask, known in self.pairs:
             labels = predict(self._model, image, precision="float32")
             if known is not None:
                 labels, mask = labels[known], mask[known]
             scores = pixel_scores(labels, mask)
             inter, union = inter + scores.intersection, union + scores.union
-        return inter / union if union else math.nan
+            if balanced:
+                background = pixel_scores(labels == 0, mask == 0)
+                bg_inter, bg_union = bg_inter + background.intersection, bg_union + background.union
+        objects = inter / union if union else math.nan
+        if not balanced:
+            return objects
+        return float(np.nanmean([objects, bg_inter / bg_union if bg_union else math.nan]))
 
 
 def _centre_window(array: np.ndarray) -> np.ndarray:
