@@ -439,6 +439,17 @@ def _where_model(path: Path, before: tuple | None) -> str:
     return f"the best model so far is in {path}"
 
 
+def _training_reporter(bar):
+    """A ``train_model`` callback that shows the step, loss and validation IoU on a progress bar."""
+    def report(p):
+        bar.total = p.total_steps or bar.total
+        bar.n = p.step
+        bar.set_postfix(loss=f"{p.loss:.3f}", val_iou="-" if p.val_iou is None else f"{p.val_iou:.3f}")
+        bar.refresh()
+
+    return report
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from .image_io import list_images, read_image, to_gray
 
@@ -463,12 +474,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         with _bar(args.steps or 0, "train", unit="step") as bar, \
                 _stop_on_ctrl_c(args.cancel, "training after this step; the best model so far is kept"):
-            def report(p):
-                bar.total = p.total_steps or bar.total
-                bar.n = p.step
-                bar.set_postfix(loss=f"{p.loss:.3f}", val_iou="-" if p.val_iou is None else f"{p.val_iou:.3f}")
-                bar.refresh()
-
+            report = _training_reporter(bar)
             result = train_model(bank, backgrounds, model_out, callbacks=[report], seed=args.seed,
                                  resume=args.resume, base_filters=args.base_filters, depth=args.depth,
                                  patch=args.patch, batch_size=args.batch_size, lr_schedule=args.lr_schedule,
@@ -532,12 +538,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     try:
         with _bar(args.steps or 0, "retrain", unit="step") as bar, \
                 _stop_on_ctrl_c(args.cancel, "training after this step; the best model so far is kept"):
-            def report(p):
-                bar.total = p.total_steps or bar.total
-                bar.n = p.step
-                bar.set_postfix(loss=f"{p.loss:.3f}", val_iou="-" if p.val_iou is None else f"{p.val_iou:.3f}")
-                bar.refresh()
-
+            report = _training_reporter(bar)
             path = retrain_round(model, bank, curated, out_path=out, background_images=image_files(args.curated),
                                  curated_fraction=args.curated_fraction, ring_px=args.ring_px, seed=args.seed,
                                  callbacks=[report], cancel_event=args.cancel, notify=print, **budget)

@@ -68,3 +68,14 @@ def started_jobs(monkeypatch):
     monkeypatch.setattr(train_widget, "job_worker", fake_job_worker)
     monkeypatch.setattr(segment_widget, "job_worker", fake_job_worker)
     return sent
+
+
+@pytest.fixture
+def notes(monkeypatch):
+    """The Curate dock's notifications (info and error), in order."""
+    messages = []
+    from napari_synthseg._napari import curate_widget
+
+    monkeypatch.setattr(curate_widget, "notify_info", messages.append)
+    monkeypatch.setattr(curate_widget, "notify_error", messages.append)
+    return messages

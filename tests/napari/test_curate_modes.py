@@ -5,7 +5,6 @@ labels layer, and labels recomputed under the curation."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from napari_synthseg._napari.curate_widget import CURATION_KINDS, SHORTCUTS, CurateWidget
 from napari_synthseg._napari.simulate import click
@@ -24,16 +23,6 @@ def scene(shape=(60, 80)):
     image[missed] = 120  # a faint grain the model missed
     labels[50:53, 70:73] = 9  # a speck the model called an object
     return image, labels, missed
-
-
-@pytest.fixture
-def notes(monkeypatch):
-    messages = []
-    from napari_synthseg._napari import curate_widget
-
-    monkeypatch.setattr(curate_widget, "notify_info", messages.append)
-    monkeypatch.setattr(curate_widget, "notify_error", messages.append)
-    return messages
 
 
 def press(viewer, key):

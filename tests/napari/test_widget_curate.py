@@ -24,16 +24,6 @@ def rings_plane(shape=(60, 80)):
     return labels
 
 
-@pytest.fixture
-def notes(monkeypatch):
-    messages = []
-    from napari_synthseg._napari import curate_widget
-
-    monkeypatch.setattr(curate_widget, "notify_info", messages.append)
-    monkeypatch.setattr(curate_widget, "notify_error", messages.append)
-    return messages
-
-
 def wait_idle(qtbot, widget):
     qtbot.waitUntil(lambda: not widget.busy, timeout=20000)
 
