@@ -59,6 +59,41 @@ def test_curated_crops_centre_near_known_pixels():
     assert small.crop(rng)[0].shape == (64, 64)
 
 
+def test_curated_crops_show_picked_objects_as_often_as_rejected_background():
+    # one small pick beside a rejected region 40 times its size: crops drawn by known-pixel count
+    # would almost never hold the object, and the round would learn little but "background"
+    shape = (400, 400)
+    image = np.full(shape, 30, np.uint8)
+    labels = np.zeros(shape, np.int32)
+    labels[20:30, 20:30] = 1
+    labels[200:400, 200:400] = 2
+    image[labels > 0] = 200
+    cur = pick_object(Curation.empty(shape), labels, (25, 25))
+    cur = reject_object(cur, labels, (300, 300))
+    crops = CuratedCrops([(image, cur)], 64)
+    rng = np.random.default_rng(1)
+    with_object = sum(crops.crop(rng)[1].any() for _ in range(200))
+    assert 70 <= with_object <= 130
+
+
+def test_curated_crops_draw_each_image_equally():
+    # an image with a large rejected region has 20 times the known pixels of one with a single
+    # pick; both were curated, so both teach the round as often
+    large = np.random.default_rng(0).integers(100, 200, (300, 300)).astype(np.uint8)  # crops: few pixels at 0
+    large_labels = np.zeros(large.shape, np.int32)
+    large_labels[50:250, 50:250] = 1
+    large_cur = reject_object(Curation.empty(large.shape), large_labels, (150, 150))
+    small, _, _ = curated_image()
+    small_labels = np.zeros(small.shape, np.int32)
+    small_labels[20:36, 20:36] = 1
+    small_cur = pick_object(Curation.empty(small.shape), small_labels, (25, 25))
+    crops = CuratedCrops([(large, large_cur), (small, small_cur)], 64)
+    rng = np.random.default_rng(2)
+    # the small image is mostly dark background, which normalises to 0
+    from_large = sum(float(np.mean(crops.crop(rng)[0] == 0.0)) < 0.2 for _ in range(200))
+    assert 70 <= from_large <= 130
+
+
 def test_batches_with_curated_images_carry_the_known_channel():
     image, _, cur = curated_image()
     objects = make_objects()
