@@ -133,7 +133,7 @@ class CurateWidget(CurationClicks, CurationFiles, CurateExports, WorkerDock):
         self.image_choice = LayerChooser(self.viewer, Image, skip=is_probability_layer)
         self.mode_buttons = QButtonGroup(self)
         for i, mode in enumerate(MODES):
-            button = QRadioButton(f"{MODE_TEXT[mode]}  [{SHORTCUTS[mode]}]")
+            button = QRadioButton(f"{MODE_TEXT[mode]}  [{SHORTCUTS[mode]}]", self)  # self owns it until laid out
             button.setChecked(mode == "off")
             self.mode_buttons.addButton(button, i)
         self.counts_label = QLabel("")

@@ -387,7 +387,6 @@ class TrainWidget(TrainingProgress, WorkerDock):
         """Run the model job ``start(job)`` starts, with ``budget`` (for the progress bar), in a worker."""
         self._budget = dict(budget)
         self.result, self.last_progress, self.n_progress_events = None, None, 0
-        self._stop_requested.clear()
         self._clear_figures()
         self.progress.setRange(0, 0)  # busy until the first step arrives
         self._pid = None
