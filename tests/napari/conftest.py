@@ -12,7 +12,7 @@ def dock_settings_folder(tmp_path_factory):
 
     The docks start from their defaults, whatever another test or the user's own napari saved.
     """
-    from napari_synthseg._napari._common import keep_dock_settings_in
+    from napari_synthseg._napari._settings import keep_dock_settings_in
 
     folder = tmp_path_factory.mktemp("dock_settings")
     keep_dock_settings_in(folder)
@@ -72,10 +72,11 @@ def started_jobs(monkeypatch):
 
 @pytest.fixture
 def notes(monkeypatch):
-    """The Curate dock's notifications (info and error), in order."""
+    """The Curate dock's notifications (info and error) from its clicks and keys, in order."""
     messages = []
-    from napari_synthseg._napari import curate_widget
+    from napari_synthseg._napari import _curate_clicks, _curate_mouse
 
-    monkeypatch.setattr(curate_widget, "notify_info", messages.append)
-    monkeypatch.setattr(curate_widget, "notify_error", messages.append)
+    monkeypatch.setattr(_curate_clicks, "notify_info", messages.append)
+    monkeypatch.setattr(_curate_mouse, "notify_info", messages.append)
+    monkeypatch.setattr(_curate_mouse, "notify_error", messages.append)
     return messages

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from napari.utils import progress
 
-from napari_synthseg._napari._common import ActivityProgressBar, quiet_worker
+from napari_synthseg._napari._common import quiet_worker
+from napari_synthseg._napari._progress import ActivityProgressBar
 from napari_synthseg._napari.curate_widget import CurateWidget
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from napari_synthseg._napari._common import dock_settings
+from napari_synthseg._napari._settings import dock_settings
 from napari_synthseg._napari.autoseg_widget import AutosegWidget
 from napari_synthseg._napari.segment_widget import SegmentWidget
 from napari_synthseg._napari.train_widget import TrainWidget

@@ -45,10 +45,8 @@ class StallMeter:
         self.timer.stop()
 
 
-def test_train_stop_segment_without_tensorflow(make_napari_viewer, qtbot, tmp_path, monkeypatch):
-    errors = []
-    monkeypatch.setattr("napari_synthseg._napari.segment_widget.notify_error", errors.append)
-    monkeypatch.setattr("napari_synthseg._napari.train_widget.notify_error", errors.append)
+def test_train_stop_segment_without_tensorflow(make_napari_viewer, qtbot, tmp_path, monkeypatch, shown_errors):
+    errors = shown_errors
     from napari_synthseg.bank import ObjectBank
 
     image, labels = grains()

@@ -9,8 +9,9 @@ from test_dock_errors import fake_model, wait_idle  # noqa: F401 (fixtures)
 
 from napari_synthseg._napari import segment_widget, train_widget
 from napari_synthseg._napari._common import quiet_worker
+from napari_synthseg._napari._train_progress import PHASES
 from napari_synthseg._napari.segment_widget import SegmentWidget
-from napari_synthseg._napari.train_widget import PHASES, TrainWidget
+from napari_synthseg._napari.train_widget import TrainWidget
 
 
 @pytest.fixture

@@ -87,11 +87,9 @@ def test_the_dock_shows_the_decision_and_sends_the_mixed_recipe(make_napari_view
 
 
 def test_a_mixed_recipe_trained_from_the_dock_records_it_like_synthseg_run(make_napari_viewer, qtbot, tmp_path,
-                                                                          monkeypatch):
-    errors, warnings = [], []
-    monkeypatch.setattr("napari_synthseg._napari.train_widget.notify_error", errors.append)
+                                                                          monkeypatch, shown_errors):
+    errors, warnings = shown_errors, []
     monkeypatch.setattr("napari_synthseg._napari.train_widget.notify_warning", warnings.append)
-    monkeypatch.setattr("napari_synthseg._napari.autoseg_widget.notify_error", errors.append)
     # every real image goes to the child as a .npy file, as a large one would
     monkeypatch.setattr("napari_synthseg.model.runner.QUEUE_ARRAY_LIMIT", 1024)
     (bright, _), (dark, _) = bright_and_dark_field()

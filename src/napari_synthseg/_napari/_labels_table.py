@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QComboBox, QTableWidget, QTableWidgetItem
 
-from ._common import LayerChecklist, _LayerTracking, find_layer
+from ._layer_choice import LayerChecklist, _LayerTracking
+from ._planes import find_layer
 from .autoseg_widget import autoseg_layer_name
 
 if TYPE_CHECKING:

@@ -6,48 +6,36 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from qtpy.QtCore import QTimer
-from qtpy.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
-    QFormLayout,
-    QPushButton,
-    QSpinBox,
-    QWidget,
-)
+from qtpy.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QPushButton, QSpinBox
 
-from ..autoseg import METHODS
-from ._common import (
-    ActivityProgressBar,
-    LayerChooser,
-    PathPicker,
-    RememberedSettings,
-    connect_click,
+from ..autoseg import METHODS, AutosegParams
+from ._common import connect_click, describe_error, notify_error, notify_info, quiet_worker, safe_slot
+from ._form import PathPicker, row, stack, status_label
+from ._layer_choice import LayerChooser
+from ._planes import (
     current_plane,
-    describe_error,
     find_layer,
     merge_plane_results,
-    notify_error,
-    notify_info,
     plane_gray,
     plane_labels,
     planes_of,
-    quiet_worker,
-    row,
-    safe_slot,
     show_labels,
     source_name,
     spatial_shape,
-    stack,
-    status_label,
-    tabify_stage,
 )
+from ._progress import ActivityProgressBar
+from ._settings import RememberedSettings
+from ._worker_dock import WorkerDock
 
 if TYPE_CHECKING:
     import napari
 
+#: The polarity box's entries, "auto" (the core's default) first.
 POLARITIES = ("auto", "bright", "dark")
 PREVIEW_DELAY_MS = 250
+#: The threshold box's value until the user sets one: the core has no default threshold (methods
+#: 'manual' and 'combined' need one), so the box starts in the middle of an 8-bit range.
+MANUAL_THRESHOLD_START = 128.0
 
 
 #: Key of a Labels layer's ``metadata`` holding the ``autosegment`` keywords that made it.
@@ -59,74 +47,24 @@ def autoseg_layer_name(image_name: str) -> str:
     return f"{image_name} autoseg"
 
 
-class AutosegWidget(QWidget):
-    """Classical segmentation of an Image layer, a live preview, and "add objects to bank"."""
+class AutosegWidget(WorkerDock):
+    """Classical segmentation of an Image layer, a live preview, and "add objects to bank".
+
+    The boxes start at ``AutosegParams()``'s defaults (the one place they are defined).
+    """
 
     def __init__(self, napari_viewer: napari.viewer.Viewer, parent=None):
-        super().__init__(parent)
-        tabify_stage(self)  # the five stages share one column of tabs (fits a 1080p screen)
-        from napari.layers import Image
-
-        self.viewer = napari_viewer
-        self._worker = None
+        super().__init__(napari_viewer, parent)
         self._preview_worker = None
         self._preview_pending = False
-
-        self.image_choice = LayerChooser(napari_viewer, Image)
-        self.method = QComboBox()
-        self.method.addItems(METHODS)
-        self.polarity = QComboBox()
-        self.polarity.addItems(POLARITIES)
-        self.threshold = QDoubleSpinBox()
-        self.threshold.setRange(-1e9, 1e9)
-        self.threshold.setDecimals(3)
-        self.threshold.setValue(128)
-        self.threshold.setToolTip("Intensity threshold in the image's units (method 'manual' or 'combined')")
-        self.sigma = QDoubleSpinBox()
-        self.sigma.setRange(0, 50)
-        self.sigma.setSingleStep(0.5)
-        self.sigma.setValue(1.5)
-        self.min_area = QSpinBox()
-        self.min_area.setRange(0, 10_000_000)
-        self.min_area.setValue(30)
-        self.fill_holes = QCheckBox("fill holes")
-        self.fill_holes.setChecked(True)
-        self.clear_border = QCheckBox("clear border")
-        self.split_touching = QCheckBox("split touching")
-        self.split_touching.setChecked(True)
-        self.ignore_scale_bar = QCheckBox("ignore scale bar")
-        self.ignore_scale_bar.setChecked(True)
-        self.scope = QComboBox()
-        self.scope.addItems(["all planes", "current plane"])
-        self.live_preview = QCheckBox("live preview (current plane)")
-
-        self.run_button = QPushButton("Auto-segment")
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        self.progress = ActivityProgressBar("Auto-segment")
-        self.bank_path = PathPicker("dir", "Object bank folder")
-        self.add_button = QPushButton("Add objects to bank")
-        self.status = status_label()
-
-        form = QFormLayout()
-        form.addRow("image", self.image_choice)
-        form.addRow("method", self.method)
-        form.addRow("polarity", self.polarity)
-        form.addRow("threshold", self.threshold)
-        form.addRow("smoothing σ", self.sigma)
-        form.addRow("min area (px)", self.min_area)
-        form.addRow(self.fill_holes, self.clear_border)
-        form.addRow(self.split_touching, self.ignore_scale_bar)
-        form.addRow("stacks", self.scope)
-        form.addRow(self.live_preview)
-        stack(self, form, row(self.run_button, self.cancel_button), self.progress,
-              "bank folder", self.bank_path, self.add_button, self.status)
+        self._make_controls(AutosegParams())
+        self._lay_out()
+        self._bind_worker_controls(self.progress, (self.run_button, self.add_button), self.cancel_button)
 
         self._preview_timer = QTimer(self)
         self._preview_timer.setSingleShot(True)
         self._preview_timer.setInterval(PREVIEW_DELAY_MS)
         self._preview_timer.timeout.connect(safe_slot(self.preview))
-
         connect_click(self.run_button, self.run)
         connect_click(self.cancel_button, self.cancel)
         connect_click(self.add_button, self.add_to_bank)
@@ -146,6 +84,61 @@ class AutosegWidget(QWidget):
             split_touching=self.split_touching, ignore_scale_bar=self.ignore_scale_bar, scope=self.scope,
             bank_path=self.bank_path), owner=self)
 
+    def _make_controls(self, defaults: AutosegParams) -> None:
+        from napari.layers import Image
+
+        self.image_choice = LayerChooser(self.viewer, Image)
+        self.method = QComboBox()
+        self.method.addItems(METHODS)
+        self.method.setCurrentText(defaults.method)
+        self.polarity = QComboBox()
+        self.polarity.addItems(POLARITIES)
+        self.polarity.setCurrentText(defaults.polarity)
+        self.threshold = QDoubleSpinBox()
+        self.threshold.setRange(-1e9, 1e9)
+        self.threshold.setDecimals(3)
+        self.threshold.setValue(defaults.threshold if defaults.threshold is not None else MANUAL_THRESHOLD_START)
+        self.threshold.setToolTip("Intensity threshold in the image's units (method 'manual' or 'combined')")
+        self.sigma = QDoubleSpinBox()
+        self.sigma.setRange(0, 50)
+        self.sigma.setSingleStep(0.5)
+        self.sigma.setValue(defaults.sigma)
+        self.min_area = QSpinBox()
+        self.min_area.setRange(0, 10_000_000)
+        self.min_area.setValue(defaults.min_area)
+        self.fill_holes = QCheckBox("fill holes")
+        self.fill_holes.setChecked(defaults.fill_holes)
+        self.clear_border = QCheckBox("clear border")
+        self.clear_border.setChecked(defaults.clear_border)
+        self.split_touching = QCheckBox("split touching")
+        self.split_touching.setChecked(defaults.split_touching)
+        self.ignore_scale_bar = QCheckBox("ignore scale bar")
+        self.ignore_scale_bar.setChecked(defaults.ignore_box == "auto")
+        self.scope = QComboBox()
+        self.scope.addItems(["all planes", "current plane"])
+        self.live_preview = QCheckBox("live preview (current plane)")
+        self.run_button = QPushButton("Auto-segment")
+        self.cancel_button = QPushButton("Cancel")
+        self.progress = ActivityProgressBar("Auto-segment")
+        self.bank_path = PathPicker("dir", "Object bank folder")
+        self.add_button = QPushButton("Add objects to bank")
+        self.status = status_label()
+
+    def _lay_out(self) -> None:
+        form = QFormLayout()
+        form.addRow("image", self.image_choice)
+        form.addRow("method", self.method)
+        form.addRow("polarity", self.polarity)
+        form.addRow("threshold", self.threshold)
+        form.addRow("smoothing σ", self.sigma)
+        form.addRow("min area (px)", self.min_area)
+        form.addRow(self.fill_holes, self.clear_border)
+        form.addRow(self.split_touching, self.ignore_scale_bar)
+        form.addRow("stacks", self.scope)
+        form.addRow(self.live_preview)
+        stack(self, form, row(self.run_button, self.cancel_button), self.progress,
+              "bank folder", self.bank_path, self.add_button, self.status)
+
     # ------------------------------------------------------------------ parameters
     def _update_threshold_enabled(self, method: str) -> None:
         self.threshold.setEnabled(method in ("manual", "combined"))
@@ -164,15 +157,6 @@ class AutosegWidget(QWidget):
             split_touching=self.split_touching.isChecked(),
             ignore_box="auto" if self.ignore_scale_bar.isChecked() else None,
         )
-
-    @property
-    def busy(self) -> bool:
-        return self._worker is not None
-
-    def _set_busy(self, busy: bool) -> None:
-        self.run_button.setEnabled(not busy)
-        self.add_button.setEnabled(not busy)
-        self.cancel_button.setEnabled(busy)
 
     def _image(self):
         layer = self.image_choice.layer()
@@ -202,8 +186,8 @@ class AutosegWidget(QWidget):
                 yield i + 1
             return results
 
-        worker = quiet_worker(segment)
-        self._start(worker, len(planes), lambda results: self._show_result(image, shape, results, params))
+        self._start(quiet_worker(segment), total=len(planes), on_abort=self._cancelled,
+                    on_result=lambda results: self._show_result(image, shape, results, params))
 
     def _show_result(self, image, shape, results, params: dict) -> None:
         if image not in self.viewer.layers:
@@ -305,26 +289,7 @@ class AutosegWidget(QWidget):
             if problems:
                 notify_error("bank problems: " + "; ".join(problems[:3]))
 
-        self._start(quiet_worker(add), len(planes), report)
+        self._start(quiet_worker(add), total=len(planes), on_result=report, on_abort=self._cancelled)
 
-    # ------------------------------------------------------------------ worker plumbing
-    def _start(self, worker, total: int, on_result) -> None:
-        self._worker = worker
-        self.progress.setRange(0, max(total, 1))
-        self.progress.setValue(0)
-        self._set_busy(True)
-        worker.yielded.connect(self.progress.setValue)
-        worker.returned.connect(safe_slot(on_result))
-        worker.errored.connect(lambda exc: notify_error(describe_error(exc)))
-        worker.aborted.connect(lambda: self.status.setText("cancelled; nothing was changed"))
-        worker.finished.connect(self._finished)
-        self.progress.follow(worker)  # napari's activity panel shows it too
-        worker.start()
-
-    def _finished(self) -> None:
-        self._worker = None
-        self._set_busy(False)
-
-    def cancel(self) -> None:
-        if self._worker is not None:
-            self._worker.quit()
+    def _cancelled(self) -> None:
+        self.status.setText("cancelled; nothing was changed")

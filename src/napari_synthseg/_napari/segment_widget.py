@@ -2,46 +2,43 @@
 
 from __future__ import annotations
 
+import inspect
 import threading
 from typing import TYPE_CHECKING
 
-from qtpy.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
-    QFormLayout,
-    QPushButton,
-    QSpinBox,
-    QWidget,
-)
+from qtpy.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QPushButton, QSpinBox
 
-from napari_synthseg.instances import DEFAULT_MIN_AREA
+from napari_synthseg.instances import DEFAULT_MIN_AREA, probabilities_to_instances
+from napari_synthseg.model import DEFAULT_MIN_CONFIDENCE, DEFAULT_TILE
 
 from ._checks import check_model_backend, model_sidecar
-from ._common import (
+from ._common import connect_click, describe_error, notify_error
+from ._form import PathPicker, row, stack, status_label
+from ._jobs import describe_device, job_worker
+from ._layer_choice import LayerChooser
+from ._planes import (
     PROBABILITY_SUFFIX,
-    ActivityProgressBar,
-    LayerChooser,
-    PathPicker,
-    RememberedSettings,
-    connect_click,
-    describe_error,
+    find_layer,
     is_probability_layer,
     merge_plane_results,
-    notify_error,
     plane_gray,
     planes_of,
-    row,
-    safe_slot,
     spatial_shape,
-    stack,
-    status_label,
-    tabify_stage,
+    spatial_transform,
 )
-from ._jobs import describe_device, job_worker
+from ._progress import ActivityProgressBar
+from ._settings import RememberedSettings
+from ._worker_dock import WorkerDock
 
 if TYPE_CHECKING:
     import napari
+
+
+#: The instance step's defaults (``instances.probabilities_to_instances``), which ``predict`` passes on.
+_INSTANCE_DEFAULTS = {name: parameter.default for name, parameter
+                      in inspect.signature(probabilities_to_instances).parameters.items()}
+#: Range of the progress bar (thousandths of the images' tiles).
+PROGRESS_STEPS = 1000
 
 
 def segmentation_layer_name(image_name: str) -> str:
@@ -53,57 +50,69 @@ def probability_layer_name(image_name: str) -> str:
     return f"{image_name}{PROBABILITY_SUFFIX}"
 
 
-class SegmentWidget(QWidget):
-    """Run a trained model on an Image layer (current plane or every plane) in a child process."""
+class SegmentWidget(WorkerDock):
+    """Run a trained model on an Image layer (current plane or every plane) in a child process.
+
+    The boxes start at the model's defaults (``napari_synthseg.model.DEFAULT_*``) and the instance
+    step's (``instances.probabilities_to_instances``), the one place they are defined.
+    """
 
     def __init__(self, napari_viewer: napari.viewer.Viewer, parent=None):
-        super().__init__(parent)
-        tabify_stage(self)  # the five stages share one column of tabs (fits a 1080p screen)
-        from napari.layers import Image
-
-        self.viewer = napari_viewer
-        self._worker = None
-        self._stop_requested = threading.Event()
+        super().__init__(napari_viewer, parent)
         self._results: list = []
         self._foregrounds: list = []
         self._unconfident: list = []
         self._job_context: dict = {}
+        self._make_controls()
+        self._lay_out()
+        self._bind_worker_controls(self.progress, (self.run_button,), self.cancel_button,
+                                   stop_event=threading.Event())
+        connect_click(self.run_button, self.run)
+        connect_click(self.cancel_button, self.cancel)
+        # kept between sessions (not the layers, nor the "replace" boxes: each session decides those)
+        self.settings = RememberedSettings("segment", dict(
+            model_path=self.model_path, scope=self.scope, threshold=self.threshold, min_area=self.min_area,
+            min_confidence=self.min_confidence, fill_holes=self.fill_holes, augment=self.augment,
+            skip_scale_bar=self.skip_scale_bar, tile=self.tile), owner=self)
 
-        self.image_choice = LayerChooser(napari_viewer, Image, skip=is_probability_layer)
+    def _make_controls(self) -> None:
+        from napari.layers import Image
+
+        self.image_choice = LayerChooser(self.viewer, Image, skip=is_probability_layer)
         self.model_path = PathPicker("open", "Model file", "Keras model (*.keras)")
         self.scope = QComboBox()
         self.scope.addItems(["all planes", "current plane"])
         self.threshold = QDoubleSpinBox()
         self.threshold.setRange(0.01, 0.99)
         self.threshold.setSingleStep(0.05)
-        self.threshold.setValue(0.5)
+        self.threshold.setValue(_INSTANCE_DEFAULTS["threshold"])
         self.min_area = QSpinBox()
         self.min_area.setRange(0, 10_000_000)
         self.min_area.setValue(DEFAULT_MIN_AREA)
         self.min_confidence = QDoubleSpinBox()
         self.min_confidence.setRange(0.0, 1.0)
         self.min_confidence.setSingleStep(0.05)
-        self.min_confidence.setValue(0.8)
+        self.min_confidence.setValue(DEFAULT_MIN_CONFIDENCE)
         self.min_confidence.setToolTip("Drop objects whose mean foreground probability is lower (0 keeps all)")
         self.fill_holes = QCheckBox("fill holes")
-        self.fill_holes.setChecked(True)
-        self.augment = QCheckBox("average flips (8x slower)")
+        self.fill_holes.setChecked(_INSTANCE_DEFAULTS["fill_holes"])
+        self.augment = QCheckBox("average flips (8x slower)")  # off, as predict's augment=False
         self.augment.setToolTip("Test-time augmentation: average the network over the 8 flips and "
                                 "transposes of the image; fewer specks, smoother outlines")
         self.skip_scale_bar = QCheckBox("leave out the scale bar")
-        self.skip_scale_bar.setChecked(True)
+        self.skip_scale_bar.setChecked(True)  # predict's ignore_box="auto"
         self.skip_scale_bar.setToolTip("No objects inside a scale-bar / info box found in a corner "
                                        "(as the Auto-segment dock does)")
         self.tile = QSpinBox()
         self.tile.setRange(64, 4096)
         self.tile.setSingleStep(64)
-        self.tile.setValue(1024)
+        self.tile.setValue(DEFAULT_TILE)
         self.run_button = QPushButton("Segment")
         self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
         self.progress = ActivityProgressBar("Segment")
         self.status = status_label()
 
+    def _lay_out(self) -> None:
         form = QFormLayout()
         form.addRow("image", self.image_choice)
         form.addRow("model file", self.model_path)
@@ -117,18 +126,12 @@ class SegmentWidget(QWidget):
         form.addRow(self.skip_scale_bar)
         stack(self, form, row(self.run_button, self.cancel_button), self.progress, self.status)
 
-        connect_click(self.run_button, self.run)
-        connect_click(self.cancel_button, self.cancel)
-        self.destroyed.connect(self._stop_requested.set)
-        # kept between sessions (not the layers, nor the "replace" boxes: each session decides those)
-        self.settings = RememberedSettings("segment", dict(
-            model_path=self.model_path, scope=self.scope, threshold=self.threshold, min_area=self.min_area,
-            min_confidence=self.min_confidence, fill_holes=self.fill_holes, augment=self.augment,
-            skip_scale_bar=self.skip_scale_bar, tile=self.tile), owner=self)
-
-    @property
-    def busy(self) -> bool:
-        return self._worker is not None
+    def prediction_kwargs(self) -> dict:
+        """The ``predict`` keyword arguments the controls describe."""
+        return dict(threshold=self.threshold.value(), min_area=self.min_area.value(),
+                    min_confidence=self.min_confidence.value(), fill_holes=self.fill_holes.isChecked(),
+                    tile=self.tile.value(), augment=self.augment.isChecked(),
+                    ignore_box="auto" if self.skip_scale_bar.isChecked() else None)
 
     def run(self) -> None:
         """Segment the chosen planes in a child process; the result becomes a Labels layer.
@@ -149,37 +152,18 @@ class SegmentWidget(QWidget):
         scope = "current" if self.scope.currentText() == "current plane" else "all"
         planes = planes_of(image, scope, self.viewer)
         grays = [plane_gray(image, plane) for plane in planes]
-        kwargs = dict(threshold=self.threshold.value(), min_area=self.min_area.value(),
-                      min_confidence=self.min_confidence.value(), fill_holes=self.fill_holes.isChecked(),
-                      tile=self.tile.value(),
-                      augment=self.augment.isChecked(), ignore_box="auto" if self.skip_scale_bar.isChecked() else None)
+        kwargs = self.prediction_kwargs()
         self._results = [None] * len(planes)
         self._foregrounds = [None] * len(planes)
         self._unconfident = [0] * len(planes)
         self._job_context = {"image": image, "planes": planes, "shape": spatial_shape(image), "error": None,
                              "min_confidence": kwargs["min_confidence"]}
-        self._stop_requested.clear()
-        self.progress.setRange(0, 1000)
+        self.progress.setRange(0, PROGRESS_STEPS)
         self.progress.setValue(0)
         worker = job_worker(lambda job: job.start_prediction(str(model), grays, details=True, **kwargs),
                             self._stop_requested, stop_timeout=10)
-        self._worker = worker
-        self._set_running(True)
         self.status.setText(f"segmenting {len(planes)} plane(s)…")
-        worker.yielded.connect(safe_slot(self._on_event))
-        worker.errored.connect(lambda exc: notify_error(f"segmentation failed: {describe_error(exc)}"))
-        worker.finished.connect(self._finished)
-        self.progress.follow(worker)  # napari's activity panel shows it too
-        worker.start()
-
-    def cancel(self) -> None:
-        if self.busy:
-            self._stop_requested.set()
-            self.cancel_button.setEnabled(False)
-
-    def _set_running(self, running: bool) -> None:
-        self.run_button.setEnabled(not running)
-        self.cancel_button.setEnabled(running)
+        self._start(worker, on_yield=self._on_event, failure="segmentation failed: ")
 
     def _on_event(self, event: dict) -> None:
         kind = event.get("kind")
@@ -190,7 +174,7 @@ class SegmentWidget(QWidget):
             n_images = max(int(event.get("n_images") or 1), 1)
             n_tiles = max(int(event.get("n_tiles") or 1), 1)
             done = (int(event.get("image") or 0) + int(event.get("tile") or 0) / n_tiles) / n_images
-            self.progress.setValue(int(done * 1000))
+            self.progress.setValue(int(done * PROGRESS_STEPS))
         elif kind == "result":
             index = int(event["index"])
             self._results[index] = event.get("labels")
@@ -200,9 +184,7 @@ class SegmentWidget(QWidget):
             self._job_context["error"] = event.get("message")
             notify_error(f"segmentation failed: {event.get('message')}")
 
-    def _finished(self) -> None:
-        self._worker = None
-        self._set_running(False)
+    def _after_worker(self) -> None:
         context = self._job_context
         image = context.get("image")
         planes = context.get("planes", [])
@@ -214,7 +196,7 @@ class SegmentWidget(QWidget):
         if image is None or image not in self.viewer.layers:
             self.status.setText("the image layer was removed while segmenting; result dropped")
             return
-        self.progress.setValue(1000)
+        self.progress.setValue(PROGRESS_STEPS)
         name = segmentation_layer_name(image.name)
         try:
             _, n_objects = merge_plane_results(self.viewer, name, image, context["shape"], done)
@@ -228,8 +210,6 @@ class SegmentWidget(QWidget):
     def _show_foreground(self, image, context: dict) -> None:
         """Put the model's foreground probability into a hidden Image layer (Curate's Add mode uses it)."""
         import numpy as np
-
-        from ._common import find_layer, spatial_transform
 
         planes = [(plane, fg) for plane, fg in zip(context["planes"], self._foregrounds) if fg is not None]
         if not planes:

@@ -2,43 +2,29 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING
 
 import numpy as np
-from qtpy.QtWidgets import (
-    QFormLayout,
-    QHBoxLayout,
-    QLabel,
-    QPushButton,
-    QSpinBox,
-    QWidget,
-)
+from qtpy.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox
 
+from ..synthesis import synthesize_scene
 from ._checks import check_bank_has_objects, check_output_folder
-from ._common import (
-    ActivityProgressBar,
-    LayerChecklist,
-    PathPicker,
-    RememberedSettings,
-    connect_click,
-    describe_error,
-    find_layer,
-    gray_backgrounds,
-    notify_error,
-    notify_info,
-    quiet_worker,
-    row,
-    safe_slot,
-    stack,
-    status_label,
-    tabify_stage,
-)
+from ._common import connect_click, notify_info, quiet_worker
+from ._form import PathPicker, row, stack, status_label
+from ._layer_choice import LayerChecklist
+from ._planes import find_layer, gray_backgrounds
+from ._progress import ActivityProgressBar
+from ._settings import RememberedSettings
+from ._worker_dock import WorkerDock
 
 if TYPE_CHECKING:
     import napari
 
 SCENE_IMAGE_LAYER = "synthetic scenes"
 SCENE_LABELS_LAYER = "synthetic labels"
+#: The objects per scene ``synthesize_scene`` pastes unless told (the one place that default lives).
+DEFAULT_OBJECTS_PER_SCENE = inspect.signature(synthesize_scene).parameters["n_objects"].default
 
 
 def _spin(low: int, high: int, value: int) -> QSpinBox:
@@ -48,36 +34,43 @@ def _spin(low: int, high: int, value: int) -> QSpinBox:
     return box
 
 
-class SynthWidget(QWidget):
+class SynthWidget(WorkerDock):
     """Paste bank objects onto backgrounds learned from real image layers."""
 
     def __init__(self, napari_viewer: napari.viewer.Viewer, parent=None):
-        super().__init__(parent)
-        tabify_stage(self)  # the five stages share one column of tabs (fits a 1080p screen)
+        super().__init__(napari_viewer, parent)
         from napari.layers import Image
 
-        self.viewer = napari_viewer
-        self._worker = None
         self.written: list = []
-
         self.bank_path = PathPicker("dir", "Object bank folder")
         self.backgrounds = LayerChecklist(napari_viewer, Image)
         self.backgrounds.setToolTip("Real images whose background is imitated (current plane of each)")
         self.height = _spin(16, 8192, 512)
         self.width = _spin(16, 8192, 512)
         self.n_show = _spin(1, 32, 3)
-        self.min_objects = _spin(1, 10_000, 30)
-        self.max_objects = _spin(1, 10_000, 60)
+        self.min_objects = _spin(1, 10_000, DEFAULT_OBJECTS_PER_SCENE[0])
+        self.max_objects = _spin(1, 10_000, DEFAULT_OBJECTS_PER_SCENE[1])
         self.seed = _spin(0, 2**31 - 1, 0)
         self.show_button = QPushButton("Show scenes")
         self.out_dir = PathPicker("dir", "Folder for synthetic scenes")
         self.n_write = _spin(1, 1_000_000, 200)
         self.write_button = QPushButton("Write scenes")
         self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
         self.progress = ActivityProgressBar("Synthesize")
         self.status = status_label()
+        self._lay_out()
+        self._bind_worker_controls(self.progress, (self.show_button, self.write_button), self.cancel_button)
 
+        connect_click(self.show_button, self.show_scenes)
+        connect_click(self.write_button, self.write_scenes)
+        connect_click(self.cancel_button, self.cancel)
+        # kept between sessions (not the layers, nor the "replace" boxes: each session decides those)
+        self.settings = RememberedSettings("synthesize", dict(
+            bank_path=self.bank_path, height=self.height, width=self.width, n_show=self.n_show,
+            min_objects=self.min_objects, max_objects=self.max_objects, seed=self.seed, out_dir=self.out_dir,
+            n_write=self.n_write), owner=self)
+
+    def _lay_out(self) -> None:
         form = QFormLayout()
         form.addRow("bank folder", self.bank_path)
         form.addRow("backgrounds", self.backgrounds)
@@ -97,19 +90,6 @@ class SynthWidget(QWidget):
         form.addRow("output folder", self.out_dir)
         form.addRow("scenes to write", self.n_write)
         stack(self, form, row(self.write_button, self.cancel_button), self.progress, self.status)
-
-        connect_click(self.show_button, self.show_scenes)
-        connect_click(self.write_button, self.write_scenes)
-        connect_click(self.cancel_button, self.cancel)
-        # kept between sessions (not the layers, nor the "replace" boxes: each session decides those)
-        self.settings = RememberedSettings("synthesize", dict(
-            bank_path=self.bank_path, height=self.height, width=self.width, n_show=self.n_show,
-            min_objects=self.min_objects, max_objects=self.max_objects, seed=self.seed, out_dir=self.out_dir,
-            n_write=self.n_write), owner=self)
-
-    @property
-    def busy(self) -> bool:
-        return self._worker is not None
 
     def _inputs(self):
         """Bank path, background arrays, scene shape and object-count range, checked."""
@@ -144,8 +124,6 @@ class SynthWidget(QWidget):
         n, seed = self.n_show.value(), self.seed.value()
 
         def make():
-            from napari_synthseg.synthesis import synthesize_scene
-
             objects, source, rng = self._scene_maker(bank, backgrounds, seed)
             images, labels = [], []
             for i in range(n):
@@ -155,7 +133,7 @@ class SynthWidget(QWidget):
                 yield i + 1
             return np.stack(images), np.stack(labels)
 
-        self._start(quiet_worker(make), n, self._show)
+        self._start(quiet_worker(make), total=n, on_result=self._show, on_abort=self._cancelled)
 
     def _show(self, result) -> None:
         images, labels = result
@@ -189,8 +167,6 @@ class SynthWidget(QWidget):
 
         def write():
             from napari_synthseg.image_io import write_png, write_tiff
-            from napari_synthseg.synthesis import synthesize_scene
-
             objects, source, rng = self._scene_maker(bank, backgrounds, seed)
             (out / "images").mkdir(parents=True, exist_ok=True)
             (out / "labels").mkdir(parents=True, exist_ok=True)
@@ -213,33 +189,10 @@ class SynthWidget(QWidget):
             self.status.setText(f"{len(written)} scenes written to {out}")
             notify_info(f"{len(written)} synthetic scenes written to {out}")
 
-        self._start(quiet_worker(write), n, report)
+        self._start(quiet_worker(write), total=n, on_result=report, on_abort=self._cancelled)
 
-    def cancel(self) -> None:
-        if self._worker is not None:
-            self._worker.quit()
-
-    def _start(self, worker, total: int, on_result) -> None:
-        self._worker = worker
-        self.progress.setRange(0, max(total, 1))
-        self.progress.setValue(0)
-        for button in (self.show_button, self.write_button):
-            button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
-        worker.yielded.connect(self.progress.setValue)
-        worker.returned.connect(safe_slot(on_result))
-        worker.errored.connect(lambda exc: notify_error(describe_error(exc)))
-        worker.aborted.connect(lambda: self.status.setText(
-            f"cancelled; {len(self.written)} complete scenes on disk" if self.written else "cancelled"))
-        worker.finished.connect(self._finished)
-        self.progress.follow(worker)  # napari's activity panel shows it too
-        worker.start()
-
-    def _finished(self) -> None:
-        self._worker = None
-        for button in (self.show_button, self.write_button):
-            button.setEnabled(True)
-        self.cancel_button.setEnabled(False)
+    def _cancelled(self) -> None:
+        self.status.setText(f"cancelled; {len(self.written)} complete scenes on disk" if self.written else "cancelled")
 
 
 def _free_stem(out, stem: str) -> str:

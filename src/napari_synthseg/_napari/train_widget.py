@@ -23,7 +23,6 @@ from qtpy.QtWidgets import (
     QLabel,
     QPushButton,
     QSpinBox,
-    QWidget,
 )
 
 from ..model import DEFAULT_BASE_FILTERS, DEFAULT_DEPTH
@@ -37,31 +36,17 @@ from ._checks import (
     check_writable_file,
     model_sidecar,
 )
-from ._common import (
-    ActivityProgressBar,
-    LayerChecklist,
-    PathPicker,
-    RememberedSettings,
-    connect_click,
-    current_plane,
-    describe_error,
-    gray_backgrounds,
-    notify_error,
-    notify_info,
-    notify_warning,
-    plane_gray,
-    plane_labels,
-    row,
-    safe_slot,
-    source_name,
-    spatial_shape,
-    stack,
-    status_label,
-    tabify_stage,
-)
-from ._jobs import describe_device, job_worker
+from ._common import connect_click, describe_error, notify_warning
+from ._form import PathPicker, row, stack, status_label
+from ._jobs import job_worker
 from ._labels_table import ImageLabelsTable
+from ._layer_choice import LayerChecklist
+from ._planes import current_plane, gray_backgrounds, plane_gray, plane_labels, source_name, spatial_shape
 from ._plots import LinePlot
+from ._progress import ActivityProgressBar
+from ._settings import RememberedSettings
+from ._train_progress import DEVICE_UNKNOWN, TrainingProgress
+from ._worker_dock import WorkerDock
 from .autoseg_widget import AUTOSEG_METADATA
 
 if TYPE_CHECKING:
@@ -78,14 +63,11 @@ MIN_BACKGROUND_SIDE = 4
 RECIPE_LABELS = {"auto": "auto (decided from the images)", "synthetic": "synthetic", "mixed": "mixed"}
 #: How the recipe line names the control that overrides the decision.
 RECIPE_OVERRIDE = "the recipe box"
-#: The phases of a training run, named in the status line as they come ("phase" events of the child).
-PHASES = ("starting Python", "loading TensorFlow", "building the model", "training", "validating", "saving")
 #: Pause after the last change of the recipe or the images before the recipe line is redone.
 RECIPE_LINE_DELAY_MS = 300
 
 
-#: The device line until the model process tells where it computes.
-DEVICE_UNKNOWN = "device: told once TensorFlow has loaded"
+
 def _spin(low: int, high: int, value: int, step: int = 1) -> QSpinBox:
     box = QSpinBox()
     box.setRange(low, high)
@@ -94,18 +76,12 @@ def _spin(low: int, high: int, value: int, step: int = 1) -> QSpinBox:
     return box
 
 
-class TrainWidget(QWidget):
+class TrainWidget(TrainingProgress, WorkerDock):
     """Train a segmentation model with a recipe (synthetic: an object bank and background images; mixed:
     anchored images, their labels and crops of them, as ``synthseg run`` does); Stop keeps the best."""
 
     def __init__(self, napari_viewer: napari.viewer.Viewer, parent=None):
-        super().__init__(parent)
-        tabify_stage(self)  # the five stages share one column of tabs (fits a 1080p screen)
-        from napari.layers import Image
-
-        self.viewer = napari_viewer
-        self._worker = None
-        self._stop_requested = threading.Event()
+        super().__init__(napari_viewer, parent)
         self.result: dict | None = None
         self.last_progress: dict | None = None
         self.n_progress_events = 0
@@ -115,6 +91,31 @@ class TrainWidget(QWidget):
         self._budget_start_s = 0.0  # elapsed_s of the run's first progress event
         self.decision: RecipeDecision | None = None
         self._recipe_folder: str | None = None  # the mixed recipe's bank, removed after training
+        self._make_inputs()
+        self._make_outputs()
+        advanced = self._lay_out()
+        inputs = [self.recipe, self.backgrounds, self.labels_table, self.bank_path, self.budget_kind,
+                  self.budget, self.model_path, self.replace, advanced]
+        self._bind_worker_controls(self.progress, [self.start_button, self.retrain_button, *inputs],
+                                   self.stop_button, stop_event=threading.Event())
+        connect_click(self.start_button, self.start)
+        connect_click(self.retrain_button, self.retrain)
+        connect_click(self.stop_button, self.stop)
+        self._recipe_timer = QTimer(self)
+        self._recipe_timer.setSingleShot(True)
+        self._recipe_timer.setInterval(RECIPE_LINE_DELAY_MS)
+        self._recipe_timer.timeout.connect(self._refresh_recipe_line)
+        self.recipe.currentIndexChanged.connect(lambda *_: self._recipe_timer.start())
+        self.backgrounds.checked_changed.connect(self._recipe_timer.start)
+        self._refresh_recipe_line()
+        # kept between sessions (not the layers, nor the "replace" boxes: each session decides those)
+        self.settings = RememberedSettings("train", dict(
+            recipe=self.recipe, bank_path=self.bank_path, budget_kind=self.budget_kind, budget=self.budget,
+            model_path=self.model_path, base_filters=self.base_filters, depth=self.depth, patch=self.patch,
+            batch_size=self.batch_size, validation_scenes=self.validation_scenes, seed=self.seed), owner=self)
+
+    def _make_inputs(self) -> None:
+        from napari.layers import Image
 
         self.recipe = QComboBox()
         for name in RECIPE_CHOICES:
@@ -126,10 +127,10 @@ class TrainWidget(QWidget):
         self.recipe_line = QLabel("")
         self.recipe_line.setWordWrap(True)
         self.bank_path = PathPicker("dir", "Object bank folder")
-        self.backgrounds = LayerChecklist(napari_viewer, Image)
+        self.backgrounds = LayerChecklist(self.viewer, Image)
         self.backgrounds.setToolTip("Real images (current plane): the synthetic scenes imitate their background; "
                                     "the recipe is decided from them; the mixed recipe also trains on them")
-        self.labels_table = ImageLabelsTable(napari_viewer, self.backgrounds)
+        self.labels_table = ImageLabelsTable(self.viewer, self.backgrounds)
         self.labels_table.setToolTip("The labels of each ticked image (the mixed recipe's real crops): "
                                      "'<image> autoseg' from the Auto-segment dock unless you choose others")
         self.budget_kind = QComboBox()
@@ -153,13 +154,13 @@ class TrainWidget(QWidget):
         self.replace = QCheckBox("replace an existing model file")
         self.replace.setToolTip("Without it an existing model file is never overwritten: choose a new name")
 
+    def _make_outputs(self) -> None:
         self.start_button = QPushButton("Train")
         self.retrain_button = QPushButton("Retrain on curations")
         self.retrain_button.setToolTip("A curation round: continue the model file's model on the bank enriched "
                                        "with the curated objects and on the curated images (only their known "
                                        "pixels count); writes <model>_round2.keras, never over a model")
         self.stop_button = QPushButton("Stop (keep best)")
-        self.stop_button.setEnabled(False)
         self.progress = ActivityProgressBar("Train")
         self.loss_label = QLabel("loss –")
         self.iou_label = QLabel("val IoU –")
@@ -168,6 +169,8 @@ class TrainWidget(QWidget):
         self.plot = LinePlot("loss")
         self.status = status_label()
 
+    def _lay_out(self) -> QGroupBox:
+        """Put the widgets in place; returns the group of advanced settings."""
         form = QFormLayout()
         form.addRow("recipe", self.recipe)
         form.addRow("images", self.backgrounds)
@@ -188,29 +191,7 @@ class TrainWidget(QWidget):
         advanced_form.addRow(self.resume)
         stack(self, form, advanced, row(self.start_button, self.retrain_button, self.stop_button), self.progress,
               row(self.loss_label, self.iou_label), self.device_label, self.plot, self.status)
-        self._inputs = [self.recipe, self.backgrounds, self.labels_table, self.bank_path, self.budget_kind,
-                        self.budget, self.model_path, self.replace, advanced]
-
-        connect_click(self.start_button, self.start)
-        connect_click(self.retrain_button, self.retrain)
-        connect_click(self.stop_button, self.stop)
-        self.destroyed.connect(self._stop_requested.set)  # closing the dock ends the child too
-        self._recipe_timer = QTimer(self)
-        self._recipe_timer.setSingleShot(True)
-        self._recipe_timer.setInterval(RECIPE_LINE_DELAY_MS)
-        self._recipe_timer.timeout.connect(self._refresh_recipe_line)
-        self.recipe.currentIndexChanged.connect(lambda *_: self._recipe_timer.start())
-        self.backgrounds.checked_changed.connect(self._recipe_timer.start)
-        self._refresh_recipe_line()
-        # kept between sessions (not the layers, nor the "replace" boxes: each session decides those)
-        self.settings = RememberedSettings("train", dict(
-            recipe=self.recipe, bank_path=self.bank_path, budget_kind=self.budget_kind, budget=self.budget,
-            model_path=self.model_path, base_filters=self.base_filters, depth=self.depth, patch=self.patch,
-            batch_size=self.batch_size, validation_scenes=self.validation_scenes, seed=self.seed), owner=self)
-
-    @property
-    def busy(self) -> bool:
-        return self._worker is not None
+        return advanced
 
     # ------------------------------------------------------------------ budget
     def _show_budget(self, kind: str) -> None:
@@ -398,22 +379,19 @@ class TrainWidget(QWidget):
         if extra.keys() & BUDGET_DEFAULTS.keys():  # one budget only, also when a caller sets it
             kwargs = {key: value for key, value in kwargs.items() if key not in BUDGET_DEFAULTS}
         kwargs.update(extra)
-        self._budget = {key: kwargs[key] for key in BUDGET_DEFAULTS if kwargs.get(key) is not None}
+        self._start_job(lambda job: job.start_training(**{**kwargs, **(prepare() if prepare else {})}),
+                        {key: kwargs[key] for key in BUDGET_DEFAULTS if kwargs.get(key) is not None},
+                        "training failed: ")
+
+    def _start_job(self, start, budget: dict, failure: str) -> None:
+        """Run the model job ``start(job)`` starts, with ``budget`` (for the progress bar), in a worker."""
+        self._budget = dict(budget)
         self.result, self.last_progress, self.n_progress_events = None, None, 0
-        self._stop_requested.clear()
         self._clear_figures()
         self.progress.setRange(0, 0)  # busy until the first step arrives
-        worker = job_worker(lambda job: job.start_training(**{**kwargs, **(prepare() if prepare else {})}),
-                            self._stop_requested)
-        self._worker = worker
-        self._set_running(True)
         self._pid = None
         self._show_phase("starting Python")
-        worker.yielded.connect(safe_slot(self._on_event))
-        worker.errored.connect(lambda exc: notify_error(f"training failed: {describe_error(exc)}"))
-        worker.finished.connect(self._finished)
-        self.progress.follow(worker)  # napari's activity panel shows it too
-        worker.start()
+        self._start(job_worker(start, self._stop_requested), on_yield=self._on_event, failure=failure)
 
     def curated_images(self) -> list[tuple]:
         """``(image layer, plane, gray plane, Curation)`` of every curated image in the viewer (the Curate
@@ -460,24 +438,10 @@ class TrainWidget(QWidget):
         out = next_round_path(model)
         pairs = [(gray, curation) for _, _, gray, curation in curated]
         names = sorted({layer.name for layer, *_ in curated})
-        self._budget = dict(budget)
-        self.result, self.last_progress, self.n_progress_events = None, None, 0
-        self._stop_requested.clear()
-        self._clear_figures()
-        self.progress.setRange(0, 0)
-        worker = job_worker(lambda job: job.start_retraining(str(model), str(bank), pairs, out_path=str(out),
-                                                             **budget), self._stop_requested)
-        self._worker = worker
-        self._set_running(True)
-        self._pid = None
-        self._show_phase("starting Python")
+        self._start_job(lambda job: job.start_retraining(str(model), str(bank), pairs, out_path=str(out), **budget),
+                        budget, "retraining failed: ")
         self.status.setText(f"{self.status.text()} round → {out.name} on {len(pairs)} curated image(s): "
                             f"{', '.join(names)}")
-        worker.yielded.connect(safe_slot(self._on_event))
-        worker.errored.connect(lambda exc: notify_error(f"retraining failed: {describe_error(exc)}"))
-        worker.finished.connect(self._finished)
-        self.progress.follow(worker)  # napari's activity panel shows it too
-        worker.start()
 
     def _recipe_inputs_maker(self, names: list[str], pairs: list, normalization: str):
         """A function (run in the worker thread) that cuts the bank and backgrounds from the images with
@@ -499,91 +463,11 @@ class TrainWidget(QWidget):
     def stop(self) -> None:
         """Ask the child to stop; it saves the best model so far, then the worker ends."""
         if self.busy:
-            self._stop_requested.set()
-            self.stop_button.setEnabled(False)
+            self.cancel()
             self.status.setText("stopping; the best model so far is kept…")
 
-    def _set_running(self, running: bool) -> None:
-        self.start_button.setEnabled(not running)
-        self.retrain_button.setEnabled(not running)
-        self.stop_button.setEnabled(running)
-        for widget in self._inputs:
-            widget.setEnabled(not running)
-
-    def _clear_figures(self) -> None:
-        """Forget the previous run's loss, val IoU and curve (a new run starts)."""
-        self.loss_label.setText("loss –")
-        self.iou_label.setText("val IoU –")
-        self.device_label.setText(DEVICE_UNKNOWN)
-        self.plot.clear()
-
-    def _show_phase(self, phase: str) -> None:
-        self.phase = phase
-        where = f" (process {self._pid})" if self._pid else ""
-        budget = ""
-        if phase in ("loading TensorFlow", "building the model") and self._budget.get("minutes"):
-            budget = f"; the {self._budget['minutes']:g}-minute budget starts at the first training step"
-        self.status.setText(f"{phase}…{where}{budget}")
-
-    def _on_event(self, event: dict) -> None:
-        kind = event.get("kind")
-        if kind == "started":
-            self._pid = event.get("pid")
-            self._show_phase("loading TensorFlow")  # the child's first work, whatever its task
-        elif kind == "device":
-            self.device_label.setText(describe_device(event))
-        elif kind == "phase" and event.get("phase") != self.phase:
-            self._show_phase(str(event.get("phase")))
-        elif kind == "progress":
-            self._show_progress(event)
-        elif kind == "result" and event.get("task") == "retrain":
-            self.result = event
-            verb = "stopped" if event.get("cancelled") else "finished"
-            self.status.setText(f"round {event.get('round')} {verb} ({event.get('clicks')} clicks); model: "
-                                f"{event.get('model_path')} (now in the model file box: Segment with it, "
-                                "curate again, retrain for the next round)")
-            self.model_path.set_path(event.get("model_path"))
-            notify_info(f"curation round {event.get('round')} {verb}; model saved to {event.get('model_path')}")
-        elif kind == "result":
-            self.result = event
-            verb = "stopped" if event.get("cancelled") else "finished"
-            best = event.get("best_metric")
-            best_text = f"{best:.3f}" if isinstance(best, (int, float)) else "–"
-            self.status.setText(f"{verb} after {event.get('steps_done')} steps; best val IoU {best_text}; "
-                                f"model: {event.get('model_path')}")
-            notify_info(f"training {verb}; model saved to {event.get('model_path')}")
-        elif kind == "error":
-            notify_error(f"training failed: {event.get('message')}")
-            self.status.setText(f"error: {event.get('message')}")
-
-    def _show_progress(self, event: dict) -> None:
-        self.last_progress = event
-        if self.phase in PHASES[:3]:  # a job without phase events (a curation round) is training by now
-            self._show_phase("training")
-        self.n_progress_events += 1
-        step, total = int(event.get("step") or 0), event.get("total_steps")
-        if total:
-            self.progress.setRange(0, int(total))
-            self.progress.setValue(min(step, int(total)))
-        elif self._budget.get("minutes") and event.get("elapsed_s") is not None:
-            if self.n_progress_events == 1:  # sent after the first step, where the budget's clock starts
-                self._budget_start_s = float(event["elapsed_s"])
-            used = (event["elapsed_s"] - self._budget_start_s) / (60 * self._budget["minutes"])
-            self.progress.setRange(0, 1000)
-            self.progress.setValue(int(min(1.0, max(used, 0.0)) * 1000))
-        loss, val_loss, val_iou = event.get("loss"), event.get("val_loss"), event.get("val_iou")
-        if loss is not None:
-            self.loss_label.setText(f"step {step}  loss {loss:.4f}")
-            self.plot.add_point("loss", step, loss)
-        if val_loss is not None:
-            self.plot.add_point("val loss", step, val_loss)
-        if val_iou is not None:
-            self.iou_label.setText(f"val IoU {val_iou:.3f}")
-
-    def _finished(self) -> None:
-        self._worker = None
+    def _after_worker(self) -> None:
         self.phase = None
-        self._set_running(False)
         if self._recipe_folder is not None:  # the child has read the bank it was cut into
             shutil.rmtree(self._recipe_folder, ignore_errors=True)
             self._recipe_folder = None
