@@ -7,11 +7,8 @@ import numpy as np
 import pytest
 
 from napari_synthseg.curation import (
-    extract_picked,
     fill_enclosed,
-    label_at,
     measure_objects,
-    toggle_picked,
     write_measurements_csv,
 )
 
@@ -71,27 +68,6 @@ def test_fill_enclosed_errors():
         fill_enclosed(np.zeros((2, 3, 4)), (0, 0))
     with pytest.raises(ValueError, match="row, col"):
         fill_enclosed(mask, (1, 2, 3))
-
-
-def test_label_at_and_picking():
-    labels = np.zeros((10, 10), np.uint32)
-    labels[2:4, 2:4] = 5
-    labels[6:9, 6:9] = 7
-    assert label_at(labels, (3, 3)) == 5
-    assert label_at(labels, (7.4, 6.6)) == 7  # napari gives float coordinates
-    assert label_at(labels, (0, 0)) == 0
-    with pytest.raises(ValueError, match="outside"):
-        label_at(labels, (10, 0))
-    picked = toggle_picked(set(), 5)
-    assert picked == {5}
-    picked2 = toggle_picked(picked, 7)
-    assert picked2 == {5, 7} and picked == {5}  # no mutation
-    assert toggle_picked(picked2, 5) == {7}
-    assert toggle_picked(picked2, 0) == {5, 7}
-    kept = extract_picked(labels, {7})
-    assert kept.dtype == labels.dtype
-    assert set(np.unique(kept)) == {0, 7} and (kept == 7).sum() == 9
-    assert not extract_picked(labels, []).any()
 
 
 def test_measure_objects():

@@ -9,7 +9,7 @@ a new Curation, so undo is a stack of them. Measuring lives in `measure`.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,32 +59,6 @@ def fill_enclosed(mask: np.ndarray, background_point: Sequence[float]) -> np.nda
                          "click a background pixel")
     regions, _ = ndi.label(~objects)  # default structure: 4-connectivity
     return regions != regions[row, col]
-
-
-def label_at(labels: np.ndarray, point: Sequence[float]) -> int:
-    """The label id at ``(row, col)`` of a 2D label image (0 = background)."""
-    labels = np.asarray(labels)
-    if labels.ndim != 2:
-        raise ValueError(f"label_at needs a 2D label image; got shape {labels.shape}")
-    row, col = _point(labels.shape, point)
-    return int(labels[row, col])
-
-
-def toggle_picked(picked: Iterable[int], label: int) -> set[int]:
-    """Return a new set with ``label`` added, or removed if it was picked; 0 changes nothing."""
-    result = set(int(v) for v in picked)
-    label = int(label)
-    if label == 0:
-        return result
-    result.symmetric_difference_update({label})
-    return result
-
-
-def extract_picked(labels: np.ndarray, picked_ids: Iterable[int]) -> np.ndarray:
-    """A copy of ``labels`` keeping only the picked ids (others become 0)."""
-    labels = np.asarray(labels)
-    ids = np.fromiter((int(v) for v in picked_ids), dtype=np.int64)
-    return np.where(np.isin(labels, ids), labels, 0).astype(labels.dtype, copy=False)
 
 
 # ---------------------------------------------------------------------------------------------
