@@ -7,10 +7,11 @@ so that :func:`napari_synthseg.scenes.synthesize_scene` only resamples them.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy import ndimage
 
 from ._synthesis_common import _unit_gray
 
@@ -28,6 +29,9 @@ class PreparedObject:
     mean: float
     area: int
     source: str = ""
+    #: per level, the ``(row, col)`` of the mask pixels on its edge (float64), which bound
+    #: where a resampled paste can be non-zero
+    outlines: list[np.ndarray] = field(default_factory=list)
 
 
 class PreparedObjects:
@@ -70,7 +74,14 @@ def _prepare_one(image: np.ndarray, mask: np.ndarray, index: int) -> PreparedObj
                 a[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3)),
             )
         )
-    return PreparedObject(levels=levels, mean=mean, area=area)
+    return PreparedObject(levels=levels, mean=mean, area=area, outlines=[_outline(a) for _, a in levels])
+
+
+def _outline(alpha: np.ndarray) -> np.ndarray:
+    """``(row, col)`` of the support pixels (alpha > 0) with a pixel outside it among their 8 neighbours."""
+    support = alpha > 0
+    edge = support & ~ndimage.binary_erosion(support, structure=np.ones((3, 3), dtype=bool))
+    return np.argwhere(edge).astype(np.float64)
 
 
 def prepare_objects(bank) -> PreparedObjects:

@@ -94,11 +94,16 @@ def _slide_against(labels, visible_areas, probe, centre, reach, direction, overl
     return py + far * dy, px + far * dx
 
 
-def _restyle(values: np.ndarray, target: np.ndarray, visible: np.ndarray, original_mean: float,
-             restyle: bool, contrast: float, invert: bool, texture_gain: float, rim_width: int,
-             rim_depth: float) -> None:
-    """Give a pasted object a new contrast to its local background and/or a darker rim (in place)."""
-    around = ~visible
+def _restyle(values: np.ndarray, target: np.ndarray, box_visible: np.ndarray, visible: np.ndarray,
+             original_mean: float, restyle: bool, contrast: float, invert: bool, texture_gain: float,
+             rim_width: int, rim_depth: float) -> None:
+    """Give a pasted object a new contrast to its local background and/or a darker rim (in place).
+
+    ``target`` is the paste's whole box and ``box_visible`` its visible pixels there (the local
+    background is the rest of the box); ``values`` and ``visible`` cover the part of the box
+    the paste reaches.
+    """
+    around = ~box_visible
     local = float(target[around].mean()) if around.any() else float(target.mean())
     inside = values[visible]
     mean = float(inside.mean())
@@ -128,6 +133,53 @@ def _resample(array: np.ndarray, inv: np.ndarray, offset: np.ndarray, out_shape:
         except (TypeError, ValueError):  # signature changed in some skimage version
             _warp_fast = None
     return ndimage.affine_transform(array, inv, offset, out_shape, order=1, mode="constant", prefilter=False)
+
+
+def _support_strips(outline: np.ndarray, inv: np.ndarray, offset: np.ndarray, box_shape: tuple[int, int],
+                    bands: int) -> list[tuple[int, int, int, int]]:
+    """Bands of rows of an output box, each with the columns outside which a warped paste is zero.
+
+    A bilinear sample is non-zero only within one source pixel of the support (alpha > 0),
+    and that region's extent along any output row is reached on the squares of its
+    ``outline`` pixels: so each band's span comes from the outline mapped forward, widened by
+    how far one source pixel reaches (plus one pixel for rounding). Returns
+    ``(y0, y1, x0, x1)`` for each of up to ``bands`` bands that holds any of the paste.
+    """
+    box_h, box_w = box_shape
+    (a, b), (c, d) = inv.tolist()
+    det = a * d - b * c
+    forward = np.array([[d, -b], [-c, a]]) / det
+    points = (outline - offset) @ forward.T  # (y, x) in the box
+    ys, xs = points[:, 0], points[:, 1]
+    reach_y = (abs(d) + abs(b)) / abs(det) + 1.0
+    reach_x = (abs(c) + abs(a)) / abs(det) + 1.0
+    top = max(int(math.floor(ys.min() - reach_y)), 0)
+    bottom = min(int(math.ceil(ys.max() + reach_y)) + 1, box_h)
+    if bottom <= top:
+        return []
+    edges = np.linspace(top, bottom, min(bands, bottom - top) + 1).round().astype(int)
+    # the points each band sees: every y within reach_y of one of its rows
+    near = (ys >= edges[:-1, None] - reach_y) & (ys <= edges[1:, None] - 1 + reach_y)
+    lows = np.where(near, xs, np.inf).min(axis=1) - reach_x
+    highs = np.where(near, xs, -np.inf).max(axis=1) + reach_x
+    strips = []
+    for y0, y1, lo, hi in zip(edges[:-1].tolist(), edges[1:].tolist(), lows.tolist(), highs.tolist()):
+        if hi < lo:  # no part of the object in this band
+            continue
+        x0, x1 = max(math.floor(lo), 0), min(math.ceil(hi) + 1, box_w)
+        if x1 > x0 and y1 > y0:
+            strips.append((y0, y1, x0, x1))
+    return strips
+
+
+def _resample_strips(array: np.ndarray, inv: np.ndarray, offset: np.ndarray, strips, roi) -> np.ndarray:
+    """:func:`_resample` into the ``roi`` ``(y0, y1, x0, x1)`` of a box, only inside ``strips`` (zeros elsewhere)."""
+    ry0, ry1, rx0, rx1 = roi
+    out = np.zeros((ry1 - ry0, rx1 - rx0), dtype=np.float32)
+    for y0, y1, x0, x1 in strips:
+        shifted = offset + inv @ (y0, x0)
+        out[y0 - ry0 : y1 - ry0, x0 - rx0 : x1 - rx0] = _resample(array, inv, shifted, (y1 - y0, x1 - x0))
+    return out
 
 
 def _window(array: np.ndarray, sy: int, sx: int, h: int, w: int) -> np.ndarray:

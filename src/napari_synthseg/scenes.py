@@ -20,7 +20,16 @@ from .backgrounds import _background_source, _draw_kind
 from .relabel import renumber_kept
 from .scene_objects import prepare_objects
 from .scene_params import SceneParams
-from .scene_pasting import _centred_offset, _inverse, _resample, _restyle, _slide_against, _window
+from .scene_pasting import (
+    _centred_offset,
+    _inverse,
+    _resample,
+    _resample_strips,
+    _restyle,
+    _slide_against,
+    _support_strips,
+    _window,
+)
 
 #: Scene settings that training uses unless told otherwise (chosen by measurement:
 #: docs/benchmarks.md, "Recipe choice"). ``synthesize_scene``'s own defaults stay neutral.
@@ -32,6 +41,10 @@ MIN_VISIBLE_PIXELS = 10
 #: Range of the share of an agglomerated object (and of each neighbour it touches) that the
 #: two may overlap: enough for a shared outline, little enough that each keeps its shape.
 CLUSTER_OVERLAP = (0.01, 0.08)
+#: A paste's box is resampled in bands of rows of about this many pixels (at most
+#: ``_MAX_BANDS``), each only as wide as the object there: fewer pixels, few extra calls.
+_BAND_AREA = 8000
+_MAX_BANDS = 3
 
 
 _DEFAULT = SceneParams()
@@ -275,11 +288,12 @@ def _paste_all(image: np.ndarray, labels: np.ndarray, objects, draws: _ObjectDra
             centre_src = np.array([(h - 1) / 2.0, (w - 1) / 2.0])
             warp, corner = (inv, centre_src - inv @ centre_out), None
         sigma = draws.sigmas[i] if draws.blurs[i] else 0.0
-        pasted = _paste_one(image[y0:y1, x0:x1], premult, alpha, warp, corner, sigma, obj.mean, i, draws,
-                            settings.soft_edges)
+        pasted = _paste_one(image[y0:y1, x0:x1], premult, alpha, obj.outlines[level], warp, corner, sigma,
+                            obj.mean, i, draws, settings.soft_edges)
         if pasted is None:
             continue
-        window = labels[y0:y1, x0:x1]
+        pasted, (py, px) = pasted
+        window = labels[y0 + py : y0 + py + pasted.shape[0], x0 + px : x0 + px + pasted.shape[1]]
         if visible_areas is not None:
             covered = np.bincount(window[pasted], minlength=count + 1)
             visible_areas[: covered.size] -= covered
@@ -305,41 +319,59 @@ def _centre(i, draws, placed, extents, labels, visible_areas, alpha, transform, 
     return float(draws.centres_y[i]), float(draws.centres_x[i])
 
 
-def _paste_one(target: np.ndarray, premult: np.ndarray, alpha: np.ndarray, warp, corner, sigma: float,
-               mean: float, i: int, draws: _ObjectDraws, soft_edges: bool) -> np.ndarray | None:
-    """Paste object ``i`` into ``target`` (its clipped box in the image); its visible pixels, or None.
+def _paste_one(target: np.ndarray, premult: np.ndarray, alpha: np.ndarray, outline: np.ndarray, warp, corner,
+               sigma: float, mean: float, i: int, draws: _ObjectDraws, soft_edges: bool):
+    """Paste object ``i`` into ``target`` (its clipped box in the image).
 
     ``warp`` is ``(inv, offset)`` mapping box pixels to crop pixels, or None for a plain copy
-    of the crop from ``corner``; ``sigma`` blurs the paste (0: no blur).
+    of the crop from ``corner``; ``sigma`` blurs the paste (0: no blur). Only the part of the
+    box that the paste can reach (``outline``, see :func:`_support_strips`) is resampled.
+    Returns ``(visible, (y, x))``: the visible pixels of the part starting at ``(y, x)`` of the
+    box, or None when nothing is visible.
     """
-    out_shape = target.shape
+    box_h, box_w = target.shape
+    radius = int(4.0 * sigma + 0.5) if sigma else 0  # gaussian_filter's reach (truncate=4)
+    if warp is None:
+        roi = (0, box_h, 0, box_w)
+    else:
+        strips = _support_strips(outline, *warp, target.shape, max(1, min(_MAX_BANDS, box_h * box_w // _BAND_AREA)))
+        if not strips:
+            return None
+        roi = (max(min(s[0] for s in strips) - radius, 0), min(max(s[1] for s in strips) + radius, box_h),
+               max(min(s[2] for s in strips) - radius, 0), min(max(s[3] for s in strips) + radius, box_w))
+    ry0, ry1, rx0, rx1 = roi
     # the mask first: an object that ends up invisible costs no image resampling
-    out_a = _window(alpha, *corner, *out_shape) if warp is None else _resample(alpha, *warp, out_shape)
+    if warp is None:
+        out_a, values = _window(alpha, *corner, box_h, box_w), None
+    else:
+        out_a = _resample_strips(alpha, *warp, strips, roi)
     if sigma:
         out_a = ndimage.gaussian_filter(out_a, sigma, mode="constant")
     visible = out_a > 0.5
     if not visible.any():
         return None
-    out_p = _window(premult, *corner, *out_shape) if warp is None else _resample(premult, *warp, out_shape)
+    values = _window(premult, *corner, box_h, box_w) if warp is None else _resample_strips(premult, *warp, strips, roi)
     if sigma:
-        out_p = ndimage.gaussian_filter(out_p, sigma, mode="constant")
-    values = out_p / np.maximum(out_a, np.float32(1e-3))
-    gain = np.float32(draws.gains[i])
-    values *= gain
+        values = ndimage.gaussian_filter(values, sigma, mode="constant")
+    values /= np.maximum(out_a, np.float32(1e-3))
+    values *= np.float32(draws.gains[i])
     values += np.float32(mean * (1.0 - draws.gains[i]) + draws.shifts[i])
+    part = target[ry0:ry1, rx0:rx1]
     if draws.restyles[i] or draws.rims[i]:
-        _restyle(values, target, visible, mean, bool(draws.restyles[i]), float(draws.restyle_levels[i]),
-                 bool(draws.inverts[i]), float(draws.texture_gains[i]),
+        box_visible = np.zeros(target.shape, dtype=bool)
+        box_visible[ry0:ry1, rx0:rx1] = visible
+        _restyle(values, target, box_visible, visible, mean, bool(draws.restyles[i]),
+                 float(draws.restyle_levels[i]), bool(draws.inverts[i]), float(draws.texture_gains[i]),
                  int(draws.rim_widths[i]) if draws.rims[i] else 0, float(draws.rim_depths[i]))
     np.clip(values, 0.0, 1.0, out=values)
     if soft_edges:
         # partial-coverage edge band: blend; the visible part is copied exactly below
-        blend = values - target
+        blend = values - part
         blend *= out_a
-        blend += target
-        np.copyto(target, blend, where=out_a > 0)
-    np.copyto(target, values, where=visible)
-    return visible
+        blend += part
+        np.copyto(part, blend, where=out_a > 0)
+    np.copyto(part, values, where=visible)
+    return visible, (ry0, rx0)
 
 
 def _drop_slivers(image: np.ndarray, labels: np.ndarray, background: np.ndarray, count: int) -> np.ndarray:
