@@ -13,7 +13,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 from ._synthesis_common import _as_generator, _field_side, _random_crop, _standard_normal_field
 from .backgrounds import _background_source, _draw_kind
@@ -21,7 +20,9 @@ from .relabel import renumber_kept
 from .scene_objects import prepare_objects
 from .scene_params import SceneParams
 from .scene_pasting import (
+    _blur,
     _centred_offset,
+    _gaussian_kernel,
     _inverse,
     _resample,
     _resample_strips,
@@ -43,8 +44,8 @@ MIN_VISIBLE_PIXELS = 10
 CLUSTER_OVERLAP = (0.01, 0.08)
 #: A paste's box is resampled in bands of rows of about this many pixels (at most
 #: ``_MAX_BANDS``), each only as wide as the object there: fewer pixels, few extra calls.
-_BAND_AREA = 8000
-_MAX_BANDS = 3
+_BAND_AREA = 4000
+_MAX_BANDS = 6
 
 
 _DEFAULT = SceneParams()
@@ -284,9 +285,10 @@ def _paste_all(image: np.ndarray, labels: np.ndarray, objects, draws: _ObjectDra
         else:
             # output pixel -> source pixel: flip . scale^-1 . rotate^-1
             inv = _inverse(cos_a, sin_a, eff, flip)
-            centre_out = np.array([(box_h - 1) / 2.0 - (y0 - top), (box_w - 1) / 2.0 - (x0 - left)])
-            centre_src = np.array([(h - 1) / 2.0, (w - 1) / 2.0])
-            warp, corner = (inv, centre_src - inv @ centre_out), None
+            (a, b), (c, d) = inv.tolist()
+            out_y, out_x = (box_h - 1) / 2.0 - (y0 - top), (box_w - 1) / 2.0 - (x0 - left)
+            offset = np.array([(h - 1) / 2.0 - (a * out_y + b * out_x), (w - 1) / 2.0 - (c * out_y + d * out_x)])
+            warp, corner = (inv, offset), None
         sigma = draws.sigmas[i] if draws.blurs[i] else 0.0
         pasted = _paste_one(image[y0:y1, x0:x1], premult, alpha, obj.outlines[level], warp, corner, sigma,
                             obj.mean, i, draws, settings.soft_edges)
@@ -345,14 +347,15 @@ def _paste_one(target: np.ndarray, premult: np.ndarray, alpha: np.ndarray, outli
         out_a, values = _window(alpha, *corner, box_h, box_w), None
     else:
         out_a = _resample_strips(alpha, *warp, strips, roi)
+    kernel = _gaussian_kernel(sigma) if sigma else None
     if sigma:
-        out_a = ndimage.gaussian_filter(out_a, sigma, mode="constant")
+        out_a = _blur(out_a, kernel)
     visible = out_a > 0.5
     if not visible.any():
         return None
     values = _window(premult, *corner, box_h, box_w) if warp is None else _resample_strips(premult, *warp, strips, roi)
     if sigma:
-        values = ndimage.gaussian_filter(values, sigma, mode="constant")
+        values = _blur(values, kernel)
     values /= np.maximum(out_a, np.float32(1e-3))
     values *= np.float32(draws.gains[i])
     values += np.float32(mean * (1.0 - draws.gains[i]) + draws.shifts[i])
