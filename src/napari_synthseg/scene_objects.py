@@ -33,6 +33,10 @@ class PreparedObject:
     #: where a resampled paste can be non-zero
     outlines: list[np.ndarray] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        if len(self.outlines) != len(self.levels):
+            self.outlines = [_outline(alpha) for _, alpha in self.levels]
+
 
 class PreparedObjects:
     """All objects of a bank converted once for fast synthesis (see :func:`prepare_objects`)."""
@@ -74,7 +78,7 @@ def _prepare_one(image: np.ndarray, mask: np.ndarray, index: int) -> PreparedObj
                 a[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3)),
             )
         )
-    return PreparedObject(levels=levels, mean=mean, area=area, outlines=[_outline(a) for _, a in levels])
+    return PreparedObject(levels=levels, mean=mean, area=area)
 
 
 def _outline(alpha: np.ndarray) -> np.ndarray:
