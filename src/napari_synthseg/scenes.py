@@ -335,6 +335,8 @@ def _paste_one(target: np.ndarray, premult: np.ndarray, alpha: np.ndarray, outli
     radius = int(4.0 * sigma + 0.5) if sigma else 0  # gaussian_filter's reach (truncate=4)
     if warp is None:
         roi = (0, box_h, 0, box_w)
+    elif box_h * box_w < _BAND_AREA // 2:  # small: finding the strips would cost more than they save
+        strips, roi = [(0, box_h, 0, box_w)], (0, box_h, 0, box_w)
     else:
         strips = _support_strips(outline, *warp, target.shape, max(1, min(_MAX_BANDS, box_h * box_w // _BAND_AREA)))
         if not strips:
