@@ -345,10 +345,7 @@ def _paste_one(target: np.ndarray, premult: np.ndarray, alpha: np.ndarray, outli
                max(min(s[2] for s in strips) - radius, 0), min(max(s[3] for s in strips) + radius, box_w))
     ry0, ry1, rx0, rx1 = roi
     # the mask first: an object that ends up invisible costs no image resampling
-    if warp is None:
-        out_a, values = _window(alpha, *corner, box_h, box_w), None
-    else:
-        out_a = _resample_strips(alpha, *warp, strips, roi)
+    out_a = _window(alpha, *corner, box_h, box_w) if warp is None else _resample_strips(alpha, *warp, strips, roi)
     kernel = _gaussian_kernel(sigma) if sigma else None
     if sigma:
         out_a = _blur(out_a, kernel)
