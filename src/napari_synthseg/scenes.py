@@ -383,8 +383,7 @@ def _drop_slivers(image: np.ndarray, labels: np.ndarray, background: np.ndarray,
     dropped = (areas > 0) & ~keep
     dropped[0] = False
     if dropped.any():
-        erase = dropped[labels]
-        image[erase] = background[erase]
+        np.copyto(image, background, where=dropped[labels])
     return renumber_kept(labels, keep)
 
 
