@@ -205,21 +205,7 @@ class BackgroundSource:
             names = [str(n) for n in names]
             if len(names) != len(grays):
                 raise ValueError(f"got {len(names)} names for {len(grays)} image planes; give one name per 2D image")
-        if labels is None:
-            masks = [estimate_background_mask(g) for g in grays]
-        else:
-            label_list = _as_label_list(labels)
-            if len(label_list) != len(grays):
-                raise ValueError(f"got {len(grays)} images but {len(label_list)} label images; give one per image")
-            masks = []
-            for gray, lab in zip(grays, label_list):
-                if lab.shape != gray.shape:
-                    raise ValueError(f"labels of shape {lab.shape} do not match their image's shape {gray.shape}")
-                # grow objects a little so their rims and halos are not taken as background
-                objects = ndimage.maximum_filter((lab > 0).astype(np.uint8), size=7)
-                # unlabelled non-background (missed grains, a scale bar) is left out too
-                masks.append((objects == 0) & estimate_background_mask(gray))
-
+        masks = _background_masks(grays, labels)
         values = [g[m] for g, m in zip(grays, masks)]
         if sum(v.size for v in values) < 16:
             raise ValueError("the images have (almost) no background pixels to learn from; check the labels")
@@ -237,17 +223,7 @@ class BackgroundSource:
         pool = all_values[gen.integers(0, all_values.size, size=take)].astype(np.float32)
         quantiles = np.quantile(pool, np.linspace(0.0, 1.0, 1025)).astype(np.float32)
 
-        side = int(min(patch, *(min(g.shape) for g in grays)))
-        side -= side % 2
-        if side < 4:
-            raise ValueError("background images are too small (need at least 4x4 pixels)")
-        raw, raw_images = _collect_patches(grays, masks, side, max_patches, gen)
-        raw -= raw.mean(axis=(1, 2), keepdims=True)
-        spectrum = np.sqrt(np.mean(np.abs(np.fft.fft2(raw)) ** 2, axis=0)).astype(np.float32)
-        spectrum[0, 0] = 0.0
-        ramp = np.sin(np.pi * (np.arange(side) + 0.5) / side).astype(np.float32)
-        window = ramp[:, None] * ramp[None, :]
-        variants = np.stack([v for p in raw for v in _dihedral(p * window)]).astype(np.float32)
+        variants, spectrum, raw_images = _texture_patches(grays, masks, patch, max_patches, gen)
         return cls(
             mean=float(pool.mean()),
             std=float(pool.std()),
@@ -256,7 +232,7 @@ class BackgroundSource:
             quantiles=quantiles,
             patches=variants,
             spectrum=spectrum,
-            patch=side,
+            patch=spectrum.shape[0],
             seed=int(gen.integers(0, 2**31)),
             names=kept_names,
             patch_images=np.repeat(mean_index[raw_images], 8).astype(np.int32),
@@ -385,6 +361,41 @@ class BackgroundSource:
         shaped.setflags(write=False)
         self._fields[side] = shaped
         return shaped
+
+
+def _background_masks(grays: list[np.ndarray], labels) -> list[np.ndarray]:
+    """Each image's background pixels: outside its labels (grown a little) and in its main intensity mode."""
+    if labels is None:
+        return [estimate_background_mask(g) for g in grays]
+    label_list = _as_label_list(labels)
+    if len(label_list) != len(grays):
+        raise ValueError(f"got {len(grays)} images but {len(label_list)} label images; give one per image")
+    masks = []
+    for gray, lab in zip(grays, label_list):
+        if lab.shape != gray.shape:
+            raise ValueError(f"labels of shape {lab.shape} do not match their image's shape {gray.shape}")
+        # grow objects a little so their rims and halos are not taken as background
+        objects = ndimage.maximum_filter((lab > 0).astype(np.uint8), size=7)
+        # unlabelled non-background (missed grains, a scale bar) is left out too
+        masks.append((objects == 0) & estimate_background_mask(gray))
+    return masks
+
+
+def _texture_patches(grays, masks, patch: int, max_patches: int, rng: np.random.Generator
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Windowed zero-mean background patches (8 variants each), their amplitude spectrum, their images."""
+    side = int(min(patch, *(min(g.shape) for g in grays)))
+    side -= side % 2
+    if side < 4:
+        raise ValueError("background images are too small (need at least 4x4 pixels)")
+    raw, raw_images = _collect_patches(grays, masks, side, max_patches, rng)
+    raw -= raw.mean(axis=(1, 2), keepdims=True)
+    spectrum = np.sqrt(np.mean(np.abs(np.fft.fft2(raw)) ** 2, axis=0)).astype(np.float32)
+    spectrum[0, 0] = 0.0
+    ramp = np.sin(np.pi * (np.arange(side) + 0.5) / side).astype(np.float32)
+    window = ramp[:, None] * ramp[None, :]
+    variants = np.stack([v for p in raw for v in _dihedral(p * window)]).astype(np.float32)
+    return variants, spectrum, raw_images
 
 
 def _as_label_list(labels) -> list[np.ndarray]:

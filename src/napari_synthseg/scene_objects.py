@@ -7,10 +7,11 @@ so that :func:`napari_synthseg.scenes.synthesize_scene` only resamples them.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy import ndimage
 
 from ._synthesis_common import _unit_gray
 
@@ -28,6 +29,13 @@ class PreparedObject:
     mean: float
     area: int
     source: str = ""
+    #: per level, the ``(row, col)`` of the mask pixels on its edge (float64), which bound
+    #: where a resampled paste can be non-zero
+    outlines: list[np.ndarray] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if len(self.outlines) != len(self.levels):
+            self.outlines = [_outline(alpha) for _, alpha in self.levels]
 
 
 class PreparedObjects:
@@ -71,6 +79,13 @@ def _prepare_one(image: np.ndarray, mask: np.ndarray, index: int) -> PreparedObj
             )
         )
     return PreparedObject(levels=levels, mean=mean, area=area)
+
+
+def _outline(alpha: np.ndarray) -> np.ndarray:
+    """``(row, col)`` of the support pixels (alpha > 0) with a pixel outside it among their 8 neighbours."""
+    support = alpha > 0
+    edge = support & ~ndimage.binary_erosion(support, structure=np.ones((3, 3), dtype=bool))
+    return np.argwhere(edge).astype(np.float64)
 
 
 def prepare_objects(bank) -> PreparedObjects:

@@ -94,11 +94,16 @@ def _slide_against(labels, visible_areas, probe, centre, reach, direction, overl
     return py + far * dy, px + far * dx
 
 
-def _restyle(values: np.ndarray, target: np.ndarray, visible: np.ndarray, original_mean: float,
-             restyle: bool, contrast: float, invert: bool, texture_gain: float, rim_width: int,
-             rim_depth: float) -> None:
-    """Give a pasted object a new contrast to its local background and/or a darker rim (in place)."""
-    around = ~visible
+def _restyle(values: np.ndarray, target: np.ndarray, box_visible: np.ndarray, visible: np.ndarray,
+             original_mean: float, restyle: bool, contrast: float, invert: bool, texture_gain: float,
+             rim_width: int, rim_depth: float) -> None:
+    """Give a pasted object a new contrast to its local background and/or a darker rim (in place).
+
+    ``target`` is the paste's whole box and ``box_visible`` its visible pixels there (the local
+    background is the rest of the box); ``values`` and ``visible`` cover the part of the box
+    the paste reaches.
+    """
+    around = ~box_visible
     local = float(target[around].mean()) if around.any() else float(target.mean())
     inside = values[visible]
     mean = float(inside.mean())
@@ -115,7 +120,7 @@ def _restyle(values: np.ndarray, target: np.ndarray, visible: np.ndarray, origin
         values[visible & ~core] -= np.float32(rim_depth)
 
 
-def _resample(array: np.ndarray, inv: np.ndarray, offset: np.ndarray, out_shape: tuple[int, int]) -> np.ndarray:
+def _resample(array: np.ndarray, inv: np.ndarray, offset, out_shape: tuple[int, int]) -> np.ndarray:
     """Bilinear affine resampling (output pixel -> ``inv @ p + offset`` in ``array``), zeros outside."""
     global _warp_fast
     if _warp_fast is not None:
@@ -128,6 +133,81 @@ def _resample(array: np.ndarray, inv: np.ndarray, offset: np.ndarray, out_shape:
         except (TypeError, ValueError):  # signature changed in some skimage version
             _warp_fast = None
     return ndimage.affine_transform(array, inv, offset, out_shape, order=1, mode="constant", prefilter=False)
+
+
+def _support_strips(outline: np.ndarray, inv: np.ndarray, offset: np.ndarray, box_shape: tuple[int, int],
+                    bands: int) -> list[tuple[int, int, int, int]]:
+    """Bands of rows of an output box, each with the columns outside which a warped paste is zero.
+
+    A bilinear sample is non-zero only within one source pixel of the support (alpha > 0),
+    and that region's extent along any output row is reached on the squares of its
+    ``outline`` pixels: so each band's span comes from the outline mapped forward, widened by
+    how far one source pixel reaches (plus one pixel for rounding). Returns
+    ``(y0, y1, x0, x1)`` for each of up to ``bands`` bands that holds any of the paste.
+    """
+    box_h, box_w = box_shape
+    (a, b), (c, d) = inv.tolist()
+    det = a * d - b * c
+    forward = np.array([[d / det, -b / det], [-c / det, a / det]])
+    points = outline @ forward.T
+    points -= forward @ offset  # (y, x) in the box
+    ys, xs = points[:, 0], points[:, 1]
+    reach_y = (abs(d) + abs(b)) / abs(det) + 1.0
+    reach_x = (abs(c) + abs(a)) / abs(det) + 1.0
+    top = max(math.floor(float(ys.min()) - reach_y), 0)
+    bottom = min(math.ceil(float(ys.max()) + reach_y) + 1, box_h)
+    if bottom <= top:
+        return []
+    bands = min(bands, bottom - top)
+    if bands == 1:
+        lows, highs = [float(xs.min()) - reach_x], [float(xs.max()) + reach_x]
+        edges = [top, bottom]
+    else:
+        edges = [top + (bottom - top) * k // bands for k in range(bands + 1)]
+        # the points each band sees: every y within reach_y of one of its rows
+        starts = np.array(edges[:-1], dtype=float)[:, None]
+        stops = np.array(edges[1:], dtype=float)[:, None]
+        near = (ys >= starts - reach_y) & (ys <= stops - 1 + reach_y)
+        lows = (np.where(near, xs, np.inf).min(axis=1) - reach_x).tolist()
+        highs = (np.where(near, xs, -np.inf).max(axis=1) + reach_x).tolist()
+    strips = []
+    for y0, y1, lo, hi in zip(edges[:-1], edges[1:], lows, highs):
+        if hi < lo:  # no part of the object in this band
+            continue
+        x0, x1 = max(math.floor(lo), 0), min(math.ceil(hi) + 1, box_w)
+        if x1 > x0:
+            strips.append((y0, y1, x0, x1))
+    return strips
+
+
+def _resample_strips(array: np.ndarray, inv: np.ndarray, offset: np.ndarray, strips, roi) -> np.ndarray:
+    """:func:`_resample` into the ``roi`` ``(y0, y1, x0, x1)`` of a box, only inside ``strips`` (zeros elsewhere)."""
+    (a, b), (c, d) = inv.tolist()
+    oy, ox = offset.tolist()
+    if len(strips) == 1 and strips[0] == tuple(roi):
+        y0, y1, x0, x1 = roi
+        return _resample(array, inv, (oy + a * y0 + b * x0, ox + c * y0 + d * x0), (y1 - y0, x1 - x0))
+    ry0, ry1, rx0, rx1 = roi
+    out = np.zeros((ry1 - ry0, rx1 - rx0), dtype=np.float32)
+    for y0, y1, x0, x1 in strips:
+        shifted = (oy + a * y0 + b * x0, ox + c * y0 + d * x0)
+        out[y0 - ry0 : y1 - ry0, x0 - rx0 : x1 - rx0] = _resample(array, inv, shifted, (y1 - y0, x1 - x0))
+    return out
+
+
+def _gaussian_kernel(sigma: float) -> np.ndarray:
+    """The weights ``ndimage.gaussian_filter(..., sigma)`` uses (truncated at 4 sigma), made once per paste."""
+    radius = int(4.0 * float(sigma) + 0.5)
+    x = np.arange(-radius, radius + 1)
+    weights = np.exp(-0.5 / (sigma * sigma) * x**2)
+    return (weights / weights.sum())[::-1]
+
+
+def _blur(array: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """``ndimage.gaussian_filter(array, sigma, mode="constant")`` with :func:`_gaussian_kernel`'s weights."""
+    out = np.empty_like(array)
+    ndimage.correlate1d(array, kernel, 0, out, mode="constant")
+    return ndimage.correlate1d(out, kernel, 1, out, mode="constant")
 
 
 def _window(array: np.ndarray, sy: int, sx: int, h: int, w: int) -> np.ndarray:

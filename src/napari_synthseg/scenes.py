@@ -13,13 +13,24 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
-from ._synthesis_common import _as_generator, _field_side, _random_crop, _scene_shape, _standard_normal_field
-from .backgrounds import _background_source, _draw_kind, _kind_weights
+from ._synthesis_common import _as_generator, _field_side, _random_crop, _standard_normal_field
+from .backgrounds import _background_source, _draw_kind
 from .relabel import renumber_kept
 from .scene_objects import prepare_objects
-from .scene_pasting import _centred_offset, _inverse, _resample, _restyle, _slide_against, _window
+from .scene_params import SceneParams
+from .scene_pasting import (
+    _blur,
+    _centred_offset,
+    _gaussian_kernel,
+    _inverse,
+    _resample,
+    _resample_strips,
+    _restyle,
+    _slide_against,
+    _support_strips,
+    _window,
+)
 
 #: Scene settings that training uses unless told otherwise (chosen by measurement:
 #: docs/benchmarks.md, "Recipe choice"). ``synthesize_scene``'s own defaults stay neutral.
@@ -31,63 +42,39 @@ MIN_VISIBLE_PIXELS = 10
 #: Range of the share of an agglomerated object (and of each neighbour it touches) that the
 #: two may overlap: enough for a shared outline, little enough that each keeps its shape.
 CLUSTER_OVERLAP = (0.01, 0.08)
+#: A paste's box is resampled in bands of rows of about this many pixels (at most
+#: ``_MAX_BANDS``), each only as wide as the object there: fewer pixels, few extra calls.
+_BAND_AREA = 4000
+_MAX_BANDS = 6
 
 
-def _range_pair(value, name: str, *, low: float = 0.0, integer: bool = False) -> tuple[float, float]:
-    """Normalise a number or (lo, hi) pair, checking lo <= hi and lo >= low."""
-    if np.isscalar(value):
-        pair = (value, value)
-    else:
-        try:
-            pair = tuple(value)
-        except TypeError:
-            pair = ()
-        if len(pair) != 2:
-            raise ValueError(f"{name} must be a number or a (low, high) pair, got {value!r}")
-    try:
-        lo, hi = (int(v) if integer else float(v) for v in pair)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must hold numbers, got {value!r}") from None
-    if not (math.isfinite(lo) and math.isfinite(hi)) or lo < low or hi < lo:
-        raise ValueError(f"{name}={value!r} is not a valid range: need {low} <= low <= high")
-    return lo, hi
-
-
-def _probability(value, name: str) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1], got {value}")
-    return value
-
+_DEFAULT = SceneParams()
 
 
 def synthesize_scene(
     bank,
-    shape,
-    rng,
+    shape=_DEFAULT.shape,
+    rng=None,
     backgrounds=None,
     *,
-    n_objects=(30, 60),
-    scale_range=(0.5, 2.0),
-    rotate: bool = True,
-    flip: bool = True,
-    brightness: float = 0.15,
-    contrast: float = 0.2,
-    blur_prob: float = 0.3,
-    noise_std=(0.0, 0.03),
-    touch_prob: float = 0.5,
-    background_kinds=None,
-    soft_edges: bool = True,
-    restyle_prob: float = 0.0,
-    restyle_contrast=(0.03, 0.4),
-    invert_prob: float = 0.0,
-    rim_prob: float = 0.0,
-    group_prob: float = 0.0,
-    coverage=None,
-    cluster_prob: float = 0.0,
+    n_objects=_DEFAULT.n_objects,
+    scale_range=_DEFAULT.scale_range,
+    rotate: bool = _DEFAULT.rotate,
+    flip: bool = _DEFAULT.flip,
+    brightness: float = _DEFAULT.brightness,
+    contrast: float = _DEFAULT.contrast,
+    blur_prob: float = _DEFAULT.blur_prob,
+    noise_std=_DEFAULT.noise_std,
+    touch_prob: float = _DEFAULT.touch_prob,
+    background_kinds=_DEFAULT.background_kinds,
+    soft_edges: bool = _DEFAULT.soft_edges,
+    restyle_prob: float = _DEFAULT.restyle_prob,
+    restyle_contrast=_DEFAULT.restyle_contrast,
+    invert_prob: float = _DEFAULT.invert_prob,
+    rim_prob: float = _DEFAULT.rim_prob,
+    group_prob: float = _DEFAULT.group_prob,
+    coverage=_DEFAULT.coverage,
+    cluster_prob: float = _DEFAULT.cluster_prob,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Make one synthetic training scene and its instance labels.
 
@@ -105,65 +92,16 @@ def synthesize_scene(
     shape
         ``(height, width)`` of the scene, at least 8x8.
     rng
-        numpy Generator (or integer seed). The same seed gives the same scene.
+        numpy Generator or integer seed (None: fresh entropy). The same seed gives the same scene.
     backgrounds
         None (plain noise background), a :class:`BackgroundSource`, or real images
         (arrays or paths) to build one from (cached).
-    n_objects
-        Number of pasted objects, an int or an inclusive ``(low, high)`` range.
-        With ``coverage`` this is the most objects a scene gets.
-    cluster_prob
-        Probability that an object joins an agglomerate: it is slid, from a random
-        direction, against a random earlier object until it touches the objects there
-        along its outline, overlapping them (and being overlapped) by only
-        :data:`CLUSTER_OVERLAP` of their areas. Clusters of touching particles with
-        their true dividing lines, which ``touch_prob`` (centres placed at 0.55-1 of
-        the summed radii, often deep overlaps) rarely gives. Takes precedence over
-        ``touch_prob`` for the objects it picks.
-    coverage
-        None, or a ``(low, high)`` range of the fraction of the scene that objects
-        should cover: a target is drawn and objects are pasted until their (scaled)
-        areas add up to it. Without it, a bank of large objects fills whole scenes,
-        and a network trained on them calls everything foreground.
-    scale_range
-        ``(low, high)`` scale factors, drawn log-uniformly.
-    rotate, flip
-        Allow random rotations / mirror flips.
-    brightness, contrast
-        Maximal additive brightness shift and relative contrast change per object.
-    blur_prob
-        Probability that an object is blurred (sigma 0.5-1.5 px).
-    noise_std
-        Range of the standard deviation of Gaussian noise over the whole scene.
-    touch_prob
-        Probability that an object is placed against (touching or overlapping) an
-        earlier one rather than anywhere.
-    background_kinds
-        None (defaults), one kind, a list of kinds, or a ``{kind: weight}`` mapping;
-        kinds are :data:`BACKGROUND_KINDS`.
-    soft_edges
-        Blend the 1-pixel band of partial coverage at object edges (as a real
-        micrograph does) instead of a hard cut.
-    restyle_prob
-        Probability that an object's gray level is replaced: its mean is set to the
-        local background level plus a random contrast from ``restyle_contrast``
-        (log-uniform, in [0, 1] image units), keeping its inner texture (scaled by
-        0.5-1.5). This shows the network objects only slightly brighter or darker than
-        their surroundings, which objects banked from thresholds never are.
-    restyle_contrast
-        ``(low, high)`` absolute contrast of restyled objects against the local background.
-    invert_prob
-        Probability that a restyled object's contrast sign is flipped (a bright object
-        becomes darker than the background), for mixed-polarity data.
-    rim_prob
-        Probability that an object gets a darker rim 1-3 px wide (as edges often look in
-        SEM/TEM images).
-    group_prob
-        Probability that a scene is made from one source image: all its objects come
-        from the image a random object came from (bank meta ``source``), on a
-        background with that image's level and texture (when ``backgrounds`` is a
-        BackgroundSource whose ``names`` include it). Keeps scenes consistent on
-        mixed data (bright-on-dark beside dark-on-bright images).
+    n_objects, scale_range, rotate, flip, brightness, contrast, blur_prob, noise_std, touch_prob, \
+background_kinds, soft_edges, restyle_prob, restyle_contrast, invert_prob, rim_prob, group_prob, coverage, \
+cluster_prob
+        The scene's settings, described (with their defaults) in
+        :class:`~napari_synthseg.scene_params.SceneParams`; ``**params.as_dict()`` passes
+        a ``SceneParams`` (shape included).
 
     Returns
     -------
@@ -172,13 +110,19 @@ def synthesize_scene(
     labels : np.ndarray
         uint32 ``(height, width)``, objects numbered 1..n in pasting order.
     """
-    height, width = _scene_shape(shape)
-    rng = _as_generator(rng)
-    settings = _SceneSettings.check(n_objects, scale_range, noise_std, brightness, contrast, blur_prob, touch_prob,
-                                    group_prob, coverage, restyle_prob, invert_prob, rim_prob, cluster_prob,
-                                    restyle_contrast, rotate=bool(rotate), flip=bool(flip),
-                                    soft_edges=bool(soft_edges))
-    weights = _kind_weights(background_kinds)
+    settings = SceneParams(
+        shape=shape, n_objects=n_objects, scale_range=scale_range, rotate=rotate, flip=flip, brightness=brightness,
+        contrast=contrast, blur_prob=blur_prob, noise_std=noise_std, touch_prob=touch_prob,
+        background_kinds=background_kinds, soft_edges=soft_edges, restyle_prob=restyle_prob,
+        restyle_contrast=restyle_contrast, invert_prob=invert_prob, rim_prob=rim_prob, group_prob=group_prob,
+        coverage=coverage, cluster_prob=cluster_prob)
+    return _make_scene(bank, _as_generator(rng), backgrounds, settings)
+
+
+def _make_scene(bank, rng: np.random.Generator, backgrounds, settings: SceneParams) -> tuple[np.ndarray, np.ndarray]:
+    """``synthesize_scene`` with its settings checked."""
+    height, width = settings.shape
+    weights = None if settings.background_kinds is None else dict(settings.background_kinds)
     prepared = prepare_objects(bank)
     source = _background_source(backgrounds)
     group_image = group_members = None
@@ -193,62 +137,13 @@ def synthesize_scene(
     labels = np.zeros((height, width), dtype=np.uint32)
     _paste_all(image, labels, prepared.objects, draws, settings)
     labels = _drop_slivers(image, labels, background, draws.count)
-    if settings.noise[1] > 0:
-        sd = rng.uniform(*settings.noise)
+    if settings.noise_std[1] > 0:
+        sd = rng.uniform(*settings.noise_std)
         if sd > 0:
             field = _standard_normal_field(_field_side((height, width)))
             image += _random_crop(field, (height, width), rng) * np.float32(sd)
     np.clip(image, 0.0, 1.0, out=image)
     return image, labels
-
-
-@dataclass(frozen=True)
-class _SceneSettings:
-    """``synthesize_scene``'s arguments, checked and normalised (ranges as ``(low, high)``)."""
-
-    n_objects: tuple[int, int]
-    scale: tuple[float, float]
-    noise: tuple[float, float]
-    brightness: float
-    contrast: float
-    blur_prob: float
-    touch_prob: float
-    group_prob: float
-    coverage: tuple[float, float] | None
-    restyle_prob: float
-    invert_prob: float
-    rim_prob: float
-    cluster_prob: float
-    restyle_contrast: tuple[float, float]
-    rotate: bool
-    flip: bool
-    soft_edges: bool
-
-    @classmethod
-    def check(cls, n_objects, scale_range, noise_std, brightness, contrast, blur_prob, touch_prob, group_prob,
-              coverage, restyle_prob, invert_prob, rim_prob, cluster_prob, restyle_contrast, *, rotate, flip,
-              soft_edges) -> _SceneSettings:
-        """Validate the arguments; a ValueError names the bad one."""
-        n_objects = _range_pair(n_objects, "n_objects", integer=True)
-        scale = _range_pair(scale_range, "scale_range", low=1e-3)
-        noise = _range_pair(noise_std, "noise_std")
-        brightness = _range_pair(brightness, "brightness")[1]
-        contrast = _range_pair(contrast, "contrast")[1]
-        if contrast >= 1.0:
-            raise ValueError(f"contrast must be below 1 (a relative change), got {contrast}")
-        probabilities = {name: _probability(value, name) for name, value in (
-            ("blur_prob", blur_prob), ("touch_prob", touch_prob), ("group_prob", group_prob))}
-        if coverage is not None:
-            coverage = _range_pair(coverage, "coverage")
-            if coverage[1] > 1.0:
-                raise ValueError(f"coverage must lie in [0, 1], got {coverage!r}")
-        probabilities.update({name: _probability(value, name) for name, value in (
-            ("restyle_prob", restyle_prob), ("invert_prob", invert_prob), ("rim_prob", rim_prob),
-            ("cluster_prob", cluster_prob))})
-        restyle_contrast = _range_pair(restyle_contrast, "restyle_contrast", low=1e-4)
-        return cls(n_objects=n_objects, scale=scale, noise=noise, brightness=brightness, contrast=contrast,
-                   coverage=coverage, restyle_contrast=restyle_contrast, rotate=rotate, flip=flip,
-                   soft_edges=soft_edges, **probabilities)
 
 
 def _scene_background(source, weights, shape: tuple[int, int], rng: np.random.Generator,
@@ -299,7 +194,7 @@ class _ObjectDraws:
     overlaps: np.ndarray | None = None
 
     @classmethod
-    def draw(cls, rng: np.random.Generator, settings: _SceneSettings, objects, group_members,
+    def draw(cls, rng: np.random.Generator, settings: SceneParams, objects, group_members,
              shape: tuple[int, int]) -> _ObjectDraws:
         """Draw a scene's objects; with ``settings.coverage``, ``count`` stops at the target area."""
         height, width = shape
@@ -307,7 +202,7 @@ class _ObjectDraws:
         which = rng.integers(0, len(objects), size=count)
         if group_members is not None:
             which = group_members[which % group_members.size]
-        scales = np.exp(rng.uniform(math.log(settings.scale[0]), math.log(settings.scale[1]), size=count))
+        scales = np.exp(rng.uniform(math.log(settings.scale_range[0]), math.log(settings.scale_range[1]), size=count))
         quarter = rng.integers(0, 4, size=count)
         free_angle = np.where(rng.random(count) < 0.75, rng.uniform(-np.pi / 4, np.pi / 4, size=count), 0.0)
         draws = dict(
@@ -351,7 +246,7 @@ class _ObjectDraws:
 
 
 def _paste_all(image: np.ndarray, labels: np.ndarray, objects, draws: _ObjectDraws,
-               settings: _SceneSettings) -> None:
+               settings: SceneParams) -> None:
     """Place and paste the drawn objects in order (later ones occlude earlier ones), in place."""
     height, width = labels.shape
     count = draws.count
@@ -390,15 +285,17 @@ def _paste_all(image: np.ndarray, labels: np.ndarray, objects, draws: _ObjectDra
         else:
             # output pixel -> source pixel: flip . scale^-1 . rotate^-1
             inv = _inverse(cos_a, sin_a, eff, flip)
-            centre_out = np.array([(box_h - 1) / 2.0 - (y0 - top), (box_w - 1) / 2.0 - (x0 - left)])
-            centre_src = np.array([(h - 1) / 2.0, (w - 1) / 2.0])
-            warp, corner = (inv, centre_src - inv @ centre_out), None
+            (a, b), (c, d) = inv.tolist()
+            out_y, out_x = (box_h - 1) / 2.0 - (y0 - top), (box_w - 1) / 2.0 - (x0 - left)
+            offset = np.array([(h - 1) / 2.0 - (a * out_y + b * out_x), (w - 1) / 2.0 - (c * out_y + d * out_x)])
+            warp, corner = (inv, offset), None
         sigma = draws.sigmas[i] if draws.blurs[i] else 0.0
-        pasted = _paste_one(image[y0:y1, x0:x1], premult, alpha, warp, corner, sigma, obj.mean, i, draws,
-                            settings.soft_edges)
+        pasted = _paste_one(image[y0:y1, x0:x1], premult, alpha, obj.outlines[level], warp, corner, sigma,
+                            obj.mean, i, draws, settings.soft_edges)
         if pasted is None:
             continue
-        window = labels[y0:y1, x0:x1]
+        pasted, (py, px) = pasted
+        window = labels[y0 + py : y0 + py + pasted.shape[0], x0 + px : x0 + px + pasted.shape[1]]
         if visible_areas is not None:
             covered = np.bincount(window[pasted], minlength=count + 1)
             visible_areas[: covered.size] -= covered
@@ -424,41 +321,59 @@ def _centre(i, draws, placed, extents, labels, visible_areas, alpha, transform, 
     return float(draws.centres_y[i]), float(draws.centres_x[i])
 
 
-def _paste_one(target: np.ndarray, premult: np.ndarray, alpha: np.ndarray, warp, corner, sigma: float,
-               mean: float, i: int, draws: _ObjectDraws, soft_edges: bool) -> np.ndarray | None:
-    """Paste object ``i`` into ``target`` (its clipped box in the image); its visible pixels, or None.
+def _paste_one(target: np.ndarray, premult: np.ndarray, alpha: np.ndarray, outline: np.ndarray, warp, corner,
+               sigma: float, mean: float, i: int, draws: _ObjectDraws, soft_edges: bool):
+    """Paste object ``i`` into ``target`` (its clipped box in the image).
 
     ``warp`` is ``(inv, offset)`` mapping box pixels to crop pixels, or None for a plain copy
-    of the crop from ``corner``; ``sigma`` blurs the paste (0: no blur).
+    of the crop from ``corner``; ``sigma`` blurs the paste (0: no blur). Only the part of the
+    box that the paste can reach (``outline``, see :func:`_support_strips`) is resampled.
+    Returns ``(visible, (y, x))``: the visible pixels of the part starting at ``(y, x)`` of the
+    box, or None when nothing is visible.
     """
-    out_shape = target.shape
+    box_h, box_w = target.shape
+    radius = int(4.0 * sigma + 0.5) if sigma else 0  # gaussian_filter's reach (truncate=4)
+    if warp is None:
+        roi = (0, box_h, 0, box_w)
+    elif box_h * box_w < _BAND_AREA // 2:  # small: finding the strips would cost more than they save
+        strips, roi = [(0, box_h, 0, box_w)], (0, box_h, 0, box_w)
+    else:
+        strips = _support_strips(outline, *warp, target.shape, max(1, min(_MAX_BANDS, box_h * box_w // _BAND_AREA)))
+        if not strips:
+            return None
+        roi = (max(min(s[0] for s in strips) - radius, 0), min(max(s[1] for s in strips) + radius, box_h),
+               max(min(s[2] for s in strips) - radius, 0), min(max(s[3] for s in strips) + radius, box_w))
+    ry0, ry1, rx0, rx1 = roi
     # the mask first: an object that ends up invisible costs no image resampling
-    out_a = _window(alpha, *corner, *out_shape) if warp is None else _resample(alpha, *warp, out_shape)
+    out_a = _window(alpha, *corner, box_h, box_w) if warp is None else _resample_strips(alpha, *warp, strips, roi)
+    kernel = _gaussian_kernel(sigma) if sigma else None
     if sigma:
-        out_a = ndimage.gaussian_filter(out_a, sigma, mode="constant")
+        out_a = _blur(out_a, kernel)
     visible = out_a > 0.5
     if not visible.any():
         return None
-    out_p = _window(premult, *corner, *out_shape) if warp is None else _resample(premult, *warp, out_shape)
+    values = _window(premult, *corner, box_h, box_w) if warp is None else _resample_strips(premult, *warp, strips, roi)
     if sigma:
-        out_p = ndimage.gaussian_filter(out_p, sigma, mode="constant")
-    values = out_p / np.maximum(out_a, np.float32(1e-3))
-    gain = np.float32(draws.gains[i])
-    values *= gain
+        values = _blur(values, kernel)
+    values /= np.maximum(out_a, np.float32(1e-3))
+    values *= np.float32(draws.gains[i])
     values += np.float32(mean * (1.0 - draws.gains[i]) + draws.shifts[i])
+    part = target[ry0:ry1, rx0:rx1]
     if draws.restyles[i] or draws.rims[i]:
-        _restyle(values, target, visible, mean, bool(draws.restyles[i]), float(draws.restyle_levels[i]),
-                 bool(draws.inverts[i]), float(draws.texture_gains[i]),
+        box_visible = np.zeros(target.shape, dtype=bool)
+        box_visible[ry0:ry1, rx0:rx1] = visible
+        _restyle(values, target, box_visible, visible, mean, bool(draws.restyles[i]),
+                 float(draws.restyle_levels[i]), bool(draws.inverts[i]), float(draws.texture_gains[i]),
                  int(draws.rim_widths[i]) if draws.rims[i] else 0, float(draws.rim_depths[i]))
     np.clip(values, 0.0, 1.0, out=values)
     if soft_edges:
         # partial-coverage edge band: blend; the visible part is copied exactly below
-        blend = values - target
+        blend = values - part
         blend *= out_a
-        blend += target
-        np.copyto(target, blend, where=out_a > 0)
-    np.copyto(target, values, where=visible)
-    return visible
+        blend += part
+        np.copyto(part, blend, where=out_a > 0)
+    np.copyto(part, values, where=visible)
+    return visible, (ry0, rx0)
 
 
 def _drop_slivers(image: np.ndarray, labels: np.ndarray, background: np.ndarray, count: int) -> np.ndarray:
@@ -468,8 +383,7 @@ def _drop_slivers(image: np.ndarray, labels: np.ndarray, background: np.ndarray,
     dropped = (areas > 0) & ~keep
     dropped[0] = False
     if dropped.any():
-        erase = dropped[labels]
-        image[erase] = background[erase]
+        np.copyto(image, background, where=dropped[labels])
     return renumber_kept(labels, keep)
 
 
