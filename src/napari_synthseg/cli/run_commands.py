@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..normalize import DEFAULT_PERCENTILES
 from ..pipeline import run_pipeline
-from ..recipe import RECIPE_CHOICES
+from ..recipe import RECIPE_CHOICES, RECIPES
 from ..sample_data import write_sample_folder
 from .checks import (
     EXIT_INTERRUPTED,
@@ -58,11 +59,13 @@ def add_run_parser(sub) -> None:
                    help="training recipe: synthetic (synthetic scenes only), mixed (anchored inputs, half "
                         "real crops labelled by the auto-segmentation), or auto: decided from the images "
                         f"(mixed when their contrasts disagree) [{recipe}]")
+    shares = " or ".join(f"{r['train']['real_fraction']:g}" for r in RECIPES.values())
+    low, high = DEFAULT_PERCENTILES
     p.add_argument("--real-fraction", type=float, default=None,
                    help="share of each training batch cropped from the real images, labelled by the "
-                        "auto-segmentation (0: synthetic scenes only) [the recipe's: 0 or 0.5]")
+                        f"auto-segmentation (0: synthetic scenes only) [the recipe's: {shares}]")
     p.add_argument("--normalization", default=None, choices=["anchored", "percentile"],
-                   help="network input scaling: percentile (each image's 1-99.8 %% range) or anchored "
+                   help=f"network input scaling: percentile (each image's {low:g}-{high:g} %% range) or anchored "
                         "(background and objects at fixed levels, dark objects inverted) [the recipe's]")
     p.add_argument("--augment", action="store_true", help=_AUGMENT_HELP)
     p.add_argument("--overwrite", action="store_true",
