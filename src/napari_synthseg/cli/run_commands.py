@@ -104,8 +104,6 @@ def _check_run_outputs(images: list[Path], out: Path, model_out: Path, overwrite
 
 
 def _pipeline(args: argparse.Namespace, images: list[Path], out: Path, model_out: Path, **kwargs) -> int:
-    from ..pipeline import run_pipeline
-
     report, bars = _stage_progress()
     t0 = time.perf_counter()
     before = _model_state(model_out)
@@ -184,8 +182,6 @@ def _print_summary(summary, seconds: float) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from ..sample_data import write_sample_folder
-
     args.interrupted_note = "before training started; no model was saved"
     _check(args.n >= 1, f"-n must be at least 1, got {args.n}")
     _check(np.isfinite(args.minutes) and args.minutes > 0, f"--minutes must be a number > 0, got {args.minutes}")

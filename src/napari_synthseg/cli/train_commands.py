@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..curation import OUTLINE_RING_PX
-from ..retraining import DEFAULT_CURATED_FRACTION, retrain_round
+from ..retraining import DEFAULT_CURATED_FRACTION, find_curated, image_files, next_round_path, retrain_round
 from .bank_commands import _open_bank
 from .checks import (
     EXIT_INTERRUPTED,
@@ -123,7 +123,6 @@ def _retrain_bank(args: argparse.Namespace, model: Path, info: dict) -> str:
 
 def cmd_retrain(args: argparse.Namespace) -> int:
     from ..model.sidecar import check_model_file
-    from ..retraining import find_curated, image_files, next_round_path
 
     args.interrupted_note = "before training started; no model was written"
     budget = _budget(args)
@@ -148,8 +147,6 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     bank = _open_bank(_retrain_bank(args, model, info), create=False)
     _check(len(bank) > 0, f"bank {bank.path} holds no objects; give the bank the model was trained on (--bank)")
     _check_backend()
-
-    from ..retraining import retrain_round
 
     before = _model_state(out)
     try:
