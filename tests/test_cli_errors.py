@@ -11,8 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from napari_synthseg import cli
-from napari_synthseg.cli import main
+from napari_synthseg.cli import main, progress, train_commands
 from napari_synthseg.image_io import write_png
 from napari_synthseg.sample_data import write_sample_folder
 
@@ -177,7 +176,7 @@ def test_outputs_follow_the_umask(made, tmp_path, capsys):
 def test_ctrl_c_in_train_keeps_a_loadable_model(made, tmp_path, capsys, monkeypatch):
     from napari_synthseg.model.prediction import load_model
 
-    real_bar = cli._bar
+    real_bar = progress._bar
 
     def bar_that_presses_ctrl_c(*args, **kwargs):
         bar = real_bar(*args, **kwargs)
@@ -192,7 +191,7 @@ def test_ctrl_c_in_train_keeps_a_loadable_model(made, tmp_path, capsys, monkeypa
         bar.refresh = refresh_and_interrupt
         return bar
 
-    monkeypatch.setattr(cli, "_bar", bar_that_presses_ctrl_c)
+    monkeypatch.setattr(train_commands, "_bar", bar_that_presses_ctrl_c)  # the name train's command uses
     model = tmp_path / "m.keras"
     code, out, err = _call(["train", "--bank", str(made["bank"]), "--backgrounds", str(made["images"]),
                             "--model-out", str(model), "--steps", "500", *TINY], capsys)
@@ -320,7 +319,7 @@ def test_evaluate_reads_masks_as_saved_and_writes_json(made, tmp_path, capsys):
 def test_ctrl_c_in_run_keeps_the_model_and_says_where(made, tmp_path, capsys, monkeypatch):
     from napari_synthseg.model.prediction import load_model
 
-    real_bar = cli._bar
+    real_bar = progress._bar
 
     def bar_that_presses_ctrl_c(total, desc, *args, **kwargs):
         bar = real_bar(total, desc, *args, **kwargs)
@@ -335,7 +334,7 @@ def test_ctrl_c_in_run_keeps_the_model_and_says_where(made, tmp_path, capsys, mo
         bar.refresh = refresh_and_interrupt
         return bar
 
-    monkeypatch.setattr(cli, "_bar", bar_that_presses_ctrl_c)
+    monkeypatch.setattr(progress, "_bar", bar_that_presses_ctrl_c)  # run's stage bars are made there
     out = tmp_path / "out"
     code, _, err = _call(["run", str(made["images"]), "--out", str(out), "--steps", "500", "--method", "edge",
                           "--base-filters", "4", "--depth", "2"], capsys)
@@ -381,7 +380,7 @@ def test_read_only_folders_are_found_before_work(made, tmp_path, capsys, monkeyp
     read_only = tmp_path / "ro"
     read_only.mkdir()
     real_access = os.access
-    monkeypatch.setattr(cli.os, "access",
+    monkeypatch.setattr(os, "access",
                         lambda path, mode: False if Path(path) == read_only and mode & os.W_OK
                         else real_access(path, mode))
     for argv in (["train", "--bank", str(made["bank"]), "--backgrounds", str(made["images"]), "--model-out",
