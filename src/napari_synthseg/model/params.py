@@ -148,9 +148,57 @@ class TrainingParams(_Params):
     """The settings of :func:`~napari_synthseg.model.training.train_model`, checked when made.
 
     ``train_model``'s signature, the command line and the Train dock read their defaults here,
-    and a model's sidecar records them (``"training"``). The budget (``steps``, ``epochs`` or
-    ``minutes``) may be left out here (``train_model`` needs exactly one); see ``train_model``
-    for what each setting does.
+    and a model's sidecar records them (``training.params``). ``as_dict()`` gives ``train_model``'s
+    keywords. The budget may be left out here; ``train_model`` needs exactly one.
+
+    Attributes
+    ----------
+    steps, epochs, minutes : int, int, float
+        The budget: ``epochs`` means ``epochs * steps_per_epoch`` steps; ``minutes`` is wall time
+        checked between batches. It counts from the end of the first training step, also when
+        resuming: building the model, the validation set and the first step's compilation are not counted.
+    patch, batch_size : int
+        Scene size (a multiple of ``2**depth``) and scenes per step.
+    steps_per_epoch : int
+        Steps between two validations.
+    validation_scenes : int
+        Size of the fixed, seeded synthetic validation set.
+    base_filters, depth : int
+        Network size (ignored when resuming: the saved network is used).
+    learning_rate : float
+        Adam learning rate (also applied to a resumed model's optimizer); the schedule scales it.
+    seed : int
+        Seeds Keras, the scenes and the validation set.
+    scene_params : dict, optional
+        Keyword arguments for ``synthesize_scene``, on top of ``DEFAULT_SCENE_PARAMS``.
+    real_fraction : float
+        Share of training samples cropped from ``train_model``'s ``real_training`` (0 to 1).
+    normalization : {"percentile", "anchored"}
+        The network's input scaling, recorded in the sidecar so prediction repeats it.
+        ``"anchored"``: the bank, backgrounds and real images were normalised with
+        ``anchored_range`` (background at 0.25, objects at 0.75, bright objects whatever the
+        image's polarity); prediction then anchors every image the same way.
+    weight_average : float
+        Momentum of a moving average of the weights that is validated and saved instead of
+        the raw weights (``WeightAverage``, e.g. 0.99; 0: the raw weights), in [0, 1).
+    lr_schedule : {"cosine", "constant"}
+        ``"cosine"`` lowers the learning rate along half a cosine to ``LR_FLOOR`` of it at the end
+        of the budget (a resumed run starts the schedule again); ``"constant"`` keeps it.
+    xla : {"auto", "on", "off"}
+        Compile the training step with XLA (``use_xla``). ``"auto"``: on with TensorFlow for
+        budgets of at least ``XLA_MIN_STEPS`` steps or 1 minute.
+    select_after : float
+        Share of the budget (0 to 1) from which validations choose the saved model. Before
+        it, the best model by the synthetic IoU is saved as a fallback (so Stop always leaves
+        a model) and the real images are not scored; the first validation after it replaces
+        the fallback. 0 selects from the first validation on.
+    real_validation_pixels : int
+        Pixels of ``real_validation`` scored at each validation (images in a seeded order;
+        larger images by a centred 1024 x 1024 window).
+    curated_fraction : float
+        Share of training (and validation) samples cropped from ``curated`` (0 to 1).
+    curated_ring_px : int, optional
+        Width of the known background ring outside each curated object (``Curation.known``).
     """
 
     _what = "training setting"
@@ -242,8 +290,30 @@ class TrainingParams(_Params):
 class PredictionParams(_Params):
     """The settings of :func:`~napari_synthseg.model.prediction.predict`, checked when made.
 
-    ``predict``'s signature, the command line and the Segment dock read their defaults here.
-    ``overlap=None`` means ``DEFAULT_OVERLAP``, at most a quarter of the tile.
+    ``predict``'s signature, the command line and the Segment dock read their defaults here;
+    ``as_dict()`` gives ``predict``'s keywords.
+
+    Attributes
+    ----------
+    tile, overlap : int, int or None
+        Tile side (rounded up to a multiple of ``2 ** depth``; tiles then shrink to share
+        the image evenly) and overlap in pixels (rounded up to a multiple of ``2 ** depth``;
+        ``None``: ``DEFAULT_OVERLAP``, at most a quarter of the tile).
+    batch_size : int
+        Tiles per network call (memory grows with it).
+    threshold, min_area, fill_holes, method, fill_contours, min_confidence
+        Passed to ``probabilities_to_instances`` (``fill_contours`` fills regions the
+        foreground encloses, seen from the image border: the curation step's contour filling;
+        ``min_confidence`` drops objects whose mean foreground probability is lower).
+    precision : {"auto", "float32", "bfloat16"}
+        See ``SegmentationModel.compute_model``.
+    augment : bool
+        Average the network's answers over the 8 flips and transposes of each plane
+        (test-time augmentation): smoother outlines and fewer specks, 8 times slower.
+    ignore_box : "auto", (y0, y1, x0, x1) or None
+        Region of each plane that holds no objects, as in ``autosegment``: ``"auto"`` detects
+        a scale-bar / info box in a corner (``find_scale_bar``), a tuple gives it, None keeps
+        everything. Its foreground probability is set to 0, so no object lies in it.
     """
 
     _what = "prediction setting"
