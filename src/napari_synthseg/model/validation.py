@@ -18,6 +18,7 @@ from napari_synthseg.model.data import check_pairs
 from napari_synthseg.model.params import REAL_VALIDATION_PIXELS
 from napari_synthseg.model.prediction import SegmentationModel, predict
 from napari_synthseg.model.sidecar import prediction_info
+
 #: Images larger than this on a side are scored on a centred window of this size.
 REAL_VALIDATION_SIDE = 1024
 _SUBSET_STREAM = 5
