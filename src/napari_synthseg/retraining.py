@@ -208,6 +208,7 @@ def fine_tune(model_path, objects, backgrounds, out_path, *, minutes: float | No
     -------
     TrainResult
     """
+    from .model import TrainingParams
     from .model.sidecar import read_sidecar
     from .model.training import train_model
     from .pipeline import _copy_model
@@ -216,9 +217,8 @@ def fine_tune(model_path, objects, backgrounds, out_path, *, minutes: float | No
     if out.exists() or out.with_suffix(".json").exists():
         raise ValueError(f"{out} exists; a round never writes over a model (give another out_path)")
     info = read_sidecar(model_path)
-    previous = info.get("training") or {}
-    params = {key: previous[key] for key in ("patch", "batch_size", "steps_per_epoch", "scene_params")
-              if key in previous}
+    trained = TrainingParams.from_sidecar(info)
+    params = {key: getattr(trained, key) for key in ("patch", "batch_size", "steps_per_epoch", "scene_params")}
     params.update(train_params or {})
     if curated:
         params.update(curated=curated, curated_fraction=curated_fraction, curated_ring_px=ring_px)

@@ -271,6 +271,31 @@ class TrainingParams(_Params):
                 checked[name] = _integer(name, getattr(self, name), 1)
         return checked
 
+    @classmethod
+    def from_sidecar(cls, info: Mapping) -> TrainingParams:
+        """The settings a model was trained with, from its sidecar (``read_sidecar``'s dict).
+
+        A sidecar from before ``training.params`` gives what it recorded (budget, sizes, rates,
+        scene settings, network, normalisation); the settings it did not record keep their defaults.
+        """
+        training = info.get("training") or {}
+        if isinstance(training.get("params"), Mapping):
+            return cls.from_dict(training["params"])
+        names = {f.name for f in fields(cls)}
+        # the recorded "steps" is the kept model's step, not the budget
+        found = {key: value for key, value in training.items() if key in names and key not in BUDGET_KINDS}
+        found.update(training.get("budget") or {})
+        network = info.get("network") or {}
+        found.update({key: network[key] for key in ("base_filters", "depth") if key in network})
+        mode = (info.get("normalization") or {}).get("mode")
+        if mode is not None:
+            found["normalization"] = mode
+        if isinstance(found.get("xla"), bool):  # recorded as whether the step was compiled
+            found["xla"] = "on" if found["xla"] else "off"
+        if not found.get("real_validation_pixels"):  # 0: no real images were scored
+            found.pop("real_validation_pixels", None)
+        return cls.from_dict(found)
+
     @property
     def budget(self) -> tuple[str, float]:
         """``(kind, amount)`` of the one budget given, e.g. ``("minutes", 3.0)``."""
