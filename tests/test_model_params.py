@@ -13,52 +13,58 @@ from napari_synthseg.model import params as params_module
 from napari_synthseg.model.budget import TrainingBudget
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"steps": 0}, "steps must be a positive integer, got 0"),
-    ({"epochs": 1.5}, "epochs must be a positive integer, got 1.5"),
-    ({"minutes": -1}, "minutes must be a number > 0, got -1"),
-    ({"minutes": math.inf}, "minutes must be a number > 0, got inf"),
-    ({"steps": 5, "minutes": 1}, r"give exactly one training budget: .* \(got steps, minutes\)"),
-    ({"patch": 0}, "patch must be a positive integer, got 0"),
-    ({"batch_size": True}, "batch_size must be a positive integer, got True"),
-    ({"steps_per_epoch": "50"}, "steps_per_epoch must be a positive integer, got '50'"),
-    ({"validation_scenes": -2}, "validation_scenes must be a positive integer, got -2"),
-    ({"base_filters": 2.5}, "base_filters must be an integer >= 1, got 2.5"),
-    ({"depth": 0}, "depth must be an integer >= 1, got 0"),
-    ({"depth": 7}, r"depth=7 is too deep for this CPU network; use 1\.\.6"),
-    ({"learning_rate": 0}, "learning_rate must be a number > 0, got 0"),
-    ({"seed": -1}, "seed must be an integer >= 0, got -1"),
-    ({"scene_params": [("brightness", 0.5)]}, "scene_params must be a dict of synthesize_scene keywords"),
-    ({"real_fraction": 1.5}, r"real_fraction must be in \[0, 1\], got 1.5"),
-    ({"curated_fraction": -0.1}, r"curated_fraction must be in \[0, 1\], got -0.1"),
-    ({"normalization": "zscore"}, "normalization must be one of percentile, anchored, got 'zscore'"),
-    ({"weight_average": 1.0}, r"weight_average must be in \[0, 1\), got 1.0"),
-    ({"lr_schedule": "step"}, "lr_schedule must be one of cosine, constant, got 'step'"),
-    ({"xla": True}, "xla must be one of auto, on, off, got True"),
-    ({"select_after": 1.5}, "select_after must be a share of the budget between 0 and 1, got 1.5"),
-    ({"real_validation_pixels": 0}, "real_validation_pixels must be a positive integer, got 0"),
-    ({"curated_ring_px": -3}, "curated_ring_px must be an integer >= 0, got -3"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"steps": 0}, "steps must be a positive integer, got 0"),
+        ({"epochs": 1.5}, "epochs must be a positive integer, got 1.5"),
+        ({"minutes": -1}, "minutes must be a number > 0, got -1"),
+        ({"minutes": math.inf}, "minutes must be a number > 0, got inf"),
+        ({"steps": 5, "minutes": 1}, r"give exactly one training budget: .* \(got steps, minutes\)"),
+        ({"patch": 0}, "patch must be a positive integer, got 0"),
+        ({"batch_size": True}, "batch_size must be a positive integer, got True"),
+        ({"steps_per_epoch": "50"}, "steps_per_epoch must be a positive integer, got '50'"),
+        ({"validation_scenes": -2}, "validation_scenes must be a positive integer, got -2"),
+        ({"base_filters": 2.5}, "base_filters must be an integer >= 1, got 2.5"),
+        ({"depth": 0}, "depth must be an integer >= 1, got 0"),
+        ({"depth": 7}, r"depth=7 is too deep for this CPU network; use 1\.\.6"),
+        ({"learning_rate": 0}, "learning_rate must be a number > 0, got 0"),
+        ({"seed": -1}, "seed must be an integer >= 0, got -1"),
+        ({"scene_params": [("brightness", 0.5)]}, "scene_params must be a dict of synthesize_scene keywords"),
+        ({"real_fraction": 1.5}, r"real_fraction must be in \[0, 1\], got 1.5"),
+        ({"curated_fraction": -0.1}, r"curated_fraction must be in \[0, 1\], got -0.1"),
+        ({"normalization": "zscore"}, "normalization must be one of percentile, anchored, got 'zscore'"),
+        ({"weight_average": 1.0}, r"weight_average must be in \[0, 1\), got 1.0"),
+        ({"lr_schedule": "step"}, "lr_schedule must be one of cosine, constant, got 'step'"),
+        ({"xla": True}, "xla must be one of auto, on, off, got True"),
+        ({"select_after": 1.5}, "select_after must be a share of the budget between 0 and 1, got 1.5"),
+        ({"real_validation_pixels": 0}, "real_validation_pixels must be a positive integer, got 0"),
+        ({"curated_ring_px": -3}, "curated_ring_px must be an integer >= 0, got -3"),
+    ],
+)
 def test_training_params_reject_bad_values_naming_the_setting_and_the_range(changes, message):
     with pytest.raises(ValueError, match=message):
         TrainingParams(**changes)
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"tile": 0}, "tile must be a positive integer, got 0"),
-    ({"tile": 100.5}, "tile must be a positive integer, got 100.5"),
-    ({"overlap": -1}, "overlap must be a non-negative integer, got -1"),
-    ({"tile": 64, "overlap": 64}, r"overlap must be smaller than the tile \(64\), got 64"),
-    ({"batch_size": 0}, "batch_size must be a positive integer, got 0"),
-    ({"threshold": 1.2}, r"threshold must be in \[0, 1\], got 1.2"),
-    ({"min_area": -5}, "min_area must be an integer >= 0, got -5"),
-    ({"method": "magic"}, "method must be one of auto, boundary, distance, watershed, components, got 'magic'"),
-    ({"precision": "float16"}, "precision must be one of auto, float32, bfloat16, got 'float16'"),
-    ({"min_confidence": -0.5}, r"min_confidence must be in \[0, 1\], got -0.5"),
-    ({"augment": "yes"}, "augment must be True or False, got 'yes'"),
-    ({"fill_holes": 2}, "fill_holes must be True or False, got 2"),
-    ({"ignore_box": (1, 2)}, "ignore_box must be 'auto', None or"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"tile": 0}, "tile must be a positive integer, got 0"),
+        ({"tile": 100.5}, "tile must be a positive integer, got 100.5"),
+        ({"overlap": -1}, "overlap must be a non-negative integer, got -1"),
+        ({"tile": 64, "overlap": 64}, r"overlap must be smaller than the tile \(64\), got 64"),
+        ({"batch_size": 0}, "batch_size must be a positive integer, got 0"),
+        ({"threshold": 1.2}, r"threshold must be in \[0, 1\], got 1.2"),
+        ({"min_area": -5}, "min_area must be an integer >= 0, got -5"),
+        ({"method": "magic"}, "method must be one of auto, boundary, distance, watershed, components, got 'magic'"),
+        ({"precision": "float16"}, "precision must be one of auto, float32, bfloat16, got 'float16'"),
+        ({"min_confidence": -0.5}, r"min_confidence must be in \[0, 1\], got -0.5"),
+        ({"augment": "yes"}, "augment must be True or False, got 'yes'"),
+        ({"fill_holes": 2}, "fill_holes must be True or False, got 2"),
+        ({"ignore_box": (1, 2)}, "ignore_box must be 'auto', None or"),
+    ],
+)
 def test_prediction_params_reject_bad_values_naming_the_setting_and_the_range(changes, message):
     with pytest.raises(ValueError, match=message):
         PredictionParams(**changes)
@@ -97,8 +103,11 @@ def test_the_defaults_are_the_model_constants():
 
 
 def _keyword_defaults(function) -> dict:
-    return {name: p.default for name, p in inspect.signature(function).parameters.items()
-            if p.default is not inspect.Parameter.empty}
+    return {
+        name: p.default
+        for name, p in inspect.signature(function).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
 
 
 def test_train_model_and_predict_take_their_defaults_from_the_params():
@@ -112,8 +121,10 @@ def test_train_model_and_predict_take_their_defaults_from_the_params():
     predict_defaults = _keyword_defaults(predict)
     assert {name: predict_defaults[name] for name in PredictionParams().as_dict()} == PredictionParams().as_dict()
     probability_defaults = _keyword_defaults(predict_probabilities)
-    assert (probability_defaults["tile"], probability_defaults["batch_size"]) == (model.DEFAULT_TILE,
-                                                                                  model.DEFAULT_BATCH)
+    assert (probability_defaults["tile"], probability_defaults["batch_size"]) == (
+        model.DEFAULT_TILE,
+        model.DEFAULT_BATCH,
+    )
     # a curation round's own defaults are the same in both of its functions
     for name in ("curated_fraction", "learning_rate"):
         assert _keyword_defaults(fine_tune)[name] == _keyword_defaults(retrain_round)[name]
@@ -125,10 +136,23 @@ def test_a_sidecar_gives_back_the_settings_new_and_old():
     old = {  # a sidecar written before training.params
         "normalization": {"low": 1.0, "high": 99.8, "mode": "anchored"},
         "network": {"architecture": "unet", "base_filters": 4, "depth": 2, "pad_multiple": 4},
-        "training": {"patch": 64, "batch_size": 4, "steps_per_epoch": 6, "validation_scenes": 4,
-                     "learning_rate": 0.003, "seed": 0, "budget": {"minutes": 2.0}, "steps": 18, "last_step": 24,
-                     "scene_params": {"brightness": 0.7, "contrast": 0.6}, "real_fraction": 0.0,
-                     "real_validation_pixels": 0, "xla": True, "lr_schedule": "constant", "cancelled": False},
+        "training": {
+            "patch": 64,
+            "batch_size": 4,
+            "steps_per_epoch": 6,
+            "validation_scenes": 4,
+            "learning_rate": 0.003,
+            "seed": 0,
+            "budget": {"minutes": 2.0},
+            "steps": 18,
+            "last_step": 24,
+            "scene_params": {"brightness": 0.7, "contrast": 0.6},
+            "real_fraction": 0.0,
+            "real_validation_pixels": 0,
+            "xla": True,
+            "lr_schedule": "constant",
+            "cancelled": False,
+        },
     }
     recalled = TrainingParams.from_sidecar(old)
     assert recalled.budget == ("minutes", 2.0) and recalled.steps is None  # "steps" was the kept model's step
