@@ -121,10 +121,8 @@ def test_train_model_and_predict_take_their_defaults_from_the_params():
     predict_defaults = _keyword_defaults(predict)
     assert {name: predict_defaults[name] for name in PredictionParams().as_dict()} == PredictionParams().as_dict()
     probability_defaults = _keyword_defaults(predict_probabilities)
-    assert (probability_defaults["tile"], probability_defaults["batch_size"]) == (
-        model.DEFAULT_TILE,
-        model.DEFAULT_BATCH,
-    )
+    for name in ("tile", "overlap", "batch_size", "precision", "augment"):
+        assert probability_defaults[name] == predict_defaults[name], name
     # a curation round's own defaults are the same in both of its functions
     for name in ("curated_fraction", "learning_rate"):
         assert _keyword_defaults(fine_tune)[name] == _keyword_defaults(retrain_round)[name]

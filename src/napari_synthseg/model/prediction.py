@@ -18,7 +18,7 @@ import numpy as np
 
 from napari_synthseg.image_io import is_rgb, iter_planes, to_gray
 from napari_synthseg.instances import probabilities_to_instances
-from napari_synthseg.model.params import (  # noqa: F401  (DEFAULT_MIN_CONFIDENCE: read from here too)
+from napari_synthseg.model.params import (  # noqa: F401  (the DEFAULT_* stay importable from here)
     DEFAULT_BATCH,
     DEFAULT_MIN_CONFIDENCE,
     DEFAULT_OVERLAP,
@@ -34,6 +34,8 @@ from napari_synthseg.tiling import TiledAccumulator, blend_window, count_tiles, 
 
 #: Pad multiple used when the sidecar does not give the network depth (covers depth <= 5).
 _DEFAULT_PAD_MULTIPLE = 32
+#: The default settings, which ``predict``'s and ``predict_probabilities``' signatures read.
+_DEFAULT = PredictionParams()
 
 
 #: The 8 symmetries of the square as (transpose, flip rows, flip columns); ``augment=True``
@@ -227,10 +229,11 @@ def _run_batch(keras_model, batch: np.ndarray) -> np.ndarray:
     return np.asarray(out, dtype=np.float32)
 
 
-def predict_probabilities(model: SegmentationModel, plane: np.ndarray, *, tile: int = DEFAULT_TILE,
-                          overlap: int | None = None, batch_size: int = DEFAULT_BATCH, precision: str = "auto",
-                          value_range: tuple[float, float] | None = None,
-                          on_batch: Callable[[int], None] | None = None, augment: bool = False) -> np.ndarray:
+def predict_probabilities(model: SegmentationModel, plane: np.ndarray, *, tile: int = _DEFAULT.tile,
+                          overlap: int | None = _DEFAULT.overlap, batch_size: int = _DEFAULT.batch_size,
+                          precision: str = _DEFAULT.precision, value_range: tuple[float, float] | None = None,
+                          on_batch: Callable[[int], None] | None = None,
+                          augment: bool = _DEFAULT.augment) -> np.ndarray:
     """Blended ``(H, W, 3)`` float32 probabilities of one 2D gray plane.
 
     ``on_batch(n)`` is called after each batch with the number of tiles it held.
@@ -306,9 +309,6 @@ def _fitted_tile(padded_shape, tile: int, overlap: int, multiple: int) -> tuple[
 
 def _padded_shape(shape, multiple: int, margin: int) -> tuple[int, int]:
     return tuple(s + 2 * margin + ((-(s + 2 * margin)) % multiple) for s in shape)
-
-
-_DEFAULT = PredictionParams()
 
 
 def predict(model, image, *, tile: int = _DEFAULT.tile, overlap: int | None = _DEFAULT.overlap,
