@@ -29,10 +29,12 @@ FRAMEWORKS = {"keras", "tensorflow", "jax", "torch"}
 GUI = {"napari", "qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6", "magicgui", "vispy"}
 #: What the pure core may import besides the standard library (the table's third column).
 CORE_THIRD_PARTY = {"numpy", "scipy", "skimage", "tifffile", "imageio", "mrcfile", "rsciio", "ome_zarr", "zarr", "dask"}
-#: The model layer's child-process bridge (its child may run headless jobs, lazily).
-RUNNER = f"{PACKAGE}.model.runner"
+#: The model layer's child-process bridge: the job and its child (which may run headless jobs, lazily).
+RUNNER = {f"{PACKAGE}.model.runner", f"{PACKAGE}.model.child"}
+#: The model's settings and defaults: keras-free, read by the headless modules at import time.
+MODEL_SETTINGS = {f"{PACKAGE}.model", f"{PACKAGE}.model.params"}
 #: model/ modules the napari docks may import: keras-free, for the child-process runner.
-MODEL_MODULES_FOR_NAPARI = {f"{PACKAGE}.model", f"{PACKAGE}.model.runner", f"{PACKAGE}.model.sidecar"}
+MODEL_MODULES_FOR_NAPARI = MODEL_SETTINGS | {f"{PACKAGE}.model.runner", f"{PACKAGE}.model.sidecar"}
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,7 @@ def test_the_model_never_imports_the_headless_or_napari_layers():
     def allowed(imp: Import) -> bool:
         return imp.name not in HEADLESS | NAPARI and imp.top not in GUI
 
-    assert not crossings(MODEL - {RUNNER}, allowed)
+    assert not crossings(MODEL - RUNNER, allowed)
 
 
 def test_the_child_process_runner_calls_headless_jobs_only_inside_the_child():
@@ -165,15 +167,15 @@ def test_the_child_process_runner_calls_headless_jobs_only_inside_the_child():
             return False
         return not (imp.name in HEADLESS and imp.at_import_time)
 
-    assert not crossings({RUNNER}, allowed)
+    assert not crossings(RUNNER, allowed)
 
 
 def test_headless_modules_import_the_model_only_inside_functions_and_never_the_gui():
     def allowed(imp: Import) -> bool:
         if imp.name in NAPARI or imp.top in GUI or imp.top in FRAMEWORKS:
             return False
-        # the model package itself holds keras-free constants; its modules load Keras
-        return not (imp.at_import_time and imp.name in MODEL and imp.name != f"{PACKAGE}.model")
+        # the model package and its settings are keras-free; its other modules load Keras
+        return not (imp.at_import_time and imp.name in MODEL and imp.name not in MODEL_SETTINGS)
 
     assert not crossings(HEADLESS, allowed)
 

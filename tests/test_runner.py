@@ -256,7 +256,7 @@ def test_a_child_that_never_starts_is_stopped_after_the_startup_timeout():
 
 
 def test_large_real_images_reach_the_child_as_files_written_once(tmp_path):
-    from napari_synthseg.model.runner import QUEUE_ARRAY_LIMIT, _ArrayFile, _load_pairs
+    from napari_synthseg.model.child import QUEUE_ARRAY_LIMIT, _ArrayFile, _load_pairs
 
     side = int(np.sqrt(QUEUE_ARRAY_LIMIT / 4)) + 8
     big = np.random.default_rng(0).random((side, side), dtype=np.float32)  # just over the limit
@@ -284,7 +284,7 @@ def test_the_objects_left_out_by_min_confidence_are_counted_per_plane():
     import numpy as np
 
     from napari_synthseg.instances import probabilities_to_instances
-    from napari_synthseg.model.runner import _count_unconfident
+    from napari_synthseg.model.child import _count_unconfident
 
     prob = np.zeros((2, 40, 60, 3), np.float32)
     prob[:, 5:15, 5:15, 0] = 0.95  # a sure object on both planes
@@ -316,7 +316,7 @@ def test_a_curation_round_in_the_child_names_its_phases(tmp_path):
     pytest.importorskip("keras")
     from napari_synthseg.bank import ObjectBank
     from napari_synthseg.curation import Curation, pick_object
-    from napari_synthseg.model.runner import _child_retrain
+    from napari_synthseg.model.child import _child_retrain
     from napari_synthseg.model.training import train_model
     from napari_synthseg.sample_data import make_sample_scene
 
@@ -346,11 +346,11 @@ def test_a_curation_round_in_the_child_names_its_phases(tmp_path):
 
 def test_the_child_tells_where_it_computes(monkeypatch):
     tf = pytest.importorskip("tensorflow")
-    from napari_synthseg.model import runner
+    from napari_synthseg.model import child
 
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
     gpus = tf.config.list_physical_devices("GPU")
-    device = runner.compute_device()
+    device = child.compute_device()
     assert device["backend"] == "tensorflow" and device["n_gpus"] == len(gpus)
     assert device["device"] == ("GPU" if gpus else "CPU") and (device["device_name"] != "") == bool(gpus)
 
@@ -360,8 +360,8 @@ def test_the_child_tells_where_it_computes(monkeypatch):
     def broken():
         raise RuntimeError("CUDA driver too old")
 
-    monkeypatch.setattr(runner, "compute_device", broken)
+    monkeypatch.setattr(child, "compute_device", broken)
     events = Events()
-    runner._send_device(events)  # telling the device never fails the job
+    child._send_device(events)  # telling the device never fails the job
     assert events == [{"kind": "device", "backend": "tensorflow", "device": "unknown",
                        "device_name": "RuntimeError: CUDA driver too old", "n_gpus": 0}]

@@ -8,6 +8,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from napari_synthseg.bank import BankObject, ObjectBank  # noqa: E402
+from napari_synthseg.model import TrainingParams  # noqa: E402
 from napari_synthseg.model.data import RealCrops, SyntheticScenes  # noqa: E402
 from napari_synthseg.model.losses import ForegroundIoU, SegmentationLoss  # noqa: E402
 from napari_synthseg.model.network import build_unet  # noqa: E402
@@ -149,6 +150,9 @@ def test_training_decreases_loss_and_saves_best_model_with_sidecar(trained):
     assert info["training"]["budget"] == {"steps": 24} and info["training"]["patch"] == 64
     assert info["training"]["weight_average"] == 0.0  # the default: raw weights
     assert info["training"]["scene_params"] == {"brightness": 0.7, "contrast": 0.6, "n_objects": [4, 9]}
+    # the settings themselves, as TrainingParams (tuples come back from JSON as lists)
+    settings = TrainingParams(steps=24, steps_per_epoch=6, learning_rate=3e-3, seed=0, **TINY)
+    assert TrainingParams.from_sidecar(info) == settings.replace(scene_params={"n_objects": [4, 9]})
     assert info["metrics"]["best"] == pytest.approx(result.best_metric)
     assert {"keras", "backend", "napari_synthseg", "numpy"} <= set(info["versions"])
 

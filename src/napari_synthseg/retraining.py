@@ -208,6 +208,7 @@ def fine_tune(model_path, objects, backgrounds, out_path, *, minutes: float | No
     -------
     TrainResult
     """
+    from .model import TrainingParams
     from .model.sidecar import read_sidecar
     from .model.training import train_model
     from .pipeline import _copy_model
@@ -216,9 +217,8 @@ def fine_tune(model_path, objects, backgrounds, out_path, *, minutes: float | No
     if out.exists() or out.with_suffix(".json").exists():
         raise ValueError(f"{out} exists; a round never writes over a model (give another out_path)")
     info = read_sidecar(model_path)
-    previous = info.get("training") or {}
-    params = {key: previous[key] for key in ("patch", "batch_size", "steps_per_epoch", "scene_params")
-              if key in previous}
+    trained = TrainingParams.from_sidecar(info)
+    params = {key: getattr(trained, key) for key in ("patch", "batch_size", "steps_per_epoch", "scene_params")}
     params.update(train_params or {})
     if curated:
         params.update(curated=curated, curated_fraction=curated_fraction, curated_ring_px=ring_px)
@@ -262,25 +262,20 @@ def retrain_round(model_path, bank, curated, *, minutes: float | None = None, st
     minutes, steps
         The round's training budget (exactly one).
     out_path
-        The new model file; default ``next_round_path(model_path)``. It must not exist.
+        The new model file (it must not exist); default ``next_round_path(model_path)``.
     background_images
         Images (arrays or paths) the synthetic scenes' backgrounds are learned from; default
         the curated images (their curated objects left out). For a model of the mixed recipe
         the same images, less the curated ones, are auto-segmented again for its real crops
         (``recipe_real_pairs``).
-    curated_fraction
-        Share of each batch cropped from the curated images.
-    ring_px
-        Known background ring outside each curated object (``Curation.known``; its default when None).
-    seed
-        Seeds the scenes and crops.
+    curated_fraction, ring_px, learning_rate
+        Share of each batch cropped from the curated images; known background ring outside each
+        curated object (``Curation.known``'s default when None); Adam learning rate of the round.
+    seed, callbacks, cancel_event
+        Passed to ``train_model`` (the seed makes the scenes and crops).
     train_params
-        Further ``train_model`` keywords (default: the model's own patch, batch size, steps
-        per validation and scene settings, from its sidecar).
-    callbacks, cancel_event
-        Passed to ``train_model``.
-    learning_rate
-        Adam learning rate of the round (``DEFAULT_ROUND_LEARNING_RATE``).
+        Further ``train_model`` keywords (``TrainingParams``; default: the model's own patch, batch
+        size, steps per validation and scene settings, from its sidecar).
     notify
         Called with one line naming the round and what it trains on.
 
@@ -291,38 +286,17 @@ def retrain_round(model_path, bank, curated, *, minutes: float | None = None, st
         model so far, at worst the previous round's weights.
     """
     from .bank import ObjectBank
-    from .model.sidecar import check_model_file
     from .pipeline import DEFAULT_BANK_FILTER, _record_in_sidecar, network_images, training_objects
 
-    if (minutes is None) == (steps is None):
-        raise ValueError("give exactly one training budget: minutes or steps")
+    info, out = _checked_round(model_path, out_path, minutes, steps, curated_fraction)
     model_path = Path(model_path)
-    info = check_model_file(model_path)
-    out = Path(out_path) if out_path is not None else next_round_path(model_path)
-    if out.suffix != ".keras":
-        raise ValueError(f"the new model {out.name} must end in .keras")
-    if out.exists() or out.with_suffix(".json").exists():
-        raise ValueError(f"{out} exists; a round never writes over a model (give another out_path)")
-    if not 0.0 < float(curated_fraction) <= 1.0:
-        raise ValueError(f"curated_fraction must be above 0 and at most 1, got {curated_fraction!r}")
     base_bank = bank if isinstance(bank, ObjectBank) else ObjectBank(bank, create=False)
-    items = load_curated(curated)
-    items = [item for item in items if not (isinstance(item[2], Curation) and item[2].is_empty())]
-    if not items:
-        raise ValueError("the curations hold no click; pick, reject or add objects before retraining")
-
+    items = _clicked(load_curated(curated))
     normalization = model_normalization(info)
     this_round = round_of(model_path)[1] + 1
-
     names = [name for name, _, _ in items]
     work = network_images([image for _, image, _ in items], normalization)
-    # the curated objects get a bank of their own: the model's bank is added to, never replaced
-    curated_bank = ObjectBank(out.with_name(f"{out.stem}_bank"))
-    for name, image, cur in zip(names, work, (c for _, _, c in items)):
-        objects = _objects(cur)
-        if objects.any():
-            curated_bank.add_from_labels(image, objects.astype(np.int32), source=name, judge_shapes=False,
-                                         method=f"curation round {this_round}")
+    curated_bank = _curated_bank(out, names, work, [cur for _, _, cur in items], this_round)
     enriched = training_objects(base_bank, **DEFAULT_BANK_FILTER) + curated_bank.objects()
     if background_images:
         backgrounds = round_backgrounds(background_images, normalization)
@@ -342,11 +316,49 @@ def retrain_round(model_path, bank, curated, *, minutes: float | None = None, st
                        real=real, real_fraction=real_fraction, learning_rate=learning_rate)
     _record_in_sidecar(out, curation_round={
         "round": this_round, "previous_model": str(model_path), "bank": str(base_bank.path),
-        "curated_bank": str(curated_bank.path), "curated_images": clicks,
-        "clicks": _click_total(clicks),
+        "curated_bank": str(curated_bank.path), "curated_images": clicks, "clicks": _click_total(clicks),
         "curated_fraction": float(curated_fraction), "ring_px": ring_px, "real_images": len(real),
         "real_fraction": real_fraction, "learning_rate": float(learning_rate), "cancelled": bool(result.cancelled)})
     return out
+
+
+def _clicked(items: list) -> list:
+    """The loaded curations that hold a click (an error when none does)."""
+    items = [item for item in items if not (isinstance(item[2], Curation) and item[2].is_empty())]
+    if not items:
+        raise ValueError("the curations hold no click; pick, reject or add objects before retraining")
+    return items
+
+
+def _checked_round(model_path, out_path, minutes, steps, curated_fraction) -> tuple[dict, Path]:
+    """The current model's sidecar and the new model's path, after checking a round's arguments."""
+    from .model.sidecar import check_model_file
+
+    if (minutes is None) == (steps is None):
+        raise ValueError("give exactly one training budget: minutes or steps")
+    model_path = Path(model_path)
+    info = check_model_file(model_path)
+    out = Path(out_path) if out_path is not None else next_round_path(model_path)
+    if out.suffix != ".keras":
+        raise ValueError(f"the new model {out.name} must end in .keras")
+    if out.exists() or out.with_suffix(".json").exists():
+        raise ValueError(f"{out} exists; a round never writes over a model (give another out_path)")
+    if not 0.0 < float(curated_fraction) <= 1.0:
+        raise ValueError(f"curated_fraction must be above 0 and at most 1, got {curated_fraction!r}")
+    return info, out
+
+
+def _curated_bank(out: Path, names, work, curations, this_round: int):
+    """The curated objects' own bank beside the new model: the model's bank is added to, never replaced."""
+    from .bank import ObjectBank
+
+    curated_bank = ObjectBank(out.with_name(f"{out.stem}_bank"))
+    for name, image, cur in zip(names, work, curations):
+        objects = _objects(cur)
+        if objects.any():
+            curated_bank.add_from_labels(image, objects.astype(np.int32), source=name, judge_shapes=False,
+                                         method=f"curation round {this_round}")
+    return curated_bank
 
 
 __all__ = ["DEFAULT_CURATED_FRACTION", "DEFAULT_ROUND_LEARNING_RATE", "curated_validation", "find_curated",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from napari_synthseg.model import DEFAULT_BASE_FILTERS, DEFAULT_DEPTH
+from napari_synthseg.model.params import DEFAULT_BASE_FILTERS, DEFAULT_DEPTH, MAX_DEPTH
 
 
 def build_unet(base_filters: int = DEFAULT_BASE_FILTERS, depth: int = DEFAULT_DEPTH, n_outputs: int = 3,
@@ -37,8 +37,8 @@ def build_unet(base_filters: int = DEFAULT_BASE_FILTERS, depth: int = DEFAULT_DE
                              ("n_outputs", n_outputs, 1), ("input_channels", input_channels, 1)):
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    if depth > 6:
-        raise ValueError(f"depth={depth} is too deep for this CPU network; use 1..6")
+    if depth > MAX_DEPTH:
+        raise ValueError(f"depth={depth} is too deep for this CPU network; use 1..{MAX_DEPTH}")
 
     inputs = keras.Input(shape=(None, None, input_channels), name="image")
     x = inputs

@@ -17,20 +17,26 @@ from pathlib import Path
 import numpy as np
 
 from napari_synthseg.image_io import is_rgb, iter_planes, to_gray
-from napari_synthseg.instances import DEFAULT_MIN_AREA, probabilities_to_instances
-from napari_synthseg.model import DEFAULT_BATCH, DEFAULT_MIN_CONFIDENCE, DEFAULT_OVERLAP, DEFAULT_TILE
+from napari_synthseg.instances import probabilities_to_instances
+from napari_synthseg.model.params import (  # noqa: F401  (the DEFAULT_* stay importable from here)
+    DEFAULT_BATCH,
+    DEFAULT_MIN_CONFIDENCE,
+    DEFAULT_OVERLAP,
+    DEFAULT_TILE,
+    PRECISIONS,
+    PredictionParams,
+)
 from napari_synthseg.model.sidecar import CHANNELS, ModelFileError, check_model_file
 from napari_synthseg.normalize import DEFAULT_PERCENTILES, normalization_range, percentile_normalize
 from napari_synthseg.relabel import stack_planes
-from napari_synthseg.scalebar import check_ignore_box, cut_box, resolve_ignore_box
+from napari_synthseg.scalebar import cut_box, resolve_ignore_box
 from napari_synthseg.tiling import TiledAccumulator, blend_window, count_tiles, fit_tile, iter_tile_batches
 
 #: Pad multiple used when the sidecar does not give the network depth (covers depth <= 5).
 _DEFAULT_PAD_MULTIPLE = 32
+#: The default settings, which ``predict``'s and ``predict_probabilities``' signatures read.
+_DEFAULT = PredictionParams()
 
-
-#: Inference precisions understood by ``predict``.
-PRECISIONS = ("auto", "float32", "bfloat16")
 
 #: The 8 symmetries of the square as (transpose, flip rows, flip columns); ``augment=True``
 #: averages the network's answers over all of them: better objects for 8 times the work
@@ -223,10 +229,11 @@ def _run_batch(keras_model, batch: np.ndarray) -> np.ndarray:
     return np.asarray(out, dtype=np.float32)
 
 
-def predict_probabilities(model: SegmentationModel, plane: np.ndarray, *, tile: int = DEFAULT_TILE,
-                          overlap: int | None = None, batch_size: int = DEFAULT_BATCH, precision: str = "auto",
-                          value_range: tuple[float, float] | None = None,
-                          on_batch: Callable[[int], None] | None = None, augment: bool = False) -> np.ndarray:
+def predict_probabilities(model: SegmentationModel, plane: np.ndarray, *, tile: int = _DEFAULT.tile,
+                          overlap: int | None = _DEFAULT.overlap, batch_size: int = _DEFAULT.batch_size,
+                          precision: str = _DEFAULT.precision, value_range: tuple[float, float] | None = None,
+                          on_batch: Callable[[int], None] | None = None,
+                          augment: bool = _DEFAULT.augment) -> np.ndarray:
     """Blended ``(H, W, 3)`` float32 probabilities of one 2D gray plane.
 
     ``on_batch(n)`` is called after each batch with the number of tiles it held.
@@ -304,12 +311,14 @@ def _padded_shape(shape, multiple: int, margin: int) -> tuple[int, int]:
     return tuple(s + 2 * margin + ((-(s + 2 * margin)) % multiple) for s in shape)
 
 
-def predict(model, image, *, tile: int = DEFAULT_TILE, overlap: int | None = None, batch_size: int = DEFAULT_BATCH,
-            threshold: float = 0.5,
-            min_area: int = DEFAULT_MIN_AREA, fill_holes: bool = True, return_probabilities: bool = False,
-            progress: Callable[[int, int], None] | None = None, method: str = "auto",
-            fill_contours: bool = False, precision: str = "auto", rgb: bool | None = None,
-            min_confidence: float = DEFAULT_MIN_CONFIDENCE, augment: bool = False, ignore_box="auto"):
+def predict(model, image, *, tile: int = _DEFAULT.tile, overlap: int | None = _DEFAULT.overlap,
+            batch_size: int = _DEFAULT.batch_size, threshold: float = _DEFAULT.threshold,
+            min_area: int = _DEFAULT.min_area, fill_holes: bool = _DEFAULT.fill_holes,
+            return_probabilities: bool = False, progress: Callable[[int, int], None] | None = None,
+            method: str = _DEFAULT.method, fill_contours: bool = _DEFAULT.fill_contours,
+            precision: str = _DEFAULT.precision, rgb: bool | None = None,
+            min_confidence: float = _DEFAULT.min_confidence, augment: bool = _DEFAULT.augment,
+            ignore_box=_DEFAULT.ignore_box):
     """Segment a 2D image or a stack into uint32 instance labels at full resolution.
 
     Parameters
@@ -319,60 +328,80 @@ def predict(model, image, *, tile: int = DEFAULT_TILE, overlap: int | None = Non
     image
         ``(Y, X)`` gray, ``(Y, X, 3|4)`` RGB(A), or a stack ``(..., Y, X)`` (processed plane
         by plane); any dtype (normalised by percentiles per plane).
-    tile, overlap
-        Tile side (rounded up to a multiple of ``2 ** depth``; tiles then shrink to share
-        the image evenly) and overlap in pixels (rounded up to a multiple of ``2 ** depth``;
-        ``None``: ``DEFAULT_OVERLAP``, at most a quarter of the tile).
-    batch_size
-        Tiles per network call (memory grows with it).
-    threshold, min_area, fill_holes, method, fill_contours, min_confidence
-        Passed to ``probabilities_to_instances`` (``fill_contours`` fills regions the
-        foreground encloses, seen from the image border: the curation step's contour filling;
-        ``min_confidence`` drops objects whose mean foreground probability is lower).
+    tile, overlap, batch_size, threshold, min_area, fill_holes, method, fill_contours
+        Settings, as ``PredictionParams`` describes them (``predict(model, image,
+        **params.as_dict())`` segments with a ``PredictionParams``).
+    precision, min_confidence, augment, ignore_box
+        Settings, as ``PredictionParams`` describes them.
     return_probabilities
         Also return the ``(..., Y, X, 3)`` float32 probabilities.
     progress
         ``progress(done_tiles, total_tiles)`` after each batch.
-    precision
-        ``"auto"``, ``"float32"`` or ``"bfloat16"`` (see ``SegmentationModel.compute_model``).
     rgb
         Whether the last axis is colour; ``None`` guesses (last axis of 3 or 4).
-    augment
-        Average the network's answers over the 8 flips and transposes of each plane
-        (test-time augmentation): smoother outlines and fewer specks, 8 times slower.
-    ignore_box
-        Region of each plane that holds no objects, as in ``autosegment``: ``"auto"`` detects
-        a scale-bar / info box in a corner (``find_scale_bar``), ``(y0, y1, x0, x1)`` gives it,
-        None keeps everything. Its foreground probability is set to 0, so no object lies in it
-        (the training labels had none there either).
 
     Returns
     -------
     labels or (labels, probabilities)
         Labels have the image's spatial shape; ids are unique across a stack.
     """
-    ignore_box = check_ignore_box(ignore_box)
-    if int(batch_size) != batch_size or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    params = PredictionParams(tile=tile, overlap=overlap, batch_size=batch_size, threshold=threshold,
+                              min_area=min_area, fill_holes=fill_holes, method=method, fill_contours=fill_contours,
+                              precision=precision, min_confidence=min_confidence, augment=augment,
+                              ignore_box=ignore_box)
+    gray = _gray_planes(image, rgb)
+    model = _as_model(model)
+    model.compute_model(params.precision)  # checks the precision before any work
+    multiple = model.pad_multiple
+    tile = _round_tile(params.tile, multiple)
+    overlap = _round_overlap(params.overlap, multiple, tile)
+    planes = iter_planes(gray.shape)
+    tiles = _count_tiles(gray.shape[-2:], tile, overlap, multiple, params.augment) * len(planes)
+    on_batch = _tile_counter(progress, tiles)
+    instance_params = {key: getattr(params, key) for key in _INSTANCE_KEYWORDS}
+    labels = np.zeros(gray.shape, dtype=np.uint32)
+    probabilities = np.zeros(gray.shape + (len(CHANNELS),), dtype=np.float32) if return_probabilities else None
+
+    def plane_labels():
+        for index in planes:
+            prob = predict_probabilities(model, gray[index], tile=tile, overlap=overlap,
+                                         batch_size=params.batch_size, precision=params.precision,
+                                         on_batch=on_batch, augment=params.augment)
+            cut_box(prob[..., 0], resolve_ignore_box(gray[index], params.ignore_box))
+            if probabilities is not None:
+                probabilities[index] = prob
+            yield index, probabilities_to_instances(prob, **instance_params)
+
+    stack_planes(labels, plane_labels())
+    if return_probabilities:
+        return labels, probabilities
+    return labels
+
+
+#: ``PredictionParams`` settings that ``probabilities_to_instances`` takes.
+_INSTANCE_KEYWORDS = ("threshold", "min_area", "fill_holes", "method", "fill_contours", "min_confidence")
+
+
+def _gray_planes(image, rgb: bool | None) -> np.ndarray:
+    """``image`` as gray planes ``(..., Y, X)``, checked (numeric, two non-empty spatial axes)."""
     image = np.asarray(image)
     if image.dtype == object or not (np.issubdtype(image.dtype, np.number) or image.dtype == np.bool_):
         raise TypeError(f"image must be a numeric array, got dtype {image.dtype}")
     gray = to_gray(image, rgb=rgb if rgb is not None else is_rgb(image))
     if gray.ndim < 2 or gray.shape[-1] < 1 or gray.shape[-2] < 1:
         raise ValueError(f"image must have at least 2 non-empty spatial axes (..., Y, X), got shape {image.shape}")
-    if gray.dtype == np.bool_:
-        gray = gray.astype(np.float32)
-    model = _as_model(model)
-    model.compute_model(precision)  # checks precision before any work
-    multiple = model.pad_multiple
-    tile = _round_tile(tile, multiple)
-    overlap = _round_overlap(overlap, multiple, tile)
+    return gray.astype(np.float32) if gray.dtype == np.bool_ else gray
 
-    planes = iter_planes(gray.shape)
-    padded = _padded_shape(gray.shape[-2:], multiple, overlap // 2)
-    # a transposed plane has its tile grid transposed too: the same number of tiles
+
+def _count_tiles(plane_shape, tile: int, overlap: int, multiple: int, augment: bool) -> int:
+    """Network tiles for one plane (a transposed plane has its tile grid transposed: as many)."""
+    padded = _padded_shape(plane_shape, multiple, overlap // 2)
     views = len(SYMMETRIES) if augment else 1
-    total = count_tiles(padded, _fitted_tile(padded, tile, overlap, multiple), overlap) * len(planes) * views
+    return count_tiles(padded, _fitted_tile(padded, tile, overlap, multiple), overlap) * views
+
+
+def _tile_counter(progress: Callable[[int, int], None] | None, total: int) -> Callable[[int], None]:
+    """An ``on_batch(n)`` that adds up the tiles done and tells ``progress(done, total)``."""
     done = 0
 
     def on_batch(n: int) -> None:
@@ -381,21 +410,4 @@ def predict(model, image, *, tile: int = DEFAULT_TILE, overlap: int | None = Non
         if progress is not None:
             progress(done, total)
 
-    labels = np.zeros(gray.shape, dtype=np.uint32)
-    probabilities = np.zeros(gray.shape + (len(CHANNELS),), dtype=np.float32) if return_probabilities else None
-
-    def plane_labels():
-        for index in planes:
-            prob = predict_probabilities(model, gray[index], tile=tile, overlap=overlap, batch_size=batch_size,
-                                         precision=precision, on_batch=on_batch, augment=augment)
-            cut_box(prob[..., 0], resolve_ignore_box(gray[index], ignore_box))
-            if probabilities is not None:
-                probabilities[index] = prob
-            yield index, probabilities_to_instances(prob, threshold=threshold, min_area=min_area,
-                                                    fill_holes=fill_holes, method=method,
-                                                    fill_contours=fill_contours, min_confidence=min_confidence)
-
-    stack_planes(labels, plane_labels())
-    if return_probabilities:
-        return labels, probabilities
-    return labels
+    return on_batch

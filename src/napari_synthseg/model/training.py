@@ -7,51 +7,34 @@ cancel flag and progress reports are checked between every pair of batches.
 from __future__ import annotations
 
 import math
-import platform
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import keras
-import numpy as np
 
-from napari_synthseg.image_io import atomic_write
-from napari_synthseg.model import (
-    DEFAULT_BASE_FILTERS,
-    DEFAULT_DEPTH,
-    DEFAULT_LR_SCHEDULE,
-    LR_FLOOR,
-    LR_SCHEDULES,
-    XLA_CHOICES,
-    XLA_MIN_STEPS,
-)
 from napari_synthseg.model.averaging import WeightAverage
+from napari_synthseg.model.budget import TrainingBudget
+from napari_synthseg.model.checkpoints import CheckpointSelector
 from napari_synthseg.model.data import SyntheticScenes
 from napari_synthseg.model.losses import ForegroundIoU, SegmentationLoss
 from napari_synthseg.model.network import build_unet
-from napari_synthseg.model.sidecar import CHANNELS, SidecarError, prediction_info, read_sidecar, write_sidecar
-from napari_synthseg.model.validation import REAL_VALIDATION_PIXELS, RealValidation
+from napari_synthseg.model.params import (  # noqa: F401  (the defaults' former home re-exports them)
+    DEFAULT_SCENE_PARAMS,
+    DEFAULT_SELECT_AFTER,
+    DEFAULT_WEIGHT_AVERAGE,
+    LR_FLOOR,
+    XLA_CHOICES,
+    XLA_MIN_STEPS,
+    TrainingParams,
+)
+from napari_synthseg.model.sidecar import CHANNELS, SidecarError, read_sidecar
+from napari_synthseg.model.validation import RealValidation
 
 #: Seconds between two progress reports during training steps (validations always report).
 REPORT_INTERVAL_S = 0.5
-
-#: ``synthesize_scene`` settings the trainer uses unless ``scene_params`` overrides them.
-#: A bank from thresholds holds mostly bright objects; shifting each pasted object's gray
-#: level by up to +-0.7 (and its contrast by up to 60 %) teaches the network mid-gray and
-#: dark objects too (docs/benchmarks.md, "Why these defaults").
-DEFAULT_SCENE_PARAMS = {"brightness": 0.7, "contrast": 0.6}
-
-#: Momentum of the weight average that is validated and saved; off by default: it held pixel
-#: IoU late in training but cost object F1 (docs/benchmarks.md, "Why these defaults").
-DEFAULT_WEIGHT_AVERAGE = 0.0
-
-#: Share of the budget after which validations choose the model to keep; before it the best
-#: model is only a fallback for an early Stop. Early on, an untrained network can score as high
-#: on the synthetic validation as a trained one (docs/benchmarks.md, "Why these defaults").
-DEFAULT_SELECT_AFTER = 0.6
 
 
 def learning_rate_factor(schedule: str, fraction: float) -> float:
@@ -119,16 +102,25 @@ class TrainResult:
     cancelled: bool = False
 
 
-def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minutes=None, patch=256,
-                batch_size=4, steps_per_epoch=50, validation_scenes=16, base_filters=DEFAULT_BASE_FILTERS,
-                depth=DEFAULT_DEPTH,
-                learning_rate=1e-3, seed=0, resume=False, callbacks=None, cancel_event=None,
-                scene_params=None, real_validation=None, real_training=None, real_fraction=0.5,
-                normalization="percentile", weight_average=DEFAULT_WEIGHT_AVERAGE,
-                lr_schedule=DEFAULT_LR_SCHEDULE, xla="auto", select_after=DEFAULT_SELECT_AFTER,
-                real_validation_pixels=REAL_VALIDATION_PIXELS, curated=None, curated_fraction=0.5,
-                curated_ring_px=None, on_phase=None) -> TrainResult:
+_DEFAULT = TrainingParams()
+
+
+def train_model(bank, backgrounds, model_path, *, steps=_DEFAULT.steps, epochs=_DEFAULT.epochs,
+                minutes=_DEFAULT.minutes, patch=_DEFAULT.patch, batch_size=_DEFAULT.batch_size,
+                steps_per_epoch=_DEFAULT.steps_per_epoch, validation_scenes=_DEFAULT.validation_scenes,
+                base_filters=_DEFAULT.base_filters, depth=_DEFAULT.depth, learning_rate=_DEFAULT.learning_rate,
+                seed=_DEFAULT.seed, resume=False, callbacks=None, cancel_event=None,
+                scene_params=_DEFAULT.scene_params, real_validation=None, real_training=None,
+                real_fraction=_DEFAULT.real_fraction, normalization=_DEFAULT.normalization,
+                weight_average=_DEFAULT.weight_average, lr_schedule=_DEFAULT.lr_schedule, xla=_DEFAULT.xla,
+                select_after=_DEFAULT.select_after, real_validation_pixels=_DEFAULT.real_validation_pixels,
+                curated=None, curated_fraction=_DEFAULT.curated_fraction,
+                curated_ring_px=_DEFAULT.curated_ring_px, on_phase=None) -> TrainResult:
     """Train a segmentation U-Net on synthetic scenes made from ``bank``.
+
+    The settings (the budget ``steps``/``epochs``/``minutes``, of which give exactly one, and
+    ``patch`` to ``curated_ring_px``) are those of ``TrainingParams``, which says what each does;
+    ``train_model(bank, backgrounds, path, **params.as_dict())`` trains with a ``TrainingParams``.
 
     Parameters
     ----------
@@ -138,23 +130,6 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
         Background source for ``synthesize_scene``.
     model_path : path ending in ``.keras``
         Where the best model goes (atomically); its JSON sidecar is written beside it.
-    steps, epochs, minutes : int, int, float
-        The budget: give exactly one. ``epochs`` means ``epochs * steps_per_epoch`` steps;
-        ``minutes`` is wall time checked between batches. The budget counts from the end of
-        the first training step, also when resuming: building the model, the validation set
-        and the first step's compilation are not counted.
-    patch, batch_size : int
-        Scene size (a multiple of ``2**depth``) and scenes per step.
-    steps_per_epoch : int
-        Steps between two validations.
-    validation_scenes : int
-        Size of the fixed, seeded synthetic validation set.
-    base_filters, depth : int
-        Network size (ignored when resuming: the saved network is used).
-    learning_rate : float
-        Adam learning rate (also applied to a resumed model's optimizer); the schedule scales it.
-    seed : int
-        Seeds Keras, the scenes and the validation set.
     resume : bool
         Load the model at ``model_path`` (with its optimizer state) and continue training it.
     callbacks : callable or list of callables, optional
@@ -164,49 +139,17 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
         best model and returns with ``cancelled=True``. A KeyboardInterrupt (Ctrl-C) during
         the steps does the same; a new run stopped before its first validation saves the
         model it has, so a model file is always left.
-    scene_params : dict, optional
-        Keyword arguments for ``synthesize_scene``, on top of ``DEFAULT_SCENE_PARAMS``.
     real_validation : sequence of (image, labels), optional
         Real images with masks (ground truth, or their auto-segmentation); when given, the
-        model is chosen by the pixel IoU of their segmentation by ``predict`` (whole images,
-        default post-processing; ``RealValidation``) instead of the synthetic IoU.
+        model is chosen by the pixel IoU of their segmentation by ``predict`` (``RealValidation``)
+        instead of the synthetic IoU.
     real_training : sequence of (image, labels), optional
-        Real images with instance labels (typically their auto-segmentation); random crops of
-        them make up ``real_fraction`` of each batch, synthetic scenes the rest.
-    real_fraction : float
-        Share of training samples cropped from ``real_training`` (0 to 1).
-    normalization : {"percentile", "anchored"}
-        The network's input scaling, recorded in the sidecar so prediction repeats it.
-        ``"anchored"``: the bank, backgrounds and real images were normalised with
-        ``anchored_range`` (background at 0.25, objects at 0.75, bright objects whatever the
-        image's polarity); prediction then anchors every image the same way.
-    weight_average : float
-        Momentum of a moving average of the weights that is validated and saved instead of
-        the raw weights (``WeightAverage``, e.g. 0.99; 0, the default: the raw weights).
-    lr_schedule : {"cosine", "constant"}
-        ``"cosine"`` lowers the learning rate along half a cosine to 5 % of it at the end of
-        the budget (steps, epochs or minutes; a resumed run starts the schedule again);
-        ``"constant"`` keeps it.
-    xla : {"auto", "on", "off"}
-        Compile the training step with XLA (``use_xla``). ``"auto"``: on with TensorFlow for
-        budgets of at least 100 steps or 1 minute (more steps in the same minutes on a CPU).
-    select_after : float
-        Share of the budget (0 to 1) from which validations choose the saved model. Before
-        it, the best model by the synthetic IoU is saved as a fallback (so Stop always leaves
-        a model) and the real images are not scored; the first validation after it replaces
-        the fallback. 0 selects from the first validation on.
-    real_validation_pixels : int
-        Pixels of ``real_validation`` scored at each validation (images in a seeded order;
-        larger images by a centred 1024 x 1024 window).
+        Real images with instance labels; random crops of them make up ``real_fraction`` of
+        each batch, synthetic scenes the rest.
     curated : sequence of (image, Curation or (labels, known)), optional
         Real images with what a person said about them (``napari_synthseg.curation``): crops
         centred near their known pixels make up ``curated_fraction`` of each batch and of the
         validation set, and the loss counts only their known pixels (``SyntheticScenes``).
-        Give the images as they are; they are normalised as the model's ``normalization`` says.
-    curated_fraction : float
-        Share of training (and validation) samples cropped from ``curated`` (0 to 1).
-    curated_ring_px : int, optional
-        Width of the known background ring outside each curated object (``Curation.known``).
     on_phase : callable, optional
         ``on_phase(name)`` when the work changes: ``"building the model"``, ``"training"``,
         ``"validating"``, ``"saving"`` (for a viewer's status line).
@@ -215,214 +158,192 @@ def train_model(bank, backgrounds, model_path, *, steps=None, epochs=None, minut
     -------
     TrainResult
     """
-    budget = _check_budget(steps, epochs, minutes)
-    model_path = Path(model_path)
-    if model_path.suffix != ".keras":
-        raise ValueError(f"model_path must end in .keras (Keras 3 format), got {model_path.name!r}")
-    for name, value in (("patch", patch), ("batch_size", batch_size), ("steps_per_epoch", steps_per_epoch),
-                        ("validation_scenes", validation_scenes)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if not learning_rate > 0:
-        raise ValueError(f"learning_rate must be > 0, got {learning_rate!r}")
-    if lr_schedule not in LR_SCHEDULES:
-        raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {lr_schedule!r}")
-    if isinstance(select_after, bool) or not isinstance(select_after, (int, float, np.number)) \
-            or not 0.0 <= select_after <= 1.0:
-        raise ValueError(f"select_after must be a share of the budget between 0 and 1, got {select_after!r}")
-    jit_compile = use_xla(xla, budget, steps_per_epoch)
-    callbacks = _check_callbacks(callbacks)
-    if on_phase is not None and not callable(on_phase):
-        raise TypeError(f"on_phase must be callable, got {type(on_phase).__name__}")
-    announce = on_phase or (lambda name: None)
-    cancel_event = cancel_event if cancel_event is not None else threading.Event()
-    start_time = time.perf_counter()
-    budget_start = None  # the end of the first training step: the minutes budget counts from there
+    config = TrainingParams(
+        steps=steps, epochs=epochs, minutes=minutes, patch=patch, batch_size=batch_size,
+        steps_per_epoch=steps_per_epoch, validation_scenes=validation_scenes, base_filters=base_filters,
+        depth=depth, learning_rate=learning_rate, seed=seed, scene_params=scene_params,
+        real_fraction=real_fraction, normalization=normalization, weight_average=weight_average,
+        lr_schedule=lr_schedule, xla=xla, select_after=select_after, real_validation_pixels=real_validation_pixels,
+        curated_fraction=curated_fraction, curated_ring_px=curated_ring_px)
+    run = _TrainingRun(config, model_path, resume=resume, callbacks=callbacks, cancel_event=cancel_event,
+                       on_phase=on_phase)
+    return run.run(bank, backgrounds, real_validation=real_validation, real_training=real_training, curated=curated)
 
-    announce("building the model")
-    keras.utils.set_random_seed(int(seed))
-    if resume:
-        model, previous = _load_for_resume(model_path, learning_rate, jit_compile)
-        network = previous.get("network") or {}
-        saved_mode = (previous.get("normalization") or {}).get("mode", "percentile")
-        if saved_mode != normalization:
-            raise ValueError(f"cannot resume {model_path} with normalization={normalization!r}: it was trained "
-                             f"with {saved_mode!r}; pass normalization={saved_mode!r} or train a new model")
-        depth = int(network.get("depth", depth))
-        base_filters = int(network.get("base_filters", base_filters))
-    else:
-        model, previous = build_unet(base_filters, depth), {}
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=SegmentationLoss(),
-                      metrics=[ForegroundIoU()], jit_compile=jit_compile)
-        network = None
-    if patch % 2**depth:
-        raise ValueError(f"patch={patch} must be a multiple of 2**depth={2**depth}; "
-                         f"try {max(2**depth, patch // 2**depth * 2**depth)}")
-    network = network or {"architecture": "unet", "base_filters": int(base_filters), "depth": int(depth),
-                          "n_outputs": len(CHANNELS), "input_channels": 1}
-    network["pad_multiple"] = 2 ** int(depth)
-    average = WeightAverage(model, weight_average)
 
-    scene_params = {**DEFAULT_SCENE_PARAMS, **(scene_params or {})}
-    scenes = SyntheticScenes(bank, backgrounds, patch=patch, batch_size=batch_size,
-                             steps_per_epoch=steps_per_epoch, seed=seed, scene_params=scene_params,
-                             real=real_training, real_fraction=real_fraction, normalization=normalization,
-                             curated=curated, curated_fraction=curated_fraction, ring_px=curated_ring_px)
-    x_val, y_val = scenes.validation_set(validation_scenes)
-    real = RealValidation(real_validation, network=network, normalization=normalization,
-                          max_pixels=real_validation_pixels, seed=seed) if real_validation else None
+class _TrainingRun:
+    """One call of ``train_model``: the network, its data, the budget and the checkpoint selector."""
 
-    start_step = int((previous.get("training") or {}).get("steps", 0)) if resume else 0
-    history = [h for h in previous.get("history", []) if h.get("step", 0) <= start_step] if resume else []
-    total_steps = None if budget[0] == "minutes" else start_step + budget[1] * (
-        steps_per_epoch if budget[0] == "epochs" else 1)
-    deadline = math.inf  # set once the first step is done (minutes budget)
+    def __init__(self, config: TrainingParams, model_path, *, resume: bool, callbacks, cancel_event, on_phase):
+        self.budget_kind = config.budget  # exactly one budget
+        self.model_path = Path(model_path)
+        if self.model_path.suffix != ".keras":
+            raise ValueError(f"model_path must end in .keras (Keras 3 format), got {self.model_path.name!r}")
+        self.config, self.resume = config, bool(resume)
+        self.jit_compile = use_xla(config.xla, self.budget_kind, config.steps_per_epoch)
+        self.callbacks = _check_callbacks(callbacks)
+        if on_phase is not None and not callable(on_phase):
+            raise TypeError(f"on_phase must be callable, got {type(on_phase).__name__}")
+        self.announce = on_phase or (lambda name: None)
+        self.cancel_event = cancel_event if cancel_event is not None else threading.Event()
+        self.start_time = time.perf_counter()
 
-    state = {"best": -math.inf, "best_step": None, "saved": False, "selecting": False, "baseline": -math.inf}
-    train_params = {"patch": int(patch), "batch_size": int(batch_size), "steps_per_epoch": int(steps_per_epoch),
-                    "validation_scenes": int(validation_scenes), "learning_rate": float(learning_rate),
-                    "seed": int(seed), "budget": {budget[0]: budget[1]}, "scene_params": dict(scene_params),
-                    "real_validation_images": len(real_validation or ()),
-                    "real_training_images": len(real_training or ()),
-                    "real_fraction": float(real_fraction) if real_training else 0.0,
-                    "curated_images": len(scenes.curated.images) if scenes.curated is not None else 0,
-                    "curated_fraction": scenes.curated_fraction, "resumed_from_step":
-                    start_step if resume else None, "weight_average": float(weight_average),
-                    "lr_schedule": lr_schedule, "xla": bool(model.jit_compile),
-                    "select_after": float(select_after),
-                    "real_validation_pixels": real.pixels if real is not None else 0}
-    selection = "real_val_iou" if real is not None else "val_iou"
+    def run(self, bank, backgrounds, *, real_validation, real_training, curated) -> TrainResult:
+        self.announce("building the model")
+        keras.utils.set_random_seed(int(self.config.seed))
+        self.model, previous, network = self._build()
+        config = self.config
+        self.average = WeightAverage(self.model, config.weight_average)
+        self.scenes = SyntheticScenes(
+            bank, backgrounds, patch=config.patch, batch_size=config.batch_size,
+            steps_per_epoch=config.steps_per_epoch, seed=config.seed, scene_params=config.scenes,
+            real=real_training, real_fraction=config.real_fraction, normalization=config.normalization,
+            curated=curated, curated_fraction=config.curated_fraction, ring_px=config.curated_ring_px)
+        validation = self.scenes.validation_set(config.validation_scenes)
+        real = RealValidation(real_validation, network=network, normalization=config.normalization,
+                              max_pixels=config.real_validation_pixels, seed=config.seed) if real_validation else None
 
-    def report(progress: TrainProgress) -> None:
-        for callback in callbacks:
+        start_step = int((previous.get("training") or {}).get("steps", 0)) if self.resume else 0
+        history = [h for h in previous.get("history", []) if h.get("step", 0) <= start_step] if self.resume else []
+        self.budget = TrainingBudget(*self.budget_kind, start_step=start_step, steps_per_epoch=config.steps_per_epoch)
+        self.record = self._training_record(real, real_validation, real_training, start_step)
+        self.selector = CheckpointSelector(
+            self.model, self.average, self.model_path, validation, config.batch_size, real=real,
+            select_after=config.select_after, resume=self.resume, announce=self.announce,
+            description=(network, self.record, self.scenes), history=history, clock=time.perf_counter,
+            start_time=self.start_time)
+        return self._train(start_step)
+
+    def _build(self):
+        """The network (new, or the saved one when resuming), the previous sidecar and the network entry."""
+        config = self.config
+        if self.resume:
+            model, previous = _load_for_resume(self.model_path, config.learning_rate, self.jit_compile)
+            network = previous.get("network") or {}
+            saved_mode = (previous.get("normalization") or {}).get("mode", "percentile")
+            if saved_mode != config.normalization:
+                raise ValueError(f"cannot resume {self.model_path} with normalization={config.normalization!r}: it "
+                                 f"was trained with {saved_mode!r}; pass normalization={saved_mode!r} or train a "
+                                 "new model")
+            # the saved network is used whatever the settings say: record what was trained
+            self.config = config = config.replace(depth=int(network.get("depth", config.depth)),
+                                                  base_filters=int(network.get("base_filters", config.base_filters)))
+        else:
+            model, previous = build_unet(config.base_filters, config.depth), {}
+            model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=SegmentationLoss(),
+                          metrics=[ForegroundIoU()], jit_compile=self.jit_compile)
+            network = None
+        multiple = 2**config.depth
+        if config.patch % multiple:
+            raise ValueError(f"patch={config.patch} must be a multiple of 2**depth={multiple}; "
+                             f"try {max(multiple, config.patch // multiple * multiple)}")
+        network = network or {"architecture": "unet", "base_filters": int(config.base_filters),
+                              "depth": int(config.depth), "n_outputs": len(CHANNELS), "input_channels": 1}
+        network["pad_multiple"] = multiple
+        return model, previous, network
+
+    def _training_record(self, real, real_validation, real_training, start_step: int) -> dict:
+        """The sidecar's ``training`` entry: what this run did (``params``: its ``TrainingParams``)."""
+        config, scenes = self.config, self.scenes
+        kind, amount = self.budget_kind
+        return {"patch": config.patch, "batch_size": config.batch_size, "steps_per_epoch": config.steps_per_epoch,
+                "validation_scenes": config.validation_scenes, "learning_rate": float(config.learning_rate),
+                "seed": int(config.seed), "budget": {kind: amount}, "scene_params": config.scenes,
+                "real_validation_images": len(real_validation or ()),
+                "real_training_images": len(real_training or ()),
+                "real_fraction": float(config.real_fraction) if real_training else 0.0,
+                "curated_images": len(scenes.curated.images) if scenes.curated is not None else 0,
+                "curated_fraction": scenes.curated_fraction,
+                "resumed_from_step": start_step if self.resume else None,
+                "weight_average": float(config.weight_average), "lr_schedule": config.lr_schedule,
+                "xla": bool(self.model.jit_compile), "select_after": float(config.select_after),
+                "real_validation_pixels": real.pixels if real is not None else 0,
+                "params": config.as_dict()}
+
+    def _train(self, start_step: int) -> TrainResult:
+        """Validate a resumed model, run the steps, validate the last ones, and say what was kept."""
+        selector, budget = self.selector, self.budget
+        step = start_step
+        # a resumed run reports the saved run's last training loss until its first step
+        self.last_loss = next((h["loss"] for h in reversed(selector.history) if h.get("loss") is not None),
+                              math.nan)
+        self.last_val: dict = {}
+        if self.resume:  # the saved model's score on this run's validation set is the one to beat
+            self.last_val = selector.validate(step, [], 0.0, baseline=True)
+            self._report(step, "validation")
+        step, losses, cancelled = self._steps(step)
+        if losses or not selector.saved:
+            # a budget that ran out is all used, though a minutes budget stops a step early
+            used = budget.used(step, time.perf_counter()) if cancelled else 1.0
+            self.last_val = selector.validate(step, losses, used, keep=True)
+            self._report(step, "validation")
+        self.record["cancelled"] = cancelled
+        selector.write_sidecar(step)
+        self._report(step, "done")
+        return TrainResult(model_path=str(self.model_path), sidecar_path=str(self.model_path.with_suffix(".json")),
+                           best_metric=float(selector.best), history=list(selector.history), steps_done=step,
+                           cancelled=cancelled)
+
+    def _steps(self, step: int) -> tuple[int, list[float], bool]:
+        """Train until the budget runs out or a stop: ``(step reached, losses since the last validation,
+        cancelled)``."""
+        config, budget, selector, model = self.config, self.budget, self.selector, self.model
+        cancelled = False
+        losses: list[float] = []
+        last_report = 0.0
+        self.announce("training")
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="synthseg-scenes") as pool:
+            # the next batch is synthesised while the network trains on the current one
+            pending = pool.submit(self.scenes.batch, step)
+            try:
+                while True:
+                    if self.cancel_event.is_set():
+                        cancelled = True
+                        break
+                    now = time.perf_counter()
+                    if budget.reached(step, now, selector.seconds):
+                        break
+                    x, y = pending.result()
+                    pending = pool.submit(self.scenes.batch, step + 1)
+                    factor = learning_rate_factor(config.lr_schedule, budget.used(step, now))
+                    model.optimizer.learning_rate.assign(config.learning_rate * factor)
+                    t0 = time.perf_counter()
+                    logs = model.train_on_batch(x, y, return_dict=True)
+                    self.average.update(model)
+                    budget.step_done(time.perf_counter() - t0, time.perf_counter())
+                    step += 1
+                    self.last_loss = _checked_loss(logs, step)
+                    losses.append(self.last_loss)
+                    if (step - budget.start_step) % config.steps_per_epoch == 0:
+                        self.last_val = selector.validate(step, losses, budget.used(step, time.perf_counter()))
+                        losses = []
+                        self._report(step, "validation")
+                        last_report = time.perf_counter()
+                        self.announce("training")
+                    elif time.perf_counter() - last_report >= REPORT_INTERVAL_S or step == budget.total_steps:
+                        self._report(step, "train")
+                        last_report = time.perf_counter()
+            except KeyboardInterrupt:  # Ctrl-C (or a callback raising it) stops like the cancel flag
+                cancelled = True
+            pending.cancel()
+        return step, losses, cancelled
+
+    def _report(self, step: int, phase: str) -> None:
+        val = self.last_val
+        progress = TrainProgress(step=step, total_steps=self.budget.total_steps, loss=float(self.last_loss),
+                                 val_loss=val.get("val_loss"),
+                                 val_iou=val.get("real_val_iou", val.get("val_iou")) if val else None,
+                                 elapsed_s=round(time.perf_counter() - self.start_time, 2),
+                                 best=self.selector.best_or_none, phase=phase)
+        for callback in self.callbacks:
             callback(progress)
 
-    def budget_used(at_step: int, now: float) -> float:
-        if total_steps is None:
-            return 0.0 if budget_start is None else (now - budget_start) / (budget[1] * 60.0)
-        return (at_step - start_step) / (total_steps - start_step)
 
-    def validate(step: int, train_losses: list[float], used: float, baseline: bool = False,
-                 keep: bool = False) -> dict:
-        announce("validating")
-        t0 = time.perf_counter()
-        selecting = used >= select_after
-        if selecting and not state["selecting"]:
-            # an early fallback is replaced whatever it scored; a resumed model has to be beaten
-            state.update(best=state["baseline"], selecting=True)
-        with average.applied(model):
-            logs = model.evaluate(x_val, y_val, batch_size=batch_size, verbose=0, return_dict=True)
-            record = {"step": step, "loss": float(np.mean(train_losses)) if train_losses else None,
-                      "val_loss": float(logs["loss"]), "val_iou": float(logs["fg_iou"]), "selecting": selecting}
-            if real is not None and (selecting or baseline):
-                record["real_val_iou"] = float(real.score(model))
-            if baseline:
-                state["baseline"] = _finite(record[selection])
-            metric = _finite(record[selection if selecting else "val_iou"])
-            # during a resumed run's first part the resumed model itself is the fallback
-            record["saved"] = metric > state["best"] and (selecting or baseline or not resume)
-            # ``keep``: a new run that stops before any model was saved still leaves one
-            record["saved"] = record["saved"] or (keep and not state["saved"] and not resume)
-            record["elapsed_s"] = round(time.perf_counter() - start_time, 2)
-            history.append(record)
-            if record["saved"]:
-                state.update(best=metric, best_step=step)
-                announce("saving")
-                _save(model, model_path)
-                state["saved"] = True
-        _write_info(model_path, network, train_params, state, history, scenes, selection, step)
-        state["val_seconds"] = time.perf_counter() - t0
-        return record
-
-    step = start_step
-    # a resumed run reports the saved run's last training loss until its first step
-    last_loss = next((h["loss"] for h in reversed(history) if h.get("loss") is not None), math.nan)
-    last_val: dict = {}
-    if resume:  # the saved model's score on this run's validation set is the one to beat
-        last_val = validate(step, [], 0.0, baseline=True)
-        report(_progress(step, total_steps, last_loss, last_val, start_time, state, "validation"))
-
-    cancelled = False
-    losses: list[float] = []
-    step_seconds = None
-    last_report = 0.0
-    announce("training")
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="synthseg-scenes") as pool:
-        # the next batch is synthesised while the network trains on the current one
-        pending = pool.submit(scenes.batch, step)
-        try:
-            while True:
-                if cancel_event.is_set():
-                    cancelled = True
-                    break
-                if total_steps is not None and step >= total_steps:
-                    break
-                now = time.perf_counter()
-                if step > start_step and now + (step_seconds or 0) + state.get("val_seconds", 0) > deadline:
-                    break
-                x, y = pending.result()
-                pending = pool.submit(scenes.batch, step + 1)
-                factor = learning_rate_factor(lr_schedule, budget_used(step, now))
-                model.optimizer.learning_rate.assign(learning_rate * factor)
-                t0 = time.perf_counter()
-                logs = model.train_on_batch(x, y, return_dict=True)
-                average.update(model)
-                took = time.perf_counter() - t0
-                if budget_start is not None:  # the first step's time is mostly compiling: not a step's
-                    step_seconds = took if step_seconds is None else 0.8 * step_seconds + 0.2 * took
-                step += 1
-                if budget_start is None:  # the first step compiled the network: the budget starts now
-                    budget_start = time.perf_counter()
-                    if budget[0] == "minutes":
-                        deadline = budget_start + budget[1] * 60.0
-                last_loss = float(logs["loss"])
-                if not math.isfinite(last_loss):
-                    raise FloatingPointError(f"training diverged at step {step} (loss {last_loss}); "
-                                             "lower learning_rate or check the bank's objects")
-                losses.append(last_loss)
-                if (step - start_step) % steps_per_epoch == 0:
-                    last_val = validate(step, losses, budget_used(step, time.perf_counter()))
-                    losses = []
-                    report(_progress(step, total_steps, last_loss, last_val, start_time, state, "validation"))
-                    last_report = time.perf_counter()
-                    announce("training")
-                elif time.perf_counter() - last_report >= REPORT_INTERVAL_S or step == total_steps:
-                    report(_progress(step, total_steps, last_loss, last_val, start_time, state, "train"))
-                    last_report = time.perf_counter()
-        except KeyboardInterrupt:  # Ctrl-C (or a callback raising it) stops like the cancel flag
-            cancelled = True
-        pending.cancel()
-
-    if losses or not state["saved"]:
-        # a budget that ran out is all used, though a minutes budget stops a step early
-        last_val = validate(step, losses, budget_used(step, time.perf_counter()) if cancelled else 1.0, keep=True)
-        report(_progress(step, total_steps, last_loss, last_val, start_time, state, "validation"))
-    train_params["cancelled"] = cancelled
-    _write_info(model_path, network, train_params, state, history, scenes, selection, step)
-    report(_progress(step, total_steps, last_loss, last_val, start_time, state, "done"))
-    return TrainResult(model_path=str(model_path), sidecar_path=str(model_path.with_suffix(".json")),
-                       best_metric=float(state["best"]), history=list(history), steps_done=step,
-                       cancelled=cancelled)
-
-
-def _finite(metric: float) -> float:
-    return -math.inf if math.isnan(metric) else metric
-
-
-def _check_budget(steps, epochs, minutes) -> tuple[str, float]:
-    given = {name: value for name, value in (("steps", steps), ("epochs", epochs), ("minutes", minutes))
-             if value is not None}
-    if len(given) != 1:
-        raise ValueError("give exactly one training budget: steps=N, epochs=N or minutes=M "
-                         f"(got {', '.join(given) or 'none'})")
-    (name, value), = given.items()
-    if name == "minutes":
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not value > 0:
-            raise ValueError(f"minutes must be a number > 0, got {value!r}")
-        return name, float(value)
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return name, int(value)
+def _checked_loss(logs: dict, step: int) -> float:
+    loss = float(logs["loss"])
+    if not math.isfinite(loss):
+        raise FloatingPointError(f"training diverged at step {step} (loss {loss}); "
+                                 "lower learning_rate or check the bank's objects")
+    return loss
 
 
 def _check_callbacks(callbacks) -> list:
@@ -460,58 +381,6 @@ def _load_for_resume(model_path: Path, learning_rate: float, jit_compile):
             model.jit_compile = jit_compile
             model.train_function = model.test_function = model.predict_function = None
     return model, previous
-
-
-def _save(model, model_path: Path) -> None:
-    # temporary name keeps the .keras suffix Keras insists on, then one atomic rename
-    atomic_write(model_path, lambda tmp: model.save(tmp))
-
-
-def _write_info(model_path, network, train_params, state, history, scenes, selection, step) -> None:
-    if not state["saved"]:
-        return
-    best_record = next((h for h in reversed(history) if h["step"] == state["best_step"] and h["saved"]), {})
-    info = {
-        **prediction_info(network, scenes.normalization),
-        "training": dict(train_params, steps=state["best_step"], last_step=step),
-        "bank": {"size": scenes.bank_size, "hash": scenes.bank_hash},
-        # a model saved before ``select_after`` is the synthetic-IoU fallback
-        "metrics": {"selection": selection if best_record.get("selecting") else "val_iou", "best": state["best"],
-                    **{k: v for k, v in best_record.items() if k not in ("saved", "elapsed_s")}},
-        "history": history,
-        "versions": _versions(),
-        "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    write_sidecar(model_path, info)
-
-
-def _versions() -> dict:
-    from importlib import metadata
-
-    import napari_synthseg
-
-    backend = keras.backend.backend()
-    versions = {"napari_synthseg": napari_synthseg.__version__, "keras": keras.__version__,
-                "backend": backend, "numpy": np.__version__, "python": platform.python_version()}
-    module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend)
-    if module:
-        try:
-            versions[module] = __import__(module).__version__
-        except Exception:
-            try:
-                versions[module] = metadata.version(module)
-            except metadata.PackageNotFoundError:
-                pass
-    return versions
-
-
-def _progress(step, total_steps, loss, val, start_time, state, phase) -> TrainProgress:
-    best = state["best"]
-    return TrainProgress(step=step, total_steps=total_steps, loss=float(loss),
-                         val_loss=val.get("val_loss"), val_iou=val.get(
-                             "real_val_iou", val.get("val_iou")) if val else None,
-                         elapsed_s=round(time.perf_counter() - start_time, 2),
-                         best=None if best == -math.inf else float(best), phase=phase)
 
 
 def progress_dict(progress: TrainProgress) -> dict:

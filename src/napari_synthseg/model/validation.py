@@ -15,12 +15,10 @@ import numpy as np
 
 from napari_synthseg.metrics import pixel_scores
 from napari_synthseg.model.data import check_pairs
+from napari_synthseg.model.params import REAL_VALIDATION_PIXELS
 from napari_synthseg.model.prediction import SegmentationModel, predict
 from napari_synthseg.model.sidecar import prediction_info
 
-#: Pixels scored at each real validation: enough images to choose a good checkpoint reliably,
-#: few enough to keep each validation short (docs/benchmarks.md, "Why these defaults").
-REAL_VALIDATION_PIXELS = 8_000_000
 #: Images larger than this on a side are scored on a centred window of this size.
 REAL_VALIDATION_SIDE = 1024
 _SUBSET_STREAM = 5
