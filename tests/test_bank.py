@@ -79,6 +79,32 @@ def test_ids_min_area_and_padding_clipped_at_border(tmp_path):
     assert bank.add_from_labels(image, labels, ids=3, min_area=1000) == 0
 
 
+def test_adding_several_labelled_images_records_each_ones_source_plane_and_ids(tmp_path):
+    from napari_synthseg.bank import LabelledImage, add_labelled_images, iter_add_labelled_images
+
+    image, labels = two_blobs()
+    other = np.ascontiguousarray(image[:, ::-1])  # other pixels: other objects
+    bank = ObjectBank(tmp_path / "b")
+    labelled = [LabelledImage(image, labels, source="a.tif", ids=[7]),
+                LabelledImage(other, labels[:, ::-1], source="b.tif", plane=(2,))]
+    adding = iter_add_labelled_images(bank, labelled, method="curated", judge_shapes=False)
+    assert len(bank) == 0  # nothing is added before it is iterated
+    assert next(adding) == 1 and len(bank) == 1
+    assert list(adding) == [2]
+    by_source = {}
+    for obj in bank:
+        by_source.setdefault(obj.meta["source"], []).append(obj.meta)
+    assert [m["label"] for m in by_source["a.tif"]] == [7] and by_source["a.tif"][0]["plane"] is None
+    assert sorted(m["label"] for m in by_source["b.tif"]) == [3, 7]
+    assert all(m["plane"] == [2] and m["method"] == "curated" for m in by_source["b.tif"])
+    assert "shape_verdict" not in by_source["a.tif"][0]  # judge_shapes=False banks masks as given
+    # the same images again add nothing new; judged by shape they are banked as single particles
+    assert add_labelled_images(bank, labelled, method="curated", judge_shapes=False) == 0
+    judged = ObjectBank(tmp_path / "judged")
+    assert add_labelled_images(judged, labelled) == 3
+    assert all(o.meta["shape_verdict"] == "single" and o.meta["method"] == "autoseg" for o in judged)
+
+
 def test_identical_objects_stored_once_and_never_overwritten(tmp_path):
     image, labels = two_blobs()
     bank = ObjectBank(tmp_path / "b")

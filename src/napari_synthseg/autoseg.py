@@ -386,26 +386,8 @@ def autosegment(image, *, sigma=_DEFAULT.sigma, method=_DEFAULT.method, threshol
                              ignore_box=ignore_box, split_touching=split_touching,
                              contour_fraction=contour_fraction, block_size=block_size)
     threshold, ignore_box = settings.threshold, settings.ignore_box
-    image = np.asarray(image)
-    if image.dtype.kind not in "biuf":
-        raise TypeError(f"image must be a real-valued (bool, integer or float) array; got dtype {image.dtype}")
-    if rgb is None:
-        # A (Y, X, 3) array is read as RGB, napari's convention; pass rgb=False for a 3-plane stack.
-        rgb = is_rgb(image)
-    if rgb and (image.ndim < 3 or image.shape[-1] not in (3, 4)):
-        raise ValueError(f"rgb=True needs a last axis of 3 or 4 channels; got shape {image.shape}")
-    gray = to_gray(image, rgb=bool(rgb))
-    if gray.ndim < 2:
-        raise ValueError(f"image must be at least 2D (Y, X); got shape {image.shape}")
-    if gray.size == 0:
-        raise ValueError(f"image is empty (shape {image.shape}); pass an image with pixels")
-    if ignore_mask is not None:
-        ignore_mask = np.asarray(ignore_mask)
-        if ignore_mask.dtype != np.bool_:
-            raise TypeError(f"ignore_mask must be a bool array; got dtype {ignore_mask.dtype}")
-        if ignore_mask.shape not in (gray.shape[-2:], gray.shape):
-            raise ValueError(f"ignore_mask shape {ignore_mask.shape} must be {gray.shape[-2:]} "
-                             f"or {gray.shape}")
+    gray = _gray_planes(image, rgb)
+    ignore_mask = _checked_ignore_mask(ignore_mask, gray.shape)
 
     def plane_labels():
         for index in iter_planes(gray.shape):
@@ -420,6 +402,36 @@ def autosegment(image, *, sigma=_DEFAULT.sigma, method=_DEFAULT.method, threshol
     out = np.zeros(gray.shape, dtype=np.uint32)
     stack_planes(out, plane_labels())
     return out
+
+
+def _gray_planes(image, rgb: bool | None) -> np.ndarray:
+    """The image as gray planes ``(..., Y, X)`` (colour made gray), or a clear error for what cannot be segmented."""
+    image = np.asarray(image)
+    if image.dtype.kind not in "biuf":
+        raise TypeError(f"image must be a real-valued (bool, integer or float) array; got dtype {image.dtype}")
+    if rgb is None:
+        # A (Y, X, 3) array is read as RGB, napari's convention; pass rgb=False for a 3-plane stack.
+        rgb = is_rgb(image)
+    if rgb and (image.ndim < 3 or image.shape[-1] not in (3, 4)):
+        raise ValueError(f"rgb=True needs a last axis of 3 or 4 channels; got shape {image.shape}")
+    gray = to_gray(image, rgb=bool(rgb))
+    if gray.ndim < 2:
+        raise ValueError(f"image must be at least 2D (Y, X); got shape {image.shape}")
+    if gray.size == 0:
+        raise ValueError(f"image is empty (shape {image.shape}); pass an image with pixels")
+    return gray
+
+
+def _checked_ignore_mask(ignore_mask, shape: tuple[int, ...]) -> np.ndarray | None:
+    """``ignore_mask`` as a bool array of one plane's or the whole stack's ``shape`` (None stays None)."""
+    if ignore_mask is None:
+        return None
+    ignore_mask = np.asarray(ignore_mask)
+    if ignore_mask.dtype != np.bool_:
+        raise TypeError(f"ignore_mask must be a bool array; got dtype {ignore_mask.dtype}")
+    if ignore_mask.shape not in (shape[-2:], shape):
+        raise ValueError(f"ignore_mask shape {ignore_mask.shape} must be {shape[-2:]} or {shape}")
+    return ignore_mask
 
 
 def _segment_plane(gray, ignore, *, sigma, method, threshold, polarity, min_area, max_area,

@@ -12,6 +12,9 @@ An object's id is a hash of its pixels and mask, so identical objects are stored
 and a stored object never changes. Several ``ObjectBank`` instances (threads or
 processes) may share one folder: adds append to the manifest under the lock, and every
 instance picks up new lines when the manifest's size or mtime changes.
+
+Reading and writing the folder is in ``bank_files``; cutting objects out of labels, and adding
+several labelled images at once (``add_labelled_images``), in ``bank_labels``.
 """
 
 from __future__ import annotations
@@ -23,41 +26,41 @@ import threading
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
-from .image_io import (
-    IMAGE_SUFFIXES,
-    ImageReadError,
-    atomic_write,
-    is_rgb,
-    iter_planes,
-    read_image,
-    to_gray,
-    unique_path,
-    write_png,
-    write_tiff,
+from .bank_files import (
+    _KEPT_DTYPES,
+    _RECORD_KEYS,
+    FORMAT,
+    HEADER_NAME,
+    LOCK_NAME,
+    MANIFEST_NAME,
+    OBJECTS_DIR,
+    _exclusive,
+    _gray_like,
+    _inside_bank,
+    _jsonable,
+    _now,
+    _storage_image,
+    _whole_record,
+    append_to_manifest,
+    header_unreadable,
+    is_bank_folder,
+    read_folder_pairs,
+    write_folder_pairs,
+    write_object_files,
 )
-from .shapes import SPLIT, judge_shape
-
-try:  # POSIX
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None
-    import msvcrt
-
-FORMAT = "napari-synthseg-bank/1"
-HEADER_NAME = "bank.json"
-MANIFEST_NAME = "objects.jsonl"
-OBJECTS_DIR = "objects"
-LOCK_NAME = ".lock"
-_KEPT_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16))
-_RECORD_KEYS = ("id", "image", "mask")  # a manifest line without these is corrupt
+from .bank_labels import (  # noqa: F401  (re-exported: adding labelled images is part of the bank's API)
+    LabelledImage,
+    add_labelled_images,
+    checked_label_image,
+    iter_add_labelled_images,
+    object_crops,
+)
+from .image_io import ImageReadError, atomic_write, is_rgb, read_image
 
 
 class NotABankError(ValueError):
@@ -86,22 +89,6 @@ def object_id(image: np.ndarray, mask: np.ndarray) -> str:
     return digest.hexdigest()[:16]
 
 
-def _gray_like(image: np.ndarray) -> np.ndarray:
-    """RGB(A) to gray, rounded back to uint8/uint16 when the input was one of those."""
-    gray = to_gray(image)
-    if gray is not image and image.dtype in _KEPT_DTYPES:
-        info = np.iinfo(image.dtype)
-        gray = np.clip(np.rint(gray), info.min, info.max).astype(image.dtype)
-    return gray
-
-
-def _storage_image(image: np.ndarray) -> np.ndarray:
-    """The array exactly as the bank stores it: uint8/uint16 kept, anything else float32."""
-    if image.dtype in _KEPT_DTYPES:
-        return image.astype(image.dtype.newbyteorder("="), copy=False)
-    return image.astype(np.float32)
-
-
 def _shape_stats(mask: np.ndarray) -> tuple[float, float]:
     """Solidity (pixels / convex hull pixels) and eccentricity (from the inertia tensor) of a mask."""
     from skimage.morphology import convex_hull_image
@@ -111,43 +98,6 @@ def _shape_stats(mask: np.ndarray) -> tuple[float, float]:
     small, large = np.linalg.eigvalsh(np.cov(points.T, bias=True)) if len(points) > 1 else (0.0, 0.0)
     eccentricity = float(np.sqrt(max(0.0, 1.0 - small / large))) if large > 0 else 0.0
     return min(1.0, float(solidity)), eccentricity
-
-
-def _jsonable(value):
-    if isinstance(value, (np.generic, np.ndarray)):
-        return value.tolist()
-    if isinstance(value, (set, frozenset)):
-        return sorted(value)
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    raise TypeError(f"object metadata value {value!r} is not JSON-serialisable; pass str/int/float/list")
-
-
-def _set_lock(handle, locked: bool) -> None:
-    if fcntl is not None:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX if locked else fcntl.LOCK_UN)
-    else:  # pragma: no cover - Windows: lock the first byte
-        handle.seek(0)
-        msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK if locked else msvcrt.LK_UNLCK, 1)
-
-
-@contextmanager
-def _exclusive(lock_path: Path):
-    """Hold an exclusive inter-process lock on ``lock_path`` (created if needed).
-
-    Only writers lock; a user who may only read a bank never opens the lock file.
-    """
-    try:
-        handle = open(lock_path, "a+b")
-    except PermissionError:
-        raise PermissionError(f"cannot write to the object bank {lock_path.parent} (permission denied); "
-                              "ask its owner for write access or copy the bank to a folder of yours") from None
-    with handle:
-        _set_lock(handle, True)
-        try:
-            yield
-        finally:
-            _set_lock(handle, False)
 
 
 class ObjectBank:
@@ -173,24 +123,15 @@ class ObjectBank:
         self._open(create)
 
     @staticmethod
-    def _header_unreadable(path: Path) -> bool:
-        header = path / HEADER_NAME
-        return header.is_file() and not os.access(header, os.R_OK)
-
-    @staticmethod
     def is_bank(path: str | os.PathLike) -> bool:
         """True when ``path`` is a folder holding a readable bank header."""
-        try:
-            header = json.loads((Path(path) / HEADER_NAME).read_text("utf-8"))
-        except (OSError, ValueError):
-            return False
-        return isinstance(header, dict) and str(header.get("format", "")).startswith("napari-synthseg-bank/")
+        return is_bank_folder(path)
 
     def _open(self, create: bool) -> None:
         fix = "choose an empty folder or an existing bank"
         if self.path.exists() and not self.path.is_dir():
             raise NotABankError(f"{self.path} is a file, not an object bank folder; {fix}")
-        if self._header_unreadable(self.path):
+        if header_unreadable(self.path):
             raise NotABankError(f"cannot read the object bank {self.path} (permission denied on {HEADER_NAME}); "
                                 "ask its owner for read access")
         if not self.is_bank(self.path):
@@ -283,12 +224,7 @@ class ObjectBank:
 
     def _append(self, data: bytes) -> None:
         """Append lines to the manifest (caller holds the lock)."""
-        with open(self.path / MANIFEST_NAME, "a+b") as handle:
-            if handle.seek(0, os.SEEK_END) > 0:
-                handle.seek(-1, os.SEEK_END)
-                if handle.read(1) != b"\n":
-                    data = b"\n" + data  # end a torn line left by a crash so ours stays whole
-            handle.write(data)
+        append_to_manifest(self.path / MANIFEST_NAME, data)
 
     def _prepare(self, image, mask, meta: dict) -> tuple[str, np.ndarray, np.ndarray, dict | None]:
         """Validate and measure one object; returns (id, stored image, bool mask, manifest record)."""
@@ -334,8 +270,7 @@ class ObjectBank:
                 if record is None or oid in self._records or oid in new:
                     continue
                 # Files first, then the manifest line: a reader that sees the line finds the files.
-                (write_png if image.dtype in _KEPT_DTYPES else write_tiff)(self.path / record["image"], image)
-                write_png(self.path / record["mask"], mask.astype(np.uint8) * 255)
+                write_object_files(self.path, record, image, mask)
                 new[oid] = (image.copy(), mask.copy())
                 lines.append(json.dumps(record, default=_jsonable) + "\n")
             if lines:
@@ -373,62 +308,12 @@ class ObjectBank:
         (``shape_verdict`` "single", or "too small to judge"). Returns how many objects were new to
         the bank.
         """
-        labels = np.asarray(labels)
-        image = np.asarray(image)
-        if labels.dtype == np.bool_:
-            labels = labels.astype(np.uint8)
-        if not np.issubdtype(labels.dtype, np.integer):
-            raise TypeError(f"labels must be an integer array, got {labels.dtype}; pass instance labels")
-        if labels.ndim < 2:
-            raise ValueError(f"labels must be 2D or a stack (..., Y, X), got shape {labels.shape}")
-        if image.shape != labels.shape:
-            if image.ndim == labels.ndim + 1 and image.shape[:-1] == labels.shape and is_rgb(image):
-                image = _gray_like(image)
-            else:
-                raise ValueError(f"image shape {image.shape} does not match labels shape {labels.shape}; "
-                                 "pass the labels made from this image")
-        if labels.size and labels.min() < 0:
-            raise ValueError("labels must be >= 0 (0 = background)")
-        wanted = None if ids is None else {int(i) for i in ([ids] if np.isscalar(ids) else ids)}
-        padding = max(0, int(padding))
-        stack = labels.ndim > 2
+        image, labels = checked_label_image(image, labels)
         self._sync()
-        items = []
         left_out: Counter = Counter()
-        time = _now()
-        for index in iter_planes(labels.shape):
-            plane_labels, plane_image = labels[index], image[index]
-            label_ids, compact = _compact_labels(plane_labels)
-            for position, box in enumerate(ndimage.find_objects(compact)):
-                label_id = int(label_ids[position]) if box is not None else 0
-                if box is None or (wanted is not None and label_id not in wanted):
-                    continue
-                crop = _padded(box, padding, compact.shape)
-                mask = compact[crop] == position + 1
-                if mask.sum() < min_area:
-                    continue
-                meta = dict(source=str(source), plane=list(index) if stack else plane, label=label_id,
-                            method=method, time=time)
-                if not judge_shapes:
-                    items.append(self._prepare(plane_image[crop], mask, _placed(meta, crop, box, compact.shape)))
-                    continue
-                verdict = judge_shape(mask, plane_image[crop], min_part_area=max(int(min_area), 1))
-                left_out.update(verdict.left_out)
-                if verdict.shape == SPLIT:
-                    meta["clump_parts"] = len(verdict.parts) + len(verdict.left_out)
-                for part in verdict.parts:
-                    # the part's own box, in plane coordinates, and its crop
-                    part_box = tuple(slice(c.start + s.start, c.start + s.stop)
-                                     for c, s in zip(crop, ndimage.find_objects(part.view(np.uint8))[0]))
-                    part_crop = _padded(part_box, padding, compact.shape)
-                    part_mask = np.zeros(tuple(s.stop - s.start for s in part_crop), dtype=bool)
-                    inner = tuple(slice(p.start - c.start, p.stop - c.start) for p, c in zip(part_box, part_crop))
-                    outer = tuple(slice(p.start - c.start, p.stop - c.start) for p, c in zip(part_box, crop))
-                    part_mask[inner] = part[outer]
-                    items.append(self._prepare(plane_image[part_crop], part_mask,
-                                               _placed(dict(meta, shape_verdict=verdict.shape), part_crop, part_box,
-                                                       compact.shape)))
-        added = self._commit(items)
+        crops = object_crops(image, labels, left_out=left_out, source=source, ids=ids, plane=plane, method=method,
+                             min_area=min_area, padding=padding, judge_shapes=judge_shapes)
+        added = self._commit([self._prepare(crop, mask, meta) for crop, mask, meta in crops])
         with self._mutex:
             self.left_out.update(left_out)
         return added
@@ -520,92 +405,20 @@ class ObjectBank:
         object; RGB images become gray. Unpaired or unreadable files are reported in
         ``problems`` and skipped. Returns how many objects were new.
         """
-        images = self._images_by_stem(images_dir)
-        masks = self._images_by_stem(masks_dir)
-        for stem in sorted(images.keys() ^ masks.keys()):
-            path, other = (images[stem], masks_dir) if stem in images else (masks[stem], images_dir)
-            self._report(f"{path} skipped: no file named {stem}.* in {other}")
-        items = []
         self._sync()
-        for stem in sorted(images.keys() & masks.keys()):
-            try:
-                image, mask = read_image(images[stem]), read_image(masks[stem])
-            except ImageReadError as exc:
-                self._report(f"pair {stem!r} skipped: {exc}")
-                continue
-            if is_rgb(mask):
-                mask = mask[..., :3].max(axis=-1)
-            if mask.ndim != 2 or not (mask > 0).any() or image.shape[:2] != mask.shape:
-                self._report(f"pair {stem!r} skipped: mask {mask.shape} is empty, not 2D or does not match "
-                             f"image {image.shape}")
-                continue
-            items.append(self._prepare(image, mask, {"source": str(images[stem]), "method": method}))
+        items = [self._prepare(image, mask, {"source": str(path), "method": method})
+                 for image, mask, path in read_folder_pairs(images_dir, masks_dir, self._report)]
         return self._commit(items)
-
-    @staticmethod
-    def _images_by_stem(folder: str | os.PathLike) -> dict[str, Path]:
-        folder = Path(folder)
-        if not folder.is_dir():
-            raise ValueError(f"{folder} is not a folder; pass the folder of object images / masks")
-        return {p.stem: p for p in sorted(folder.iterdir()) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES}
 
     def export_folder(self, images_dir: str | os.PathLike, masks_dir: str | os.PathLike) -> int:
         """Write every object as ``<id>.png`` (float: ``.tif``) + ``<id>.png`` mask (0/255).
 
         Existing files are never overwritten (new names get a ``-1`` suffix). Returns the count.
         """
-        images_dir, masks_dir = Path(images_dir), Path(masks_dir)
-        images_dir.mkdir(parents=True, exist_ok=True)
-        masks_dir.mkdir(parents=True, exist_ok=True)
-        objects = self.objects()
-        for obj in objects:
-            kept = obj.image.dtype in _KEPT_DTYPES
-            image_path = unique_path(images_dir / f"{obj.id}{'.png' if kept else '.tif'}")
-            (write_png if kept else write_tiff)(image_path, obj.image)
-            write_png(unique_path(masks_dir / f"{image_path.stem}.png"), obj.mask.astype(np.uint8) * 255)
-        return len(objects)
-
-
-def _inside_bank(relative: str) -> bool:
-    """True when a manifest path is relative and stays inside the bank folder."""
-    path = Path(relative)
-    return not path.is_absolute() and not path.drive and ".." not in path.parts and bool(path.parts)
-
-
-def _whole_record(raw: bytes) -> bool:
-    try:
-        record = json.loads(raw)
-    except ValueError:
-        return False
-    return isinstance(record, dict) and all(isinstance(record.get(k), str) for k in _RECORD_KEYS)
-
-
-def _compact_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, labels renumbered 1..n) so find_objects stays small even for huge label values."""
-    top = int(labels.max()) if labels.size else 0
-    if top <= (1 << 20):
-        return np.arange(1, top + 1), labels
-    values, inverse = np.unique(labels, return_inverse=True)
-    shift = 0 if values[0] == 0 else 1
-    return values[values > 0], inverse.reshape(labels.shape) + shift
-
-
-def _padded(box: tuple[slice, ...], padding: int, shape: tuple[int, ...]) -> tuple[slice, ...]:
-    """A bounding box grown by ``padding`` on every side, clipped to ``shape``."""
-    return tuple(slice(max(s.start - padding, 0), min(s.stop + padding, n)) for s, n in zip(box, shape))
-
-
-def _placed(meta: dict, crop: tuple[slice, ...], box: tuple[slice, ...], shape: tuple[int, ...]) -> dict:
-    """``meta`` with the crop's ``bbox`` and whether the object's own ``box`` touches the image border."""
-    return dict(meta, bbox=[crop[0].start, crop[1].start, crop[0].stop, crop[1].stop],
-                touches_border=any(s.start == 0 or s.stop == n for s, n in zip(box, shape)))
+        return write_folder_pairs(self.objects(), images_dir, masks_dir)
 
 
 def _frozen(obj: BankObject) -> BankObject:
     obj.image.flags.writeable = False
     obj.mask.flags.writeable = False
     return obj
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")

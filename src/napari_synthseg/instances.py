@@ -91,6 +91,28 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = 0.5, min_
         Specks of a noisy background come out as faint, small blobs; real objects are
         confidently object over most of their area.
     """
+    prob, method = _checked_arguments(prob, method, min_area=min_area, min_seed_share=min_seed_share,
+                                      min_confidence=min_confidence)
+    probability = np.asarray(prob[..., 0], dtype=np.float32)
+    foreground = probability > threshold
+    if fill_contours:
+        foreground = _fill_contours(foreground, background_point)
+    labels = _split_into_objects(foreground, prob, method, boundary_threshold=boundary_threshold,
+                                 min_seed_area=min_seed_area, min_seed_share=min_seed_share,
+                                 seed_threshold=seed_threshold, seed_peak=seed_peak, boundary_weight=boundary_weight)
+    labels = labels.astype(np.uint32, copy=False)
+    labels = remove_small_objects(labels, min_area)
+    if fill_holes:
+        labels = fill_object_holes(labels)
+    if min_confidence > 0.0:
+        labels = _confident_only(labels, probability, probability > threshold, min_confidence)
+    return relabel_consecutive(labels)
+
+
+def _checked_arguments(prob, method: str, *, min_area: int, min_seed_share: float, min_confidence: float
+                       ) -> tuple[np.ndarray, str]:
+    """``prob`` as ``(H, W, C)`` and the method that will split it (``"auto"`` resolved), or a clear error
+    for them or the other arguments of ``probabilities_to_instances``."""
     prob = np.asarray(prob)
     if prob.ndim == 2:
         prob = prob[..., None]
@@ -112,38 +134,40 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = 0.5, min_
         raise ValueError(f"min_seed_share must be between 0 and 1, got {min_seed_share!r}")
     if not 0.0 <= min_confidence <= 1.0:
         raise ValueError(f"min_confidence must be between 0 and 1, got {min_confidence!r}")
+    return prob, method
 
-    probability = np.asarray(prob[..., 0], dtype=np.float32)
-    foreground = probability > threshold
-    if fill_contours:
-        foreground = _fill_contours(foreground, background_point)
+
+def _split_into_objects(foreground: np.ndarray, prob: np.ndarray, method: str, *, boundary_threshold: float,
+                        min_seed_area: int, min_seed_share: float, seed_threshold: float, seed_peak: float,
+                        boundary_weight: float) -> np.ndarray:
+    """The foreground split into objects by ``method`` (resolved; see ``probabilities_to_instances``)."""
     if method == "components":
         labels, _ = ndi.label(foreground, structure=_EIGHT_CONNECTED)
-    elif method == "watershed":
-        labels = _edt_watershed(foreground)
-    elif method == "boundary":
-        labels = _boundary_watershed(foreground, np.asarray(prob[..., 2], dtype=np.float32),
-                                     boundary_threshold, min_seed_area, min_seed_share)
-    else:
-        distance = np.asarray(prob[..., 1], dtype=np.float32)
-        boundary = np.asarray(prob[..., 2], dtype=np.float32) if prob.shape[-1] >= 3 else None
-        labels = _distance_watershed(foreground, distance, boundary, seed_threshold, seed_peak, boundary_weight)
-    labels = labels.astype(np.uint32, copy=False)
-    labels = remove_small_objects(labels, min_area)
-    if fill_holes:
-        labels = fill_object_holes(labels)
-    if min_confidence > 0.0:
-        # judged on the pixels the network called object (filled holes and contours do not count);
-        # an object whose blurred rim sinks its mean (a small particle) stays when its core, the
-        # object without its rim, is surer still: halfway from the bar to certainty, which specks
-        # of noise rarely reach
-        called = probability > threshold
-        inner = called & object_interior(labels)
-        whole = remove_unconfident_objects(labels, probability, min_confidence, where=called)
-        cores = remove_unconfident_objects(labels, probability, (1.0 + min_confidence) / 2,
-                                           where=inner | (called & ~_has_interior(labels, inner)))
-        labels = np.where(whole > 0, whole, cores)
-    return relabel_consecutive(labels)
+        return labels
+    if method == "watershed":
+        return _edt_watershed(foreground)
+    if method == "boundary":
+        return _boundary_watershed(foreground, np.asarray(prob[..., 2], dtype=np.float32),
+                                   boundary_threshold, min_seed_area, min_seed_share)
+    distance = np.asarray(prob[..., 1], dtype=np.float32)
+    boundary = np.asarray(prob[..., 2], dtype=np.float32) if prob.shape[-1] >= 3 else None
+    return _distance_watershed(foreground, distance, boundary, seed_threshold, seed_peak, boundary_weight)
+
+
+def _confident_only(labels: np.ndarray, probability: np.ndarray, called: np.ndarray,
+                    min_confidence: float) -> np.ndarray:
+    """``labels`` without the objects the network is not confident about (``min_confidence``).
+
+    Judged on the pixels the network ``called`` object (filled holes and contours do not count);
+    an object whose blurred rim sinks its mean (a small particle) stays when its core, the
+    object without its rim, is surer still: halfway from the bar to certainty, which specks
+    of noise rarely reach.
+    """
+    inner = called & object_interior(labels)
+    whole = remove_unconfident_objects(labels, probability, min_confidence, where=called)
+    cores = remove_unconfident_objects(labels, probability, (1.0 + min_confidence) / 2,
+                                       where=inner | (called & ~_has_interior(labels, inner)))
+    return np.where(whole > 0, whole, cores)
 
 
 def remove_unconfident_objects(labels: np.ndarray, probability: np.ndarray, min_confidence: float,

@@ -92,16 +92,7 @@ def measure_labels(labels: np.ndarray, image: np.ndarray | None = None, *, spaci
         aspect ratio = Feret max / Feret min, circularity = 4πA/P², solidity = A / hull area,
         convexity = hull perimeter / P (NaN where P is 0, e.g. single pixels).
     """
-    labels = np.asarray(labels)
-    if labels.ndim != 2:
-        raise ValueError(f"measurements need a 2D label image; got shape {labels.shape} "
-                         "(measure stacks plane by plane)")
-    if labels.dtype.kind not in "biu":
-        raise TypeError(f"labels must be an integer array; got dtype {labels.dtype}")
-    if image is not None:
-        image = np.asarray(image)
-        if image.shape != labels.shape:
-            raise ValueError(f"image shape {image.shape} differs from labels shape {labels.shape}")
+    labels, image = _checked_measure_inputs(labels, image)
     name = column_unit(unit, spacing)
     dy, dx = _spacing(spacing)
     if labels.dtype.kind == "i" and labels.size and labels.min() < 0:
@@ -112,20 +103,46 @@ def measure_labels(labels: np.ndarray, image: np.ndarray | None = None, *, spaci
     if n == 0:
         columns["label"] = ids
         return columns
+    columns.update(_geometry_columns(labels, runs, dy, dx, name))
+    if image is not None:
+        columns["mean_intensity"] = _mean_intensities(image, runs)
+    columns.update(_bbox_columns(runs))
+    return columns
 
+
+def _checked_measure_inputs(labels, image) -> tuple[np.ndarray, np.ndarray | None]:
+    """``labels`` (2D integers) and ``image`` (None or the labels' shape) as arrays, or a clear error."""
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise ValueError(f"measurements need a 2D label image; got shape {labels.shape} "
+                         "(measure stacks plane by plane)")
+    if labels.dtype.kind not in "biu":
+        raise TypeError(f"labels must be an integer array; got dtype {labels.dtype}")
+    if image is not None:
+        image = np.asarray(image)
+        if image.shape != labels.shape:
+            raise ValueError(f"image shape {image.shape} differs from labels shape {labels.shape}")
+    return labels, image
+
+
+def _pixel_counts(runs: _Runs) -> np.ndarray:
+    """Pixels per object, from its runs."""
+    return np.bincount(runs.obj, (runs.end - runs.start + 1).astype(np.float64), minlength=runs.ids.size)
+
+
+def _geometry_columns(labels: np.ndarray, runs: _Runs, dy: float, dx: float, name: str) -> dict[str, np.ndarray]:
+    """Label, sizes, Feret diameters, shape ratios and centroids of every object (``measure_labels``'s columns)."""
+    n = runs.ids.size
     obj, row = runs.obj, runs.row.astype(np.float64)
     length = (runs.end - runs.start + 1).astype(np.float64)
-    counts = np.bincount(obj, length, minlength=n)
+    counts = _pixel_counts(runs)
     area = counts * (dy * dx)
-    centroid_y = np.bincount(obj, length * row, minlength=n) / counts * dy
-    centroid_x = np.bincount(obj, length * (runs.start + runs.end) / 2, minlength=n) / counts * dx
-    perimeter = _perimeters(labels, ids, dy, dx)
+    perimeter = _perimeters(labels, runs.ids, dy, dx)
     feret_max, feret_min, hull_area, _ = _hull_measures(runs, dy, dx, corners=True)
     centre_hull_perimeter = _hull_measures(runs, dy, dx, corners=False)[3]
-
+    columns = {"label": runs.ids}
     with np.errstate(divide="ignore", invalid="ignore"):
         has_outline = perimeter > 0
-        columns["label"] = ids
         columns[f"area_{name}2"] = area
         columns[f"equivalent_diameter_{name}"] = np.sqrt(4 * area / np.pi)
         columns[f"perimeter_{name}"] = perimeter
@@ -137,19 +154,26 @@ def measure_labels(labels: np.ndarray, image: np.ndarray | None = None, *, spaci
         # the hull through pixel centres, as the perimeter runs through border pixel centres: 1 for
         # convex objects, less for ragged or concave ones
         columns["convexity"] = np.where(has_outline, centre_hull_perimeter / perimeter, np.nan)
-    if image is not None:
-        # sums over runs from running sums along each row: no pass over the pixels per object
-        running = np.cumsum(image, axis=1, dtype=np.float64)
-        sums = running[runs.row, runs.end] - np.where(runs.start > 0, running[runs.row, runs.start - 1], 0.0)
-        columns["mean_intensity"] = np.bincount(obj, sums, minlength=n) / counts
-    columns[f"centroid_y_{name}"] = centroid_y
-    columns[f"centroid_x_{name}"] = centroid_x
-    first = runs.first_of_object
-    columns["bbox_min_row_px"] = runs.row[first]
-    columns["bbox_min_col_px"] = np.minimum.reduceat(runs.start, first)
-    columns["bbox_max_row_px"] = runs.row[np.append(first[1:], obj.size) - 1] + 1
-    columns["bbox_max_col_px"] = np.maximum.reduceat(runs.end, first) + 1
+    columns[f"centroid_y_{name}"] = np.bincount(obj, length * row, minlength=n) / counts * dy
+    columns[f"centroid_x_{name}"] = np.bincount(obj, length * (runs.start + runs.end) / 2, minlength=n) / counts * dx
     return columns
+
+
+def _mean_intensities(image: np.ndarray, runs: _Runs) -> np.ndarray:
+    """Mean of ``image`` over each object."""
+    # sums over runs from running sums along each row: no pass over the pixels per object
+    running = np.cumsum(image, axis=1, dtype=np.float64)
+    sums = running[runs.row, runs.end] - np.where(runs.start > 0, running[runs.row, runs.start - 1], 0.0)
+    return np.bincount(runs.obj, sums, minlength=runs.ids.size) / _pixel_counts(runs)
+
+
+def _bbox_columns(runs: _Runs) -> dict[str, np.ndarray]:
+    """Each object's bounding box in pixels (min inclusive, max exclusive)."""
+    first, obj = runs.first_of_object, runs.obj
+    return {"bbox_min_row_px": runs.row[first],
+            "bbox_min_col_px": np.minimum.reduceat(runs.start, first),
+            "bbox_max_row_px": runs.row[np.append(first[1:], obj.size) - 1] + 1,
+            "bbox_max_col_px": np.maximum.reduceat(runs.end, first) + 1}
 
 
 class _Runs:

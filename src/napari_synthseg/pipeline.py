@@ -1,5 +1,9 @@
 """The headless end-to-end run: auto-segment → bank → train → segment → score, in rounds.
 
+``run_pipeline`` orchestrates the steps below; what a run trains on is made in
+``pipeline_inputs`` and how it is scored in ``pipeline_scores`` (their names are importable
+from here too).
+
 This module imports the model layer lazily (inside functions), so importing it does not
 import TensorFlow; it is meant for the command line and batch work, not the napari process.
 """
@@ -14,162 +18,40 @@ from pathlib import Path
 
 import numpy as np
 
-from .image_io import ImageReadError, list_images, read_image, to_gray, write_png, write_tiff
-from .metrics import DatasetScores
+from .image_io import list_images, write_png, write_tiff
 from .overlay import make_overlay
-from .recipe import RECIPES, RecipeDecision, choose_recipe
-from .recipe import recipe as named_recipe
-from .relabel import stack_planes
+from .pipeline_inputs import (  # noqa: F401  (re-exported: a run's preparation, imported from here)
+    DEFAULT_AUTOSEG,
+    DEFAULT_BANK_FILTER,
+    DEFAULT_TRAIN,
+    Plane,
+    RecipeInputs,
+    _given,
+    build_bank,
+    decide_recipe,
+    load_planes,
+    network_images,
+    object_scale,
+    per_file,
+    real_image_params,
+    recipe_inputs,
+    training_objects,
+    training_recipe,
+    zoom_image,
+    zoom_labels,
+)
+from .pipeline_scores import (  # noqa: F401  (re-exported: a run's scores, imported from here)
+    _as_instances,
+    _foreground_change,
+    as_label_image,
+    confident_objects,
+    find_ground_truth,
+    score_labels,
+)
+from .recipe import RECIPES, RecipeDecision
 
 #: Progress callback: (stage, done, total, message).
 Progress = Callable[[str, int, int, str], None]
-
-
-#: Auto-segmentation and training of the synthetic recipe (see ``recipe.RECIPES``); a run decides
-#: its recipe from the images unless told (``run_pipeline(recipe=...)``).
-DEFAULT_AUTOSEG: dict = dict(RECIPES["synthetic"]["autoseg"])  # copies: callers may not change the recipes
-DEFAULT_TRAIN: dict = dict(RECIPES["synthetic"]["train"])
-#: Which banked objects training uses by default (see ``training_objects``).
-# objects cut by the image border have straight cut edges that the network would learn
-# (docs/benchmarks.md, "Why these defaults")
-DEFAULT_BANK_FILTER: dict = {"min_quality": 0.0, "skip_border": True}
-
-
-def build_bank(bank_path: str | Path, paths: Sequence[str | Path], images: Sequence[np.ndarray],
-               labels: Sequence[np.ndarray], *, method: str = "autoseg"):
-    """An ObjectBank at ``bank_path`` holding every labelled object of every image.
-
-    Each object records its image's path as ``source`` (scenes can then be grouped by
-    source image, see ``synthesize_scene(group_prob=...)``).
-    """
-    from .bank import ObjectBank
-
-    bank = ObjectBank(bank_path)
-    for path, image, lab in zip(paths, images, labels):
-        bank.add_from_labels(image, lab, source=str(path), method=method)
-    return bank
-
-
-def network_images(images: Sequence[np.ndarray], normalization: str) -> list[np.ndarray]:
-    """The images the bank and the backgrounds are cut from, for a model with ``normalization``.
-
-    ``"anchored"``: each whole image normalised by ``anchored_range`` and clipped to [0, 1],
-    so objects of bright-field and dark-field images look alike (bright on dark, at the
-    same levels) in every synthetic scene. ``"percentile"``: the images as they are (scenes
-    are normalised one by one).
-    """
-    if normalization != "anchored":
-        return list(images)
-    from .normalize import normalize_image
-
-    return [np.clip(normalize_image(image, "anchored"), 0.0, 1.0) for image in images]
-
-
-@dataclass
-class RecipeInputs:
-    """What the synthetic scenes of a recipe are made from (see ``recipe_inputs``).
-
-    Attributes
-    ----------
-    network_images
-        The images as the network sees them (``network_images``): anchored for the mixed recipe.
-    bank
-        The ObjectBank of every labelled object, cut from ``network_images``.
-    backgrounds
-        The BackgroundSource learned from ``network_images`` outside their objects.
-    """
-
-    network_images: list
-    bank: object
-    backgrounds: object
-
-
-def recipe_inputs(bank_path: str | Path, names: Sequence[str | Path], images: Sequence[np.ndarray],
-                  labels: Sequence[np.ndarray], normalization: str) -> RecipeInputs:
-    """The bank and the backgrounds a model with ``normalization`` trains on, as ``run_pipeline`` makes them.
-
-    Parameters
-    ----------
-    bank_path
-        Folder of the bank (created, or added to).
-    names
-        One name per image (its path): the objects' ``source`` and the backgrounds' ``names``.
-    images, labels
-        2D gray images and their instance labels (same shapes), e.g. the auto-segmentation.
-    normalization
-        ``"percentile"`` or ``"anchored"`` (``network_images``).
-    """
-    from .synthesis import BackgroundSource
-
-    work_images = network_images(images, normalization)
-    bank = build_bank(bank_path, names, work_images, labels)
-    backgrounds = BackgroundSource.from_images(work_images, labels, names=[str(n) for n in names])
-    return RecipeInputs(network_images=work_images, bank=bank, backgrounds=backgrounds)
-
-
-def training_recipe(train_params: dict | None, base: dict | None = None) -> tuple[dict, float]:
-    """``train_model`` keywords (``base``, default ``DEFAULT_TRAIN``, under ``train_params``) and the
-    real-crop share taken out of them; the caller supplies the real crops when the share is above 0."""
-    params = {**(DEFAULT_TRAIN if base is None else base), **(train_params or {})}
-    return params, float(params.pop("real_fraction", 0.0))
-
-
-def real_image_params(pairs: Sequence[tuple[np.ndarray, np.ndarray]], real_fraction: float) -> dict:
-    """``train_model`` keywords for real images and their (auto-segmentation) labels.
-
-    With ``real_fraction`` > 0 their crops make up that share of every batch, and the same
-    images choose the model to keep late in training (``real_validation``): agreement with the
-    auto-segmentation ranks checkpoints as the ground truth does (docs/benchmarks.md, "Why these defaults").
-    """
-    if real_fraction <= 0:
-        return {}
-    pairs = list(pairs)
-    return {"real_training": pairs, "real_fraction": real_fraction, "real_validation": pairs}
-
-
-def training_objects(bank, *, min_quality: float = 0.0, skip_border: bool = False) -> list:
-    """The bank's objects fit for training: ``quality`` at least ``min_quality``, and not cut
-    by the image border when ``skip_border``. Falls back to all objects if none qualifies."""
-    objects = bank.objects()
-    kept = [o for o in objects if float(o.meta.get("quality", 1.0)) >= min_quality
-            and not (skip_border and o.meta.get("touches_border"))]
-    return kept or objects
-
-
-def object_scale(labels: np.ndarray, *, target_diameter: float = 40.0,
-                 limits: tuple[float, float] = (0.25, 1.0)) -> float:
-    """Zoom factor that brings an image's typical object to ``target_diameter`` pixels.
-
-    The network sees about a hundred pixels around each pixel; objects much larger than that
-    look like background from inside. The median equivalent diameter of the auto-segmented
-    objects sets the factor, clipped to ``limits`` (never enlarged by default); no objects: 1.
-    """
-    areas = np.bincount(np.asarray(labels).ravel())[1:]
-    areas = areas[areas > 0]
-    if areas.size == 0:
-        return 1.0
-    diameter = float(np.sqrt(4.0 * np.median(areas) / np.pi))
-    return float(np.clip(target_diameter / diameter, *limits))
-
-
-def zoom_image(image: np.ndarray, factor: float) -> np.ndarray:
-    """Resample a 2D image by ``factor`` (area-averaged when shrinking), float32."""
-    if factor == 1.0:
-        return image
-    from skimage.transform import rescale
-
-    return rescale(np.asarray(image, dtype=np.float32), factor, order=1, anti_aliasing=factor < 1,
-                   preserve_range=True).astype(np.float32)
-
-
-def zoom_labels(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour resampling of labels to ``shape``."""
-    labels = np.asarray(labels)
-    if labels.shape == tuple(shape):
-        return labels
-    rows = np.minimum((np.arange(shape[0]) + 0.5) * labels.shape[0] / shape[0], labels.shape[0] - 1).astype(int)
-    cols = np.minimum((np.arange(shape[1]) + 0.5) * labels.shape[1] / shape[1], labels.shape[1] - 1).astype(int)
-    return labels[np.ix_(rows, cols)]
 
 
 def predict_at_scale(model, image: np.ndarray, factor: float, **params) -> tuple[np.ndarray, np.ndarray]:
@@ -200,16 +82,6 @@ def predict_at_scale(model, image: np.ndarray, factor: float, **params) -> tuple
 
 def _no_progress(stage: str, done: int, total: int, message: str = "") -> None:
     return None
-
-
-def decide_recipe(images: Sequence[np.ndarray], name: str = "auto") -> RecipeDecision:
-    """The recipe named, or with ``"auto"`` the one ``choose_recipe`` takes from the images."""
-    return choose_recipe(images) if name == "auto" else named_recipe(name)
-
-
-def _given(params: dict | None) -> dict:
-    """The keywords a caller set (None means "not given": the recipe decides)."""
-    return {k: v for k, v in (params or {}).items() if v is not None}
 
 
 @dataclass
@@ -244,180 +116,6 @@ class RunSummary:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
-
-
-@dataclass(frozen=True)
-class Plane:
-    """One 2D plane a run works on: a 2D image, or one plane of a stack (``index`` into its leading axes)."""
-
-    path: Path
-    index: tuple[int, ...]
-    image: np.ndarray
-
-    @property
-    def key(self) -> str:
-        """The plane's name in the run: the file's stem, with ``_z0003`` (per leading axis) for a stack plane."""
-        return self.path.stem + "".join(f"_z{i:04d}" for i in self.index)
-
-
-def load_planes(paths: Sequence[Path]) -> list[Plane]:
-    """Read images as 2D gray planes (RGB converted); a stack gives one plane per 2D slice."""
-    from .image_io import iter_planes
-
-    planes = []
-    for path in paths:
-        image = to_gray(read_image(path))
-        if image.ndim < 2:
-            raise ImageReadError(f"{path} has shape {image.shape}; `synthseg run` needs 2D images or stacks of them")
-        planes.extend(Plane(Path(path), index, np.ascontiguousarray(image[index]))
-                      for index in iter_planes(image.shape))
-    return planes
-
-
-def per_file(planes: Sequence[Plane], arrays: dict[str, np.ndarray], *, labels: bool = True) -> dict[str, np.ndarray]:
-    """Arrays of a run's planes (by ``Plane.key``) put back together per file (by stem).
-
-    Label ids are offset plane by plane so that they stay unique across a stack.
-    """
-    grouped: dict[str, list[tuple[tuple[int, ...], np.ndarray]]] = {}
-    for plane in planes:
-        grouped.setdefault(plane.path.stem, []).append((plane.index, arrays[plane.key]))
-    files = {}
-    for stem, items in grouped.items():
-        if items[0][0] == ():
-            files[stem] = items[0][1]
-            continue
-        lead = tuple(max(index[d] for index, _ in items) + 1 for d in range(len(items[0][0])))
-        first = items[0][1]
-        stack = np.zeros(lead + first.shape, dtype=np.uint32 if labels else first.dtype)
-        if labels:
-            stack_planes(stack, items)
-        else:
-            for index, array in items:
-                stack[index] = array
-        files[stem] = stack
-    return files
-
-
-def find_ground_truth(gt_dir: str | Path, stems: Sequence[str]) -> dict[str, Path]:
-    """Map image stems to mask files with the same stem in ``gt_dir`` (any image format)."""
-    gt_dir = Path(gt_dir)
-    if not gt_dir.is_dir():
-        raise ImageReadError(f"ground-truth folder {gt_dir} does not exist")
-    files = {p.stem: p for p in list_images(gt_dir)}
-    for stem in list(files):
-        # masks are often named <stem>_mask or <stem>_labels
-        for suffix in ("_mask", "_masks", "_labels", "_gt"):
-            if stem.endswith(suffix):
-                files.setdefault(stem[: -len(suffix)], files[stem])
-    found = {stem: files[stem] for stem in stems if stem in files}
-    if not found:
-        raise ImageReadError(
-            f"no mask in {gt_dir} has the stem of any image (e.g. {stems[0]}.png); "
-            "name masks like their images"
-        )
-    return found
-
-
-def score_labels(predictions: dict[str, np.ndarray], gt_files: dict[str, Path], *,
-                 per_image: dict | None = None) -> dict:
-    """Pooled pixel and object scores of predicted labels against masks (read by `as_label_image`).
-
-    ``per_image``, when given, receives each image's own summary by stem.
-    """
-    scores = DatasetScores()
-    for stem, gt_path in gt_files.items():
-        if stem not in predictions:
-            continue
-        gt = as_label_image(read_image(gt_path), str(gt_path))
-        pred = as_label_image(predictions[stem], stem)
-        if gt.shape != pred.shape:
-            raise ValueError(f"mask {gt_path} has shape {gt.shape} but the prediction has {pred.shape}; "
-                             "score labels made from the same images as the masks")
-        gt = _as_instances(gt)
-        scores.add(pred, gt)
-        if per_image is not None:
-            one = DatasetScores()
-            one.add(pred, gt)
-            per_image[stem] = one.summary()
-    return scores.summary()
-
-
-def as_label_image(array: np.ndarray, name: str = "mask") -> np.ndarray:
-    """Integer labels from a label or mask image as users save them.
-
-    RGB(A) masks: each colour is one label (black = background; alpha is not an object).
-    Float masks with whole-number values are labels; other float masks (soft masks,
-    probabilities) are objects where above half their maximum. NaN counts as background.
-    """
-    array = np.asarray(array)
-    if array.ndim >= 3 and array.shape[-1] in (3, 4) and array.shape[-2] > 4:
-        flat = np.ascontiguousarray(array[..., :3]).reshape(-1, 3)
-        values, inverse = np.unique(flat, axis=0, return_inverse=True)
-        ids = np.arange(1, len(values) + 1, dtype=np.int64)
-        black = np.flatnonzero((values == 0).all(axis=1))
-        if black.size:  # black keeps 0, the other colours 1..n
-            ids[black[0]] = 0
-            ids[black[0] + 1:] -= 1
-        return ids[inverse.ravel()].reshape(array.shape[:-1])
-    if array.dtype == np.bool_:
-        return array.astype(np.uint8)
-    if array.dtype.kind == "f":
-        finite = np.nan_to_num(array, nan=0.0, posinf=0.0, neginf=0.0)
-        if np.all(finite == np.round(finite)) and finite.min(initial=0) >= 0:
-            return finite.astype(np.int64)
-        top = float(finite.max(initial=0))
-        return (finite > top / 2).astype(np.uint8) if top > 0 else np.zeros(array.shape, np.uint8)
-    if array.dtype.kind == "i" and array.size and array.min() < 0:
-        raise ValueError(f"{name} has negative values; labels are 0 (background) and positive ids")
-    return array
-
-
-def _as_instances(mask: np.ndarray) -> np.ndarray:
-    """Binary masks become connected components; instance masks stay as they are."""
-    from scipy import ndimage as ndi
-
-    mask = np.asarray(mask)
-    if np.unique(mask).size <= 2:
-        return ndi.label(mask > 0)[0]
-    return mask
-
-
-def confident_objects(labels: np.ndarray, foreground: np.ndarray, *, min_confidence: float = 0.85,
-                      min_solidity: float = 0.8, min_area: int = 30) -> np.ndarray:
-    """Ids of objects a model segmented confidently and plausibly.
-
-    An object qualifies when its mean foreground probability is at least ``min_confidence``,
-    it does not touch the image border, its solidity is at least ``min_solidity`` and its area
-    at least ``min_area`` pixels.
-    """
-    from scipy import ndimage as ndi
-    from skimage.measure import regionprops_table
-    from skimage.segmentation import clear_border
-
-    ids = np.unique(labels)
-    ids = ids[ids > 0]
-    if ids.size == 0:
-        return ids
-    mean_prob = np.asarray(ndi.mean(foreground, labels=labels, index=ids))
-    inner = clear_border(labels)
-    props = regionprops_table(inner, properties=("label", "area", "solidity"))
-    plausible = set(
-        int(lab) for lab, area, sol in zip(props["label"], props["area"], props["solidity"])
-        if area >= min_area and sol >= min_solidity
-    )
-    return np.array([i for i, p in zip(ids, mean_prob) if p >= min_confidence and int(i) in plausible],
-                    dtype=ids.dtype)
-
-
-def _foreground_change(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
-    """1 - pooled foreground IoU between two rounds' predictions (0 = identical)."""
-    inter = union = 0
-    for stem, la in a.items():
-        fa, fb = la > 0, b[stem] > 0
-        inter += int(np.count_nonzero(fa & fb))
-        union += int(np.count_nonzero(fa | fb))
-    return 0.0 if union == 0 else 1.0 - inter / union
 
 
 def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minutes: float | None = None,
@@ -473,9 +171,33 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
         the best model so far (``train_model``'s cancel), and between images of segmentation.
         A round-1 model is then copied to ``model_out``; the summary says ``interrupted``.
     """
-    from .autoseg import autosegment
-    from .model.training import train_model
+    paths, out, model_path, gt_files = _checked_run(image_paths, out_dir, model_out, gt_dir, minutes=minutes,
+                                                    steps=steps, rounds=rounds, recipe=recipe)
+    planes = load_planes(paths)
+    decision = decide_recipe([plane.image for plane in planes], recipe)
+    if notify is not None:
+        notify(decision.line())
+    auto_labels = _autosegment_planes(planes, {**decision.autoseg, **_given(autoseg_params)}, progress, cancel_event)
+    run = _prepare_run(planes, auto_labels, decision, out, model_path, train_params=train_params,
+                       object_size=object_size)
+    run.summary = RunSummary(images=[str(p) for p in paths], out_dir=str(out), bank_path=str(run.bank.path),
+                             predict_params=dict(predict_params or {}), recipe=decision.to_dict(),
+                             model_path=str(model_path), bank_left_out=dict(run.bank.left_out))
+    if gt_files:
+        run.gt_files = gt_files
+        run.summary.baseline_scores = score_labels(per_file(planes, auto_labels), gt_files)
+    settings = _RoundSettings(minutes=minutes, steps=steps, rounds=rounds, seed=seed, scene_params=scene_params,
+                              predict_params=dict(predict_params or {}), min_gain=min_gain, pixel_size=pixel_size,
+                              progress=progress, cancel_event=cancel_event)
+    return _run_rounds(run, settings)
 
+
+def _checked_run(image_paths, out_dir, model_out, gt_dir, *, minutes, steps, rounds: int, recipe: str
+                 ) -> tuple[list[Path], Path, Path, dict[str, Path] | None]:
+    """The run's images, output folder, model path and ground truth; every argument checked before any work.
+
+    Outputs that cannot be written are found now, not after the training.
+    """
     if (minutes is None) == (steps is None):
         raise ValueError("give exactly one training budget: minutes or steps")
     if rounds < 1:
@@ -483,7 +205,6 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
     paths = list_images(image_paths)
     out = Path(out_dir)
     model_path = Path(model_out) if model_out else out / "model.keras"
-    # outputs that cannot be written are found now, not after the training
     if out.exists() and not out.is_dir():
         raise ValueError(f"output folder {out} is a file; give a folder (existing or new)")
     if model_path.suffix != ".keras" or model_path.is_dir():
@@ -492,124 +213,206 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
     if len(set(stems)) != len(stems):
         raise ValueError("two images share a file stem; outputs would overwrite each other — rename one")
     gt_files = find_ground_truth(gt_dir, stems) if gt_dir else None
-
     if recipe != "auto" and recipe not in RECIPES:
         raise ValueError(f"unknown recipe {recipe!r}; choose auto, {', '.join(RECIPES)}")
-    planes = load_planes(paths)
-    keys = [plane.key for plane in planes]
-    images = [plane.image for plane in planes]
-    decision = decide_recipe(images, recipe)
-    if notify is not None:
-        notify(decision.line())
-    autoseg_params = {**decision.autoseg, **_given(autoseg_params)}
-    auto_labels: dict[str, np.ndarray] = {}
+    return paths, out, model_path, gt_files
+
+
+def _autosegment_planes(planes: Sequence[Plane], params: dict, progress: Progress, cancel_event
+                        ) -> dict[str, np.ndarray]:
+    """Auto-segmentation of every plane, by ``Plane.key``; KeyboardInterrupt when ``cancel_event`` is set."""
+    from .autoseg import autosegment
+
+    labels: dict[str, np.ndarray] = {}
     for i, plane in enumerate(planes):
         if cancel_event is not None and cancel_event.is_set():
             raise KeyboardInterrupt
         progress("autoseg", i, len(planes), plane.key)
-        auto_labels[plane.key] = autosegment(plane.image, **autoseg_params)
+        labels[plane.key] = autosegment(plane.image, **params)
     progress("autoseg", len(planes), len(planes), "")
+    return labels
 
+
+@dataclass
+class _Run:
+    """A run's inputs and what its rounds share and grow (made by ``_prepare_run``)."""
+
+    out: Path
+    model_path: Path
+    planes: list[Plane]
+    factors: dict[str, float]  # each plane's zoom (``object_size``), by key
+    raw_images: list[np.ndarray]  # the planes at their working scale
+    work_images: list[np.ndarray]  # as the network sees them: the bank and backgrounds are cut from these
+    real_labels: list[np.ndarray]  # labels of the real crops: auto-segmentation, then the last round's model
+    bank: object
+    backgrounds: object
+    decision: RecipeDecision
+    train_params: dict
+    real_fraction: float
+    summary: RunSummary | None = None
+    gt_files: dict[str, Path] | None = None
+
+
+def _prepare_run(planes: list[Plane], auto_labels: dict[str, np.ndarray], decision: RecipeDecision, out: Path,
+                 model_path: Path, *, train_params: dict | None, object_size: float | None) -> _Run:
+    """Zoom the planes, then make the bank and the backgrounds in ``out`` (`recipe_inputs`)."""
+    keys = [plane.key for plane in planes]
     factors = {k: (object_scale(auto_labels[k], target_diameter=object_size) if object_size else 1.0)
                for k in keys}
     train_params, real_fraction = training_recipe(_given(train_params), base=decision.train)
-    raw_images = [zoom_image(image, factors[k]) for image, k in zip(images, keys)]
+    raw_images = [zoom_image(plane.image, factors[plane.key]) for plane in planes]
     work_labels = [zoom_labels(auto_labels[k], r.shape) for r, k in zip(raw_images, keys)]
-    real_labels = list(work_labels)
     if not any(labels.any() for labels in work_labels):  # found before anything is written
         raise ValueError("auto-segmentation found no objects in any image; try another --method or --polarity")
     out.mkdir(parents=True, exist_ok=True)
     inputs = recipe_inputs(out / "bank", [plane.path for plane in planes], raw_images, work_labels,
                            train_params.get("normalization", "percentile"))
-    work_images, bank, backgrounds = inputs.network_images, inputs.bank, inputs.backgrounds
-    if len(bank) == 0:
+    if len(inputs.bank) == 0:
         raise ValueError(
             "auto-segmentation found no objects in any image; try another --method or --polarity"
         )
-    summary = RunSummary(images=[str(p) for p in paths], out_dir=str(out), bank_path=str(bank.path),
-                         predict_params=dict(predict_params or {}), recipe=decision.to_dict(),
-                         model_path=str(model_path), bank_left_out=dict(bank.left_out))
+    return _Run(out=out, model_path=model_path, planes=list(planes), factors=factors, raw_images=raw_images,
+                work_images=inputs.network_images, real_labels=list(work_labels), bank=inputs.bank,
+                backgrounds=inputs.backgrounds, decision=decision, train_params=train_params,
+                real_fraction=real_fraction)
 
-    def stop(round_index: int, round_model: Path, during: str) -> RunSummary:
-        summary.interrupted = True
-        summary.stopped_because = f"interrupted during {during} of round {round_index}"
-        if summary.best_round is None and round_model.is_file():  # the only model of this run
-            _copy_model(round_model, model_path)
-        elif summary.best_round is None:
-            summary.model_path = ""
-        (out / "summary.json").write_text(summary.to_json())
-        return summary
 
-    if gt_files:
-        summary.baseline_scores = score_labels(per_file(planes, auto_labels), gt_files)
+@dataclass(frozen=True)
+class _RoundSettings:
+    """``run_pipeline``'s arguments that every round reads."""
 
-    rounds_dir = out / "rounds"
+    minutes: float | None
+    steps: int | None
+    rounds: int
+    seed: int
+    scene_params: dict | None
+    predict_params: dict
+    min_gain: float
+    pixel_size: object
+    progress: Progress
+    cancel_event: object
+
+
+def _run_rounds(run: _Run, settings: _RoundSettings) -> RunSummary:
+    """Train, segment and score round after round until one stops helping; write ``summary.json``."""
+    summary = run.summary
     previous: dict[str, np.ndarray] | None = None
     best_score = -1.0
-    for round_index in range(1, rounds + 1):
-        round_model = rounds_dir / f"round{round_index}.keras"
-        if round_index > 1:  # fine-tune the previous round's model on the grown bank
-            _copy_model(rounds_dir / f"round{round_index - 1}.keras", round_model)
-        t0 = time.perf_counter()
-        result = train_model(
-            training_objects(bank, **DEFAULT_BANK_FILTER), backgrounds, round_model, minutes=minutes, steps=steps,
-            seed=seed + round_index,
-            resume=round_index > 1, scene_params=scene_params,
-            **real_image_params(zip(raw_images, real_labels), real_fraction),
-            callbacks=[lambda p, r=round_index: progress(
-                f"train round {r}", p.step, p.total_steps or 0, f"loss {p.loss:.3f}")],
-            cancel_event=cancel_event, **train_params,
-        )
-        train_seconds = time.perf_counter() - t0
-        if round_model.is_file():
-            _record_in_sidecar(round_model, recipe=decision.to_dict())
+    for round_index in range(1, settings.rounds + 1):
+        round_model = run.out / "rounds" / f"round{round_index}.keras"
+        result, train_seconds = _train_round(run, settings, round_index, round_model)
         if result.cancelled:
-            return stop(round_index, round_model, "training")
-        predictions: dict[str, np.ndarray] = {}
-        foregrounds: dict[str, np.ndarray] = {}
-        for i, plane in enumerate(planes):
-            if cancel_event is not None and cancel_event.is_set():
-                return stop(round_index, round_model, "segmentation")
-            progress("segment", i, len(planes), plane.key)
-            labels, prob = predict_at_scale(round_model, plane.image, factors[plane.key], **(predict_params or {}))
-            predictions[plane.key], foregrounds[plane.key] = labels, prob[..., 0]
-        progress("segment", len(planes), len(planes), "")
-        scores = score_labels(per_file(planes, predictions), gt_files) if gt_files else None
+            return _stop(run, round_index, round_model, "training")
+        segmented = _segment_planes(run, settings, round_model)
+        if segmented is None:
+            return _stop(run, round_index, round_model, "segmentation")
+        predictions, foregrounds = segmented
+        scores = score_labels(per_file(run.planes, predictions), run.gt_files) if run.gt_files else None
         change = _foreground_change(previous, predictions) if previous is not None else None
         summary.rounds.append(RoundResult(
-            round=round_index, bank_size=len(bank), model_path=str(round_model),
+            round=round_index, bank_size=len(run.bank), model_path=str(round_model),
             train_seconds=round(train_seconds, 1), best_val_iou=result.best_metric,
             scores=scores, change_from_previous=change,
         ))
         score = scores["object_f1"] if scores else None
-        improved = score is None or score > best_score + min_gain
+        improved = score is None or score > best_score + settings.min_gain
         if improved:
-            _write_outputs(out, planes, predictions, progress, pixel_size)
-            _copy_model(round_model, model_path)
+            _write_outputs(run.out, run.planes, predictions, settings.progress, settings.pixel_size)
+            _copy_model(round_model, run.model_path)
             best_score = score if score is not None else best_score
             summary.best_round = round_index
-        if round_index == rounds:
-            summary.stopped_because = f"reached --rounds {rounds}"
+        summary.stopped_because = _reason_to_stop(round_index, settings, improved, change)
+        if summary.stopped_because:
             break
-        if not improved:
-            summary.stopped_because = f"round {round_index} did not raise object F1 by {min_gain}"
-            break
-        if change is not None and change < min_gain:
-            summary.stopped_because = f"round {round_index} changed the segmentation by less than {min_gain}"
-            break
-        added = 0
-        if real_fraction > 0:  # the next round's real crops are labelled by this round's model
-            real_labels = [zoom_labels(predictions[k], work.shape) for k, work in zip(keys, work_images)]
-        for plane, work in zip(planes, work_images):
-            ids = confident_objects(predictions[plane.key], foregrounds[plane.key])
-            added += bank.add_from_labels(work, zoom_labels(predictions[plane.key], work.shape), ids=ids,
-                                          source=str(plane.path),
-                                          method=f"self-training round {round_index}")
         previous = predictions
-        if added == 0:
+        if _grow_bank(run, predictions, foregrounds, round_index) == 0:
             summary.stopped_because = f"round {round_index} found no new confident objects"
             break
-    (out / "summary.json").write_text(summary.to_json())
+    (run.out / "summary.json").write_text(summary.to_json())
+    return summary
+
+
+def _train_round(run: _Run, settings: _RoundSettings, round_index: int, round_model: Path):
+    """Train round ``round_index``'s model (round 2 on: fine-tune the previous one on the grown bank).
+
+    Returns ``train_model``'s result and the seconds it took.
+    """
+    from .model.training import train_model
+
+    progress = settings.progress
+    if round_index > 1:
+        _copy_model(run.out / "rounds" / f"round{round_index - 1}.keras", round_model)
+    t0 = time.perf_counter()
+    result = train_model(
+        training_objects(run.bank, **DEFAULT_BANK_FILTER), run.backgrounds, round_model, minutes=settings.minutes,
+        steps=settings.steps, seed=settings.seed + round_index,
+        resume=round_index > 1, scene_params=settings.scene_params,
+        **real_image_params(zip(run.raw_images, run.real_labels), run.real_fraction),
+        callbacks=[lambda p, r=round_index: progress(
+            f"train round {r}", p.step, p.total_steps or 0, f"loss {p.loss:.3f}")],
+        cancel_event=settings.cancel_event, **run.train_params,
+    )
+    train_seconds = time.perf_counter() - t0
+    if round_model.is_file():
+        _record_in_sidecar(round_model, recipe=run.decision.to_dict())
+    return result, train_seconds
+
+
+def _segment_planes(run: _Run, settings: _RoundSettings, round_model: Path
+                    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None:
+    """Labels and foreground probabilities of every plane by the round's model; None when cancelled."""
+    predictions: dict[str, np.ndarray] = {}
+    foregrounds: dict[str, np.ndarray] = {}
+    planes, progress = run.planes, settings.progress
+    for i, plane in enumerate(planes):
+        if settings.cancel_event is not None and settings.cancel_event.is_set():
+            return None
+        progress("segment", i, len(planes), plane.key)
+        labels, prob = predict_at_scale(round_model, plane.image, run.factors[plane.key], **settings.predict_params)
+        predictions[plane.key], foregrounds[plane.key] = labels, prob[..., 0]
+    progress("segment", len(planes), len(planes), "")
+    return predictions, foregrounds
+
+
+def _reason_to_stop(round_index: int, settings: _RoundSettings, improved: bool, change: float | None) -> str:
+    """Why the rounds end after this one ("" to go on)."""
+    min_gain = settings.min_gain
+    if round_index == settings.rounds:
+        return f"reached --rounds {settings.rounds}"
+    if not improved:
+        return f"round {round_index} did not raise object F1 by {min_gain}"
+    if change is not None and change < min_gain:
+        return f"round {round_index} changed the segmentation by less than {min_gain}"
+    return ""
+
+
+def _grow_bank(run: _Run, predictions: dict[str, np.ndarray], foregrounds: dict[str, np.ndarray],
+               round_index: int) -> int:
+    """Bank the objects this round segmented confidently; how many were new.
+
+    With real crops, the next round's are labelled by this round's model.
+    """
+    from .bank import LabelledImage, add_labelled_images
+
+    if run.real_fraction > 0:
+        run.real_labels = [zoom_labels(predictions[plane.key], work.shape)
+                           for plane, work in zip(run.planes, run.work_images)]
+    confident = (LabelledImage(work, zoom_labels(predictions[plane.key], work.shape), source=str(plane.path),
+                               ids=confident_objects(predictions[plane.key], foregrounds[plane.key]))
+                 for plane, work in zip(run.planes, run.work_images))
+    return add_labelled_images(run.bank, confident, method=f"self-training round {round_index}")
+
+
+def _stop(run: _Run, round_index: int, round_model: Path, during: str) -> RunSummary:
+    """End an interrupted run: keep round 1's model when no round finished, write ``summary.json``."""
+    summary = run.summary
+    summary.interrupted = True
+    summary.stopped_because = f"interrupted during {during} of round {round_index}"
+    if summary.best_round is None and round_model.is_file():  # the only model of this run
+        _copy_model(round_model, run.model_path)
+    elif summary.best_round is None:
+        summary.model_path = ""
+    (run.out / "summary.json").write_text(summary.to_json())
     return summary
 
 

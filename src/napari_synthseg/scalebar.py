@@ -202,27 +202,13 @@ def _box_in_corner(window: np.ndarray, shape: tuple[int, int], contrast: float):
     min_h, max_h = max(8, int(0.008 * hs)), max(12, int(0.2 * hs))
     min_w, max_w = max(32, int(0.04 * ws)), width
     near = max(10, int(0.03 * max(hs, ws)))
-    # Noise and texture make short, scattered steps; the threshold sits above them.
-    noise = 1.4826 * float(np.median(np.abs(np.diff(window[::2, ::2], axis=1)))) / np.sqrt(2)
-    threshold = max(0.08 * contrast, 5.0 * noise)
-    line_threshold = max(threshold, 5.0 * np.sqrt(3.0) * noise)
-    tolerance = max(0.4 * threshold, 3.0 * noise)
-    # Steps between rows (horizontal edges) and between columns (vertical edges); the
-    # extra last row/column stands for the image border, which closes a flush box.
-    horizontal = np.ones((height + 1, width), dtype=bool)
-    horizontal[:-1] = _straight_edges(window, threshold, line_threshold, tolerance)
-    vertical = np.ones((width + 1, height), dtype=bool)
-    vertical[:-1] = _straight_edges(np.ascontiguousarray(window.T), threshold, line_threshold, tolerance)
-
+    horizontal, vertical, noise = _edge_maps(window, contrast)
     top = _line_candidates(horizontal[:-1], max(12, int(0.6 * min_w)), 32)
     left = _line_candidates(vertical[:-1], max(6, int(0.7 * min_h)), 96)
     if top.size == 0 or left.size == 0:
         return None
     bottom = np.append(top[top >= height - near], height)
     right = np.append(left[left >= width - near], width)
-
-    h_counts = np.pad(np.cumsum(horizontal, axis=1, dtype=np.int32), ((0, 0), (1, 0)))
-    v_counts = np.pad(np.cumsum(vertical, axis=1, dtype=np.int32), ((0, 0), (1, 0)))
     y0 = top[:, None, None, None]
     y1 = bottom[None, :, None, None]
     x0 = left[None, None, :, None]
@@ -232,6 +218,48 @@ def _box_in_corner(window: np.ndarray, shape: tuple[int, int], contrast: float):
     if not ok.any():
         return None
     y0, y1, x0, x1 = (np.broadcast_to(a, ok.shape)[ok] for a in (y0, y1, x0, x1))
+    good, score = _outlined_boxes(horizontal, vertical, y0, y1, x0, x1)
+    if not good.any():
+        return None
+    order = np.flatnonzero(good)
+    order = order[np.argsort(-score[order], kind="stable")]
+    for index in order[:64]:
+        box = (int(y0[index]), int(y1[index]), int(x0[index]), int(x1[index]))
+        if _has_flat_rim(window, box, max(0.06 * contrast, 3.0 * noise)):
+            return _snap_sides(window, box)
+    return None
+
+
+def _edge_maps(window: np.ndarray, contrast: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Straight steps between rows (horizontal edges) and between columns (vertical edges) of a window.
+
+    Returns ``(horizontal, vertical, noise)``: bool maps of shape ``(height + 1, width)`` and
+    ``(width + 1, height)`` whose extra last row stands for the image border (which closes a
+    flush box), and the window's noise level.
+    """
+    height, width = window.shape
+    # Noise and texture make short, scattered steps; the threshold sits above them.
+    noise = 1.4826 * float(np.median(np.abs(np.diff(window[::2, ::2], axis=1)))) / np.sqrt(2)
+    threshold = max(0.08 * contrast, 5.0 * noise)
+    line_threshold = max(threshold, 5.0 * np.sqrt(3.0) * noise)
+    tolerance = max(0.4 * threshold, 3.0 * noise)
+    horizontal = np.ones((height + 1, width), dtype=bool)
+    horizontal[:-1] = _straight_edges(window, threshold, line_threshold, tolerance)
+    vertical = np.ones((width + 1, height), dtype=bool)
+    vertical[:-1] = _straight_edges(np.ascontiguousarray(window.T), threshold, line_threshold, tolerance)
+    return horizontal, vertical, noise
+
+
+def _outlined_boxes(horizontal: np.ndarray, vertical: np.ndarray, y0: np.ndarray, y1: np.ndarray,
+                    x0: np.ndarray, x1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which candidate boxes the edge maps outline, and each one's score (higher: better outlined).
+
+    ``y0, y1, x0, x1`` are the candidates' sides (1D, one entry per box) in a window of the edge
+    maps' size (`_edge_maps`).
+    """
+    height, width = vertical.shape[1], horizontal.shape[1]
+    h_counts = np.pad(np.cumsum(horizontal, axis=1, dtype=np.int32), ((0, 0), (1, 0)))
+    v_counts = np.pad(np.cumsum(vertical, axis=1, dtype=np.int32), ((0, 0), (1, 0)))
     # A side at row y0 spans columns x0..x1 inclusive of the corner pixels.
     x_end, y_end = np.minimum(x1 + 1, width), np.minimum(y1 + 1, height)
     cover = np.stack([
@@ -264,18 +292,10 @@ def _box_in_corner(window: np.ndarray, shape: tuple[int, int], contrast: float):
         | (((h_counts[y1, np.maximum(x0 - 1, before)] - h_counts[y1, before]) > 0.6 * reach_x) & (y1 < height))
     )
     good &= ~runs_on
-    if not good.any():
-        return None
     # Rank by the outline seen less what is missing: sub-boxes inside the box (the bar,
     # the text panel) see less of it, boxes stretched over a grain miss more.
     score = seen - 0.5 * (lengths.sum(axis=0) - seen)
-    order = np.flatnonzero(good)
-    order = order[np.argsort(-score[order], kind="stable")]
-    for index in order[:64]:
-        box = (int(y0[index]), int(y1[index]), int(x0[index]), int(x1[index]))
-        if _has_flat_rim(window, box, max(0.06 * contrast, 3.0 * noise)):
-            return _snap_sides(window, box)
-    return None
+    return good, score
 
 
 def _snap_sides(window: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:

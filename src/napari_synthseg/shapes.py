@@ -156,8 +156,17 @@ def split_at_necks(mask: np.ndarray, *, neck_ratio: float = NECK_RATIO, min_part
     basins = watershed(-dist, markers, mask=mask, connectivity=2)
     height = np.asarray(ndi.maximum(dist, basins, np.arange(k + 1)), dtype=np.float64)
     area = np.bincount(basins.ravel(), minlength=k + 1).astype(np.int64)
+    roots = _merged_basins(_basin_passes(basins, dist, k), height, area, k, neck_ratio=neck_ratio,
+                           min_part_area=min_part_area)
+    kept = np.unique(roots[1:])
+    lut = np.zeros(k + 1, dtype=np.int32)
+    lut[1:] = np.searchsorted(kept, roots[1:]) + 1
+    return lut[basins], int(kept.size)
 
-    # The pass between two basins: the highest of min(dist) over their touching (8-neighbour) pixel pairs.
+
+def _basin_passes(basins: np.ndarray, dist: np.ndarray, k: int) -> dict[tuple[int, int], float]:
+    """The pass between each two touching basins ``(a, b)``, a < b: the highest min(dist) over their
+    touching (8-neighbour) pixel pairs."""
     passes: dict[tuple[int, int], float] = {}
     for a, b, da, db in ((basins[:-1], basins[1:], dist[:-1], dist[1:]),
                          (basins[:, :-1], basins[:, 1:], dist[:, :-1], dist[:, 1:]),
@@ -174,7 +183,15 @@ def split_at_necks(mask: np.ndarray, *, neck_ratio: float = NECK_RATIO, min_part
         for key, value in zip(keys[order][last], level[order][last]):
             pair = divmod(int(key), k + 1)
             passes[pair] = max(passes.get(pair, 0.0), float(value))
+    return passes
 
+
+def _merged_basins(passes: dict[tuple[int, int], float], height: np.ndarray, area: np.ndarray, k: int, *,
+                   neck_ratio: float, min_part_area: int) -> np.ndarray:
+    """Each basin's root after merging, highest pass first, every pair that is not a neck (``split_at_necks``).
+
+    ``height`` and ``area`` (per basin, 0 = outside) are updated in place as basins merge.
+    """
     parent = list(range(k + 1))
 
     def root(i: int) -> int:
@@ -204,11 +221,7 @@ def split_at_necks(mask: np.ndarray, *, neck_ratio: float = NECK_RATIO, min_part
                 pair = (min(c, d), max(c, d))
                 merged[pair] = max(merged.get(pair, 0.0), level)
         passes = merged
-    roots = np.array([root(i) for i in range(k + 1)])
-    kept = np.unique(roots[1:])
-    lut = np.zeros(k + 1, dtype=np.int32)
-    lut[1:] = np.searchsorted(kept, roots[1:]) + 1
-    return lut[basins], int(kept.size)
+    return np.array([root(i) for i in range(k + 1)])
 
 
 def _is_flat(mask: np.ndarray, image: np.ndarray | None) -> bool:

@@ -114,54 +114,71 @@ def process_large(image, output_path: str | os.PathLike, segment_tile, *, tile: 
     t_start = time.perf_counter()
     tile, overlap = int(tile), int(overlap)
     _check_tiling(tile, overlap, min_overlap)
-    output_path = Path(output_path)
-    suffix = output_path.suffix.lower()
-    if suffix not in (".zarr", ".tif", ".tiff"):
-        raise LargeImageError(f"output {output_path} must end in .zarr, .tif or .tiff")
-    if output_path.exists() and not overwrite:
-        raise FileExistsError(f"{output_path} exists; remove it or pass overwrite=True")
+    output_path = _checked_output_path(output_path, overwrite)
     source = open_image(image, rgb=rgb)
     if pixel_size is None and isinstance(image, (str, os.PathLike)):
         pixel_size = input_pixel_size(image)
     if isinstance(segment_tile, TileSegmenter):
         segment_tile = segment_tile.prepare(source)
     blocks = _grid(source, tile)
+    work, out_shape = _tile_store(output_path, source, tile, zarr_format)
+    try:
+        with _Runner(scheduler, num_workers) as runner:
+            n_objects, merged = segment_and_stitch(runner, source, segment_tile, blocks, overlap, str(work),
+                                                   min_overlap, int(min_area), _Ticker(progress, 2 * len(blocks)))
+        _write_stitched(output_path, work, source, pixel_size, {"kind": "labels", "tile": tile, "overlap": overlap,
+                                                                "n_objects": n_objects}, tile=tile)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return LargeResult(output_path=output_path, shape=out_shape, n_objects=n_objects, n_tiles=len(blocks),
+                       merged=merged, seconds=time.perf_counter() - t_start, scheduler=_describe(scheduler))
+
+
+class _Ticker:
+    """A runner's callback that counts finished tasks and reports ``progress(done, total)`` after each."""
+
+    def __init__(self, progress: ProgressCallback | None, total: int, done: int = 0):
+        self.progress, self.total, self.done = progress, total, done
+
+    def __call__(self, _result=None) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+
+def _checked_output_path(output_path: str | os.PathLike, overwrite: bool) -> Path:
+    """``output_path`` as a Path, checked to be ``.zarr``/``.tif``/``.tiff`` and free unless ``overwrite``."""
+    output_path = Path(output_path)
+    if output_path.suffix.lower() not in (".zarr", ".tif", ".tiff"):
+        raise LargeImageError(f"output {output_path} must end in .zarr, .tif or .tiff")
+    if output_path.exists() and not overwrite:
+        raise FileExistsError(f"{output_path} exists; remove it or pass overwrite=True")
+    return output_path
+
+
+def _tile_store(output_path: Path, source, tile: int, zarr_format: int) -> tuple[Path, tuple[int, ...]]:
+    """A new temporary zarr array beside ``output_path`` for the stitched labels; its path and shape."""
+    import zarr
+
     height, width = source.spatial_shape
     out_shape = source.plane_shape + (height, width)
     chunks = tuple(1 for _ in source.plane_shape) + (min(tile, height), min(tile, width))
-
-    import zarr
-
     output_path.parent.mkdir(parents=True, exist_ok=True)
     work = _tmp_sibling(output_path.with_suffix(".zarr"))
     zarr.open_array(str(work), mode="w", shape=out_shape, chunks=chunks, dtype="uint32", fill_value=0,
                     zarr_format=zarr_format)
-    total = 2 * len(blocks)
-    done = 0
+    return work, out_shape
 
-    def tick(_result) -> None:
-        nonlocal done
-        done += 1
-        if progress is not None:
-            progress(done, total)
 
-    try:
-        with _Runner(scheduler, num_workers) as runner:
-            n_objects, merged = segment_and_stitch(runner, source, segment_tile, blocks, overlap, str(work),
-                                                   min_overlap, int(min_area), tick)
-        if suffix == ".zarr":
-            write_ome_output(output_path, zarr.open_array(str(work), mode="r"), _lazy_gray(source, tile),
-                              pixel_size, {"kind": "labels", "tile": tile, "overlap": overlap,
-                                           "n_objects": n_objects}, chunk=tile)
-            shutil.rmtree(work, ignore_errors=True)
-        else:
-            _write_tiff_from_zarr(work, output_path, pixel_size=pixel_size)
-            shutil.rmtree(work, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    return LargeResult(output_path=output_path, shape=out_shape, n_objects=n_objects, n_tiles=len(blocks),
-                       merged=merged, seconds=time.perf_counter() - t_start, scheduler=_describe(scheduler))
+def _write_stitched(output_path: Path, work: Path, source, pixel_size, attributes: dict, *, tile: int) -> None:
+    """Write the stitched labels in ``work`` as the OME-Zarr or TIFF ``output_path`` (which appears when whole)."""
+    import zarr
+
+    if output_path.suffix.lower() == ".zarr":
+        write_ome_output(output_path, zarr.open_array(str(work), mode="r"), _lazy_gray(source, tile),
+                          pixel_size, attributes, chunk=tile)
+    else:
+        _write_tiff_from_zarr(work, output_path, pixel_size=pixel_size)
 
 
 @dataclass
@@ -374,32 +391,32 @@ def run_batch(paths, out_dir: str | os.PathLike, segment, *, scheduler=None, ski
                                         zarr_out=zarr_out, params=params, skip_existing=skip_existing,
                                         overwrite=overwrite)
     out_dir.mkdir(parents=True, exist_ok=True)
-    total = len(inputs)
-    done = len(report.failed) + len(report.skipped)
-    if progress is not None and done:
-        progress(done, total)
-
-    def tick(_result) -> None:
-        nonlocal done
-        done += 1
-        if progress is not None:
-            progress(done, total)
-
+    tick = _Ticker(progress, len(inputs), done=len(report.failed) + len(report.skipped))
+    if progress is not None and tick.done:
+        progress(tick.done, tick.total)
     with _Runner(scheduler, num_workers) as runner:
         _run_whole_images(runner, small, segment, rgb, records, pixel_size, report, tick)
-        for path, out in large:
-            try:
-                record_path(out).unlink(missing_ok=True)
-                result = process_large(path, out, segment, tile=tile, overlap=overlap,
-                                       scheduler=runner.client or scheduler, rgb=rgb, overwrite=True,
-                                       num_workers=num_workers, pixel_size=pixel_size)
-                if path.name in records:
-                    write_record(out, records[path.name])
-            except Exception as exc:
-                report.failed[path.name] = f"{type(exc).__name__}: {exc}"
-            else:
-                report.written[path.name] = out
-                report.n_objects[path.name] = result.n_objects
-            tick(None)
+        _run_large_images(runner, large, segment, records, report, tick, scheduler=scheduler, tile=tile,
+                          overlap=overlap, rgb=rgb, num_workers=num_workers, pixel_size=pixel_size)
     report.seconds = time.perf_counter() - t_start
     return report
+
+
+def _run_large_images(runner: _Runner, large: list, segment, records: dict, report: BatchReport,
+                      tick: Callable[[Any], None], *, scheduler, tile: int, overlap: int, rgb, num_workers,
+                      pixel_size) -> None:
+    """Segment the images too large to read whole, one after the other tile by tile, into ``report``."""
+    for path, out in large:
+        try:
+            record_path(out).unlink(missing_ok=True)
+            result = process_large(path, out, segment, tile=tile, overlap=overlap,
+                                   scheduler=runner.client or scheduler, rgb=rgb, overwrite=True,
+                                   num_workers=num_workers, pixel_size=pixel_size)
+            if path.name in records:
+                write_record(out, records[path.name])
+        except Exception as exc:
+            report.failed[path.name] = f"{type(exc).__name__}: {exc}"
+        else:
+            report.written[path.name] = out
+            report.n_objects[path.name] = result.n_objects
+        tick(None)
