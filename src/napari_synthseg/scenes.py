@@ -33,7 +33,7 @@ from .scene_pasting import (
 )
 
 #: Scene settings that training uses unless told otherwise (chosen by measurement:
-#: docs/benchmarks.md, "Recipe choice"). ``synthesize_scene``'s own defaults stay neutral.
+#: docs/benchmarks-archive.md, "Scene recipe"). ``synthesize_scene``'s own defaults stay neutral.
 TRAINING_SCENE_PARAMS = {
     "coverage": (0.05, 0.6), "group_prob": 0.7, "restyle_prob": 0.3, "invert_prob": 0.0, "rim_prob": 0.2,
 }

@@ -2,7 +2,7 @@
 
 Short CPU trainings end wherever the last noisy batches left the weights; validating and
 saving the running average instead gives a steadier model (``train_model(weight_average=...)``;
-measured in docs/benchmarks.md, "Network size, test-time augmentation and weight averaging").
+measured in docs/benchmarks-archive.md, "Network size, test-time augmentation and weight averaging").
 """
 
 from __future__ import annotations
