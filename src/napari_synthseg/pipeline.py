@@ -16,7 +16,6 @@ import numpy as np
 
 from .image_io import ImageReadError, list_images, read_image, to_gray, write_png, write_tiff
 from .metrics import DatasetScores
-from .model.params import TrainingParams
 from .overlay import make_overlay
 from .recipe import RECIPES, RecipeDecision, choose_recipe
 from .recipe import recipe as named_recipe
@@ -425,7 +424,7 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
                  steps: int | None = None, rounds: int = 1, model_out: str | Path | None = None,
                  gt_dir: str | Path | None = None, autoseg_params: dict | None = None,
                  train_params: dict | None = None, predict_params: dict | None = None,
-                 scene_params: dict | None = None, min_gain: float = 0.005, seed: int = TrainingParams.seed,
+                 scene_params: dict | None = None, min_gain: float = 0.005, seed: int = 0,
                  object_size: float | None = None, recipe: str = "auto",
                  progress: Progress = _no_progress, cancel_event=None,
                  notify: Callable[[str], None] | None = None, pixel_size=None) -> RunSummary:

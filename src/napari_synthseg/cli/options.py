@@ -25,8 +25,8 @@ def core_default(function, name: str):
     return inspect.signature(function).parameters[name].default
 
 
-#: The seed of the commands that make scenes or train (``synth``, ``train``, ``run``): the pipeline's,
-#: which is the training's (``TrainingParams.seed``).
+#: The seed of the commands that make scenes or train (``synth``, ``train``, ``run``): the pipeline's
+#: (``tests/test_cli_defaults.py`` holds it equal to ``TrainingParams.seed``).
 DEFAULT_SEED = core_default(run_pipeline, "seed")
 
 _PIXEL_SIZE_HELP = ("pixel size with its unit, e.g. 2.5nm or 0.01um, for every image: overrides what the files "
