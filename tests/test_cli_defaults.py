@@ -8,14 +8,15 @@ import pytest
 from napari_synthseg import largeimage, model
 from napari_synthseg.autoseg import AutosegParams
 from napari_synthseg.cli import build_parser
-from napari_synthseg.cli.bank_commands import SCENE_SIZE
 from napari_synthseg.cli.run_commands import DEMO_MINUTES
 from napari_synthseg.curation import Curation
-from napari_synthseg.instances import DEFAULT_MIN_AREA
+from napari_synthseg.instances import DEFAULT_MIN_AREA, DEFAULT_THRESHOLD, probabilities_to_instances
 from napari_synthseg.largeimage import DEFAULT_BLOCK, DEFAULT_HALO, DEFAULT_IN_MEMORY_PIXELS, ModelSegmenter
+from napari_synthseg.model import PredictionParams, TrainingParams
 from napari_synthseg.pipeline import run_pipeline
-from napari_synthseg.retraining import retrain_round
+from napari_synthseg.retraining import fine_tune, retrain_round
 from napari_synthseg.sample_data import write_sample_folder
+from napari_synthseg.scene_params import SceneParams
 
 #: The arguments each command needs to parse (its required ones).
 REQUIRED = {
@@ -45,14 +46,13 @@ def _training_defaults():
 #: (command, option) -> the library's default it must equal; every numeric option with a default is here.
 BATCH = {"chunk": DEFAULT_BLOCK, "halo": DEFAULT_HALO, "in_memory_pixels": DEFAULT_IN_MEMORY_PIXELS}
 AUTOSEG = {name: getattr(AutosegParams(), name) for name in ("sigma", "min_area", "max_area", "threshold")}
-TRAINING = {"base_filters": model.DEFAULT_BASE_FILTERS, "depth": model.DEFAULT_DEPTH,
-            "seed": _default(run_pipeline, "seed")}
+TRAINING = {name: getattr(TrainingParams(), name) for name in ("base_filters", "depth", "seed")}
+PREDICTION = {name: getattr(PredictionParams(), name) for name in ("tile", "batch_size", "min_confidence", "min_area")}
 NUMERIC_DEFAULTS = {
     "autoseg": {**AUTOSEG, **BATCH},
-    "predict": {"tile": model.DEFAULT_TILE, "batch_size": model.DEFAULT_BATCH,
-                "min_confidence": model.DEFAULT_MIN_CONFIDENCE, "min_area": DEFAULT_MIN_AREA, **BATCH},
-    "synth": {"seed": _default(run_pipeline, "seed"), "size": list(SCENE_SIZE)},
-    "train": {**TRAINING, "patch": None, "batch_size": None},  # None: train_model's own (checked below)
+    "predict": {**PREDICTION, **BATCH},
+    "synth": {"seed": TrainingParams().seed, "size": list(SceneParams().shape)},
+    "train": {**TRAINING, "patch": TrainingParams().patch, "batch_size": TrainingParams().batch_size},
     "run": {**AUTOSEG, **TRAINING, "rounds": _default(run_pipeline, "rounds")},
     "retrain": {"curated_fraction": _default(retrain_round, "curated_fraction"),
                 "ring_px": _default(retrain_round, "ring_px"), "seed": _default(retrain_round, "seed")},
@@ -120,15 +120,67 @@ def test_retrain_ring_default_is_the_curations():
     assert f"[{_default(Curation.known, 'ring_px')}]" in _subparsers()["retrain"].format_help()
 
 
-def test_train_leaves_patch_batch_and_xla_to_train_model():
-    """Left out, --patch, --batch-size and --xla are not passed: train_model's own defaults apply."""
+def test_train_options_default_to_the_training_params():
+    """Each training option starts at TrainingParams' default, and --help shows it."""
+    defaults = TrainingParams()
+    args = _defaults("train", *REQUIRED["train"])
+    help_text = " ".join(_subparsers()["train"].format_help().split())
+    for name in ("patch", "batch_size", "base_filters", "depth", "lr_schedule", "xla", "seed"):
+        assert args[name] == getattr(defaults, name), name
+        assert f"[{getattr(defaults, name)}]" in help_text, name
+    assert f"({defaults.steps_per_epoch} steps each)" in help_text
+    run = _defaults("run", *REQUIRED["run"])
+    for name in ("base_filters", "depth", "lr_schedule", "xla", "seed"):
+        assert run[name] == getattr(defaults, name), name
+
+
+def test_train_options_are_train_models_defaults():
+    """train_model's signature reads the same TrainingParams, so the CLI's defaults train as train_model's."""
     params = _training_defaults()
     args = _defaults("train", *REQUIRED["train"])
-    assert (args["patch"], args["batch_size"], args["xla"]) == (None, None, None)
-    assert f"[the training's default: {params['xla'].default}]" in " ".join(
-        _subparsers()["train"].format_help().split())
-    for name in ("base_filters", "depth", "lr_schedule", "seed"):
+    for name in ("patch", "batch_size", "base_filters", "depth", "lr_schedule", "xla", "seed"):
         assert args[name] == params[name].default, name
+
+
+def test_predict_and_run_prediction_options_default_to_the_prediction_params():
+    defaults = PredictionParams()
+    predict = _defaults("predict", *REQUIRED["predict"])
+    for name in ("tile", "batch_size", "min_area", "min_confidence", "augment", "ignore_box"):
+        assert predict[name] == getattr(defaults, name), name
+    help_text = " ".join(_subparsers()["predict"].format_help().split())
+    for shown in (defaults.tile, defaults.batch_size, defaults.min_area, f"{defaults.min_confidence:g}"):
+        assert f"[{shown}]" in help_text
+    assert _defaults("run", *REQUIRED["run"])["augment"] == defaults.augment
+
+
+def test_synth_size_is_the_scene_params_shape():
+    height, width = SceneParams().shape
+    assert _defaults("synth", *REQUIRED["synth"])["size"] == [height, width]
+    assert f"[{height} {width}]" in " ".join(_subparsers()["synth"].format_help().split())
+
+
+def test_each_seed_default_is_the_training_params():
+    """The pipeline, a curation round and a fine-tuning start at TrainingParams' seed (the CLI's --seed)."""
+    seed = TrainingParams().seed
+    for function in (run_pipeline, retrain_round, fine_tune):
+        assert _default(function, "seed") == seed, function.__name__
+    for command in ("synth", "train", "run", "retrain"):
+        assert _defaults(command, *REQUIRED[command])["seed"] == seed, command
+
+
+def test_the_instance_defaults_are_written_once():
+    """PredictionParams reads the instance step's threshold, hole filling and method; ModelSegmenter reads both."""
+    instance = inspect.signature(probabilities_to_instances).parameters
+    defaults = PredictionParams()
+    assert instance["threshold"].default == DEFAULT_THRESHOLD == defaults.threshold
+    for name in ("min_area", "fill_holes", "method", "fill_contours"):
+        assert getattr(defaults, name) == instance[name].default, name
+    segmenter = ModelSegmenter()
+    for name in ("tile", "overlap", "batch_size", "threshold", "min_area", "fill_holes", "method", "augment",
+                 "ignore_box"):
+        assert getattr(segmenter, name) == getattr(defaults, name), name
+    # the segmenter filters by confidence only when told (the CLI passes --min-confidence)
+    assert segmenter.min_confidence == instance["min_confidence"].default
 
 
 def test_library_functions_share_the_same_defaults():
@@ -139,3 +191,13 @@ def test_library_functions_share_the_same_defaults():
         params = inspect.signature(function).parameters
         assert (params["tile"].default, params["overlap"].default) == (DEFAULT_BLOCK, DEFAULT_HALO)
     assert inspect.signature(largeimage.run_batch).parameters["in_memory_pixels"].default == DEFAULT_IN_MEMORY_PIXELS
+
+
+def test_depth_option_allows_the_depths_the_network_builds(capsys):
+    """--depth is checked against the same MAX_DEPTH as TrainingParams, before any work."""
+    from napari_synthseg.cli import main
+    from napari_synthseg.model.params import MAX_DEPTH
+
+    assert main(["train", *REQUIRED["train"], "--steps", "1", "--depth", str(MAX_DEPTH + 1)]) == 2
+    assert f"--depth must be from 1 to {MAX_DEPTH}, got {MAX_DEPTH + 1}" in capsys.readouterr().err
+    assert f"1 to {MAX_DEPTH} [{TrainingParams().depth}]" in " ".join(_subparsers()["train"].format_help().split())

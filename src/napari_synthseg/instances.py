@@ -19,6 +19,9 @@ METHODS = ("auto", "boundary", "distance", "watershed", "components")
 #: Smallest object kept, in pixels: particles of 10 px are real objects (issue 18), and specks
 #: are the confidence filter's job, not the area's.
 DEFAULT_MIN_AREA = 10
+#: Pixels whose foreground probability is above this are foreground (``predict`` and the
+#: Segment dock read it through ``model.PredictionParams``).
+DEFAULT_THRESHOLD = 0.5
 #: Interior (seed) pixels have a predicted boundary probability below this: pixels the network
 #: is confident are not on any outline, so a neck between touching particles cuts their seeds apart.
 DEFAULT_BOUNDARY_THRESHOLD = 0.1
@@ -32,8 +35,8 @@ _FOUR_CONNECTED = ndi.generate_binary_structure(2, 1)
 _EIGHT_CONNECTED = ndi.generate_binary_structure(2, 2)
 
 
-def probabilities_to_instances(prob: np.ndarray, *, threshold: float = 0.5, min_area: int = DEFAULT_MIN_AREA,
-                               fill_holes: bool = True, method: str = "auto",
+def probabilities_to_instances(prob: np.ndarray, *, threshold: float = DEFAULT_THRESHOLD,
+                               min_area: int = DEFAULT_MIN_AREA, fill_holes: bool = True, method: str = "auto",
                                seed_threshold: float = 0.5, seed_peak: float = 0.7,
                                boundary_weight: float = 1.0,
                                fill_contours: bool = False,

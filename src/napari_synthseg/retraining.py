@@ -22,12 +22,13 @@ import numpy as np
 
 from .curation import Curation, curation_path, load_curation
 from .image_io import list_images, read_image, to_gray
+from .model.params import TrainingParams
 
 #: Share of each batch cropped from the curated images (the rest: synthetic scenes).
 DEFAULT_CURATED_FRACTION = 0.25
 #: Adam learning rate of a round: a tenth of a first training's, so that minutes of fine-tuning
 #: adjust the model to the clicks instead of restarting it (the cosine schedule restarts with it).
-DEFAULT_ROUND_LEARNING_RATE = 1e-4
+DEFAULT_ROUND_LEARNING_RATE = TrainingParams.learning_rate / 10
 _ROUND = re.compile(r"^(?P<base>.*)_round(?P<n>\d+)$")
 _NOT_IMAGES = ("_curation", "_labels")
 
@@ -189,8 +190,8 @@ def round_backgrounds(images: Sequence, normalization: str | None, *, labels=Non
 
 def fine_tune(model_path, objects, backgrounds, out_path, *, minutes: float | None = None,
               steps: int | None = None, curated=None, curated_fraction: float = DEFAULT_CURATED_FRACTION,
-              ring_px: int | None = None, seed: int = 0, train_params: dict | None = None, callbacks=None,
-              cancel_event=None, real=None, real_fraction: float = 0.0,
+              ring_px: int | None = None, seed: int = TrainingParams.seed, train_params: dict | None = None,
+              callbacks=None, cancel_event=None, real=None, real_fraction: float = 0.0,
               learning_rate: float = DEFAULT_ROUND_LEARNING_RATE):
     """Copy ``model_path`` to ``out_path`` and go on training the copy (``train_model(resume=True)``).
 
@@ -244,7 +245,7 @@ def fine_tune(model_path, objects, backgrounds, out_path, *, minutes: float | No
 def retrain_round(model_path, bank, curated, *, minutes: float | None = None, steps: int | None = None,
                   out_path=None, background_images: Sequence | None = None,
                   curated_fraction: float = DEFAULT_CURATED_FRACTION, ring_px: int | None = None,
-                  seed: int = 0, train_params: dict | None = None, callbacks=None, cancel_event=None,
+                  seed: int = TrainingParams.seed, train_params: dict | None = None, callbacks=None, cancel_event=None,
                   notify: Callable[[str], None] | None = None,
                   learning_rate: float = DEFAULT_ROUND_LEARNING_RATE) -> Path:
     """Fine-tune ``model_path`` on curated images and write the next round's model.

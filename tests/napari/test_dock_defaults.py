@@ -1,17 +1,18 @@
-"""Each dock starts at the core's defaults: a default defined in the core cannot drift from the dock's."""
+"""Each dock starts at the parameter objects' defaults: a default defined in the core cannot drift from the dock's."""
 
 from __future__ import annotations
 
 import inspect
 
-from napari_synthseg import model
 from napari_synthseg._napari.autoseg_widget import AutosegWidget
 from napari_synthseg._napari.segment_widget import SegmentWidget
 from napari_synthseg._napari.synth_widget import SynthWidget
 from napari_synthseg._napari.train_widget import TrainWidget
 from napari_synthseg.autoseg import AutosegParams
-from napari_synthseg.instances import DEFAULT_MIN_AREA, probabilities_to_instances
-from napari_synthseg.synthesis import synthesize_scene
+from napari_synthseg.instances import probabilities_to_instances
+from napari_synthseg.model import PredictionParams, TrainingParams
+from napari_synthseg.model.params import MAX_DEPTH
+from napari_synthseg.scene_params import SceneParams
 
 
 def test_the_autoseg_dock_starts_at_the_core_defaults(make_napari_viewer):
@@ -25,21 +26,28 @@ def test_the_autoseg_dock_starts_at_the_core_defaults(make_napari_viewer):
     assert shown["polarity"] == "auto"  # the core decides bright or dark per image unless told
 
 
-def test_the_segment_dock_starts_at_the_model_and_instance_defaults(make_napari_viewer):
+def test_the_segment_dock_starts_at_the_prediction_params(make_napari_viewer):
     widget = SegmentWidget(make_napari_viewer())
-    instance_defaults = inspect.signature(probabilities_to_instances).parameters
-    assert widget.prediction_kwargs() == dict(
-        threshold=instance_defaults["threshold"].default, min_area=DEFAULT_MIN_AREA,
-        min_confidence=model.DEFAULT_MIN_CONFIDENCE, fill_holes=instance_defaults["fill_holes"].default,
-        tile=model.DEFAULT_TILE, augment=False, ignore_box="auto")
+    defaults = PredictionParams()
+    assert widget.prediction_kwargs() == {name: getattr(defaults, name) for name in (
+        "threshold", "min_area", "min_confidence", "fill_holes", "tile", "augment", "ignore_box")}
+    # the instance step's own threshold is the one PredictionParams reads
+    assert defaults.threshold == inspect.signature(probabilities_to_instances).parameters["threshold"].default
 
 
-def test_the_synth_dock_starts_at_the_scene_defaults(make_napari_viewer):
+def test_the_synth_dock_starts_at_the_scene_params(make_napari_viewer):
     widget = SynthWidget(make_napari_viewer())
-    low, high = inspect.signature(synthesize_scene).parameters["n_objects"].default
-    assert (widget.min_objects.value(), widget.max_objects.value()) == (low, high)
+    defaults = SceneParams()
+    assert (widget.height.value(), widget.width.value()) == defaults.shape
+    assert (widget.min_objects.value(), widget.max_objects.value()) == defaults.n_objects
+    assert widget.seed.value() == TrainingParams().seed
 
 
-def test_the_train_dock_starts_at_the_network_defaults(make_napari_viewer):
+def test_the_train_dock_starts_at_the_training_params(make_napari_viewer):
     widget = TrainWidget(make_napari_viewer())
-    assert (widget.base_filters.value(), widget.depth.value()) == (model.DEFAULT_BASE_FILTERS, model.DEFAULT_DEPTH)
+    defaults = TrainingParams()
+    shown = {"base_filters": widget.base_filters, "depth": widget.depth, "patch": widget.patch,
+             "batch_size": widget.batch_size, "validation_scenes": widget.validation_scenes, "seed": widget.seed}
+    assert {name: box.value() for name, box in shown.items()} == {name: getattr(defaults, name) for name in shown}
+    assert widget.depth.maximum() == MAX_DEPTH
+    assert f"({defaults.steps_per_epoch} steps each" in widget.budget_kind.toolTip()

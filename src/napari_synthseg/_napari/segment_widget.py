@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import inspect
 import threading
 from typing import TYPE_CHECKING
 
 from qtpy.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QPushButton, QSpinBox
 
-from napari_synthseg.instances import DEFAULT_MIN_AREA, probabilities_to_instances
-from napari_synthseg.model import DEFAULT_MIN_CONFIDENCE, DEFAULT_TILE
+from napari_synthseg.model import PredictionParams
 
 from ._checks import check_model_backend, model_sidecar
 from ._common import connect_click, describe_error, notify_error
@@ -34,9 +32,6 @@ if TYPE_CHECKING:
     import napari
 
 
-#: The instance step's defaults (``instances.probabilities_to_instances``), which ``predict`` passes on.
-_INSTANCE_DEFAULTS = {name: parameter.default for name, parameter
-                      in inspect.signature(probabilities_to_instances).parameters.items()}
 #: Range of the progress bar (thousandths of the images' tiles).
 PROGRESS_STEPS = 1000
 
@@ -53,8 +48,8 @@ def probability_layer_name(image_name: str) -> str:
 class SegmentWidget(WorkerDock):
     """Run a trained model on an Image layer (current plane or every plane) in a child process.
 
-    The boxes start at the model's defaults (``napari_synthseg.model.DEFAULT_*``) and the instance
-    step's (``instances.probabilities_to_instances``), the one place they are defined.
+    The boxes start at ``predict``'s defaults (``napari_synthseg.model.PredictionParams``), the one
+    place they are defined.
     """
 
     def __init__(self, napari_viewer: napari.viewer.Viewer, parent=None):
@@ -78,6 +73,7 @@ class SegmentWidget(WorkerDock):
     def _make_controls(self) -> None:
         from napari.layers import Image
 
+        defaults = PredictionParams()  # the boxes start at predict's defaults, defined there once
         self.image_choice = LayerChooser(self.viewer, Image, skip=is_probability_layer)
         self.model_path = PathPicker("open", "Model file", "Keras model (*.keras)")
         self.scope = QComboBox()
@@ -85,28 +81,29 @@ class SegmentWidget(WorkerDock):
         self.threshold = QDoubleSpinBox()
         self.threshold.setRange(0.01, 0.99)
         self.threshold.setSingleStep(0.05)
-        self.threshold.setValue(_INSTANCE_DEFAULTS["threshold"])
+        self.threshold.setValue(defaults.threshold)
         self.min_area = QSpinBox()
         self.min_area.setRange(0, 10_000_000)
-        self.min_area.setValue(DEFAULT_MIN_AREA)
+        self.min_area.setValue(defaults.min_area)
         self.min_confidence = QDoubleSpinBox()
         self.min_confidence.setRange(0.0, 1.0)
         self.min_confidence.setSingleStep(0.05)
-        self.min_confidence.setValue(DEFAULT_MIN_CONFIDENCE)
+        self.min_confidence.setValue(defaults.min_confidence)
         self.min_confidence.setToolTip("Drop objects whose mean foreground probability is lower (0 keeps all)")
         self.fill_holes = QCheckBox("fill holes")
-        self.fill_holes.setChecked(_INSTANCE_DEFAULTS["fill_holes"])
-        self.augment = QCheckBox("average flips (8x slower)")  # off, as predict's augment=False
+        self.fill_holes.setChecked(defaults.fill_holes)
+        self.augment = QCheckBox("average flips (8x slower)")
+        self.augment.setChecked(defaults.augment)
         self.augment.setToolTip("Test-time augmentation: average the network over the 8 flips and "
                                 "transposes of the image; fewer specks, smoother outlines")
         self.skip_scale_bar = QCheckBox("leave out the scale bar")
-        self.skip_scale_bar.setChecked(True)  # predict's ignore_box="auto"
+        self.skip_scale_bar.setChecked(defaults.ignore_box == "auto")
         self.skip_scale_bar.setToolTip("No objects inside a scale-bar / info box found in a corner "
                                        "(as the Auto-segment dock does)")
         self.tile = QSpinBox()
         self.tile.setRange(64, 4096)
         self.tile.setSingleStep(64)
-        self.tile.setValue(DEFAULT_TILE)
+        self.tile.setValue(defaults.tile)
         self.run_button = QPushButton("Segment")
         self.cancel_button = QPushButton("Cancel")
         self.progress = ActivityProgressBar("Segment")

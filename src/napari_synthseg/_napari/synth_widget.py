@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import TYPE_CHECKING
 
 import numpy as np
 from qtpy.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox
 
+from ..model import TrainingParams
+from ..scene_params import SceneParams
 from ..synthesis import synthesize_scene
 from ._checks import check_bank_has_objects, check_output_folder
 from ._common import connect_click, notify_info, quiet_worker
@@ -23,8 +24,6 @@ if TYPE_CHECKING:
 
 SCENE_IMAGE_LAYER = "synthetic scenes"
 SCENE_LABELS_LAYER = "synthetic labels"
-#: The objects per scene ``synthesize_scene`` pastes unless told (the one place that default lives).
-DEFAULT_OBJECTS_PER_SCENE = inspect.signature(synthesize_scene).parameters["n_objects"].default
 
 
 def _spin(low: int, high: int, value: int) -> QSpinBox:
@@ -42,15 +41,16 @@ class SynthWidget(WorkerDock):
         from napari.layers import Image
 
         self.written: list = []
+        defaults = SceneParams()  # the boxes start at the scenes' defaults, defined there once
         self.bank_path = PathPicker("dir", "Object bank folder")
         self.backgrounds = LayerChecklist(napari_viewer, Image)
         self.backgrounds.setToolTip("Real images whose background is imitated (current plane of each)")
-        self.height = _spin(16, 8192, 512)
-        self.width = _spin(16, 8192, 512)
+        self.height = _spin(16, 8192, defaults.shape[0])
+        self.width = _spin(16, 8192, defaults.shape[1])
         self.n_show = _spin(1, 32, 3)
-        self.min_objects = _spin(1, 10_000, DEFAULT_OBJECTS_PER_SCENE[0])
-        self.max_objects = _spin(1, 10_000, DEFAULT_OBJECTS_PER_SCENE[1])
-        self.seed = _spin(0, 2**31 - 1, 0)
+        self.min_objects = _spin(1, 10_000, defaults.n_objects[0])
+        self.max_objects = _spin(1, 10_000, defaults.n_objects[1])
+        self.seed = _spin(0, 2**31 - 1, TrainingParams.seed)  # the seed synthseg synth and train start at
         self.show_button = QPushButton("Show scenes")
         self.out_dir = PathPicker("dir", "Folder for synthetic scenes")
         self.n_write = _spin(1, 1_000_000, 200)

@@ -25,7 +25,8 @@ from qtpy.QtWidgets import (
     QSpinBox,
 )
 
-from ..model import DEFAULT_BASE_FILTERS, DEFAULT_DEPTH
+from ..model import TrainingParams
+from ..model.params import MAX_DEPTH
 from ..recipe import RECIPE_CHOICES, RecipeDecision, choose_recipe
 from ..recipe import recipe as named_recipe
 from ._checks import (
@@ -117,6 +118,7 @@ class TrainWidget(TrainingProgress, WorkerDock):
     def _make_inputs(self) -> None:
         from napari.layers import Image
 
+        defaults = TrainingParams()  # the boxes start at the training's defaults, defined there once
         self.recipe = QComboBox()
         for name in RECIPE_CHOICES:
             self.recipe.addItem(RECIPE_LABELS[name], name)
@@ -135,21 +137,21 @@ class TrainWidget(TrainingProgress, WorkerDock):
                                      "'<image> autoseg' from the Auto-segment dock unless you choose others")
         self.budget_kind = QComboBox()
         self.budget_kind.addItems(list(BUDGET_DEFAULTS))
-        self.budget_kind.setToolTip("What ends training: a number of steps, of epochs (50 steps each, "
-                                    "validated after each), or minutes of wall time. Stop ends it early "
-                                    "and keeps the best model")
+        self.budget_kind.setToolTip(f"What ends training: a number of steps, of epochs ({defaults.steps_per_epoch} "
+                                    "steps each, validated after each), or minutes of wall time. Stop ends it "
+                                    "early and keeps the best model")
         self.budget = QDoubleSpinBox()
         self._budget_values = dict(BUDGET_DEFAULTS)
         self._show_budget(self.budget_kind.currentText())
         self.budget_kind.currentTextChanged.connect(self._show_budget)
         self.budget.valueChanged.connect(self._remember_budget)
         self.model_path = PathPicker("save", "Model file", "Keras model (*.keras)")
-        self.base_filters = _spin(2, 128, DEFAULT_BASE_FILTERS)
-        self.depth = _spin(1, 6, DEFAULT_DEPTH)
-        self.patch = _spin(32, 2048, 256, 32)
-        self.batch_size = _spin(1, 64, 4)
-        self.validation_scenes = _spin(1, 1000, 16)
-        self.seed = _spin(0, 2**31 - 1, 0)
+        self.base_filters = _spin(2, 128, defaults.base_filters)
+        self.depth = _spin(1, MAX_DEPTH, defaults.depth)
+        self.patch = _spin(32, 2048, defaults.patch, 32)
+        self.batch_size = _spin(1, 64, defaults.batch_size)
+        self.validation_scenes = _spin(1, 1000, defaults.validation_scenes)
+        self.seed = _spin(0, 2**31 - 1, defaults.seed)
         self.resume = QCheckBox("continue from the model file")
         self.replace = QCheckBox("replace an existing model file")
         self.replace.setToolTip("Without it an existing model file is never overwritten: choose a new name")

@@ -8,13 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..scene_params import SceneParams
 from .batch import _add_batch_options, _batch_inputs, _check_batch_options, _run_batch
 from .checks import EXIT_FAILED, CommandError, _check, _check_out_dir, _check_seed, _check_writable
 from .options import DEFAULT_SEED, _add_autoseg_options, _autoseg_params, _check_autoseg_options
 from .progress import _bar
-
-#: Scene size of ``synthseg synth`` (height, width) in pixels.
-SCENE_SIZE = (512, 512)
 
 
 def add_autoseg_parser(sub) -> None:
@@ -34,8 +32,9 @@ def add_synth_parser(sub) -> None:
                    help="real images whose background the scenes imitate")
     p.add_argument("--out", required=True)
     p.add_argument("-n", type=int, required=True, help="number of scenes")
-    p.add_argument("--size", type=int, nargs=2, default=list(SCENE_SIZE), metavar=("H", "W"),
-                   help=f"scene size in pixels [{SCENE_SIZE[0]} {SCENE_SIZE[1]}]")
+    height, width = SceneParams().shape  # the scenes' default size, defined there once
+    p.add_argument("--size", type=int, nargs=2, default=[height, width], metavar=("H", "W"),
+                   help=f"scene size in pixels [{height} {width}]")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed [{DEFAULT_SEED}]")
     p.add_argument("--overwrite", action="store_true", help="replace scenes of the same --seed in --out")
     p.set_defaults(func=cmd_synth)

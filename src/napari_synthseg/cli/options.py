@@ -1,7 +1,8 @@
 """Option groups several commands share (auto-segmentation, training, pixel size), with their checks.
 
-Every default is read from where the library defines it (``AutosegParams``, ``napari_synthseg.model``'s
-constants, the signatures of the functions the commands call), never typed again here.
+Every default is read from where the library defines it (the parameter objects ``AutosegParams``,
+``SceneParams``, ``TrainingParams`` and ``PredictionParams``, the signatures of the functions the commands
+call), never typed again here.
 """
 
 from __future__ import annotations
@@ -13,15 +14,8 @@ import numpy as np
 
 from ..autoseg import METHODS as AUTOSEG_METHODS
 from ..autoseg import AutosegParams
-from ..model import (
-    DEFAULT_BASE_FILTERS,
-    DEFAULT_DEPTH,
-    DEFAULT_LR_SCHEDULE,
-    LR_FLOOR,
-    LR_SCHEDULES,
-    XLA_CHOICES,
-    XLA_MIN_STEPS,
-)
+from ..model import LR_FLOOR, LR_SCHEDULES, XLA_CHOICES, XLA_MIN_STEPS, TrainingParams
+from ..model.params import MAX_DEPTH
 from ..pipeline import run_pipeline
 from .checks import CommandError, _check, _check_box, _check_seed
 
@@ -31,7 +25,8 @@ def core_default(function, name: str):
     return inspect.signature(function).parameters[name].default
 
 
-#: The seed of the commands that make scenes or train (``synth``, ``train``, ``run``): the pipeline's.
+#: The seed of the commands that make scenes or train (``synth``, ``train``, ``run``): the pipeline's
+#: (``tests/test_cli_defaults.py`` holds it equal to ``TrainingParams.seed``).
 DEFAULT_SEED = core_default(run_pipeline, "seed")
 
 _PIXEL_SIZE_HELP = ("pixel size with its unit, e.g. 2.5nm or 0.01um, for every image: overrides what the files "
@@ -119,27 +114,30 @@ def _check_autoseg_options(args: argparse.Namespace) -> None:
 
 
 def _add_train_options(p: argparse.ArgumentParser, *, epochs: bool) -> None:
-    """The training budget, network and schedule; ``--xla`` left out means the training's own default."""
+    """The training budget, network and schedule, at ``TrainingParams``' defaults."""
+    defaults = TrainingParams()  # each default is defined there, once
     g = p.add_argument_group("training")
     g.add_argument("--minutes", type=float, default=None, help="training budget in minutes")
     g.add_argument("--steps", type=int, default=None, help="training budget in steps")
     if epochs:
-        g.add_argument("--epochs", type=int, default=None, help="training budget in epochs")
-    g.add_argument("--base-filters", type=int, default=DEFAULT_BASE_FILTERS,
-                   help=f"U-Net filters at full resolution [{DEFAULT_BASE_FILTERS}]")
-    g.add_argument("--depth", type=int, default=DEFAULT_DEPTH, help=f"U-Net poolings [{DEFAULT_DEPTH}]")
-    g.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=DEFAULT_LR_SCHEDULE,
+        g.add_argument("--epochs", type=int, default=None,
+                       help=f"training budget in epochs ({defaults.steps_per_epoch} steps each)")
+    g.add_argument("--base-filters", type=int, default=defaults.base_filters,
+                   help=f"U-Net filters at full resolution [{defaults.base_filters}]")
+    g.add_argument("--depth", type=int, default=defaults.depth, help=f"U-Net poolings, 1 to {MAX_DEPTH} "
+                                                                     f"[{defaults.depth}]")
+    g.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=defaults.lr_schedule,
                    help=f"learning rate over the budget: cosine falls to {LR_FLOOR * 100:g} %% of it by the end "
-                        f"[{DEFAULT_LR_SCHEDULE}]")
-    g.add_argument("--xla", choices=XLA_CHOICES, default=None,
+                        f"[{defaults.lr_schedule}]")
+    g.add_argument("--xla", choices=XLA_CHOICES, default=defaults.xla,
                    help="compile the training step with XLA (TensorFlow); auto: on for budgets of at least "
-                        f"{XLA_MIN_STEPS} steps or 1 minute [the training's default: auto]")
+                        f"{XLA_MIN_STEPS} steps or 1 minute [{defaults.xla}]")
     g.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed [{DEFAULT_SEED}]")
 
 
 def _check_train_options(args: argparse.Namespace) -> None:
     _check(args.base_filters >= 1, f"--base-filters must be at least 1, got {args.base_filters}")
-    _check(1 <= args.depth <= 8, f"--depth must be from 1 to 8, got {args.depth}")
+    _check(1 <= args.depth <= MAX_DEPTH, f"--depth must be from 1 to {MAX_DEPTH}, got {args.depth}")
     for name in ("steps", "epochs"):
         value = getattr(args, name, None)
         _check(value is None or value >= 1, f"--{name} must be at least 1, got {value}")

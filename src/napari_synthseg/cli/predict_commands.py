@@ -9,31 +9,31 @@ from pathlib import Path
 
 import numpy as np
 
-from ..instances import DEFAULT_MIN_AREA
 from ..largeimage import ModelSegmenter
-from ..model import DEFAULT_BATCH, DEFAULT_MIN_CONFIDENCE, DEFAULT_TILE
+from ..model import PredictionParams
 from .batch import _add_batch_options, _batch_inputs, _check_batch_options, _run_batch
 from .checks import EXIT_FAILED, CommandError, _check, _check_backend, _check_box, _check_out_dir, _check_writable
-from .options import _AUGMENT_HELP, _ignore_box, core_default
+from .options import _AUGMENT_HELP, _ignore_box
 
 
 def add_predict_parser(sub) -> None:
-    ignore_box = core_default(ModelSegmenter, "ignore_box")
+    defaults = PredictionParams()  # each default is defined there, once
     p = sub.add_parser("predict", help="segment images at full resolution with a trained model")
     p.add_argument("model")
     p.add_argument("images", nargs="+", metavar="IMAGES_OR_DIRS")
     p.add_argument("--out", required=True)
-    p.add_argument("--tile", type=int, default=DEFAULT_TILE, help=f"network tile in pixels [{DEFAULT_TILE}]")
-    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, help=f"tiles per network call [{DEFAULT_BATCH}]")
-    p.add_argument("--min-area", type=int, default=DEFAULT_MIN_AREA,
-                   help=f"smallest object in pixels [{DEFAULT_MIN_AREA}]")
-    p.add_argument("--min-confidence", type=float, default=DEFAULT_MIN_CONFIDENCE,
+    p.add_argument("--tile", type=int, default=defaults.tile, help=f"network tile in pixels [{defaults.tile}]")
+    p.add_argument("--batch-size", type=int, default=defaults.batch_size,
+                   help=f"tiles per network call [{defaults.batch_size}]")
+    p.add_argument("--min-area", type=int, default=defaults.min_area,
+                   help=f"smallest object in pixels [{defaults.min_area}]")
+    p.add_argument("--min-confidence", type=float, default=defaults.min_confidence,
                    help=f"drop objects whose mean foreground probability is lower (0 keeps all) "
-                        f"[{DEFAULT_MIN_CONFIDENCE:g}]")
-    p.add_argument("--augment", action="store_true", help=_AUGMENT_HELP)
-    p.add_argument("--ignore-box", type=_ignore_box, default=ignore_box,
+                        f"[{defaults.min_confidence:g}]")
+    p.add_argument("--augment", action="store_true", default=defaults.augment, help=_AUGMENT_HELP)
+    p.add_argument("--ignore-box", type=_ignore_box, default=defaults.ignore_box,
                    help="region where no object is kept: 'auto' (detect the scale bar), 'none', or Y0,Y1,X0,X1 "
-                        f"[{ignore_box}]")
+                        f"[{defaults.ignore_box}]")
     p.add_argument("--no-overlay", action="store_true")
     _add_batch_options(p)
     p.set_defaults(func=cmd_predict)

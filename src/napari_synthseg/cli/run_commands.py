@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..model import PredictionParams
 from ..normalize import DEFAULT_PERCENTILES
 from ..pipeline import run_pipeline
 from ..recipe import RECIPE_CHOICES, RECIPES
@@ -67,7 +68,7 @@ def add_run_parser(sub) -> None:
     p.add_argument("--normalization", default=None, choices=["anchored", "percentile"],
                    help=f"network input scaling: percentile (each image's {low:g}-{high:g} %% range) or anchored "
                         "(background and objects at fixed levels, dark objects inverted) [the recipe's]")
-    p.add_argument("--augment", action="store_true", help=_AUGMENT_HELP)
+    p.add_argument("--augment", action="store_true", default=PredictionParams.augment, help=_AUGMENT_HELP)
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing model and <stem>_labels.tif in --out [refuse]")
     _add_pixel_size_option(p)
@@ -92,7 +93,7 @@ def add_demo_parser(sub) -> None:
 def _run_predict_params(args: argparse.Namespace) -> dict | None:
     """Prediction options `synthseg run` was given: flips, and the autoseg's --ignore-box when not auto."""
     params = {"augment": True} if args.augment else {}
-    if args.ignore_box != "auto":
+    if args.ignore_box != PredictionParams.ignore_box:
         params["ignore_box"] = args.ignore_box
     return params or None
 

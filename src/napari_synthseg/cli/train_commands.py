@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..curation import OUTLINE_RING_PX
+from ..model import TrainingParams
 from ..retraining import DEFAULT_CURATED_FRACTION, find_curated, image_files, next_round_path, retrain_round
 from .bank_commands import _open_bank
 from .checks import (
@@ -32,10 +33,11 @@ def add_train_parser(sub) -> None:
     _add_train_options(p, epochs=True)
     p.add_argument("--resume", action="store_true", help="continue training the model at --model-out")
     p.add_argument("--overwrite", action="store_true", help="replace an existing model at --model-out")
-    # left out, the training's own defaults apply (train_model's patch and batch_size)
-    p.add_argument("--patch", type=int, default=None,
-                   help="scene size in pixels, a multiple of 2**--depth [the training's default]")
-    p.add_argument("--batch-size", type=int, default=None, help="scenes per step [the training's default]")
+    defaults = TrainingParams()  # each default is defined there, once
+    p.add_argument("--patch", type=int, default=defaults.patch,
+                   help=f"scene size in pixels, a multiple of 2**--depth [{defaults.patch}]")
+    p.add_argument("--batch-size", type=int, default=defaults.batch_size,
+                   help=f"scenes per step [{defaults.batch_size}]")
     p.set_defaults(func=cmd_train)
 
 
@@ -65,9 +67,9 @@ def _check_train_command(args: argparse.Namespace) -> dict:
     """``synthseg train``'s options, checked; the budget as ``train_model`` keywords."""
     budget = _budget(args)
     _check_train_options(args)
-    _check(args.patch is None or (args.patch >= 16 and args.patch % 2**args.depth == 0),
+    _check(args.patch >= 16 and args.patch % 2**args.depth == 0,
            f"--patch must be at least 16 and a multiple of 2**--depth ({2**args.depth}), got {args.patch}")
-    _check(args.batch_size is None or args.batch_size >= 1, f"--batch-size must be at least 1, got {args.batch_size}")
+    _check(args.batch_size >= 1, f"--batch-size must be at least 1, got {args.batch_size}")
     return budget
 
 
@@ -87,7 +89,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..synthesis import BackgroundSource
 
     backgrounds = BackgroundSource.from_images(images, rng=np.random.default_rng(args.seed))
-    given = {k: getattr(args, k) for k in ("patch", "batch_size", "xla") if getattr(args, k) is not None}
     before = _model_state(model_out)
     try:
         with _bar(args.steps or 0, "train", unit="step") as bar, \
@@ -95,7 +96,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             report = _training_reporter(bar)
             result = train_model(bank, backgrounds, model_out, callbacks=[report], seed=args.seed,
                                  resume=args.resume, base_filters=args.base_filters, depth=args.depth,
-                                 lr_schedule=args.lr_schedule, cancel_event=args.cancel, **given, **budget)
+                                 lr_schedule=args.lr_schedule, patch=args.patch, batch_size=args.batch_size,
+                                 xla=args.xla, cancel_event=args.cancel, **budget)
     except KeyboardInterrupt:
         args.interrupted_note = _where_model(model_out, before)
         raise

@@ -8,14 +8,15 @@ loaded lazily, once per worker process).
 
 from __future__ import annotations
 
+import inspect
 import math
 import threading
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ..instances import DEFAULT_MIN_AREA
-from ..model import DEFAULT_BATCH, DEFAULT_TILE
+from ..instances import probabilities_to_instances
+from ..model import PredictionParams
 from ..relabel import stack_planes
 from .sources import ImageSource, LargeImageError, _planes
 
@@ -145,6 +146,9 @@ def _resolve_autoseg(source: ImageSource, plane, params: dict, overview_pixels: 
     return resolved
 
 
+#: ``ModelSegmenter``'s defaults are ``predict``'s (``PredictionParams``), written there once.
+_PREDICTION = PredictionParams()
+_INSTANCE_MIN_CONFIDENCE = inspect.signature(probabilities_to_instances).parameters["min_confidence"].default
 _MODEL_CACHE: dict = {}
 _MODEL_LOCK = threading.Lock()
 
@@ -201,16 +205,17 @@ class ModelSegmenter(TileSegmenter):
     """
 
     model_path: str = ""
-    tile: int = DEFAULT_TILE
-    overlap: int | None = None  # None: predict's default (96, at most a quarter of the tile)
-    batch_size: int = DEFAULT_BATCH
-    threshold: float = 0.5
-    min_area: int = DEFAULT_MIN_AREA
-    fill_holes: bool = True
-    method: str = "auto"
-    min_confidence: float = 0.0
-    augment: bool = False  # average over flips and transposes (predict's augment)
-    ignore_box: object = "auto"  # predict's ignore_box: "auto", None or (y0, y1, x0, x1)
+    tile: int = _PREDICTION.tile
+    overlap: int | None = _PREDICTION.overlap  # None: predict's default (at most a quarter of the tile)
+    batch_size: int = _PREDICTION.batch_size
+    threshold: float = _PREDICTION.threshold
+    min_area: int = _PREDICTION.min_area
+    fill_holes: bool = _PREDICTION.fill_holes
+    method: str = _PREDICTION.method
+    # the instance step's own (keeps every object), not predict's; the command line passes its --min-confidence
+    min_confidence: float = _INSTANCE_MIN_CONFIDENCE
+    augment: bool = _PREDICTION.augment  # average over flips and transposes (predict's augment)
+    ignore_box: object = _PREDICTION.ignore_box  # predict's ignore_box: "auto", None or (y0, y1, x0, x1)
     overview_pixels: int = 4_000_000
     value_ranges: dict = field(default_factory=dict)  # plane -> (lo, hi)
     boxes: dict = field(default_factory=dict)  # plane -> (y0, y1, x0, x1) or None, once prepared

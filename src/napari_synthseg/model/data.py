@@ -15,6 +15,7 @@ import keras
 import numpy as np
 from scipy import ndimage
 
+from napari_synthseg.model.params import TrainingParams
 from napari_synthseg.model.targets import labels_to_targets, with_known
 from napari_synthseg.normalize import NORMALIZATIONS, normalize_image, percentile_normalize
 
@@ -22,6 +23,8 @@ from napari_synthseg.normalize import NORMALIZATIONS, normalize_image, percentil
 # (3 was the real validation crops; the others keep their numbers so seeded scenes stay the same).
 _TRAIN_STREAM, _VALIDATION_STREAM, _BACKGROUND_STREAM = 1, 2, 4
 _CURATED_VALIDATION_STREAM = 6
+#: The stream's defaults are the training's (``TrainingParams``), written there once.
+_DEFAULT = TrainingParams()
 
 
 def resolve_bank(bank):
@@ -58,7 +61,7 @@ def resolve_bank(bank):
     return bank, size, digest
 
 
-def resolve_backgrounds(backgrounds, seed: int = 0):
+def resolve_backgrounds(backgrounds, seed: int = _DEFAULT.seed):
     """None, a ``BackgroundSource``, or a list of images / image paths (made into a source once)."""
     if backgrounds is None:
         return None
@@ -176,11 +179,12 @@ class SyntheticScenes(keras.utils.PyDataset):
         ``workers``, ``use_multiprocessing``, ``max_queue_size`` for ``PyDataset``.
     """
 
-    def __init__(self, bank, backgrounds=None, *, patch: int = 256, batch_size: int = 4,
-                 steps_per_epoch: int = 50, seed: int = 0, scene_params: dict | None = None,
-                 augment: bool = True, synthesize: Callable | None = None, real=None,
-                 real_fraction: float = 0.5, normalization: str = "percentile", curated=None,
-                 curated_fraction: float = 0.5, ring_px: int | None = None, **kwargs):
+    def __init__(self, bank, backgrounds=None, *, patch: int = _DEFAULT.patch, batch_size: int = _DEFAULT.batch_size,
+                 steps_per_epoch: int = _DEFAULT.steps_per_epoch, seed: int = _DEFAULT.seed,
+                 scene_params: dict | None = None, augment: bool = True, synthesize: Callable | None = None,
+                 real=None, real_fraction: float = _DEFAULT.real_fraction,
+                 normalization: str = _DEFAULT.normalization, curated=None,
+                 curated_fraction: float = _DEFAULT.curated_fraction, ring_px: int | None = None, **kwargs):
         super().__init__(**kwargs)
         if normalization not in NORMALIZATIONS:
             raise ValueError(f"normalization must be one of {', '.join(NORMALIZATIONS)}, got {normalization!r}")

@@ -8,12 +8,13 @@ Keras, so the command line, the docks and the sidecar readers use it freely.
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 
-from napari_synthseg.instances import DEFAULT_MIN_AREA
+from napari_synthseg.instances import DEFAULT_MIN_AREA, DEFAULT_THRESHOLD, probabilities_to_instances
 from napari_synthseg.instances import METHODS as INSTANCE_METHODS
 from napari_synthseg.normalize import NORMALIZATIONS
 from napari_synthseg.scalebar import check_ignore_box
@@ -70,6 +71,9 @@ DEFAULT_BATCH = 2
 #: Objects whose mean foreground probability is below this are dropped (specks of noisy
 #: backgrounds, which otherwise halve object precision; docs/benchmarks.md, "Why these defaults").
 DEFAULT_MIN_CONFIDENCE = 0.8
+#: The instance step's own defaults (``probabilities_to_instances``), which ``predict`` passes on unless told.
+_INSTANCE_DEFAULTS = {name: parameter.default
+                      for name, parameter in inspect.signature(probabilities_to_instances).parameters.items()}
 #: Inference precisions understood by ``predict``.
 PRECISIONS = ("auto", "float32", "bfloat16")
 
@@ -346,11 +350,11 @@ class PredictionParams(_Params):
     tile: int = DEFAULT_TILE
     overlap: int | None = None
     batch_size: int = DEFAULT_BATCH
-    threshold: float = 0.5
+    threshold: float = DEFAULT_THRESHOLD
     min_area: int = DEFAULT_MIN_AREA
-    fill_holes: bool = True
-    method: str = "auto"
-    fill_contours: bool = False
+    fill_holes: bool = _INSTANCE_DEFAULTS["fill_holes"]
+    method: str = _INSTANCE_DEFAULTS["method"]
+    fill_contours: bool = _INSTANCE_DEFAULTS["fill_contours"]
     precision: str = "auto"
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
     augment: bool = False

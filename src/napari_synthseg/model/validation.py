@@ -15,7 +15,7 @@ import numpy as np
 
 from napari_synthseg.metrics import pixel_scores
 from napari_synthseg.model.data import check_pairs
-from napari_synthseg.model.params import REAL_VALIDATION_PIXELS
+from napari_synthseg.model.params import REAL_VALIDATION_PIXELS, TrainingParams
 from napari_synthseg.model.prediction import SegmentationModel, predict
 from napari_synthseg.model.sidecar import prediction_info
 
@@ -44,7 +44,7 @@ class RealValidation:
     """
 
     def __init__(self, pairs, *, network: dict, normalization: str, max_pixels: int = REAL_VALIDATION_PIXELS,
-                 seed: int = 0):
+                 seed: int = TrainingParams.seed):
         if not isinstance(max_pixels, (int, np.integer)) or isinstance(max_pixels, bool) or max_pixels < 1:
             raise ValueError(f"real_validation_pixels must be a positive integer, got {max_pixels!r}")
         pairs = list(pairs)
