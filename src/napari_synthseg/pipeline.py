@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .image_io import list_images, write_png, write_tiff
+from .model.params import TrainingParams
 from .overlay import make_overlay
 from .pipeline_inputs import (  # noqa: F401  (re-exported: a run's preparation, imported from here)
     DEFAULT_AUTOSEG,
@@ -122,7 +123,7 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
                  steps: int | None = None, rounds: int = 1, model_out: str | Path | None = None,
                  gt_dir: str | Path | None = None, autoseg_params: dict | None = None,
                  train_params: dict | None = None, predict_params: dict | None = None,
-                 scene_params: dict | None = None, min_gain: float = 0.005, seed: int = 0,
+                 scene_params: dict | None = None, min_gain: float = 0.005, seed: int = TrainingParams.seed,
                  object_size: float | None = None, recipe: str = "auto",
                  progress: Progress = _no_progress, cancel_event=None,
                  notify: Callable[[str], None] | None = None, pixel_size=None) -> RunSummary:
