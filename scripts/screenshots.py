@@ -68,7 +68,7 @@ def main(argv=None) -> int:
     from qtpy.QtWidgets import QApplication
 
     import napari
-    from napari_synthseg._napari._common import keep_dock_settings_in
+    from napari_synthseg._napari._settings import keep_dock_settings_in
 
     work = Path(tempfile.mkdtemp(prefix="synthseg-shots-"))
     keep_dock_settings_in(work / "settings")  # the docks as a new user sees them, not as this user left them

@@ -173,7 +173,7 @@ def main(argv=None) -> int:
     from napari.utils.notifications import notification_manager
 
     import napari
-    from napari_synthseg._napari._common import keep_dock_settings_in
+    from napari_synthseg._napari._settings import keep_dock_settings_in
     from napari_synthseg._napari.autoseg_widget import AutosegWidget
     from napari_synthseg._napari.curate_widget import SHORTCUTS, CurateWidget
     from napari_synthseg._napari.sample import sample_grains

@@ -2,10 +2,16 @@
 
 import numpy as np
 import pytest
+from scipy import ndimage as ndi
 
 keras = pytest.importorskip("keras")
 
-from napari_synthseg.model.validation import REAL_VALIDATION_SIDE, RealValidation  # noqa: E402
+from napari_synthseg.model.validation import (  # noqa: E402
+    REAL_VALIDATION_SIDE,
+    RealValidation,
+    explicit_background,
+    object_agreement,
+)
 
 
 @pytest.fixture(scope="module")
@@ -68,17 +74,53 @@ def test_real_validation_with_known_masks_scores_only_what_a_person_said(thresho
     known[10:60, 10:60] = True
     picked = RealValidation([(image, first, known)], network=network, normalization="percentile")
     assert picked.score(threshold_network) == pytest.approx(1.0)
-    # a rejected square (known background) that the segmentation calls object costs the background IoU
-    # as much as the object IoU: calling everything object cannot win
+    # a rejected region (known background) holding the second square, which the segmentation calls
+    # object, costs the background share: calling everything object cannot win
     rejected = np.zeros(image.shape, bool)
     rejected[55:95, 85:125] = True
     both_said = RealValidation([(image, first, known | rejected)], network=network, normalization="percentile")
-    fg_iou = 900 / (900 + 900)
-    bg_iou = (known | rejected).sum() - 1800
-    bg_iou = bg_iou / (bg_iou + 900)
-    assert both_said.score(threshold_network) == pytest.approx((fg_iou + bg_iou) / 2)
+    ring = ndi.binary_dilation(first > 0)  # the 1-pixel ring is no background evidence
+    background = (known | rejected) & ~ring
+    assert both_said.score(threshold_network) == pytest.approx((1.0 + (background.sum() - 900) / background.sum()) / 2)
     # without the known mask the second square counts against the segmentation
     assert RealValidation([(image, first)], network=network, normalization="percentile").score(
         threshold_network) == pytest.approx(0.5)
     with pytest.raises(ValueError, match="one mask per image"):
         RealValidation([(image, first, known[:10])], network=network, normalization="percentile")
+    with pytest.raises(ValueError, match="known mask for every image"):
+        RealValidation([(image, first, known), (image, first)], network=network, normalization="percentile")
+
+
+def test_a_merge_with_a_touching_neighbour_costs_the_picked_object(threshold_network):
+    """Two touching squares come out as one instance: the picked one agrees at IoU 0.5."""
+    image = np.full((100, 120), 10, np.uint8)
+    image[20:50, 20:80] = 200
+    picked = np.zeros(image.shape, np.uint16)
+    picked[20:50, 20:50] = 7
+    network = {"depth": 0, "pad_multiple": 1}
+    merged = RealValidation([(image, picked, picked > 0)], network=network, normalization="percentile")
+    assert merged.score(threshold_network) == pytest.approx(0.5)
+    image[20:50, 50] = 10  # a dark line splits them: each its own instance
+    apart = RealValidation([(image, picked, picked > 0)], network=network, normalization="percentile")
+    assert apart.score(threshold_network) == pytest.approx(1.0)
+
+
+def test_a_slightly_wrong_outline_costs_in_proportion():
+    """One pixel too fat all round costs the pixels it gets wrong, not the whole background term."""
+    labels = np.zeros((60, 60), np.int32)
+    labels[21:49, 21:49] = 3
+    predicted = np.zeros(labels.shape, np.int32)
+    predicted[20:50, 20:50] = 9
+    assert object_agreement(predicted, labels) == pytest.approx([28 * 28 / (30 * 30)])
+    known = ndi.binary_dilation(labels > 0)
+    assert not explicit_background(labels, known, 1).any()  # the ring alone is no background evidence
+    assert explicit_background(labels, np.ones_like(known), 1).sum() == (~known).sum()
+
+
+def test_object_agreement_of_split_and_missed_objects():
+    labels = np.zeros((40, 80), np.int32)
+    labels[10:30, 10:30], labels[10:30, 50:70] = 1, 2
+    predicted = np.zeros(labels.shape, np.int32)
+    predicted[10:30, 10:25], predicted[10:30, 25:30] = 4, 5  # split 3 : 1
+    assert object_agreement(predicted, labels) == pytest.approx([0.75, 0.0])
+    assert object_agreement(predicted, np.zeros_like(labels)).size == 0

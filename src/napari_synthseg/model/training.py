@@ -199,8 +199,10 @@ class _TrainingRun:
             real=real_training, real_fraction=config.real_fraction, normalization=config.normalization,
             curated=curated, curated_fraction=config.curated_fraction, ring_px=config.curated_ring_px)
         validation = self.scenes.validation_set(config.validation_scenes)
+        ring = {} if config.curated_ring_px is None else {"ring_px": config.curated_ring_px}
         real = RealValidation(real_validation, network=network, normalization=config.normalization,
-                              max_pixels=config.real_validation_pixels, seed=config.seed) if real_validation else None
+                              max_pixels=config.real_validation_pixels, seed=config.seed,
+                              **ring) if real_validation else None
 
         start_step = int((previous.get("training") or {}).get("steps", 0)) if self.resume else 0
         history = [h for h in previous.get("history", []) if h.get("step", 0) <= start_step] if self.resume else []

@@ -12,7 +12,9 @@ import math
 
 import keras
 import numpy as np
+from scipy import ndimage as ndi
 
+from napari_synthseg.curation import OUTLINE_RING_PX
 from napari_synthseg.metrics import pixel_scores
 from napari_synthseg.model.data import check_pairs
 from napari_synthseg.model.params import REAL_VALIDATION_PIXELS, TrainingParams
@@ -41,20 +43,27 @@ class RealValidation:
         Pixel budget: images are taken in a seeded order while they fit (at least one).
     seed : int
         Seeds that order.
+    ring_px : int
+        With ``known``: known background within this many pixels (city-block) of a labelled object
+        is the ring that ``Curation.known`` adds; it is left out of the background term.
     """
 
     def __init__(self, pairs, *, network: dict, normalization: str, max_pixels: int = REAL_VALIDATION_PIXELS,
-                 seed: int = TrainingParams.seed):
+                 seed: int = TrainingParams.seed, ring_px: int = OUTLINE_RING_PX):
         if not isinstance(max_pixels, (int, np.integer)) or isinstance(max_pixels, bool) or max_pixels < 1:
             raise ValueError(f"real_validation_pixels must be a positive integer, got {max_pixels!r}")
         pairs = list(pairs)
         knowns = [None if len(pair) == 2 else np.asarray(pair[2], dtype=bool) for pair in pairs]
+        if len({known is None for known in knowns}) > 1:
+            raise ValueError("real_validation mixes images with and without known masks; give a known mask "
+                             "for every image (a curation) or for none")
         checked = []
         for (image, labels), known in zip(check_pairs([pair[:2] for pair in pairs], "real_validation"), knowns):
             if known is not None and known.shape != labels.shape:
                 raise ValueError(f"real_validation: a known mask of shape {known.shape} for labels of shape "
                                  f"{labels.shape}; give one mask per image, of its shape")
-            checked.append((_centre_window(image), _centre_window(labels) > 0,
+            labels = _centre_window(labels)
+            checked.append((_centre_window(image), labels > 0 if known is None else labels,
                             None if known is None else _centre_window(known)))
         if not checked:
             raise ValueError("real_validation is empty; give (image, labels) pairs or None")
@@ -67,15 +76,22 @@ class RealValidation:
             self.pairs.append(checked[i])
             used += size
         self.pixels = used
+        self._background = [None if known is None else explicit_background(labels, known, ring_px)
+                            for _, labels, known in self.pairs]
         self.info = prediction_info(network, normalization)
         self._source = self._model = None
 
     def score(self, keras_model) -> float:
-        """Pooled pixel IoU of ``predict``'s labels (default parameters) against the masks.
+        """How well ``predict``'s labels (default parameters) agree with the images' masks.
 
-        With known masks the score is the mean of the object and the background IoU over the known
-        pixels: what people click is mostly objects, so the object IoU alone would favour a model
-        that calls everything object; the background IoU counts each rejected pixel it gets wrong.
+        Without known masks: the pooled pixel IoU.
+
+        With known masks (curations) the score is the mean of two agreements with what a person
+        said: each labelled object's IoU with the predicted instance covering most of it
+        (``object_agreement``: merges, splits and outlines), and the share of the known background
+        (beyond the ring) predicted background. Each object counts alike, whatever its size; the
+        background term keeps a model that calls everything object from winning. The ring only
+        separates the two: a predicted instance reaching into it already loses object IoU.
         """
         if self._source is not keras_model:
             # a functional copy sharing the layers (so it sees every weight update): it predicts
@@ -83,21 +99,56 @@ class RealValidation:
             self._model = SegmentationModel(keras_model=keras.Model(keras_model.inputs, keras_model.outputs),
                                             info=self.info)
             self._source = keras_model
-        inter = union = bg_inter = bg_union = 0
-        balanced = any(known is not None for _, _, known in self.pairs)
-        for image, mask, known in self.pairs:
+        inter = union = 0
+        object_ious, background_right, background_known = [], 0, 0
+        for (image, mask, known), background in zip(self.pairs, self._background):
             labels = predict(self._model, image, precision="float32")
-            if known is not None:
-                labels, mask = labels[known], mask[known]
-            scores = pixel_scores(labels, mask)
-            inter, union = inter + scores.intersection, union + scores.union
-            if balanced:
-                background = pixel_scores(labels == 0, mask == 0)
-                bg_inter, bg_union = bg_inter + background.intersection, bg_union + background.union
-        objects = inter / union if union else math.nan
-        if not balanced:
-            return objects
-        return float(np.nanmean([objects, bg_inter / bg_union if bg_union else math.nan]))
+            if known is None:
+                scores = pixel_scores(labels, mask)
+                inter, union = inter + scores.intersection, union + scores.union
+                continue
+            object_ious.append(object_agreement(labels, mask))
+            background_right += int(np.count_nonzero(background & (labels == 0)))
+            background_known += int(np.count_nonzero(background))
+        if not object_ious:
+            return inter / union if union else math.nan
+        objects = np.concatenate(object_ious)
+        parts = [float(objects.mean()) if objects.size else math.nan,
+                 background_right / background_known if background_known else math.nan]
+        return float(np.nanmean(parts))
+
+
+def explicit_background(labels: np.ndarray, known: np.ndarray, ring_px: int) -> np.ndarray:
+    """Known background farther than ``ring_px`` (city-block) from every labelled object."""
+    background = np.asarray(known, dtype=bool) & (np.asarray(labels) == 0)
+    if ring_px > 0 and np.any(labels):
+        distance = ndi.distance_transform_cdt(np.asarray(labels) == 0, metric="taxicab")
+        background &= distance > ring_px
+    return background
+
+
+def object_agreement(predicted: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """IoU of each labelled object with the predicted instance covering most of it (0 if none).
+
+    Returns one value per label id present in ``labels``, in increasing id order. A merge with a
+    neighbour, a split and a wrong outline each cost in proportion to the pixels they get wrong.
+    """
+    predicted, labels = np.asarray(predicted).astype(np.int64), np.asarray(labels).astype(np.int64)
+    ids = np.unique(labels[labels > 0])
+    if ids.size == 0:
+        return np.zeros(0)
+    inside = (labels > 0) & (predicted > 0)
+    main = np.zeros(int(labels.max()) + 1, dtype=np.int64)
+    if inside.any():
+        pairs, counts = np.unique(np.stack([labels[inside], predicted[inside]]), axis=1, return_counts=True)
+        order = np.argsort(counts, kind="stable")
+        main[pairs[0, order]] = pairs[1, order]  # ascending counts: the largest overlap is written last
+    matched = inside & (predicted == main[labels])
+    inter = np.bincount(labels[matched], minlength=main.size)[ids]
+    object_area = np.bincount(labels.ravel(), minlength=main.size)[ids]
+    instance_area = np.bincount(predicted.ravel(), minlength=int(main.max()) + 1)[main[ids]]
+    union = object_area + instance_area - inter
+    return np.where(main[ids] > 0, inter / np.maximum(union, 1), 0.0)
 
 
 def _centre_window(array: np.ndarray) -> np.ndarray:
