@@ -91,15 +91,15 @@ def test_real_validation_with_known_masks_scores_only_what_a_person_said(thresho
         RealValidation([(image, first, known), (image, first)], network=network, normalization="percentile")
 
 
-def test_a_merge_with_a_touching_neighbour_costs_the_picked_object(threshold_network):
-    """Two touching squares come out as one instance: the picked one agrees at IoU 0.5."""
+def test_a_merge_with_a_touching_neighbour_loses_the_picked_object(threshold_network):
+    """Two touching squares come out as one instance: the picked one is not matched (IoU 0.5)."""
     image = np.full((100, 120), 10, np.uint8)
     image[20:50, 20:80] = 200
     picked = np.zeros(image.shape, np.uint16)
     picked[20:50, 20:50] = 7
     network = {"depth": 0, "pad_multiple": 1}
     merged = RealValidation([(image, picked, picked > 0)], network=network, normalization="percentile")
-    assert merged.score(threshold_network) == pytest.approx(0.5)
+    assert merged.score(threshold_network) == pytest.approx(0.0)  # IoU 0.5: no match
     image[20:50, 50] = 10  # a dark line splits them: each its own instance
     apart = RealValidation([(image, picked, picked > 0)], network=network, normalization="percentile")
     assert apart.score(threshold_network) == pytest.approx(1.0)

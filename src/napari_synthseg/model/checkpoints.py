@@ -38,7 +38,8 @@ class CheckpointSelector:
     validation
         ``(x_val, y_val)``: the fixed synthetic validation set; ``batch_size`` scores it.
     real
-        A ``RealValidation`` or None: when given, it chooses the model once selection starts.
+        A ``RealValidation`` or None: when given, it chooses the model once selection starts. On
+        curations (``real.curated``) a later checkpoint scoring as well as the kept one replaces it.
     select_after
         Share of the budget from which validations choose the saved model.
     resume
@@ -86,6 +87,7 @@ class CheckpointSelector:
         #: Seconds the last validation took (a minutes budget keeps room for one more).
         self.seconds = 0.0
         self.selection = "real_val_iou" if real is not None else "val_iou"
+        self.ties_to_newer = bool(real is not None and getattr(real, "curated", False))
 
     def validate(
         self, step: int, train_losses: list[float], used: float, *, baseline: bool = False, keep: bool = False
@@ -106,8 +108,11 @@ class CheckpointSelector:
             if baseline:
                 self.baseline = finite(record[self.selection])
             metric = finite(record[self.selection if selecting else "val_iou"])
-            # during a resumed run's first part the resumed model itself is the fallback
-            record["saved"] = metric > self.best and (selecting or baseline or not self.resume)
+            # during a resumed run's first part the resumed model itself is the fallback; on a
+            # person's clicks a later checkpoint that agrees as well wins the tie (it has seen more)
+            tie = selecting and self.ties_to_newer and metric == self.best > -math.inf
+            better = metric > self.best or tie
+            record["saved"] = better and (selecting or baseline or not self.resume)
             record["saved"] = record["saved"] or (keep and not self.saved and not self.resume)
             record["elapsed_s"] = round(self.clock() - self.start_time, 2)
             self.history.append(record)

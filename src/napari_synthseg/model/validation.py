@@ -21,6 +21,8 @@ from napari_synthseg.model.params import REAL_VALIDATION_PIXELS, TrainingParams
 from napari_synthseg.model.prediction import SegmentationModel, predict
 from napari_synthseg.model.sidecar import prediction_info
 
+#: IoU above which a predicted instance matches a curated object (as the metrics' object matching).
+MATCH_IOU = 0.5
 #: Images larger than this on a side are scored on a centred window of this size.
 REAL_VALIDATION_SIDE = 1024
 _SUBSET_STREAM = 5
@@ -81,17 +83,24 @@ class RealValidation:
         self.info = prediction_info(network, normalization)
         self._source = self._model = None
 
+    @property
+    def curated(self) -> bool:
+        """The masks are curations (known masks): what a person said, not whole-image labels."""
+        return self._background[0] is not None
+
     def score(self, keras_model) -> float:
         """How well ``predict``'s labels (default parameters) agree with the images' masks.
 
         Without known masks: the pooled pixel IoU.
 
         With known masks (curations) the score is the mean of two agreements with what a person
-        said: each labelled object's IoU with the predicted instance covering most of it
-        (``object_agreement``: merges, splits and outlines), and the share of the known background
-        (beyond the ring) predicted background. Each object counts alike, whatever its size; the
-        background term keeps a model that calls everything object from winning. The ring only
-        separates the two: a predicted instance reaching into it already loses object IoU.
+        said: the share of labelled objects that the predicted instance covering most of each
+        matches at IoU > ``MATCH_IOU`` (``object_agreement``: a merge with a neighbour or a split
+        loses the object), and the share of the known background (beyond the ring) predicted
+        background. Each object counts alike, whatever its size; the background term keeps a
+        model that calls everything object from winning. Matching, not the IoU itself, because a
+        picked object's outline is the previous model's own: its IoU there is 1 by construction,
+        and any other model would lose to it by the pixels its outline moves.
         """
         if self._source is not keras_model:
             # a functional copy sharing the layers (so it sees every weight update): it predicts
@@ -113,7 +122,7 @@ class RealValidation:
         if not object_ious:
             return inter / union if union else math.nan
         objects = np.concatenate(object_ious)
-        parts = [float(objects.mean()) if objects.size else math.nan,
+        parts = [float(np.mean(objects > MATCH_IOU)) if objects.size else math.nan,
                  background_right / background_known if background_known else math.nan]
         return float(np.nanmean(parts))
 
