@@ -7,7 +7,8 @@ Run under a (virtual) display::
 
 Each widget is docked from the plugin's manifest, does one real action on the sample
 (auto-segment, show synthetic scenes, a short training run if asked, segment if a model is
-given, pick, reject and add objects and measure), and the whole window is saved as ``<out>/<widget>.png``.
+given, pick, reject and add objects and measure), and the whole window is saved as ``<out>/<widget>.png``;
+the Curate dock also after each kind of click (``curate_pick``, ``curate_reject``, ``curate_add``).
 """
 
 from __future__ import annotations
@@ -134,12 +135,15 @@ def main(argv=None) -> int:
         rows, cols = np.nonzero(np.asarray(labels.data) == label)
         k = len(rows) // 2
         curate.toggle_pick(labels, (), (int(rows[k]), int(cols[k])))
+    snap(viewer, app, args.out, "curate_pick")
     # one click of each other kind: reject the smallest objects (specks), add a grain nobody outlined
     data = np.asarray(labels.data)
     sizes = np.bincount(data.ravel())
     for label in [i for i in np.argsort(sizes) if i and sizes[i] and i not in ids][:2]:
         rows, cols = np.nonzero(data == label)
         curate.curate_at(labels, (), (int(rows[len(rows) // 2]), int(cols[len(cols) // 2])), "reject")
+    curate.set_mode("reject")
+    snap(viewer, app, args.out, "curate_reject")
     truth = np.asarray(viewer.layers["grains ground truth"].data)
     for missed in [i for i in np.unique(truth) if i and not data[truth == i].any()]:
         rows, cols = np.nonzero(truth == missed)
@@ -151,6 +155,7 @@ def main(argv=None) -> int:
             break
         curate.undo()  # ... and take back one that leaked (Ctrl+Z)
     curate.set_mode("add")
+    snap(viewer, app, args.out, "curate_add")
     curate.csv_path.set_path(work / "measurements.csv")
     curate.export_measurements()
     wait_for(curate, app)
