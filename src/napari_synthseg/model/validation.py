@@ -15,7 +15,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from napari_synthseg.curation import OUTLINE_RING_PX
-from napari_synthseg.metrics import pixel_scores
+from napari_synthseg.metrics import iou_matrix, pixel_scores
 from napari_synthseg.model.data import check_pairs
 from napari_synthseg.model.params import REAL_VALIDATION_PIXELS, TrainingParams
 from napari_synthseg.model.prediction import SegmentationModel, predict
@@ -94,7 +94,7 @@ class RealValidation:
         Without known masks: the pooled pixel IoU.
 
         With known masks (curations) the score is the mean of two agreements with what a person
-        said: the share of labelled objects that the predicted instance covering most of each
+        said: the share of labelled objects that a predicted instance
         matches at IoU > ``MATCH_IOU`` (``object_agreement``: a merge with a neighbour or a split
         loses the object), and the share of the known background (beyond the ring) predicted
         background. Each object counts alike, whatever its size; the background term keeps a
@@ -137,27 +137,13 @@ def explicit_background(labels: np.ndarray, known: np.ndarray, ring_px: int) -> 
 
 
 def object_agreement(predicted: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """IoU of each labelled object with the predicted instance covering most of it (0 if none).
+    """IoU of each labelled object with the predicted instance that matches it best (0 if none).
 
-    Returns one value per label id present in ``labels``, in increasing id order. A merge with a
+    One value per label id present in ``labels``, in increasing id order. A merge with a
     neighbour, a split and a wrong outline each cost in proportion to the pixels they get wrong.
     """
-    predicted, labels = np.asarray(predicted).astype(np.int64), np.asarray(labels).astype(np.int64)
-    ids = np.unique(labels[labels > 0])
-    if ids.size == 0:
-        return np.zeros(0)
-    inside = (labels > 0) & (predicted > 0)
-    main = np.zeros(int(labels.max()) + 1, dtype=np.int64)
-    if inside.any():
-        pairs, counts = np.unique(np.stack([labels[inside], predicted[inside]]), axis=1, return_counts=True)
-        order = np.argsort(counts, kind="stable")
-        main[pairs[0, order]] = pairs[1, order]  # ascending counts: the largest overlap is written last
-    matched = inside & (predicted == main[labels])
-    inter = np.bincount(labels[matched], minlength=main.size)[ids]
-    object_area = np.bincount(labels.ravel(), minlength=main.size)[ids]
-    instance_area = np.bincount(predicted.ravel(), minlength=int(main.max()) + 1)[main[ids]]
-    union = object_area + instance_area - inter
-    return np.where(main[ids] > 0, inter / np.maximum(union, 1), 0.0)
+    iou, _, label_ids = iou_matrix(predicted, labels)
+    return iou.max(axis=0) if iou.shape[0] else np.zeros(label_ids.size)
 
 
 def _centre_window(array: np.ndarray) -> np.ndarray:
