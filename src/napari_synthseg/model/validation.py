@@ -108,22 +108,23 @@ class RealValidation:
             self._model = SegmentationModel(keras_model=keras.Model(keras_model.inputs, keras_model.outputs),
                                             info=self.info)
             self._source = keras_model
+        segmentations = [predict(self._model, image, precision="float32") for image, _, _ in self.pairs]
+        return self._click_agreement(segmentations) if self.curated else self._pixel_iou(segmentations)
+
+    def _pixel_iou(self, segmentations: list[np.ndarray]) -> float:
         inter = union = 0
-        object_ious, background_right, background_known = [], 0, 0
-        for (image, mask, known), background in zip(self.pairs, self._background):
-            labels = predict(self._model, image, precision="float32")
-            if known is None:
-                scores = pixel_scores(labels, mask)
-                inter, union = inter + scores.intersection, union + scores.union
-                continue
-            object_ious.append(object_agreement(labels, mask))
-            background_right += int(np.count_nonzero(background & (labels == 0)))
-            background_known += int(np.count_nonzero(background))
-        if not object_ious:
-            return inter / union if union else math.nan
-        objects = np.concatenate(object_ious)
+        for labels, (_, mask, _) in zip(segmentations, self.pairs):
+            scores = pixel_scores(labels, mask)
+            inter, union = inter + scores.intersection, union + scores.union
+        return inter / union if union else math.nan
+
+    def _click_agreement(self, segmentations: list[np.ndarray]) -> float:
+        objects = np.concatenate([object_agreement(labels, curated)
+                                  for labels, (_, curated, _) in zip(segmentations, self.pairs)])
+        right = sum(int(np.count_nonzero(bg & (labels == 0))) for labels, bg in zip(segmentations, self._background))
+        known = sum(int(np.count_nonzero(bg)) for bg in self._background)
         parts = [float(np.mean(objects > MATCH_IOU)) if objects.size else math.nan,
-                 background_right / background_known if background_known else math.nan]
+                 right / known if known else math.nan]
         return float(np.nanmean(parts))
 
 
