@@ -20,11 +20,19 @@ Any folder of images with instance masks paired by stem works (masks named like 
      object matches at IoU >= 0.5; the object it makes is the product's (``curation.add_object``
      on the model's probability map, then the image); a person would undo an add whose outline is
      plainly wrong, so an add that matches its true object at IoU < 0.5 is undone (the click counts);
+   - **split** a predicted object that holds two or more true objects (each at least half inside
+     it) and matches none at IoU >= 0.7; the parts are the product's (``curation_edits.split_object``),
+     kept when two or more of them match true objects at IoU >= 0.5, else undone;
+   - **merge** the pieces of a missed true object: two or more predicted objects lying mostly
+     (>= 80 %) inside it and covering at least half of it (``curation_edits.merge_objects``, clicks at
+     the pieces' centres), kept when the joined object matches at IoU >= 0.5; such an object is
+     merged, not added;
    - **reject** a predicted object lying mostly (>= 90 %) on true background (a speck, text);
    - **pick** a predicted object that matches a true object at IoU >= 0.7.
 
-   Clicks go in turns add, reject, pick (so each kind is used), each kind most useful first: the
-   largest missed object, the largest false object, the pick the model is least sure of (lowest
+   Clicks go in turns add, split, merge, reject, pick (so each kind is used; ``--kinds`` leaves
+   some out), each kind most useful first: the largest missed object, the largest clump, the
+   largest broken object, the largest false object, the pick the model is least sure of (lowest
    mean foreground probability). Objects already curated are not clicked again.
 3. The curated arm retrains with ``retraining.retrain_round`` (``--minutes`` or ``--steps`` per
    round); the control arm trains the same budget from the same model without clicks
@@ -51,6 +59,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from napari_synthseg.curation import Curation, add_object, curation_path, pick_object, reject_object, save_curation
+from napari_synthseg.curation_edits import merge_objects, split_object
 from napari_synthseg.image_io import list_images, read_image, to_gray
 from napari_synthseg.metrics import DatasetScores, iou_matrix
 from napari_synthseg.pipeline import _as_instances, as_label_image, find_ground_truth
@@ -59,7 +68,10 @@ from napari_synthseg.retraining import DEFAULT_CURATED_FRACTION
 PICK_IOU = 0.7
 MATCH_IOU = 0.5
 REJECT_BACKGROUND_SHARE = 0.9
-KINDS = ("add", "reject", "pick")
+SPLIT_HELD_SHARE = 0.5
+MERGE_PIECE_SHARE = 0.8
+MERGE_COVER_SHARE = 0.5
+KINDS = ("add", "split", "merge", "reject", "pick")
 
 
 # ------------------------------------------------------------------------------------ clicks
@@ -70,58 +82,113 @@ def _centre(mask: np.ndarray) -> tuple[int, int]:
     return int(row), int(col)
 
 
-def click_candidates(pred: np.ndarray, truth: np.ndarray, foreground: np.ndarray, curation: Curation) -> dict:
-    """Where a person would click, by kind, most useful first: ``{kind: [(usefulness, id), ...]}``."""
+def _overlaps(pred: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pixels shared by each predicted and true object, and each one's area: ``(shared, pred_area, true_area)``,
+    indexed by id."""
+    both = (pred > 0) & (truth > 0)
+    shape = (int(pred.max()) + 1, int(truth.max()) + 1)
+    shared = np.zeros(shape, np.int64)
+    np.add.at(shared, (pred[both], truth[both]), 1)
+    return shared, np.bincount(pred.ravel(), minlength=shape[0]), np.bincount(truth.ravel(), minlength=shape[1])
+
+
+def click_candidates(pred: np.ndarray, truth: np.ndarray, foreground: np.ndarray, curation: Curation,
+                     kinds=KINDS) -> dict:
+    """Where a person would click, by kind, most useful first: ``{kind: [(usefulness, target), ...]}``.
+
+    The target is a true object id (add), a predicted object id (split, reject, pick) or the
+    predicted ids of a broken object's pieces (merge).
+    """
     iou, pred_ids, true_ids = iou_matrix(pred, truth)
+    shared, pred_area, true_area = _overlaps(pred, truth)
     candidates = {kind: [] for kind in KINDS}
     true_fg = truth > 0
-    for j, true_id in enumerate(true_ids):
-        if iou.shape[0] and iou[:, j].max() >= MATCH_IOU:
-            continue
-        mask = truth == true_id
-        if (curation.objects[mask] > 0).mean() > 0.5:
-            continue  # already curated
-        candidates["add"].append((float(mask.sum()), int(true_id)))
+
+    def curated(mask):
+        return (curation.objects[mask] > 0).mean() > 0.5 or curation.background[mask].mean() > 0.5
+
+    held = (shared >= SPLIT_HELD_SHARE * true_area[None, :]) & (true_area[None, :] > 0)
+    held[:, 0] = False
+    in_clump = np.zeros(shape=true_area.shape, dtype=bool)  # true objects a split click would free
     for i, pred_id in enumerate(pred_ids):
         mask = pred == pred_id
-        if (curation.objects[mask] > 0).mean() > 0.5 or curation.background[mask].mean() > 0.5:
+        if curated(mask):
             continue
         if iou.shape[1] and iou[i].max() >= PICK_IOU:
             # the least sure first: a confident object teaches the model what it knows
             candidates["pick"].append((1.0 - float(foreground[mask].mean()), int(pred_id)))
+        elif np.count_nonzero(held[pred_id]) >= 2:
+            candidates["split"].append((float(pred_area[pred_id]), int(pred_id)))
+            in_clump |= held[pred_id]
         elif (~true_fg[mask]).mean() >= REJECT_BACKGROUND_SHARE:
             candidates["reject"].append((float(mask.sum()), int(pred_id)))
+    for j, true_id in enumerate(true_ids):
+        if iou.shape[0] and iou[:, j].max() >= MATCH_IOU:
+            continue
+        mask = truth == true_id
+        if (curation.objects[mask] > 0).mean() > 0.5 or (in_clump[true_id] and "split" in kinds):
+            continue  # already curated, or freed by splitting its clump
+        inside = (shared[:, true_id] >= MERGE_PIECE_SHARE * pred_area) & (pred_area > 0)
+        pieces = [int(p) for p in np.flatnonzero(inside) if not curated(pred == p)]
+        broken = len(pieces) >= 2 and shared[pieces, true_id].sum() >= MERGE_COVER_SHARE * true_area[true_id]
+        if broken and "merge" in kinds:
+            candidates["merge"].append((float(true_area[true_id]), (int(true_id), tuple(pieces))))
+        else:
+            candidates["add"].append((float(mask.sum()), int(true_id)))
     for kind in KINDS:
-        candidates[kind].sort(key=lambda item: -item[0])
+        candidates[kind] = [] if kind not in kinds else sorted(candidates[kind], key=lambda item: -item[0])
     return candidates
 
 
+def _matched(objects: np.ndarray, truth: np.ndarray, threshold: float = MATCH_IOU) -> int:
+    """How many of ``objects`` match a true object at IoU >= ``threshold``."""
+    iou, _, _ = iou_matrix(objects, truth)
+    return int((iou.max(axis=1) >= threshold).sum()) if iou.size else 0
+
+
+def _click(kind: str, target, curation: Curation, image, pred, prob, truth) -> Curation:
+    """One click of ``kind`` on ``target``; the new curation, or the old one when the person undoes it.
+
+    Raises ValueError when the product finds nothing to do (the click still counts).
+    """
+    if kind == "reject":
+        return reject_object(curation, pred, _centre(pred == target))
+    if kind == "pick":
+        return pick_object(curation, pred, _centre(pred == target))
+    if kind == "add":
+        mask = truth == target
+        after = add_object(curation, _centre(mask), probability=prob, image=image, labels=pred)
+        new = (after.objects > 0) & (curation.objects == 0)
+        good = (new & mask).sum() / max((new | mask).sum(), 1) >= MATCH_IOU
+    elif kind == "split":
+        after = split_object(curation, pred, _centre(pred == target))
+        new = np.where(curation.objects == 0, after.objects, 0)
+        good = _matched(new, truth) >= 2
+    else:
+        true_id, pieces = target
+        after = merge_objects(curation, pred, [_centre(pred == piece) for piece in pieces])
+        new = (after.objects > 0) & (curation.objects == 0)
+        mask = truth == true_id
+        good = (new & mask).sum() / max((new | mask).sum(), 1) >= MATCH_IOU
+    return after if good else curation  # else the person undoes the plainly wrong outline
+
+
 def emulate_clicks(curation: Curation, image: np.ndarray, pred: np.ndarray, prob: np.ndarray, truth: np.ndarray,
-                   n_clicks: int) -> tuple[Curation, int]:
+                   n_clicks: int, kinds=KINDS) -> tuple[Curation, int]:
     """Up to ``n_clicks`` new clicks on one image; returns the new curation and the clicks made."""
-    candidates = click_candidates(pred, truth, prob[..., 0], curation)
+    candidates = click_candidates(pred, truth, prob[..., 0], curation, kinds)
     queues = {kind: list(candidates[kind]) for kind in KINDS}
     made = 0
     while made < n_clicks and any(queues.values()):
         for kind in KINDS:
             if made >= n_clicks or not queues[kind]:
                 continue
-            _, object_id = queues[kind].pop(0)
+            _, target = queues[kind].pop(0)
             made += 1
-            if kind == "add":
-                mask = truth == object_id
-                try:
-                    added = add_object(curation, _centre(mask), probability=prob, image=image, labels=pred)
-                except ValueError:
-                    continue  # nothing grew there: the person sees no object appear
-                new = (added.objects > 0) & (curation.objects == 0)
-                overlap = (new & mask).sum() / max((new | mask).sum(), 1)
-                if overlap >= MATCH_IOU:  # else the person undoes the wrong outline
-                    curation = added
-            elif kind == "reject":
-                curation = reject_object(curation, pred, _centre(pred == object_id))
-            else:
-                curation = pick_object(curation, pred, _centre(pred == object_id))
+            try:
+                curation = _click(kind, target, curation, image, pred, prob, truth)
+            except ValueError:
+                continue  # the product found nothing there: the person sees nothing change
     return curation, made
 
 
@@ -233,7 +300,8 @@ def run(args) -> dict:
             if allowed <= 0:
                 continue
             pred, prob = _segment(model, images[stem])
-            curations[stem], made = emulate_clicks(curations[stem], images[stem], pred, prob, truths[stem], allowed)
+            curations[stem], made = emulate_clicks(curations[stem], images[stem], pred, prob, truths[stem], allowed,
+                                                    kinds=args.kinds)
             per_image[stem] += made
             clicks_made += made
             save_curation(curations[stem], curation_path(out / f"curations_round{round_index}" / f"{stem}.png"),
@@ -287,6 +355,14 @@ def _print_round(entry: dict) -> None:
               flush=True)
 
 
+def _kinds(text: str) -> tuple:
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown or not kinds:
+        raise argparse.ArgumentTypeError(f"unknown click kind(s) {unknown or text!r}; choose from {', '.join(KINDS)}")
+    return kinds
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--images", required=True, help="folder of images")
@@ -309,6 +385,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--curated-fraction", type=float, default=DEFAULT_CURATED_FRACTION,
                    help=f"share of each batch from curated crops [{DEFAULT_CURATED_FRACTION}]")
     p.add_argument("--ring-px", type=int, default=None, help="known background ring outside curated objects [1]")
+    p.add_argument("--kinds", type=_kinds, default=KINDS, metavar="K1,K2",
+                   help=f"click kinds the person uses [{','.join(KINDS)}]")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="out/curation_rounds", help="work folder: models, curations [out/curation_rounds]")
     p.add_argument("--json", default=None, metavar="FILE", help="write the rounds' scores here")

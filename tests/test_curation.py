@@ -125,6 +125,7 @@ from napari_synthseg.curation import (  # noqa: E402
     reject_object,
     save_curation,
 )
+from napari_synthseg.curation_edits import merge_objects, split_object  # noqa: E402
 
 
 def three_objects():
@@ -297,3 +298,79 @@ def test_save_load_round_trip(tmp_path):
         load_curation(tmp_path / "missing_curation.tif")
     with pytest.raises(ValueError, match="TIFF"):
         save_curation(cur, tmp_path / "x.png")
+
+
+def two_touching_discs(shape=(60, 80), radius=12, gap=22):
+    """Labels: two discs whose centres are ``gap`` px apart, predicted as one object (id 5)."""
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    left = np.hypot(yy - 30, xx - 25) <= radius
+    right = np.hypot(yy - 30, xx - 25 - gap) <= radius
+    labels = np.zeros(shape, np.int32)
+    labels[left | right] = 5
+    return labels, left, right
+
+
+def test_split_object_cuts_a_clump_at_its_neck_into_known_objects():
+    labels, left, right = two_touching_discs()
+    empty = Curation.empty(labels.shape)
+    split = split_object(empty, labels, (30, 36))
+    assert not empty.objects.any()  # the input never changes
+    ids = [i for i in np.unique(split.objects) if i]
+    assert len(ids) == 2 and split.counts["split"] == 2 and split.clicks == 2
+    assert set(split.origins.values()) == {"split"}
+    left_id, right_id = int(split.objects[30, 20]), int(split.objects[30, 52])
+    assert left_id != right_id
+    for part, disc in ((split.objects == left_id, left), (split.objects == right_id, right)):
+        assert (part & disc).sum() / (part | disc).sum() > 0.85
+    np.testing.assert_array_equal(split.objects > 0, labels > 0)  # every pixel of the clump is kept
+    # un-picking one part takes one part back; the other stays known
+    unpicked = pick_object(split, labels, (30, 20))
+    assert unpicked.counts["split"] == 1 and not unpicked.objects[30, 20] and unpicked.objects[30, 52]
+    # a curated object is split too (a pick that turned out to be a clump)
+    picked = pick_object(empty, labels, (30, 36))
+    resplit = split_object(picked, labels, (30, 36))
+    assert resplit.counts["pick"] == 0 and resplit.counts["split"] == 2
+
+
+def test_split_object_fails_clearly_on_a_convex_object_or_background():
+    yy, xx = np.mgrid[:60, :60]
+    labels = (np.hypot(yy - 30, xx - 30) <= 15).astype(np.int32)
+    with pytest.raises(ValueError, match="narrows nowhere") as err:
+        split_object(Curation.empty(labels.shape), labels, (30, 30))
+    assert "\n" not in str(err.value)
+    with pytest.raises(ValueError, match="no object"):
+        split_object(Curation.empty(labels.shape), labels, (1, 1))
+
+
+def test_merge_objects_joins_pieces_across_the_boundary_band():
+    labels = np.zeros((40, 60), np.int32)
+    labels[10:30, 10:28] = 1
+    labels[10:30, 30:48] = 2  # a 2-px band between the two halves of one object
+    labels[2:6, 2:6] = 3
+    cur = Curation.empty(labels.shape)
+    merged = merge_objects(cur, labels, [(20, 15), (20, 40)])
+    assert merged.counts["merge"] == 1 and merged.origins == {1: "merge"}
+    region = merged.objects == 1
+    assert region[10:30, 10:48].all() and region.sum() == 20 * 38  # the band joins, nothing else does
+    assert not region[2:6, 2:6].any()
+    # curated pieces leave the curation and join the merged object
+    picked = pick_object(cur, labels, (20, 15))
+    joined = merge_objects(picked, labels, [(20, 15), (20, 40)])
+    assert joined.counts["pick"] == 0 and joined.counts["merge"] == 1 and joined.objects[20, 29]
+
+
+def test_merge_objects_fails_clearly():
+    labels = np.zeros((40, 60), np.int32)
+    labels[10:30, 5:15] = 1
+    labels[10:30, 40:50] = 2  # far apart
+    cur = Curation.empty(labels.shape)
+    with pytest.raises(ValueError, match="apart"):
+        merge_objects(cur, labels, [(20, 8), (20, 45)])
+    with pytest.raises(ValueError, match="one object"):
+        merge_objects(cur, labels, [(20, 8), (21, 9)])
+    with pytest.raises(ValueError, match="two or more"):
+        merge_objects(cur, labels, [(20, 8)])
+    with pytest.raises(ValueError, match="no object"):
+        merge_objects(cur, labels, [(20, 8), (0, 0)])
+    # a merged and saved curation keeps its kinds
+    np.testing.assert_array_equal(Curation.from_image(cur.as_image()).objects, cur.objects)

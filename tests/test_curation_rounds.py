@@ -43,6 +43,39 @@ def test_clicks_follow_the_ground_truth_and_the_product_makes_the_objects(bench)
     assert made_one == 1 and one.counts["add"] == 1 and (one.objects[35:55, 30:50] > 0).all()
 
 
+def test_the_person_splits_clumps_and_merges_broken_objects(bench):
+    yy, xx = np.mgrid[:64, :96]
+    truth = np.zeros((64, 96), np.int32)
+    truth[np.hypot(yy - 20, xx - 20) <= 10] = 1
+    truth[np.hypot(yy - 20, xx - 38) <= 10] = 2   # touches 1: the model merged them
+    truth[40:60, 50:80] = 3                       # the model broke it in two
+    pred = np.zeros_like(truth)
+    pred[(truth == 1) | (truth == 2)] = 4
+    pred[40:60, 50:64] = 5
+    pred[40:60, 66:80] = 6
+    prob = np.zeros(truth.shape + (3,), np.float32)
+    prob[..., 0][pred > 0] = 0.9
+    image = np.where(truth > 0, 0.8, 0.2).astype(np.float32)
+    candidates = bench.click_candidates(pred, truth, prob[..., 0], Curation.empty(truth.shape))
+    assert [t for _, t in candidates["split"]] == [4]
+    assert [t for _, t in candidates["merge"]] == [(3, (5, 6))] and not candidates["add"]
+    cur, made = bench.emulate_clicks(Curation.empty(truth.shape), image, pred, prob, truth, n_clicks=5)
+    assert made == 2 and cur.counts["split"] == 2 and cur.counts["merge"] == 1
+    assert cur.objects[20, 20] != cur.objects[20, 38] and cur.objects[20, 20] and cur.objects[20, 38]
+    assert (cur.objects[40:60, 50:80] == cur.objects[50, 52]).all()
+    # a person who only picks, rejects and adds leaves both alone
+    none, made_none = bench.emulate_clicks(Curation.empty(truth.shape), image, pred, prob, truth, n_clicks=5,
+                                           kinds=("reject", "pick"))
+    assert made_none == 0 and none.is_empty()
+    adds = bench.click_candidates(pred, truth, prob[..., 0], Curation.empty(truth.shape), kinds=("add",))["add"]
+    # without split and merge the person adds them (2 is matched at IoU 0.5 by the clump: not missed)
+    assert sorted(t for _, t in adds) == [1, 3]
+    assert bench.build_parser().parse_args(["--images", "a", "--masks", "b", "--kinds", "add,pick"]).kinds == (
+        "add", "pick")
+    with pytest.raises(SystemExit):
+        bench.build_parser().parse_args(["--images", "a", "--masks", "b", "--kinds", "poke"])
+
+
 def test_benchmark_end_to_end_with_a_step_budget(bench, tmp_path, capsys):
     images, masks = write_sample_folder(tmp_path / "set", n=3, shape=(96, 128), seed=7)
     out_json = tmp_path / "rounds.json"

@@ -80,8 +80,7 @@ ADD_MIN_AREA = 10
 """Smallest object `add_object` creates (prediction drops smaller objects too)."""
 ADD_MAX_FRACTION = 0.25
 """Largest share of the image `add_object` accepts: more is a leak into the background."""
-
-_COUNT_KINDS = ("pick", "reject", "add", "fill")
+_COUNT_KINDS = ("pick", "reject", "add", "fill", "split", "merge")
 
 
 @dataclass(frozen=True, eq=False)
@@ -95,10 +94,11 @@ class Curation:
     background : ndarray of bool, shape (H, W)
         Pixels known to be background (rejected objects). Never overlaps ``objects``.
     counts : dict
-        Actions in effect, by kind (``pick``, ``reject``, ``add``, ``fill``): un-picking a
-        picked object takes one pick back, so the counts say what the curation holds.
+        Actions in effect, by kind (``pick``, ``reject``, ``add``, ``fill``, ``merge``; ``split``
+        counts the parts splits made): un-picking a picked object takes one pick back, so the
+        counts say what the curation holds.
     origins : dict
-        Object id -> the action that made it (``"pick"``, ``"add"``, ``"fill"``).
+        Object id -> the action that made it (``"pick"``, ``"add"``, ``"fill"``, ``"split"``, ``"merge"``).
     """
 
     objects: np.ndarray
@@ -139,7 +139,7 @@ class Curation:
 
     @property
     def clicks(self) -> int:
-        """The number of actions in effect (picks + rejects + adds + fills)."""
+        """The number of actions in effect (picks + rejects + adds + fills + split parts + merges)."""
         return int(sum(self.counts.get(kind, 0) for kind in _COUNT_KINDS))
 
     def is_empty(self) -> bool:

@@ -51,7 +51,7 @@ def test_each_mode_through_the_mouse_and_keys_with_undo(make_napari_viewer, qtbo
     click(labels, (51, 71))  # reject the speck
     press(viewer, "A")
     click(labels, (42, 30))  # add the missed grain (grown from the image: no probability layer)
-    assert widget.counts() == {"pick": 1, "reject": 1, "add": 1, "fill": 0}
+    assert widget.counts() == {"pick": 1, "reject": 1, "add": 1, "split": 0, "merge": 0, "fill": 0}
     assert widget.counts_label.text() == "1 picked · 1 rejected · 1 added"
     curation = widget.curations[()]
     assert set(np.unique(curation.objects[labels_data == 5])) == {1}
@@ -68,10 +68,10 @@ def test_each_mode_through_the_mouse_and_keys_with_undo(make_napari_viewer, qtbo
     assert widget.counts()["add"] == 1 and notes
 
     press(viewer, "Control-Z")  # undo the add, then the reject
-    assert widget.counts() == {"pick": 1, "reject": 1, "add": 0, "fill": 0}
+    assert widget.counts() == {"pick": 1, "reject": 1, "add": 0, "split": 0, "merge": 0, "fill": 0}
     assert viewer.layers["em segmentation curation"].data[42, 30] == 0
     widget.undo_button.click()
-    assert widget.counts() == {"pick": 1, "reject": 0, "add": 0, "fill": 0}
+    assert widget.counts() == {"pick": 1, "reject": 0, "add": 0, "split": 0, "merge": 0, "fill": 0}
     np.testing.assert_array_equal(labels.data, labels_data)  # curation never edits the labels
 
     press(viewer, "K")
@@ -101,6 +101,48 @@ def test_each_mode_through_the_mouse_and_keys_with_undo(make_napari_viewer, qtbo
     labels.data_setitem((np.array([5]), np.array([5])), 3)
     press(viewer, "Control-Z")
     assert labels.data[5, 5] == 0
+
+
+def test_split_and_merge_through_the_mouse_with_undo(make_napari_viewer, qtbot, notes):
+    yy, xx = np.mgrid[:60, :90]
+    labels_data = np.zeros((60, 90), np.uint32)
+    labels_data[(np.hypot(yy - 20, xx - 15) <= 9) | (np.hypot(yy - 20, xx - 31) <= 9)] = 4  # two grains as one
+    labels_data[38:55, 40:58] = 5
+    labels_data[38:55, 60:78] = 6  # one grain broken in two
+    viewer = make_napari_viewer()
+    viewer.add_image((labels_data > 0).astype(np.uint8) * 200, name="em")
+    labels = viewer.add_labels(labels_data.copy(), name="em segmentation")
+    widget = CurateWidget(viewer)
+    assert {"[S]", "[J]"} <= {b.text()[-3:] for b in widget.mode_buttons.buttons()}
+
+    press(viewer, "S")
+    click(labels, (20, 23))  # split the joined grains at their neck
+    objects = widget.curations[()].objects
+    assert objects[20, 12] and objects[20, 34] and objects[20, 12] != objects[20, 34]
+    assert widget.counts()["split"] == 2 and widget.counts_label.text().endswith("2 split parts · 0 merged")
+    shown = viewer.layers["em segmentation curation"].data
+    assert shown[20, 12] == CURATION_KINDS["split"] and (shown[12:28, 23] == 0).any()  # the cut is seen
+    click(labels, (50, 10))  # no object: a note, nothing changes
+    assert widget.counts()["split"] == 2 and notes
+
+    press(viewer, "J")
+    click(labels, (46, 48))  # the first piece ...
+    assert widget.counts()["merge"] == 0 and "first piece" in widget.status.text()
+    click(labels, (46, 70))  # ... joined with the second, across the gap between them
+    merged = widget.curations[()].objects == widget.curations[()].objects[46, 48]
+    assert widget.counts()["merge"] == 1 and merged[38:55, 40:78].all()
+    assert viewer.layers["em segmentation curation"].data[46, 59] == CURATION_KINDS["merge"]
+
+    press(viewer, "Control-Z")  # undo the merge, then the split
+    assert widget.counts()["merge"] == 0 and widget.counts()["split"] == 2
+    press(viewer, "Control-Z")
+    assert () not in widget.curations
+    np.testing.assert_array_equal(labels.data, labels_data)  # curation never edits the labels
+    press(viewer, "K")  # a new mode lets a half-made merge go
+    press(viewer, "J")
+    click(labels, (46, 48))
+    press(viewer, "K")
+    assert widget.merge_first is None
 
 
 def test_add_grows_from_the_segment_docks_probability(make_napari_viewer, qtbot, notes):
@@ -143,7 +185,7 @@ def test_the_curation_is_saved_and_loaded_in_a_later_session(make_napari_viewer,
     later.open(str(tmp_path / "grains.tif"))
     later.add_labels(labels_data, name="grains segmentation")
     again = CurateWidget(later)
-    assert again.counts() == before.counts == {"pick": 1, "reject": 1, "add": 1, "fill": 0}
+    assert again.counts() == before.counts == {"pick": 1, "reject": 1, "add": 1, "split": 0, "merge": 0, "fill": 0}
     np.testing.assert_array_equal(again.curations[()].as_image(), before.as_image())
     assert "loaded" in again.status.text()
     np.testing.assert_array_equal(later.layers["grains segmentation curation"].data,

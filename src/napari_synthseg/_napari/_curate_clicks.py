@@ -1,4 +1,4 @@
-"""The Curate dock's clicks: pick, reject, add and fill on one plane, each undoable."""
+"""The Curate dock's clicks: pick, reject, add, split, merge and fill on one plane, each undoable."""
 
 from __future__ import annotations
 
@@ -47,6 +47,9 @@ class CurationClicks:
     ``_show_curation``.
     """
 
+    #: Merge mode's first piece, ``(plane, point)``, until the second click joins it with another.
+    merge_first = None
+
     # ------------------------------------------------------------------ clicks
     def click(self, layer, world_position, dims_displayed=()) -> None:
         """Act on a click at ``world_position`` (world coordinates) on Labels ``layer``."""
@@ -67,12 +70,31 @@ class CurationClicks:
         plane, point = tuple(int(i) for i in index[:-2]), (int(index[-2]), int(index[-1]))
         if self.mode == "fill":
             self.fill_at(layer, plane, point)
-        elif self.mode in ("pick", "reject", "add"):
+        elif self.mode == "merge":
+            self.merge_at(layer, plane, point)
+        elif self.mode in ("pick", "reject", "add", "split"):
             self.curate_at(layer, plane, point, self.mode)
 
-    def curate_at(self, layer, plane: tuple[int, ...], point: tuple[int, int], mode: str) -> bool:
-        """Pick, reject or add at ``point`` of one plane; returns whether the curation changed."""
+    def merge_at(self, layer, plane: tuple[int, ...], point: tuple[int, int]) -> bool:
+        """Merge mode: the first click chooses a piece, the second joins it with the piece clicked;
+        returns whether the curation changed."""
+        first, self.merge_first = self.merge_first, None
+        if first is None or first[0] != plane:
+            curation = self.state.planes.get(plane)
+            if not plane_labels(layer, plane)[point] and not (curation is not None and curation.objects[point]):
+                notify_info(f"no object at (row {point[0]}, col {point[1]}); click a piece of the broken object")
+                return False
+            self.merge_first = (plane, point)
+            self.status.setText("merge: first piece chosen; click the piece to join it with")
+            return False
+        return self.curate_at(layer, plane, point, "merge", first=first[1])
+
+    def curate_at(self, layer, plane: tuple[int, ...], point: tuple[int, int], mode: str,
+                  first: tuple[int, int] | None = None) -> bool:
+        """Pick, reject, add, split or merge (with the ``first`` piece) at ``point`` of one plane; returns whether
+        the curation changed."""
         from napari_synthseg.curation import Curation, add_object, pick_object, reject_object
+        from napari_synthseg.curation_edits import merge_objects, split_object
 
         labels = plane_labels(layer, plane)
         before = self.state.planes.get(plane)
@@ -82,6 +104,10 @@ class CurationClicks:
                 after = pick_object(current, labels, point)
             elif mode == "reject":
                 after = reject_object(current, labels, point)
+            elif mode == "split":
+                after = split_object(current, labels, point)
+            elif mode == "merge":
+                after = merge_objects(current, labels, [first, point])
             else:
                 probability, gray = self._add_sources(layer, plane)
                 after = add_object(current, point, probability=probability, image=gray, labels=labels)

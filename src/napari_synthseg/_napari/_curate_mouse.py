@@ -6,12 +6,12 @@ import numpy as np
 
 from ._common import describe_error, notify_error, notify_info
 
-MODES = ("off", "pick", "reject", "add", "fill")
+MODES = ("off", "pick", "reject", "add", "split", "merge", "fill")
 #: What each mode's button says, and the key that chooses it on the labels layer. napari's own
 #: Labels keys (P paint, F fill, E erase, L picker, Z pan, M, X, B) stay untouched.
 MODE_TEXT = {"off": "Off", "pick": "Pick (right)", "reject": "Reject (wrong)", "add": "Add (missed)",
-             "fill": "Fill from background"}
-SHORTCUTS = {"off": "O", "pick": "K", "reject": "R", "add": "A", "fill": "H"}
+             "split": "Split (joined)", "merge": "Merge (broken)", "fill": "Fill from background"}
+SHORTCUTS = {"off": "O", "pick": "K", "reject": "R", "add": "A", "split": "S", "merge": "J", "fill": "H"}
 UNDO_KEY = "Control-Z"
 #: A press and release further apart than this (canvas pixels) is a pan, not a click.
 CLICK_TOLERANCE_PX = 4

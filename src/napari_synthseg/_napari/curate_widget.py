@@ -48,8 +48,8 @@ if TYPE_CHECKING:
     import napari
 
 #: Values of the curation layer (one per kind of statement) and their colours.
-CURATION_KINDS = {"background": 1, "pick": 2, "add": 3, "fill": 4}
-CURATION_COLOURS = {1: "magenta", 2: "yellow", 3: "cyan", 4: "lime"}
+CURATION_KINDS = {"background": 1, "pick": 2, "add": 3, "fill": 4, "split": 5, "merge": 6}
+CURATION_COLOURS = {1: "magenta", 2: "yellow", 3: "cyan", 4: "lime", 5: "orange", 6: "dodgerblue"}
 #: Key of an Image layer's metadata holding its curation (plane -> Curation): the Train dock's round reads it.
 CURATION_METADATA = "synthseg_curation"
 #: Names that mark a Labels layer as a reference, never the default one to curate.
@@ -86,7 +86,17 @@ def curation_kinds(curation) -> np.ndarray:
             kind_of_id[object_id] = CURATION_KINDS.get(origin, CURATION_KINDS["pick"])
     kinds = kind_of_id[curation.objects]  # one lookup, whatever the number of objects
     kinds[curation.background] = CURATION_KINDS["background"]
+    kinds[_touching_side(curation.objects)] = 0  # so the parts of a split are seen apart
     return kinds
+
+
+def _touching_side(objects: np.ndarray) -> np.ndarray:
+    """One side (the upper or left pixel) of every place where two curated objects touch."""
+    edge = np.zeros(objects.shape, bool)
+    for a, b in (((slice(None, -1), slice(None)), (slice(1, None), slice(None))),
+                 ((slice(None), slice(None, -1)), (slice(None), slice(1, None)))):
+        edge[a] |= (objects[a] != objects[b]) & (objects[a] > 0) & (objects[b] > 0)
+    return edge
 @dataclass
 class _CurationState:
     """The curation of one image (one per plane of a stack) and its undo stack."""
@@ -211,6 +221,7 @@ class CurateWidget(CurationClicks, CurationFiles, CurateExports, WorkerDock):
         bind the mode keys there; switch to the curation of the chosen image."""
         labels = self.labels_choice.layer()
         target = labels if self.mode != "off" else None
+        self.merge_first = None  # a new mode or layer starts a merge afresh
         if self._attached is not None and self._attached is not target:
             if self._callback in self._attached.mouse_drag_callbacks:
                 self._attached.mouse_drag_callbacks.remove(self._callback)
@@ -297,8 +308,8 @@ class CurateWidget(CurationClicks, CurationFiles, CurateExports, WorkerDock):
         return dict(self.state.planes)
 
     def counts(self) -> dict:
-        """Picks, rejects, adds (and fills) in effect over all planes."""
-        total = {"pick": 0, "reject": 0, "add": 0, "fill": 0}
+        """Picks, rejects, adds, split parts, merges and fills in effect over all planes."""
+        total = {"pick": 0, "reject": 0, "add": 0, "split": 0, "merge": 0, "fill": 0}
         for curation in self.state.planes.values():
             for kind in total:
                 total[kind] += int(curation.counts.get(kind, 0))
@@ -322,7 +333,10 @@ class CurateWidget(CurationClicks, CurationFiles, CurateExports, WorkerDock):
     def _show_curation(self) -> None:
         self._publish()
         counts = self.counts()
-        self.counts_label.setText(f"{counts['pick']} picked · {counts['reject']} rejected · {counts['add']} added")
+        text = f"{counts['pick']} picked · {counts['reject']} rejected · {counts['add']} added"
+        if counts["split"] or counts["merge"]:  # the rarer two only once used
+            text += f" · {counts['split']} split parts · {counts['merge']} merged"
+        self.counts_label.setText(text)
         layer = self.labels_choice.layer()
         if layer is None:
             return
