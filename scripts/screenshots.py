@@ -8,7 +8,8 @@ Run under a (virtual) display::
 Each widget is docked from the plugin's manifest, does one real action on the sample
 (auto-segment, show synthetic scenes, a short training run if asked, segment if a model is
 given, pick, reject and add objects and measure), and the whole window is saved as ``<out>/<widget>.png``;
-the Curate dock also after each kind of click (``curate_pick``, ``curate_reject``, ``curate_add``).
+the Curate dock also after each kind of click (``curate_pick``, ``curate_reject``, ``curate_add``,
+``curate_split``, ``curate_merge``; the last two where the segmentation joined or broke a grain).
 """
 
 from __future__ import annotations
@@ -55,6 +56,38 @@ def snap(viewer, app, out: Path, key: str) -> Path:
     viewer.screenshot(str(path), canvas_only=False, flash=False)
     print(f"wrote {path}")
     return path
+
+
+def _centre(mask: np.ndarray) -> tuple[int, int]:
+    rows, cols = np.nonzero(mask)
+    k = len(rows) // 2
+    return int(rows[k]), int(cols[k])
+
+
+def show_split_and_merge(viewer, app, out: Path, curate, labels, truth: np.ndarray) -> None:
+    """Split a segmented object that holds two or more true grains, merge a grain broken in pieces, as a person
+    looking at the image would; a screenshot after each (skipped when the segmentation has no such object)."""
+    data = np.asarray(labels.data)
+    curated = curate.curations[()].objects if () in curate.curations else np.zeros(data.shape, np.int32)
+    for label in [i for i in np.unique(data) if i]:
+        mask = (data == label) & (curated == 0)
+        held = [t for t in np.unique(truth[mask]) if t and (mask & (truth == t)).sum() >= 0.5 * (truth == t).sum()]
+        if len(held) >= 2 and curate.curate_at(labels, (), _centre(mask), "split"):
+            curate.set_mode("split")
+            snap(viewer, app, out, "curate_split")
+            break
+    else:
+        print("no joined grain to split in this segmentation; curate_split.png not made")
+    for grain in [t for t in np.unique(truth) if t]:
+        inside = truth == grain
+        pieces = [i for i in np.unique(data[inside]) if i and (inside & (data == i)).sum() >= 0.8 * (data == i).sum()]
+        if len(pieces) >= 2:
+            curate.set_mode("merge")
+            curate.merge_at(labels, (), _centre(data == pieces[0]))
+            if curate.merge_at(labels, (), _centre(data == pieces[1])):
+                snap(viewer, app, out, "curate_merge")
+                return
+    print("no grain broken in pieces in this segmentation; curate_merge.png not made")
 
 
 def main(argv=None) -> int:
@@ -156,6 +189,7 @@ def main(argv=None) -> int:
         curate.undo()  # ... and take back one that leaked (Ctrl+Z)
     curate.set_mode("add")
     snap(viewer, app, args.out, "curate_add")
+    show_split_and_merge(viewer, app, args.out, curate, labels, truth)
     curate.csv_path.set_path(work / "measurements.csv")
     curate.export_measurements()
     wait_for(curate, app)

@@ -1,18 +1,19 @@
 """One full curation round through the plugin's real napari docks, with the figures it reaches.
 
-Drives Auto-segment -> Train (round 1) -> Segment -> Curate (pick, reject, add; keys and mouse)
+Drives Auto-segment -> Train (round 1) -> Segment -> Curate (pick, reject, add, split, merge; keys and mouse)
 -> Train's *Retrain on curations* (round 2: ``model_round2.keras``) -> Segment on the built-in
 sample (``sample_grains``: image + ground truth) and scores every stage against the ground truth
 on that image and on a held-apart sample scene the plugin never trains from. Curation clicks go
 through the Labels layer's real ``mouse_drag_callbacks`` (synthetic mouse events at data
-points) and its key bindings (K, R, A, Ctrl+Z), exactly as the Curate dock receives them.
+points) and its key bindings (K, R, A, S, J, Ctrl+Z), exactly as the Curate dock receives them.
 
 The person's judgement is emulated with the training image's ground truth, which only decides
 *where* a click goes (what the click makes comes from the product): Auto-segment uses
 ``--method`` (a person chooses it with the live preview); at most ``--clicks`` clicks, the most
 useful first, taking turns: add at the centre of a true object no prediction covers (undone with
 Ctrl+Z when what Add outlined misses it), pick a predicted object that matches a true one at IoU
->= ``--pick-iou``, reject a predicted object that overlaps no true object. In real use a person
+>= ``--pick-iou``, reject a predicted object that overlaps no true object, split a predicted
+object holding two or more true ones, merge the pieces of a broken one. In real use a person
 judges all this by eye. The held-apart scene is never used for any choice.
 
 A control run continues the round-1 model on the uncurated auto-segment bank for the same
@@ -111,9 +112,11 @@ def open_background_point(labels: np.ndarray) -> tuple[int, int]:
 
 def person_clicks(pred: np.ndarray, gt: np.ndarray, pick_iou: float, limit: int) -> list:
     """The clicks a person would make by looking, the most useful first, at most ``limit``:
-    ``(mode, (row, col), ground-truth id)``. Pick a predicted object matching a true one at IoU >=
-    ``pick_iou``; reject one that overlaps no true object; add at the centre of a true object no
-    prediction covers. The ground truth decides only where a click goes."""
+    ``(mode, (row, col) or the points of a merge's pieces, ground-truth id)``. Pick a predicted object
+    matching a true one at IoU >= ``pick_iou``; reject one that overlaps no true object; split one that
+    holds two or more true objects (each at least half inside it); merge the pieces (each >= 80 %
+    inside it) of a true object no prediction covers; add at the centre of one with no such pieces.
+    The ground truth decides only where a click goes."""
     pred64, gt64 = pred.astype(np.int64), gt.astype(np.int64)
     pred_area, gt_area = np.bincount(pred64.ravel()), np.bincount(gt64.ravel())
     both = (pred64 > 0) & (gt64 > 0)
@@ -124,15 +127,27 @@ def person_clicks(pred: np.ndarray, gt: np.ndarray, pick_iou: float, limit: int)
         if v > best.get(int(p), (0, 0.0))[1]:
             best[int(p)] = (int(g), float(v))
     covered = {int(g) for g in pairs[1][overlap / np.maximum(gt_area[pairs[1]], 1) >= 0.5]}
-    adds = [("add", inner_point(gt, g), g) for g in np.argsort(gt_area)[::-1]
-            if g and gt_area[g] and int(g) not in covered]
+    held = pairs[:, overlap >= 0.5 * gt_area[pairs[1]]]  # (pred, gt): the true object lies mostly in the prediction
+    splits = [("split", inner_point(pred, p), 0) for p in sorted(best, key=lambda p: -pred_area[p])
+              if best[p][1] < pick_iou and np.count_nonzero(held[0] == p) >= 2]
+    pieces = pairs[:, overlap >= 0.8 * pred_area[pairs[0]]]  # (pred, gt): the prediction lies mostly in the truth
+    merges, adds = [], []
+    for g in np.argsort(gt_area)[::-1]:
+        if not g or not gt_area[g] or int(g) in covered:
+            continue
+        parts = pieces[0][pieces[1] == g]
+        if len(parts) >= 2 and pred_area[parts].sum() >= 0.5 * gt_area[g]:
+            merges.append(("merge", tuple(inner_point(pred, q) for q in parts[:2]), int(g)))
+        else:
+            adds.append(("add", inner_point(gt, g), g))
     picks = [("pick", inner_point(pred, p), best[p][0]) for p in sorted(best, key=lambda p: -pred_area[p])
              if best[p][1] >= pick_iou]
     rejects = [("reject", inner_point(pred, p), 0) for p in np.argsort(pred_area)[::-1]
                if p and pred_area[p] and int(p) not in best]
     ordered = []
-    for trio in zip(adds + [None] * limit, picks + [None] * limit, rejects + [None] * limit):
-        ordered.extend(click for click in trio if click is not None)
+    kinds = (adds, splits, merges, picks, rejects)
+    for turn in zip(*(kind + [None] * limit for kind in kinds)):
+        ordered.extend(click for click in turn if click is not None)
     return ordered[:limit]
 
 
@@ -297,10 +312,13 @@ def main(argv=None) -> int:
 
     labels_now = np.asarray(seg_layer.data).copy()
     plan = person_clicks(labels_now, gt_data, args.pick_iou, args.clicks)
-    kept = {"pick": 0, "reject": 0, "add": 0, "add_undone": 0}
+    kept = {"pick": 0, "reject": 0, "add": 0, "add_undone": 0, "split": 0, "merge": 0}
     for mode, point, truth_id in plan:
         press(SHORTCUTS[mode])
         before = curate.counts()[mode]
+        if mode == "merge":  # the first piece, then the second
+            click(seg_layer, point[0])
+            point = point[1]
         click(seg_layer, point)
         if curate.counts()[mode] == before:
             continue  # the click found nothing (the dock said why); a person moves on
