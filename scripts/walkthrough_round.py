@@ -110,13 +110,14 @@ def open_background_point(labels: np.ndarray) -> tuple[int, int]:
     return int(r), int(c)
 
 
-def person_clicks(pred: np.ndarray, gt: np.ndarray, pick_iou: float, limit: int) -> list:
+def person_clicks(pred: np.ndarray, gt: np.ndarray, pick_iou: float, limit: int,
+                  kinds=("add", "split", "merge", "pick", "reject")) -> list:
     """The clicks a person would make by looking, the most useful first, at most ``limit``:
     ``(mode, (row, col) or the points of a merge's pieces, ground-truth id)``. Pick a predicted object
     matching a true one at IoU >= ``pick_iou``; reject one that overlaps no true object; split one that
     holds two or more true objects (each at least half inside it); merge the pieces (each >= 80 %
     inside it) of a true object no prediction covers; add at the centre of one with no such pieces.
-    The ground truth decides only where a click goes."""
+    Only the ``kinds`` given are used. The ground truth decides only where a click goes."""
     pred64, gt64 = pred.astype(np.int64), gt.astype(np.int64)
     pred_area, gt_area = np.bincount(pred64.ravel()), np.bincount(gt64.ravel())
     both = (pred64 > 0) & (gt64 > 0)
@@ -129,14 +130,14 @@ def person_clicks(pred: np.ndarray, gt: np.ndarray, pick_iou: float, limit: int)
     covered = {int(g) for g in pairs[1][overlap / np.maximum(gt_area[pairs[1]], 1) >= 0.5]}
     held = pairs[:, overlap >= 0.5 * gt_area[pairs[1]]]  # (pred, gt): the true object lies mostly in the prediction
     splits = [("split", inner_point(pred, p), 0) for p in sorted(best, key=lambda p: -pred_area[p])
-              if best[p][1] < pick_iou and np.count_nonzero(held[0] == p) >= 2]
+              if best[p][1] < pick_iou and np.count_nonzero(held[0] == p) >= 2 and "split" in kinds]
     pieces = pairs[:, overlap >= 0.8 * pred_area[pairs[0]]]  # (pred, gt): the prediction lies mostly in the truth
     merges, adds = [], []
     for g in np.argsort(gt_area)[::-1]:
         if not g or not gt_area[g] or int(g) in covered:
             continue
         parts = pieces[0][pieces[1] == g]
-        if len(parts) >= 2 and pred_area[parts].sum() >= 0.5 * gt_area[g]:
+        if len(parts) >= 2 and pred_area[parts].sum() >= 0.5 * gt_area[g] and "merge" in kinds:
             merges.append(("merge", tuple(inner_point(pred, q) for q in parts[:2]), int(g)))
         else:
             adds.append(("add", inner_point(gt, g), g))
@@ -145,8 +146,8 @@ def person_clicks(pred: np.ndarray, gt: np.ndarray, pick_iou: float, limit: int)
     rejects = [("reject", inner_point(pred, p), 0) for p in np.argsort(pred_area)[::-1]
                if p and pred_area[p] and int(p) not in best]
     ordered = []
-    kinds = (adds, splits, merges, picks, rejects)
-    for turn in zip(*(kind + [None] * limit for kind in kinds)):
+    queues = {"add": adds, "split": splits, "merge": merges, "pick": picks, "reject": rejects}
+    for turn in zip(*(queues[kind] + [None] * limit for kind in queues if kind in kinds)):
         ordered.extend(click for click in turn if click is not None)
     return ordered[:limit]
 
@@ -172,6 +173,9 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="working folder (banks, models, figures.json)")
     parser.add_argument("--pick-iou", type=float, default=0.7, help="emulated judgement: pick when IoU >= this")
     parser.add_argument("--clicks", type=int, default=20, help="at most this many curation clicks")
+    parser.add_argument("--kinds", default="add,pick,reject",
+                        help="click kinds of the emulated person, of add,split,merge,pick,reject [add,pick,reject: "
+                             "split and merge did not pay in the curation benchmark's A/B]")
     parser.add_argument("--seed", type=int, default=0, help="training seed (Train dock's advanced box)")
     parser.add_argument("--method", default="triangle",
                         help="Auto-segment method chosen in the dock (its default 'otsu' is also scored)")
@@ -311,7 +315,7 @@ def main(argv=None) -> int:
         keys.release_key(key)
 
     labels_now = np.asarray(seg_layer.data).copy()
-    plan = person_clicks(labels_now, gt_data, args.pick_iou, args.clicks)
+    plan = person_clicks(labels_now, gt_data, args.pick_iou, args.clicks, kinds=args.kinds.split(","))
     kept = {"pick": 0, "reject": 0, "add": 0, "add_undone": 0, "split": 0, "merge": 0}
     for mode, point, truth_id in plan:
         press(SHORTCUTS[mode])

@@ -56,10 +56,11 @@ def test_the_person_splits_clumps_and_merges_broken_objects(bench):
     prob = np.zeros(truth.shape + (3,), np.float32)
     prob[..., 0][pred > 0] = 0.9
     image = np.where(truth > 0, 0.8, 0.2).astype(np.float32)
-    candidates = bench.click_candidates(pred, truth, prob[..., 0], Curation.empty(truth.shape))
+    candidates = bench.click_candidates(pred, truth, prob[..., 0], Curation.empty(truth.shape), kinds=bench.KINDS)
     assert [t for _, t in candidates["split"]] == [4]
     assert [t for _, t in candidates["merge"]] == [(3, (5, 6))] and not candidates["add"]
-    cur, made = bench.emulate_clicks(Curation.empty(truth.shape), image, pred, prob, truth, n_clicks=5)
+    cur, made = bench.emulate_clicks(Curation.empty(truth.shape), image, pred, prob, truth, n_clicks=5,
+                                     kinds=bench.KINDS)
     assert made == 2 and cur.counts["split"] == 2 and cur.counts["merge"] == 1
     assert cur.objects[20, 20] != cur.objects[20, 38] and cur.objects[20, 20] and cur.objects[20, 38]
     assert (cur.objects[40:60, 50:80] == cur.objects[50, 52]).all()
@@ -72,6 +73,7 @@ def test_the_person_splits_clumps_and_merges_broken_objects(bench):
     assert sorted(t for _, t in adds) == [1, 3]
     assert bench.build_parser().parse_args(["--images", "a", "--masks", "b", "--kinds", "add,pick"]).kinds == (
         "add", "pick")
+    assert bench.build_parser().parse_args(["--images", "a", "--masks", "b"]).kinds == ("add", "reject", "pick")
     with pytest.raises(SystemExit):
         bench.build_parser().parse_args(["--images", "a", "--masks", "b", "--kinds", "poke"])
 

@@ -35,3 +35,5 @@ def test_the_person_adds_splits_merges_picks_and_rejects_in_turns():
     assert truth[add] == 4 and pred[split] == 4 and pred[pick] == 8 and pred[reject] == 7
     assert sorted(int(pred[p]) for p in merge) == [5, 6] and plan[2][2] == 3
     assert len(load_script().person_clicks(pred, truth, pick_iou=0.7, limit=2)) == 2
+    plain = load_script().person_clicks(pred, truth, pick_iou=0.7, limit=10, kinds=("add", "pick", "reject"))
+    assert [mode for mode, _, _ in plain] == ["add", "pick", "reject", "add"]  # the broken grain is added instead

@@ -97,6 +97,8 @@ def _touching_side(objects: np.ndarray) -> np.ndarray:
                  ((slice(None), slice(None, -1)), (slice(None), slice(1, None)))):
         edge[a] |= (objects[a] != objects[b]) & (objects[a] > 0) & (objects[b] > 0)
     return edge
+
+
 @dataclass
 class _CurationState:
     """The curation of one image (one per plane of a stack) and its undo stack."""
