@@ -90,6 +90,7 @@ CASES = [
     ("run-blank-stack", "run {root}/stack.tif --out {new}/r --steps 1", 2, "found no objects"),
     ("five-channels", "autoseg {root}/five.tif --bank {new}/b --labels-out {new}/l", 1, "5 colour channels"),
     ("evaluate-no-labels", "evaluate {root}/adir.keras {masks}", 2, "holds no images"),
+    ("evaluate-worst-negative", "evaluate {labels} {masks} --worst -1", 2, "--worst"),
     ("scheduler-bad-word", "autoseg {images} --bank {new}/b --scheduler nowhere", 2, "scheduler"),
     ("steps-not-a-number", "train --bank {bank} --backgrounds {images} --model-out {new}/m.keras --steps x", 2,
      "--steps"),
@@ -301,6 +302,11 @@ def test_evaluate_reads_masks_as_saved_and_writes_json(made, tmp_path, capsys):
     scores = json.loads(out_json.read_text())
     assert set(scores["images"]) == set(stems) and scores["pooled"]["n_images"] == 2
     assert {"ap", "ap_50", "ap_75", "pixel_iou", "object_f1"} <= set(scores["pooled"])
+    # the images holding the error, worst first, each with the pooled scores of the others
+    assert "images holding most of the error" in out and "without it: pixel IoU" in out
+    assert [entry["name"] for entry in scores["worst"]] == [entry["name"] for entry in sorted(
+        scores["worst"], key=lambda e: -max(e["pixel_share"], e["object_share"]))]
+    assert {entry["name"] for entry in scores["worst"]} <= set(stems)
     # alpha is not an object: the RGBA mask scores like the mask it came from
     code, _, _ = _call(["evaluate", str(made["labels"]), str(made["masks"]), "--json", str(tmp_path / "ref.json")],
                        capsys)

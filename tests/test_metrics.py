@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from napari_synthseg.metrics import DatasetScores, iou_matrix, object_scores, pixel_scores
+from napari_synthseg.metrics import DatasetScores, iou_matrix, object_scores, pixel_scores, worst_images
 
 
 def squares(shape=(40, 40), boxes=((5, 15, 5, 15), (20, 30, 20, 35)), shift=(0, 0)):
@@ -160,3 +160,41 @@ def test_dataset_scores_pool_average_precision():
     # pooled: tp 3, fp 0, fn 1 at every threshold -> 3 / 4, not the mean of per-image APs
     assert summary["ap"] == pytest.approx(0.75) and summary["ap_50"] == pytest.approx(0.75)
     assert average_precision(half, gt)["ap"] == pytest.approx(0.5)
+
+
+def _one(pred, gt):
+    scores = DatasetScores()
+    scores.add(pred, gt)
+    return scores.summary()
+
+
+def test_worst_images_finds_the_image_that_called_background_object():
+    gt = np.zeros((40, 40), np.uint8)
+    gt[5:15, 5:15] = 1
+    gt[25:35, 25:35] = 2
+    good = gt.copy()
+    good[5, 5:15] = 0  # one row missed: a small error
+    flooded = np.ones_like(gt)  # the whole background called one object
+    per_image = {"good_a": _one(good, gt), "good_b": _one(gt, gt), "flooded": _one(flooded, gt)}
+
+    worst = worst_images(per_image)
+    assert [e.name for e in worst] == ["flooded", "good_a"]  # a perfect image holds no error
+    flood = worst[0]
+    wrong_px = 40 * 40 - 200 + 10  # flooded: 1400 extra; good_a: 10 missed
+    assert flood.pixel_share == pytest.approx(1400 / wrong_px)
+    assert flood.extra == pytest.approx(1400 / (1600 + 200 + 200)) and flood.missed == 0
+    assert (flood.fp, flood.fn) == (1, 2)
+    # the pooled scores of the other two images
+    assert flood.pixel_iou_without == pytest.approx((190 + 200) / (200 + 200))
+    assert flood.object_f1_without == pytest.approx(1.0)
+    assert flood.object_share == pytest.approx(1.0)  # good_a's objects still match at IoU >= 0.5
+
+    assert worst_images(per_image, 1) == worst[:1]
+    assert worst_images(per_image, 0) == []
+
+
+def test_worst_images_refuses_bad_input():
+    with pytest.raises(ValueError, match="count"):
+        worst_images({}, -1)
+    with pytest.raises(ValueError, match="lack"):
+        worst_images({"a": {"pixel_iou": 1.0}})

@@ -226,4 +226,67 @@ class DatasetScores:
             "object_f1": ob.f1,
             "ap": ap["ap"], "ap_50": ap["ap_50"], "ap_75": ap["ap_75"],
             "tp": self.tp, "fp": self.fp, "fn": self.fn, "n_images": self.n_images,
+            "intersection": self.intersection, "union": self.union,
+            "pred_area": self.pred_area, "gt_area": self.gt_area,
         }
+
+
+@dataclass(frozen=True)
+class ImageErrorShare:
+    """How much of a folder's pooled error one image holds (``worst_images``).
+
+    ``missed`` and ``extra`` are the image's missed and extra foreground pixels as shares of the
+    pooled union; ``pixel_share`` and ``object_share`` its shares of the pooled wrong pixels and of
+    the pooled wrong objects (FP + FN); ``pixel_iou_without`` and ``object_f1_without`` the pooled
+    scores of the other images.
+    """
+
+    name: str
+    pixel_share: float
+    object_share: float
+    missed: float
+    extra: float
+    fp: int
+    fn: int
+    pixel_iou_without: float
+    object_f1_without: float
+
+
+def worst_images(per_image: dict, count: int = 5) -> list[ImageErrorShare]:
+    """The ``count`` images that hold the largest share of the pooled pixel or object error.
+
+    Pooled scores weigh images by their pixels and objects, so one image of background called
+    object can hold a quarter of a folder's error; these are the images to look at first.
+
+    Parameters
+    ----------
+    per_image
+        ``{name: DatasetScores.summary()}`` of single images (``pipeline.score_labels``'s
+        ``per_image``).
+    count
+        How many to return (0: none).
+    """
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
+        raise ValueError(f"count must be a whole number >= 0, got {count!r}")
+    keys = ("intersection", "union", "pred_area", "gt_area", "tp", "fp", "fn")
+    for name, scores in per_image.items():
+        missing = [key for key in keys if key not in scores]
+        if missing:
+            raise ValueError(f"scores of {name!r} lack {', '.join(missing)}; give DatasetScores.summary() of one image")
+    total = {key: sum(int(s[key]) for s in per_image.values()) for key in keys}
+    wrong_px = total["union"] - total["intersection"]
+    wrong_obj = total["fp"] + total["fn"]
+    shares = []
+    for name, s in per_image.items():
+        rest = {key: total[key] - int(s[key]) for key in keys}
+        shares.append(ImageErrorShare(
+            name=str(name),
+            pixel_share=_ratio(int(s["union"]) - int(s["intersection"]), wrong_px, empty=0.0),
+            object_share=_ratio(int(s["fp"]) + int(s["fn"]), wrong_obj, empty=0.0),
+            missed=_ratio(int(s["gt_area"]) - int(s["intersection"]), total["union"], empty=0.0),
+            extra=_ratio(int(s["pred_area"]) - int(s["intersection"]), total["union"], empty=0.0),
+            fp=int(s["fp"]), fn=int(s["fn"]),
+            pixel_iou_without=_ratio(rest["intersection"], rest["union"]),
+            object_f1_without=_object_scores(rest["tp"], rest["fp"], rest["fn"]).f1))
+    shares.sort(key=lambda e: (-max(e.pixel_share, e.object_share), e.name))
+    return [e for e in shares[:count] if e.pixel_share > 0 or e.object_share > 0]

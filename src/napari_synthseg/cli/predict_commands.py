@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from ..largeimage import ModelSegmenter
+from ..metrics import worst_images
 from ..model import PredictionParams
 from .batch import _add_batch_options, _batch_inputs, _check_batch_options, _run_batch
 from .checks import EXIT_FAILED, CommandError, _check, _check_backend, _check_box, _check_out_dir, _check_writable
@@ -46,6 +48,9 @@ def add_evaluate_parser(sub) -> None:
     p.add_argument("--json", metavar="FILE", help="write all scores (pooled and per image) to FILE")
     p.add_argument("--split", metavar="CSV", help="CSV with columns image,half: score only the images of --subset")
     p.add_argument("--subset", metavar="NAME", help="the half to score (e.g. tune or check)")
+    p.add_argument("--worst", metavar="N", type=int, default=5,
+                   help="list the N images holding the largest share of the pooled error, with the scores "
+                        "of the others (0: none) [5]")
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -131,6 +136,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..pipeline import find_ground_truth, score_labels
 
     _check((args.split is None) == (args.subset is None), "--split CSV and --subset NAME go together")
+    _check(args.worst >= 0, f"--worst must be 0 or more images, got {args.worst}")
     args.interrupted_note = "nothing was written"
     wanted = _split_stems(args.split, args.subset) if args.split else None
     if args.json:
@@ -151,14 +157,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"evaluate: {len(gt)} images with ground truth"
           + (f" (--subset {args.subset} of {args.split})" if wanted is not None else ""))
     _print_scores("prediction", scores)
+    worst = worst_images(per_image, args.worst) if len(per_image) > 1 else []
+    _print_worst(worst)
     if args.json:
         from ..image_io import atomic_write
 
         text = json.dumps({"pred_dir": str(args.pred_dir), "gt_dir": str(args.gt_dir), "split": args.split,
-                           "subset": args.subset, "pooled": scores, "images": per_image}, indent=2) + "\n"
+                           "subset": args.subset, "pooled": scores, "images": per_image,
+                           "worst": [asdict(entry) for entry in worst]}, indent=2) + "\n"
         atomic_write(args.json, lambda tmp: tmp.write_text(text, encoding="utf-8"))
         print(f"  scores written to {args.json}")
     return 0
+
+
+def _print_worst(worst: list) -> None:
+    if not worst:
+        return
+    print("  images holding most of the error (the pooled scores of the other images):")
+    for e in worst:
+        print(f"    {e.name:<24} {e.pixel_share:.0%} of wrong pixels (missed {e.missed:.3f}, extra {e.extra:.3f} "
+              f"of the union), {e.object_share:.0%} of wrong objects ({e.fp} extra, {e.fn} missed)"
+              f"  -> without it: pixel IoU {e.pixel_iou_without:.3f}, F1 {e.object_f1_without:.3f}")
 
 
 def _print_scores(name: str, s: dict) -> None:
