@@ -103,7 +103,7 @@ def test_each_mode_through_the_mouse_and_keys_with_undo(make_napari_viewer, qtbo
     assert labels.data[5, 5] == 0
 
 
-def test_split_and_merge_through_the_mouse_with_undo(make_napari_viewer, qtbot, notes):
+def test_split_and_merge_through_the_mouse_with_undo(make_napari_viewer, qtbot, notes, tmp_path):
     yy, xx = np.mgrid[:60, :90]
     labels_data = np.zeros((60, 90), np.uint32)
     labels_data[(np.hypot(yy - 20, xx - 15) <= 9) | (np.hypot(yy - 20, xx - 31) <= 9)] = 4  # two grains as one
@@ -132,6 +132,8 @@ def test_split_and_merge_through_the_mouse_with_undo(make_napari_viewer, qtbot, 
     merged = widget.curations[()].objects == widget.curations[()].objects[46, 48]
     assert widget.counts()["merge"] == 1 and merged[38:55, 40:78].all()
     assert viewer.layers["em segmentation curation"].data[46, 59] == CURATION_KINDS["merge"]
+    widget.save_curation(tmp_path / "em_curation.tif")  # the saved line names every kind in effect
+    assert "0 added, 2 split parts, 1 merged" in widget.status.text()
 
     press(viewer, "Control-Z")  # undo the merge, then the split
     assert widget.counts()["merge"] == 0 and widget.counts()["split"] == 2

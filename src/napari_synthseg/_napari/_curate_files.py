@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._curate_clicks import CurationStep
+from ._curate_mouse import counts_text
 from ._planes import source_name
 
 
@@ -49,8 +50,7 @@ class CurationFiles:
         save_curation(curation, path, meta=meta)
         self.state.saved_to = path
         counts = curation.counts
-        self.status.setText(f"curation saved to {path} ({counts['pick']} picked, {counts['reject']} rejected, "
-                            f"{counts['add']} added)")
+        self.status.setText(f"curation saved to {path} ({counts_text(counts, ', ')})")
         return path
 
     def load_curation(self, path: Path | None = None) -> None:

@@ -13,6 +13,14 @@ MODE_TEXT = {"off": "Off", "pick": "Pick (right)", "reject": "Reject (wrong)", "
              "split": "Split (joined)", "merge": "Merge (broken)", "fill": "Fill from background"}
 SHORTCUTS = {"off": "O", "pick": "K", "reject": "R", "add": "A", "split": "S", "merge": "J", "fill": "H"}
 UNDO_KEY = "Control-Z"
+
+
+def counts_text(counts: dict, sep: str = " · ") -> str:
+    """The clicks in effect in words: picks, rejects and adds always, split parts and merges once used."""
+    parts = [f"{counts.get('pick', 0)} picked", f"{counts.get('reject', 0)} rejected", f"{counts.get('add', 0)} added"]
+    if counts.get("split", 0) or counts.get("merge", 0):
+        parts += [f"{counts.get('split', 0)} split parts", f"{counts.get('merge', 0)} merged"]
+    return sep.join(parts)
 #: A press and release further apart than this (canvas pixels) is a pan, not a click.
 CLICK_TOLERANCE_PX = 4
 

@@ -29,6 +29,7 @@ from ._curate_mouse import (
     MODES,
     SHORTCUTS,
     UNDO_KEY,
+    counts_text,
     detach_all,
     layer_click_callback,
     mode_key,
@@ -335,10 +336,7 @@ class CurateWidget(CurationClicks, CurationFiles, CurateExports, WorkerDock):
     def _show_curation(self) -> None:
         self._publish()
         counts = self.counts()
-        text = f"{counts['pick']} picked · {counts['reject']} rejected · {counts['add']} added"
-        if counts["split"] or counts["merge"]:  # the rarer two only once used
-            text += f" · {counts['split']} split parts · {counts['merge']} merged"
-        self.counts_label.setText(text)
+        self.counts_label.setText(counts_text(counts))
         layer = self.labels_choice.layer()
         if layer is None:
             return

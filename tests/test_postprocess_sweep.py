@@ -1,0 +1,55 @@
+"""benchmarks/postprocess_sweep.py: settings scored per half from fixed probabilities (no model needed)."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "postprocess_sweep.py"
+
+
+@pytest.fixture(scope="module")
+def sweep():
+    spec = importlib.util.spec_from_file_location("postprocess_sweep", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _prob(objects):
+    """Three-channel probabilities: each (slice, value) a square of that foreground and a centred core."""
+    prob = np.zeros((48, 48, 3), np.float32)
+    for (rows, cols), value in objects:
+        prob[rows, cols, 0] = value
+        prob[rows, cols, 1] = 0.8
+    return prob
+
+
+def test_a_stricter_confidence_drops_the_faint_object_in_its_half_only(sweep):
+    truth = np.zeros((48, 48), np.int32)
+    truth[5:15, 5:15] = 1
+    sure = (np.s_[5:15], np.s_[5:15])
+    faint = (np.s_[30:40], np.s_[30:40])  # a speck the network half believes: no true object there
+    probs = {"a": _prob([(sure, 0.99), (faint, 0.85)]), "b": _prob([(sure, 0.99)])}
+    truths = {"a": truth, "b": truth}
+    halves = {"a": "tune", "b": "check"}
+
+    loose = sweep.score(probs, truths, halves, threshold=0.5, min_confidence=0.8)
+    strict = sweep.score(probs, truths, halves, threshold=0.5, min_confidence=0.9)
+    assert set(loose) == {"tune", "check"}
+    assert (loose["tune"][0]["tp"], loose["tune"][0]["fp"]) == (1, 1)
+    assert (strict["tune"][0]["tp"], strict["tune"][0]["fp"]) == (1, 0)
+    assert strict["tune"][0]["pixel_iou"] == pytest.approx(1.0)
+    assert loose["check"][0] == strict["check"][0]  # nothing faint there
+    assert set(loose["tune"][1]) == {"a"}  # per-image scores, for the worst-image list
+
+
+def test_bad_number_lists_are_refused(sweep):
+    import argparse
+
+    with pytest.raises(argparse.ArgumentTypeError, match="between 0 and 1"):
+        sweep._floats("0.8,1.5")
+    with pytest.raises(argparse.ArgumentTypeError, match="commas"):
+        sweep._floats("high")
+    assert sweep._floats("0.8, 0.9") == [0.8, 0.9]
