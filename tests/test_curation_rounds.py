@@ -1,26 +1,21 @@
 """benchmarks/curation_rounds.py end to end on a tiny generated set with a step budget (issue 17)."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 pytest.importorskip("keras")
 
+from _scripts import loaded_script  # noqa: E402
 from napari_synthseg.curation import Curation  # noqa: E402
 from napari_synthseg.sample_data import write_sample_folder  # noqa: E402
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "curation_rounds.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("curation_rounds", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    with loaded_script("benchmarks/curation_rounds.py") as module:
+        yield module
 
 
 def test_clicks_follow_the_ground_truth_and_the_product_makes_the_objects(bench):

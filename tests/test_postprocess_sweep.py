@@ -1,20 +1,15 @@
 """benchmarks/postprocess_sweep.py: settings scored per half from fixed probabilities (no model needed)."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "postprocess_sweep.py"
+from _scripts import loaded_script
 
 
 @pytest.fixture(scope="module")
 def sweep():
-    spec = importlib.util.spec_from_file_location("postprocess_sweep", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    with loaded_script("benchmarks/postprocess_sweep.py") as module:
+        yield module
 
 
 def _prob(objects):

@@ -1,18 +1,13 @@
 """scripts/walkthrough_round.py's emulated person: each kind of click where a person would make it."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "walkthrough_round.py"
+from _scripts import loaded_script
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("walkthrough_round", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _person_clicks(*args, **kwargs):
+    with loaded_script("scripts/walkthrough_round.py") as script:
+        return script.person_clicks(*args, **kwargs)
 
 
 def test_the_person_adds_splits_merges_picks_and_rejects_in_turns():
@@ -29,11 +24,11 @@ def test_the_person_adds_splits_merges_picks_and_rejects_in_turns():
     pred[40:60, 66:80] = 6
     pred[truth == 5] = 8
     pred[55:60, 5:10] = 7                         # a speck on the background
-    plan = load_script().person_clicks(pred, truth, pick_iou=0.7, limit=10)
+    plan = _person_clicks(pred, truth, pick_iou=0.7, limit=10)
     assert [mode for mode, _, _ in plan] == ["add", "split", "merge", "pick", "reject"]
     add, split, merge, pick, reject = (point for _, point, _ in plan)
     assert truth[add] == 4 and pred[split] == 4 and pred[pick] == 8 and pred[reject] == 7
     assert sorted(int(pred[p]) for p in merge) == [5, 6] and plan[2][2] == 3
-    assert len(load_script().person_clicks(pred, truth, pick_iou=0.7, limit=2)) == 2
-    plain = load_script().person_clicks(pred, truth, pick_iou=0.7, limit=10, kinds=("add", "pick", "reject"))
+    assert len(_person_clicks(pred, truth, pick_iou=0.7, limit=2)) == 2
+    plain = _person_clicks(pred, truth, pick_iou=0.7, limit=10, kinds=("add", "pick", "reject"))
     assert [mode for mode, _, _ in plain] == ["add", "pick", "reject", "add"]  # the broken grain is added instead
