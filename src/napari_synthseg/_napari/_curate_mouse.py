@@ -13,6 +13,8 @@ MODE_TEXT = {"off": "Off", "pick": "Pick (right)", "reject": "Reject (wrong)", "
              "split": "Split (joined)", "merge": "Merge (broken)", "fill": "Fill from background"}
 SHORTCUTS = {"off": "O", "pick": "K", "reject": "R", "add": "A", "split": "S", "merge": "J", "fill": "H"}
 UNDO_KEY = "Control-Z"
+#: A press and release further apart than this (canvas pixels) is a pan, not a click.
+CLICK_TOLERANCE_PX = 4
 
 
 def counts_text(counts: dict, sep: str = " · ") -> str:
@@ -21,8 +23,6 @@ def counts_text(counts: dict, sep: str = " · ") -> str:
     if counts.get("split", 0) or counts.get("merge", 0):
         parts += [f"{counts.get('split', 0)} split parts", f"{counts.get('merge', 0)} merged"]
     return sep.join(parts)
-#: A press and release further apart than this (canvas pixels) is a pan, not a click.
-CLICK_TOLERANCE_PX = 4
 
 
 def layer_click_callback(ref):
