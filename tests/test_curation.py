@@ -269,6 +269,43 @@ def test_add_object_from_the_image_when_the_model_sees_nothing():
     assert ((added.objects > 0) != disk).sum() <= 0.05 * disk.sum()  # smoothing moves a few corner pixels
 
 
+def _two_grains_predicted_as_one():
+    """Two touching discs the model drew as one object, its inner distance peaking in each."""
+    yy, xx = np.mgrid[:50, :70]
+    left, right = np.hypot(yy - 25, xx - 24), np.hypot(yy - 25, xx - 43)
+    clump = (left <= 10) | (right <= 10)
+    labels = np.where(clump, 3, 0).astype(np.int32)
+    distance = np.clip(np.maximum(1 - left / 10, 1 - right / 10), 0, 1).astype(np.float32)
+    foreground = np.where(clump, 0.95, 0.02).astype(np.float32)
+    return labels, np.stack([foreground, distance, np.zeros_like(distance)], axis=-1), left <= 10
+
+
+def test_add_inside_a_prediction_carves_the_grain_at_its_distance_peak():
+    labels, prob, left_disc = _two_grains_predicted_as_one()
+    added = add_object(Curation.empty(labels.shape), (25, 22), probability=prob, labels=labels)
+    region = added.objects > 0
+    assert (region & left_disc).sum() / (region | left_disc).sum() > 0.85  # the left grain, not the clump
+    assert added.counts["add"] == 1
+    # the same with the foreground and the distance given apart (as the Curate dock does)
+    apart = add_object(Curation.empty(labels.shape), (25, 22), probability=prob[..., 0], distance=prob[..., 1],
+                       labels=labels)
+    np.testing.assert_array_equal(apart.objects, added.objects)
+    # without the distance the click can only take the prediction whole
+    whole = add_object(Curation.empty(labels.shape), (25, 22), probability=prob[..., 0], labels=labels)
+    np.testing.assert_array_equal(whole.objects > 0, labels > 0)
+
+
+def test_add_inside_a_one_peak_prediction_falls_back_to_the_probability():
+    labels, prob, left_disc = _two_grains_predicted_as_one()
+    labels[~left_disc] = 0
+    prob[~left_disc, :2] = (0.02, 0.0)  # the right grain gone
+    added = add_object(Curation.empty(labels.shape), (25, 24), probability=prob, labels=labels)
+    np.testing.assert_array_equal(added.objects > 0, left_disc)
+    with pytest.raises(ValueError, match="distance map has shape"):
+        add_object(Curation.empty(labels.shape), (25, 24), probability=prob[..., 0], distance=prob[:10, :, 1],
+                   labels=labels)
+
+
 def test_fill_object_fills_enclosed_regions():
     mask, inside = ring((50, 60), 25, 30, 10, 12)
     cur = fill_object(Curation.empty(mask.shape), mask.astype(np.uint8), (0, 0))

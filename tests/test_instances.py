@@ -238,3 +238,19 @@ def test_touching_particles_of_similar_size_still_split_with_the_share_rule():
     assert found.max() == 2
     with pytest.raises(ValueError, match="min_seed_share must be between 0 and 1"):
         probabilities_to_instances(_targets(gt), min_seed_share=1.5)
+
+
+def test_basin_at_cuts_a_mask_between_its_distance_peaks():
+    from napari_synthseg.instances import basin_at
+
+    yy, xx = np.mgrid[:40, :60]
+    left, right = np.hypot(yy - 20, xx - 20), np.hypot(yy - 20, xx - 38)
+    mask = (left <= 10) | (right <= 10)
+    distance = np.clip(np.maximum(1 - left / 10, 1 - right / 10), 0, 1)
+    region = basin_at(distance, mask, (20, 36))
+    assert region[20, 38] and not region[20, 20] and not (region & ~mask).any()
+    assert region.sum() < 0.6 * mask.sum()
+    assert basin_at(distance, mask, (0, 0)) is None  # a click outside the mask
+    assert basin_at(distance, left <= 10, (20, 20)) is None  # one peak: nothing to carve
+    # a bump lower than the peak height is no centre of its own
+    assert basin_at(np.where(mask, 0.5, 0) + 0.02 * (right <= 2), mask, (20, 38)) is None

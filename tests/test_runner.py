@@ -53,10 +53,11 @@ PARENT_SCRIPT = textwrap.dedent('''
         image = (rng.random((50, 70)) * 100).astype(np.uint8)
         image[10:30, 20:40] = 220
         with ModelJob() as job:
-            job.start_prediction(str(model_path), [image, image[:33, :41]], tile=64, overlap=16)
+            job.start_prediction(str(model_path), [image, image[:33, :41]], tile=64, overlap=16, details=True)
             for event in job.events(timeout=240):
                 if event["kind"] == "result":
-                    event = dict(event, labels_shape=list(event.pop("labels").shape))
+                    event = dict(event, labels_shape=list(event.pop("labels").shape),
+                                 maps=[list(event.pop(key).shape) for key in ("foreground", "distance")])
                 report["predict_events"].append({k: v for k, v in event.items() if k != "traceback"})
                 if event["kind"] == "error":
                     report["error"] = event
@@ -91,6 +92,8 @@ def test_training_and_prediction_run_in_a_child_and_the_parent_stays_keras_free(
 
     predict_results = [e for e in report["predict_events"] if e["kind"] == "result"]
     assert [e["labels_shape"] for e in predict_results] == [[50, 70], [33, 41]]
+    # the Segment dock's details: foreground and inner distance for Curate's Add
+    assert [e["maps"] for e in predict_results] == [[[50, 70]] * 2, [[33, 41]] * 2]
     assert any(e["kind"] == "progress" and e["task"] == "predict" for e in report["predict_events"])
     assert report["predict_events"][-1]["kind"] == "done"
 

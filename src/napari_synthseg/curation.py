@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
+from .instances import basin_at
+
 # the Curate dock's measurements, kept importable from here
 from .measure import measure_objects, write_measurements_csv  # noqa: F401
 
@@ -333,14 +335,19 @@ def _grow_from_image(image: np.ndarray, row: int, col: int, allowed: np.ndarray)
         half *= 2
 
 
-def add_object(curation: Curation, point, *, probability=None, image=None, labels=None) -> Curation:
+def add_object(curation: Curation, point, *, probability=None, image=None, labels=None,
+               distance=None) -> Curation:
     """A missed object at ``point`` becomes a known object.
 
-    The object is the blob of the model's foreground ``probability`` around the click, cut
-    at half its peak (see `_grow_from_probability`); when no probability is given, or it
-    outlines nothing, the region of ``image`` on the click's side of a local Otsu threshold.
-    Other predicted objects of ``labels`` (all but the one under the click), curated objects
-    and known background are never taken; holes are filled.
+    A click inside a predicted object of ``labels`` says the object there is not the one the
+    model drew: with the model's inner ``distance`` (or a ``probability`` stack holding it as its
+    second channel) the object is carved out of that prediction around the distance peak of the
+    click (``instances.basin_at``). Otherwise, or when the prediction has one peak only, it is the
+    blob of the model's foreground ``probability`` around the click, cut at half its peak (see
+    `_grow_from_probability`); when no probability is given, or it outlines nothing, the region
+    of ``image`` on the click's side of a local Otsu threshold. Other predicted objects of
+    ``labels`` (all but the one under the click), curated objects and known background are never
+    taken; holes are filled.
 
     Raises
     ------
@@ -359,6 +366,11 @@ def add_object(curation: Curation, point, *, probability=None, image=None, label
         raise ValueError(f"(row {row}, col {col}) is already curated; un-pick or un-reject it first")
     reasons = []
     growers = []
+    if distance is None and probability is not None and np.ndim(probability) == 3 and np.shape(probability)[2] > 1:
+        distance = np.asarray(probability)[..., 1]  # the model's output stack: foreground, distance, ...
+    if labels is not None and labels[row, col] and distance is not None:
+        growers.append(lambda: (basin_at(distance, labels == labels[row, col], (row, col)),
+                                f"the predicted object at (row {row}, col {col}) has one centre only"))
     if probability is not None:
         foreground = _foreground(probability, curation.shape)
         growers.append(lambda: _grow_from_probability(foreground, row, col, allowed))

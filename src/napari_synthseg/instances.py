@@ -30,6 +30,10 @@ DEFAULT_MIN_SEED_AREA = 10
 #: An interior under this share of the largest interior of its blob seeds nothing: a spot of
 #: texture inside a large particle is not a second particle (scale-free, unlike a pixel count).
 DEFAULT_MIN_SEED_SHARE = 0.1
+#: A peak of the predicted inner distance counts as an object's centre when it stands this much
+#: (of the 0-1 scale) above the saddle to its neighbours (``basin_at``; chosen on dev_emps' tune half,
+#: docs/curation.md).
+BASIN_PEAK_HEIGHT = 0.05
 
 _FOUR_CONNECTED = ndi.generate_binary_structure(2, 1)
 _EIGHT_CONNECTED = ndi.generate_binary_structure(2, 2)
@@ -315,6 +319,42 @@ def _edt_watershed(foreground: np.ndarray, min_distance: int = 7, smooth: float 
     # elongated objects would otherwise shatter into many seeds.
     peaks = (edt == ndi.maximum_filter(edt, size=2 * min_distance + 1)) & (edt > 1.0)
     return _split_by_seeds(-edt, peaks, foreground, _EIGHT_CONNECTED)
+
+
+def basin_at(distance: np.ndarray, mask: np.ndarray, point, *, peak_height: float = BASIN_PEAK_HEIGHT
+             ) -> np.ndarray | None:
+    """The part of ``mask`` that drains to the same peak of the inner ``distance`` as ``point``.
+
+    ``distance`` is the network's normalised inner distance (1 at each object's centre), so an
+    object it missed inside a larger prediction (a clump, or an object joined with background)
+    still has a peak of its own; the watershed of the smoothed distance from the peaks that stand
+    ``peak_height`` above their saddles cuts ``mask`` between them. None when ``mask`` holds fewer
+    than two such peaks, or ``point`` is outside it.
+    """
+    from skimage.morphology import h_maxima
+    from skimage.segmentation import watershed
+
+    mask = np.asarray(mask, dtype=bool)
+    row, col = (int(v) for v in point)
+    if np.shape(distance) != mask.shape:
+        raise ValueError(f"the distance map has shape {np.shape(distance)} but the mask {mask.shape}")
+    if not mask[row, col]:
+        return None
+    rows, cols = np.nonzero(mask)
+    box = (slice(max(rows.min() - 2, 0), rows.max() + 3), slice(max(cols.min() - 2, 0), cols.max() + 3))
+    inside = mask[box]
+    # smoothed so that pixel noise on a flat top is not a peak of its own
+    height = ndi.gaussian_filter(np.asarray(distance, dtype=np.float32)[box], 1.0) * inside
+    peaks, n = ndi.label(h_maxima(height, peak_height) & inside)
+    if n < 2:
+        return None
+    basins = watershed(-height, peaks, mask=inside)
+    clicked = basins[row - box[0].start, col - box[1].start]
+    if clicked == 0:
+        return None
+    region = np.zeros(mask.shape, dtype=bool)
+    region[box] = basins == clicked
+    return region
 
 
 def remove_small_objects(labels: np.ndarray, min_area: int) -> np.ndarray:

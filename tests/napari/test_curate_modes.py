@@ -162,6 +162,25 @@ def test_add_grows_from_the_segment_docks_probability(make_napari_viewer, qtbot,
     np.testing.assert_array_equal(added, missed)
 
 
+def test_add_on_a_joined_prediction_carves_the_missed_grain(make_napari_viewer, qtbot, notes):
+    from napari_synthseg._napari.segment_widget import DISTANCE_METADATA
+
+    yy, xx = np.mgrid[:50, :70]
+    left, right = np.hypot(yy - 25, xx - 24), np.hypot(yy - 25, xx - 43)
+    clump = (left <= 10) | (right <= 10)
+    viewer = make_napari_viewer()
+    viewer.add_image(np.where(clump, 200, 30).astype(np.uint8), name="em")
+    distance = np.clip(np.maximum(1 - left / 10, 1 - right / 10), 0, 1).astype(np.float32)
+    viewer.add_image(np.where(clump, 0.95, 0.02).astype(np.float32), name="em foreground probability",
+                     visible=False, metadata={DISTANCE_METADATA: distance})  # as the Segment dock leaves them
+    labels = viewer.add_labels(np.where(clump, 2, 0).astype(np.uint32), name="em segmentation")
+    widget = CurateWidget(viewer)
+    widget.set_mode("add")
+    click(labels, (25, 22))
+    added = widget.curations[()].objects > 0
+    assert (added & (left <= 10)).sum() / (added | (left <= 10)).sum() > 0.85  # the left grain alone
+
+
 def test_the_curation_is_saved_and_loaded_in_a_later_session(make_napari_viewer, qtbot, tmp_path, notes):
     import tifffile
 

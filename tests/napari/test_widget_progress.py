@@ -10,7 +10,7 @@ from test_dock_errors import fake_model, wait_idle  # noqa: F401 (fixtures)
 from napari_synthseg._napari import segment_widget, train_widget
 from napari_synthseg._napari._common import quiet_worker
 from napari_synthseg._napari._train_progress import PHASES
-from napari_synthseg._napari.segment_widget import SegmentWidget
+from napari_synthseg._napari.segment_widget import DISTANCE_METADATA, SegmentWidget
 from napari_synthseg._napari.train_widget import TrainWidget
 
 
@@ -102,8 +102,9 @@ def test_segment_says_how_many_objects_the_confidence_filter_left_out(make_napar
     labels = np.zeros((30, 40), np.uint32)
     labels[5:10, 5:10] = 1
     foreground = np.linspace(0, 1, 30 * 40, dtype=np.float32).reshape(30, 40)
+    distance = foreground[::-1].copy()
     scripted_jobs["events"] = [{"kind": "result", "task": "predict", "index": 0, "labels": labels,
-                                "foreground": foreground, "n_unconfident": 15}]
+                                "foreground": foreground, "distance": distance, "n_unconfident": 15}]
     segment = SegmentWidget(viewer)
     segment.model_path.set_path(fake_model(tmp_path / "model.keras"))
     segment.run()
@@ -116,6 +117,7 @@ def test_segment_says_how_many_objects_the_confidence_filter_left_out(make_napar
     probability = viewer.layers["em foreground probability"]
     np.testing.assert_array_equal(probability.data, foreground)
     assert not probability.visible and tuple(probability.scale) == tuple(image.scale)
+    np.testing.assert_array_equal(probability.metadata[DISTANCE_METADATA], distance)  # for Curate's Add
 
     scripted_jobs["events"] = [{"kind": "result", "task": "predict", "index": 0, "labels": labels,
                                 "foreground": foreground, "n_unconfident": 0}]

@@ -109,8 +109,9 @@ class CurationClicks:
             elif mode == "merge":
                 after = merge_objects(current, labels, [first, point])
             else:
-                probability, gray = self._add_sources(layer, plane)
-                after = add_object(current, point, probability=probability, image=gray, labels=labels)
+                probability, distance, gray = self._add_sources(layer, plane)
+                after = add_object(current, point, probability=probability, image=gray, labels=labels,
+                                   distance=distance)
         except ValueError as exc:  # the click found nothing to act on: say so, change nothing
             notify_info(str(exc))
             self.status.setText(str(exc))
@@ -126,22 +127,26 @@ class CurationClicks:
         return bool(self.state.planes.get(plane) is not None and self.state.planes[plane].objects[point])
 
     def _add_sources(self, labels_layer, plane):
-        """The model's foreground probability (left by the Segment dock) and the image, for Add."""
-        from .segment_widget import probability_layer_name
+        """The model's foreground probability and inner distance (left by the Segment dock) and the image,
+        for Add."""
+        from .segment_widget import DISTANCE_METADATA, probability_layer_name
 
         image = self.image_choice.layer()
         if image is None or spatial_shape(image) != tuple(labels_layer.data.shape):
             image = None
-        probability = None
+        probability = distance = None
         if image is not None:
             layer = find_layer(self.viewer, probability_layer_name(image.name))
             if layer is not None and tuple(layer.data.shape) == tuple(labels_layer.data.shape):
                 probability = plane_labels(layer, plane).astype(np.float32)
+                inner = layer.metadata.get(DISTANCE_METADATA)
+                if inner is not None and np.shape(inner) == tuple(labels_layer.data.shape):
+                    distance = np.asarray(inner[plane] if plane else inner, dtype=np.float32)
         gray = plane_gray(image, plane) if image is not None else None
         if probability is None and gray is None:
             raise ValueError("Add grows the missed object from the model's probability (run Segment on the "
                              "image first) or from the image: choose the image layer of these labels")
-        return probability, gray
+        return probability, distance, gray
 
     def fill_at(self, layer, plane: tuple[int, ...], point: tuple[int, int]) -> int:
         """Fill every closed contour of one plane, seen from background ``point``; undoable.

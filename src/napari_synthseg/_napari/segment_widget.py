@@ -40,6 +40,10 @@ def segmentation_layer_name(image_name: str) -> str:
     return f"{image_name} segmentation"
 
 
+#: Key of the probability layer's metadata that holds the model's inner distance, plane by plane.
+DISTANCE_METADATA = "synthseg_inner_distance"
+
+
 def probability_layer_name(image_name: str) -> str:
     """The (hidden) Image layer of the model's foreground probability; Curate's Add mode grows objects in it."""
     return f"{image_name}{PROBABILITY_SUFFIX}"
@@ -56,6 +60,7 @@ class SegmentWidget(WorkerDock):
         super().__init__(napari_viewer, parent)
         self._results: list = []
         self._foregrounds: list = []
+        self._distances: list = []
         self._unconfident: list = []
         self._job_context: dict = {}
         self._make_controls()
@@ -152,6 +157,7 @@ class SegmentWidget(WorkerDock):
         kwargs = self.prediction_kwargs()
         self._results = [None] * len(planes)
         self._foregrounds = [None] * len(planes)
+        self._distances = [None] * len(planes)
         self._unconfident = [0] * len(planes)
         self._job_context = {"image": image, "planes": planes, "shape": spatial_shape(image), "error": None,
                              "min_confidence": kwargs["min_confidence"]}
@@ -176,6 +182,7 @@ class SegmentWidget(WorkerDock):
             index = int(event["index"])
             self._results[index] = event.get("labels")
             self._foregrounds[index] = event.get("foreground")
+            self._distances[index] = event.get("distance")
             self._unconfident[index] = int(event.get("n_unconfident") or 0)
         elif kind == "error":
             self._job_context["error"] = event.get("message")
@@ -205,29 +212,34 @@ class SegmentWidget(WorkerDock):
                             + unconfident_hint(sum(self._unconfident), context.get("min_confidence")))
 
     def _show_foreground(self, image, context: dict) -> None:
-        """Put the model's foreground probability into a hidden Image layer (Curate's Add mode uses it)."""
+        """Put the model's foreground probability into a hidden Image layer, its inner distance into the
+        layer's metadata (Curate's Add mode grows and carves objects with them)."""
         import numpy as np
 
-        planes = [(plane, fg) for plane, fg in zip(context["planes"], self._foregrounds) if fg is not None]
+        planes = [(plane, fg, dist) for plane, fg, dist in zip(context["planes"], self._foregrounds, self._distances)
+                  if fg is not None]
         if not planes:
             return
         name = probability_layer_name(image.name)
         existing = find_layer(self.viewer, name)
         shape = tuple(context["shape"])
-        if existing is not None and tuple(existing.data.shape) == shape:
-            data = np.asarray(existing.data, dtype=np.float32).copy()  # the planes not redone stay
-        else:
-            data = np.zeros(shape, dtype=np.float32)
-        for plane, foreground in planes:
+        kept = existing is not None and tuple(existing.data.shape) == shape
+        data = np.asarray(existing.data, dtype=np.float32).copy() if kept else np.zeros(shape, np.float32)
+        old_distance = existing.metadata.get(DISTANCE_METADATA) if kept else None
+        # the planes not redone stay
+        distance = np.array(old_distance, np.float32) if old_distance is not None else np.zeros(shape, np.float32)
+        for plane, foreground, inner in planes:
             data[plane] = foreground
+            distance[plane] = inner if inner is not None else 0.0
         active = self.viewer.layers.selection.active
-        if existing is not None and tuple(existing.data.shape) == shape:
+        if kept:
             existing.data = data
+            existing.metadata[DISTANCE_METADATA] = distance
         else:
             if existing is not None:
                 self.viewer.layers.remove(existing)
             self.viewer.add_image(data, name=name, visible=False, colormap="magma", contrast_limits=(0.0, 1.0),
-                                  **spatial_transform(image))
+                                  metadata={DISTANCE_METADATA: distance}, **spatial_transform(image))
         if active is not None and active in self.viewer.layers:
             self.viewer.layers.selection.active = active
 

@@ -191,6 +191,8 @@ def _child_predict(payload, events, cancel_event, tmpdir) -> None:
         if details:
             event["n_unconfident"] = _count_unconfident(labels, prob, kwargs)
             event["foreground"] = np.ascontiguousarray(prob[..., 0])
+            if prob.shape[-1] > 1:  # the inner distance: Curate's Add carves missed objects out of predictions
+                event["distance"] = np.ascontiguousarray(prob[..., 1])
             prob = prob if wants_probabilities else None
         if out_dir is not None:
             stem = Path(source).stem if source else f"image{index:03d}"
@@ -200,7 +202,8 @@ def _child_predict(payload, events, cancel_event, tmpdir) -> None:
             event["labels_path"] = str(write_tiff(Path(out_dir) / f"{stem}_labels.tif", labels, pixel_size=size,
                                                     labels=True))
             labels = None
-        for key, array in (("labels", labels), ("probabilities", prob), ("foreground", event.pop("foreground", None))):
+        for key, array in (("labels", labels), ("probabilities", prob), ("foreground", event.pop("foreground", None)),
+                           ("distance", event.pop("distance", None))):
             if array is None:
                 continue
             if array.nbytes > QUEUE_ARRAY_LIMIT:

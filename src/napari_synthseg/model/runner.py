@@ -22,7 +22,7 @@ Events (dicts with a ``"kind"``):
   "cancelled"}`` after a curation round (``start_retraining``; its progress events say
   ``"task": "train"``);
 - ``{"kind": "result", "task": "predict", "index", "source", "labels" (ndarray) or "labels_path",
-  ["probabilities"], ["foreground", "n_unconfident"]}`` once per image;
+  ["probabilities"], ["foreground", "distance", "n_unconfident"]}`` once per image;
 - ``{"kind": "error", "message": ..., "traceback": ...}`` when the child fails, dies, or does
   not start within ``startup_timeout`` seconds;
 - ``{"kind": "done"}`` last, always.
@@ -296,7 +296,7 @@ class ModelJob:
             self._started = True
         if event.get("kind") == "done":
             self._finished = True
-        for key in ("labels", "probabilities", "foreground"):
+        for key in ("labels", "probabilities", "foreground", "distance"):
             path = event.get(f"_{key}_file")
             if path:  # big arrays travel through a file, not the pipe
                 import numpy as np
