@@ -18,7 +18,8 @@ Any folder of images with instance masks paired by stem works (masks named like 
 
    - **add** at the centre (the pixel farthest from the edge) of a true object that no predicted
      object matches at IoU >= 0.5; the object it makes is the product's (``curation.add_object``
-     on the model's probability map, then the image); a person would undo an add whose outline is
+     on the model's output: inside a prediction carved at its inner-distance peak, else grown from the
+     probability, then the image; ``--adds-only`` counts these outlines); a person would undo an add whose outline is
      plainly wrong, so an add that matches its true object at IoU < 0.5 is undone (the click counts);
    - **split** a predicted object that holds two or more true objects (each at least half inside
      it) and matches none at IoU >= 0.7; the parts are the product's (``curation_edits.split_object``),
@@ -195,6 +196,32 @@ def emulate_clicks(curation: Curation, image: np.ndarray, pred: np.ndarray, prob
     return curation, made
 
 
+def count_adds(predictions: dict, images: dict, truths: dict) -> dict:
+    """How many adds the product makes right, by where the click lands, with and without the inner distance.
+
+    ``predictions``: ``{stem: (labels, probabilities)}`` of one model. Every true object that no
+    prediction matches gets one Add at its centre on an empty curation (the person's add
+    candidates); returns ``{"background" | "inside a prediction": {"clicks", "right", "right without
+    distance"}}``, "right" meaning the outline matches its object at IoU >= 0.5.
+    """
+    counts = {where: {"clicks": 0, "right": 0, "right without distance": 0}
+              for where in ("background", "inside a prediction")}
+    for stem, (pred, prob) in predictions.items():
+        truth = truths[stem]
+        empty = Curation.empty(pred.shape)
+        for _, true_id in click_candidates(pred, truth, prob[..., 0], empty, ("add",))["add"]:
+            point = _centre(truth == true_id)
+            entry = counts["inside a prediction" if pred[point] else "background"]
+            entry["clicks"] += 1
+            for key, maps in (("right", prob), ("right without distance", prob[..., :1])):
+                try:
+                    made = _click("add", true_id, empty, images[stem], pred, maps, truth)
+                except ValueError:
+                    continue
+                entry[key] += int(made is not empty)
+    return counts
+
+
 # ------------------------------------------------------------------------------------ scoring
 def _segment(model, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     from napari_synthseg.model.prediction import predict
@@ -349,6 +376,17 @@ def _write_json(args, rounds, curated_stems, n_scored) -> dict:
     return result
 
 
+def _print_adds(args) -> None:
+    from napari_synthseg.model.prediction import load_model
+
+    _, images, truths = _load(Path(args.images), Path(args.masks))
+    model = load_model(args.first_model)
+    counts = count_adds({stem: _segment(model, image) for stem, image in images.items()}, images, truths)
+    for where, c in counts.items():
+        print(f"add clicks {where}: {c['clicks']}, outlined right {c['right']} "
+              f"(without the inner distance {c['right without distance']})")
+
+
 def _print_round(entry: dict) -> None:
     for arm in ("curated", "control"):
         s = entry[arm]
@@ -393,6 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="out/curation_rounds", help="work folder: models, curations [out/curation_rounds]")
     p.add_argument("--json", default=None, metavar="FILE", help="write the rounds' scores here")
+    p.add_argument("--adds-only", action="store_true",
+                   help="with --first-model: only count how many adds the product makes right on every image "
+                        "(with and without the model's inner distance), no rounds")
     g = p.add_argument_group("network (first model; rounds keep the model's own)")
     for name in ("base-filters", "depth", "patch", "batch-size", "steps-per-epoch"):
         g.add_argument(f"--{name}", type=int, default=None)
@@ -408,6 +449,11 @@ def main(argv=None) -> int:
     if args.clicks < 1 or args.rounds < 1:
         raise SystemExit("curation_rounds: --clicks and --rounds must be at least 1")
     print(f"cpus {os.cpu_count()}, load average at start {os.getloadavg()}", flush=True)
+    if args.adds_only:
+        if not args.first_model:
+            raise SystemExit("curation_rounds: --adds-only needs --first-model")
+        _print_adds(args)
+        return 0
     run(args)
     print(f"load average at end {os.getloadavg()}", flush=True)
     return 0

@@ -94,3 +94,20 @@ def test_benchmark_end_to_end_with_a_step_budget(bench, tmp_path, capsys):
     work = tmp_path / "work"
     assert (work / "curated" / "model_round2.keras").is_file() and (work / "control" / "model_round2.keras").is_file()
     assert list((work / "curations_round1").glob("*_curation.tif"))
+
+
+def test_count_adds_says_how_many_missed_objects_the_product_outlines(bench):
+    yy, xx = np.mgrid[:40, :90]
+    discs = [np.hypot(yy - 20, xx - c) <= 9 for c in (20, 38, 56)]  # three touching grains drawn as one
+    truth = np.zeros((40, 90), np.int32)
+    for i, disc in enumerate(discs, 1):
+        truth[disc] = i
+    truth[np.hypot(yy - 20, xx - 80) <= 4] = 4  # a small grain the model missed, on background
+    pred = np.where(truth.astype(bool) & (truth < 4), 7, 0).astype(np.int32)
+    distance = np.max([np.clip(1 - np.hypot(yy - 20, xx - c) / 9, 0, 1) for c in (20, 38, 56)], axis=0)
+    prob = np.stack([np.where(pred > 0, 0.95, 0.02), distance, np.zeros_like(distance)], -1).astype(np.float32)
+    image = np.where(truth > 0, 200, 30).astype(np.uint8)
+
+    counts = bench.count_adds({"a": (pred, prob)}, {"a": image}, {"a": truth})
+    assert counts["inside a prediction"] == {"clicks": 3, "right": 3, "right without distance": 0}
+    assert counts["background"]["clicks"] == 1 and counts["background"]["right"] == 1  # from the image
