@@ -12,6 +12,7 @@ from napari_synthseg.cli.run_commands import DEMO_MINUTES
 from napari_synthseg.curation import Curation
 from napari_synthseg.instances import DEFAULT_MIN_AREA, DEFAULT_THRESHOLD, probabilities_to_instances
 from napari_synthseg.largeimage import DEFAULT_BLOCK, DEFAULT_HALO, DEFAULT_IN_MEMORY_PIXELS, ModelSegmenter
+from napari_synthseg.metrics import worst_images
 from napari_synthseg.model import PredictionParams, TrainingParams
 from napari_synthseg.pipeline import run_pipeline
 from napari_synthseg.retraining import fine_tune, retrain_round
@@ -56,6 +57,7 @@ NUMERIC_DEFAULTS = {
     "run": {**AUTOSEG, **TRAINING, "rounds": _default(run_pipeline, "rounds")},
     "retrain": {"curated_fraction": _default(retrain_round, "curated_fraction"),
                 "ring_px": _default(retrain_round, "ring_px"), "seed": _default(retrain_round, "seed")},
+    "evaluate": {"worst": _default(worst_images, "count")},
     "demo": {"n": _default(write_sample_folder, "n"), "seed": _default(write_sample_folder, "seed"),
              "rounds": _default(run_pipeline, "rounds"), "minutes": DEMO_MINUTES},
 }

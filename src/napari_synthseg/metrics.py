@@ -231,6 +231,10 @@ class DatasetScores:
         }
 
 
+#: How many images ``worst_images`` (and ``synthseg evaluate``) lists by default.
+DEFAULT_WORST = 5
+
+
 @dataclass(frozen=True)
 class ImageErrorShare:
     """How much of a folder's pooled error one image holds (``worst_images``).
@@ -252,7 +256,7 @@ class ImageErrorShare:
     object_f1_without: float
 
 
-def worst_images(per_image: dict, count: int = 5) -> list[ImageErrorShare]:
+def worst_images(per_image: dict, count: int = DEFAULT_WORST) -> list[ImageErrorShare]:
     """The ``count`` images that hold the largest share of the pooled pixel or object error.
 
     Pooled scores weigh images by their pixels and objects, so one image of background called

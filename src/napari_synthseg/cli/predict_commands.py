@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..largeimage import ModelSegmenter
-from ..metrics import worst_images
+from ..metrics import DEFAULT_WORST, worst_images
 from ..model import PredictionParams
 from .batch import _add_batch_options, _batch_inputs, _check_batch_options, _run_batch
 from .checks import EXIT_FAILED, CommandError, _check, _check_backend, _check_box, _check_out_dir, _check_writable
@@ -48,9 +48,9 @@ def add_evaluate_parser(sub) -> None:
     p.add_argument("--json", metavar="FILE", help="write all scores (pooled and per image) to FILE")
     p.add_argument("--split", metavar="CSV", help="CSV with columns image,half: score only the images of --subset")
     p.add_argument("--subset", metavar="NAME", help="the half to score (e.g. tune or check)")
-    p.add_argument("--worst", metavar="N", type=int, default=5,
+    p.add_argument("--worst", metavar="N", type=int, default=DEFAULT_WORST,
                    help="list the N images holding the largest share of the pooled error, with the scores "
-                        "of the others (0: none) [5]")
+                        f"of the others (0: none) [{DEFAULT_WORST}]")
     p.set_defaults(func=cmd_evaluate)
 
 
