@@ -10,7 +10,7 @@ points) and its key bindings (K, R, A, S, J, Ctrl+Z), exactly as the Curate dock
 The person's judgement is emulated with the training image's ground truth, which only decides
 *where* a click goes (what the click makes comes from the product): Auto-segment uses
 ``--method`` (a person chooses it with the live preview); at most ``--clicks`` clicks, the most
-useful first, taking turns: add at the centre of a true object no prediction covers (undone with
+useful first, taking turns: add at the centre of a true object no prediction matches (undone with
 Ctrl+Z when what Add outlined misses it), pick a predicted object that matches a true one at IoU
 >= ``--pick-iou``, reject a predicted object that overlaps no true object, split a predicted
 object holding two or more true ones, merge the pieces of a broken one. In real use a person
@@ -116,7 +116,8 @@ def person_clicks(pred: np.ndarray, gt: np.ndarray, pick_iou: float, limit: int,
     ``(mode, (row, col) or the points of a merge's pieces, ground-truth id)``. Pick a predicted object
     matching a true one at IoU >= ``pick_iou``; reject one that overlaps no true object; split one that
     holds two or more true objects (each at least half inside it); merge the pieces (each >= 80 %
-    inside it) of a true object no prediction covers; add at the centre of one with no such pieces.
+    inside it) of a true object no prediction matches at IoU >= 0.5; add at the centre of one with no such
+    pieces (also inside a larger prediction).
     Only the ``kinds`` given are used. The ground truth decides only where a click goes."""
     pred64, gt64 = pred.astype(np.int64), gt.astype(np.int64)
     pred_area, gt_area = np.bincount(pred64.ravel()), np.bincount(gt64.ravel())
@@ -127,14 +128,18 @@ def person_clicks(pred: np.ndarray, gt: np.ndarray, pick_iou: float, limit: int,
     for p, g, v in zip(pairs[0], pairs[1], iou):
         if v > best.get(int(p), (0, 0.0))[1]:
             best[int(p)] = (int(g), float(v))
-    covered = {int(g) for g in pairs[1][overlap / np.maximum(gt_area[pairs[1]], 1) >= 0.5]}
+    # as the curation benchmark's person: a true object no prediction matches at IoU >= 0.5 is missed, also
+    # when it lies inside a larger prediction (Add carves it out there at its own peak of the inner distance)
+    covered = {int(g) for g in pairs[1][iou >= 0.5]}
     held = pairs[:, overlap >= 0.5 * gt_area[pairs[1]]]  # (pred, gt): the true object lies mostly in the prediction
     splits = [("split", inner_point(pred, p), 0) for p in sorted(best, key=lambda p: -pred_area[p])
               if best[p][1] < pick_iou and np.count_nonzero(held[0] == p) >= 2 and "split" in kinds]
     pieces = pairs[:, overlap >= 0.8 * pred_area[pairs[0]]]  # (pred, gt): the prediction lies mostly in the truth
+    split_ids = {p for _, point, _ in splits for p in [int(pred[point])]}
+    freed = {int(g) for p, g in zip(*held) if int(p) in split_ids}  # a split click frees them
     merges, adds = [], []
     for g in np.argsort(gt_area)[::-1]:
-        if not g or not gt_area[g] or int(g) in covered:
+        if not g or not gt_area[g] or int(g) in covered or int(g) in freed:
             continue
         parts = pieces[0][pieces[1] == g]
         if len(parts) >= 2 and pred_area[parts].sum() >= 0.5 * gt_area[g] and "merge" in kinds:
