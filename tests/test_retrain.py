@@ -74,6 +74,7 @@ def test_a_round_writes_a_new_model_and_leaves_the_previous_one(first_model, tmp
     assert record["clicks"] == 3
     assert len(ObjectBank(record["curated_bank"], create=False)) == 2  # the two picked objects
     assert read_sidecar(out)["training"]["curated_images"] == 1
+    assert record["agreement_guard"] is None  # a model of scenes alone has no real crops to judge a round by
 
     again = retrain_round(out, bank, [(curated / "scene.png", cur)], steps=2)
     assert again == tmp_path / "model_round3.keras"
@@ -137,3 +138,42 @@ def test_a_mixed_recipe_round_keeps_its_real_crops_less_the_curated_images():
     assert not any(np.array_equal(image, images[1]) for image, _ in pairs)
     # a model of scenes alone keeps training on scenes alone
     assert recipe_real_pairs({"training": {"real_fraction": 0.0}}, images) == ([], 0.0)
+
+
+def _model_calling(source, target, foreground: float):
+    """A copy of ``source`` whose output layer calls every pixel object (``foreground`` > 0) or none."""
+    import shutil
+
+    from napari_synthseg.model.prediction import load_model
+
+    model = load_model(source).keras_model
+    last = model.layers[-1]
+    kernel, bias = last.get_weights()
+    bias = np.zeros_like(bias)
+    bias[0] = foreground
+    last.set_weights([np.zeros_like(kernel), bias])
+    model.save(target)
+    shutil.copy(source.with_suffix(".json"), target.with_suffix(".json"))
+    return target
+
+
+def test_a_round_that_agrees_less_with_the_real_labels_keeps_the_previous_weights(first_model, tmp_path):
+    from napari_synthseg.model.prediction import predict
+    from napari_synthseg.retraining import keep_previous_if_worse
+
+    source = first_model[0]
+    image = np.random.default_rng(0).normal(100, 20, (96, 96)).clip(0, 255).astype(np.uint8)
+    real = [(image, np.ones(image.shape, np.uint8))]  # the auto-segmentation says: all object
+    everything = _model_calling(source, tmp_path / "everything.keras", 10.0)
+    nothing = _model_calling(source, tmp_path / "nothing_round3.keras", -10.0)
+    assert predict(nothing, image).max() == 0 and predict(everything, image).min() == 1
+
+    guard = keep_previous_if_worse(everything, nothing, real)
+    assert guard == {"previous": 1.0, "new": 0.0, "kept_previous": True}
+    assert predict(nothing, image).min() == 1  # the round's file now holds the previous weights
+    assert read_sidecar(nothing) == read_sidecar(source)  # its sidecar is its own
+
+    better = _model_calling(source, tmp_path / "better_round3.keras", 10.0)
+    worse = _model_calling(source, tmp_path / "worse.keras", -10.0)
+    assert keep_previous_if_worse(worse, better, real)["kept_previous"] is False
+    assert predict(better, image).min() == 1

@@ -315,12 +315,60 @@ def retrain_round(model_path, bank, curated, *, minutes: float | None = None, st
                        curated=[(image, cur) for _, image, cur in items], curated_fraction=curated_fraction,
                        ring_px=ring_px, train_params=train_params, callbacks=callbacks, cancel_event=cancel_event,
                        real=real, real_fraction=real_fraction, learning_rate=learning_rate)
+    guard = None
+    if real and (info.get("curation_round") or {}).get("round") and not result.cancelled:
+        guard = keep_previous_if_worse(model_path, out, real)
+        if guard["kept_previous"] and notify is not None:
+            notify(f"round {this_round}: kept the weights of {model_path.name}: the fine-tuned model agreed less "
+                   f"with the auto-segmentation of the uncurated images ({guard['new']:.3f} against "
+                   f"{guard['previous']:.3f})")
     _record_in_sidecar(out, curation_round={
         "round": this_round, "previous_model": str(model_path), "bank": str(base_bank.path),
+        "agreement_guard": guard,
         "curated_bank": str(curated_bank.path), "curated_images": clicks, "clicks": _click_total(clicks),
         "curated_fraction": float(curated_fraction), "ring_px": ring_px, "real_images": len(real),
         "real_fraction": real_fraction, "learning_rate": float(learning_rate), "cancelled": bool(result.cancelled)})
     return out
+
+
+def keep_previous_if_worse(previous, new, real) -> dict:
+    """Give ``new`` the weights of ``previous`` when it agrees less with the real crops' labels.
+
+    Between two curated rounds of a mixed-recipe model, the round's checkpoint is chosen on the
+    clicks of a few images; its agreement with the auto-segmentation of the *other* images (the
+    recipe's real crops, ``recipe_real_pairs``) is the only view of what it does there. On
+    ``dev_emps`` a round that lowered that agreement also lowered the true object F1 of the
+    uncurated images (docs/curation.md, "A guard between rounds"), so such a round keeps the
+    previous weights. (Round 1 is not compared with round 0: round 0 learnt to reproduce the
+    auto-segmentation, so every round agrees less with it.)
+
+    Parameters
+    ----------
+    previous, new
+        Model files; ``new`` (a round's output, with its own sidecar) is the only one written.
+    real
+        ``(image, labels)`` pairs.
+
+    Returns
+    -------
+    dict
+        ``{"previous", "new"}``: pooled pixel IoU of each model's labels with ``real``'s labels
+        (``RealValidation``); ``"kept_previous"``: whether ``new`` now holds the previous weights.
+    """
+    import shutil
+
+    from .image_io import atomic_write
+    from .model.prediction import load_model
+    from .model.validation import RealValidation
+
+    before_model, after_model = load_model(previous), load_model(new)
+    check = RealValidation(real, network=after_model.info["network"],
+                           normalization=model_normalization(after_model.info))
+    before, after = check.score(before_model.keras_model), check.score(after_model.keras_model)
+    kept = bool(after < before)
+    if kept:
+        atomic_write(Path(new), lambda tmp: shutil.copyfile(previous, tmp))
+    return {"previous": round(float(before), 4), "new": round(float(after), 4), "kept_previous": kept}
 
 
 def _clicked(items: list) -> list:
