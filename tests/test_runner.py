@@ -345,6 +345,7 @@ def test_a_curation_round_in_the_child_names_its_phases(tmp_path):
     assert "training" in phases and phases.count("validating") >= 2
     (result,) = [e for e in events if e["kind"] == "result"]
     assert result["task"] == "retrain" and result["model_path"].endswith("model_round2.keras")
+    assert result["kept_previous"] is False  # the round after round 0 is never judged against it
 
 
 def test_the_child_tells_where_it_computes(monkeypatch):

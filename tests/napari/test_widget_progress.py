@@ -168,9 +168,22 @@ def test_a_curation_round_from_the_train_dock(make_napari_viewer, qtbot, tmp_pat
     assert curation.counts["pick"] == 1 and curation.counts["reject"] == 1
     assert curation.background[31, 41] and curation.objects[8, 8] > 0 and layer.metadata
     assert "round 2 finished (2 clicks)" in train.status.text() and str(round2) in train.status.text()
+    assert "previous round's weights" not in train.status.text()
     assert train.model_path.path() == round2  # the next round continues from it
     assert shown_errors == [shown_errors[0]]
 
     train.set_budget("epochs", 2)
     train.retrain_button.click()
     assert "steps or minutes" in shown_errors[-1] and len(scripted_jobs["started"]) == 1
+
+    fake_model(round2)  # the round's file, which the scripted job did not write
+    round3 = tmp_path / "model_round3.keras"
+    scripted_jobs["events"] = [
+        {"kind": "started", "pid": 8, "backend": "tensorflow"}, progress(1, 0.4, elapsed=30.0),
+        {"kind": "result", "task": "retrain", "model_path": str(round3),
+         "sidecar_path": str(round3.with_suffix(".json")),
+         "round": 3, "clicks": 4, "cancelled": False, "kept_previous": True}]
+    train.set_budget("steps", 20)
+    train.retrain_button.click()
+    wait_idle(qtbot, train)
+    assert "round 3 finished (4 clicks; it keeps the previous round's weights" in train.status.text()

@@ -48,7 +48,9 @@ class TrainingProgress:
         elif kind == "result" and event.get("task") == "retrain":
             self.result = event
             verb = "stopped" if event.get("cancelled") else "finished"
-            self.status.setText(f"round {event.get('round')} {verb} ({event.get('clicks')} clicks); model: "
+            kept = ("; it keeps the previous round's weights: the fine-tuned ones agreed less with the "
+                    "auto-segmentation of the uncurated images" if event.get("kept_previous") else "")
+            self.status.setText(f"round {event.get('round')} {verb} ({event.get('clicks')} clicks{kept}); model: "
                                 f"{event.get('model_path')} (now in the model file box: Segment with it, "
                                 "curate again, retrain for the next round)")
             self.model_path.set_path(event.get("model_path"))

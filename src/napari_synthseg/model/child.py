@@ -154,7 +154,8 @@ def _child_retrain(payload, events, cancel_event) -> None:
     record = read_sidecar(path).get("curation_round", {})
     events.put({"kind": "result", "task": "retrain", "model_path": str(path), "sidecar_path": str(sidecar_path(path)),
                 "round": record.get("round"), "clicks": record.get("clicks"),
-                "cancelled": bool(record.get("cancelled"))})
+                "cancelled": bool(record.get("cancelled")),
+                "kept_previous": bool((record.get("agreement_guard") or {}).get("kept_previous"))})
 
 
 def _child_predict(payload, events, cancel_event, tmpdir) -> None:

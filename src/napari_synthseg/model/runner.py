@@ -19,8 +19,9 @@ Events (dicts with a ``"kind"``):
 - ``{"kind": "result", "task": "train", "model_path", "sidecar_path", "best_metric", "history",
   "steps_done", "cancelled"}``;
 - ``{"kind": "result", "task": "retrain", "model_path", "sidecar_path", "round", "clicks",
-  "cancelled"}`` after a curation round (``start_retraining``; its progress events say
-  ``"task": "train"``);
+  "cancelled", "kept_previous"}`` after a curation round (``start_retraining``; its progress events say
+  ``"task": "train"``; ``kept_previous``: the round's file holds the previous round's weights,
+  ``retraining.keep_previous_if_worse``);
 - ``{"kind": "result", "task": "predict", "index", "source", "labels" (ndarray) or "labels_path",
   ["probabilities"], ["foreground", "distance", "n_unconfident"]}`` once per image;
 - ``{"kind": "error", "message": ..., "traceback": ...}`` when the child fails, dies, or does
