@@ -315,20 +315,25 @@ def retrain_round(model_path, bank, curated, *, minutes: float | None = None, st
                        curated=[(image, cur) for _, image, cur in items], curated_fraction=curated_fraction,
                        ring_px=ring_px, train_params=train_params, callbacks=callbacks, cancel_event=cancel_event,
                        real=real, real_fraction=real_fraction, learning_rate=learning_rate)
-    guard = None
-    if real and (info.get("curation_round") or {}).get("round") and not result.cancelled:
-        guard = keep_previous_if_worse(model_path, out, real)
-        if guard["kept_previous"] and notify is not None:
-            notify(f"round {this_round}: kept the weights of {model_path.name}: the fine-tuned model agreed less "
-                   f"with the auto-segmentation of the uncurated images ({guard['new']:.3f} against "
-                   f"{guard['previous']:.3f})")
     _record_in_sidecar(out, curation_round={
         "round": this_round, "previous_model": str(model_path), "bank": str(base_bank.path),
-        "agreement_guard": guard,
+        "agreement_guard": _guarded(model_path, out, real, info, result, notify, this_round),
         "curated_bank": str(curated_bank.path), "curated_images": clicks, "clicks": _click_total(clicks),
         "curated_fraction": float(curated_fraction), "ring_px": ring_px, "real_images": len(real),
         "real_fraction": real_fraction, "learning_rate": float(learning_rate), "cancelled": bool(result.cancelled)})
     return out
+
+
+def _guarded(model_path: Path, out: Path, real: list, info: dict, result, notify, this_round: int) -> dict | None:
+    """``keep_previous_if_worse`` after a finished round of a curated round's model with real crops; else None."""
+    if not real or not (info.get("curation_round") or {}).get("round") or result.cancelled:
+        return None
+    guard = keep_previous_if_worse(model_path, out, real)
+    if guard["kept_previous"] and notify is not None:
+        notify(f"round {this_round}: kept the weights of {model_path.name}: the fine-tuned model agreed less "
+               f"with the auto-segmentation of the uncurated images ({guard['new']:.3f} against "
+               f"{guard['previous']:.3f})")
+    return guard
 
 
 def keep_previous_if_worse(previous, new, real) -> dict:
