@@ -132,11 +132,11 @@ def person_clicks(pred: np.ndarray, gt: np.ndarray, pick_iou: float, limit: int,
     # when it lies inside a larger prediction (Add carves it out there at its own peak of the inner distance)
     covered = {int(g) for g in pairs[1][iou >= 0.5]}
     held = pairs[:, overlap >= 0.5 * gt_area[pairs[1]]]  # (pred, gt): the true object lies mostly in the prediction
-    splits = [("split", inner_point(pred, p), 0) for p in sorted(best, key=lambda p: -pred_area[p])
+    clumps = [p for p in sorted(best, key=lambda p: -pred_area[p])
               if best[p][1] < pick_iou and np.count_nonzero(held[0] == p) >= 2 and "split" in kinds]
+    splits = [("split", inner_point(pred, p), 0) for p in clumps]
     pieces = pairs[:, overlap >= 0.8 * pred_area[pairs[0]]]  # (pred, gt): the prediction lies mostly in the truth
-    split_ids = {p for _, point, _ in splits for p in [int(pred[point])]}
-    freed = {int(g) for p, g in zip(*held) if int(p) in split_ids}  # a split click frees them
+    freed = {int(g) for p, g in zip(*held) if int(p) in set(clumps)}  # a split click frees them
     merges, adds = [], []
     for g in np.argsort(gt_area)[::-1]:
         if not g or not gt_area[g] or int(g) in covered or int(g) in freed:
