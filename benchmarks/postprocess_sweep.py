@@ -1,13 +1,15 @@
 """Post-processing settings of a trained model, scored per half of dev_emps, with the images that hold the error.
 
 Run: .venv/bin/python benchmarks/postprocess_sweep.py MODEL [--confidence 0.8,0.85,0.9] [--threshold 0.5]
-     [--augment] [--worst 3]
+     [--prominence off,0.4] [--augment] [--worst 3] [--sample-scenes 4]
 
 The model's probabilities of every image are computed once (with ``--augment`` also averaged over the
 8 flips and transposes); each combination of foreground threshold and ``min_confidence`` then turns them
 into labels as ``predict`` does, and is scored on the ``tune`` and ``check`` halves of ``split.csv``
-(pooled pixel IoU / object F1 at IoU 0.5 / AP). Under each, the images holding the largest share of the
-pooled error (``metrics.worst_images``): a setting that lifts a half by flipping one large region of one
+(pooled pixel IoU / object F1 at IoU 0.5 / AP). ``--prominence`` also varies ``min_seed_prominence``
+(``off``: the share rule alone). ``--sample-scenes N`` scores the built-in sample scenes of seeds
+100..100+N-1 (held apart from a run on seeds 0-3) instead of dev_emps, as one group. Under each, the
+images holding the largest share of the pooled error (``metrics.worst_images``): a setting that lifts a half by flipping one large region of one
 image in or out shows there, not as a better method. Choose on the tune half; report both.
 """
 
@@ -16,13 +18,14 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from napari_synthseg.image_io import read_image
-from napari_synthseg.instances import probabilities_to_instances
+from napari_synthseg.instances import DEFAULT_MIN_SEED_PROMINENCE, probabilities_to_instances
 from napari_synthseg.metrics import DatasetScores, worst_images
 from napari_synthseg.pipeline import _as_instances, as_label_image, find_ground_truth
 
@@ -36,6 +39,18 @@ def _floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
     if not values or not all(0.0 <= v <= 1.0 for v in values):
         raise argparse.ArgumentTypeError(f"expected numbers between 0 and 1, got {text!r}")
+    return values
+
+
+def _prominences(text: str) -> list:
+    values = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        if part == "off":
+            values.append(None)
+            continue
+        values.extend(_floats(part))
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected numbers between 0 and 1 or 'off', got {text!r}")
     return values
 
 
@@ -57,7 +72,8 @@ def probabilities(model_path: Path, data: Path, stems, augment: bool) -> dict[st
     return out
 
 
-def score(probs: dict, truths: dict, halves: dict, *, threshold: float, min_confidence: float) -> dict:
+def score(probs: dict, truths: dict, halves: dict, *, threshold: float, min_confidence: float,
+          min_seed_prominence: float | None = DEFAULT_MIN_SEED_PROMINENCE) -> dict:
     """``{half: (pooled summary, per-image summaries)}`` of one setting."""
     result = {}
     for half in sorted(set(halves.values())):
@@ -65,7 +81,8 @@ def score(probs: dict, truths: dict, halves: dict, *, threshold: float, min_conf
         for stem, prob in probs.items():
             if halves[stem] != half:
                 continue
-            labels = probabilities_to_instances(prob, threshold=threshold, min_confidence=min_confidence)
+            labels = probabilities_to_instances(prob, threshold=threshold, min_confidence=min_confidence,
+                                                min_seed_prominence=min_seed_prominence)
             one = DatasetScores()
             one.add(labels, truths[stem])
             pooled.add(labels, truths[stem])
@@ -80,16 +97,27 @@ def main(argv=None) -> int:
     parser.add_argument("--data", type=Path, default=DATA, help="dev_emps folder (images/, masks/, split.csv)")
     parser.add_argument("--confidence", type=_floats, default=[0.8, 0.85, 0.9], help="min_confidence values")
     parser.add_argument("--threshold", type=_floats, default=[0.5], help="foreground thresholds")
+    parser.add_argument("--prominence", type=_prominences, default=[DEFAULT_MIN_SEED_PROMINENCE],
+                        help="min_seed_prominence values ('off': the share rule alone)")
+    parser.add_argument("--sample-scenes", type=int, default=0, metavar="N",
+                        help="score N held-apart sample scenes (seeds 100...) instead of dev_emps")
     parser.add_argument("--augment", action="store_true", help="also score the flip-averaged probabilities")
     parser.add_argument("--worst", type=int, default=3, help="images listed per half and setting")
     args = parser.parse_args(argv)
-    if not (args.data / "split.csv").is_file():
-        print(f"no split.csv in {args.data}; pass --data", file=sys.stderr)
-        return 1
     if not args.model.is_file():
         print(f"no model at {args.model}", file=sys.stderr)
         return 1
-    halves = _halves(args.data)
+    if args.sample_scenes > 0:
+        from napari_synthseg.sample_data import write_sample_folder
+
+        args.data = Path(tempfile.mkdtemp(prefix="sweep_"))
+        images, _ = write_sample_folder(args.data, n=args.sample_scenes, seed=100)
+        halves = {p.stem: "sample" for p in sorted(images.iterdir())}
+    elif not (args.data / "split.csv").is_file():
+        print(f"no split.csv in {args.data}; pass --data", file=sys.stderr)
+        return 1
+    else:
+        halves = _halves(args.data)
     masks = find_ground_truth(args.data / "masks", sorted(halves))
     halves = {stem: half for stem, half in halves.items() if stem in masks}
     truths = {stem: _as_instances(as_label_image(read_image(masks[stem]), str(masks[stem]))) for stem in halves}
@@ -99,9 +127,11 @@ def main(argv=None) -> int:
         print(f"{'flip-averaged' if augment else 'plain'} probabilities of {len(probs)} images in "
               f"{time.perf_counter() - t0:.0f} s", flush=True)
         for threshold in args.threshold:
-            for confidence in args.confidence:
-                scores = score(probs, truths, halves, threshold=threshold, min_confidence=confidence)
-                print(f"augment={augment} threshold={threshold} min_confidence={confidence}")
+            for confidence, prominence in ((c, p) for c in args.confidence for p in args.prominence):
+                scores = score(probs, truths, halves, threshold=threshold, min_confidence=confidence,
+                               min_seed_prominence=prominence)
+                print(f"augment={augment} threshold={threshold} min_confidence={confidence} "
+                      f"min_seed_prominence={'off' if prominence is None else prominence}")
                 for half, (s, per_image) in scores.items():
                     print(f"  {half:<6} {s['pixel_iou']:.3f} / {s['object_f1']:.3f} / {s['ap']:.3f}  "
                           f"(TP {s['tp']}, FP {s['fp']}, FN {s['fn']})")

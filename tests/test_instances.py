@@ -232,6 +232,22 @@ def test_texture_inside_a_large_particle_seeds_no_second_object():
     assert probabilities_to_instances(prob, min_seed_share=0.0).max() == 2
 
 
+def test_a_small_particle_touching_a_large_one_is_its_own_object():
+    yy, xx = np.mgrid[:120, :140]
+    labels = np.zeros((120, 140), np.uint32)
+    labels[np.hypot(yy - 60, xx - 55) < 45] = 1
+    labels[(np.hypot(yy - 60, xx - 108) < 9) & (labels == 0)] = 2  # its interior is ~3 % of the large one's
+    prob = _soft(_targets(labels), sigma=0.7)
+    found = probabilities_to_instances(prob)
+    assert found.max() == 2
+    small = np.bincount(found[labels == 2]).argmax()
+    assert small > 0 and np.count_nonzero(found == small) >= 0.7 * np.count_nonzero(labels == 2)
+    # the share rule alone drops the small interior and the large particle swallows it
+    assert probabilities_to_instances(prob, min_seed_prominence=None).max() == 1
+    with pytest.raises(ValueError, match="min_seed_prominence must be between 0 and 1"):
+        probabilities_to_instances(prob, min_seed_prominence=2.0)
+
+
 def test_touching_particles_of_similar_size_still_split_with_the_share_rule():
     gt = _touching_disks()
     found = probabilities_to_instances(_soft(_targets(gt), sigma=0.7))

@@ -48,3 +48,11 @@ def test_bad_number_lists_are_refused(sweep):
     with pytest.raises(argparse.ArgumentTypeError, match="commas"):
         sweep._floats("high")
     assert sweep._floats("0.8, 0.9") == [0.8, 0.9]
+
+
+def test_prominence_lists_take_off_for_the_share_rule_alone(sweep):
+    import argparse
+
+    assert sweep._prominences("off, 0.4") == [None, 0.4]
+    with pytest.raises(argparse.ArgumentTypeError, match="between 0 and 1"):
+        sweep._prominences("off,3")

@@ -30,6 +30,10 @@ DEFAULT_MIN_SEED_AREA = 10
 #: An interior under this share of the largest interior of its blob seeds nothing: a spot of
 #: texture inside a large particle is not a second particle (scale-free, unlike a pixel count).
 DEFAULT_MIN_SEED_SHARE = 0.1
+#: ...unless the predicted inner distance has a peak of its own in it, standing this much (of the 0-1
+#: scale) above the saddle to its neighbour: the centre of a small particle touching a large one, not a
+#: spot of texture inside it (issue 18; docs/benchmarks.md, "Small particles touching large ones").
+DEFAULT_MIN_SEED_PROMINENCE = 0.4
 #: A peak of the predicted inner distance counts as an object's centre when it stands this much
 #: (of the 0-1 scale) above the saddle to its neighbours (``basin_at``; chosen on dev_emps' tune half,
 #: docs/curation.md).
@@ -48,6 +52,7 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = DEFAULT_T
                                boundary_threshold: float = DEFAULT_BOUNDARY_THRESHOLD,
                                min_seed_area: int = DEFAULT_MIN_SEED_AREA,
                                min_seed_share: float = DEFAULT_MIN_SEED_SHARE,
+                               min_seed_prominence: float | None = DEFAULT_MIN_SEED_PROMINENCE,
                                min_confidence: float = 0.0) -> np.ndarray:
     """Turn an ``(H, W, C)`` probability map into uint32 instance labels (1..n, 0 = background).
 
@@ -93,20 +98,25 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = DEFAULT_T
         ``boundary_threshold``; interiors smaller than ``min_seed_area`` pixels, or than
         ``min_seed_share`` of the largest interior in the same foreground blob, seed nothing
         (a clump is split only between interiors big enough not to be noise or texture).
+    min_seed_prominence
+        For ``"boundary"``: an interior under ``min_seed_share`` still seeds an object when the
+        predicted inner distance (smoothed) peaks inside it at least this much above the highest
+        saddle to a neighbouring interior's basin: a small particle touching a large one has a
+        centre of its own, texture inside a particle has none. ``None``: the share rule alone.
     min_confidence
         Objects whose mean foreground probability is below this are removed (0 keeps all).
         Specks of a noisy background come out as faint, small blobs; real objects are
         confidently object over most of their area.
     """
     prob, method = _checked_arguments(prob, method, min_area=min_area, min_seed_share=min_seed_share,
-                                      min_confidence=min_confidence)
+                                      min_confidence=min_confidence, min_seed_prominence=min_seed_prominence)
     probability = np.asarray(prob[..., 0], dtype=np.float32)
     foreground = probability > threshold
     if fill_contours:
         foreground = _fill_contours(foreground, background_point)
     labels = _split_into_objects(foreground, prob, method, boundary_threshold=boundary_threshold,
                                  min_seed_area=min_seed_area, min_seed_share=min_seed_share,
-                                 seed_threshold=seed_threshold, seed_peak=seed_peak, boundary_weight=boundary_weight)
+                                 min_seed_prominence=min_seed_prominence, seed_threshold=seed_threshold, seed_peak=seed_peak, boundary_weight=boundary_weight)
     labels = labels.astype(np.uint32, copy=False)
     labels = remove_small_objects(labels, min_area)
     if fill_holes:
@@ -116,8 +126,8 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = DEFAULT_T
     return relabel_consecutive(labels)
 
 
-def _checked_arguments(prob, method: str, *, min_area: int, min_seed_share: float, min_confidence: float
-                       ) -> tuple[np.ndarray, str]:
+def _checked_arguments(prob, method: str, *, min_area: int, min_seed_share: float, min_confidence: float,
+                       min_seed_prominence: float | None = None) -> tuple[np.ndarray, str]:
     """``prob`` as ``(H, W, C)`` and the method that will split it (``"auto"`` resolved), or a clear error
     for them or the other arguments of ``probabilities_to_instances``."""
     prob = np.asarray(prob)
@@ -141,12 +151,14 @@ def _checked_arguments(prob, method: str, *, min_area: int, min_seed_share: floa
         raise ValueError(f"min_seed_share must be between 0 and 1, got {min_seed_share!r}")
     if not 0.0 <= min_confidence <= 1.0:
         raise ValueError(f"min_confidence must be between 0 and 1, got {min_confidence!r}")
+    if min_seed_prominence is not None and not 0.0 <= min_seed_prominence <= 1.0:
+        raise ValueError(f"min_seed_prominence must be between 0 and 1 (or None), got {min_seed_prominence!r}")
     return prob, method
 
 
 def _split_into_objects(foreground: np.ndarray, prob: np.ndarray, method: str, *, boundary_threshold: float,
-                        min_seed_area: int, min_seed_share: float, seed_threshold: float, seed_peak: float,
-                        boundary_weight: float) -> np.ndarray:
+                        min_seed_area: int, min_seed_share: float, min_seed_prominence: float | None,
+                        seed_threshold: float, seed_peak: float, boundary_weight: float) -> np.ndarray:
     """The foreground split into objects by ``method`` (resolved; see ``probabilities_to_instances``)."""
     if method == "components":
         labels, _ = ndi.label(foreground, structure=_EIGHT_CONNECTED)
@@ -154,8 +166,10 @@ def _split_into_objects(foreground: np.ndarray, prob: np.ndarray, method: str, *
     if method == "watershed":
         return _edt_watershed(foreground)
     if method == "boundary":
+        distance = np.asarray(prob[..., 1], dtype=np.float32) if min_seed_prominence is not None else None
         return _boundary_watershed(foreground, np.asarray(prob[..., 2], dtype=np.float32),
-                                   boundary_threshold, min_seed_area, min_seed_share)
+                                   boundary_threshold, min_seed_area, min_seed_share,
+                                   distance=distance, min_seed_prominence=min_seed_prominence)
     distance = np.asarray(prob[..., 1], dtype=np.float32)
     boundary = np.asarray(prob[..., 2], dtype=np.float32) if prob.shape[-1] >= 3 else None
     return _distance_watershed(foreground, distance, boundary, seed_threshold, seed_peak, boundary_weight)
@@ -217,13 +231,52 @@ def _has_interior(labels: np.ndarray, counted: np.ndarray) -> np.ndarray:
 
 
 def _boundary_watershed(foreground: np.ndarray, boundary: np.ndarray, boundary_threshold: float,
-                        min_seed_area: int, min_seed_share: float) -> np.ndarray:
+                        min_seed_area: int, min_seed_share: float, *, distance: np.ndarray | None = None,
+                        min_seed_prominence: float | None = None) -> np.ndarray:
     interiors, _ = ndi.label(foreground & (boundary < boundary_threshold), structure=_FOUR_CONNECTED)
     if min_seed_area > 1:
         interiors = remove_small_objects(interiors, min_seed_area)
+    seeds = interiors
     if min_seed_share > 0:
-        interiors = _drop_minor_seeds(interiors, foreground, min_seed_share)
-    return _split_by_seeds(boundary, interiors > 0, foreground, _FOUR_CONNECTED)
+        seeds = _drop_minor_seeds(interiors, foreground, min_seed_share)
+        if distance is not None and min_seed_prominence is not None:
+            seeds = np.where(_prominent(interiors, seeds == 0, foreground, distance, min_seed_prominence),
+                             interiors, seeds)
+    return _split_by_seeds(boundary, seeds > 0, foreground, _FOUR_CONNECTED)
+
+
+def _prominent(seeds: np.ndarray, dropped: np.ndarray, foreground: np.ndarray, distance: np.ndarray,
+               min_prominence: float) -> np.ndarray:
+    """Pixels of the ``dropped`` seeds in which ``distance`` peaks ``min_prominence`` above its saddles.
+
+    The (smoothed) distance is flooded from every seed of the blobs holding a dropped one; a seed's
+    saddle is the highest pass to a neighbouring basin, its prominence its peak less that saddle.
+    """
+    candidates = dropped & (seeds > 0)
+    if not candidates.any():
+        return candidates
+    from skimage.segmentation import watershed
+
+    blobs, _ = ndi.label(foreground, structure=_EIGHT_CONNECTED)
+    region = np.isin(blobs, np.unique(blobs[candidates]))
+    box = ndi.find_objects(region.astype(np.int8))[0]
+    inside, ids = region[box], np.where(region[box], seeds[box], 0)
+    # smoothed so that pixel noise on a flat top is not a peak of its own
+    height = ndi.gaussian_filter(np.asarray(distance, dtype=np.float32)[box], 1.0)
+    basins = watershed(-height, markers=ids, mask=inside, connectivity=1)
+    n = int(seeds.max())
+    peak = np.zeros(n + 1)
+    np.maximum.at(peak, ids[ids > 0], height[ids > 0])
+    saddle = np.zeros(n + 1)
+    for here, there, h_here, h_there in ((basins[:, :-1], basins[:, 1:], height[:, :-1], height[:, 1:]),
+                                         (basins[:-1], basins[1:], height[:-1], height[1:])):
+        across = (here > 0) & (there > 0) & (here != there)
+        passes = np.minimum(h_here[across], h_there[across])
+        np.maximum.at(saddle, here[across], passes)
+        np.maximum.at(saddle, there[across], passes)
+    keep = peak - saddle >= min_prominence
+    keep[0] = False
+    return candidates & keep[seeds]
 
 
 def _drop_minor_seeds(seeds: np.ndarray, foreground: np.ndarray, min_share: float) -> np.ndarray:
