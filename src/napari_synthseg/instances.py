@@ -99,10 +99,9 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = DEFAULT_T
         ``min_seed_share`` of the largest interior in the same foreground blob, seed nothing
         (a clump is split only between interiors big enough not to be noise or texture).
     min_seed_prominence
-        For ``"boundary"``: an interior under ``min_seed_share`` still seeds an object when the
-        predicted inner distance (smoothed) peaks inside it at least this much above the highest
-        saddle to a neighbouring interior's basin: a small particle touching a large one has a
-        centre of its own, texture inside a particle has none. ``None``: the share rule alone.
+        For ``"boundary"``: an interior under ``min_seed_share`` still seeds when the smoothed inner
+        distance peaks in it this much above its highest pass to a neighbour (a small particle touching
+        a large one; texture has no such peak). ``None``: the share rule alone.
     min_confidence
         Objects whose mean foreground probability is below this are removed (0 keeps all).
         Specks of a noisy background come out as faint, small blobs; real objects are
