@@ -9,8 +9,9 @@ into labels as ``predict`` does, and is scored on the ``tune`` and ``check`` hal
 (pooled pixel IoU / object F1 at IoU 0.5 / AP). ``--prominence`` also varies ``min_seed_prominence``
 (``off``: the share rule alone). ``--sample-scenes N`` scores the built-in sample scenes of seeds
 100..100+N-1 (held apart from a run on seeds 0-3) instead of dev_emps, as one group. Under each, the
-images holding the largest share of the pooled error (``metrics.worst_images``): a setting that lifts a half by flipping one large region of one
-image in or out shows there, not as a better method. Choose on the tune half; report both.
+images holding the largest share of the pooled error (``metrics.worst_images``): a setting that lifts a
+half by flipping one large region of one image in or out shows there, not as a better method. Choose on
+the tune half; report both.
 """
 
 from __future__ import annotations

@@ -59,9 +59,8 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = DEFAULT_T
     Parameters
     ----------
     prob
-        Channels ``[foreground, distance, boundary]`` in [0, 1]; only the first is needed
-        for ``"watershed"`` and ``"components"``, the first two for ``"distance"``.
-        A 2D array is taken as the foreground channel alone.
+        Channels ``[foreground, distance, boundary]`` in [0, 1]; only the first is needed for ``"watershed"``
+        and ``"components"``, the first two for ``"distance"``; a 2D array is the foreground alone.
     threshold
         Foreground probability above which a pixel is object.
     min_area
@@ -114,8 +113,9 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = DEFAULT_T
     if fill_contours:
         foreground = _fill_contours(foreground, background_point)
     labels = _split_into_objects(foreground, prob, method, boundary_threshold=boundary_threshold,
-                                 min_seed_area=min_seed_area, min_seed_share=min_seed_share,
-                                 min_seed_prominence=min_seed_prominence, seed_threshold=seed_threshold, seed_peak=seed_peak, boundary_weight=boundary_weight)
+                                 min_seed_area=min_seed_area, min_seed_share=min_seed_share, seed_peak=seed_peak,
+                                 min_seed_prominence=min_seed_prominence, seed_threshold=seed_threshold,
+                                 boundary_weight=boundary_weight)
     labels = labels.astype(np.uint32, copy=False)
     labels = remove_small_objects(labels, min_area)
     if fill_holes:
