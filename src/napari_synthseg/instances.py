@@ -237,14 +237,15 @@ def _boundary_watershed(foreground: np.ndarray, boundary: np.ndarray, boundary_t
         interiors = remove_small_objects(interiors, min_seed_area)
     seeds = interiors
     if min_seed_share > 0:
-        seeds = _drop_minor_seeds(interiors, foreground, min_seed_share)
+        blobs, n_blobs = ndi.label(foreground, structure=_EIGHT_CONNECTED)
+        seeds = _drop_minor_seeds(interiors, blobs, n_blobs, min_seed_share)
         if distance is not None and min_seed_prominence is not None:
-            seeds = np.where(_prominent(interiors, seeds == 0, foreground, distance, min_seed_prominence),
+            seeds = np.where(_prominent(interiors, seeds == 0, blobs, distance, min_seed_prominence),
                              interiors, seeds)
     return _split_by_seeds(boundary, seeds > 0, foreground, _FOUR_CONNECTED)
 
 
-def _prominent(seeds: np.ndarray, dropped: np.ndarray, foreground: np.ndarray, distance: np.ndarray,
+def _prominent(seeds: np.ndarray, dropped: np.ndarray, blobs: np.ndarray, distance: np.ndarray,
                min_prominence: float) -> np.ndarray:
     """Pixels of the ``dropped`` seeds in which ``distance`` peaks ``min_prominence`` above its saddles.
 
@@ -256,7 +257,6 @@ def _prominent(seeds: np.ndarray, dropped: np.ndarray, foreground: np.ndarray, d
         return candidates
     from skimage.segmentation import watershed
 
-    blobs, _ = ndi.label(foreground, structure=_EIGHT_CONNECTED)
     region = np.isin(blobs, np.unique(blobs[candidates]))
     box = ndi.find_objects(region.astype(np.int8))[0]
     inside, ids = region[box], np.where(region[box], seeds[box], 0)
@@ -278,12 +278,11 @@ def _prominent(seeds: np.ndarray, dropped: np.ndarray, foreground: np.ndarray, d
     return candidates & keep[seeds]
 
 
-def _drop_minor_seeds(seeds: np.ndarray, foreground: np.ndarray, min_share: float) -> np.ndarray:
-    """Set seeds smaller than ``min_share`` of the largest seed in their foreground blob to 0."""
+def _drop_minor_seeds(seeds: np.ndarray, blobs: np.ndarray, n_blobs: int, min_share: float) -> np.ndarray:
+    """Set seeds smaller than ``min_share`` of the largest seed in their foreground blob (``blobs``) to 0."""
     n = int(seeds.max()) if seeds.size else 0
     if n == 0:
         return seeds
-    blobs, n_blobs = ndi.label(foreground, structure=_EIGHT_CONNECTED)
     areas = np.bincount(seeds.ravel(), minlength=n + 1)
     blob_of_seed = np.zeros(n + 1, dtype=np.int64)
     inside = seeds > 0
