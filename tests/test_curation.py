@@ -213,8 +213,10 @@ def test_known_counts_objects_background_and_an_outline_ring():
     cur = reject_object(cur, labels, (30, 35))
     bare = cur.known(ring_px=0)
     np.testing.assert_array_equal(bare, (labels == 3) | (labels == 9))
-    ringed = cur.known()
-    assert ringed[15, 10] and ringed[4, 10] and not ringed[16, 10]  # 1 px outside the picked object
+    one = cur.known(ring_px=1)
+    assert one[15, 10] and one[4, 10] and not one[16, 10]  # 1 px outside the picked object
+    ringed = cur.known()  # the default: 3 px, the gap between touching neighbours
+    assert ringed[17, 10] and ringed[2, 10] and not ringed[18, 10]
     assert ringed[30, 29] == False  # rejected pixels get no ring: only an outline said right does  # noqa: E712
     wide = cur.known(ring_px=2)
     assert wide[16, 10] and not wide[17, 10]

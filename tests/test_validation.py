@@ -6,6 +6,7 @@ from scipy import ndimage as ndi
 
 keras = pytest.importorskip("keras")
 
+from napari_synthseg.curation import OUTLINE_RING_PX  # noqa: E402
 from napari_synthseg.model.validation import (  # noqa: E402
     REAL_VALIDATION_SIDE,
     RealValidation,
@@ -79,7 +80,8 @@ def test_real_validation_with_known_masks_scores_only_what_a_person_said(thresho
     rejected = np.zeros(image.shape, bool)
     rejected[55:95, 85:125] = True
     both_said = RealValidation([(image, first, known | rejected)], network=network, normalization="percentile")
-    ring = ndi.binary_dilation(first > 0)  # the 1-pixel ring is no background evidence
+    # the ring that Curation.known adds is no background evidence
+    ring = ndi.binary_dilation(first > 0, iterations=OUTLINE_RING_PX)
     background = (known | rejected) & ~ring
     assert both_said.score(threshold_network) == pytest.approx((1.0 + (background.sum() - 900) / background.sum()) / 2)
     # without the known mask the second square counts against the segmentation

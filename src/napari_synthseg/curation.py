@@ -73,11 +73,12 @@ BACKGROUND = -1
 """Value of pixels known to be background in a curation image."""
 
 CURATION_FORMAT = "napari-synthseg-curation/1"
-OUTLINE_RING_PX = 1
+OUTLINE_RING_PX = 3
 """Width of the ring outside each curated object that `Curation.known` counts as background.
 
-A person who picks an object says its outline is right, so the pixel just outside it is not
-that object; one pixel is the outer half of the boundary target's 2-px band."""
+A person who picks an object says its outline is right, so the pixels just outside it are not
+that object. Three pixels, not one, so that a round also learns the gap between touching
+neighbours; measured in docs/curation.md ("The known ring")."""
 ADD_MIN_AREA = 10
 """Smallest object `add_object` creates (prediction drops smaller objects too)."""
 ADD_MAX_FRACTION = 0.25
