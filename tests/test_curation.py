@@ -271,6 +271,27 @@ def test_add_object_from_the_image_when_the_model_sees_nothing():
     assert ((added.objects > 0) != disk).sum() <= 0.05 * disk.sum()  # smoothing moves a few corner pixels
 
 
+def test_add_on_background_takes_the_image_grain_when_the_blob_joins_several():
+    """A young model sees three touching grains as one faint blob; the image shows each grain."""
+    yy, xx = np.mgrid[:60, :100]
+    discs = [np.hypot(yy - 30, xx - cx) <= 9 for cx in (30, 50, 70)]
+    image = np.where(discs[0] | discs[1] | discs[2], 0.8, 0.2).astype(np.float32)
+    # the blob at half its peak: an ellipse over all three grains, more than three grains' area
+    blob = np.clip(1.0 - np.hypot((yy - 30) / 24.0, (xx - 50) / 60.0), 0, 1).astype(np.float32) * 0.6
+    empty = Curation.empty(image.shape)
+    added = add_object(empty, (30, 50), probability=blob, image=image, labels=np.zeros(image.shape, np.int32))
+    region = added.objects > 0
+    assert (region & discs[1]).sum() / (region | discs[1]).sum() > 0.8  # the clicked grain alone
+    # the blob alone (no image) takes all three grains: what the image changes
+    whole = add_object(empty, (30, 50), probability=blob).objects > 0
+    assert whole[discs[0]].mean() > 0.5 and whole[discs[2]].mean() > 0.5
+    # a blob that outlines one grain is kept as the model drew it
+    r = np.hypot(yy - 30, xx - 50)
+    single = (0.6 * np.clip(1.5 - r / 9, 0, 1)).astype(np.float32).clip(0, 0.6)
+    kept = add_object(empty, (30, 50), probability=single, image=image).objects > 0
+    np.testing.assert_array_equal(kept, add_object(empty, (30, 50), probability=single).objects > 0)
+
+
 def _two_grains_predicted_as_one():
     """Two touching discs the model drew as one object, its inner distance peaking in each."""
     yy, xx = np.mgrid[:50, :70]

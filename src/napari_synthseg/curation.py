@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
+from .add_outline import foreground_probability, grow_from_image, grow_from_probability, narrowed_by_image
 from .instances import basin_at
 
 # the Curate dock's measurements, kept importable from here
@@ -272,70 +273,6 @@ def reject_object(curation: Curation, labels, point) -> Curation:
                           _changed_counts(curation.counts, reject=1), curation.origins)
 
 
-def _foreground(probability, shape) -> np.ndarray:
-    probability = np.asarray(probability, dtype=np.float32)
-    if probability.ndim == 3 and probability.shape[:2] == tuple(shape):
-        probability = probability[..., 0]  # the model's output stack: foreground comes first
-    if probability.shape != tuple(shape):
-        raise ValueError(f"the probability map has shape {probability.shape} but the image has shape "
-                         f"{tuple(shape)}; pass the foreground probability of this image")
-    return probability
-
-
-def _component_at(mask: np.ndarray, row: int, col: int) -> np.ndarray:
-    regions, _ = ndi.label(mask)
-    return regions == regions[row, col] if mask[row, col] else np.zeros(mask.shape, bool)
-
-
-def _grow_from_probability(foreground: np.ndarray, row: int, col: int, allowed: np.ndarray):
-    """The blob of ``foreground`` at the click, cut where it falls to half its peak.
-
-    A missed object is one the model saw too faintly (its mean probability under the
-    confidence filter, or under 0.5): half the blob's own peak follows its outline
-    whatever its strength, as a full width at half maximum does.
-    """
-    window = (slice(max(row - 2, 0), row + 3), slice(max(col - 2, 0), col + 3))
-    local = foreground[window]
-    peak = float(local.max())
-    if peak < 0.05:
-        return None, f"the model sees nothing at (row {row}, col {col}) (probability {peak:.2f})"
-    level = min(max(peak / 2.0, 0.05), 0.5)
-    seed = np.unravel_index(int(np.argmax(local)), local.shape)
-    seed_row, seed_col = seed[0] + window[0].start, seed[1] + window[1].start
-    region = _component_at((foreground >= level) & allowed, seed_row, seed_col)
-    return region, f"the model's probability at (row {row}, col {col}) ({peak:.2f}) outlines no object"
-
-
-def _grow_from_image(image: np.ndarray, row: int, col: int, allowed: np.ndarray):
-    """The region on the click's side of a local Otsu threshold, in a window that grows until
-    the region stops at its edges (an object brighter or darker than what surrounds it)."""
-    from skimage.filters import gaussian, threshold_otsu
-
-    from .image_io import to_gray, to_unit_float
-
-    gray = gaussian(to_unit_float(to_gray(np.asarray(image))), sigma=1.0, preserve_range=True)
-    if gray.shape != allowed.shape:
-        raise ValueError(f"the image has shape {gray.shape} but the curation is of shape {allowed.shape}; "
-                         "pass the curated image")
-    half = 32
-    while True:
-        box = (slice(max(row - half, 0), row + half + 1), slice(max(col - half, 0), col + half + 1))
-        local = gray[box]
-        if float(local.max()) - float(local.min()) < 1e-6:
-            return None, f"the image is flat around (row {row}, col {col})"
-        level = threshold_otsu(local)
-        side = local >= level if gray[row, col] >= level else local < level
-        region = _component_at(side & allowed[box], row - box[0].start, col - box[1].start)
-        whole = (box[0].start == 0 and box[1].start == 0
-                 and box[0].stop >= gray.shape[0] and box[1].stop >= gray.shape[1])
-        touches = region[0].any() or region[-1].any() or region[:, 0].any() or region[:, -1].any()
-        if not touches or whole or half >= 256:
-            full = np.zeros(gray.shape, bool)
-            full[box] = region
-            return full, f"the image outlines no object at (row {row}, col {col})"
-        half *= 2
-
-
 def add_object(curation: Curation, point, *, probability=None, image=None, labels=None,
                distance=None) -> Curation:
     """A missed object at ``point`` becomes a known object.
@@ -345,8 +282,10 @@ def add_object(curation: Curation, point, *, probability=None, image=None, label
     second channel) the object is carved out of that prediction around the distance peak of the
     click (``instances.basin_at``). Otherwise, or when the prediction has one peak only, it is the
     blob of the model's foreground ``probability`` around the click, cut at half its peak (see
-    `_grow_from_probability`); when no probability is given, or it outlines nothing, the region
-    of ``image`` on the click's side of a local Otsu threshold. Other predicted objects of
+    `add_outline.grow_from_probability`); when no probability is given, or it outlines nothing, the region
+    of ``image`` on the click's side of a local Otsu threshold. On background, when that blob is
+    several objects wide and holds the image's region (`add_outline.narrowed_by_image`), the image's
+    region is taken. Other predicted objects of
     ``labels`` (all but the one under the click), curated objects and known background are never
     taken; holes are filled.
 
@@ -373,10 +312,12 @@ def add_object(curation: Curation, point, *, probability=None, image=None, label
         growers.append(lambda: (basin_at(distance, labels == labels[row, col], (row, col)),
                                 f"the predicted object at (row {row}, col {col}) has one centre only"))
     if probability is not None:
-        foreground = _foreground(probability, curation.shape)
-        growers.append(lambda: _grow_from_probability(foreground, row, col, allowed))
+        foreground = foreground_probability(probability, curation.shape)
+        on_background = labels is None or not labels[row, col]
+        growers.append(lambda: narrowed_by_image(grow_from_probability(foreground, row, col, allowed),
+                                                  image if on_background else None, row, col, allowed, ADD_MIN_AREA))
     if image is not None:
-        growers.append(lambda: _grow_from_image(image, row, col, allowed))
+        growers.append(lambda: grow_from_image(image, row, col, allowed))
     limit = ADD_MAX_FRACTION * allowed.size
     for grow in growers:
         region, why = grow()
