@@ -84,7 +84,7 @@ def _groups(name: str, work: Path, quick: bool):
     raise ValueError(f"unknown dataset {name!r}; choose dev or sample")
 
 
-def run_once(name: str, minutes: float, out: Path, quick: bool, run: int) -> list[dict]:
+def run_once(name: str, minutes: float, out: Path, quick: bool, run: int, train: dict | None = None) -> list[dict]:
     from napari_synthseg.model.prediction import load_model
 
     work = Path(tempfile.mkdtemp(prefix=f"default_{name}_"))
@@ -96,7 +96,8 @@ def run_once(name: str, minutes: float, out: Path, quick: bool, run: int) -> lis
     load_start = os.getloadavg()[0]
     t0 = time.perf_counter()
     run_out = out / f"{name}_run{run}"
-    summary = run_pipeline(folder, run_out, minutes=minutes, notify=lambda line: print(f"[{name}] {line}", flush=True))
+    summary = run_pipeline(folder, run_out, minutes=minutes, train_params=train,
+                           notify=lambda line: print(f"[{name}] {line}", flush=True))
     seconds = time.perf_counter() - t0
     model = load_model(run_out / "model.keras")
     steps = model.info.get("steps_done") or (model.info.get("metrics") or {}).get("step")
@@ -128,13 +129,15 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="a few images, for a smoke run")
     parser.add_argument("--out", type=Path, default=Path("out/default_run"))
+    parser.add_argument("--train", type=json.loads, default=None, metavar="JSON",
+                        help='training settings over the recipe\'s, for an A/B arm, e.g. \'{"real_clumps": "labels"}\'')
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"cpus {os.cpu_count()}, load average at start {os.getloadavg()}", flush=True)
     rows = []
     for name in args.datasets.split(","):
         for run in range(1, args.runs + 1):
-            rows += run_once(name.strip(), args.minutes, args.out, args.quick, run)
+            rows += run_once(name.strip(), args.minutes, args.out, args.quick, run, args.train)
             (args.out / "default_run.json").write_text(json.dumps(rows, indent=1))
     print(f"\n{'dataset':<7} {'group':<10} {'what':<16} {'run':>3} {'recipe':<9} {'steps':>5} "
           f"{'pixIoU':>6} {'objP':>5} {'objR':>5} {'objF1':>5} {'AP':>5}")

@@ -76,3 +76,27 @@ def test_curation_targets_of_a_pick_and_a_reject():
     np.testing.assert_array_equal(pair[..., 3] > 0, labels > 0)
     with pytest.raises(ValueError, match="shape"):
         curation_targets((labels, labels[:3] > 0))
+
+
+def test_shape_known_channel_leaves_out_distance_and_boundary_but_not_foreground():
+    truth = labels_to_targets(scene())
+    inside = np.zeros(truth.shape[:-1], bool)
+    inside[:, 5:11, 4:14] = True  # the inside of the pair of objects 1 and 2
+    rng = np.random.default_rng(4)
+    pred = rng.random(truth.shape).astype(np.float32)
+    loss = SegmentationLoss()
+    targets = with_known(truth, None, ~inside)
+    assert targets.shape[-1] == 5
+    # distance and boundary inside the clump: any prediction costs the same
+    other = pred.copy()
+    other[inside, 1:] = rng.random((int(inside.sum()), 2)).astype(np.float32)
+    assert float(loss(targets, pred)) == pytest.approx(float(loss(targets, other)), rel=1e-6)
+    # foreground inside the clump still counts
+    other = pred.copy()
+    other[inside, 0] = 0.0
+    assert abs(float(loss(targets, pred)) - float(loss(targets, other))) > 1e-3
+    # all True is the four-channel loss
+    assert float(loss(with_known(truth, None, True), pred)) == pytest.approx(float(loss(with_known(truth), pred)),
+                                                                           rel=1e-6)
+    with pytest.raises(ValueError, match="shape_known has shape"):
+        with_known(truth, None, inside[0])

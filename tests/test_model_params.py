@@ -40,6 +40,7 @@ from napari_synthseg.model.budget import TrainingBudget
         ({"select_after": 1.5}, "select_after must be a share of the budget between 0 and 1, got 1.5"),
         ({"real_validation_pixels": 0}, "real_validation_pixels must be a positive integer, got 0"),
         ({"curated_ring_px": -3}, "curated_ring_px must be an integer >= 0, got -3"),
+        ({"real_clumps": "split"}, "real_clumps must be one of outline, labels, got 'split'"),
     ],
 )
 def test_training_params_reject_bad_values_naming_the_setting_and_the_range(changes, message):

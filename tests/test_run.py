@@ -17,7 +17,8 @@ def test_run_predict_evaluate_end_to_end(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["run", str(images), "--out", str(out), "--steps", "3", "--rounds", "2",
                  "--gt-dir", str(masks), "--method", "triangle", "--object-size", "12",
-                 "--normalization", "anchored", "--real-fraction", "0.5", "--augment", "--lr-schedule", "constant",
+                 "--normalization", "anchored", "--real-fraction", "0.5", "--real-clumps", "labels", "--augment",
+                 "--lr-schedule", "constant",
                  *TINY]) == 0
     printed = capsys.readouterr().out
     assert "auto-segmentation" in printed and "model round 1" in printed and "pixel IoU" in printed
@@ -40,6 +41,7 @@ def test_run_predict_evaluate_end_to_end(tmp_path, capsys):
     # the same images, with their auto-segmentation, choose the model to keep
     assert info["training"]["real_validation_images"] == 2 and info["metrics"]["selection"] == "real_val_iou"
     assert info["training"]["lr_schedule"] == "constant"
+    assert info["training"]["params"]["real_clumps"] == "labels" and info["training"]["real_clump_pixels"] == 0
     assert info["training"]["xla"] is False  # "auto" leaves a 3-step budget uncompiled
     assert any((out / "bank" / "objects").iterdir())
 

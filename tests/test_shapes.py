@@ -246,3 +246,26 @@ def test_irregular_grain_with_bumps_stays_whole():
             grain[y : y + 2, x : x + 2] = True
     assert split_at_necks(grain)[1] == 4  # the knobs split off as parts ...
     single(grain)  # ... but they are bumps on one grain, not particles of a clump
+
+
+def test_clump_interiors_marks_the_inside_of_clumps_only():
+    from napari_synthseg.shapes import clump_interiors
+
+    shape = (120, 160)
+    pair, _ = discs([(30, 30), (30, 52)], [12, 12], shape)          # two touching discs: one label
+    chain, _ = discs([(90, 20), (90, 38), (90, 56)], [10, 10, 10], shape)
+    single, _ = discs([(40, 120)], [15], shape)                     # one round particle
+    labels = np.zeros(shape, np.int32)
+    labels[pair], labels[chain], labels[single] = 1, 2, 3
+    inside = clump_interiors(labels)
+    for clump in (pair, chain):
+        # the inside of a clump is unknown, its outline is not
+        assert inside[clump].mean() > 0.8
+        outline = clump & ~ndimage.binary_erosion(clump)
+        assert not inside[outline].any()
+    assert not inside[single].any() and not inside[labels == 0].any()
+    assert not clump_interiors(np.zeros(shape, np.int32)).any()
+    # objects under min_area are not judged
+    assert not clump_interiors(labels, min_area=10_000).any()
+    with pytest.raises(ValueError, match="2D"):
+        clump_interiors(labels[None])

@@ -121,6 +121,29 @@ def test_real_crops_mirror_small_images_into_new_objects():
         RealCrops([(image, labels[:10])], 64)
 
 
+
+def test_real_crops_teach_only_the_outline_of_a_clump(objects):
+    image = np.full((64, 64), 30, np.uint8)
+    labels = np.zeros((64, 64), np.uint16)
+    yy, xx = np.mgrid[:64, :64]
+    for cx in (20, 42):  # two touching discs labelled as one object
+        labels[np.hypot(yy - 32, xx - cx) < 12] = 1
+    image[labels > 0] = 200
+    kw = dict(patch=64, batch_size=2, real=[(image, labels)], real_fraction=1.0, augment=False)
+    x, y = SyntheticScenes(objects, **kw).batch(0)
+    assert y.shape == (2, 64, 64, 5)
+    inside = y[0, ..., 4] == 0
+    assert inside.sum() > 0.7 * (labels > 0).sum() and (labels[inside] > 0).all()
+    assert (y[0, ..., 3] == 1).all()  # the foreground stays known everywhere
+    # the scenes of the same stream are known everywhere, in five channels too
+    mixed = SyntheticScenes(objects, **{**kw, "real_fraction": 0.0, "scene_params": {"n_objects": (4, 9)}})
+    assert mixed.batch(0)[1].shape == (2, 64, 64, 5) and (mixed.batch(0)[1][..., 3:] == 1).all()
+    assert mixed.validation_set(2)[1].shape[-1] == 5
+    # as labelled: one object, three channels
+    assert SyntheticScenes(objects, **kw, real_clumps="labels").batch(0)[1].shape == (2, 64, 64, 3)
+    with pytest.raises(ValueError, match="real_clumps"):
+        TrainingParams(steps=1, real_clumps="split")
+
 # ---------------------------------------------------------------------------- training
 @pytest.fixture(scope="module")
 def trained(objects, tmp_path_factory):

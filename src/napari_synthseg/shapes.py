@@ -379,3 +379,41 @@ def split_clumps(labels: np.ndarray, n: int, min_area: int, *, neck_ratio: float
         crop[obj] = ids[parts[obj]]
         next_id += k - 1
     return labels, next_id - 1
+
+
+def clump_interiors(labels: np.ndarray, *, min_area: int = 64) -> np.ndarray:
+    """Pixels inside objects whose shape says "several particles", away from their outline.
+
+    An object that :func:`judge_shape` would split at necks, or judges a lump without clear
+    necks, may be touching particles that the labels merged: where they meet inside it is not
+    known. Its pixels not 4-adjacent to background are True; its outline and every other
+    object (round, convex, thin) are False. Objects under ``min_area`` pixels are not judged.
+
+    Parameters
+    ----------
+    labels
+        2D instance labels, 0 = background.
+    min_area
+        Smallest object judged, in pixels.
+
+    Returns
+    -------
+    ndarray of bool, the shape of ``labels``
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise ValueError(f"clump_interiors needs 2D labels, got shape {labels.shape}")
+    inside = np.zeros(labels.shape, dtype=bool)
+    if not labels.any():
+        return inside
+    areas = np.bincount(labels.ravel())
+    for i, sl in enumerate(ndi.find_objects(labels), start=1):
+        if sl is None or areas[i] < max(int(min_area), MIN_JUDGED_AREA):
+            continue
+        sl = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in sl)
+        obj = labels[sl] == i
+        verdict = judge_shape(obj)
+        if verdict.shape == SPLIT or "clump not split cleanly" in verdict.left_out:
+            # the outline stays known: it borders background whatever the particles inside are
+            inside[sl] |= ndi.binary_erosion(obj, border_value=1)
+    return inside

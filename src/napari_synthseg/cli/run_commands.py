@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..model import PredictionParams
+from ..model import REAL_CLUMPS, PredictionParams, TrainingParams
 from ..normalize import DEFAULT_PERCENTILES
 from ..pipeline import run_pipeline
 from ..recipe import RECIPE_CHOICES, RECIPES
@@ -65,6 +65,10 @@ def add_run_parser(sub) -> None:
     p.add_argument("--real-fraction", type=float, default=None,
                    help="share of each training batch cropped from the real images, labelled by the "
                         f"auto-segmentation (0: synthetic scenes only) [the recipe's: {shares}]")
+    p.add_argument("--real-clumps", default=None, choices=list(REAL_CLUMPS),
+                   help="what a real crop teaches inside an object whose shape says several particles: outline "
+                        "(only its outline; the scenes teach where touching particles meet) or labels (one "
+                        f"particle, as labelled) [{TrainingParams.real_clumps}]")
     p.add_argument("--normalization", default=None, choices=["anchored", "percentile"],
                    help=f"network input scaling: percentile (each image's {low:g}-{high:g} %% range) or anchored "
                         "(background and objects at fixed levels, dark objects inverted) [the recipe's]")
@@ -162,6 +166,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                      autoseg_params=_autoseg_params(args),
                      train_params=dict(base_filters=args.base_filters, depth=args.depth,
                                        real_fraction=args.real_fraction, normalization=args.normalization,
+                                       real_clumps=args.real_clumps,
                                        lr_schedule=args.lr_schedule, xla=args.xla),
                      object_size=args.object_size, predict_params=_run_predict_params(args),
                      recipe=args.recipe, pixel_size=pixel_size, **budget)

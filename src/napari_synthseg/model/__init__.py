@@ -15,6 +15,7 @@ from napari_synthseg.model.params import (
     DEFAULT_TILE,
     LR_FLOOR,
     LR_SCHEDULES,
+    REAL_CLUMPS,
     XLA_CHOICES,
     XLA_MIN_STEPS,
     PredictionParams,
@@ -22,5 +23,5 @@ from napari_synthseg.model.params import (
 )
 
 __all__ = ["DEFAULT_BASE_FILTERS", "DEFAULT_BATCH", "DEFAULT_DEPTH", "DEFAULT_LR_SCHEDULE", "DEFAULT_MIN_CONFIDENCE",
-           "DEFAULT_OVERLAP", "DEFAULT_TILE", "LR_FLOOR", "LR_SCHEDULES", "PredictionParams", "TrainingParams",
-           "XLA_CHOICES", "XLA_MIN_STEPS"]
+           "DEFAULT_OVERLAP", "DEFAULT_TILE", "LR_FLOOR", "LR_SCHEDULES", "PredictionParams", "REAL_CLUMPS",
+           "TrainingParams", "XLA_CHOICES", "XLA_MIN_STEPS"]

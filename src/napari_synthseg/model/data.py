@@ -96,12 +96,13 @@ def augment(image: np.ndarray, rng: np.random.Generator, gamma: tuple[float, flo
 
 
 def scene_to_sample(image: np.ndarray, labels: np.ndarray, rng: np.random.Generator | None = None,
-                    normalization: str = "percentile", known: np.ndarray | bool | None = None
-                    ) -> tuple[np.ndarray, np.ndarray]:
+                    normalization: str = "percentile", known: np.ndarray | bool | None = None,
+                    shape_known: np.ndarray | bool | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Network input ``(P, P, 1)`` and targets ``(P, P, 3)`` from one scene.
 
     With ``known`` (a bool mask of the pixels the loss counts, or True for all) the targets
-    get the fourth, ``known`` channel: ``(P, P, 4)``.
+    get the fourth, ``known`` channel: ``(P, P, 4)``; with ``shape_known`` too (a mask of
+    the pixels whose distance and boundary targets count, or True) the fifth: ``(P, P, 5)``.
 
     With ``rng`` the scene is augmented: gray levels, a random flip/rotation and a small
     scale/offset after normalisation (tiles of a big image are normalised with the whole
@@ -110,22 +111,29 @@ def scene_to_sample(image: np.ndarray, labels: np.ndarray, rng: np.random.Genera
     already normalised by ``anchored_range``, it keeps their background and object levels.
     """
     labels = np.asarray(labels)
+    if shape_known is not None and known is None:
+        raise ValueError("shape_known needs known (True for every pixel) as well")
     mask = np.asarray(known, dtype=bool) if known is not None and known is not True else None
+    shape_mask = np.asarray(shape_known, dtype=bool) if shape_known is not None and shape_known is not True else None
     anchored = normalization == "anchored"
     if rng is not None:
         image = augment(image, rng, gamma=(0.8, 1.25) if anchored else (0.6, 1.6))
         k, flip = int(rng.integers(4)), bool(rng.integers(2))
         image, labels = np.rot90(image, k), np.rot90(labels, k)
         mask = np.rot90(mask, k) if mask is not None else None
+        shape_mask = np.rot90(shape_mask, k) if shape_mask is not None else None
         if flip:
             image, labels = image[:, ::-1], labels[:, ::-1]
             mask = mask[:, ::-1] if mask is not None else None
+            shape_mask = shape_mask[:, ::-1] if shape_mask is not None else None
     x = np.asarray(image, dtype=np.float32) if anchored else percentile_normalize(image)
     if rng is not None:
         x = x * np.float32(rng.uniform(0.85, 1.15)) + np.float32(rng.uniform(-0.08, 0.08))
     targets = labels_to_targets(np.ascontiguousarray(labels))
     if known is not None:
-        targets = with_known(targets, np.ascontiguousarray(mask) if mask is not None else None)
+        shape_channel = None if shape_known is None else (
+            np.ascontiguousarray(shape_mask) if shape_mask is not None else True)
+        targets = with_known(targets, np.ascontiguousarray(mask) if mask is not None else None, shape_channel)
     return np.ascontiguousarray(x[..., None], dtype=np.float32), targets
 
 
@@ -184,7 +192,8 @@ class SyntheticScenes(keras.utils.PyDataset):
                  scene_params: dict | None = None, augment: bool = True, synthesize: Callable | None = None,
                  real=None, real_fraction: float = _DEFAULT.real_fraction,
                  normalization: str = _DEFAULT.normalization, curated=None,
-                 curated_fraction: float = _DEFAULT.curated_fraction, ring_px: int | None = None, **kwargs):
+                 curated_fraction: float = _DEFAULT.curated_fraction, ring_px: int | None = None,
+                 real_clumps: str = _DEFAULT.real_clumps, **kwargs):
         super().__init__(**kwargs)
         if normalization not in NORMALIZATIONS:
             raise ValueError(f"normalization must be one of {', '.join(NORMALIZATIONS)}, got {normalization!r}")
@@ -212,7 +221,7 @@ class SyntheticScenes(keras.utils.PyDataset):
             self._scene_bank = prepare_objects(self.bank)  # decoded once, not per scene
         else:
             self.synthesize, self._scene_bank = synthesize, self.bank
-        self.real = RealCrops(real, self.patch, normalization) if real else None
+        self.real = RealCrops(real, self.patch, normalization, clumps=real_clumps) if real else None
         self.real_fraction = float(real_fraction) if real else 0.0
         if not 0.0 <= float(curated_fraction) <= 1.0:
             raise ValueError(f"curated_fraction must be between 0 and 1, got {curated_fraction!r}")
@@ -235,22 +244,35 @@ class SyntheticScenes(keras.utils.PyDataset):
                                         backgrounds=self.backgrounds, **self.scene_params)
         return image, labels
 
+    def _extra_channels(self) -> tuple[bool | None, bool | None]:
+        """``known`` and ``shape_known`` for samples known everywhere: True to add the channel, None not to.
+
+        Every sample of a stream has the same channels: the fourth with curated images, the
+        fourth and fifth when the real crops hold clumps (``RealCrops.clump_pixels``).
+        """
+        shape_known = True if self.real is not None and self.real.clump_pixels else None
+        known = True if self.curated is not None or shape_known else None
+        return known, shape_known
+
     def batch(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """The training batch number ``index`` (any non-negative integer): ``x (B,P,P,1), y (B,P,P,3)``."""
         rng = np.random.default_rng([self.seed, _TRAIN_STREAM, int(index)])
         samples = []
         # without curated images the random draws are those of before, so seeded runs repeat
-        known = True if self.curated is not None else None
+        known, shape_known = self._extra_channels()
         for _ in range(self.batch_size):
             if self.curated is not None and self.curated_fraction > 0 and rng.random() < self.curated_fraction:
                 image, labels, mask = self.curated.crop(rng)
                 samples.append(scene_to_sample(image, labels, rng if self.augment else None, self.normalization,
-                                               known=mask))
+                                               known=mask, shape_known=shape_known))
                 continue
-            source = self.real.crop(rng) if self.real is not None and rng.random() < self.real_fraction \
-                else self.scene(rng)
-            samples.append(scene_to_sample(*source, rng if self.augment else None, self.normalization,
-                                           known=known))
+            if self.real is not None and rng.random() < self.real_fraction:
+                image, labels, clumps = self.real.crop_with_clumps(rng)
+                samples.append(scene_to_sample(image, labels, rng if self.augment else None, self.normalization,
+                                               known=known, shape_known=~clumps if shape_known else None))
+                continue
+            samples.append(scene_to_sample(*self.scene(rng), rng if self.augment else None, self.normalization,
+                                           known=known, shape_known=shape_known))
         return np.stack([s[0] for s in samples]), np.stack([s[1] for s in samples])
 
     def validation_set(self, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -259,14 +281,15 @@ class SyntheticScenes(keras.utils.PyDataset):
             raise ValueError(f"validation_scenes must be >= 1, got {n}")
         rng = np.random.default_rng([self.seed, _VALIDATION_STREAM])
         n_curated = int(round(int(n) * self.curated_fraction)) if self.curated is not None else 0
-        known = True if self.curated is not None else None
-        samples = [scene_to_sample(*self.scene(rng), None, self.normalization, known=known)
+        known, shape_known = self._extra_channels()
+        samples = [scene_to_sample(*self.scene(rng), None, self.normalization, known=known, shape_known=shape_known)
                    for _ in range(int(n) - n_curated)]
         # curated crops of their own stream: the synthetic part stays the set it was
         curated_rng = np.random.default_rng([self.seed, _CURATED_VALIDATION_STREAM])
         for _ in range(n_curated):
             image, labels, mask = self.curated.crop(curated_rng)
-            samples.append(scene_to_sample(image, labels, None, self.normalization, known=mask))
+            samples.append(scene_to_sample(image, labels, None, self.normalization, known=mask,
+                                           shape_known=shape_known))
         return np.stack([s[0] for s in samples]), np.stack([s[1] for s in samples])
 
 
@@ -299,29 +322,43 @@ class RealCrops:
     a patch are mirrored out to the patch size; the mirrored objects get new ids.
     """
 
-    def __init__(self, pairs, patch: int, normalization: str = "percentile"):
+    def __init__(self, pairs, patch: int, normalization: str = "percentile", clumps: str = "labels"):
+        from napari_synthseg.shapes import clump_interiors
+
+        if clumps not in ("outline", "labels"):
+            raise ValueError(f"clumps must be 'outline' or 'labels', got {clumps!r}")
         self.patch = int(patch)
-        self.images, self.labels = [], []
+        self.images, self.labels, self.clumps = [], [], []
         for image, labels in check_pairs(pairs, "real"):
             x = np.clip(normalize_image(image, normalization), 0.0, 1.0)
             if x.shape[0] < self.patch or x.shape[1] < self.patch:
                 x, labels = _mirror_to(x, labels, self.patch)
             self.images.append(x)
             self.labels.append(labels)
+            self.clumps.append(clump_interiors(labels) if clumps == "outline" else np.zeros(labels.shape, bool))
+        #: Pixels inside clumps, whose distance and boundary targets are not counted.
+        self.clump_pixels = int(sum(int(c.sum()) for c in self.clumps))
         if not self.images:
             raise ValueError("real is empty; give (image, labels) pairs or None")
         # larger images are drawn more often, so every pixel has about the same chance
         areas = np.array([x.size for x in self.images], dtype=np.float64)
         self.weights = areas / areas.sum()
 
+    def _window(self, rng: np.random.Generator) -> tuple[int, tuple[slice, slice]]:
+        i = int(rng.choice(len(self.images), p=self.weights))
+        y0 = int(rng.integers(0, self.images[i].shape[0] - self.patch + 1))
+        x0 = int(rng.integers(0, self.images[i].shape[1] - self.patch + 1))
+        return i, (slice(y0, y0 + self.patch), slice(x0, x0 + self.patch))
+
     def crop(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """One crop ``(image float32 [0, 1], labels)`` of a randomly chosen image."""
-        i = int(rng.choice(len(self.images), p=self.weights))
-        image, labels = self.images[i], self.labels[i]
-        y0 = int(rng.integers(0, image.shape[0] - self.patch + 1))
-        x0 = int(rng.integers(0, image.shape[1] - self.patch + 1))
-        window = (slice(y0, y0 + self.patch), slice(x0, x0 + self.patch))
-        return image[window], labels[window]
+        i, window = self._window(rng)
+        return self.images[i][window], self.labels[i][window]
+
+    def crop_with_clumps(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`crop` with its clump-interior mask (True: distance and boundary not known there)."""
+        i, window = self._window(rng)
+        return self.images[i][window], self.labels[i][window], self.clumps[i][window]
 
 
 def check_curated(pairs, ring_px: int | None = None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:

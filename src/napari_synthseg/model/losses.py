@@ -4,6 +4,8 @@ Both are registered with Keras, so a saved ``.keras`` model loads once this modu
 Targets may carry a fourth channel, ``known`` (``targets.curation_targets``): every term then
 counts only the known pixels and is normalised by their number, so a curated image's unknown
 pixels (nobody said anything about them) teach nothing; a patch with no known pixel adds 0.
+A fifth channel, ``shape_known``, also leaves the distance and boundary terms out where it is 0
+(inside an auto-segmented clump, whose particles' meeting lines nobody knows).
 """
 
 from __future__ import annotations
@@ -19,6 +21,13 @@ def _known(y_true):
     if y_true.shape[-1] is not None and y_true.shape[-1] > 3:
         return y_true[..., 3]
     return ops.ones_like(y_true[..., 0])
+
+
+def _shape_known(y_true, known):
+    """Weights (B, H, W) of the distance and boundary terms: ``known`` times the fifth channel."""
+    if y_true.shape[-1] is not None and y_true.shape[-1] > 4:
+        return known * y_true[..., 4]
+    return known
 
 
 def _bce(target, prob):
@@ -67,12 +76,13 @@ class SegmentationLoss(keras.losses.Loss):
         sizes = ops.sum(known * fg_true, axis=spatial) + ops.sum(known * fg_pred, axis=spatial)
         dice = 1.0 - (2.0 * intersection + 1.0) / (sizes + 1.0)
 
-        distance_weights = (1.0 + fg_true) * known
+        shape_known = _shape_known(y_true, known)
+        distance_weights = (1.0 + fg_true) * shape_known
         distance = ops.sum(distance_weights * _bce(y_true[..., 1], y_pred[..., 1]), axis=spatial) / ops.maximum(
             ops.sum(distance_weights, axis=spatial), 1.0)
 
         bnd_true = y_true[..., 2]
-        bnd_weights = (1.0 + (self.boundary_pos_weight - 1.0) * bnd_true) * known
+        bnd_weights = (1.0 + (self.boundary_pos_weight - 1.0) * bnd_true) * shape_known
         boundary = ops.sum(bnd_weights * _bce(bnd_true, y_pred[..., 2]), axis=spatial) / ops.maximum(
             ops.sum(bnd_weights, axis=spatial), 1.0)
 

@@ -39,6 +39,8 @@ LR_FLOOR = 0.05
 #: off on CPU-only machines, where it makes the steps faster (docs/benchmarks.md, "Why these defaults");
 #: compiling takes seconds, so ``"auto"`` turns it on only for budgets that repay it.
 XLA_CHOICES = ("auto", "on", "off")
+#: What real crops teach inside an object judged a clump by shape (``TrainingParams.real_clumps``).
+REAL_CLUMPS = ("outline", "labels")
 #: Smallest step budget for which ``"auto"`` compiles with XLA (minutes budgets: 1 minute).
 XLA_MIN_STEPS = 100
 
@@ -203,6 +205,11 @@ class TrainingParams(_Params):
         Share of training (and validation) samples cropped from ``curated`` (0 to 1).
     curated_ring_px : int, optional
         Width of the known background ring outside each curated object (``Curation.known``).
+    real_clumps : {"outline", "labels"}
+        What the real crops teach inside an object whose shape says "several particles"
+        (``shapes.clump_interiors``): ``"outline"`` only its outline (the distance and boundary
+        targets inside it are not counted, so the synthetic scenes teach where touching
+        particles meet); ``"labels"`` the object as labelled, one particle.
     """
 
     _what = "training setting"
@@ -228,6 +235,7 @@ class TrainingParams(_Params):
     real_validation_pixels: int = REAL_VALIDATION_PIXELS
     curated_fraction: float = 0.5
     curated_ring_px: int | None = None
+    real_clumps: str = "outline"
 
     def __post_init__(self) -> None:
         checked = self._checked_budget()
@@ -250,6 +258,7 @@ class TrainingParams(_Params):
         _choice("normalization", self.normalization, NORMALIZATIONS)
         checked["weight_average"] = _share("weight_average", self.weight_average, upper_open=True)
         _choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        _choice("real_clumps", self.real_clumps, REAL_CLUMPS)
         _choice("xla", self.xla, XLA_CHOICES)
         if not (_is_number(self.select_after) and 0.0 <= self.select_after <= 1.0):
             raise ValueError(f"select_after must be a share of the budget between 0 and 1, got {self.select_after!r}")

@@ -12,7 +12,9 @@ Channels, in the order of ``napari_synthseg.model.sidecar.CHANNELS``:
 
 Targets of a curated real image (`curation_targets`) add a fourth channel, ``known``: 1 where
 the loss counts the pixel, 0 where nobody said anything (``losses.SegmentationLoss``).
-Synthetic scenes are known everywhere (`with_known`).
+Synthetic scenes are known everywhere (`with_known`). A fifth channel, ``shape_known``, narrows
+the distance and boundary terms further: 0 inside an auto-segmented clump, where the labels say
+"object" but not where its particles meet (``shapes.clump_interiors``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from scipy import ndimage
 N_CHANNELS = 3
 #: Index of the optional ``known`` channel (1 = counted by the loss, 0 = ignored).
 KNOWN_CHANNEL = 3
+#: Index of the optional ``shape_known`` channel (0 = distance and boundary not counted).
+SHAPE_KNOWN_CHANNEL = 4
 
 
 def label_edges(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -103,18 +107,27 @@ def labels_to_targets(labels: np.ndarray) -> np.ndarray:
     return targets
 
 
-def with_known(targets: np.ndarray, known: np.ndarray | None = None) -> np.ndarray:
+def with_known(targets: np.ndarray, known: np.ndarray | None = None,
+               shape_known: np.ndarray | bool | None = None) -> np.ndarray:
     """``targets`` (..., 3) with the ``known`` channel appended: (..., 4), float32.
 
     ``known=None`` means every pixel is known (synthetic scenes, whose labels are complete).
+    With ``shape_known`` (a mask, or True for all pixels) the fifth channel is appended too:
+    (..., 5); where it is False the distance and boundary targets are not counted.
     """
     targets = np.asarray(targets, dtype=np.float32)
-    if known is None:
-        known = np.ones(targets.shape[:-1], dtype=np.float32)
-    known = np.asarray(known)
-    if known.shape != targets.shape[:-1]:
-        raise ValueError(f"known has shape {known.shape}, the targets {targets.shape[:-1]}; give one mask per pixel")
-    return np.concatenate([targets, known.astype(np.float32)[..., None]], axis=-1)
+    channels = [targets]
+    for name, mask in (("known", known), ("shape_known", shape_known)):
+        if mask is None and name == "shape_known":
+            break
+        if mask is None or mask is True:
+            mask = np.ones(targets.shape[:-1], dtype=np.float32)
+        mask = np.asarray(mask)
+        if mask.shape != targets.shape[:-1]:
+            raise ValueError(f"{name} has shape {mask.shape}, the targets {targets.shape[:-1]}; "
+                             "give one mask per pixel")
+        channels.append(mask.astype(np.float32)[..., None])
+    return np.concatenate(channels, axis=-1)
 
 
 def curation_targets(curation, ring_px: int | None = None) -> np.ndarray:

@@ -115,7 +115,8 @@ def train_model(bank, backgrounds, model_path, *, steps=_DEFAULT.steps, epochs=_
                 weight_average=_DEFAULT.weight_average, lr_schedule=_DEFAULT.lr_schedule, xla=_DEFAULT.xla,
                 select_after=_DEFAULT.select_after, real_validation_pixels=_DEFAULT.real_validation_pixels,
                 curated=None, curated_fraction=_DEFAULT.curated_fraction,
-                curated_ring_px=_DEFAULT.curated_ring_px, on_phase=None) -> TrainResult:
+                curated_ring_px=_DEFAULT.curated_ring_px, real_clumps=_DEFAULT.real_clumps,
+                on_phase=None) -> TrainResult:
     """Train a segmentation U-Net on synthetic scenes made from ``bank``.
 
     The settings (the budget ``steps``/``epochs``/``minutes``, of which give exactly one, and
@@ -164,7 +165,7 @@ def train_model(bank, backgrounds, model_path, *, steps=_DEFAULT.steps, epochs=_
         depth=depth, learning_rate=learning_rate, seed=seed, scene_params=scene_params,
         real_fraction=real_fraction, normalization=normalization, weight_average=weight_average,
         lr_schedule=lr_schedule, xla=xla, select_after=select_after, real_validation_pixels=real_validation_pixels,
-        curated_fraction=curated_fraction, curated_ring_px=curated_ring_px)
+        curated_fraction=curated_fraction, curated_ring_px=curated_ring_px, real_clumps=real_clumps)
     run = _TrainingRun(config, model_path, resume=resume, callbacks=callbacks, cancel_event=cancel_event,
                        on_phase=on_phase)
     return run.run(bank, backgrounds, real_validation=real_validation, real_training=real_training, curated=curated)
@@ -197,7 +198,8 @@ class _TrainingRun:
             bank, backgrounds, patch=config.patch, batch_size=config.batch_size,
             steps_per_epoch=config.steps_per_epoch, seed=config.seed, scene_params=config.scenes,
             real=real_training, real_fraction=config.real_fraction, normalization=config.normalization,
-            curated=curated, curated_fraction=config.curated_fraction, ring_px=config.curated_ring_px)
+            curated=curated, curated_fraction=config.curated_fraction, ring_px=config.curated_ring_px,
+            real_clumps=config.real_clumps)
         validation = self.scenes.validation_set(config.validation_scenes)
         ring = {} if config.curated_ring_px is None else {"ring_px": config.curated_ring_px}
         real = RealValidation(real_validation, network=network, normalization=config.normalization,
@@ -253,6 +255,7 @@ class _TrainingRun:
                 "real_validation_images": len(real_validation or ()),
                 "real_training_images": len(real_training or ()),
                 "real_fraction": float(config.real_fraction) if real_training else 0.0,
+                "real_clump_pixels": scenes.real.clump_pixels if scenes.real is not None else 0,
                 "curated_images": len(scenes.curated.images) if scenes.curated is not None else 0,
                 "curated_fraction": scenes.curated_fraction,
                 "resumed_from_step": start_step if self.resume else None,
