@@ -386,8 +386,8 @@ def clump_interiors(labels: np.ndarray, *, min_area: int = 64) -> np.ndarray:
 
     An object that :func:`judge_shape` would split at necks, or judges a lump without clear
     necks, may be touching particles that the labels merged: where they meet inside it is not
-    known. Its pixels not 4-adjacent to background are True; its outline and every other
-    object (round, convex, thin) are False. Objects under ``min_area`` pixels are not judged.
+    known. Its pixels not 4-adjacent to another label (background or a neighbour) are True; its
+    outline and every other object (round, convex, thin) are False. Objects under ``min_area`` pixels are not judged.
 
     Parameters
     ----------

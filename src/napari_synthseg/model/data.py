@@ -323,10 +323,11 @@ class RealCrops:
     """
 
     def __init__(self, pairs, patch: int, normalization: str = "percentile", clumps: str = "labels"):
+        from napari_synthseg.model.params import REAL_CLUMPS
         from napari_synthseg.shapes import clump_interiors
 
-        if clumps not in ("outline", "labels"):
-            raise ValueError(f"clumps must be 'outline' or 'labels', got {clumps!r}")
+        if clumps not in REAL_CLUMPS:
+            raise ValueError(f"clumps must be one of {', '.join(REAL_CLUMPS)}, got {clumps!r}")
         self.patch = int(patch)
         self.images, self.labels, self.clumps = [], [], []
         for image, labels in check_pairs(pairs, "real"):

@@ -13,6 +13,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from napari_synthseg.model.targets import SHAPE_KNOWN_CHANNEL
+
 _EPS = 1e-6
 
 
@@ -25,8 +27,8 @@ def _known(y_true):
 
 def _shape_known(y_true, known):
     """Weights (B, H, W) of the distance and boundary terms: ``known`` times the fifth channel."""
-    if y_true.shape[-1] is not None and y_true.shape[-1] > 4:
-        return known * y_true[..., 4]
+    if y_true.shape[-1] is not None and y_true.shape[-1] > SHAPE_KNOWN_CHANNEL:
+        return known * y_true[..., SHAPE_KNOWN_CHANNEL]
     return known
 
 
