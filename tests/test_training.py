@@ -119,6 +119,10 @@ def test_real_crops_mirror_small_images_into_new_objects():
     assert len(np.unique(crop_labels[crop_labels > 0])) > 1
     with pytest.raises(ValueError, match="same height and width"):
         RealCrops([(image, labels[:10])], 64)
+    # used directly, real crops treat clumps as training does by default
+    import inspect
+
+    assert inspect.signature(RealCrops).parameters["clumps"].default == TrainingParams().real_clumps
 
 
 

@@ -62,10 +62,11 @@ def test_train_offers_one_budget_at_a_time(make_napari_viewer, qtbot, tmp_path, 
     train.budget.setValue(2.5)
     train.bank_path.set_path(bank_dir)
     train.model_path.set_path(tmp_path / "model.keras")
+    train.real_clumps.setCurrentText("labels")  # the command line's --real-clumps, from the dock
     train.start_button.click()
     wait_idle(qtbot, train)
     ((task, kwargs),) = started_jobs
-    assert task == "train" and kwargs["minutes"] == 2.5
+    assert task == "train" and kwargs["minutes"] == 2.5 and kwargs["real_clumps"] == "labels"
     assert [key for key in ("steps", "epochs", "minutes") if kwargs.get(key) is not None] == ["minutes"]
 
 

@@ -25,7 +25,7 @@ from qtpy.QtWidgets import (
     QSpinBox,
 )
 
-from ..model import TrainingParams
+from ..model import REAL_CLUMPS, TrainingParams
 from ..model.params import MAX_DEPTH
 from ..recipe import RECIPE_CHOICES, RecipeDecision, choose_recipe
 from ..recipe import recipe as named_recipe
@@ -113,7 +113,8 @@ class TrainWidget(TrainingProgress, WorkerDock):
         self.settings = RememberedSettings("train", dict(
             recipe=self.recipe, bank_path=self.bank_path, budget_kind=self.budget_kind, budget=self.budget,
             model_path=self.model_path, base_filters=self.base_filters, depth=self.depth, patch=self.patch,
-            batch_size=self.batch_size, validation_scenes=self.validation_scenes, seed=self.seed), owner=self)
+            batch_size=self.batch_size, validation_scenes=self.validation_scenes, seed=self.seed,
+            real_clumps=self.real_clumps), owner=self)
 
     def _make_inputs(self) -> None:
         from napari.layers import Image
@@ -152,6 +153,12 @@ class TrainWidget(TrainingProgress, WorkerDock):
         self.batch_size = _spin(1, 64, defaults.batch_size)
         self.validation_scenes = _spin(1, 1000, defaults.validation_scenes)
         self.seed = _spin(0, 2**31 - 1, defaults.seed)
+        self.real_clumps = QComboBox()
+        self.real_clumps.addItems(list(REAL_CLUMPS))
+        self.real_clumps.setCurrentText(defaults.real_clumps)
+        self.real_clumps.setToolTip("What a real crop teaches inside an object whose shape says several particles: "
+                                    "outline (only its outline; the scenes teach where touching particles meet) or "
+                                    "labels (one particle, as labelled). Mixed recipe only")
         self.resume = QCheckBox("continue from the model file")
         self.replace = QCheckBox("replace an existing model file")
         self.replace.setToolTip("Without it an existing model file is never overwritten: choose a new name")
@@ -190,6 +197,7 @@ class TrainWidget(TrainingProgress, WorkerDock):
         advanced_form.addRow("batch size", self.batch_size)
         advanced_form.addRow("validation scenes", self.validation_scenes)
         advanced_form.addRow("seed", self.seed)
+        advanced_form.addRow("clumps in real crops", self.real_clumps)
         advanced_form.addRow(self.resume)
         stack(self, form, advanced, row(self.start_button, self.retrain_button, self.stop_button), self.progress,
               row(self.loss_label, self.iou_label), self.device_label, self.plot, self.status)
@@ -329,6 +337,7 @@ class TrainWidget(TrainingProgress, WorkerDock):
             depth=self.depth.value(),
             seed=self.seed.value(),
             resume=self.resume.isChecked(),
+            real_clumps=self.real_clumps.currentText(),
         )
 
     @staticmethod

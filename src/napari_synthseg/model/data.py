@@ -322,7 +322,7 @@ class RealCrops:
     a patch are mirrored out to the patch size; the mirrored objects get new ids.
     """
 
-    def __init__(self, pairs, patch: int, normalization: str = "percentile", clumps: str = "labels"):
+    def __init__(self, pairs, patch: int, normalization: str = "percentile", clumps: str = _DEFAULT.real_clumps):
         from napari_synthseg.model.params import REAL_CLUMPS
         from napari_synthseg.shapes import clump_interiors
 
