@@ -153,6 +153,8 @@ def test_predict_and_run_prediction_options_default_to_the_prediction_params():
     for shown in (defaults.tile, defaults.batch_size, defaults.min_area, f"{defaults.min_confidence:g}"):
         assert f"[{shown}]" in help_text
     assert _defaults("run", *REQUIRED["run"])["augment"] == defaults.augment
+    run = _defaults("run", *REQUIRED["run"])
+    assert predict["keep_overlays"] == run["keep_overlays"] == (not defaults.drop_overlays)
 
 
 def test_synth_size_is_the_scene_params_shape():
@@ -179,7 +181,7 @@ def test_the_instance_defaults_are_written_once():
         assert getattr(defaults, name) == instance[name].default, name
     segmenter = ModelSegmenter()
     for name in ("tile", "overlap", "batch_size", "threshold", "min_area", "fill_holes", "method", "augment",
-                 "ignore_box"):
+                 "ignore_box", "drop_overlays"):
         assert getattr(segmenter, name) == getattr(defaults, name), name
     # the segmenter filters by confidence only when told (the CLI passes --min-confidence)
     assert segmenter.min_confidence == instance["min_confidence"].default

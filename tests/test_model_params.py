@@ -64,6 +64,7 @@ def test_training_params_reject_bad_values_naming_the_setting_and_the_range(chan
         ({"augment": "yes"}, "augment must be True or False, got 'yes'"),
         ({"fill_holes": 2}, "fill_holes must be True or False, got 2"),
         ({"ignore_box": (1, 2)}, "ignore_box must be 'auto', None or"),
+        ({"drop_overlays": "no"}, "drop_overlays must be True or False, got 'no'"),
     ],
 )
 def test_prediction_params_reject_bad_values_naming_the_setting_and_the_range(changes, message):

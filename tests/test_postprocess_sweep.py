@@ -56,3 +56,24 @@ def test_prominence_lists_take_off_for_the_share_rule_alone(sweep):
     assert sweep._prominences("off, 0.4") == [None, 0.4]
     with pytest.raises(argparse.ArgumentTypeError, match="between 0 and 1"):
         sweep._prominences("off,3")
+
+
+def test_drawn_objects_are_left_out_when_the_gray_images_are_given(sweep):
+    """A flat drawn bar the network calls an object: a false positive kept, gone with the images."""
+    import argparse
+
+    rng = np.random.default_rng(0)
+    truth = np.zeros((48, 48), np.int32)
+    truth[5:15, 5:15] = 1
+    gray = rng.normal(60, 5, (48, 48))
+    gray[5:15, 5:15] = rng.normal(200, 5, (10, 10))
+    gray[40:43, 4:44] = 255  # a drawn bar: one gray level, 13 times as long as wide
+    prob = _prob([((np.s_[5:15], np.s_[5:15]), 0.99), ((np.s_[40:43], np.s_[4:44]), 0.99)])
+    kept = sweep.score({"a": prob}, {"a": truth}, {"a": "tune"}, threshold=0.5, min_confidence=0.8)
+    dropped = sweep.score({"a": prob}, {"a": truth}, {"a": "tune"}, threshold=0.5, min_confidence=0.8,
+                          grays={"a": gray})
+    assert (kept["tune"][0]["tp"], kept["tune"][0]["fp"]) == (1, 1)
+    assert (dropped["tune"][0]["tp"], dropped["tune"][0]["fp"]) == (1, 0)
+    assert sweep._overlay_choices("drop, keep") == [True, False]
+    with pytest.raises(argparse.ArgumentTypeError, match="drop and/or keep"):
+        sweep._overlay_choices("maybe")

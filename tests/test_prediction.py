@@ -302,10 +302,10 @@ def test_anchored_model_sees_dark_objects_as_bright(tmp_path):
 
 
 def _scale_bar_image():
-    """A bright grain and a bright info box with dark text in the lower right corner."""
+    """A bright grain (noisy, as a real one) and a bright info box with dark text in the lower right corner."""
     rng = np.random.default_rng(0)
     image = rng.normal(50, 5, (400, 600))
-    image[100:140, 100:160] = 230
+    image[100:140, 100:160] = rng.normal(230, 5, (40, 60))
     image[362:392, 420:590] = 180
     image[370:385, 450:520] = 5
     return np.clip(image, 0, 255).astype(np.uint8)
@@ -317,12 +317,13 @@ def test_predict_leaves_the_scale_bar_box_out(threshold_model, tmp_path):
 
     image = _scale_bar_image()
     box = (slice(362, 392), slice(420, 590))
-    kept = predict(threshold_model, image, ignore_box=None)
+    # drop_overlays=False: the flat box is also a drawn overlay, which predict leaves out by default
+    kept = predict(threshold_model, image, ignore_box=None, drop_overlays=False)
     assert kept[box].max() > 0  # the bright box is "object" to the network
     labels, prob = predict(threshold_model, image, return_probabilities=True)
     assert labels[box].max() == 0 and labels[120, 130] > 0
     assert prob[box][..., 0].max() == 0  # the probabilities returned are the ones cut
-    given = predict(threshold_model, image, ignore_box=(0, 200, 0, 300))
+    given = predict(threshold_model, image, ignore_box=(0, 200, 0, 300), drop_overlays=False)
     assert given[120, 130] == 0 and given[box].max() > 0
     # zoomed prediction cuts the box found on the full image
     zoomed, _ = predict_at_scale(threshold_model, image, 0.5)
@@ -339,3 +340,29 @@ def test_predict_leaves_the_scale_bar_box_out(threshold_model, tmp_path):
         predict(threshold_model, image, ignore_box="corner")
     with pytest.raises(ValueError, match="ignore_box must be 'auto', None or"):
         predict(threshold_model, image, ignore_box=(1, 2))
+
+
+def test_predict_leaves_out_objects_drawn_on_the_image(threshold_model):
+    """A drawn bar (one gray level) is left out by default; a noisy grain is kept; every path does it."""
+    from napari_synthseg.largeimage import ModelSegmenter, open_image
+    from napari_synthseg.pipeline import predict_at_scale
+
+    rng = np.random.default_rng(1)
+    image = rng.normal(50, 5, (300, 400))
+    image[100:140, 100:140] = rng.normal(200, 5, (40, 40))  # a grain, noisy like its surroundings
+    image[200:206, 150:330] = 255  # a drawn bar, away from the corners
+    image = np.clip(image, 0, 254.5).round().astype(np.uint8)
+    image[200:206, 150:330] = 255
+    bar = (slice(200, 206), slice(150, 330))
+    kept = predict(threshold_model, image, drop_overlays=False)
+    assert kept[bar].max() > 0 and kept[120, 120] > 0  # the bright bar is "object" to the network
+    labels = predict(threshold_model, image)
+    assert labels[bar].max() == 0 and labels[120, 120] > 0
+    zoomed, _ = predict_at_scale(threshold_model, image, 0.5)
+    assert zoomed[bar].max() == 0 and zoomed[120, 120] > 0
+    segmenter = ModelSegmenter(model_path=str(threshold_model.path)).prepare(open_image(image))
+    whole = segmenter(image, ((), slice(0, 300), slice(0, 400)))
+    assert whole[bar].max() == 0 and whole[120, 120] > 0
+    assert ModelSegmenter(model_path=str(threshold_model.path), drop_overlays=False)(image)[bar].max() > 0
+    with pytest.raises(ValueError, match="drop_overlays must be True or False"):
+        predict(threshold_model, image, drop_overlays="yes")

@@ -296,8 +296,13 @@ def test_the_objects_left_out_by_min_confidence_are_counted_per_plane():
     kwargs = {"min_confidence": 0.8, "min_area": 0, "method": "components"}
     labels = np.stack([probabilities_to_instances(p, **kwargs) for p in prob])
     assert [int(plane.max()) for plane in labels] == [1, 1]
-    assert _count_unconfident(labels, prob, kwargs) == 3
-    assert _count_unconfident(labels, prob, {**kwargs, "min_confidence": 0.0}) == 0
+    image = np.random.default_rng(0).normal(100, 5, (2, 40, 60))
+    assert _count_unconfident(labels, prob, kwargs, image) == 3
+    assert _count_unconfident(labels, prob, {**kwargs, "min_confidence": 0.0}, image) == 0
+    # a box drawn on the image under an unsure object is left out as drawn, not counted as unconfident
+    image[1, 25:35, 5:15] = 255
+    assert _count_unconfident(labels, prob, kwargs, image) == 2
+    assert _count_unconfident(labels, prob, {**kwargs, "drop_overlays": False}, image) == 3
 
 
 def test_a_curation_round_runs_in_a_child_and_reports_bad_input(tmp_path):

@@ -14,6 +14,7 @@ from napari_synthseg.shapes import (
     SINGLE,
     SMALL,
     SPLIT,
+    drop_drawn_overlays,
     judge_shape,
     measure_shape,
     split_at_necks,
@@ -269,3 +270,41 @@ def test_clump_interiors_marks_the_inside_of_clumps_only():
     assert not clump_interiors(labels, min_area=10_000).any()
     with pytest.raises(ValueError, match="2D"):
         clump_interiors(labels[None])
+
+
+def _drawn_and_real_objects():
+    """A noisy image with drawn overlays (exact gray levels) and real objects (carrying noise)."""
+    rng = np.random.default_rng(3)
+    image = rng.normal(80.0, 6.0, (200, 300))
+    labels = np.zeros(image.shape, dtype=np.int32)
+    drawn = {
+        1: (slice(180, 186), slice(20, 140)),   # scale bar: 6 x 120, one gray level
+        2: (slice(20, 60), slice(230, 290)),    # info box
+    }
+    for i, sl in drawn.items():
+        labels[sl] = i
+        image[sl] = 255.0
+    letter = np.zeros(image.shape, dtype=bool)  # an "L": a bent stroke, 3 px wide
+    letter[20:60, 20:23] = True
+    letter[57:60, 20:45] = True
+    labels[letter], image[letter] = 3, 255.0
+    rr, cc = disk((100, 100), 15)
+    labels[rr, cc], image[rr, cc] = 4, rng.normal(200.0, 6.0, rr.size)  # a particle
+    labels[120:124, 150:250] = 5  # a rod 25 times as long as wide, with the detector's noise
+    image[120:124, 150:250] = rng.normal(200.0, 6.0, (4, 100))
+    rr, cc = disk((60, 150), 12)
+    labels[rr, cc], image[rr, cc] = 6, 255.0  # a saturated particle: flat, but round
+    return labels, image
+
+
+def test_drop_drawn_overlays_leaves_out_bars_boxes_and_letters_only():
+    labels, image = _drawn_and_real_objects()
+    kept, n = drop_drawn_overlays(labels, image)
+    assert n == 3
+    assert set(np.unique(kept)) == {0, 4, 5, 6}
+    assert set(np.unique(labels)) == {0, 1, 2, 3, 4, 5, 6}  # the input is not changed
+    assert drop_drawn_overlays(np.zeros((5, 5), np.int32), np.zeros((5, 5)))[1] == 0
+    with pytest.raises(ValueError, match="same shape"):
+        drop_drawn_overlays(labels, image[:100])
+    with pytest.raises(ValueError, match="2D labels"):
+        drop_drawn_overlays(labels[None], image[None])

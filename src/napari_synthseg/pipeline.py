@@ -68,17 +68,24 @@ def predict_at_scale(model, image: np.ndarray, factor: float, **params) -> tuple
         return predict(model, image, return_probabilities=True, **params)
     from skimage.transform import resize
 
-    from .model.prediction import DEFAULT_MIN_CONFIDENCE
+    from .model.params import PredictionParams
     from .scalebar import cut_box, resolve_ignore_box
+    from .shapes import drop_drawn_overlays
 
+    defaults = PredictionParams()
     post = {k: params.pop(k) for k in ("threshold", "min_area", "fill_holes", "method", "min_confidence")
             if k in params}
-    post.setdefault("min_confidence", DEFAULT_MIN_CONFIDENCE)
+    post.setdefault("min_confidence", defaults.min_confidence)
+    drop_overlays = params.pop("drop_overlays", defaults.drop_overlays)
     box = resolve_ignore_box(np.asarray(image), params.pop("ignore_box", "auto"))
-    _, prob = predict(model, zoom_image(image, factor), return_probabilities=True, ignore_box=None, **params)
+    _, prob = predict(model, zoom_image(image, factor), return_probabilities=True, ignore_box=None,
+                      drop_overlays=False, **params)
     prob = resize(prob, image.shape + (prob.shape[-1],), order=1, preserve_range=True).astype(np.float32)
     cut_box(prob[..., 0], box)
-    return probabilities_to_instances(prob, **post), prob
+    labels = probabilities_to_instances(prob, **post)
+    if drop_overlays:
+        labels, _ = drop_drawn_overlays(labels, image)
+    return labels, prob
 
 
 def _no_progress(stage: str, done: int, total: int, message: str = "") -> None:

@@ -3,6 +3,8 @@
 Two users: :func:`split_clumps` splits the clumps of a whole label image (auto-segmentation),
 :func:`judge_shape` decides what a single banked object is: one particle (kept), a clump of
 round particles (split into them), or text, a scale bar or an info box (left out).
+:func:`drop_drawn_overlays` leaves the drawn ones (scale bars, boxes, lettering) out of a
+model's labels.
 
 Every threshold is a scale-free ratio of the object's own geometry, so a 10-pixel particle and
 a 1000-pixel one are judged alike. The yardstick is the *inscribed radius* ``r`` (half the
@@ -55,8 +57,10 @@ MIN_NECK_DEPTH = 1.0
 
 #: Verdicts recorded in a banked object's ``shape_verdict`` metadata.
 SINGLE, SPLIT, SMALL, PIECES = "single", "split from clump", "too small to judge", "several pieces, not judged"
+#: Why an object is a clump that the bank leaves out (and the training teaches only its outline).
+NOT_SPLIT_CLEANLY = "clump not split cleanly"
 #: Reasons an object (or a part of a clump) is left out of the bank.
-LEFT_OUT_REASONS = ("straight bar", "flat box", "thin stroke", "clump not split cleanly")
+LEFT_OUT_REASONS = ("straight bar", "flat box", "thin stroke", NOT_SPLIT_CLEANLY)
 
 
 @dataclass
@@ -315,12 +319,12 @@ def judge_shape(mask: np.ndarray, image: np.ndarray | None = None, *, min_part_a
     clump = k >= 2 and areas[1] >= CLUMP_MIN_PART_SHARE * areas[0]
     if not clump:  # one particle, perhaps with bumps on its outline
         if whole.disks >= LUMP_MIN_DISKS and whole.solidity < ROUND_MIN_SOLIDITY:
-            return ShapeVerdict([], "", ["clump not split cleanly"])
+            return ShapeVerdict([], "", [NOT_SPLIT_CLEANLY])
         return ShapeVerdict([mask], SINGLE)
     kept = [piece for piece, m in zip(pieces, measures) if _is_round(m)]
     if sum(int(piece.sum()) for piece in kept) < CLUMP_MIN_ROUND_SHARE * whole.area:
-        return ShapeVerdict([], "", ["clump not split cleanly"])
-    return ShapeVerdict(kept, SPLIT, ["clump not split cleanly"] * (k - len(kept)))
+        return ShapeVerdict([], "", [NOT_SPLIT_CLEANLY])
+    return ShapeVerdict(kept, SPLIT, [NOT_SPLIT_CLEANLY] * (k - len(kept)))
 
 
 def split_clumps(labels: np.ndarray, n: int, min_area: int, *, neck_ratio: float | None = None
@@ -413,7 +417,46 @@ def clump_interiors(labels: np.ndarray, *, min_area: int = 64) -> np.ndarray:
         sl = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in sl)
         obj = labels[sl] == i
         verdict = judge_shape(obj)
-        if verdict.shape == SPLIT or "clump not split cleanly" in verdict.left_out:
+        if verdict.shape == SPLIT or NOT_SPLIT_CLEANLY in verdict.left_out:
             # the outline stays known: it borders background whatever the particles inside are
             inside[sl] |= ndi.binary_erosion(obj, border_value=1)
     return inside
+
+
+def drop_drawn_overlays(labels: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, int]:
+    """Labels without the objects that are drawn on the image: scale bars, boxes, lettering.
+
+    An object is drawn when it is noise-free (one gray level against noisy surroundings, the
+    flat test of :func:`overlay_reason`) *and* shaped like an overlay (straight bar, box or thin
+    stroke). Both are needed: a saturated particle is flat but round, a rod or a fibre is long
+    but carries the detector's noise.
+
+    Parameters
+    ----------
+    labels
+        2D instance labels, 0 = background.
+    image
+        The 2D gray image the labels outline (same shape).
+
+    Returns
+    -------
+    labels, n_dropped
+        A copy of ``labels`` with the drawn objects set to 0, and how many were.
+    """
+    labels = np.asarray(labels)
+    image = np.asarray(image, dtype=np.float32)
+    if labels.ndim != 2 or image.shape != labels.shape:
+        raise ValueError(f"drop_drawn_overlays needs 2D labels and a gray image of the same shape, "
+                         f"got {labels.shape} and {image.shape}")
+    drawn = []
+    for i, sl in enumerate(ndi.find_objects(labels), start=1):
+        if sl is None:
+            continue
+        sl = tuple(slice(max(s.start - 3, 0), s.stop + 3) for s in sl)  # room for the flat test's ring
+        mask = labels[sl] == i
+        if mask.sum() >= MIN_JUDGED_AREA and overlay_reason(mask, image[sl]) and _is_flat(mask, image[sl]):
+            drawn.append(i)
+    out = labels.copy()
+    if drawn:
+        out[np.isin(out, drawn)] = 0
+    return out, len(drawn)

@@ -30,7 +30,7 @@ def test_the_segment_dock_starts_at_the_prediction_params(make_napari_viewer):
     widget = SegmentWidget(make_napari_viewer())
     defaults = PredictionParams()
     assert widget.prediction_kwargs() == {name: getattr(defaults, name) for name in (
-        "threshold", "min_area", "min_confidence", "fill_holes", "tile", "augment", "ignore_box")}
+        "threshold", "min_area", "min_confidence", "fill_holes", "tile", "augment", "ignore_box", "drop_overlays")}
     # the instance step's own threshold is the one PredictionParams reads
     assert defaults.threshold == inspect.signature(probabilities_to_instances).parameters["threshold"].default
 
@@ -50,4 +50,5 @@ def test_the_train_dock_starts_at_the_training_params(make_napari_viewer):
              "batch_size": widget.batch_size, "validation_scenes": widget.validation_scenes, "seed": widget.seed}
     assert {name: box.value() for name, box in shown.items()} == {name: getattr(defaults, name) for name in shown}
     assert widget.depth.maximum() == MAX_DEPTH
+    assert widget.real_clumps.currentText() == defaults.real_clumps
     assert f"({defaults.steps_per_epoch} steps each" in widget.budget_kind.toolTip()

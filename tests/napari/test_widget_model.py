@@ -89,6 +89,8 @@ def test_train_stop_segment_without_tensorflow(make_napari_viewer, qtbot, tmp_pa
     segment.augment.setChecked(True)
     assert segment.skip_scale_bar.isChecked()  # on by default, as in the Auto-segment dock
     segment.skip_scale_bar.setChecked(False)
+    assert segment.skip_drawn.isChecked()  # drawn bars and lettering left out by default, as predict does
+    segment.skip_drawn.setChecked(False)
     from napari_synthseg.model.runner import ModelJob
 
     sent = []
@@ -107,6 +109,7 @@ def test_train_stop_segment_without_tensorflow(make_napari_viewer, qtbot, tmp_pa
     assert result.data.shape == stack.shape and result.data.dtype == np.uint32
     assert segment.progress.value() == 1000
     assert sent[-1]["augment"] is True and sent[-1]["tile"] == 64 and sent[-1]["ignore_box"] is None
+    assert sent[-1]["drop_overlays"] is False
 
     assert "tensorflow" not in sys.modules and "keras" not in sys.modules
 

@@ -73,7 +73,7 @@ class SegmentWidget(WorkerDock):
         self.settings = RememberedSettings("segment", dict(
             model_path=self.model_path, scope=self.scope, threshold=self.threshold, min_area=self.min_area,
             min_confidence=self.min_confidence, fill_holes=self.fill_holes, augment=self.augment,
-            skip_scale_bar=self.skip_scale_bar, tile=self.tile), owner=self)
+            skip_scale_bar=self.skip_scale_bar, skip_drawn=self.skip_drawn, tile=self.tile), owner=self)
 
     def _make_controls(self) -> None:
         from napari.layers import Image
@@ -105,6 +105,10 @@ class SegmentWidget(WorkerDock):
         self.skip_scale_bar.setChecked(defaults.ignore_box == "auto")
         self.skip_scale_bar.setToolTip("No objects inside a scale-bar / info box found in a corner "
                                        "(as the Auto-segment dock does)")
+        self.skip_drawn = QCheckBox("leave out drawn bars and lettering")
+        self.skip_drawn.setChecked(defaults.drop_overlays)
+        self.skip_drawn.setToolTip("No objects that are drawn on the image: noise-free and shaped like a bar, "
+                                   "a box or a letter (scale bars, labels, arrows)")
         self.tile = QSpinBox()
         self.tile.setRange(64, 4096)
         self.tile.setSingleStep(64)
@@ -126,6 +130,7 @@ class SegmentWidget(WorkerDock):
         form.addRow(self.fill_holes)
         form.addRow(self.augment)
         form.addRow(self.skip_scale_bar)
+        form.addRow(self.skip_drawn)
         stack(self, form, row(self.run_button, self.cancel_button), self.progress, self.status)
 
     def prediction_kwargs(self) -> dict:
@@ -133,7 +138,8 @@ class SegmentWidget(WorkerDock):
         return dict(threshold=self.threshold.value(), min_area=self.min_area.value(),
                     min_confidence=self.min_confidence.value(), fill_holes=self.fill_holes.isChecked(),
                     tile=self.tile.value(), augment=self.augment.isChecked(),
-                    ignore_box="auto" if self.skip_scale_bar.isChecked() else None)
+                    ignore_box="auto" if self.skip_scale_bar.isChecked() else None,
+                    drop_overlays=self.skip_drawn.isChecked())
 
     def run(self) -> None:
         """Segment the chosen planes in a child process; the result becomes a Labels layer.

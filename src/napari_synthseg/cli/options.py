@@ -153,5 +153,7 @@ def _budget(args: argparse.Namespace) -> dict:
     return given
 
 
+_KEEP_OVERLAYS_HELP = ("keep objects drawn on the image (noise-free and shaped like a bar, a box or a letter: "
+                       "scale bars, lettering), which are left out by default")
 _AUGMENT_HELP = ("average the network's answers over the 8 flips and transposes of each image "
                  "(test-time augmentation): fewer specks, 8 times slower prediction")

@@ -15,7 +15,7 @@ from ..metrics import DEFAULT_WORST, worst_images
 from ..model import PredictionParams
 from .batch import _add_batch_options, _batch_inputs, _check_batch_options, _run_batch
 from .checks import EXIT_FAILED, CommandError, _check, _check_backend, _check_box, _check_out_dir, _check_writable
-from .options import _AUGMENT_HELP, _ignore_box
+from .options import _AUGMENT_HELP, _KEEP_OVERLAYS_HELP, _ignore_box
 
 
 def add_predict_parser(sub) -> None:
@@ -33,6 +33,8 @@ def add_predict_parser(sub) -> None:
                    help=f"drop objects whose mean foreground probability is lower (0 keeps all) "
                         f"[{defaults.min_confidence:g}]")
     p.add_argument("--augment", action="store_true", default=defaults.augment, help=_AUGMENT_HELP)
+    p.add_argument("--keep-overlays", action="store_true", default=not defaults.drop_overlays,
+                   help=_KEEP_OVERLAYS_HELP)
     p.add_argument("--ignore-box", type=_ignore_box, default=defaults.ignore_box,
                    help="region where no object is kept: 'auto' (detect the scale bar), 'none', or Y0,Y1,X0,X1 "
                         f"[{defaults.ignore_box}]")
@@ -92,10 +94,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from exc
     segmenter = ModelSegmenter(model_path=str(model), tile=args.tile, batch_size=args.batch_size,
                                min_area=args.min_area, min_confidence=args.min_confidence, augment=args.augment,
-                               ignore_box=args.ignore_box)
+                               ignore_box=args.ignore_box, drop_overlays=not args.keep_overlays)
     params = {"command": "predict", "model": _model_identity(model), "tile": args.tile,
               "min_area": args.min_area, "min_confidence": args.min_confidence, "augment": args.augment,
-              "ignore_box": args.ignore_box}
+              "ignore_box": args.ignore_box, "drop_overlays": not args.keep_overlays}
     report = _run_batch(args, inputs, out, segmenter, "predict", params)
     if not args.no_overlay:
         for path in inputs:

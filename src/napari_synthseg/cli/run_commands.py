@@ -26,6 +26,7 @@ from .checks import (
 )
 from .options import (
     _AUGMENT_HELP,
+    _KEEP_OVERLAYS_HELP,
     _add_autoseg_options,
     _add_pixel_size_option,
     _add_train_options,
@@ -73,6 +74,8 @@ def add_run_parser(sub) -> None:
                    help=f"network input scaling: percentile (each image's {low:g}-{high:g} %% range) or anchored "
                         "(background and objects at fixed levels, dark objects inverted) [the recipe's]")
     p.add_argument("--augment", action="store_true", default=PredictionParams.augment, help=_AUGMENT_HELP)
+    p.add_argument("--keep-overlays", action="store_true", default=not PredictionParams.drop_overlays,
+                   help=_KEEP_OVERLAYS_HELP)
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing model and <stem>_labels.tif in --out [refuse]")
     _add_pixel_size_option(p)
@@ -95,8 +98,11 @@ def add_demo_parser(sub) -> None:
 
 
 def _run_predict_params(args: argparse.Namespace) -> dict | None:
-    """Prediction options `synthseg run` was given: flips, and the autoseg's --ignore-box when not auto."""
+    """Prediction options `synthseg run` was given: flips, drawn overlays kept, and the autoseg's --ignore-box
+    when not auto."""
     params = {"augment": True} if args.augment else {}
+    if args.keep_overlays:
+        params["drop_overlays"] = False
     if args.ignore_box != PredictionParams.ignore_box:
         params["ignore_box"] = args.ignore_box
     return params or None

@@ -216,6 +216,7 @@ class ModelSegmenter(TileSegmenter):
     min_confidence: float = _INSTANCE_MIN_CONFIDENCE
     augment: bool = _PREDICTION.augment  # average over flips and transposes (predict's augment)
     ignore_box: object = _PREDICTION.ignore_box  # predict's ignore_box: "auto", None or (y0, y1, x0, x1)
+    drop_overlays: bool = _PREDICTION.drop_overlays  # predict's: scale bars and lettering left out, per tile
     overview_pixels: int = 4_000_000
     value_ranges: dict = field(default_factory=dict)  # plane -> (lo, hi)
     boxes: dict = field(default_factory=dict)  # plane -> (y0, y1, x0, x1) or None, once prepared
@@ -265,6 +266,7 @@ class ModelSegmenter(TileSegmenter):
     def __call__(self, tile, region=None):
         from ..instances import probabilities_to_instances
         from ..scalebar import cut_box, resolve_ignore_box
+        from ..shapes import drop_drawn_overlays
 
         tile = np.asarray(tile)
         if region is None and tile.ndim > 2:  # a whole stack: plane by plane, ids unique across it
@@ -278,6 +280,9 @@ class ModelSegmenter(TileSegmenter):
             cut_box(prob[..., 0], self.boxes[region[0]], (rows.start, cols.start))
         else:  # an unprepared segmenter called on a whole image
             cut_box(prob[..., 0], resolve_ignore_box(np.asarray(tile), self.ignore_box))
-        return probabilities_to_instances(prob, threshold=self.threshold, min_area=self.min_area,
-                                          fill_holes=self.fill_holes, method=self.method,
-                                          min_confidence=self.min_confidence)
+        labels = probabilities_to_instances(prob, threshold=self.threshold, min_area=self.min_area,
+                                            fill_holes=self.fill_holes, method=self.method,
+                                            min_confidence=self.min_confidence)
+        if self.drop_overlays:
+            labels, _ = drop_drawn_overlays(labels, tile)
+        return labels

@@ -190,7 +190,7 @@ def _child_predict(payload, events, cancel_event, tmpdir) -> None:
         labels, prob = output if wants_probabilities or details else (output, None)
         event = {"kind": "result", "task": "predict", "index": index, "source": source}
         if details:
-            event["n_unconfident"] = _count_unconfident(labels, prob, kwargs)
+            event["n_unconfident"] = _count_unconfident(labels, prob, kwargs, image)
             event["foreground"] = np.ascontiguousarray(prob[..., 0])
             if prob.shape[-1] > 1:  # the inner distance: Curate's Add carves missed objects out of predictions
                 event["distance"] = np.ascontiguousarray(prob[..., 1])
@@ -217,25 +217,32 @@ def _child_predict(payload, events, cancel_event, tmpdir) -> None:
         events.put(event)
 
 
-def _count_unconfident(labels, prob, predict_kwargs: dict) -> int:
+def _count_unconfident(labels, prob, predict_kwargs: dict, image) -> int:
     """How many objects ``predict``'s ``min_confidence`` filter left out of ``labels`` (all planes).
 
-    The probabilities are turned into objects again without the filter; the filter is the last
-    step, so the objects before it are these.
+    The probabilities are turned into objects again without the filter (drawn overlays left out
+    as ``predict`` does, so they are not counted as unconfident); the objects before the filter
+    are these.
     """
     import numpy as np
 
     from napari_synthseg.image_io import iter_planes
     from napari_synthseg.instances import probabilities_to_instances
-    from napari_synthseg.model.params import DEFAULT_MIN_CONFIDENCE
+    from napari_synthseg.model.params import PredictionParams
+    from napari_synthseg.model.prediction import _gray_planes
+    from napari_synthseg.shapes import drop_drawn_overlays
 
-    if not predict_kwargs.get("min_confidence", DEFAULT_MIN_CONFIDENCE):
+    defaults = PredictionParams()
+    if not predict_kwargs.get("min_confidence", defaults.min_confidence):
         return 0
     passed = {key: predict_kwargs[key] for key in ("threshold", "min_area", "fill_holes", "method", "fill_contours")
               if key in predict_kwargs}
+    gray = _gray_planes(image, predict_kwargs.get("rgb"))
     left_out = 0
     for plane in iter_planes(labels.shape):
         unfiltered = probabilities_to_instances(prob[plane], min_confidence=0.0, **passed)
+        if predict_kwargs.get("drop_overlays", defaults.drop_overlays):
+            unfiltered, _ = drop_drawn_overlays(unfiltered, gray[plane])
         kept = np.unique(labels[plane])
         left_out += int(np.count_nonzero(np.unique(unfiltered))) - int(np.count_nonzero(kept))
     return max(left_out, 0)

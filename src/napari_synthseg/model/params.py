@@ -352,6 +352,9 @@ class PredictionParams(_Params):
         Region of each plane that holds no objects, as in ``autosegment``: ``"auto"`` detects
         a scale-bar / info box in a corner (``find_scale_bar``), a tuple gives it, None keeps
         everything. Its foreground probability is set to 0, so no object lies in it.
+    drop_overlays : bool
+        Leave out objects drawn on the image (scale bars, boxes, lettering: noise-free and
+        shaped like a bar, a box or a stroke; ``shapes.drop_drawn_overlays``).
     """
 
     _what = "prediction setting"
@@ -368,6 +371,7 @@ class PredictionParams(_Params):
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
     augment: bool = False
     ignore_box: str | tuple[int, int, int, int] | None = "auto"
+    drop_overlays: bool = True
 
     def __post_init__(self) -> None:
         _integer("tile", self.tile, 1, integral_floats=True)
@@ -381,7 +385,7 @@ class PredictionParams(_Params):
         _choice("method", self.method, INSTANCE_METHODS)
         _choice("precision", self.precision, PRECISIONS)
         _share("min_confidence", self.min_confidence)
-        for name in ("fill_holes", "fill_contours", "augment"):
+        for name in ("fill_holes", "fill_contours", "augment", "drop_overlays"):
             object.__setattr__(self, name, _flag(name, getattr(self, name)))
         object.__setattr__(self, "ignore_box", check_ignore_box(self.ignore_box))
 

@@ -30,6 +30,7 @@ from napari_synthseg.model.sidecar import CHANNELS, ModelFileError, check_model_
 from napari_synthseg.normalize import DEFAULT_PERCENTILES, normalization_range, percentile_normalize
 from napari_synthseg.relabel import stack_planes
 from napari_synthseg.scalebar import cut_box, resolve_ignore_box
+from napari_synthseg.shapes import drop_drawn_overlays
 from napari_synthseg.tiling import TiledAccumulator, blend_window, count_tiles, fit_tile, iter_tile_batches
 
 #: Pad multiple used when the sidecar does not give the network depth (covers depth <= 5).
@@ -318,7 +319,7 @@ def predict(model, image, *, tile: int = _DEFAULT.tile, overlap: int | None = _D
             method: str = _DEFAULT.method, fill_contours: bool = _DEFAULT.fill_contours,
             precision: str = _DEFAULT.precision, rgb: bool | None = None,
             min_confidence: float = _DEFAULT.min_confidence, augment: bool = _DEFAULT.augment,
-            ignore_box=_DEFAULT.ignore_box):
+            ignore_box=_DEFAULT.ignore_box, drop_overlays: bool = _DEFAULT.drop_overlays):
     """Segment a 2D image or a stack into uint32 instance labels at full resolution.
 
     Parameters
@@ -331,7 +332,7 @@ def predict(model, image, *, tile: int = _DEFAULT.tile, overlap: int | None = _D
     tile, overlap, batch_size, threshold, min_area, fill_holes, method, fill_contours
         Settings, as ``PredictionParams`` describes them (``predict(model, image,
         **params.as_dict())`` segments with a ``PredictionParams``).
-    precision, min_confidence, augment, ignore_box
+    precision, min_confidence, augment, ignore_box, drop_overlays
         Settings, as ``PredictionParams`` describes them.
     return_probabilities
         Also return the ``(..., Y, X, 3)`` float32 probabilities.
@@ -348,7 +349,7 @@ def predict(model, image, *, tile: int = _DEFAULT.tile, overlap: int | None = _D
     params = PredictionParams(tile=tile, overlap=overlap, batch_size=batch_size, threshold=threshold,
                               min_area=min_area, fill_holes=fill_holes, method=method, fill_contours=fill_contours,
                               precision=precision, min_confidence=min_confidence, augment=augment,
-                              ignore_box=ignore_box)
+                              ignore_box=ignore_box, drop_overlays=drop_overlays)
     gray = _gray_planes(image, rgb)
     model = _as_model(model)
     model.compute_model(params.precision)  # checks the precision before any work
@@ -370,7 +371,10 @@ def predict(model, image, *, tile: int = _DEFAULT.tile, overlap: int | None = _D
             cut_box(prob[..., 0], resolve_ignore_box(gray[index], params.ignore_box))
             if probabilities is not None:
                 probabilities[index] = prob
-            yield index, probabilities_to_instances(prob, **instance_params)
+            plane = probabilities_to_instances(prob, **instance_params)
+            if params.drop_overlays:
+                plane, _ = drop_drawn_overlays(plane, gray[index])
+            yield index, plane
 
     stack_planes(labels, plane_labels())
     if return_probabilities:
