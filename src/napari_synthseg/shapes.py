@@ -44,6 +44,8 @@ BOX_MIN_FILL = 0.95
 # deviation) less than a quarter as much as the background beside it, or, on a noise-free
 # image, less than 0.5 % of its contrast to that background (under one 8-bit gray level).
 FLAT_NOISE_SHARE, FLAT_CONTRAST_SHARE = 0.25, 0.005
+# Width of the ring of background beside an object that the flat test compares it with.
+FLAT_RING_PX = 2
 # Evidence of a clump: two parts of comparable size (the smaller >= 1/4 of the larger's area);
 # a jagged grain's outline only throws off small bumps.
 CLUMP_MIN_PART_SHARE = 0.25
@@ -236,7 +238,7 @@ def _is_flat(mask: np.ndarray, image: np.ndarray | None) -> bool:
     inside = ndi.binary_erosion(mask)  # the outline blends with the surroundings
     if inside.sum() < MIN_JUDGED_AREA:
         inside = mask
-    ring = ndi.binary_dilation(mask, iterations=2) & ~mask
+    ring = ndi.binary_dilation(mask, iterations=FLAT_RING_PX) & ~mask
     if not ring.any():
         return False
     values, around = image[inside], image[ring]
@@ -452,9 +454,11 @@ def drop_drawn_overlays(labels: np.ndarray, image: np.ndarray) -> tuple[np.ndarr
     for i, sl in enumerate(ndi.find_objects(labels), start=1):
         if sl is None:
             continue
-        sl = tuple(slice(max(s.start - 3, 0), s.stop + 3) for s in sl)  # room for the flat test's ring
+        margin = FLAT_RING_PX + 1  # the flat test's ring inside the crop, and a pixel beyond it
+        sl = tuple(slice(max(s.start - margin, 0), s.stop + margin) for s in sl)
         mask = labels[sl] == i
-        if mask.sum() >= MIN_JUDGED_AREA and overlay_reason(mask, image[sl]) and _is_flat(mask, image[sl]):
+        # flat first: it rules out nearly every real object without measuring its shape
+        if mask.sum() >= MIN_JUDGED_AREA and _is_flat(mask, image[sl]) and overlay_reason(mask, image[sl]):
             drawn.append(i)
     out = labels.copy()
     if drawn:
