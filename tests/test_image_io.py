@@ -4,6 +4,7 @@ import pytest
 from napari_synthseg.image_io import (
     ImageReadError,
     atomic_write,
+    gray_planes,
     is_rgb,
     iter_planes,
     list_images,
@@ -61,6 +62,21 @@ def test_to_gray_rgb_and_passthrough():
     stack = np.zeros((2, 4, 5), np.uint16)
     assert to_gray(stack) is stack
     assert is_rgb(np.zeros((4, 5, 4))) and not is_rgb(np.zeros((4, 5)))
+
+
+def test_gray_planes_makes_colour_gray_and_names_what_cannot_be_segmented():
+    rgb = np.full((4, 5, 3), 100, np.uint8)
+    assert gray_planes(rgb).shape == (4, 5)
+    assert gray_planes(rgb, rgb=False).shape == (4, 5, 3)  # four planes of 5 x 3
+    assert gray_planes(np.ones((4, 5), bool)).dtype == np.float32
+    with pytest.raises(TypeError, match="real-valued"):
+        gray_planes(np.zeros((4, 5), complex))
+    with pytest.raises(ValueError, match="rgb=True needs a last axis of 3 or 4"):
+        gray_planes(np.zeros((4, 5)), rgb=True)
+    with pytest.raises(ValueError, match="at least 2D"):
+        gray_planes(np.zeros(5))
+    with pytest.raises(ValueError, match="empty"):
+        gray_planes(np.zeros((0, 5)))
 
 
 def test_to_unit_float_scales_by_dtype():

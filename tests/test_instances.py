@@ -270,3 +270,22 @@ def test_basin_at_cuts_a_mask_between_its_distance_peaks():
     assert basin_at(distance, left <= 10, (20, 20)) is None  # one peak: nothing to carve
     # a bump lower than the peak height is no centre of its own
     assert basin_at(np.where(mask, 0.5, 0) + 0.02 * (right <= 2), mask, (20, 38)) is None
+
+
+def test_drawn_on_leaves_out_a_drawn_scale_bar_and_numbers_the_rest_from_one():
+    rng = np.random.default_rng(0)
+    image = rng.normal(80.0, 6.0, (120, 200))
+    labels = np.zeros(image.shape, np.int32)
+    labels[10:16, 20:140] = 1  # a scale bar drawn in one gray level
+    image[10:16, 20:140] = 255.0
+    yy, xx = np.mgrid[:120, :200]
+    for i, (cy, cx) in enumerate(((60, 50), (70, 150)), start=2):
+        disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= 15 ** 2
+        labels[disc], image[disc] = i, rng.normal(200.0, 6.0, int(disc.sum()))  # particles carry noise
+    prob = _targets(labels)
+    kept = probabilities_to_instances(prob)
+    assert kept[13, 80] > 0 and kept.max() == 3
+    dropped = probabilities_to_instances(prob, drawn_on=image)
+    assert dropped[13, 80] == 0
+    assert sorted(np.unique(dropped)) == [0, 1, 2]  # consecutive ids, no gap where the bar was
+    assert dropped[60, 50] and dropped[70, 150] and dropped[60, 50] != dropped[70, 150]

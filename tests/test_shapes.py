@@ -301,7 +301,10 @@ def test_drop_drawn_overlays_leaves_out_bars_boxes_and_letters_only():
     labels, image = _drawn_and_real_objects()
     kept, n = drop_drawn_overlays(labels, image)
     assert n == 3
-    assert set(np.unique(kept)) == {0, 4, 5, 6}
+    # the particle, the rod and the saturated particle are kept, renumbered 1..3 in id order
+    assert set(np.unique(kept)) == {0, 1, 2, 3}
+    for old, new in ((4, 1), (5, 2), (6, 3)):
+        assert np.array_equal(kept == new, labels == old)
     assert set(np.unique(labels)) == {0, 1, 2, 3, 4, 5, 6}  # the input is not changed
     assert drop_drawn_overlays(np.zeros((5, 5), np.int32), np.zeros((5, 5)))[1] == 0
     with pytest.raises(ValueError, match="same shape"):

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 from scipy import ndimage as ndi
 
-from .image_io import is_rgb, iter_planes, to_gray
+from .image_io import gray_planes, iter_planes
 from .relabel import renumber_kept, stack_planes
 from .scalebar import check_ignore_box, cut_box, resolve_ignore_box
 from .shapes import split_clumps
@@ -386,7 +386,7 @@ def autosegment(image, *, sigma=_DEFAULT.sigma, method=_DEFAULT.method, threshol
                              ignore_box=ignore_box, split_touching=split_touching,
                              contour_fraction=contour_fraction, block_size=block_size)
     threshold, ignore_box = settings.threshold, settings.ignore_box
-    gray = _gray_planes(image, rgb)
+    gray = gray_planes(image, rgb)
     ignore_mask = _checked_ignore_mask(ignore_mask, gray.shape)
 
     def plane_labels():
@@ -402,24 +402,6 @@ def autosegment(image, *, sigma=_DEFAULT.sigma, method=_DEFAULT.method, threshol
     out = np.zeros(gray.shape, dtype=np.uint32)
     stack_planes(out, plane_labels())
     return out
-
-
-def _gray_planes(image, rgb: bool | None) -> np.ndarray:
-    """The image as gray planes ``(..., Y, X)`` (colour made gray), or a clear error for what cannot be segmented."""
-    image = np.asarray(image)
-    if image.dtype.kind not in "biuf":
-        raise TypeError(f"image must be a real-valued (bool, integer or float) array; got dtype {image.dtype}")
-    if rgb is None:
-        # A (Y, X, 3) array is read as RGB, napari's convention; pass rgb=False for a 3-plane stack.
-        rgb = is_rgb(image)
-    if rgb and (image.ndim < 3 or image.shape[-1] not in (3, 4)):
-        raise ValueError(f"rgb=True needs a last axis of 3 or 4 channels; got shape {image.shape}")
-    gray = to_gray(image, rgb=bool(rgb))
-    if gray.ndim < 2:
-        raise ValueError(f"image must be at least 2D (Y, X); got shape {image.shape}")
-    if gray.size == 0:
-        raise ValueError(f"image is empty (shape {image.shape}); pass an image with pixels")
-    return gray
 
 
 def _checked_ignore_mask(ignore_mask, shape: tuple[int, ...]) -> np.ndarray | None:

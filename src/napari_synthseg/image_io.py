@@ -172,6 +172,28 @@ def to_gray(image: np.ndarray, rgb: bool | None = None) -> np.ndarray:
     return channels @ weights
 
 
+def gray_planes(image, rgb: bool | None = None) -> np.ndarray:
+    """The image as gray planes ``(..., Y, X)`` (colour made gray, bool as float32), or a clear
+    error for what cannot be segmented.
+
+    ``rgb=None`` reads a last axis of 3 or 4 as colour (napari's convention); pass
+    ``rgb=False`` for a stack of 3 or 4 planes.
+    """
+    image = np.asarray(image)
+    if image.dtype.kind not in "biuf":
+        raise TypeError(f"image must be a real-valued (bool, integer or float) array; got dtype {image.dtype}")
+    if rgb is None:
+        rgb = is_rgb(image)
+    if rgb and (image.ndim < 3 or image.shape[-1] not in (3, 4)):
+        raise ValueError(f"rgb=True needs a last axis of 3 or 4 channels; got shape {image.shape}")
+    gray = to_gray(image, rgb=bool(rgb))
+    if gray.ndim < 2:
+        raise ValueError(f"image must be at least 2D (Y, X); got shape {image.shape}")
+    if gray.size == 0:
+        raise ValueError(f"image is empty (shape {image.shape}); pass an image with pixels")
+    return gray.astype(np.float32) if gray.dtype == np.bool_ else gray
+
+
 def to_unit_float(image: np.ndarray) -> np.ndarray:
     """Scale an image to float32 in [0, 1] by its dtype's range (floats: by min/max if outside)."""
     image = np.asarray(image)

@@ -53,7 +53,7 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = DEFAULT_T
                                min_seed_area: int = DEFAULT_MIN_SEED_AREA,
                                min_seed_share: float = DEFAULT_MIN_SEED_SHARE,
                                min_seed_prominence: float | None = DEFAULT_MIN_SEED_PROMINENCE,
-                               min_confidence: float = 0.0) -> np.ndarray:
+                               min_confidence: float = 0.0, drawn_on: np.ndarray | None = None) -> np.ndarray:
     """Turn an ``(H, W, C)`` probability map into uint32 instance labels (1..n, 0 = background).
 
     Parameters
@@ -105,6 +105,9 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = DEFAULT_T
         Objects whose mean foreground probability is below this are removed (0 keeps all).
         Specks of a noisy background come out as faint, small blobs; real objects are
         confidently object over most of their area.
+    drawn_on
+        The 2D gray image the probabilities were predicted from: objects drawn on it (scale
+        bars, boxes, lettering; ``shapes.drop_drawn_overlays``) are left out. None keeps them.
     """
     prob, method = _checked_arguments(prob, method, min_area=min_area, min_seed_share=min_seed_share,
                                       min_confidence=min_confidence, min_seed_prominence=min_seed_prominence)
@@ -122,6 +125,10 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = DEFAULT_T
         labels = fill_object_holes(labels)
     if min_confidence > 0.0:
         labels = _confident_only(labels, probability, probability > threshold, min_confidence)
+    if drawn_on is not None:
+        from .shapes import drop_drawn_overlays
+
+        labels, _ = drop_drawn_overlays(labels, drawn_on)
     return relabel_consecutive(labels)
 
 

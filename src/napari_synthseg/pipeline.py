@@ -70,7 +70,6 @@ def predict_at_scale(model, image: np.ndarray, factor: float, **params) -> tuple
 
     from .model.params import PredictionParams
     from .scalebar import cut_box, resolve_ignore_box
-    from .shapes import drop_drawn_overlays
 
     defaults = PredictionParams()
     post = {k: params.pop(k) for k in ("threshold", "min_area", "fill_holes", "method", "min_confidence")
@@ -82,10 +81,7 @@ def predict_at_scale(model, image: np.ndarray, factor: float, **params) -> tuple
                       drop_overlays=False, **params)
     prob = resize(prob, image.shape + (prob.shape[-1],), order=1, preserve_range=True).astype(np.float32)
     cut_box(prob[..., 0], box)
-    labels = probabilities_to_instances(prob, **post)
-    if drop_overlays:
-        labels, _ = drop_drawn_overlays(labels, image)
-    return labels, prob
+    return probabilities_to_instances(prob, **post, drawn_on=image if drop_overlays else None), prob
 
 
 def _no_progress(stage: str, done: int, total: int, message: str = "") -> None:

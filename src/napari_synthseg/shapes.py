@@ -21,6 +21,8 @@ from functools import cached_property
 import numpy as np
 from scipy import ndimage as ndi
 
+from .relabel import renumber_kept
+
 # Neck: narrower than this share of the smaller part's inscribed radius (a waist a third deep
 # on both sides, plainly two particles; an ellipse or a convex grain has no waist at all).
 NECK_RATIO = 0.7
@@ -443,7 +445,8 @@ def drop_drawn_overlays(labels: np.ndarray, image: np.ndarray) -> tuple[np.ndarr
     Returns
     -------
     labels, n_dropped
-        A copy of ``labels`` with the drawn objects set to 0, and how many were.
+        uint32 labels without the drawn objects, the others renumbered 1..k in id order, and
+        how many were dropped.
     """
     labels = np.asarray(labels)
     image = np.asarray(image, dtype=np.float32)
@@ -460,7 +463,6 @@ def drop_drawn_overlays(labels: np.ndarray, image: np.ndarray) -> tuple[np.ndarr
         # flat first: it rules out nearly every real object without measuring its shape
         if mask.sum() >= MIN_JUDGED_AREA and _is_flat(mask, image[sl]) and overlay_reason(mask, image[sl]):
             drawn.append(i)
-    out = labels.copy()
-    if drawn:
-        out[np.isin(out, drawn)] = 0
-    return out, len(drawn)
+    keep = np.ones(int(labels.max(initial=0)) + 1, dtype=bool)
+    keep[drawn] = False
+    return renumber_kept(labels, keep), len(drawn)

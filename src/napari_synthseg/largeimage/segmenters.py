@@ -266,7 +266,6 @@ class ModelSegmenter(TileSegmenter):
     def __call__(self, tile, region=None):
         from ..instances import probabilities_to_instances
         from ..scalebar import cut_box, resolve_ignore_box
-        from ..shapes import drop_drawn_overlays
 
         tile = np.asarray(tile)
         if region is None and tile.ndim > 2:  # a whole stack: plane by plane, ids unique across it
@@ -280,9 +279,7 @@ class ModelSegmenter(TileSegmenter):
             cut_box(prob[..., 0], self.boxes[region[0]], (rows.start, cols.start))
         else:  # an unprepared segmenter called on a whole image
             cut_box(prob[..., 0], resolve_ignore_box(np.asarray(tile), self.ignore_box))
-        labels = probabilities_to_instances(prob, threshold=self.threshold, min_area=self.min_area,
-                                            fill_holes=self.fill_holes, method=self.method,
-                                            min_confidence=self.min_confidence)
-        if self.drop_overlays:
-            labels, _ = drop_drawn_overlays(labels, tile)
-        return labels
+        return probabilities_to_instances(prob, threshold=self.threshold, min_area=self.min_area,
+                                          fill_holes=self.fill_holes, method=self.method,
+                                          min_confidence=self.min_confidence,
+                                          drawn_on=tile if self.drop_overlays else None)

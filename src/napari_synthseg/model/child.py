@@ -226,23 +226,21 @@ def _count_unconfident(labels, prob, predict_kwargs: dict, image) -> int:
     """
     import numpy as np
 
-    from napari_synthseg.image_io import iter_planes
+    from napari_synthseg.image_io import gray_planes, iter_planes
     from napari_synthseg.instances import probabilities_to_instances
     from napari_synthseg.model.params import PredictionParams
-    from napari_synthseg.model.prediction import _gray_planes
-    from napari_synthseg.shapes import drop_drawn_overlays
 
     defaults = PredictionParams()
     if not predict_kwargs.get("min_confidence", defaults.min_confidence):
         return 0
     passed = {key: predict_kwargs[key] for key in ("threshold", "min_area", "fill_holes", "method", "fill_contours")
               if key in predict_kwargs}
-    gray = _gray_planes(image, predict_kwargs.get("rgb"))
+    gray = gray_planes(image, predict_kwargs.get("rgb"))
+    drop_overlays = predict_kwargs.get("drop_overlays", defaults.drop_overlays)
     left_out = 0
     for plane in iter_planes(labels.shape):
-        unfiltered = probabilities_to_instances(prob[plane], min_confidence=0.0, **passed)
-        if predict_kwargs.get("drop_overlays", defaults.drop_overlays):
-            unfiltered, _ = drop_drawn_overlays(unfiltered, gray[plane])
+        unfiltered = probabilities_to_instances(prob[plane], min_confidence=0.0, **passed,
+                                                drawn_on=gray[plane] if drop_overlays else None)
         kept = np.unique(labels[plane])
         left_out += int(np.count_nonzero(np.unique(unfiltered))) - int(np.count_nonzero(kept))
     return max(left_out, 0)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_synthseg.image_io import is_rgb, iter_planes, to_gray
+from napari_synthseg.image_io import gray_planes, iter_planes
 from napari_synthseg.instances import probabilities_to_instances
 from napari_synthseg.model.params import (  # noqa: F401  (the DEFAULT_* stay importable from here)
     DEFAULT_BATCH,
@@ -30,7 +30,6 @@ from napari_synthseg.model.sidecar import CHANNELS, ModelFileError, check_model_
 from napari_synthseg.normalize import DEFAULT_PERCENTILES, normalization_range, percentile_normalize
 from napari_synthseg.relabel import stack_planes
 from napari_synthseg.scalebar import cut_box, resolve_ignore_box
-from napari_synthseg.shapes import drop_drawn_overlays
 from napari_synthseg.tiling import TiledAccumulator, blend_window, count_tiles, fit_tile, iter_tile_batches
 
 #: Pad multiple used when the sidecar does not give the network depth (covers depth <= 5).
@@ -350,7 +349,7 @@ def predict(model, image, *, tile: int = _DEFAULT.tile, overlap: int | None = _D
                               min_area=min_area, fill_holes=fill_holes, method=method, fill_contours=fill_contours,
                               precision=precision, min_confidence=min_confidence, augment=augment,
                               ignore_box=ignore_box, drop_overlays=drop_overlays)
-    gray = _gray_planes(image, rgb)
+    gray = gray_planes(image, rgb)
     model = _as_model(model)
     model.compute_model(params.precision)  # checks the precision before any work
     multiple = model.pad_multiple
@@ -371,10 +370,8 @@ def predict(model, image, *, tile: int = _DEFAULT.tile, overlap: int | None = _D
             cut_box(prob[..., 0], resolve_ignore_box(gray[index], params.ignore_box))
             if probabilities is not None:
                 probabilities[index] = prob
-            plane = probabilities_to_instances(prob, **instance_params)
-            if params.drop_overlays:
-                plane, _ = drop_drawn_overlays(plane, gray[index])
-            yield index, plane
+            yield index, probabilities_to_instances(
+                prob, **instance_params, drawn_on=gray[index] if params.drop_overlays else None)
 
     stack_planes(labels, plane_labels())
     if return_probabilities:
@@ -384,17 +381,6 @@ def predict(model, image, *, tile: int = _DEFAULT.tile, overlap: int | None = _D
 
 #: ``PredictionParams`` settings that ``probabilities_to_instances`` takes.
 _INSTANCE_KEYWORDS = ("threshold", "min_area", "fill_holes", "method", "fill_contours", "min_confidence")
-
-
-def _gray_planes(image, rgb: bool | None) -> np.ndarray:
-    """``image`` as gray planes ``(..., Y, X)``, checked (numeric, two non-empty spatial axes)."""
-    image = np.asarray(image)
-    if image.dtype == object or not (np.issubdtype(image.dtype, np.number) or image.dtype == np.bool_):
-        raise TypeError(f"image must be a numeric array, got dtype {image.dtype}")
-    gray = to_gray(image, rgb=rgb if rgb is not None else is_rgb(image))
-    if gray.ndim < 2 or gray.shape[-1] < 1 or gray.shape[-2] < 1:
-        raise ValueError(f"image must have at least 2 non-empty spatial axes (..., Y, X), got shape {image.shape}")
-    return gray.astype(np.float32) if gray.dtype == np.bool_ else gray
 
 
 def _count_tiles(plane_shape, tile: int, overlap: int, multiple: int, augment: bool) -> int:
