@@ -38,6 +38,7 @@ from napari_synthseg.model.budget import TrainingBudget
         ({"lr_schedule": "step"}, "lr_schedule must be one of cosine, constant, got 'step'"),
         ({"xla": True}, "xla must be one of auto, on, off, got True"),
         ({"select_after": 1.5}, "select_after must be a share of the budget between 0 and 1, got 1.5"),
+        ({"average_checkpoints": "yes"}, "average_checkpoints must be True or False, got 'yes'"),
         ({"real_validation_pixels": 0}, "real_validation_pixels must be a positive integer, got 0"),
         ({"curated_ring_px": -3}, "curated_ring_px must be an integer >= 0, got -3"),
         ({"real_clumps": "split"}, "real_clumps must be one of outline, labels, got 'split'"),
@@ -97,6 +98,7 @@ def test_the_defaults_are_the_model_constants():
     assert training.lr_schedule == model.DEFAULT_LR_SCHEDULE and training.xla in model.XLA_CHOICES
     assert training.weight_average == params_module.DEFAULT_WEIGHT_AVERAGE
     assert training.select_after == params_module.DEFAULT_SELECT_AFTER
+    assert training.average_checkpoints is params_module.DEFAULT_AVERAGE_CHECKPOINTS is True
     assert training.real_validation_pixels == params_module.REAL_VALIDATION_PIXELS
     assert training.scenes == params_module.DEFAULT_SCENE_PARAMS
     assert (prediction.tile, prediction.batch_size) == (model.DEFAULT_TILE, model.DEFAULT_BATCH)

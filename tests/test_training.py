@@ -212,6 +212,40 @@ def test_weight_average_follows_the_weights_and_swaps_them_in_and_out():
     assert all(np.all(w == 7.0) for w in model.get_weights())  # its own weights are back
 
 
+def test_checkpoint_average_is_the_mean_of_the_added_weights():
+    from napari_synthseg.model.averaging import CheckpointAverage
+
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+    shapes = [w.shape for w in model.get_weights()]
+    average = CheckpointAverage()
+    with pytest.raises(ValueError, match="no checkpoint was added"):
+        with average.applied(model):
+            pass
+    for value in (1.0, 2.0, 6.0):
+        model.set_weights([np.full(shape, value, np.float32) for shape in shapes])
+        average.add(model)
+    with average.applied(model):
+        assert all(np.allclose(w, 3.0) for w in model.get_weights())
+    assert average.count == 3 and all(np.all(w == 6.0) for w in model.get_weights())
+
+
+def test_a_run_keeps_the_average_of_its_selected_checkpoints(objects, tmp_path):
+    path = tmp_path / "avg.keras"
+    result = train_model(objects, None, path, steps=4, steps_per_epoch=1, real_validation=[_real_pair()],
+                         select_after=0.5, **TINY)
+    *checkpoints, last = result.history
+    # the three checkpoints from half the budget on, averaged, scored like them and kept
+    assert last["averaged"] == 3 and last["step"] == 4 and last["saved"]
+    assert result.best_metric == last["real_val_iou"]
+    info = read_sidecar(path)
+    assert info["training"]["average_checkpoints"] is True and info["metrics"]["averaged"] == 3
+    assert info["training"]["steps"] == 4
+    off = train_model(objects, None, tmp_path / "off.keras", steps=4, steps_per_epoch=1,
+                      real_validation=[_real_pair()], select_after=0.5, average_checkpoints=False, **TINY)
+    assert not any("averaged" in h for h in off.history) and len(off.history) == 4
+
+
 def test_training_validates_and_saves_the_averaged_weights(objects, tmp_path):
     def final_weights(momentum):
         path = tmp_path / f"avg{momentum}.keras"

@@ -107,7 +107,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"train: interrupted at step {result.steps_done}; the best model so far{at} is in "
               f"{result.model_path}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    print(f"train: {result.steps_done} steps, best validation IoU {result.best_metric:.3f}, "
+    kept = next((h for h in reversed(result.history) if h.get("saved")), {})
+    which = f"the average of {kept['averaged']} checkpoints" if "averaged" in kept else "best checkpoint"
+    print(f"train: {result.steps_done} steps, {which}, validation IoU {result.best_metric:.3f}, "
           f"model {result.model_path}")
     return 0
 

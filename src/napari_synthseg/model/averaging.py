@@ -1,8 +1,9 @@
-"""An exponential moving average of a Keras model's weights (backend-agnostic, numpy).
+"""Averages of a Keras model's weights (backend-agnostic, numpy): an exponential moving
+average over steps, and an equal-weight average over checkpoints.
 
-Short CPU trainings end wherever the last noisy batches left the weights; validating and
-saving the running average instead gives a steadier model (``train_model(weight_average=...)``;
-measured in docs/benchmarks-archive.md, "Network size, test-time augmentation and weight averaging").
+Short CPU trainings end wherever the last noisy batches left the weights (and the batch-norm
+statistics, which follow the last few batches); an average over many steps is steadier
+(``train_model(weight_average=..., average_checkpoints=...)``; docs/benchmarks.md, "Why these defaults").
 """
 
 from __future__ import annotations
@@ -10,6 +11,17 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 import numpy as np
+
+
+@contextmanager
+def _weights_applied(model, values):
+    """Give ``model`` the weights ``values`` (float64 arrays) inside the block, its own after it."""
+    own = model.get_weights()
+    model.set_weights([v.astype(w.dtype) for v, w in zip(values, own)])
+    try:
+        yield model
+    finally:
+        model.set_weights(own)
 
 
 class WeightAverage:
@@ -50,9 +62,35 @@ class WeightAverage:
         if self.values is None:
             yield model
             return
-        own = model.get_weights()
-        model.set_weights([a.astype(w.dtype) for a, w in zip(self.values, own)])
-        try:
+        with _weights_applied(model, self.values):
             yield model
-        finally:
-            model.set_weights(own)
+
+
+class CheckpointAverage:
+    """Equal-weight average of the weights a model had at the checkpoints ``add`` was called on.
+
+    Batch-norm statistics are averaged with the other weights: checkpoints of one run, late in
+    its learning-rate schedule, lie close enough for their average to work as a network.
+    """
+
+    def __init__(self):
+        self.count = 0
+        self.total: list[np.ndarray] | None = None
+
+    def add(self, model) -> None:
+        """Fold the model's current weights into the average."""
+        weights = model.get_weights()
+        if self.total is None:
+            self.total = [np.array(w, dtype=np.float64) for w in weights]
+        else:
+            for total, weight in zip(self.total, weights):
+                total += weight
+        self.count += 1
+
+    @contextmanager
+    def applied(self, model):
+        """Give ``model`` the averaged weights inside the block (at least one checkpoint added)."""
+        if not self.count:
+            raise ValueError("no checkpoint was added to the average")
+        with _weights_applied(model, [total / self.count for total in self.total]):
+            yield model

@@ -3,7 +3,9 @@
 Before ``select_after`` of the budget the best model by the synthetic IoU is kept only as a
 fallback (so Stop always leaves a model); from then on validations choose the model by the
 selection score (the real images' IoU when there are real images), and the first one
-replaces the fallback. A resumed model is the score to beat.
+replaces the fallback. A resumed model is the score to beat. At the end of a run the average of
+the checkpoints validated while selecting replaces the kept one (``validate_average``): the best
+single checkpoint by a noisy score is a worse model than their average.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import keras
 import numpy as np
 
 from napari_synthseg.image_io import atomic_write
+from napari_synthseg.model.averaging import CheckpointAverage
 from napari_synthseg.model.sidecar import prediction_info, write_sidecar
 
 
@@ -42,6 +45,8 @@ class CheckpointSelector:
         curations (``real.curated``) a later checkpoint scoring as well as the kept one replaces it.
     select_after
         Share of the budget from which validations choose the saved model.
+    average_checkpoints
+        Average the checkpoints validated while selecting, for ``validate_average``.
     resume
         The run continues a saved model (then that model is the fallback and the score to beat).
     announce
@@ -65,6 +70,7 @@ class CheckpointSelector:
         *,
         real=None,
         select_after: float,
+        average_checkpoints: bool = False,
         resume: bool,
         announce,
         description,
@@ -88,6 +94,13 @@ class CheckpointSelector:
         self.seconds = 0.0
         self.selection = "real_val_iou" if real is not None else "val_iou"
         self.ties_to_newer = bool(real is not None and getattr(real, "curated", False))
+        #: The checkpoints validated while selecting, averaged (None: not averaged).
+        self.checkpoints = CheckpointAverage() if average_checkpoints else None
+
+    @property
+    def seconds_to_finish(self) -> float:
+        """Seconds the validations after the last step will take (the last one's, and the average's)."""
+        return self.seconds * (2 if self.checkpoints is not None else 1)
 
     def validate(
         self, step: int, train_losses: list[float], used: float, *, baseline: bool = False, keep: bool = False
@@ -114,17 +127,47 @@ class CheckpointSelector:
             better = metric > self.best or tie
             record["saved"] = better and (selecting or baseline or not self.resume)
             record["saved"] = record["saved"] or (keep and not self.saved and not self.resume)
-            record["elapsed_s"] = round(self.clock() - self.start_time, 2)
-            self.history.append(record)
-            if record["saved"]:
-                self.best, self.best_step = metric, step
-                self.announce("saving")
-                # temporary name keeps the .keras suffix Keras insists on, then one atomic rename
-                atomic_write(self.model_path, lambda tmp: self.model.save(tmp))
-                self.saved = True
+            self._keep(record, metric, step)
+            if selecting and not baseline and self.checkpoints is not None:
+                self.checkpoints.add(self.model)
         self.write_sidecar(step)
         self.seconds = self.clock() - t0
         return record
+
+    def validate_average(self, step: int) -> dict | None:
+        """Score the average of the checkpoints validated while selecting and save it in place of
+        the kept checkpoint; a resumed run saves it only when it beats the resumed model.
+
+        Returns its history record (``"averaged"``: how many checkpoints), or None when fewer than
+        two were averaged.
+        """
+        if self.checkpoints is None or self.checkpoints.count < 2:
+            return None
+        self.announce("validating")
+        t0 = self.clock()
+        with self.checkpoints.applied(self.model):
+            record = self._score(step, [], True, False)
+            record["averaged"] = self.checkpoints.count
+            metric = finite(record[self.selection])
+            # the kept checkpoint won on the same noisy score the average is scored by; only a
+            # resumed model (the previous round) has to be beaten, as every checkpoint has to
+            tie = self.ties_to_newer and metric == self.baseline > -math.inf
+            record["saved"] = metric > self.baseline or tie
+            self._keep(record, metric, step)
+        self.write_sidecar(step)
+        self.seconds = self.clock() - t0
+        return record
+
+    def _keep(self, record: dict, metric: float, step: int) -> None:
+        """Add ``record`` to the history and, when it says so, save the model as it is now."""
+        record["elapsed_s"] = round(self.clock() - self.start_time, 2)
+        self.history.append(record)
+        if record["saved"]:
+            self.best, self.best_step = metric, step
+            self.announce("saving")
+            # temporary name keeps the .keras suffix Keras insists on, then one atomic rename
+            atomic_write(self.model_path, lambda tmp: self.model.save(tmp))
+            self.saved = True
 
     def _score(self, step: int, train_losses: list[float], selecting: bool, baseline: bool) -> dict:
         logs = self.model.evaluate(self.x_val, self.y_val, batch_size=self.batch_size, verbose=0, return_dict=True)

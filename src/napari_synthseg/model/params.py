@@ -59,6 +59,10 @@ DEFAULT_WEIGHT_AVERAGE = 0.0
 #: on the synthetic validation as a trained one (docs/benchmarks.md, "Why these defaults").
 DEFAULT_SELECT_AFTER = 0.6
 
+#: The checkpoints validated while selecting are averaged and the average is the model kept: single
+#: checkpoints carry the last batches' noise (docs/benchmarks.md, "Why these defaults").
+DEFAULT_AVERAGE_CHECKPOINTS = True
+
 #: Pixels of the real images scored at each validation: enough images to choose a good checkpoint
 #: reliably, few enough to keep each validation short (docs/benchmarks.md, "Why these defaults").
 REAL_VALIDATION_PIXELS = 8_000_000
@@ -198,6 +202,11 @@ class TrainingParams(_Params):
         it, the best model by the synthetic IoU is saved as a fallback (so Stop always leaves
         a model) and the real images are not scored; the first validation after it replaces
         the fallback. 0 selects from the first validation on.
+    average_checkpoints : bool
+        Average the weights of the checkpoints validated from ``select_after`` on (equal
+        weights, ``CheckpointAverage``) and keep the average instead of the best of them at the
+        end of the run (a resumed run: when it beats the resumed model). A run stopped early
+        keeps the best checkpoint.
     real_validation_pixels : int
         Pixels of ``real_validation`` scored at each validation (images in a seeded order;
         larger images by a centred 1024 x 1024 window).
@@ -232,6 +241,7 @@ class TrainingParams(_Params):
     lr_schedule: str = DEFAULT_LR_SCHEDULE
     xla: str = "auto"
     select_after: float = DEFAULT_SELECT_AFTER
+    average_checkpoints: bool = DEFAULT_AVERAGE_CHECKPOINTS
     real_validation_pixels: int = REAL_VALIDATION_PIXELS
     curated_fraction: float = 0.5
     curated_ring_px: int | None = None
@@ -263,6 +273,7 @@ class TrainingParams(_Params):
         if not (_is_number(self.select_after) and 0.0 <= self.select_after <= 1.0):
             raise ValueError(f"select_after must be a share of the budget between 0 and 1, got {self.select_after!r}")
         checked["select_after"] = float(self.select_after)
+        checked["average_checkpoints"] = _flag("average_checkpoints", self.average_checkpoints)
         if self.curated_ring_px is not None:
             checked["curated_ring_px"] = _integer("curated_ring_px", self.curated_ring_px, 0)
         for name, value in checked.items():  # plain Python numbers: the sidecar records them as JSON

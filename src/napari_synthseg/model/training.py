@@ -113,8 +113,9 @@ def train_model(bank, backgrounds, model_path, *, steps=_DEFAULT.steps, epochs=_
                 scene_params=_DEFAULT.scene_params, real_validation=None, real_training=None,
                 real_fraction=_DEFAULT.real_fraction, normalization=_DEFAULT.normalization,
                 weight_average=_DEFAULT.weight_average, lr_schedule=_DEFAULT.lr_schedule, xla=_DEFAULT.xla,
-                select_after=_DEFAULT.select_after, real_validation_pixels=_DEFAULT.real_validation_pixels,
-                curated=None, curated_fraction=_DEFAULT.curated_fraction,
+                select_after=_DEFAULT.select_after, average_checkpoints=_DEFAULT.average_checkpoints,
+                real_validation_pixels=_DEFAULT.real_validation_pixels, curated=None,
+                curated_fraction=_DEFAULT.curated_fraction,
                 curated_ring_px=_DEFAULT.curated_ring_px, real_clumps=_DEFAULT.real_clumps,
                 on_phase=None) -> TrainResult:
     """Train a segmentation U-Net on synthetic scenes made from ``bank``.
@@ -164,7 +165,8 @@ def train_model(bank, backgrounds, model_path, *, steps=_DEFAULT.steps, epochs=_
         steps_per_epoch=steps_per_epoch, validation_scenes=validation_scenes, base_filters=base_filters,
         depth=depth, learning_rate=learning_rate, seed=seed, scene_params=scene_params,
         real_fraction=real_fraction, normalization=normalization, weight_average=weight_average,
-        lr_schedule=lr_schedule, xla=xla, select_after=select_after, real_validation_pixels=real_validation_pixels,
+        lr_schedule=lr_schedule, xla=xla, select_after=select_after, average_checkpoints=average_checkpoints,
+        real_validation_pixels=real_validation_pixels,
         curated_fraction=curated_fraction, curated_ring_px=curated_ring_px, real_clumps=real_clumps)
     run = _TrainingRun(config, model_path, resume=resume, callbacks=callbacks, cancel_event=cancel_event,
                        on_phase=on_phase)
@@ -212,7 +214,8 @@ class _TrainingRun:
         self.record = self._training_record(real, real_validation, real_training, start_step)
         self.selector = CheckpointSelector(
             self.model, self.average, self.model_path, validation, config.batch_size, real=real,
-            select_after=config.select_after, resume=self.resume, announce=self.announce,
+            select_after=config.select_after, average_checkpoints=config.average_checkpoints, resume=self.resume,
+            announce=self.announce,
             description=(network, self.record, self.scenes), history=history, clock=time.perf_counter,
             start_time=self.start_time)
         return self._train(start_step)
@@ -261,6 +264,7 @@ class _TrainingRun:
                 "resumed_from_step": start_step if self.resume else None,
                 "weight_average": float(config.weight_average), "lr_schedule": config.lr_schedule,
                 "xla": bool(self.model.jit_compile), "select_after": float(config.select_after),
+                "average_checkpoints": bool(config.average_checkpoints),
                 "real_validation_pixels": real.pixels if real is not None else 0,
                 "params": config.as_dict()}
 
@@ -280,6 +284,10 @@ class _TrainingRun:
             # a budget that ran out is all used, though a minutes budget stops a step early
             used = budget.used(step, time.perf_counter()) if cancelled else 1.0
             self.last_val = selector.validate(step, losses, used, keep=True)
+            self._report(step, "validation")
+        averaged = None if cancelled else selector.validate_average(step)  # Stop means stop
+        if averaged is not None:
+            self.last_val = averaged
             self._report(step, "validation")
         self.record["cancelled"] = cancelled
         selector.write_sidecar(step)
@@ -305,7 +313,7 @@ class _TrainingRun:
                         cancelled = True
                         break
                     now = time.perf_counter()
-                    if budget.reached(step, now, selector.seconds):
+                    if budget.reached(step, now, selector.seconds_to_finish):
                         break
                     x, y = pending.result()
                     pending = pool.submit(self.scenes.batch, step + 1)
