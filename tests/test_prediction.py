@@ -265,9 +265,9 @@ def test_predict_rejects_bad_arguments(threshold_model):
         predict(threshold_model, np.zeros((8, 8)), tile=16, overlap=16)
     with pytest.raises(ValueError, match="batch_size"):
         predict(threshold_model, np.zeros((8, 8)), batch_size=0)
-    with pytest.raises(TypeError, match="numeric"):
+    with pytest.raises(TypeError, match="real-valued"):
         predict(threshold_model, np.array([["a", "b"], ["c", "d"]]))
-    with pytest.raises(ValueError, match="spatial"):
+    with pytest.raises(ValueError, match="image is empty"):
         predict(threshold_model, np.zeros((0, 8)))
     holes = _disks((40, 40), [(20, 20)], 10).astype(np.float32)
     holes[0, :5] = np.nan

@@ -162,10 +162,12 @@ def trained(objects, tmp_path_factory):
 def test_training_decreases_loss_and_saves_best_model_with_sidecar(trained):
     path, result, reports = trained
     assert result.steps_done == 24 and not result.cancelled
-    losses = [h["loss"] for h in result.history]
+    *checkpoints, average = result.history
+    losses = [h["loss"] for h in checkpoints]
     assert len(losses) == 4
     assert losses[-1] < 0.95 * losses[0], losses  # measured: 2.75 -> 2.50
-    assert result.best_metric == max(h["val_iou"] for h in result.history)
+    # the two checkpoints validated from select_after (60 %) on are averaged, and the average is kept
+    assert average["averaged"] == 2 and average["saved"] and result.best_metric == average["val_iou"]
     assert path.is_file() and sidecar_path(path).is_file() and result.sidecar_path == str(sidecar_path(path))
     assert not list(path.parent.glob(".*tmp*")), "temporary files left behind"
 
@@ -187,7 +189,7 @@ def test_training_decreases_loss_and_saves_best_model_with_sidecar(trained):
     assert model.output_shape[-1] == 3
     assert all(isinstance(p, TrainProgress) for p in reports)
     assert reports[-1].phase == "done" and reports[-1].step == 24 and reports[-1].total_steps == 24
-    assert sum(p.phase == "validation" for p in reports) == 4
+    assert sum(p.phase == "validation" for p in reports) == 5  # four checkpoints and their average
 
 
 def test_weight_average_follows_the_weights_and_swaps_them_in_and_out():

@@ -119,7 +119,14 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = DEFAULT_T
                                  min_seed_area=min_seed_area, min_seed_share=min_seed_share, seed_peak=seed_peak,
                                  min_seed_prominence=min_seed_prominence, seed_threshold=seed_threshold,
                                  boundary_weight=boundary_weight)
-    labels = labels.astype(np.uint32, copy=False)
+    return _kept_objects(labels.astype(np.uint32, copy=False), probability, threshold, min_area=min_area,
+                         fill_holes=fill_holes, min_confidence=min_confidence, drawn_on=drawn_on)
+
+
+def _kept_objects(labels: np.ndarray, probability: np.ndarray, threshold: float, *, min_area: int,
+                  fill_holes: bool, min_confidence: float, drawn_on: np.ndarray | None) -> np.ndarray:
+    """The split objects without the small, unconfident and drawn ones, holes filled, numbered 1..n
+    (the last steps of ``probabilities_to_instances``)."""
     labels = remove_small_objects(labels, min_area)
     if fill_holes:
         labels = fill_object_holes(labels)
