@@ -306,6 +306,8 @@ def test_drop_drawn_overlays_leaves_out_bars_boxes_and_letters_only():
     for old, new in ((4, 1), (5, 2), (6, 3)):
         assert np.array_equal(kept == new, labels == old)
     assert set(np.unique(labels)) == {0, 1, 2, 3, 4, 5, 6}  # the input is not changed
+    gaps = np.where(labels > 0, labels * 10, 0)  # ids 10..60: the kept ones still come out 1..3
+    assert set(np.unique(drop_drawn_overlays(gaps, image)[0])) == {0, 1, 2, 3}
     assert drop_drawn_overlays(np.zeros((5, 5), np.int32), np.zeros((5, 5)))[1] == 0
     with pytest.raises(ValueError, match="same shape"):
         drop_drawn_overlays(labels, image[:100])

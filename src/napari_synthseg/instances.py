@@ -132,11 +132,11 @@ def _kept_objects(labels: np.ndarray, probability: np.ndarray, threshold: float,
         labels = fill_object_holes(labels)
     if min_confidence > 0.0:
         labels = _confident_only(labels, probability, probability > threshold, min_confidence)
-    if drawn_on is not None:
-        from .shapes import drop_drawn_overlays
+    if drawn_on is None:
+        return relabel_consecutive(labels)
+    from .shapes import drop_drawn_overlays
 
-        labels, _ = drop_drawn_overlays(labels, drawn_on)
-    return relabel_consecutive(labels)
+    return drop_drawn_overlays(labels, drawn_on)[0]  # numbered 1..n as it leaves the drawn ones out
 
 
 def _checked_arguments(prob, method: str, *, min_area: int, min_seed_share: float, min_confidence: float,

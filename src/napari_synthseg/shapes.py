@@ -453,7 +453,8 @@ def drop_drawn_overlays(labels: np.ndarray, image: np.ndarray) -> tuple[np.ndarr
     if labels.ndim != 2 or image.shape != labels.shape:
         raise ValueError(f"drop_drawn_overlays needs 2D labels and a gray image of the same shape, "
                          f"got {labels.shape} and {image.shape}")
-    drawn = []
+    keep = np.zeros(int(labels.max(initial=0)) + 1, dtype=bool)  # ids present and not drawn
+    n_drawn = 0
     for i, sl in enumerate(ndi.find_objects(labels), start=1):
         if sl is None:
             continue
@@ -461,8 +462,7 @@ def drop_drawn_overlays(labels: np.ndarray, image: np.ndarray) -> tuple[np.ndarr
         sl = tuple(slice(max(s.start - margin, 0), s.stop + margin) for s in sl)
         mask = labels[sl] == i
         # flat first: it rules out nearly every real object without measuring its shape
-        if mask.sum() >= MIN_JUDGED_AREA and _is_flat(mask, image[sl]) and overlay_reason(mask, image[sl]):
-            drawn.append(i)
-    keep = np.ones(int(labels.max(initial=0)) + 1, dtype=bool)
-    keep[drawn] = False
-    return renumber_kept(labels, keep), len(drawn)
+        drawn = mask.sum() >= MIN_JUDGED_AREA and _is_flat(mask, image[sl]) and overlay_reason(mask, image[sl])
+        keep[i] = not drawn
+        n_drawn += bool(drawn)
+    return renumber_kept(labels, keep), n_drawn
