@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import platform
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -110,13 +111,11 @@ class CheckpointSelector:
         ``baseline``: score a resumed model, the one to beat. ``keep``: a new run that saved
         nothing yet saves this one, so a model file is always left. Returns the history record.
         """
-        self.announce("validating")
-        t0 = self.clock()
         selecting = used >= self.select_after
         if selecting and not self.selecting:
             # an early fallback is replaced whatever it scored; a resumed model has to be beaten
             self.best, self.selecting = self.baseline, True
-        with self.average.applied(self.model):
+        with self._validation(step), self.average.applied(self.model):
             record = self._score(step, train_losses, selecting, baseline)
             if baseline:
                 self.baseline = finite(record[self.selection])
@@ -130,8 +129,6 @@ class CheckpointSelector:
             self._keep(record, metric, step)
             if selecting and not baseline and self.checkpoints is not None:
                 self.checkpoints.add(self.model)
-        self.write_sidecar(step)
-        self.seconds = self.clock() - t0
         return record
 
     def validate_average(self, step: int) -> dict | None:
@@ -143,9 +140,7 @@ class CheckpointSelector:
         """
         if self.checkpoints is None or self.checkpoints.count < 2:
             return None
-        self.announce("validating")
-        t0 = self.clock()
-        with self.checkpoints.applied(self.model):
+        with self._validation(step), self.checkpoints.applied(self.model):
             record = self._score(step, [], True, False)
             record["averaged"] = self.checkpoints.count
             metric = finite(record[self.selection])
@@ -154,9 +149,16 @@ class CheckpointSelector:
             tie = self.ties_to_newer and metric == self.baseline > -math.inf
             record["saved"] = metric > self.baseline or tie
             self._keep(record, metric, step)
+        return record
+
+    @contextmanager
+    def _validation(self, step: int):
+        """Announce a validation, then write the sidecar and time it (``seconds``)."""
+        self.announce("validating")
+        t0 = self.clock()
+        yield
         self.write_sidecar(step)
         self.seconds = self.clock() - t0
-        return record
 
     def _keep(self, record: dict, metric: float, step: int) -> None:
         """Add ``record`` to the history and, when it says so, save the model as it is now."""
