@@ -5,6 +5,7 @@ Run (2-core CPU, nothing else running; ~20 minutes per run and dataset at 15 min
     .venv/bin/python benchmarks/default_run.py --datasets dev --minutes 15 --runs 3
     .venv/bin/python benchmarks/default_run.py --datasets sample --minutes 15
     .venv/bin/python benchmarks/default_run.py --datasets dev --minutes 1 --quick   # smoke run
+    .venv/bin/python benchmarks/default_run.py --datasets sample --minutes 10 --recipe mixed   # an A/B arm
 
 Each run calls ``pipeline.run_pipeline`` with its defaults (the recipe decided from the images)
 and scores the labels it wrote: pixel IoU, object F1 at IoU 0.5 and average precision over IoU
@@ -35,6 +36,7 @@ from napari_synthseg.autoseg import autosegment
 from napari_synthseg.image_io import list_images, read_image, to_gray
 from napari_synthseg.metrics import DatasetScores
 from napari_synthseg.pipeline import _as_instances, predict_at_scale, run_pipeline
+from napari_synthseg.recipe import RECIPE_CHOICES
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 THRESHOLDS = ("otsu", "li", "local")
@@ -84,7 +86,8 @@ def _groups(name: str, work: Path, quick: bool):
     raise ValueError(f"unknown dataset {name!r}; choose dev or sample")
 
 
-def run_once(name: str, minutes: float, out: Path, quick: bool, run: int, train: dict | None = None) -> list[dict]:
+def run_once(name: str, minutes: float, out: Path, quick: bool, run: int, train: dict | None = None,
+             recipe: str = "auto") -> list[dict]:
     from napari_synthseg.model.prediction import load_model
 
     work = Path(tempfile.mkdtemp(prefix=f"default_{name}_"))
@@ -96,7 +99,7 @@ def run_once(name: str, minutes: float, out: Path, quick: bool, run: int, train:
     load_start = os.getloadavg()[0]
     t0 = time.perf_counter()
     run_out = out / f"{name}_run{run}"
-    summary = run_pipeline(folder, run_out, minutes=minutes, train_params=train,
+    summary = run_pipeline(folder, run_out, minutes=minutes, train_params=train, recipe=recipe,
                            notify=lambda line: print(f"[{name}] {line}", flush=True))
     seconds = time.perf_counter() - t0
     model = load_model(run_out / "model.keras")
@@ -131,13 +134,15 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=Path("out/default_run"))
     parser.add_argument("--train", type=json.loads, default=None, metavar="JSON",
                         help='training settings over the recipe\'s, for an A/B arm, e.g. \'{"real_clumps": "labels"}\'')
+    parser.add_argument("--recipe", choices=RECIPE_CHOICES, default="auto",
+                        help="the recipe (an A/B arm; auto: decided from the images, as the default command does)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"cpus {os.cpu_count()}, load average at start {os.getloadavg()}", flush=True)
     rows = []
     for name in args.datasets.split(","):
         for run in range(1, args.runs + 1):
-            rows += run_once(name.strip(), args.minutes, args.out, args.quick, run, args.train)
+            rows += run_once(name.strip(), args.minutes, args.out, args.quick, run, args.train, args.recipe)
             (args.out / "default_run.json").write_text(json.dumps(rows, indent=1))
     print(f"\n{'dataset':<7} {'group':<10} {'what':<16} {'run':>3} {'recipe':<9} {'steps':>5} "
           f"{'pixIoU':>6} {'objP':>5} {'objR':>5} {'objF1':>5} {'AP':>5}")

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from napari_synthseg.image_io import write_png
-from napari_synthseg.recipe import RECIPES, choose_recipe, image_polarity, recipe
+from napari_synthseg.recipe import (
+    RECIPES,
+    SYNTHETIC_FROM_MISSED,
+    choose_recipe,
+    image_polarity,
+    missed_by_threshold,
+    recipe,
+)
 from napari_synthseg.sample_data import make_sample_scene
 
 TINY = ["--base-filters", "4", "--depth", "2"]
@@ -20,13 +27,52 @@ def _inverted(image):
     return (image.max() - image).astype(image.dtype)
 
 
-def test_one_contrast_folder_gets_the_synthetic_recipe():
-    decision = choose_recipe(_scenes(3))
+def _discs(seed, mid_gray_share=0.0, shape=(192, 192), n=14):
+    """Gray background with ``n`` bright discs, ``mid_gray_share`` of them only a little brighter than it."""
+    rng = np.random.default_rng(seed)
+    image = 0.5 + rng.normal(0.0, 0.02, shape)
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    cells = rng.permutation((shape[0] // 48) * (shape[1] // 48))[:n]  # one disc per 48-pixel cell: none touch
+    for i, cell in enumerate(cells):
+        cy, cx = 24 + 48 * (cell // (shape[1] // 48)) + rng.uniform(-6, 6), 24 + 48 * (cell % (shape[1] // 48))
+        radius = rng.uniform(6, 12)
+        image[(yy - cy) ** 2 + (xx - cx) ** 2 <= radius * radius] = 0.62 if i < round(mid_gray_share * n) else 0.85
+    return np.clip(image * 255, 0, 255).astype(np.uint8)
+
+
+def test_one_contrast_folder_that_a_threshold_labels_gets_the_mixed_recipe():
+    folder = [_discs(seed) for seed in range(3)]
+    assert all(missed_by_threshold(image) < 0.05 for image in folder)
+    decision = choose_recipe(folder)
+    assert decision.name == "mixed" and decision.chosen_by == "images"
+    evidence = dict(decision.evidence)
+    assert evidence.pop("missed_by_threshold") < 0.05
+    assert evidence == {"n_images": 3, "bright": 3, "dark": 0, "minority_share": 0.0, "mixed_from_share": 0.15,
+                        "mixed_contrasts": False,
+                        "synthetic_from_missed": SYNTHETIC_FROM_MISSED}
+    assert decision.train == RECIPES["mixed"]["train"] and decision.autoseg == {"method": "edge"}
+    assert decision.line().startswith("recipe: mixed (one contrast: objects bright in 3 and dark in 0 of 3 images, ")
+    assert "a threshold misses 0% of the typical image's object pixels; override with --recipe)" in decision.line()
+    # the same discs darker than their background: one contrast, labelled by a threshold
+    assert choose_recipe([255 - image for image in folder]).name == "mixed"
+
+
+def test_one_contrast_folder_whose_objects_a_threshold_misses_gets_the_synthetic_recipe():
+    folder = [_discs(seed, mid_gray_share=0.5) for seed in range(3)]  # half the discs mid-gray
+    assert [image_polarity(image) for image in folder] == ["bright"] * 3
+    shares = [missed_by_threshold(image) for image in folder]
+    assert all(SYNTHETIC_FROM_MISSED < share < 0.75 for share in shares)
+    decision = choose_recipe(folder)
     assert decision.name == "synthetic" and decision.chosen_by == "images"
-    assert decision.evidence == {"n_images": 3, "bright": 3, "dark": 0, "minority_share": 0.0,
-                                 "mixed_from_share": 0.15}
+    assert decision.evidence["missed_by_threshold"] == round(float(np.median(shares)), 3)
     assert decision.train == RECIPES["synthetic"]["train"] and decision.autoseg == {"method": "otsu"}
     assert decision.line().startswith("recipe: synthetic (one contrast: objects bright in 3 and dark in 0 of 3")
+
+
+def test_the_built_in_sample_scenes_get_the_synthetic_recipe():
+    # mid-gray grains beside bright ones, as in the ore-grain images: Otsu labels the bright ones only
+    scenes = [make_sample_scene(seed=seed)[0] for seed in range(2)]
+    assert choose_recipe(scenes).name == "synthetic"
 
 
 def test_bright_and_dark_field_folder_gets_the_mixed_recipe():
@@ -41,9 +87,10 @@ def test_bright_and_dark_field_folder_gets_the_mixed_recipe():
 
 
 def test_a_lone_outlier_does_not_make_a_folder_mixed():
-    images = _scenes(8)
-    assert choose_recipe(images[:7] + [_inverted(images[7])]).name == "synthetic"  # 1 in 8 < 15 %
-    assert choose_recipe([_inverted(images[0])]).name == "synthetic"  # one image has one contrast
+    images = [_discs(seed, mid_gray_share=0.5) for seed in range(8)]
+    assert choose_recipe(images[:7] + [255 - images[7]]).name == "synthetic"  # 1 in 8 < 15 %
+    assert choose_recipe(images[:6] + [255 - image for image in images[6:]]).name == "mixed"  # 2 in 8
+    assert choose_recipe([255 - images[0]]).name == "synthetic"  # one image has one contrast
 
 
 def test_named_recipe_and_bad_input():
@@ -55,6 +102,9 @@ def test_named_recipe_and_bad_input():
         choose_recipe([])
     with pytest.raises(ValueError, match="2D image"):
         image_polarity(np.zeros((2, 8, 8)))
+    with pytest.raises(ValueError, match="2D image"):
+        missed_by_threshold(np.zeros((2, 8, 8)))
+    assert missed_by_threshold(np.full((32, 32), 7, dtype=np.uint8)) == 0.0  # a flat image has no objects
 
 
 def test_run_default_decides_and_records_the_recipe(tmp_path, capsys):

@@ -147,7 +147,7 @@ def _global_threshold(values: np.ndarray, method: str) -> float:
     return float(filters.threshold_triangle(values))
 
 
-def _edge_threshold(smooth: np.ndarray, valid: np.ndarray | None, bright: bool) -> float:
+def edge_threshold(smooth: np.ndarray, valid: np.ndarray | None, bright: bool) -> float:
     """Otsu's threshold or one of the two 3-class Otsu levels: the one whose outline has the
     strongest mean gradient.
 
@@ -199,7 +199,7 @@ def _threshold_foreground(smooth, valid, method, threshold, bright, block_size):
         offset = np.float32(0.03 * (hi - lo))
         return smooth > local_mean + offset if bright else smooth < local_mean - offset
     if method == "edge":
-        t = _edge_threshold(smooth, valid, bright)
+        t = edge_threshold(smooth, valid, bright)
     else:
         t = _global_threshold(_sample(smooth, valid), method)
     return smooth > t if bright else smooth < t

@@ -2,17 +2,21 @@
 
 Two recipes exist (docs/recipes.md):
 
-- ``synthetic``: the network learns from synthetic scenes only, inputs scaled by each image's
-  percentiles. Its scenes restyle the banked objects, which teaches it objects that a threshold
-  misses; it needs a folder whose images share one look (one instrument, one contrast).
 - ``mixed``: every image is *anchored* (background at one level, objects at another, dark
   objects inverted) and half of each batch is a crop of a real image labelled by its
-  auto-segmentation (``method="edge"``). It is the recipe for folders that mix unrelated
-  images, such as bright-field and dark-field figures: percentile-scaled scenes from such a
-  bank teach contradictory contrasts.
+  auto-segmentation (``method="edge"``); the other half are synthetic scenes. The real crops
+  bring the real images' look, which scenes only imitate. It is the recipe for folders whose
+  objects a threshold labels, in one contrast or in several (bright-field and dark-field figures).
+- ``synthetic``: the network learns from synthetic scenes only, inputs scaled by each image's
+  percentiles. Its scenes restyle the banked objects, which teaches it objects that a threshold
+  misses. It is the recipe for one-contrast folders where the threshold leaves many objects
+  unlabelled (mid-gray and dark grains beside bright ones): there the real crops would teach
+  those objects as background.
 
-``choose_recipe`` calls a folder mixed when its images disagree about which phase is the object:
-at least two images, and the minority contrast in at least ``MIXED_MINORITY_SHARE`` of them.
+``choose_recipe`` calls a folder mixed when its images disagree about which phase is the object
+(the minority contrast in at least ``MIXED_MINORITY_SHARE`` of them), or when they agree and the
+threshold labels their objects; synthetic when they agree and the typical image has at least
+``SYNTHETIC_FROM_MISSED`` of its object-looking pixels in regions the threshold leaves unlabelled.
 """
 
 from __future__ import annotations
@@ -34,6 +38,11 @@ RECIPE_CHOICES = ("auto", *RECIPES)
 #: Share of images with the other contrast from which a folder counts as mixed: one image in
 #: seven is no outlier but a second kind of image that one intensity model cannot serve.
 MIXED_MINORITY_SHARE = 0.15
+#: Share of an image's object-looking pixels (outside the background's gray mode) in regions that
+#: its threshold leaves unlabelled, from which the folder gets the synthetic recipe: objects of
+#: another gray level than the labelled ones, more than the odd speck or stain of a particle
+#: folder (docs/recipes.md, "How the run decides").
+SYNTHETIC_FROM_MISSED = 0.15
 #: Longest side the polarity is judged on (a strided copy; polarity is a coarse property).
 _POLARITY_SIDE = 1024
 
@@ -68,8 +77,12 @@ class RecipeDecision:
         if self.chosen_by == "user":
             return f"recipe: {self.name} (chosen with {override})"
         contrast = f"objects bright in {e['bright']} and dark in {e['dark']} of {e['n_images']} images"
-        why = ("mixed contrasts" if self.name == "mixed" else "one contrast")
-        return f"recipe: {self.name} ({why}: {contrast}; override with {override})"
+        missed = f"a threshold misses {e['missed_by_threshold']:.0%} of the typical image's object pixels"
+        if e["mixed_contrasts"]:
+            why = f"mixed contrasts: {contrast}"
+        else:
+            why = f"one contrast: {contrast}, {missed}"
+        return f"recipe: {self.name} ({why}; override with {override})"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -83,16 +96,13 @@ def recipe(name: str) -> RecipeDecision:
                           train=dict(RECIPES[name]["train"]), chosen_by="user")
 
 
-def image_polarity(gray: np.ndarray) -> str:
-    """``"bright"`` or ``"dark"`` objects, judged as ``autosegment`` does (smoothed, scale bar left out)."""
-    from scipy import ndimage as ndi
-
-    from .autoseg import choose_polarity
+def _strided(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A strided copy of at most ``_POLARITY_SIDE`` pixels a side, and its pixels outside the scale bar."""
     from .scalebar import resolve_ignore_box
 
     gray = np.asarray(gray, dtype=np.float32)
     if gray.ndim != 2:
-        raise ValueError(f"image_polarity needs a 2D image, got shape {gray.shape}")
+        raise ValueError(f"the recipe is judged on 2D images, got shape {gray.shape}")
     stride = max(1, int(np.ceil(max(gray.shape) / _POLARITY_SIDE)))
     small = np.ascontiguousarray(gray[::stride, ::stride])
     valid = np.ones(small.shape, dtype=bool)
@@ -100,11 +110,54 @@ def image_polarity(gray: np.ndarray) -> str:
     if box is not None:
         y0, y1, x0, x1 = box
         valid[y0:y1, x0:x1] = False
-    return choose_polarity(ndi.gaussian_filter(small, 1.5), valid)
+    return small, valid
+
+
+def image_polarity(gray: np.ndarray) -> str:
+    """``"bright"`` or ``"dark"`` objects, judged as ``autosegment`` does (smoothed, scale bar left out)."""
+    return _judged(gray, missed=False)[0]
+
+
+def missed_by_threshold(gray: np.ndarray) -> float:
+    """Share of an image's object-looking pixels in regions that its threshold leaves unlabelled.
+
+    Object-looking pixels lie outside the background's main gray mode
+    (``backgrounds.estimate_background_mask`` with no margin); a region of them (8-connected)
+    counts as missed when the threshold labels none of its pixels. The threshold is the mixed
+    recipe's (``method="edge"``, polarity as ``autosegment`` judges it) on the smoothed image, the
+    scale bar left out. 0: every region holds a labelled object (rims and halos included); high:
+    objects of another gray level (mid-gray or dark grains apart from bright ones) that the real
+    crops would teach as background.
+    """
+    return _judged(gray, missed=True)[1]
+
+
+def _judged(gray: np.ndarray, *, missed: bool) -> tuple[str, float | None]:
+    """The image's polarity and, with ``missed``, the share its threshold misses (one strided copy for both)."""
+    from scipy import ndimage as ndi
+
+    from .autoseg import choose_polarity, edge_threshold
+    from .backgrounds import estimate_background_mask
+
+    small, valid = _strided(gray)
+    smooth = ndi.gaussian_filter(small, 1.5)
+    polarity = choose_polarity(smooth, valid)
+    if not missed:
+        return polarity, None
+    regions, n = ndi.label(~estimate_background_mask(small, margin=0) & valid, structure=np.ones((3, 3), bool))
+    if n == 0:
+        return polarity, 0.0
+    level = edge_threshold(smooth, valid, polarity == "bright")
+    labelled = (smooth > level) if polarity == "bright" else (smooth < level)
+    area = np.bincount(regions.ravel(), minlength=n + 1)
+    hit = np.bincount(regions[labelled & valid], minlength=n + 1)
+    unlabelled = (hit == 0) & (np.arange(n + 1) > 0)
+    return polarity, float(area[unlabelled].sum()) / float(area[1:].sum())
 
 
 def choose_recipe(images: Sequence[np.ndarray]) -> RecipeDecision:
-    """Decide the recipe from 2D gray images: ``mixed`` when their contrasts disagree.
+    """Decide the recipe from 2D gray images: ``synthetic`` for one contrast with many objects that a
+    threshold misses, else ``mixed``.
 
     Parameters
     ----------
@@ -114,19 +167,23 @@ def choose_recipe(images: Sequence[np.ndarray]) -> RecipeDecision:
     Returns
     -------
     RecipeDecision
-        ``chosen_by="images"``, with per-image polarities in ``evidence``.
+        ``chosen_by="images"``, with the polarity counts and the typical share missed by the threshold in
+        ``evidence``.
     """
     images = list(images)
     if not images:
         raise ValueError("choose_recipe needs at least one image")
-    polarities = [image_polarity(image) for image in images]
+    judged = [_judged(image, missed=True) for image in images]
+    polarities = [polarity for polarity, _ in judged]
     bright = polarities.count("bright")
     dark = len(polarities) - bright
     minority = min(bright, dark)
-    mixed = len(images) >= 2 and minority >= max(1, MIXED_MINORITY_SHARE * len(images))
-    name = "mixed" if mixed else "synthetic"
+    mixed_contrasts = len(images) >= 2 and minority >= max(1, MIXED_MINORITY_SHARE * len(images))
+    missed = float(np.median([share for _, share in judged]))
+    name = "synthetic" if not mixed_contrasts and missed >= SYNTHETIC_FROM_MISSED else "mixed"
     evidence = {"n_images": len(images), "bright": bright, "dark": dark,
                 "minority_share": round(minority / len(images), 3),
-                "mixed_from_share": MIXED_MINORITY_SHARE}
+                "mixed_from_share": MIXED_MINORITY_SHARE, "mixed_contrasts": mixed_contrasts,
+                "missed_by_threshold": round(missed, 3), "synthetic_from_missed": SYNTHETIC_FROM_MISSED}
     return RecipeDecision(name=name, autoseg=dict(RECIPES[name]["autoseg"]),
                           train=dict(RECIPES[name]["train"]), chosen_by="images", evidence=evidence)

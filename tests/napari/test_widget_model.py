@@ -59,6 +59,9 @@ def test_train_stop_segment_without_tensorflow(make_napari_viewer, qtbot, tmp_pa
     train.bank_path.set_path(tmp_path / "bank")
     train.model_path.set_path(tmp_path / "model.keras")
     train.backgrounds.set_checked([layer])
+    # a bank and an image without labels: the synthetic recipe (auto would choose mixed for these
+    # bright discs, which a threshold labels, and ask for the image's labels)
+    train.set_recipe("synthetic")
     train.set_budget("steps", 100_000)  # only Stop ends it
 
     meter = StallMeter()

@@ -60,7 +60,8 @@ def add_run_parser(sub) -> None:
     p.add_argument("--recipe", default=recipe, choices=RECIPE_CHOICES,
                    help="training recipe: synthetic (synthetic scenes only), mixed (anchored inputs, half "
                         "real crops labelled by the auto-segmentation), or auto: decided from the images "
-                        f"(mixed when their contrasts disagree) [{recipe}]")
+                        f"(synthetic when the images share one contrast and a threshold misses many of their "
+                        f"objects, else mixed) [{recipe}]")
     shares = " or ".join(f"{r['train']['real_fraction']:g}" for r in RECIPES.values())
     low, high = DEFAULT_PERCENTILES
     p.add_argument("--real-fraction", type=float, default=None,
