@@ -115,7 +115,7 @@ def _strided(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def image_polarity(gray: np.ndarray) -> str:
     """``"bright"`` or ``"dark"`` objects, judged as ``autosegment`` does (smoothed, scale bar left out)."""
-    return _judged(gray, missed=False)[0]
+    return _polarity(*_strided(gray))[1]
 
 
 def missed_by_threshold(gray: np.ndarray) -> float:
@@ -129,21 +129,28 @@ def missed_by_threshold(gray: np.ndarray) -> float:
     objects of another gray level (mid-gray or dark grains apart from bright ones) that the real
     crops would teach as background.
     """
-    return _judged(gray, missed=True)[1]
+    return _judged(gray)[1]
 
 
-def _judged(gray: np.ndarray, *, missed: bool) -> tuple[str, float | None]:
-    """The image's polarity and, with ``missed``, the share its threshold misses (one strided copy for both)."""
+def _polarity(small: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, str]:
+    """The smoothed strided copy and the polarity judged on it."""
     from scipy import ndimage as ndi
 
-    from .autoseg import choose_polarity, edge_threshold
+    from .autoseg import choose_polarity
+
+    smooth = ndi.gaussian_filter(small, 1.5)
+    return smooth, choose_polarity(smooth, valid)
+
+
+def _judged(gray: np.ndarray) -> tuple[str, float]:
+    """The image's polarity and the share its threshold misses, from one strided copy."""
+    from scipy import ndimage as ndi
+
+    from .autoseg import edge_threshold
     from .backgrounds import estimate_background_mask
 
     small, valid = _strided(gray)
-    smooth = ndi.gaussian_filter(small, 1.5)
-    polarity = choose_polarity(smooth, valid)
-    if not missed:
-        return polarity, None
+    smooth, polarity = _polarity(small, valid)
     regions, n = ndi.label(~estimate_background_mask(small, margin=0) & valid, structure=np.ones((3, 3), bool))
     if n == 0:
         return polarity, 0.0
@@ -173,7 +180,7 @@ def choose_recipe(images: Sequence[np.ndarray]) -> RecipeDecision:
     images = list(images)
     if not images:
         raise ValueError("choose_recipe needs at least one image")
-    judged = [_judged(image, missed=True) for image in images]
+    judged = [_judged(image) for image in images]
     polarities = [polarity for polarity, _ in judged]
     bright = polarities.count("bright")
     dark = len(polarities) - bright
