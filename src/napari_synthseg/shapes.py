@@ -21,6 +21,7 @@ from functools import cached_property
 import numpy as np
 from scipy import ndimage as ndi
 
+from .lettering import lettering_ids
 from .relabel import renumber_kept
 
 # Neck: narrower than this share of the smaller part's inscribed radius (a waist a third deep
@@ -433,7 +434,9 @@ def drop_drawn_overlays(labels: np.ndarray, image: np.ndarray) -> tuple[np.ndarr
     An object is drawn when it is noise-free (one gray level against noisy surroundings, the
     flat test of :func:`overlay_reason`) *and* shaped like an overlay (straight bar, box or thin
     stroke). Both are needed: a saturated particle is flat but round, a rod or a fibre is long
-    but carries the detector's noise.
+    but carries the detector's noise. Text drawn over the image ("200 nm", a panel letter beside
+    others) is rarely flat once the figure was compressed; its glyphs are dropped as a line of
+    glyphs inked in the image's extreme gray (:func:`lettering.lettering_ids`).
 
     Parameters
     ----------
@@ -454,15 +457,16 @@ def drop_drawn_overlays(labels: np.ndarray, image: np.ndarray) -> tuple[np.ndarr
         raise ValueError(f"drop_drawn_overlays needs 2D labels and a gray image of the same shape, "
                          f"got {labels.shape} and {image.shape}")
     keep = np.zeros(int(labels.max(initial=0)) + 1, dtype=bool)  # ids present and not drawn
-    n_drawn = 0
+    present = keep.copy()
     for i, sl in enumerate(ndi.find_objects(labels), start=1):
         if sl is None:
             continue
+        present[i] = True
         margin = FLAT_RING_PX + 1  # the flat test's ring inside the crop, and a pixel beyond it
         sl = tuple(slice(max(s.start - margin, 0), s.stop + margin) for s in sl)
         mask = labels[sl] == i
         # flat first: it rules out nearly every real object without measuring its shape
         drawn = mask.sum() >= MIN_JUDGED_AREA and _is_flat(mask, image[sl]) and overlay_reason(mask, image[sl])
         keep[i] = not drawn
-        n_drawn += bool(drawn)
-    return renumber_kept(labels, keep), n_drawn
+    keep[lettering_ids(labels, image)] = False
+    return renumber_kept(labels, keep), int(np.count_nonzero(present & ~keep))

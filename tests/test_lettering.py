@@ -1,0 +1,104 @@
+"""Lettering drawn on a micrograph: lines of glyphs left out, rows of particles kept."""
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+from skimage.draw import disk
+
+from napari_synthseg.lettering import lettering_ids
+from napari_synthseg.shapes import drop_drawn_overlays
+
+# Strokes of five glyphs, 24 px tall and 3 px wide: "1", "7", "L", "H", "T" (rows, cols relative to the glyph).
+GLYPHS = (
+    ((slice(0, 24), slice(6, 9)),),
+    ((slice(0, 3), slice(0, 14)), (slice(0, 24), slice(11, 14))),
+    ((slice(0, 24), slice(0, 3)), (slice(21, 24), slice(0, 14))),
+    ((slice(0, 24), slice(0, 3)), (slice(0, 24), slice(11, 14)), (slice(10, 13), slice(0, 14))),
+    ((slice(0, 3), slice(0, 14)), (slice(0, 24), slice(6, 9))),
+)
+
+
+def _draw_text(image, labels, top, left, glyphs, ink, first_id):
+    """Glyphs side by side from (top, left), 6 px apart, each outlined 1 px wider than its ink
+    (as a segmenter outlines a blurred glyph); the ink varies by a few gray levels toward the
+    middle gray (JPEG's ringing: not flat); returns the ids given."""
+    rng = np.random.default_rng(first_id)
+    ids = []
+    for k, strokes in enumerate(glyphs):
+        ink_mask = np.zeros(image.shape, dtype=bool)
+        x = left + k * 20
+        for rows, cols in strokes:
+            ink_mask[top + rows.start:top + rows.stop, x + cols.start:x + cols.stop] = True
+        image[ink_mask] = ink - np.sign(ink - 128.0) * np.abs(rng.normal(0.0, 3.0, ink_mask.sum()))
+        labels[ndi.binary_dilation(ink_mask)] = first_id + k
+        ids.append(first_id + k)
+    return ids
+
+
+def _micrograph(seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(120.0, 8.0, (200, 320)), np.zeros((200, 320), dtype=np.int32), rng
+
+
+def _shaded_disc(image, labels, rng, centre, radius, core, edge, label):
+    """A particle: its gray level runs from ``edge`` at the rim to ``core`` in the middle, with noise."""
+    rr, cc = disk(centre, radius, shape=image.shape)
+    depth = 1.0 - np.hypot(rr - centre[0], cc - centre[1]) / radius
+    image[rr, cc] = edge + (core - edge) * depth + rng.normal(0.0, 6.0, rr.size)
+    labels[rr, cc] = label
+
+
+def test_white_and_black_text_lines_found_particles_kept():
+    image, labels, rng = _micrograph()
+    white = _draw_text(image, labels, 160, 200, GLYPHS, 255.0, 1)         # "200 nm" in a corner
+    black = _draw_text(image, labels, 10, 10, GLYPHS[:3], 0.0, 10)         # a black caption
+    for k, x in enumerate((60, 110, 160)):
+        _shaded_disc(image, labels, rng, (90, x), 14, core=200.0, edge=150.0, label=20 + k)
+    assert lettering_ids(labels, image).tolist() == white + black
+
+
+def test_rows_of_particles_inked_as_deep_as_text_are_kept():
+    """A superlattice row of dark-cored particles (their cores the image's darkest pixels) and a row of
+    saturated white particles stand on one baseline like text, but their ink is a filled disc."""
+    image, labels, rng = _micrograph(1)
+    for k in range(6):
+        _shaded_disc(image, labels, rng, (50, 30 + 26 * k), 12, core=0.0, edge=90.0, label=1 + k)
+        rr, cc = disk((130, 30 + 26 * k), 12)
+        image[rr, cc], labels[rr, cc] = 255.0, 10 + k
+    assert lettering_ids(labels, image).size == 0
+    kept, n = drop_drawn_overlays(labels, image)
+    assert n == 0 and kept.max() == 12
+
+
+def test_two_glyphs_or_gray_strokes_are_not_a_line_of_text():
+    image, labels, rng = _micrograph(2)
+    _draw_text(image, labels, 20, 20, GLYPHS[:2], 255.0, 1)  # two white glyphs: any touching pair
+    _draw_text(image, labels, 100, 20, GLYPHS, 170.0, 10)    # five gray strokes: not the extreme ink
+    image[150:190, 260:300] = 255.0  # the image's brightest pixels are elsewhere (a saturated region)
+    assert lettering_ids(labels, image).size == 0
+
+
+def test_pieces_cut_by_the_image_edge_are_not_glyphs():
+    """Pieces of one saturated grain cut by the bottom edge all end on it, as glyphs on a baseline would."""
+    image, labels, rng = _micrograph(4)
+    _draw_text(image, labels, 200 - 24, 100, GLYPHS, 255.0, 1)
+    assert labels[-1].any()  # the outlines reach the edge
+    assert lettering_ids(labels, image).size == 0
+
+
+def test_drop_drawn_overlays_leaves_out_text_lines_and_counts_them():
+    image, labels, rng = _micrograph(3)
+    text = _draw_text(image, labels, 160, 200, GLYPHS, 255.0, 1)
+    _shaded_disc(image, labels, rng, (80, 80), 15, core=200.0, edge=150.0, label=9)
+    kept, n = drop_drawn_overlays(labels, image)
+    assert n == len(text)
+    assert np.array_equal(kept, (labels == 9).astype(kept.dtype))
+
+
+def test_lettering_ids_errors_and_empty_input():
+    image, labels, _ = _micrograph()
+    assert lettering_ids(labels, image).size == 0
+    with pytest.raises(ValueError, match="same shape"):
+        lettering_ids(labels, image[:100])
+    with pytest.raises(ValueError, match="2D labels"):
+        lettering_ids(labels[None], image[None])
