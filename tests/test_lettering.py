@@ -70,6 +70,21 @@ def test_rows_of_particles_inked_as_deep_as_text_are_kept():
     assert n == 0 and kept.max() == 12
 
 
+def test_a_row_of_hollow_particles_is_kept():
+    """Hollow particles' dark rims are strokes of the image's darkest gray, side by side on one baseline
+    like text, but every one is a closed ring; the same row with one open rim (a "C") is text."""
+    image, labels, rng = _micrograph(5)
+    for k in range(5):
+        rr, cc = disk((100, 30 + 30 * k), 12)
+        rim = np.hypot(rr - 100, cc - 30 - 30 * k) >= 9
+        image[rr[rim], cc[rim]] = np.abs(rng.normal(0.0, 3.0, rim.sum()))
+        labels[rr, cc] = 1 + k
+    assert lettering_ids(labels, image).size == 0
+    opened = labels == 5
+    image[opened & (np.arange(320) > 150) & (np.abs(np.arange(200) - 100) < 4)[:, None]] = 120.0
+    assert lettering_ids(labels, image).tolist() == [1, 2, 3, 4, 5]
+
+
 def test_two_glyphs_or_gray_strokes_are_not_a_line_of_text():
     image, labels, rng = _micrograph(2)
     _draw_text(image, labels, 20, 20, GLYPHS[:2], 255.0, 1)  # two white glyphs: any touching pair

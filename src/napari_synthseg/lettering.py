@@ -6,8 +6,9 @@ a line of text; both together rarely: a line of text is at least three objects o
 height standing on one baseline, side by side, each drawn in strokes of the purest white or black
 of the image. Text is typeset in the extreme colour, where a particle carries shading and detector
 noise; and its ink is thin strokes, where the darkest core of a particle (a row of particles in a
-superlattice is inked as deeply as text) is a filled disc. Objects cut by the image's edge are
-never glyphs: pieces of one grain cut by the bottom edge all end on it.
+superlattice is inked as deeply as text) is a filled disc. A hollow particle's rim is a stroke too,
+but a closed one: a line in which every glyph's ink is a ring is a row of hollow particles. Objects
+cut by the image's edge are never glyphs: pieces of one grain cut by the bottom edge all end on it.
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ MAX_STROKE_RADIUS = 0.2
 RING_PX = 2
 
 
-def _is_glyph(mask: np.ndarray, crop: np.ndarray, low: float, high: float) -> bool:
-    """True when the object is drawn in strokes of the image's extreme gray on its side."""
+def _glyph(mask: np.ndarray, crop: np.ndarray, low: float, high: float) -> str | None:
+    """``"open"`` or ``"ring"`` (its ink encloses a hole) when the object is drawn in strokes of
+    the image's extreme gray on its side, else None."""
     ring = ndi.binary_dilation(mask, iterations=RING_PX) & ~mask
     values = crop[mask]
     around = float(np.median(crop[ring])) if ring.any() else float(np.median(values))
@@ -45,12 +47,14 @@ def _is_glyph(mask: np.ndarray, crop: np.ndarray, low: float, high: float) -> bo
     bright = np.median(values) >= around
     core = float(np.percentile(values, 90 if bright else 10))
     if (high - core if bright else core - low) > INK_FROM_EXTREME * span:
-        return False
+        return None
     middle = (core + around) / 2.0
     ink = mask & ((crop > middle) if bright else (crop < middle))
     rows = np.flatnonzero(mask.any(axis=1))
     height = rows[-1] - rows[0] + 1
-    return float(ndi.distance_transform_edt(np.pad(ink, 1)).max()) <= MAX_STROKE_RADIUS * height
+    if float(ndi.distance_transform_edt(np.pad(ink, 1)).max()) > MAX_STROKE_RADIUS * height:
+        return None
+    return "ring" if (ndi.binary_fill_holes(ink) & ~ink).any() else "open"
 
 
 def _side_by_side(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -96,16 +100,18 @@ def lettering_ids(labels: np.ndarray, image: np.ndarray) -> np.ndarray:
         raise ValueError(f"lettering_ids needs 2D labels and a gray image of the same shape, "
                          f"got {labels.shape} and {image.shape}")
     low, high = (float(v) for v in np.percentile(image, [0.5, 99.5]))
-    ids, boxes = [], []
+    ids, boxes, open_ink = [], [], []
     for i, sl in enumerate(ndi.find_objects(labels), start=1):
         # cut by the image's edge, an object's height and bottom are the edge's, not its own
         if sl is None or sl[0].start == 0 or sl[1].start == 0 or sl[0].stop == labels.shape[0] \
                 or sl[1].stop == labels.shape[1]:
             continue
         pad = tuple(slice(max(s.start - RING_PX, 0), s.stop + RING_PX) for s in sl)
-        if _is_glyph(labels[pad] == i, image[pad], low, high):
+        glyph = _glyph(labels[pad] == i, image[pad], low, high)
+        if glyph is not None:
             ids.append(i)
             boxes.append((sl[0].start, sl[0].stop, sl[1].start, sl[1].stop))
+            open_ink.append(glyph == "open")
     if len(ids) < GLYPHS_PER_LINE:
         return np.zeros(0, dtype=np.int64)
     first, second = _side_by_side(np.asarray(boxes, dtype=np.float64))
@@ -113,4 +119,6 @@ def lettering_ids(labels: np.ndarray, image: np.ndarray) -> np.ndarray:
     graph = coo_matrix((np.ones(first.size), (first, second)), shape=(n, n))
     _, line = connected_components(graph, directed=False)
     sizes = np.bincount(line)
-    return np.asarray(ids, dtype=np.int64)[sizes[line] >= GLYPHS_PER_LINE]
+    # a row of hollow particles is a row of rings; text has letters that are not ("200 nm", "(d)")
+    with_open = np.bincount(line, weights=np.asarray(open_ink, dtype=np.float64)) > 0
+    return np.asarray(ids, dtype=np.int64)[(sizes[line] >= GLYPHS_PER_LINE) & with_open[line]]
