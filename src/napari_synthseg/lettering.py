@@ -26,6 +26,8 @@ BASELINE_TOLERANCE = 0.1
 MAX_GAP = 0.6
 # ... of heights within 1.5 times each other (capitals, digits and lower case of one font) ...
 MAX_HEIGHT_RATIO = 1.5
+# ... whose boxes overlap by at most a fifth of a height (kerned pairs such as "Vo" or "/n") ...
+MAX_OVERLAP = 0.2
 # ... each inked within 5 % of the image's gray range from its extreme (the 0.5th / 99.5th
 # percentile): the brightest tenth of a white glyph (the darkest of a black one) is pure ink.
 INK_FROM_EXTREME = 0.05
@@ -73,7 +75,7 @@ def _side_by_side(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             if not 1.0 / MAX_HEIGHT_RATIO <= heights[b] / heights[a] <= MAX_HEIGHT_RATIO:
                 continue
             gap = max(boxes[b, 2] - boxes[a, 3], boxes[a, 2] - boxes[b, 3])
-            if -0.2 * taller <= gap <= MAX_GAP * taller:  # next to each other, barely overlapping
+            if -MAX_OVERLAP * taller <= gap <= MAX_GAP * taller:
                 first.append(a)
                 second.append(b)
     return np.asarray(first, dtype=np.intp), np.asarray(second, dtype=np.intp)

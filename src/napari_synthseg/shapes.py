@@ -436,7 +436,7 @@ def drop_drawn_overlays(labels: np.ndarray, image: np.ndarray) -> tuple[np.ndarr
     stroke). Both are needed: a saturated particle is flat but round, a rod or a fibre is long
     but carries the detector's noise. Text drawn over the image ("200 nm", a panel letter beside
     others) is rarely flat once the figure was compressed; its glyphs are dropped as a line of
-    glyphs inked in the image's extreme gray (:func:`lettering.lettering_ids`).
+    glyphs drawn in strokes of the image's extreme gray (:func:`lettering.lettering_ids`).
 
     Parameters
     ----------
