@@ -81,6 +81,16 @@ def _side_by_side(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(first, dtype=np.intp), np.asarray(second, dtype=np.intp)
 
 
+def labels_on_image(labels, image, caller: str) -> tuple[np.ndarray, np.ndarray]:
+    """2D ``labels`` and the float32 gray ``image`` they outline, checked to share one shape."""
+    labels = np.asarray(labels)
+    image = np.asarray(image, dtype=np.float32)
+    if labels.ndim != 2 or image.shape != labels.shape:
+        raise ValueError(f"{caller} needs 2D labels and a gray image of the same shape, "
+                         f"got {labels.shape} and {image.shape}")
+    return labels, image
+
+
 def lettering_ids(labels: np.ndarray, image: np.ndarray) -> np.ndarray:
     """Ids of the objects in ``labels`` that are glyphs of a line of text drawn on ``image``.
 
@@ -96,11 +106,7 @@ def lettering_ids(labels: np.ndarray, image: np.ndarray) -> np.ndarray:
     numpy.ndarray
         Sorted ids (int64); empty when there is no such line.
     """
-    labels = np.asarray(labels)
-    image = np.asarray(image, dtype=np.float32)
-    if labels.ndim != 2 or image.shape != labels.shape:
-        raise ValueError(f"lettering_ids needs 2D labels and a gray image of the same shape, "
-                         f"got {labels.shape} and {image.shape}")
+    labels, image = labels_on_image(labels, image, "lettering_ids")
     low, high = (float(v) for v in np.percentile(image, [0.5, 99.5]))
     ids, boxes, open_ink = [], [], []
     for i, sl in enumerate(ndi.find_objects(labels), start=1):

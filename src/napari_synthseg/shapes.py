@@ -21,7 +21,7 @@ from functools import cached_property
 import numpy as np
 from scipy import ndimage as ndi
 
-from .lettering import lettering_ids
+from .lettering import labels_on_image, lettering_ids
 from .relabel import renumber_kept
 
 # Neck: narrower than this share of the smaller part's inscribed radius (a waist a third deep
@@ -451,11 +451,7 @@ def drop_drawn_overlays(labels: np.ndarray, image: np.ndarray) -> tuple[np.ndarr
         uint32 labels without the drawn objects, the others renumbered 1..k in id order, and
         how many were dropped.
     """
-    labels = np.asarray(labels)
-    image = np.asarray(image, dtype=np.float32)
-    if labels.ndim != 2 or image.shape != labels.shape:
-        raise ValueError(f"drop_drawn_overlays needs 2D labels and a gray image of the same shape, "
-                         f"got {labels.shape} and {image.shape}")
+    labels, image = labels_on_image(labels, image, "drop_drawn_overlays")
     keep = np.zeros(int(labels.max(initial=0)) + 1, dtype=bool)  # ids present and not drawn
     present = keep.copy()
     for i, sl in enumerate(ndi.find_objects(labels), start=1):
