@@ -42,12 +42,15 @@ RING_PX = 2
 def _glyph(mask: np.ndarray, crop: np.ndarray, low: float, high: float) -> str | None:
     """``"open"`` or ``"ring"`` (its ink encloses a hole) when the object is drawn in strokes of
     the image's extreme gray on its side, else None."""
-    ring = ndi.binary_dilation(mask, iterations=RING_PX) & ~mask
     values = crop[mask]
-    around = float(np.median(crop[ring])) if ring.any() else float(np.median(values))
     span = max(high - low, 1e-12)
+    dark_tenth, bright_tenth = np.percentile(values, [10, 90])
+    if high - bright_tenth > INK_FROM_EXTREME * span and dark_tenth - low > INK_FROM_EXTREME * span:
+        return None  # inked on neither side: most objects end here, before the ring is measured
+    ring = ndi.binary_dilation(mask, iterations=RING_PX) & ~mask
+    around = float(np.median(crop[ring])) if ring.any() else float(np.median(values))
     bright = np.median(values) >= around
-    core = float(np.percentile(values, 90 if bright else 10))
+    core = float(bright_tenth if bright else dark_tenth)
     if (high - core if bright else core - low) > INK_FROM_EXTREME * span:
         return None
     middle = (core + around) / 2.0

@@ -49,6 +49,10 @@ BOX_MIN_FILL = 0.95
 FLAT_NOISE_SHARE, FLAT_CONTRAST_SHARE = 0.25, 0.005
 # Width of the ring of background beside an object that the flat test compares it with.
 FLAT_RING_PX = 2
+# An image in which fewer than a tenth of horizontal neighbours differ carries no detector noise (a
+# binary mask, a rendered drawing; micrographs: 40 % and more): there every object is flat, and flatness
+# cannot tell a drawn box from an imaged one.
+NOISE_FREE_SHARE = 0.1
 # Evidence of a clump: two parts of comparable size (the smaller >= 1/4 of the larger's area);
 # a jagged grain's outline only throws off small bumps.
 CLUMP_MIN_PART_SHARE = 0.25
@@ -428,6 +432,14 @@ def clump_interiors(labels: np.ndarray, *, min_area: int = 64) -> np.ndarray:
     return inside
 
 
+def _carries_noise(image: np.ndarray) -> bool:
+    """Whether a 2D gray image carries detector noise (``NOISE_FREE_SHARE``; every fourth row is enough)."""
+    rows = image[::4]
+    if rows.shape[1] < 2:
+        return True
+    return np.count_nonzero(np.diff(rows, axis=1)) >= NOISE_FREE_SHARE * rows[:, 1:].size
+
+
 def drop_drawn_overlays(labels: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, int]:
     """Labels without the objects that are drawn on the image: scale bars, boxes, lettering.
 
@@ -436,7 +448,8 @@ def drop_drawn_overlays(labels: np.ndarray, image: np.ndarray) -> tuple[np.ndarr
     stroke). Both are needed: a saturated particle is flat but round, a rod or a fibre is long
     but carries the detector's noise. Text drawn over the image ("200 nm", a panel letter beside
     others) is rarely flat once the figure was compressed; its glyphs are dropped as a line of
-    glyphs drawn in strokes of the image's extreme gray (:func:`lettering.lettering_ids`).
+    glyphs drawn in strokes of the image's extreme gray (:func:`lettering.lettering_ids`). On an image
+    without noise (a binary mask, a rendered drawing) every object is flat: only lines of text are left out.
 
     Parameters
     ----------
@@ -452,6 +465,7 @@ def drop_drawn_overlays(labels: np.ndarray, image: np.ndarray) -> tuple[np.ndarr
         how many were dropped.
     """
     labels, image = labels_on_image(labels, image, "drop_drawn_overlays")
+    noisy = _carries_noise(image)
     keep = np.zeros(int(labels.max(initial=0)) + 1, dtype=bool)  # ids present and not drawn
     present = keep.copy()
     for i, sl in enumerate(ndi.find_objects(labels), start=1):
@@ -462,7 +476,8 @@ def drop_drawn_overlays(labels: np.ndarray, image: np.ndarray) -> tuple[np.ndarr
         sl = tuple(slice(max(s.start - margin, 0), s.stop + margin) for s in sl)
         mask = labels[sl] == i
         # flat first: it rules out nearly every real object without measuring its shape
-        drawn = mask.sum() >= MIN_JUDGED_AREA and _is_flat(mask, image[sl]) and overlay_reason(mask, image[sl])
+        drawn = (noisy and mask.sum() >= MIN_JUDGED_AREA and _is_flat(mask, image[sl])
+                 and overlay_reason(mask, image[sl]))
         keep[i] = not drawn
     keep[lettering_ids(labels, image)] = False
     return renumber_kept(labels, keep), int(np.count_nonzero(present & ~keep))
