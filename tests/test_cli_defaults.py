@@ -102,6 +102,7 @@ def test_autoseg_and_batch_options_default_to_the_parameter_objects():
     for name in ("method", "threshold", "polarity", "sigma", "min_area", "max_area", "fill_holes", "clear_border",
                  "split_touching", "ignore_box"):
         assert args[name] == getattr(defaults, name), name
+    assert args["keep_overlays"] is not defaults.drop_overlays
     assert args["in_memory_pixels"] == DEFAULT_IN_MEMORY_PIXELS
     assert (args["chunk"], args["halo"]) == (DEFAULT_BLOCK, DEFAULT_HALO)
 

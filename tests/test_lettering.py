@@ -117,3 +117,22 @@ def test_lettering_ids_errors_and_empty_input():
         lettering_ids(labels, image[:100])
     with pytest.raises(ValueError, match="2D labels"):
         lettering_ids(labels[None], image[None])
+
+
+def test_autosegment_leaves_lines_of_text_out_unless_kept():
+    """The auto-segmentation is what a run's model learns from: a line of text it labelled would be taught
+    as particles. Left out by default, kept with ``drop_overlays=False`` (``--keep-overlays``)."""
+    from napari_synthseg.autoseg import autosegment
+
+    image, truth, rng = _micrograph(7)
+    for k, x in enumerate((60, 110, 160)):
+        _shaded_disc(image, truth, rng, (90, x), 14, core=200.0, edge=160.0, label=1 + k)
+    text = np.zeros_like(truth)
+    _draw_text(image, text, 160, 200, GLYPHS, 255.0, 1)
+    kept = autosegment(image, method="otsu", polarity="bright", drop_overlays=False)
+    dropped = autosegment(image, method="otsu", polarity="bright")
+    on_text = np.unique(kept[text > 0])
+    assert on_text[on_text > 0].size == len(GLYPHS)  # the glyphs were segmented, one object each
+    assert dropped.max() == kept.max() - len(GLYPHS) == 3
+    assert not dropped[text > 0].any()
+    assert np.array_equal(dropped > 0, (kept > 0) & ~np.isin(kept, on_text))  # the particles untouched

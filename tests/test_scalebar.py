@@ -14,7 +14,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 def test_find_scale_bar_synthetic():
     rng = np.random.default_rng(0)
     image = rng.normal(50, 5, (400, 600))
-    image[100:140, 100:160] = 230  # a bright grain, away from corners
+    image[100:140, 100:160] = rng.normal(230, 5, (40, 60))  # a bright grain, away from corners (noisy: imaged)
     image[362:392, 420:590] = 180  # the info box in the lower right corner
     image[370:385, 450:520] = 5    # its text
     box = find_scale_bar(image)
@@ -30,8 +30,8 @@ def test_find_scale_bar_synthetic():
 def _with_data_bar(rng, fill, text, top=False, rows=40):
     """A 400x600 textured field with two grains and a full-width SEM data bar of ``rows`` rows."""
     image = _textured_background(rng, (400, 600))
-    image[100:140, 100:160] = 230
-    image[200:260, 300:340] = 230
+    image[100:140, 100:160] = rng.normal(230, 5, (40, 60))  # grains carry the detector's noise, not drawn boxes
+    image[200:260, 300:340] = rng.normal(230, 5, (60, 40))
     bar = slice(0, rows) if top else slice(400 - rows, 400)
     image[bar] = fill
     strip = image[bar]

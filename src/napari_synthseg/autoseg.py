@@ -15,7 +15,7 @@ from scipy import ndimage as ndi
 from .image_io import gray_planes, iter_planes
 from .relabel import renumber_kept, stack_planes
 from .scalebar import check_ignore_box, cut_box, resolve_ignore_box
-from .shapes import split_clumps
+from .shapes import drop_drawn_overlays, split_clumps
 
 METHODS = ("otsu", "li", "triangle", "local", "manual", "contours", "combined", "edge")
 POLARITIES = ("bright", "dark", "auto")
@@ -258,6 +258,7 @@ class AutosegParams:
     split_touching: bool = True
     contour_fraction: float = 0.05
     block_size: int = 51
+    drop_overlays: bool = True
 
     def __post_init__(self) -> None:
         threshold = _checked_threshold(self.method, self.polarity, self.threshold, self.sigma, self.min_area,
@@ -332,7 +333,7 @@ def autosegment(image, *, sigma=_DEFAULT.sigma, method=_DEFAULT.method, threshol
                 fill_holes=_DEFAULT.fill_holes, clear_border=_DEFAULT.clear_border, ignore_mask=None,
                 ignore_box=_DEFAULT.ignore_box, split_touching=_DEFAULT.split_touching,
                 contour_fraction=_DEFAULT.contour_fraction, block_size=_DEFAULT.block_size,
-                rgb=None) -> np.ndarray:
+                drop_overlays=_DEFAULT.drop_overlays, rgb=None) -> np.ndarray:
     """Segment objects in an image (or each plane of a stack) at full resolution.
 
     Parameters
@@ -372,6 +373,10 @@ def autosegment(image, *, sigma=_DEFAULT.sigma, method=_DEFAULT.method, threshol
         Fraction of darkest pixels taken as contours by ``"contours"``/``"combined"``.
     block_size
         Odd window size for ``method="local"``.
+    drop_overlays
+        Leave out objects drawn on the image: scale bars, boxes, lines of text
+        (:func:`napari_synthseg.shapes.drop_drawn_overlays`, as ``predict`` does). They are never
+        particles, and labels a model learns from must not teach them as particles.
     rgb
         Whether the last axis holds colour channels; None guesses (size 3 or 4).
 
@@ -384,7 +389,8 @@ def autosegment(image, *, sigma=_DEFAULT.sigma, method=_DEFAULT.method, threshol
     settings = AutosegParams(sigma=sigma, method=method, threshold=threshold, polarity=polarity, min_area=min_area,
                              max_area=max_area, fill_holes=fill_holes, clear_border=clear_border,
                              ignore_box=ignore_box, split_touching=split_touching,
-                             contour_fraction=contour_fraction, block_size=block_size)
+                             contour_fraction=contour_fraction, block_size=block_size,
+                             drop_overlays=drop_overlays)
     threshold, ignore_box = settings.threshold, settings.ignore_box
     gray = gray_planes(image, rgb)
     ignore_mask = _checked_ignore_mask(ignore_mask, gray.shape)
@@ -397,7 +403,7 @@ def autosegment(image, *, sigma=_DEFAULT.sigma, method=_DEFAULT.method, threshol
                 sigma=sigma, method=method, threshold=threshold, polarity=polarity,
                 min_area=int(min_area), max_area=max_area, fill_holes=fill_holes,
                 clear_border=clear_border, split_touching=split_touching,
-                contour_fraction=contour_fraction, block_size=int(block_size))
+                contour_fraction=contour_fraction, block_size=int(block_size), drop_overlays=drop_overlays)
 
     out = np.zeros(gray.shape, dtype=np.uint32)
     stack_planes(out, plane_labels())
@@ -417,7 +423,7 @@ def _checked_ignore_mask(ignore_mask, shape: tuple[int, ...]) -> np.ndarray | No
 
 
 def _segment_plane(gray, ignore, *, sigma, method, threshold, polarity, min_area, max_area,
-                   fill_holes, clear_border, split_touching, contour_fraction, block_size):
+                   fill_holes, clear_border, split_touching, contour_fraction, block_size, drop_overlays):
     smooth = np.nan_to_num(np.asarray(gray, dtype=np.float32))
     if sigma > 0:
         smooth = ndi.gaussian_filter(smooth, sigma, mode="nearest", truncate=3.0)
@@ -447,4 +453,7 @@ def _segment_plane(gray, ignore, *, sigma, method, threshold, polarity, min_area
         drop = np.zeros(n + 1, dtype=bool)
         drop[_border_ids(labels)] = True
         labels[drop[labels]] = 0
-    return _keep_by_area(labels, n, min_area, max_area)
+    labels = _keep_by_area(labels, n, min_area, max_area)
+    if drop_overlays:
+        labels, _ = drop_drawn_overlays(labels, np.nan_to_num(np.asarray(gray, dtype=np.float32)))
+    return labels

@@ -22,7 +22,7 @@ def test_the_autoseg_dock_starts_at_the_core_defaults(make_napari_viewer):
     assert shown == {key: core[key] for key in shown}
     # every setting the dock offers is one of the core's, and the box leaves none of its keys out
     assert set(shown) == {"method", "polarity", "threshold", "sigma", "min_area", "fill_holes", "clear_border",
-                          "split_touching", "ignore_box"}
+                          "split_touching", "ignore_box", "drop_overlays"}
     assert shown["polarity"] == "auto"  # the core decides bright or dark per image unless told
 
 

@@ -73,7 +73,7 @@ class AutosegWidget(WorkerDock):
         for widget in (self.threshold, self.sigma, self.min_area):
             widget.valueChanged.connect(self._schedule_preview)
         for widget in (self.fill_holes, self.clear_border, self.split_touching, self.ignore_scale_bar,
-                       self.live_preview):
+                       self.skip_drawn, self.live_preview):
             widget.toggled.connect(self._schedule_preview)
         self.method.currentTextChanged.connect(self._update_threshold_enabled)
         self._update_threshold_enabled(self.method.currentText())
@@ -81,7 +81,8 @@ class AutosegWidget(WorkerDock):
         self.settings = RememberedSettings("autoseg", dict(
             method=self.method, polarity=self.polarity, threshold=self.threshold, sigma=self.sigma,
             min_area=self.min_area, fill_holes=self.fill_holes, clear_border=self.clear_border,
-            split_touching=self.split_touching, ignore_scale_bar=self.ignore_scale_bar, scope=self.scope,
+            split_touching=self.split_touching, ignore_scale_bar=self.ignore_scale_bar,
+            skip_drawn=self.skip_drawn, scope=self.scope,
             bank_path=self.bank_path), owner=self)
 
     def _make_controls(self, defaults: AutosegParams) -> None:
@@ -114,6 +115,10 @@ class AutosegWidget(WorkerDock):
         self.split_touching.setChecked(defaults.split_touching)
         self.ignore_scale_bar = QCheckBox("ignore scale bar")
         self.ignore_scale_bar.setChecked(defaults.ignore_box == "auto")
+        self.skip_drawn = QCheckBox("leave out drawn bars and lettering")
+        self.skip_drawn.setChecked(defaults.drop_overlays)
+        self.skip_drawn.setToolTip("scale bars, boxes and lines of text drawn on the image are no objects "
+                                   "(the Segment dock leaves them out too)")
         self.scope = QComboBox()
         self.scope.addItems(["all planes", "current plane"])
         self.live_preview = QCheckBox("live preview (current plane)")
@@ -134,6 +139,7 @@ class AutosegWidget(WorkerDock):
         form.addRow("min area (px)", self.min_area)
         form.addRow(self.fill_holes, self.clear_border)
         form.addRow(self.split_touching, self.ignore_scale_bar)
+        form.addRow(self.skip_drawn)
         form.addRow("stacks", self.scope)
         form.addRow(self.live_preview)
         stack(self, form, row(self.run_button, self.cancel_button), self.progress,
@@ -156,6 +162,7 @@ class AutosegWidget(WorkerDock):
             clear_border=self.clear_border.isChecked(),
             split_touching=self.split_touching.isChecked(),
             ignore_box="auto" if self.ignore_scale_bar.isChecked() else None,
+            drop_overlays=self.skip_drawn.isChecked(),
         )
 
     def _image(self):

@@ -66,7 +66,9 @@ def _ignore_box(value: str):
     return (y0, y1, x0, x1)
 
 
-def _add_autoseg_options(p: argparse.ArgumentParser, method_default: str | None = AutosegParams.method) -> None:
+def _add_autoseg_options(p: argparse.ArgumentParser, method_default: str | None = AutosegParams.method, *,
+                         keep_overlays: bool = True) -> None:
+    """The auto-segmentation options; ``keep_overlays=False`` when the command has its own --keep-overlays."""
     defaults = AutosegParams()  # each default is defined there, once
     g = p.add_argument_group("auto-segmentation")
     g.add_argument("--method", default=method_default,
@@ -92,13 +94,16 @@ def _add_autoseg_options(p: argparse.ArgumentParser, method_default: str | None 
     g.add_argument("--ignore-box", type=_ignore_box, default=defaults.ignore_box,
                    help="region where no object is segmented: 'auto' (detect the scale bar), 'none', "
                         f"or Y0,Y1,X0,X1 [{defaults.ignore_box}]")
+    if keep_overlays:
+        g.add_argument("--keep-overlays", action="store_true", default=not defaults.drop_overlays,
+                       help=_KEEP_OVERLAYS_HELP)
 
 
 def _autoseg_params(args: argparse.Namespace) -> dict:
     return dict(method=args.method, threshold=args.threshold, polarity=args.polarity, sigma=args.sigma,
                 min_area=args.min_area, max_area=args.max_area, fill_holes=args.fill_holes,
                 clear_border=args.clear_border, split_touching=args.split_touching,
-                ignore_box=args.ignore_box)
+                ignore_box=args.ignore_box, drop_overlays=not args.keep_overlays)
 
 
 def _check_autoseg_options(args: argparse.Namespace) -> None:
@@ -153,7 +158,7 @@ def _budget(args: argparse.Namespace) -> dict:
     return given
 
 
-_KEEP_OVERLAYS_HELP = ("keep objects drawn on the image (noise-free and shaped like a bar, a box or a letter: "
-                       "scale bars, lettering), which are left out by default")
+_KEEP_OVERLAYS_HELP = ("keep objects drawn on the image (noise-free and shaped like a bar or a box, or glyphs of "
+                       "a line of text: scale bars, lettering), which are left out by default")
 _AUGMENT_HELP = ("average the network's answers over the 8 flips and transposes of each image "
                  "(test-time augmentation): fewer specks, 8 times slower prediction")

@@ -81,7 +81,8 @@ def add_run_parser(sub) -> None:
                    help="replace an existing model and <stem>_labels.tif in --out [refuse]")
     _add_pixel_size_option(p)
     _add_train_options(p, epochs=False)
-    _add_autoseg_options(p, method_default=None)  # no --method: the recipe's
+    # no --method: the recipe's; --keep-overlays above keeps them in the auto-segmentation and the labels alike
+    _add_autoseg_options(p, method_default=None, keep_overlays=False)
     p.set_defaults(func=cmd_run)
 
 
