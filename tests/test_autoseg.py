@@ -226,6 +226,11 @@ def test_the_command_lines_autoseg_defaults_are_the_parameter_objects():
     given = _autoseg_params(args)
     assert given == {name: value for name, value in AutosegParams().as_dict().items() if name in given}
     assert args.method == AutosegParams().method
+    # --keep-overlays keeps drawn bars and lettering; on `run` one flag keeps them in the auto-segmentation too
+    kept = build_parser().parse_args(["autoseg", "image.png", "--bank", "bank", "--keep-overlays"])
+    assert _autoseg_params(kept)["drop_overlays"] is False
+    run = build_parser().parse_args(["run", "images", "--out", "out", "--steps", "1", "--keep-overlays"])
+    assert _autoseg_params(run)["drop_overlays"] is False
 
 
 def test_parameters_are_checked_when_made_and_frozen():
