@@ -424,9 +424,8 @@ def _checked_ignore_mask(ignore_mask, shape: tuple[int, ...]) -> np.ndarray | No
 
 def _segment_plane(gray, ignore, *, sigma, method, threshold, polarity, min_area, max_area,
                    fill_holes, clear_border, split_touching, contour_fraction, block_size, drop_overlays):
-    smooth = np.nan_to_num(np.asarray(gray, dtype=np.float32))
-    if sigma > 0:
-        smooth = ndi.gaussian_filter(smooth, sigma, mode="nearest", truncate=3.0)
+    plane = np.nan_to_num(np.asarray(gray, dtype=np.float32))
+    smooth = ndi.gaussian_filter(plane, sigma, mode="nearest", truncate=3.0) if sigma > 0 else plane
     valid = None if ignore is None else ~ignore
     sample = _sample(smooth, valid)
     if sample.size == 0 or float(sample.min()) == float(sample.max()):
@@ -455,5 +454,5 @@ def _segment_plane(gray, ignore, *, sigma, method, threshold, polarity, min_area
         labels[drop[labels]] = 0
     labels = _keep_by_area(labels, n, min_area, max_area)
     if drop_overlays:
-        labels, _ = drop_drawn_overlays(labels, np.nan_to_num(np.asarray(gray, dtype=np.float32)))
+        labels, _ = drop_drawn_overlays(labels, plane)  # the unsmoothed plane: drawn means noise-free
     return labels
