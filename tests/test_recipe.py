@@ -12,6 +12,7 @@ from napari_synthseg.recipe import (
     choose_recipe,
     image_polarity,
     missed_by_threshold,
+    missed_on_other_side,
     recipe,
 )
 from napari_synthseg.sample_data import make_sample_scene
@@ -27,8 +28,9 @@ def _inverted(image):
     return (image.max() - image).astype(image.dtype)
 
 
-def _discs(seed, mid_gray_share=0.0, shape=(192, 192), n=14):
-    """Gray background with ``n`` bright discs, ``mid_gray_share`` of them only a little brighter than it."""
+def _discs(seed, mid_gray_share=0.0, shape=(192, 192), n=14, mid_gray=0.62):
+    """Gray background (0.5) with ``n`` bright discs, ``mid_gray_share`` of them at ``mid_gray`` instead (by
+    default only a little brighter than the background; below 0.5, darker than it)."""
     rng = np.random.default_rng(seed)
     image = 0.5 + rng.normal(0.0, 0.02, shape)
     yy, xx = np.mgrid[: shape[0], : shape[1]]
@@ -36,7 +38,7 @@ def _discs(seed, mid_gray_share=0.0, shape=(192, 192), n=14):
     for i, cell in enumerate(cells):
         cy, cx = 24 + 48 * (cell // (shape[1] // 48)) + rng.uniform(-6, 6), 24 + 48 * (cell % (shape[1] // 48))
         radius = rng.uniform(6, 12)
-        image[(yy - cy) ** 2 + (xx - cx) ** 2 <= radius * radius] = 0.62 if i < round(mid_gray_share * n) else 0.85
+        image[(yy - cy) ** 2 + (xx - cx) ** 2 <= radius * radius] = mid_gray if i < round(mid_gray_share * n) else 0.85
     return np.clip(image * 255, 0, 255).astype(np.uint8)
 
 
@@ -49,7 +51,7 @@ def test_one_contrast_folder_that_a_threshold_labels_gets_the_mixed_recipe():
     assert evidence.pop("missed_by_threshold") < 0.05
     assert evidence == {"n_images": 3, "bright": 3, "dark": 0, "minority_share": 0.0, "mixed_from_share": 0.15,
                         "mixed_contrasts": False,
-                        "synthetic_from_missed": SYNTHETIC_FROM_MISSED}
+                        "synthetic_from_missed": SYNTHETIC_FROM_MISSED, "missed_on_other_side": 0.0}
     assert decision.train == RECIPES["mixed"]["train"] and decision.autoseg == {"method": "edge"}
     assert decision.line().startswith("recipe: mixed (one contrast: objects bright in 3 and dark in 0 of 3 images, ")
     assert "a threshold misses 0% of the typical image's object pixels; override with --recipe)" in decision.line()
@@ -65,8 +67,37 @@ def test_one_contrast_folder_whose_objects_a_threshold_misses_gets_the_synthetic
     decision = choose_recipe(folder)
     assert decision.name == "synthetic" and decision.chosen_by == "images"
     assert decision.evidence["missed_by_threshold"] == round(float(np.median(shares)), 3)
-    assert decision.train == RECIPES["synthetic"]["train"] and decision.autoseg == {"method": "otsu"}
+    # the missed discs are brighter than the background, like the labelled ones: restyled objects keep their side
+    assert [missed_on_other_side(image) for image in folder] == [0.0] * 3
+    assert decision.train == {**RECIPES["synthetic"]["train"], "scene_params": {"invert_prob": 0.0}}
+    assert decision.autoseg == {"method": "otsu"}
     assert decision.line().startswith("recipe: synthetic (one contrast: objects bright in 3 and dark in 0 of 3")
+    assert ", 0% of them darker than the background; override with --recipe)" in decision.line()
+
+
+def test_objects_missed_on_the_backgrounds_other_side_are_taught_in_their_share():
+    # half the discs darker than the background, the rest bright: the threshold finds the bright ones only
+    folder = [_discs(seed, mid_gray_share=0.5, mid_gray=0.38) for seed in range(3)]
+    assert [image_polarity(image) for image in folder] == ["bright"] * 3
+    assert all(missed_on_other_side(image) > 0.9 for image in folder)
+    decision = choose_recipe(folder)
+    assert decision.name == "synthetic"
+    side = decision.evidence["missed_on_other_side"]
+    assert side == round(float(np.median([missed_on_other_side(image) for image in folder])), 2)
+    assert decision.train["scene_params"] == {"invert_prob": side}
+    assert f", {side:.0%} of them darker than the background;" in decision.line()
+    # of the seven discs the threshold misses, three darker and four a little brighter than the background
+    # (the same draw of discs: the first three dark in one image, the first seven mid-gray in the other)
+    mixed = [np.where(_discs(seed, 3 / 14, mid_gray=0.38) < 0.45 * 255, _discs(seed, 3 / 14, mid_gray=0.38),
+                      _discs(seed, 0.5)) for seed in range(3)]
+    shares = [missed_on_other_side(image) for image in mixed]
+    assert all(0.15 < share < 0.85 for share in shares)
+    decision = choose_recipe(mixed)
+    assert decision.name == "synthetic"
+    assert decision.train["scene_params"]["invert_prob"] == round(float(np.median(shares)), 2)
+    assert missed_on_other_side(np.full((32, 32), 7, dtype=np.uint8)) == 0.0  # nothing missed
+    with pytest.raises(ValueError, match="2D image"):
+        missed_on_other_side(np.zeros((2, 8, 8)))
 
 
 def test_the_built_in_sample_scenes_get_the_synthetic_recipe():
@@ -141,6 +172,23 @@ def test_run_default_decides_and_records_the_recipe(tmp_path, capsys):
     info = json.loads((out2 / "model.json").read_text())
     assert info["recipe"]["chosen_by"] == "user" and info["normalization"]["mode"] == "anchored"
     assert "real_training_images" not in info["training"] or not info["training"]["real_training_images"]
+
+
+def test_run_trains_the_synthetic_recipe_with_objects_on_the_side_the_images_show(tmp_path):
+    from napari_synthseg.cli import main
+
+    folder = tmp_path / "grains"
+    folder.mkdir()
+    for seed in range(2):  # bright discs labelled by the threshold, dark ones missed
+        write_png(folder / f"img{seed}.png", _discs(seed, mid_gray_share=0.5, mid_gray=0.38))
+    out = tmp_path / "out"
+    assert main(["run", str(folder), "--out", str(out), "--steps", "2", *TINY]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["recipe"]["name"] == "synthetic"
+    side = summary["recipe"]["evidence"]["missed_on_other_side"]
+    assert side > 0.9 and summary["recipe"]["train"]["scene_params"] == {"invert_prob": side}
+    info = json.loads((out / "model.json").read_text())
+    assert info["training"]["scene_params"]["invert_prob"] == side  # reached the scenes training drew
 
 
 def test_the_line_names_the_control_that_overrides_it():

@@ -253,6 +253,7 @@ class _Run:
     decision: RecipeDecision
     train_params: dict
     real_fraction: float
+    scene_params: dict = field(default_factory=dict)  # the recipe's scene settings (restyled objects' sides)
     summary: RunSummary | None = None
     gt_files: dict[str, Path] | None = None
 
@@ -264,6 +265,7 @@ def _prepare_run(planes: list[Plane], auto_labels: dict[str, np.ndarray], decisi
     factors = {k: (object_scale(auto_labels[k], target_diameter=object_size) if object_size else 1.0)
                for k in keys}
     train_params, real_fraction = training_recipe(_given(train_params), base=decision.train)
+    scene_params = dict(train_params.pop("scene_params", None) or {})  # the recipe's, under the caller's
     raw_images = [zoom_image(plane.image, factors[plane.key]) for plane in planes]
     work_labels = [zoom_labels(auto_labels[k], r.shape) for r, k in zip(raw_images, keys)]
     if not any(labels.any() for labels in work_labels):  # found before anything is written
@@ -278,7 +280,7 @@ def _prepare_run(planes: list[Plane], auto_labels: dict[str, np.ndarray], decisi
     return _Run(out=out, model_path=model_path, planes=list(planes), factors=factors, raw_images=raw_images,
                 work_images=inputs.network_images, real_labels=list(work_labels), bank=inputs.bank,
                 backgrounds=inputs.backgrounds, decision=decision, train_params=train_params,
-                real_fraction=real_fraction)
+                real_fraction=real_fraction, scene_params=scene_params)
 
 
 @dataclass(frozen=True)
@@ -350,7 +352,7 @@ def _train_round(run: _Run, settings: _RoundSettings, round_index: int, round_mo
     result = train_model(
         training_objects(run.bank, **DEFAULT_BANK_FILTER), run.backgrounds, round_model, minutes=settings.minutes,
         steps=settings.steps, seed=settings.seed + round_index,
-        resume=round_index > 1, scene_params=settings.scene_params,
+        resume=round_index > 1, scene_params={**run.scene_params, **(settings.scene_params or {})} or None,
         **real_image_params(zip(run.raw_images, run.real_labels), run.real_fraction),
         callbacks=[lambda p, r=round_index: progress(
             f"train round {r}", p.step, p.total_steps or 0, f"loss {p.loss:.3f}")],

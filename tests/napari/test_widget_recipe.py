@@ -86,6 +86,30 @@ def test_the_dock_shows_the_decision_and_sends_the_mixed_recipe(make_napari_view
                     timeout=5_000)
 
 
+def test_the_dock_sends_the_synthetic_recipes_scene_settings(make_napari_viewer, qtbot, tmp_path, bank_dir,
+                                                             started_jobs):
+    from napari_synthseg.recipe import choose_recipe
+
+    image, _ = make_sample_scene(seed=0, shape=(192, 256))  # mid-gray and dark grains beside bright ones
+    expected = choose_recipe([image])
+    assert expected.name == "synthetic" and expected.evidence["missed_on_other_side"] > 0
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(image, name="grains")
+    train = TrainWidget(viewer)
+    train.backgrounds.set_checked([layer])
+    qtbot.waitUntil(lambda: train.recipe_line.text().startswith("recipe: synthetic (one contrast"), timeout=5_000)
+    assert "of them darker than the background" in train.recipe_line.text()
+    train.bank_path.set_path(bank_dir)
+    train.model_path.set_path(tmp_path / "model.keras")
+    train.set_budget("steps", 3)
+    train.start_button.click()
+    wait_idle(qtbot, train)
+    ((task, kwargs),) = started_jobs
+    # the restyled objects fall on the background's two sides in the share the image shows, as in synthseg run
+    assert task == "train" and kwargs["scene_params"] == expected.train["scene_params"]
+    assert kwargs["sidecar_entries"]["recipe"]["evidence"] == expected.evidence
+
+
 def test_a_mixed_recipe_trained_from_the_dock_records_it_like_synthseg_run(make_napari_viewer, qtbot, tmp_path,
                                                                           monkeypatch, shown_errors):
     errors, warnings = shown_errors, []
