@@ -88,8 +88,8 @@ def test_objects_missed_on_the_backgrounds_other_side_are_taught_in_their_share(
     assert f", {side:.0%} of them darker than the background;" in decision.line()
     # of the seven discs the threshold misses, three darker and four a little brighter than the background
     # (the same draw of discs: the first three dark in one image, the first seven mid-gray in the other)
-    mixed = [np.where(_discs(seed, 3 / 14, mid_gray=0.38) < 0.45 * 255, _discs(seed, 3 / 14, mid_gray=0.38),
-                      _discs(seed, 0.5)) for seed in range(3)]
+    dark = [_discs(seed, 3 / 14, mid_gray=0.38) for seed in range(3)]
+    mixed = [np.where(image < 0.45 * 255, image, _discs(seed, 0.5)) for seed, image in enumerate(dark)]
     shares = [missed_on_other_side(image) for image in mixed]
     assert all(0.15 < share < 0.85 for share in shares)
     decision = choose_recipe(mixed)
