@@ -1,13 +1,14 @@
 """Post-processing settings of a trained model, scored per half of dev_emps, with the images that hold the error.
 
 Run: .venv/bin/python benchmarks/postprocess_sweep.py MODEL [--confidence 0.8,0.85,0.9] [--threshold 0.5]
-     [--prominence off,0.4] [--overlays drop,keep] [--augment] [--worst 3] [--sample-scenes 4]
+     [--prominence off,0.4] [--wall off,0.6] [--overlays drop,keep] [--augment] [--worst 3] [--sample-scenes 4]
 
 The model's probabilities of every image are computed once (with ``--augment`` also averaged over the
 8 flips and transposes); each combination of foreground threshold and ``min_confidence`` then turns them into
 labels as ``predict`` does, and is scored on the ``tune`` and ``check`` halves of ``split.csv`` (pooled pixel
-IoU / object F1 at IoU 0.5 / AP). ``--prominence`` also varies ``min_seed_prominence`` (``off``: the share rule
-alone); ``--overlays drop,keep`` scores with and without leaving out the objects drawn on the image
+IoU / object F1 at IoU 0.5 / AP). ``--prominence`` and ``--wall`` also vary ``min_seed_prominence`` and
+``min_seed_wall`` (``off``: that rescue of small interiors off; both ``off``: the share rule alone);
+``--overlays drop,keep`` scores with and without leaving out the objects drawn on the image
 (``predict``'s ``drop_overlays``, default drop). ``--sample-scenes N`` scores the built-in sample scenes of
 seeds 100..100+N-1 (held apart from a run on seeds 0-3) instead of dev_emps, as one group. Under each, the
 images holding the largest share of the pooled error (``metrics.worst_images``): a setting that lifts a half by
@@ -27,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from napari_synthseg.image_io import is_rgb, read_image, to_gray
-from napari_synthseg.instances import DEFAULT_MIN_SEED_PROMINENCE, probabilities_to_instances
+from napari_synthseg.instances import DEFAULT_MIN_SEED_PROMINENCE, DEFAULT_MIN_SEED_WALL, probabilities_to_instances
 from napari_synthseg.metrics import DatasetScores, worst_images
 from napari_synthseg.pipeline import _as_instances, as_label_image, find_ground_truth
 from napari_synthseg.shapes import drop_drawn_overlays
@@ -92,7 +93,8 @@ def probabilities(model_path: Path, grays: dict, augment: bool) -> dict[str, np.
 
 
 def score(probs: dict, truths: dict, halves: dict, *, threshold: float, min_confidence: float,
-          min_seed_prominence: float | None = DEFAULT_MIN_SEED_PROMINENCE, grays: dict | None = None) -> dict:
+          min_seed_prominence: float | None = DEFAULT_MIN_SEED_PROMINENCE,
+          min_seed_wall: float | None = DEFAULT_MIN_SEED_WALL, grays: dict | None = None) -> dict:
     """``{half: (pooled summary, per-image summaries)}`` of one setting; with ``grays`` (``{stem: gray
     image}``) the objects drawn on each image are left out, as ``predict`` does by default."""
     result = {}
@@ -102,7 +104,7 @@ def score(probs: dict, truths: dict, halves: dict, *, threshold: float, min_conf
             if halves[stem] != half:
                 continue
             labels = probabilities_to_instances(prob, threshold=threshold, min_confidence=min_confidence,
-                                                min_seed_prominence=min_seed_prominence)
+                                                min_seed_prominence=min_seed_prominence, min_seed_wall=min_seed_wall)
             if grays is not None:
                 labels, _ = drop_drawn_overlays(labels, grays[stem])
             one = DatasetScores()
@@ -120,7 +122,9 @@ def main(argv=None) -> int:
     parser.add_argument("--confidence", type=_floats, default=[0.8, 0.85, 0.9], help="min_confidence values")
     parser.add_argument("--threshold", type=_floats, default=[0.5], help="foreground thresholds")
     parser.add_argument("--prominence", type=_prominences, default=[DEFAULT_MIN_SEED_PROMINENCE],
-                        help="min_seed_prominence values ('off': the share rule alone)")
+                        help="min_seed_prominence values ('off': no rescue by the distance's peak)")
+    parser.add_argument("--wall", type=_prominences, default=[DEFAULT_MIN_SEED_WALL],
+                        help="min_seed_wall values ('off': no rescue by the boundary drawn all round)")
     parser.add_argument("--overlays", type=_overlay_choices, default=[True],
                         help="drop and/or keep the objects drawn on the image (scale bars, lettering) [drop]")
     parser.add_argument("--sample-scenes", type=int, default=0, metavar="N",
@@ -152,12 +156,14 @@ def main(argv=None) -> int:
         print(f"{'flip-averaged' if augment else 'plain'} probabilities of {len(probs)} images in "
               f"{time.perf_counter() - t0:.0f} s", flush=True)
         for threshold in args.threshold:
-            for confidence, prominence, drop in ((c, p, d) for c in args.confidence for p in args.prominence
-                                                 for d in args.overlays):
+            for confidence, prominence, wall, drop in ((c, p, w, d) for c in args.confidence
+                                                       for p in args.prominence for w in args.wall
+                                                       for d in args.overlays):
                 scores = score(probs, truths, halves, threshold=threshold, min_confidence=confidence,
-                               min_seed_prominence=prominence, grays=grays if drop else None)
+                               min_seed_prominence=prominence, min_seed_wall=wall, grays=grays if drop else None)
                 print(f"augment={augment} threshold={threshold} min_confidence={confidence} "
                       f"min_seed_prominence={'off' if prominence is None else prominence} "
+                      f"min_seed_wall={'off' if wall is None else wall} "
                       f"overlays={'drop' if drop else 'keep'}")
                 for half, (s, per_image) in scores.items():
                     print(f"  {half:<6} {s['pixel_iou']:.3f} / {s['object_f1']:.3f} / {s['ap']:.3f}  "

@@ -218,18 +218,38 @@ def test_defaults_keep_every_small_particle_of_ten_pixels_or_more():
         assert found.max() == len(radii)
 
 
-def test_texture_inside_a_large_particle_seeds_no_second_object():
+def _particle_with_a_crease(crease: float) -> np.ndarray:
+    """A large particle's ideal map with a closed crease of boundary probability ``crease`` inside it
+    that cuts off a 9x14 interior."""
     yy, xx = np.mgrid[:120, :120]
-    labels = (np.hypot(yy - 60, xx - 60) < 45).astype(np.uint32)
-    prob = _targets(labels)
-    # a short crease of high boundary probability inside the particle cuts off a small interior
-    prob[30:40, 52:53, 2] = 1.0
-    prob[30:31, 52:68, 2] = 1.0
-    prob[40:41, 52:68, 2] = 1.0
-    prob[30:41, 67:68, 2] = 1.0
+    prob = _targets((np.hypot(yy - 60, xx - 60) < 45).astype(np.uint32))
+    prob[30:40, 52:53, 2] = crease
+    prob[30:31, 52:68, 2] = crease
+    prob[40:41, 52:68, 2] = crease
+    prob[30:41, 67:68, 2] = crease
+    return prob
+
+
+def test_texture_inside_a_large_particle_seeds_no_second_object():
+    # texture: a crease the network is unsure is an outline (under the wall of 0.6)
+    prob = _particle_with_a_crease(0.45)
     assert probabilities_to_instances(prob).max() == 1
     # without the share rule, the enclosed 9x14 interior would be a second particle
     assert probabilities_to_instances(prob, min_seed_share=0.0).max() == 2
+
+
+def test_a_small_interior_the_network_outlines_all_round_is_its_own_object():
+    prob = _particle_with_a_crease(0.9)  # an outline the network is sure of: a particle on a particle
+    found = probabilities_to_instances(prob)
+    assert found.max() == 2
+    assert len(np.unique(found[31:40, 53:67])) == 1 and found[35, 60] != found[80, 60]
+    # the share rule alone (the distance has no peak in it) lets the large particle swallow it
+    assert probabilities_to_instances(prob, min_seed_wall=None).max() == 1
+    # a wall with a gap under the bar is no wall
+    prob[35:37, 67:68, 2] = 0.3
+    assert probabilities_to_instances(prob).max() == 1
+    with pytest.raises(ValueError, match="min_seed_wall must be between 0 and 1"):
+        probabilities_to_instances(prob, min_seed_wall=1.5)
 
 
 def test_a_small_particle_touching_a_large_one_is_its_own_object():
@@ -242,8 +262,11 @@ def test_a_small_particle_touching_a_large_one_is_its_own_object():
     assert found.max() == 2
     small = np.bincount(found[labels == 2]).argmax()
     assert small > 0 and np.count_nonzero(found == small) >= 0.7 * np.count_nonzero(labels == 2)
-    # the share rule alone drops the small interior and the large particle swallows it
-    assert probabilities_to_instances(prob, min_seed_prominence=None).max() == 1
+    # each rescue finds it alone (its own peak of the distance; the boundary drawn all round it) ...
+    assert probabilities_to_instances(prob, min_seed_prominence=None).max() == 2
+    assert probabilities_to_instances(prob, min_seed_wall=None).max() == 2
+    # ... the share rule alone drops the small interior and the large particle swallows it
+    assert probabilities_to_instances(prob, min_seed_prominence=None, min_seed_wall=None).max() == 1
     with pytest.raises(ValueError, match="min_seed_prominence must be between 0 and 1"):
         probabilities_to_instances(prob, min_seed_prominence=2.0)
 

@@ -77,3 +77,20 @@ def test_drawn_objects_are_left_out_when_the_gray_images_are_given(sweep):
     assert sweep._overlay_choices("drop, keep") == [True, False]
     with pytest.raises(argparse.ArgumentTypeError, match="drop and/or keep"):
         sweep._overlay_choices("maybe")
+
+
+def test_the_wall_setting_scores_a_small_outlined_particle_on_a_large_one(sweep):
+    """A small particle inside a large one, outlined by the boundary channel: found only with the wall on."""
+    truth = np.zeros((48, 48), np.int32)
+    truth[4:44, 4:44] = 1
+    truth[8:14, 8:16] = 2
+    prob = np.zeros((48, 48, 3), np.float32)
+    prob[4:44, 4:44, 0] = 0.99
+    prob[4:44, 4:44, 1] = 0.8  # a flat distance: no peak of the small one's own
+    prob[7:15, 7:17, 2] = 0.9  # its outline, drawn all round
+    prob[8:14, 8:16, 2] = 0.0
+    probs, truths, halves = {"a": prob}, {"a": truth}, {"a": "tune"}
+    off = sweep.score(probs, truths, halves, threshold=0.5, min_confidence=0.8, min_seed_wall=None)
+    on = sweep.score(probs, truths, halves, threshold=0.5, min_confidence=0.8, min_seed_wall=0.6)
+    assert off["tune"][0]["tp"] == 1 and off["tune"][0]["fn"] == 1
+    assert on["tune"][0]["tp"] == 2 and on["tune"][0]["fn"] == 0

@@ -34,6 +34,11 @@ DEFAULT_MIN_SEED_SHARE = 0.1
 #: scale) above the saddle to its neighbour: the centre of a small particle touching a large one, not a
 #: spot of texture inside it (issue 18; docs/benchmarks.md, "Small particles touching large ones").
 DEFAULT_MIN_SEED_PROMINENCE = 0.4
+#: ...or when the predicted boundary walls it off: every way from it into a neighbouring interior's basin
+#: crosses a boundary probability of at least this. The network drew an outline between the two; texture
+#: inside a particle is not outlined (issue 18; docs/benchmarks.md, "Small interiors walled off by the
+#: predicted boundary").
+DEFAULT_MIN_SEED_WALL = 0.6
 #: A peak of the predicted inner distance counts as an object's centre when it stands this much
 #: (of the 0-1 scale) above the saddle to its neighbours (``basin_at``; chosen on dev_emps' tune half,
 #: docs/curation.md).
@@ -53,6 +58,7 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = DEFAULT_T
                                min_seed_area: int = DEFAULT_MIN_SEED_AREA,
                                min_seed_share: float = DEFAULT_MIN_SEED_SHARE,
                                min_seed_prominence: float | None = DEFAULT_MIN_SEED_PROMINENCE,
+                               min_seed_wall: float | None = DEFAULT_MIN_SEED_WALL,
                                min_confidence: float = 0.0, drawn_on: np.ndarray | None = None) -> np.ndarray:
     """Turn an ``(H, W, C)`` probability map into uint32 instance labels (1..n, 0 = background).
 
@@ -100,7 +106,11 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = DEFAULT_T
     min_seed_prominence
         For ``"boundary"``: an interior under ``min_seed_share`` still seeds when the smoothed inner
         distance peaks in it this much above its highest pass to a neighbour (a small particle touching
-        a large one; texture has no such peak). ``None``: the share rule alone.
+        a large one; texture has no such peak). ``None``: not this way.
+    min_seed_wall
+        For ``"boundary"``: an interior under ``min_seed_share`` also seeds when the boundary channel
+        walls it off, every crossing into a neighbouring interior's basin at least this high (the
+        network outlined it). ``None``: not this way; both ``None``: the share rule alone.
     min_confidence
         Objects whose mean foreground probability is below this are removed (0 keeps all).
         Specks of a noisy background come out as faint, small blobs; real objects are
@@ -110,14 +120,16 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = DEFAULT_T
         bars, boxes, lettering; ``shapes.drop_drawn_overlays``) are left out. None keeps them.
     """
     prob, method = _checked_arguments(prob, method, min_area=min_area, min_seed_share=min_seed_share,
-                                      min_confidence=min_confidence, min_seed_prominence=min_seed_prominence)
+                                      min_confidence=min_confidence, min_seed_prominence=min_seed_prominence,
+                                      min_seed_wall=min_seed_wall)
     probability = np.asarray(prob[..., 0], dtype=np.float32)
     foreground = probability > threshold
     if fill_contours:
         foreground = _fill_contours(foreground, background_point)
     labels = _split_into_objects(foreground, prob, method, boundary_threshold=boundary_threshold,
                                  min_seed_area=min_seed_area, min_seed_share=min_seed_share, seed_peak=seed_peak,
-                                 min_seed_prominence=min_seed_prominence, seed_threshold=seed_threshold,
+                                 min_seed_prominence=min_seed_prominence, min_seed_wall=min_seed_wall,
+                                 seed_threshold=seed_threshold,
                                  boundary_weight=boundary_weight)
     return _kept_objects(labels.astype(np.uint32, copy=False), probability, threshold, min_area=min_area,
                          fill_holes=fill_holes, min_confidence=min_confidence, drawn_on=drawn_on)
@@ -140,7 +152,8 @@ def _kept_objects(labels: np.ndarray, probability: np.ndarray, threshold: float,
 
 
 def _checked_arguments(prob, method: str, *, min_area: int, min_seed_share: float, min_confidence: float,
-                       min_seed_prominence: float | None = None) -> tuple[np.ndarray, str]:
+                       min_seed_prominence: float | None = None,
+                       min_seed_wall: float | None = None) -> tuple[np.ndarray, str]:
     """``prob`` as ``(H, W, C)`` and the method that will split it (``"auto"`` resolved), or a clear error
     for them or the other arguments of ``probabilities_to_instances``."""
     prob = np.asarray(prob)
@@ -166,11 +179,14 @@ def _checked_arguments(prob, method: str, *, min_area: int, min_seed_share: floa
         raise ValueError(f"min_confidence must be between 0 and 1, got {min_confidence!r}")
     if min_seed_prominence is not None and not 0.0 <= min_seed_prominence <= 1.0:
         raise ValueError(f"min_seed_prominence must be between 0 and 1 (or None), got {min_seed_prominence!r}")
+    if min_seed_wall is not None and not 0.0 <= min_seed_wall <= 1.0:
+        raise ValueError(f"min_seed_wall must be between 0 and 1 (or None), got {min_seed_wall!r}")
     return prob, method
 
 
 def _split_into_objects(foreground: np.ndarray, prob: np.ndarray, method: str, *, boundary_threshold: float,
                         min_seed_area: int, min_seed_share: float, min_seed_prominence: float | None,
+                        min_seed_wall: float | None,
                         seed_threshold: float, seed_peak: float, boundary_weight: float) -> np.ndarray:
     """The foreground split into objects by ``method`` (resolved; see ``probabilities_to_instances``)."""
     if method == "components":
@@ -182,7 +198,8 @@ def _split_into_objects(foreground: np.ndarray, prob: np.ndarray, method: str, *
         distance = np.asarray(prob[..., 1], dtype=np.float32) if min_seed_prominence is not None else None
         return _boundary_watershed(foreground, np.asarray(prob[..., 2], dtype=np.float32),
                                    boundary_threshold, min_seed_area, min_seed_share,
-                                   distance=distance, min_seed_prominence=min_seed_prominence)
+                                   distance=distance, min_seed_prominence=min_seed_prominence,
+                                   min_seed_wall=min_seed_wall)
     distance = np.asarray(prob[..., 1], dtype=np.float32)
     boundary = np.asarray(prob[..., 2], dtype=np.float32) if prob.shape[-1] >= 3 else None
     return _distance_watershed(foreground, distance, boundary, seed_threshold, seed_peak, boundary_weight)
@@ -245,7 +262,7 @@ def _has_interior(labels: np.ndarray, counted: np.ndarray) -> np.ndarray:
 
 def _boundary_watershed(foreground: np.ndarray, boundary: np.ndarray, boundary_threshold: float,
                         min_seed_area: int, min_seed_share: float, *, distance: np.ndarray | None = None,
-                        min_seed_prominence: float | None = None) -> np.ndarray:
+                        min_seed_prominence: float | None = None, min_seed_wall: float | None = None) -> np.ndarray:
     interiors, _ = ndi.label(foreground & (boundary < boundary_threshold), structure=_FOUR_CONNECTED)
     if min_seed_area > 1:
         interiors = remove_small_objects(interiors, min_seed_area)
@@ -253,43 +270,77 @@ def _boundary_watershed(foreground: np.ndarray, boundary: np.ndarray, boundary_t
     if min_seed_share > 0:
         blobs, n_blobs = ndi.label(foreground, structure=_EIGHT_CONNECTED)
         seeds = _drop_minor_seeds(interiors, blobs, n_blobs, min_seed_share)
+        dropped = (seeds == 0) & (interiors > 0)
+        kept_again = np.zeros_like(dropped)
         if distance is not None and min_seed_prominence is not None:
-            seeds = np.where(_prominent(interiors, seeds == 0, blobs, distance, min_seed_prominence),
-                             interiors, seeds)
+            kept_again |= _prominent(interiors, dropped, blobs, distance, min_seed_prominence)
+        if min_seed_wall is not None:
+            kept_again |= _walled_off(interiors, dropped & ~kept_again, blobs, boundary, min_seed_wall)
+        seeds = np.where(kept_again, interiors, seeds)
     return _split_by_seeds(boundary, seeds > 0, foreground, _FOUR_CONNECTED)
 
 
-def _prominent(seeds: np.ndarray, dropped: np.ndarray, blobs: np.ndarray, distance: np.ndarray,
+def _prominent(seeds: np.ndarray, candidates: np.ndarray, blobs: np.ndarray, distance: np.ndarray,
                min_prominence: float) -> np.ndarray:
-    """Pixels of the ``dropped`` seeds in which ``distance`` peaks ``min_prominence`` above its saddles.
+    """Pixels of the ``candidates`` seeds in which ``distance`` peaks ``min_prominence`` above its saddles.
 
-    The (smoothed) distance is flooded from every seed of the blobs holding a dropped one; a seed's
+    The (smoothed) distance is flooded from every seed of the blobs holding a candidate; a seed's
     saddle is the highest pass to a neighbouring basin, its prominence its peak less that saddle.
     """
-    candidates = dropped & (seeds > 0)
     if not candidates.any():
         return candidates
-    from skimage.segmentation import watershed
-
-    region = np.isin(blobs, np.unique(blobs[candidates]))
-    box = ndi.find_objects(region.astype(np.int8))[0]
-    inside, ids = region[box], np.where(region[box], seeds[box], 0)
+    box, ids, inside = _blobs_holding(candidates, seeds, blobs)
     # smoothed so that pixel noise on a flat top is not a peak of its own
     height = ndi.gaussian_filter(np.asarray(distance, dtype=np.float32)[box], 1.0)
-    basins = watershed(-height, markers=ids, mask=inside, connectivity=1)
-    n = int(seeds.max())
-    peak = np.zeros(n + 1)
+    saddle = np.maximum(_highest_passes(ids, -height, inside, int(seeds.max()), height), 0.0)
+    peak = np.zeros(int(seeds.max()) + 1)
     np.maximum.at(peak, ids[ids > 0], height[ids > 0])
-    saddle = np.zeros(n + 1)
-    for here, there, h_here, h_there in ((basins[:, :-1], basins[:, 1:], height[:, :-1], height[:, 1:]),
-                                         (basins[:-1], basins[1:], height[:-1], height[1:])):
-        across = (here > 0) & (there > 0) & (here != there)
-        passes = np.minimum(h_here[across], h_there[across])
-        np.maximum.at(saddle, here[across], passes)
-        np.maximum.at(saddle, there[across], passes)
     keep = peak - saddle >= min_prominence
     keep[0] = False
     return candidates & keep[seeds]
+
+
+def _walled_off(seeds: np.ndarray, candidates: np.ndarray, blobs: np.ndarray, boundary: np.ndarray,
+                min_wall: float) -> np.ndarray:
+    """Pixels of the ``candidates`` seeds that the ``boundary`` map walls off from their neighbours.
+
+    The boundary is flooded from every seed of the blobs holding a candidate; a seed's wall is its lowest
+    crossing into a neighbouring basin (a seed without neighbours is walled off by the background).
+    """
+    if not candidates.any():
+        return candidates
+    box, ids, inside = _blobs_holding(candidates, seeds, blobs)
+    wall = np.asarray(boundary, dtype=np.float32)[box]
+    # the lowest crossing of the wall is the highest pass of its negative
+    lowest = -_highest_passes(ids, wall, inside, int(seeds.max()), -wall)
+    keep = lowest >= min_wall
+    keep[0] = False
+    return candidates & keep[seeds]
+
+
+def _blobs_holding(candidates: np.ndarray, seeds: np.ndarray, blobs: np.ndarray):
+    """The bounding box of the blobs that hold a candidate seed, the seeds in it, and those blobs' pixels."""
+    region = np.isin(blobs, np.unique(blobs[candidates]))
+    box = ndi.find_objects(region.astype(np.int8))[0]
+    inside = region[box]
+    return box, np.where(inside, seeds[box], 0), inside
+
+
+def _highest_passes(ids: np.ndarray, landscape: np.ndarray, inside: np.ndarray, n: int,
+                    height: np.ndarray) -> np.ndarray:
+    """Per seed id (0..n): the highest ``height`` at which its basin (a watershed of ``landscape`` from
+    ``ids`` inside ``inside``) meets a neighbouring basin; ``-inf`` where it meets none."""
+    from skimage.segmentation import watershed
+
+    basins = watershed(landscape, markers=ids, mask=inside, connectivity=1)
+    passes = np.full(n + 1, -np.inf)
+    for here, there, h_here, h_there in ((basins[:, :-1], basins[:, 1:], height[:, :-1], height[:, 1:]),
+                                         (basins[:-1], basins[1:], height[:-1], height[1:])):
+        across = (here > 0) & (there > 0) & (here != there)
+        crossing = np.minimum(h_here[across], h_there[across])
+        np.maximum.at(passes, here[across], crossing)
+        np.maximum.at(passes, there[across], crossing)
+    return passes
 
 
 def _drop_minor_seeds(seeds: np.ndarray, blobs: np.ndarray, n_blobs: int, min_share: float) -> np.ndarray:
