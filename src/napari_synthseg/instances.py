@@ -34,10 +34,10 @@ DEFAULT_MIN_SEED_SHARE = 0.1
 #: scale) above the saddle to its neighbour: the centre of a small particle touching a large one, not a
 #: spot of texture inside it (issue 18; docs/benchmarks.md, "Small particles touching large ones").
 DEFAULT_MIN_SEED_PROMINENCE = 0.4
-#: ...or when the predicted boundary walls it off: every way from it into a neighbouring interior's basin
-#: crosses a boundary probability of at least this. The network drew an outline between the two; texture
-#: inside a particle is not outlined (issue 18; docs/benchmarks.md, "Small interiors walled off by the
-#: predicted boundary").
+#: ...or when the predicted boundary walls it off: every path from it to another interior crosses a
+#: boundary probability of at least this. The network outlined it all round; texture inside a particle
+#: is seldom outlined so surely (issue 18; chosen on dev_emps' tune half: docs/benchmarks.md, "Small
+#: interiors walled off by the predicted boundary").
 DEFAULT_MIN_SEED_WALL = 0.6
 #: A peak of the predicted inner distance counts as an object's centre when it stands this much
 #: (of the 0-1 scale) above the saddle to its neighbours (``basin_at``; chosen on dev_emps' tune half,
@@ -109,8 +109,9 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = DEFAULT_T
         a large one; texture has no such peak). ``None``: not this way.
     min_seed_wall
         For ``"boundary"``: an interior under ``min_seed_share`` also seeds when the boundary channel
-        walls it off, every crossing into a neighbouring interior's basin at least this high (the
-        network outlined it). ``None``: not this way; both ``None``: the share rule alone.
+        walls it off, every path through the foreground to another interior crossing a boundary
+        probability at least this high (the network outlined it). ``None``: not this way; both
+        ``None``: the share rule alone.
     min_confidence
         Objects whose mean foreground probability is below this are removed (0 keeps all).
         Specks of a noisy background come out as faint, small blobs; real objects are
@@ -275,72 +276,62 @@ def _boundary_watershed(foreground: np.ndarray, boundary: np.ndarray, boundary_t
         if distance is not None and min_seed_prominence is not None:
             kept_again |= _prominent(interiors, dropped, blobs, distance, min_seed_prominence)
         if min_seed_wall is not None:
-            kept_again |= _walled_off(interiors, dropped & ~kept_again, blobs, boundary, min_seed_wall)
+            kept_again |= _walled_off(interiors, dropped & ~kept_again, foreground, boundary, min_seed_wall)
         seeds = np.where(kept_again, interiors, seeds)
     return _split_by_seeds(boundary, seeds > 0, foreground, _FOUR_CONNECTED)
 
 
-def _prominent(seeds: np.ndarray, candidates: np.ndarray, blobs: np.ndarray, distance: np.ndarray,
+def _prominent(seeds: np.ndarray, dropped: np.ndarray, blobs: np.ndarray, distance: np.ndarray,
                min_prominence: float) -> np.ndarray:
-    """Pixels of the ``candidates`` seeds in which ``distance`` peaks ``min_prominence`` above its saddles.
+    """Pixels of the ``dropped`` seeds in which ``distance`` peaks ``min_prominence`` above its saddles.
 
-    The (smoothed) distance is flooded from every seed of the blobs holding a candidate; a seed's
+    The (smoothed) distance is flooded from every seed of the blobs holding a dropped one; a seed's
     saddle is the highest pass to a neighbouring basin, its prominence its peak less that saddle.
     """
+    candidates = dropped & (seeds > 0)
     if not candidates.any():
         return candidates
-    box, ids, inside = _blobs_holding(candidates, seeds, blobs)
+    from skimage.segmentation import watershed
+
+    region = np.isin(blobs, np.unique(blobs[candidates]))
+    box = ndi.find_objects(region.astype(np.int8))[0]
+    inside, ids = region[box], np.where(region[box], seeds[box], 0)
     # smoothed so that pixel noise on a flat top is not a peak of its own
     height = ndi.gaussian_filter(np.asarray(distance, dtype=np.float32)[box], 1.0)
-    saddle = np.maximum(_highest_passes(ids, -height, inside, int(seeds.max()), height), 0.0)
-    peak = np.zeros(int(seeds.max()) + 1)
+    basins = watershed(-height, markers=ids, mask=inside, connectivity=1)
+    n = int(seeds.max())
+    peak = np.zeros(n + 1)
     np.maximum.at(peak, ids[ids > 0], height[ids > 0])
+    saddle = np.zeros(n + 1)
+    for here, there, h_here, h_there in ((basins[:, :-1], basins[:, 1:], height[:, :-1], height[:, 1:]),
+                                         (basins[:-1], basins[1:], height[:-1], height[1:])):
+        across = (here > 0) & (there > 0) & (here != there)
+        passes = np.minimum(h_here[across], h_there[across])
+        np.maximum.at(saddle, here[across], passes)
+        np.maximum.at(saddle, there[across], passes)
     keep = peak - saddle >= min_prominence
     keep[0] = False
     return candidates & keep[seeds]
 
 
-def _walled_off(seeds: np.ndarray, candidates: np.ndarray, blobs: np.ndarray, boundary: np.ndarray,
+def _walled_off(seeds: np.ndarray, candidates: np.ndarray, foreground: np.ndarray, boundary: np.ndarray,
                 min_wall: float) -> np.ndarray:
-    """Pixels of the ``candidates`` seeds that the ``boundary`` map walls off from their neighbours.
+    """Pixels of the ``candidates`` seeds that the ``boundary`` map walls off from every other seed.
 
-    The boundary is flooded from every seed of the blobs holding a candidate; a seed's wall is its lowest
-    crossing into a neighbouring basin (a seed without neighbours is walled off by the background).
+    A seed is walled off when no path through the foreground reaches another seed without crossing a
+    boundary probability of at least ``min_wall``: its region of lower boundary holds no other seed.
     """
     if not candidates.any():
         return candidates
-    box, ids, inside = _blobs_holding(candidates, seeds, blobs)
-    wall = np.asarray(boundary, dtype=np.float32)[box]
-    # the lowest crossing of the wall is the highest pass of its negative
-    lowest = -_highest_passes(ids, wall, inside, int(seeds.max()), -wall)
-    keep = lowest >= min_wall
-    keep[0] = False
-    return candidates & keep[seeds]
-
-
-def _blobs_holding(candidates: np.ndarray, seeds: np.ndarray, blobs: np.ndarray):
-    """The bounding box of the blobs that hold a candidate seed, the seeds in it, and those blobs' pixels."""
-    region = np.isin(blobs, np.unique(blobs[candidates]))
-    box = ndi.find_objects(region.astype(np.int8))[0]
-    inside = region[box]
-    return box, np.where(inside, seeds[box], 0), inside
-
-
-def _highest_passes(ids: np.ndarray, landscape: np.ndarray, inside: np.ndarray, n: int,
-                    height: np.ndarray) -> np.ndarray:
-    """Per seed id (0..n): the highest ``height`` at which its basin (a watershed of ``landscape`` from
-    ``ids`` inside ``inside``) meets a neighbouring basin; ``-inf`` where it meets none."""
-    from skimage.segmentation import watershed
-
-    basins = watershed(landscape, markers=ids, mask=inside, connectivity=1)
-    passes = np.full(n + 1, -np.inf)
-    for here, there, h_here, h_there in ((basins[:, :-1], basins[:, 1:], height[:, :-1], height[:, 1:]),
-                                         (basins[:-1], basins[1:], height[:-1], height[1:])):
-        across = (here > 0) & (there > 0) & (here != there)
-        crossing = np.minimum(h_here[across], h_there[across])
-        np.maximum.at(passes, here[across], crossing)
-        np.maximum.at(passes, there[across], crossing)
-    return passes
+    inside = seeds > 0
+    low, n_low = ndi.label(foreground & ((boundary < min_wall) | inside), structure=_FOUR_CONNECTED)
+    # a seed is connected, so it lies in one region of lower boundary
+    region_of = np.zeros(int(seeds.max()) + 1, dtype=np.int64)
+    region_of[seeds[inside]] = low[inside]
+    present = region_of > 0
+    seeds_in_region = np.bincount(region_of[present], minlength=n_low + 1)
+    alone = present & (seeds_in_region[region_of] == 1)
+    return candidates & alone[seeds]
 
 
 def _drop_minor_seeds(seeds: np.ndarray, blobs: np.ndarray, n_blobs: int, min_share: float) -> np.ndarray:
