@@ -12,6 +12,12 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from .interior_seeds import (
+    DEFAULT_MIN_SEED_PROMINENCE,
+    DEFAULT_MIN_SEED_SHARE,
+    DEFAULT_MIN_SEED_WALL,
+    seeding_interiors,
+)
 from .relabel import renumber_kept
 
 #: Instance methods understood by ``probabilities_to_instances``.
@@ -27,18 +33,6 @@ DEFAULT_THRESHOLD = 0.5
 DEFAULT_BOUNDARY_THRESHOLD = 0.1
 #: Interiors smaller than this many pixels seed nothing.
 DEFAULT_MIN_SEED_AREA = 10
-#: An interior under this share of the largest interior of its blob seeds nothing: a spot of
-#: texture inside a large particle is not a second particle (scale-free, unlike a pixel count).
-DEFAULT_MIN_SEED_SHARE = 0.1
-#: ...unless the predicted inner distance has a peak of its own in it, standing this much (of the 0-1
-#: scale) above the saddle to its neighbour: the centre of a small particle touching a large one, not a
-#: spot of texture inside it (issue 18; docs/benchmarks.md, "Small particles touching large ones").
-DEFAULT_MIN_SEED_PROMINENCE = 0.4
-#: ...or when the predicted boundary walls it off: every path from it to another interior crosses a
-#: boundary probability of at least this. The network outlined it all round; texture inside a particle
-#: is seldom outlined so surely (issue 18; chosen on dev_emps' tune half: docs/benchmarks.md, "Small
-#: interiors walled off by the predicted boundary").
-DEFAULT_MIN_SEED_WALL = 0.6
 #: A peak of the predicted inner distance counts as an object's centre when it stands this much
 #: (of the 0-1 scale) above the saddle to its neighbours (``basin_at``; chosen on dev_emps' tune half,
 #: docs/curation.md).
@@ -98,20 +92,12 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = DEFAULT_T
         (``napari_synthseg.curation.fill_enclosed``).
     background_point
         ``(row, col)`` of a background pixel for ``fill_contours``; ``None`` = the border.
-    boundary_threshold, min_seed_area, min_seed_share
-        For ``"boundary"``: interior pixels have a boundary probability below
-        ``boundary_threshold``; interiors smaller than ``min_seed_area`` pixels, or than
-        ``min_seed_share`` of the largest interior in the same foreground blob, seed nothing
-        (a clump is split only between interiors big enough not to be noise or texture).
-    min_seed_prominence
-        For ``"boundary"``: an interior under ``min_seed_share`` still seeds when the smoothed inner
-        distance peaks in it this much above its highest pass to a neighbour (a small particle touching
-        a large one; texture has no such peak). ``None``: not this way.
-    min_seed_wall
-        For ``"boundary"``: an interior under ``min_seed_share`` also seeds when the boundary channel
-        walls it off, every path through the foreground to another interior crossing a boundary
-        probability at least this high (the network outlined it). ``None``: not this way; both
-        ``None``: the share rule alone.
+    boundary_threshold, min_seed_area, min_seed_share, min_seed_prominence, min_seed_wall
+        For ``"boundary"``: interior pixels have a boundary probability below ``boundary_threshold``;
+        interiors under ``min_seed_area`` pixels seed nothing, nor do those under ``min_seed_share`` of the
+        largest in their blob (texture), unless the inner distance peaks in them ``min_seed_prominence``
+        above the pass to a neighbour or the boundary walls them off at ``min_seed_wall``
+        (``interior_seeds.seeding_interiors``; ``None`` turns a rescue off).
     min_confidence
         Objects whose mean foreground probability is below this are removed (0 keeps all).
         Specks of a noisy background come out as faint, small blobs; real objects are
@@ -267,89 +253,9 @@ def _boundary_watershed(foreground: np.ndarray, boundary: np.ndarray, boundary_t
     interiors, _ = ndi.label(foreground & (boundary < boundary_threshold), structure=_FOUR_CONNECTED)
     if min_seed_area > 1:
         interiors = remove_small_objects(interiors, min_seed_area)
-    seeds = interiors
-    if min_seed_share > 0:
-        blobs, n_blobs = ndi.label(foreground, structure=_EIGHT_CONNECTED)
-        seeds = _drop_minor_seeds(interiors, blobs, n_blobs, min_seed_share)
-        dropped = (seeds == 0) & (interiors > 0)
-        kept_again = np.zeros_like(dropped)
-        if distance is not None and min_seed_prominence is not None:
-            kept_again |= _prominent(interiors, dropped, blobs, distance, min_seed_prominence)
-        if min_seed_wall is not None:
-            kept_again |= _walled_off(interiors, dropped & ~kept_again, foreground, boundary, min_seed_wall)
-        seeds = np.where(kept_again, interiors, seeds)
+    seeds = seeding_interiors(interiors, foreground, boundary, min_share=min_seed_share, distance=distance,
+                              min_prominence=min_seed_prominence, min_wall=min_seed_wall)
     return _split_by_seeds(boundary, seeds > 0, foreground, _FOUR_CONNECTED)
-
-
-def _prominent(seeds: np.ndarray, dropped: np.ndarray, blobs: np.ndarray, distance: np.ndarray,
-               min_prominence: float) -> np.ndarray:
-    """Pixels of the ``dropped`` seeds in which ``distance`` peaks ``min_prominence`` above its saddles.
-
-    The (smoothed) distance is flooded from every seed of the blobs holding a dropped one; a seed's
-    saddle is the highest pass to a neighbouring basin, its prominence its peak less that saddle.
-    """
-    candidates = dropped & (seeds > 0)
-    if not candidates.any():
-        return candidates
-    from skimage.segmentation import watershed
-
-    region = np.isin(blobs, np.unique(blobs[candidates]))
-    box = ndi.find_objects(region.astype(np.int8))[0]
-    inside, ids = region[box], np.where(region[box], seeds[box], 0)
-    # smoothed so that pixel noise on a flat top is not a peak of its own
-    height = ndi.gaussian_filter(np.asarray(distance, dtype=np.float32)[box], 1.0)
-    basins = watershed(-height, markers=ids, mask=inside, connectivity=1)
-    n = int(seeds.max())
-    peak = np.zeros(n + 1)
-    np.maximum.at(peak, ids[ids > 0], height[ids > 0])
-    saddle = np.zeros(n + 1)
-    for here, there, h_here, h_there in ((basins[:, :-1], basins[:, 1:], height[:, :-1], height[:, 1:]),
-                                         (basins[:-1], basins[1:], height[:-1], height[1:])):
-        across = (here > 0) & (there > 0) & (here != there)
-        passes = np.minimum(h_here[across], h_there[across])
-        np.maximum.at(saddle, here[across], passes)
-        np.maximum.at(saddle, there[across], passes)
-    keep = peak - saddle >= min_prominence
-    keep[0] = False
-    return candidates & keep[seeds]
-
-
-def _walled_off(seeds: np.ndarray, candidates: np.ndarray, foreground: np.ndarray, boundary: np.ndarray,
-                min_wall: float) -> np.ndarray:
-    """Pixels of the ``candidates`` seeds that the ``boundary`` map walls off from every other seed.
-
-    A seed is walled off when no path through the foreground reaches another seed without crossing a
-    boundary probability of at least ``min_wall``: its region of lower boundary holds no other seed.
-    """
-    if not candidates.any():
-        return candidates
-    inside = seeds > 0
-    low, n_low = ndi.label(foreground & ((boundary < min_wall) | inside), structure=_FOUR_CONNECTED)
-    # a seed is connected, so it lies in one region of lower boundary
-    region_of = np.zeros(int(seeds.max()) + 1, dtype=np.int64)
-    region_of[seeds[inside]] = low[inside]
-    present = region_of > 0
-    seeds_in_region = np.bincount(region_of[present], minlength=n_low + 1)
-    alone = present & (seeds_in_region[region_of] == 1)
-    return candidates & alone[seeds]
-
-
-def _drop_minor_seeds(seeds: np.ndarray, blobs: np.ndarray, n_blobs: int, min_share: float) -> np.ndarray:
-    """Set seeds smaller than ``min_share`` of the largest seed in their foreground blob (``blobs``) to 0."""
-    n = int(seeds.max()) if seeds.size else 0
-    if n == 0:
-        return seeds
-    areas = np.bincount(seeds.ravel(), minlength=n + 1)
-    blob_of_seed = np.zeros(n + 1, dtype=np.int64)
-    inside = seeds > 0
-    blob_of_seed[seeds[inside]] = blobs[inside]  # seeds lie inside the foreground: one blob each
-    largest = np.zeros(n_blobs + 1, dtype=np.int64)
-    np.maximum.at(largest, blob_of_seed[1:], areas[1:])
-    minor = areas < min_share * largest[blob_of_seed]
-    minor[0] = False
-    if not minor.any():
-        return seeds
-    return np.where(minor[seeds], 0, seeds)
 
 
 def _fill_contours(foreground: np.ndarray, background_point: tuple[int, int] | None) -> np.ndarray:
