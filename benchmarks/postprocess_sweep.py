@@ -1,7 +1,7 @@
 """Post-processing settings of a trained model, scored per half of dev_emps, with the images that hold the error.
 
 Run: .venv/bin/python benchmarks/postprocess_sweep.py MODEL [--confidence 0.8,0.85,0.9] [--threshold 0.5]
-     [--prominence off,0.4] [--wall off,0.6] [--overlays drop,keep] [--augment] [--worst 3] [--sample-scenes 4]
+     [--prominence off,0.4] [--wall off,0.7] [--overlays drop,keep] [--augment] [--worst 3] [--sample-scenes 4]
 
 The model's probabilities of every image are computed once (with ``--augment`` also averaged over the
 8 flips and transposes); each combination of foreground threshold and ``min_confidence`` then turns them into

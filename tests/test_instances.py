@@ -231,7 +231,7 @@ def _particle_with_a_crease(crease: float) -> np.ndarray:
 
 
 def test_texture_inside_a_large_particle_seeds_no_second_object():
-    # texture: a crease the network is unsure is an outline (under the wall of 0.6)
+    # texture: a crease the network is unsure is an outline (under the wall of 0.7)
     prob = _particle_with_a_crease(0.45)
     assert probabilities_to_instances(prob).max() == 1
     # without the share rule, the enclosed 9x14 interior would be a second particle

@@ -91,6 +91,6 @@ def test_the_wall_setting_scores_a_small_outlined_particle_on_a_large_one(sweep)
     prob[8:14, 8:16, 2] = 0.0
     probs, truths, halves = {"a": prob}, {"a": truth}, {"a": "tune"}
     off = sweep.score(probs, truths, halves, threshold=0.5, min_confidence=0.8, min_seed_wall=None)
-    on = sweep.score(probs, truths, halves, threshold=0.5, min_confidence=0.8, min_seed_wall=0.6)
+    on = sweep.score(probs, truths, halves, threshold=0.5, min_confidence=0.8, min_seed_wall=0.7)
     assert off["tune"][0]["tp"] == 1 and off["tune"][0]["fn"] == 1
     assert on["tune"][0]["tp"] == 2 and on["tune"][0]["fn"] == 0

@@ -20,9 +20,9 @@ DEFAULT_MIN_SEED_SHARE = 0.1
 DEFAULT_MIN_SEED_PROMINENCE = 0.4
 #: ...or when the predicted boundary walls it off: every path from it to another interior crosses a
 #: boundary probability of at least this. The network outlined it all round; texture inside a particle
-#: is seldom outlined so surely (issue 18; chosen on dev_emps' tune half: docs/benchmarks.md, "Small
-#: interiors walled off by the predicted boundary").
-DEFAULT_MIN_SEED_WALL = 0.6
+#: is seldom outlined so surely (issue 18; chosen on dev_emps' tune half, where 0.6 cut a film into
+#: confident pieces: docs/benchmarks.md, "Small interiors walled off by the predicted boundary").
+DEFAULT_MIN_SEED_WALL = 0.7
 
 _FOUR_CONNECTED = ndi.generate_binary_structure(2, 1)
 _EIGHT_CONNECTED = ndi.generate_binary_structure(2, 2)
