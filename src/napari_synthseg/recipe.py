@@ -177,13 +177,14 @@ def _judged(gray: np.ndarray) -> tuple[str, float, float]:
     hit = np.bincount(regions[labelled & valid], minlength=n + 1)
     unlabelled = (hit == 0) & (np.arange(n + 1) > 0)
     missed = float(area[unlabelled].sum())
+    share = missed / float(area[1:].sum())
     if missed == 0 or not ground.any():
-        return polarity, missed / float(area[1:].sum()), 0.0
+        return polarity, share, 0.0
     # each region's summed difference from the background's median gray: its mean's side, without a loop
     level_sum = np.bincount(regions.ravel(), weights=smooth.ravel(), minlength=n + 1)
     offset = level_sum - area * float(np.median(smooth[ground]))
     other_side = unlabelled & ((offset < 0) if polarity == "bright" else (offset > 0))
-    return polarity, missed / float(area[1:].sum()), float(area[other_side].sum()) / missed
+    return polarity, share, float(area[other_side].sum()) / missed
 
 
 def choose_recipe(images: Sequence[np.ndarray]) -> RecipeDecision:
