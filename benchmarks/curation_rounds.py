@@ -36,6 +36,10 @@ Any folder of images with instance masks paired by stem works (masks named like 
    largest false object, the pick the model is least sure of (lowest mean foreground
    probability). ``--kinds`` chooses the kinds; by default add, reject, pick (split and merge did
    not pay in docs/curation.md's A/B). Objects already curated are not clicked again.
+
+   ``--whole-masks`` replaces the person by the K images' whole true masks, every pixel known (each
+   true object counted as a pick): the most that curating these images could teach the rounds, an
+   upper bound for any clicks on them.
 3. The curated arm retrains with ``retraining.retrain_round`` (``--minutes`` or ``--steps`` per
    round); the control arm trains the same budget from the same model without clicks
    (``retraining.fine_tune`` with no curated image), both at the round learning rate, with the first
@@ -196,6 +200,12 @@ def emulate_clicks(curation: Curation, image: np.ndarray, pred: np.ndarray, prob
     return curation, made
 
 
+def whole_mask_curation(truth: np.ndarray) -> Curation:
+    """The curation a person who outlined every object of an image would make: every pixel known."""
+    ids = np.unique(truth[truth > 0])
+    return Curation(truth, truth == 0, counts={"pick": int(ids.size)}, origins={int(i): "pick" for i in ids})
+
+
 def count_adds(predictions: dict, images: dict, truths: dict) -> dict:
     """How many adds the product makes right, by where the click lands, with and without the inner distance.
 
@@ -327,11 +337,15 @@ def run(args) -> dict:
         counts = {kind: 0 for kind in KINDS}
         for stem in curated_stems:
             allowed = args.clicks if args.click_budget == "round" else args.clicks - per_image[stem]
-            if allowed <= 0:
+            if args.whole_masks:  # given once, in round 1
+                made = 0 if round_index > 1 else whole_mask_curation(truths[stem]).clicks
+                curations[stem] = whole_mask_curation(truths[stem])
+            elif allowed <= 0:
                 continue
-            pred, prob = _segment(model, images[stem])
-            curations[stem], made = emulate_clicks(curations[stem], images[stem], pred, prob, truths[stem], allowed,
-                                                    kinds=args.kinds)
+            else:
+                pred, prob = _segment(model, images[stem])
+                curations[stem], made = emulate_clicks(curations[stem], images[stem], pred, prob, truths[stem],
+                                                        allowed, kinds=args.kinds)
             per_image[stem] += made
             clicks_made += made
             save_curation(curations[stem], curation_path(out / f"curations_round{round_index}" / f"{stem}.png"),
@@ -431,6 +445,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="out/curation_rounds", help="work folder: models, curations [out/curation_rounds]")
     p.add_argument("--json", default=None, metavar="FILE", help="write the rounds' scores here")
+    p.add_argument("--whole-masks", action="store_true",
+                   help="curate the K images with their whole true masks (every pixel known): the upper bound")
     p.add_argument("--adds-only", action="store_true",
                    help="with --first-model: only count how many adds the product makes right on every image "
                         "(with and without the model's inner distance), no rounds")

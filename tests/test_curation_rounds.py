@@ -111,3 +111,25 @@ def test_count_adds_says_how_many_missed_objects_the_product_outlines(bench):
     counts = bench.count_adds({"a": (pred, prob)}, {"a": image}, {"a": truth})
     assert counts["inside a prediction"] == {"clicks": 3, "right": 3, "right without distance": 0}
     assert counts["background"]["clicks"] == 1 and counts["background"]["right"] == 1  # from the image
+
+
+def test_whole_masks_curate_every_pixel_of_the_curated_images(bench, tmp_path, capsys):
+    truth = np.zeros((40, 50), np.int32)
+    truth[5:15, 5:15], truth[20:35, 25:45] = 3, 9
+    whole = bench.whole_mask_curation(truth)
+    assert whole.known(ring_px=0).all()  # every pixel known: objects and background
+    assert np.array_equal(whole.objects > 0, truth > 0) and whole.counts["pick"] == 2 and whole.clicks == 2
+
+    images, masks = write_sample_folder(tmp_path / "set", n=3, shape=(96, 128), seed=7)
+    out_json = tmp_path / "rounds.json"
+    assert bench.main(["--images", str(images), "--masks", str(masks), "--curate-images", "1", "--whole-masks",
+                       "--rounds", "2", "--steps", "1", "--first-steps", "1", "--base-filters", "4", "--depth", "2",
+                       "--patch", "64", "--batch-size", "2", "--steps-per-epoch", "1", "--out", str(tmp_path / "work"),
+                       "--json", str(out_json)]) == 0
+    result = json.loads(out_json.read_text())
+    curated = result["curated_images"][0]
+    true_objects = len(np.unique(bench._load(images, masks)[2][curated])) - 1
+    # the whole mask is given once, in round 1: its objects are the clicks, round 2 adds none
+    assert [r["curated"]["clicks"] for r in result["rounds"]] == [0, true_objects, true_objects]
+    saved = list((tmp_path / "work" / "curations_round1").glob("*_curation.tif"))
+    assert len(saved) == 1
