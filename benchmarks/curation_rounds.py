@@ -69,7 +69,7 @@ from napari_synthseg.curation_edits import merge_objects, split_object
 from napari_synthseg.image_io import list_images, read_image, to_gray
 from napari_synthseg.metrics import DatasetScores, iou_matrix
 from napari_synthseg.pipeline import _as_instances, as_label_image, find_ground_truth
-from napari_synthseg.retraining import DEFAULT_CURATED_FRACTION
+from napari_synthseg.retraining import DEFAULT_CURATED_FRACTION, DEFAULT_ROUND_LEARNING_RATE
 
 PICK_IOU = 0.7
 MATCH_IOU = 0.5
@@ -361,14 +361,15 @@ def run(args) -> dict:
         if live:
             curated_model = retrain_round(curated_model, bank, live, out_path=out / "curated" / name,
                                           background_images=[images[s] for s in stems], seed=seed,
-                                          curated_fraction=args.curated_fraction, ring_px=args.ring_px, **budget)
+                                          curated_fraction=args.curated_fraction, ring_px=args.ring_px,
+                                          learning_rate=args.learning_rate, **budget)
         else:  # no click could be made: this round of the curated arm is a control round
             print(f"[round {round_index}] no click could be made; the curated arm trains without any", flush=True)
             fine_tune(curated_model, objects, backgrounds, out / "curated" / name, seed=seed, real=real,
-                      real_fraction=real_fraction, **budget)
+                      real_fraction=real_fraction, learning_rate=args.learning_rate, **budget)
             curated_model = out / "curated" / name
         fine_tune(control_model, objects, backgrounds, out / "control" / name, seed=seed, real=real,
-                  real_fraction=real_fraction, **budget)
+                  real_fraction=real_fraction, learning_rate=args.learning_rate, **budget)
         control_model = out / "control" / name
         rounds.append({"round": round_index,
                        "curated": {**score(curated_model, scored, scored_truths), "clicks": clicks_made,
@@ -439,7 +440,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bank", default=None, help="the bank of --first-model")
     p.add_argument("--curated-fraction", type=float, default=DEFAULT_CURATED_FRACTION,
                    help=f"share of each batch from curated crops [{DEFAULT_CURATED_FRACTION}]")
-    p.add_argument("--ring-px", type=int, default=None, help="known background ring outside curated objects [1]")
+    p.add_argument("--learning-rate", type=float, default=DEFAULT_ROUND_LEARNING_RATE,
+                   help=f"the rounds' learning rate, both arms [{DEFAULT_ROUND_LEARNING_RATE:g}]")
+    p.add_argument("--ring-px", type=int, default=None, help="known background ring outside curated objects [3]")
     p.add_argument("--kinds", type=_kinds, default=DEFAULT_KINDS, metavar="K1,K2",
                    help=f"click kinds the person uses, of {','.join(KINDS)} [{','.join(DEFAULT_KINDS)}]")
     p.add_argument("--seed", type=int, default=0)

@@ -125,8 +125,11 @@ def test_whole_masks_curate_every_pixel_of_the_curated_images(bench, tmp_path, c
     assert bench.main(["--images", str(images), "--masks", str(masks), "--curate-images", "1", "--whole-masks",
                        "--rounds", "2", "--steps", "1", "--first-steps", "1", "--base-filters", "4", "--depth", "2",
                        "--patch", "64", "--batch-size", "2", "--steps-per-epoch", "1", "--out", str(tmp_path / "work"),
-                       "--json", str(out_json)]) == 0
+                       "--learning-rate", "0.0005", "--json", str(out_json)]) == 0
     result = json.loads(out_json.read_text())
+    for arm in ("curated", "control"):  # both arms train at the rate asked for
+        sidecar = json.loads((tmp_path / "work" / arm / "model_round2.json").read_text())
+        assert sidecar["training"]["learning_rate"] == pytest.approx(0.0005)
     curated = result["curated_images"][0]
     true_objects = len(np.unique(bench._load(images, masks)[2][curated])) - 1
     # the whole mask is given once, in round 1: its objects are the clicks, round 2 adds none
