@@ -38,8 +38,7 @@ Any folder of images with instance masks paired by stem works (masks named like 
    not pay in docs/curation.md's A/B). Objects already curated are not clicked again.
 
    ``--whole-masks`` replaces the person by the K images' whole true masks, every pixel known (each
-   true object counted as a pick): the most that curating these images could teach the rounds, an
-   upper bound for any clicks on them.
+   true object counted as a pick), given once in round 1: is what the clicks say the limit?
 3. The curated arm retrains with ``retraining.retrain_round`` (``--minutes`` or ``--steps`` per
    round); the control arm trains the same budget from the same model without clicks
    (``retraining.fine_tune`` with no curated image), both at the round learning rate, with the first
@@ -449,7 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="out/curation_rounds", help="work folder: models, curations [out/curation_rounds]")
     p.add_argument("--json", default=None, metavar="FILE", help="write the rounds' scores here")
     p.add_argument("--whole-masks", action="store_true",
-                   help="curate the K images with their whole true masks (every pixel known): the upper bound")
+                   help="curate the K images with their whole true masks (every pixel known) instead of clicks")
     p.add_argument("--adds-only", action="store_true",
                    help="with --first-model: only count how many adds the product makes right on every image "
                         "(with and without the model's inner distance), no rounds")
