@@ -337,8 +337,8 @@ def run(args) -> dict:
         for stem in curated_stems:
             allowed = args.clicks if args.click_budget == "round" else args.clicks - per_image[stem]
             if args.whole_masks:  # given once, in round 1
-                made = 0 if round_index > 1 else whole_mask_curation(truths[stem]).clicks
                 curations[stem] = whole_mask_curation(truths[stem])
+                made = curations[stem].clicks if round_index == 1 else 0
             elif allowed <= 0:
                 continue
             else:
@@ -466,6 +466,9 @@ def main(argv=None) -> int:
         args.first_minutes = 10.0
     if args.clicks < 1 or args.rounds < 1:
         raise SystemExit("curation_rounds: --clicks and --rounds must be at least 1")
+    if not args.learning_rate > 0:
+        raise SystemExit(f"curation_rounds: --learning-rate must be above 0 (the rounds' default is "
+                         f"{DEFAULT_ROUND_LEARNING_RATE:g}); got {args.learning_rate:g}")
     print(f"cpus {os.cpu_count()}, load average at start {os.getloadavg()}", flush=True)
     if args.adds_only:
         if not args.first_model:

@@ -113,7 +113,7 @@ def test_count_adds_says_how_many_missed_objects_the_product_outlines(bench):
     assert counts["background"]["clicks"] == 1 and counts["background"]["right"] == 1  # from the image
 
 
-def test_whole_masks_curate_every_pixel_of_the_curated_images(bench, tmp_path, capsys):
+def test_whole_masks_curate_every_pixel_of_the_curated_images(bench, tmp_path):
     truth = np.zeros((40, 50), np.int32)
     truth[5:15, 5:15], truth[20:35, 25:45] = 3, 9
     whole = bench.whole_mask_curation(truth)
@@ -136,3 +136,8 @@ def test_whole_masks_curate_every_pixel_of_the_curated_images(bench, tmp_path, c
     assert [r["curated"]["clicks"] for r in result["rounds"]] == [0, true_objects, true_objects]
     saved = list((tmp_path / "work" / "curations_round1").glob("*_curation.tif"))
     assert len(saved) == 1
+
+
+def test_a_learning_rate_of_zero_is_refused_before_any_work(bench, tmp_path):
+    with pytest.raises(SystemExit, match="--learning-rate must be above 0"):
+        bench.main(["--images", str(tmp_path), "--masks", str(tmp_path), "--learning-rate", "0"])
