@@ -81,6 +81,11 @@ class SceneParams:
         along its outline, overlapping them by only ``scenes.CLUSTER_OVERLAP`` of their
         areas (touching particles with their true dividing lines, which ``touch_prob``
         rarely gives). Takes precedence over ``touch_prob`` for the objects it picks.
+    alike_prob
+        Probability that an object placed against an earlier one (by ``touch_prob`` or
+        ``cluster_prob``) takes that neighbour's mean gray level as pasted, keeping its own
+        texture: touching particles of one material look alike, so only the dividing line and
+        the shapes tell them apart (otherwise each object's own ``brightness`` shift does).
     """
 
     shape: tuple[int, int] = (512, 512)
@@ -102,6 +107,7 @@ class SceneParams:
     group_prob: float = 0.0
     coverage: tuple[float, float] | None = None
     cluster_prob: float = 0.0
+    alike_prob: float = 0.0
 
     def __post_init__(self) -> None:
         checked = {
@@ -118,7 +124,7 @@ class SceneParams:
         if checked["contrast"] >= 1.0:
             raise ValueError(f"contrast must be below 1 (a relative change), got {self.contrast!r}")
         for name in ("blur_prob", "touch_prob", "restyle_prob", "invert_prob", "rim_prob", "group_prob",
-                     "cluster_prob"):
+                     "cluster_prob", "alike_prob"):
             checked[name] = _probability(getattr(self, name), name)
         for name in ("rotate", "flip", "soft_edges"):
             checked[name] = _flag(getattr(self, name), name)

@@ -75,6 +75,7 @@ def synthesize_scene(
     group_prob: float = _DEFAULT.group_prob,
     coverage=_DEFAULT.coverage,
     cluster_prob: float = _DEFAULT.cluster_prob,
+    alike_prob: float = _DEFAULT.alike_prob,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Make one synthetic training scene and its instance labels.
 
@@ -98,7 +99,7 @@ def synthesize_scene(
         (arrays or paths) to build one from (cached).
     n_objects, scale_range, rotate, flip, brightness, contrast, blur_prob, noise_std, touch_prob, \
 background_kinds, soft_edges, restyle_prob, restyle_contrast, invert_prob, rim_prob, group_prob, coverage, \
-cluster_prob
+cluster_prob, alike_prob
         The scene's settings, described (with their defaults) in
         :class:`~napari_synthseg.scene_params.SceneParams`; ``**params.as_dict()`` passes
         a ``SceneParams`` (shape included).
@@ -115,7 +116,7 @@ cluster_prob
         contrast=contrast, blur_prob=blur_prob, noise_std=noise_std, touch_prob=touch_prob,
         background_kinds=background_kinds, soft_edges=soft_edges, restyle_prob=restyle_prob,
         restyle_contrast=restyle_contrast, invert_prob=invert_prob, rim_prob=rim_prob, group_prob=group_prob,
-        coverage=coverage, cluster_prob=cluster_prob)
+        coverage=coverage, cluster_prob=cluster_prob, alike_prob=alike_prob)
     return _make_scene(bank, _as_generator(rng), backgrounds, settings)
 
 
@@ -192,6 +193,7 @@ class _ObjectDraws:
     rim_widths: np.ndarray | None = None
     rim_depths: np.ndarray | None = None
     overlaps: np.ndarray | None = None
+    alikes: np.ndarray | None = None
 
     @classmethod
     def draw(cls, rng: np.random.Generator, settings: SceneParams, objects, group_members,
@@ -242,6 +244,8 @@ class _ObjectDraws:
                          overlaps=rng.uniform(CLUSTER_OVERLAP[0], CLUSTER_OVERLAP[1], size=count))
         else:
             draws.update(clusters=np.zeros(count, dtype=bool))
+        if settings.alike_prob > 0:  # drawn only when used, so older scenes stay the same
+            draws.update(alikes=rng.random(count) < settings.alike_prob)
         return cls(count=count, **draws)
 
 
@@ -254,6 +258,8 @@ def _paste_all(image: np.ndarray, labels: np.ndarray, objects, draws: _ObjectDra
     visible_areas = np.zeros(count + 1, dtype=np.int64) if settings.cluster_prob > 0 else None
     placed: list[tuple[float, float, float]] = []  # (cy, cx, radius) of pasted objects
     extents: list[float] = []  # half-diagonal of each pasted object's box
+    # each object's mean gray as pasted (only look-alike neighbours read them); NaN: nothing visible
+    grays = np.full(count, np.nan) if draws.alikes is not None else None
     for i in range(count):
         obj = objects[int(draws.which[i])]
         scale = float(draws.scales[i])
@@ -268,8 +274,11 @@ def _paste_all(image: np.ndarray, labels: np.ndarray, objects, draws: _ObjectDra
         half_x = eff * (abs(sin_a) * h + abs(cos_a) * w) / 2.0
         radius = math.sqrt(obj.area / math.pi) * scale
         box_h, box_w = int(math.ceil(2 * half_y)) + 2, int(math.ceil(2 * half_x)) + 2
-        cy, cx = _centre(i, draws, placed, extents, labels, visible_areas, alpha, (cos_a, sin_a, eff, flip),
-                         (box_h, box_w), (half_y, half_x), radius)
+        cy, cx, partner = _centre(i, draws, placed, extents, labels, visible_areas, alpha,
+                                  (cos_a, sin_a, eff, flip), (box_h, box_w), (half_y, half_x), radius)
+        alike_gray = None
+        if grays is not None and partner is not None and draws.alikes[i] and not math.isnan(grays[partner]):
+            alike_gray = float(grays[partner])
         placed.append((cy, cx, radius))
         extents.append(math.hypot(half_y, half_x))
 
@@ -291,11 +300,14 @@ def _paste_all(image: np.ndarray, labels: np.ndarray, objects, draws: _ObjectDra
             warp, corner = (inv, offset), None
         sigma = draws.sigmas[i] if draws.blurs[i] else 0.0
         pasted = _paste_one(image[y0:y1, x0:x1], premult, alpha, obj.outlines[level], warp, corner, sigma,
-                            obj.mean, i, draws, settings.soft_edges)
+                            obj.mean, i, draws, settings.soft_edges, alike_gray)
         if pasted is None:
             continue
         pasted, (py, px) = pasted
-        window = labels[y0 + py : y0 + py + pasted.shape[0], x0 + px : x0 + px + pasted.shape[1]]
+        rows, cols = slice(y0 + py, y0 + py + pasted.shape[0]), slice(x0 + px, x0 + px + pasted.shape[1])
+        window = labels[rows, cols]
+        if grays is not None:
+            grays[i] = float(image[rows, cols][pasted].mean())
         if visible_areas is not None:
             covered = np.bincount(window[pasted], minlength=count + 1)
             visible_areas[: covered.size] -= covered
@@ -304,7 +316,9 @@ def _paste_all(image: np.ndarray, labels: np.ndarray, objects, draws: _ObjectDra
 
 
 def _centre(i, draws, placed, extents, labels, visible_areas, alpha, transform, box, halves, radius):
-    """Where object ``i`` goes: slid against a partner (agglomerate), beside one (touch) or anywhere."""
+    """Where object ``i`` goes, ``(y, x, partner)``: slid against a partner (agglomerate), beside one
+    (touch) or anywhere (partner None)."""
+    anywhere = (float(draws.centres_y[i]), float(draws.centres_x[i]), None)
     if placed and draws.clusters[i]:
         cos_a, sin_a, eff, flip = transform
         partner = int(draws.partners[i] * len(placed))
@@ -313,20 +327,23 @@ def _centre(i, draws, placed, extents, labels, visible_areas, alpha, transform, 
         spot = _slide_against(labels, visible_areas, probe, placed[partner][:2],
                               extents[partner] + math.hypot(*halves), float(draws.directions[i]),
                               float(draws.overlaps[i]))
-        return spot if spot is not None else (float(draws.centres_y[i]), float(draws.centres_x[i]))
+        return anywhere if spot is None else (*spot, partner)
     if placed and draws.touches[i]:
-        py, px, pr = placed[int(draws.partners[i] * len(placed))]
+        partner = int(draws.partners[i] * len(placed))
+        py, px, pr = placed[partner]
         reach = draws.reaches[i] * (pr + radius)
-        return py + reach * math.sin(draws.directions[i]), px + reach * math.cos(draws.directions[i])
-    return float(draws.centres_y[i]), float(draws.centres_x[i])
+        return py + reach * math.sin(draws.directions[i]), px + reach * math.cos(draws.directions[i]), partner
+    return anywhere
 
 
 def _paste_one(target: np.ndarray, premult: np.ndarray, alpha: np.ndarray, outline: np.ndarray, warp, corner,
-               sigma: float, mean: float, i: int, draws: _ObjectDraws, soft_edges: bool):
+               sigma: float, mean: float, i: int, draws: _ObjectDraws, soft_edges: bool,
+               alike_gray: float | None = None):
     """Paste object ``i`` into ``target`` (its clipped box in the image).
 
     ``warp`` is ``(inv, offset)`` mapping box pixels to crop pixels, or None for a plain copy
-    of the crop from ``corner``; ``sigma`` blurs the paste (0: no blur). Only the part of the
+    of the crop from ``corner``; ``sigma`` blurs the paste (0: no blur); ``alike_gray``, when
+    given, is the mean gray the visible pixels are shifted to (a look-alike neighbour's). Only the part of the
     box that the paste can reach (``outline``, see :func:`_support_strips`) is resampled.
     Returns ``(visible, (y, x))``: the visible pixels of the part starting at ``(y, x)`` of the
     box, or None when nothing is visible.
@@ -365,6 +382,8 @@ def _paste_one(target: np.ndarray, premult: np.ndarray, alpha: np.ndarray, outli
         _restyle(values, target, box_visible, visible, mean, bool(draws.restyles[i]),
                  float(draws.restyle_levels[i]), bool(draws.inverts[i]), float(draws.texture_gains[i]),
                  int(draws.rim_widths[i]) if draws.rims[i] else 0, float(draws.rim_depths[i]))
+    if alike_gray is not None:
+        values += np.float32(alike_gray - float(values[visible].mean()))
     np.clip(values, 0.0, 1.0, out=values)
     if soft_edges:
         # partial-coverage edge band: blend; the visible part is copied exactly below
