@@ -72,6 +72,7 @@ def test_as_dict_round_trips_through_json_and_gives_the_same_scene():
         ({"blur_prob": 1.5}, r"blur_prob must be in \[0, 1\], got 1.5"),
         ({"touch_prob": 2}, r"touch_prob must be in \[0, 1\], got 2"),
         ({"cluster_prob": "often"}, r"cluster_prob must be a number in \[0, 1\], got 'often'"),
+        ({"alike_prob": -0.1}, r"alike_prob must be in \[0, 1\], got -0.1"),
         ({"group_prob": -0.5}, r"group_prob must be in \[0, 1\], got -0.5"),
         ({"coverage": (0.5, 1.5)}, r"coverage=\(0.5, 1.5\) is not a valid range: need 0.0 <= low <= high <= 1.0"),
         ({"restyle_contrast": (0.0, 0.4)}, r"restyle_contrast=\(0.0, 0.4\) is not a valid range: need 0.0001"),

@@ -378,3 +378,47 @@ def test_cluster_prob_scenes_are_reproducible_and_default_scenes_unchanged(bank,
     np.testing.assert_array_equal(plain[1], explicit[1])  # the default draws nothing more
     with pytest.raises(ValueError, match="cluster_prob"):
         synthesize_scene(bank, (32, 32), np.random.default_rng(0), cluster_prob=1.5)
+
+
+def _touching_gray_gaps(image: np.ndarray, labels: np.ndarray) -> list[float]:
+    """|mean gray difference| of every pair of objects that share a boundary."""
+    n = int(labels.max()) + 1
+    means = np.bincount(labels.ravel(), image.ravel(), n) / np.maximum(np.bincount(labels.ravel(), minlength=n), 1)
+    pairs = set()
+    for a, b in ((labels[:, 1:], labels[:, :-1]), (labels[1:], labels[:-1])):
+        meet = (a != b) & (a > 0) & (b > 0)
+        pairs |= {tuple(sorted(p)) for p in zip(a[meet].tolist(), b[meet].tolist())}
+    return [abs(means[x] - means[y]) for x, y in pairs]
+
+
+def test_alike_prob_gives_touching_objects_their_neighbours_gray_level():
+    # two materials far apart in gray, placed against each other: alike neighbours take the gray
+    # their partner was pasted with, keeping their own texture
+    rng = np.random.default_rng(0)
+    textured = [Obj(np.clip(value + 0.05 * rng.standard_normal(d.mask.shape), 0, 1).astype(np.float32), d.mask)
+                for value, d in ((0.25, _disc(0.0, 8)), (0.85, _disc(0.0, 9)))]
+    params = dict(NO_MOVES, n_objects=10, touch_prob=1.0)
+    gaps = {p: [] for p in (0.0, 1.0)}
+    for seed in range(6):
+        for p in gaps:
+            image, labels = synthesize_scene(textured, (128, 128), np.random.default_rng(seed), FLAT,
+                                             alike_prob=p, **params)
+            gaps[p] += _touching_gray_gaps(image, labels)
+            if p == 1.0:
+                assert max(image[labels == k].std() for k in range(1, int(labels.max()) + 1)) > 0.02
+    assert len(gaps[0.0]) > 10 and len(gaps[1.0]) > 10
+    apart = {p: float(np.mean(np.array(g) > 0.3)) for p, g in gaps.items()}
+    assert apart[0.0] > 0.25  # about half the pairs are of two materials, 0.6 apart
+    assert apart[1.0] < 0.1, apart  # a pair may still meet where neither was placed against the other
+
+
+def test_alike_prob_scenes_are_reproducible_and_default_scenes_unchanged(bank, source):
+    first = synthesize_scene(bank, (96, 96), np.random.default_rng(4), source, alike_prob=0.5)
+    again = synthesize_scene(bank, (96, 96), np.random.default_rng(4), source, alike_prob=0.5)
+    np.testing.assert_array_equal(first[0], again[0])
+    plain = synthesize_scene(bank, (96, 96), np.random.default_rng(4), source)
+    explicit = synthesize_scene(bank, (96, 96), np.random.default_rng(4), source, alike_prob=0.0)
+    np.testing.assert_array_equal(plain[0], explicit[0])  # the default draws nothing more
+    np.testing.assert_array_equal(plain[1], first[1])  # only gray levels change, not placement
+    with pytest.raises(ValueError, match=r"alike_prob must be in \[0, 1\], got 1.5"):
+        synthesize_scene(bank, (32, 32), np.random.default_rng(0), alike_prob=1.5)
