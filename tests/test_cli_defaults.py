@@ -51,10 +51,11 @@ TRAINING = {name: getattr(TrainingParams(), name) for name in ("base_filters", "
 PREDICTION = {name: getattr(PredictionParams(), name) for name in ("tile", "batch_size", "min_confidence", "min_area")}
 NUMERIC_DEFAULTS = {
     "autoseg": {**AUTOSEG, **BATCH},
-    "predict": {**PREDICTION, **BATCH},
+    "predict": {**PREDICTION, **BATCH, "object_diameter": PredictionParams().object_diameter},
     "synth": {"seed": TrainingParams().seed, "size": list(SceneParams().shape)},
     "train": {**TRAINING, "patch": TrainingParams().patch, "batch_size": TrainingParams().batch_size},
-    "run": {**AUTOSEG, **TRAINING, "rounds": _default(run_pipeline, "rounds")},
+    "run": {**AUTOSEG, **TRAINING, "rounds": _default(run_pipeline, "rounds"),
+            "object_diameter": PredictionParams().object_diameter},
     "retrain": {"curated_fraction": _default(retrain_round, "curated_fraction"),
                 "ring_px": _default(retrain_round, "ring_px"), "seed": _default(retrain_round, "seed")},
     "evaluate": {"worst": _default(worst_images, "count")},

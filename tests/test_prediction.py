@@ -7,6 +7,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from napari_synthseg.model.network import build_unet  # noqa: E402
+from napari_synthseg.model.params import PredictionParams  # noqa: E402
 from napari_synthseg.model.prediction import (  # noqa: E402
     SYMMETRIES,
     ModelLoadError,
@@ -366,3 +367,78 @@ def test_predict_leaves_out_objects_drawn_on_the_image(threshold_model):
     assert ModelSegmenter(model_path=str(threshold_model.path), drop_overlays=False)(image)[bar].max() > 0
     with pytest.raises(ValueError, match="drop_overlays must be True or False"):
         predict(threshold_model, image, drop_overlays="yes")
+
+
+def _record_planes(monkeypatch, module):
+    """Wrap ``module.predict_probabilities`` to record the shape and value range of each plane it is given."""
+    seen = []
+    original = module.predict_probabilities
+
+    def recording(model, plane, **kwargs):
+        seen.append((np.shape(plane), kwargs.get("value_range")))
+        return original(model, plane, **kwargs)
+
+    monkeypatch.setattr(module, "predict_probabilities", recording)
+    return seen
+
+
+def test_plane_shrink_brings_the_typical_auto_segmented_object_to_the_diameter():
+    from napari_synthseg.model.params import MAX_SHRINK
+    from napari_synthseg.model.prediction import plane_shrink
+
+    large = _disks((600, 600), [(150, 150), (150, 450), (450, 300)], 100)  # 200 px across
+    assert plane_shrink(large, 80.0) == pytest.approx(0.4, abs=0.02)
+    assert plane_shrink(large, None) == 1.0
+    assert plane_shrink(large, 400.0) == 1.0  # never enlarged
+    small = _disks((300, 300), [(60, 60), (150, 200), (240, 90)], 12)
+    assert plane_shrink(small, 80.0) == 1.0
+    assert plane_shrink(np.zeros((64, 64), np.uint8), 80.0) == 1.0  # nothing found: as it is
+    huge = _disks((1200, 1200), [(600, 600)], 550)
+    assert plane_shrink(huge, 80.0) == pytest.approx(1.0 / MAX_SHRINK)
+    # a plane over a million pixels is judged on a strided copy, in full-resolution pixels
+    wide = _disks((1500, 1500), [(300 + 450 * i, 300 + 450 * j) for i in range(3) for j in range(3)], 100)
+    assert plane_shrink(wide, 80.0) == pytest.approx(0.4, abs=0.02)
+
+
+def test_predict_shrinks_a_plane_of_large_objects_with_the_whole_planes_range(threshold_model, monkeypatch):
+    import napari_synthseg.model.prediction as prediction
+
+    image = _disks((480, 480), [(120, 120), (120, 360), (360, 240)], 90)
+    seen = _record_planes(monkeypatch, prediction)
+    ticks = []
+    labels = predict(threshold_model, image, tile=64, progress=lambda done, total: ticks.append((done, total)))
+    assert len(seen) == 1 and seen[0][0][0] < 0.5 * image.shape[0]  # one pass, on the shrunk plane
+    assert seen[0][1] == threshold_model.value_range(image)
+    assert labels.shape == image.shape and labels.max() == 3  # objects back at full resolution
+    for cy, cx in [(120, 120), (120, 360), (360, 240)]:
+        assert labels[cy, cx] > 0
+    assert ticks[-1][0] == ticks[-1][1]  # progress ends at its total
+    seen.clear()
+    full = predict(threshold_model, image, tile=64, object_diameter=None)
+    assert seen[0][0] == image.shape and full.max() == 3
+    overlap = ((labels > 0) & (full > 0)).sum() / ((labels > 0) | (full > 0)).sum()
+    assert overlap > 0.97  # the outlines survive the round trip
+
+
+def test_prediction_params_check_object_diameter():
+    assert PredictionParams(object_diameter=40).object_diameter == 40.0
+    assert PredictionParams(object_diameter=None).object_diameter is None
+    for bad in (5, float("nan"), "big", True):
+        with pytest.raises(ValueError, match="object_diameter must be a number of pixels >= 16"):
+            PredictionParams(object_diameter=bad)
+
+
+def test_model_segmenter_shrinks_a_whole_image_not_the_tiles_of_a_large_one(threshold_model, monkeypatch):
+    from napari_synthseg.largeimage import ModelSegmenter
+
+    image = _disks((480, 480), [(120, 120), (120, 360), (360, 240)], 90)
+    segmenter = ModelSegmenter(model_path=str(threshold_model.path), tile=64)
+    shapes = []
+    original = ModelSegmenter.probabilities
+    monkeypatch.setattr(ModelSegmenter, "probabilities",
+                        lambda self, tile, value_range: shapes.append(tile.shape) or original(self, tile, value_range))
+    labels = segmenter(image)
+    assert shapes[0][0] < 0.5 * image.shape[0] and labels.shape == image.shape and labels.max() == 3
+    shapes.clear()
+    segmenter(image[:240], region=((), slice(0, 240), slice(0, 480)))  # a tile of a large image: as it is
+    assert shapes == [(240, 480)]

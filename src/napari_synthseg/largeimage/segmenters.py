@@ -217,6 +217,8 @@ class ModelSegmenter(TileSegmenter):
     augment: bool = _PREDICTION.augment  # average over flips and transposes (predict's augment)
     ignore_box: object = _PREDICTION.ignore_box  # predict's ignore_box: "auto", None or (y0, y1, x0, x1)
     drop_overlays: bool = _PREDICTION.drop_overlays  # predict's: scale bars and lettering left out, per tile
+    # predict's: an image read whole is shrunk first when its objects are larger (tiles of a large image are not)
+    object_diameter: float | None = _PREDICTION.object_diameter
     overview_pixels: int = 4_000_000
     value_ranges: dict = field(default_factory=dict)  # plane -> (lo, hi)
     boxes: dict = field(default_factory=dict)  # plane -> (y0, y1, x0, x1) or None, once prepared
@@ -263,6 +265,18 @@ class ModelSegmenter(TileSegmenter):
                                          batch_size=self.batch_size, value_range=value_range,
                                          augment=self.augment)
 
+    def _whole_probabilities(self, image: np.ndarray) -> np.ndarray:
+        from ..model.prediction import finite_plane, full_resolution, plane_shrink
+        from ..pipeline_inputs import zoom_image
+        from ..scalebar import resolve_ignore_box
+
+        image = finite_plane(image)
+        factor = plane_shrink(image, self.object_diameter, resolve_ignore_box(image, self.ignore_box))
+        if factor == 1.0:
+            return self.probabilities(image, None)
+        prob = self.probabilities(zoom_image(image, factor), self._model().value_range(image))
+        return full_resolution(prob, image.shape)
+
     def __call__(self, tile, region=None):
         from ..instances import probabilities_to_instances
         from ..scalebar import cut_box, resolve_ignore_box
@@ -273,7 +287,10 @@ class ModelSegmenter(TileSegmenter):
             stack_planes(labels, ((index, self(tile[index])) for index in np.ndindex(*tile.shape[:-2])))
             return labels
         value_range = self.value_ranges.get(region[0]) if region is not None else None
-        prob = self.probabilities(np.asarray(tile), value_range)
+        if region is None:  # a whole image: shrunk first when its objects are larger, as predict does
+            prob = self._whole_probabilities(np.asarray(tile))
+        else:
+            prob = self.probabilities(np.asarray(tile), value_range)
         if region is not None and region[0] in self.boxes:
             _, rows, cols = region  # the box is in image coordinates; the tile starts at rows/cols
             cut_box(prob[..., 0], self.boxes[region[0]], (rows.start, cols.start))

@@ -23,11 +23,13 @@ from napari_synthseg.model.params import (  # noqa: F401  (the DEFAULT_* stay im
     DEFAULT_MIN_CONFIDENCE,
     DEFAULT_OVERLAP,
     DEFAULT_TILE,
+    MAX_SHRINK,
     PRECISIONS,
     PredictionParams,
 )
 from napari_synthseg.model.sidecar import CHANNELS, ModelFileError, check_model_file
 from napari_synthseg.normalize import DEFAULT_PERCENTILES, normalization_range, percentile_normalize
+from napari_synthseg.pipeline_inputs import zoom_image
 from napari_synthseg.relabel import stack_planes
 from napari_synthseg.scalebar import cut_box, resolve_ignore_box
 from napari_synthseg.tiling import TiledAccumulator, blend_window, count_tiles, fit_tile, iter_tile_batches
@@ -246,10 +248,7 @@ def predict_probabilities(model: SegmentationModel, plane: np.ndarray, *, tile: 
     if plane.ndim != 2:
         raise ValueError(f"predict_probabilities takes one 2D plane, got shape {plane.shape}")
     network = model.compute_model(precision)
-    if np.issubdtype(plane.dtype, np.floating) and not np.isfinite(plane).all():
-        # NaN/inf (masked or saturated pixels) would spread through every convolution
-        finite = np.isfinite(plane)
-        plane = np.where(finite, plane, np.median(plane[finite]) if finite.any() else 0.0)
+    plane = finite_plane(plane)
     if value_range is None:
         value_range = model.value_range(plane)
     normalized = percentile_normalize(plane, value_range=value_range)
@@ -266,6 +265,15 @@ def predict_probabilities(model: SegmentationModel, plane: np.ndarray, *, tile: 
     if len(symmetries) > 1:
         total /= len(symmetries)
     return np.ascontiguousarray(np.clip(total, 0.0, 1.0))
+
+
+def finite_plane(plane: np.ndarray) -> np.ndarray:
+    """The plane with NaN/inf (masked or saturated pixels) set to the median of the rest: they would spread
+    through every convolution."""
+    if np.issubdtype(plane.dtype, np.floating) and not np.isfinite(plane).all():
+        finite = np.isfinite(plane)
+        return np.where(finite, plane, np.median(plane[finite]) if finite.any() else 0.0)
+    return plane
 
 
 def _tiled_probabilities(network, normalized: np.ndarray, multiple: int, tile: int, overlap: int,
@@ -318,7 +326,8 @@ def predict(model, image, *, tile: int = _DEFAULT.tile, overlap: int | None = _D
             method: str = _DEFAULT.method, fill_contours: bool = _DEFAULT.fill_contours,
             precision: str = _DEFAULT.precision, rgb: bool | None = None,
             min_confidence: float = _DEFAULT.min_confidence, augment: bool = _DEFAULT.augment,
-            ignore_box=_DEFAULT.ignore_box, drop_overlays: bool = _DEFAULT.drop_overlays):
+            ignore_box=_DEFAULT.ignore_box, drop_overlays: bool = _DEFAULT.drop_overlays,
+            object_diameter: float | None = _DEFAULT.object_diameter):
     """Segment a 2D image or a stack into uint32 instance labels at full resolution.
 
     Parameters
@@ -331,8 +340,9 @@ def predict(model, image, *, tile: int = _DEFAULT.tile, overlap: int | None = _D
     tile, overlap, batch_size, threshold, min_area, fill_holes, method, fill_contours
         Settings, as ``PredictionParams`` describes them (``predict(model, image,
         **params.as_dict())`` segments with a ``PredictionParams``).
-    precision, min_confidence, augment, ignore_box, drop_overlays
-        Settings, as ``PredictionParams`` describes them.
+    precision, min_confidence, augment, ignore_box, drop_overlays, object_diameter
+        Settings, as ``PredictionParams`` describes them (``object_diameter``: planes whose
+        objects are larger are shrunk and segmented again).
     return_probabilities
         Also return the ``(..., Y, X, 3)`` float32 probabilities.
     progress
@@ -348,7 +358,7 @@ def predict(model, image, *, tile: int = _DEFAULT.tile, overlap: int | None = _D
     params = PredictionParams(tile=tile, overlap=overlap, batch_size=batch_size, threshold=threshold,
                               min_area=min_area, fill_holes=fill_holes, method=method, fill_contours=fill_contours,
                               precision=precision, min_confidence=min_confidence, augment=augment,
-                              ignore_box=ignore_box, drop_overlays=drop_overlays)
+                              ignore_box=ignore_box, drop_overlays=drop_overlays, object_diameter=object_diameter)
     gray = gray_planes(image, rgb)
     model = _as_model(model)
     model.compute_model(params.precision)  # checks the precision before any work
@@ -364,20 +374,41 @@ def predict(model, image, *, tile: int = _DEFAULT.tile, overlap: int | None = _D
 
     def plane_labels():
         for index in planes:
-            prob = predict_probabilities(model, gray[index], tile=tile, overlap=overlap,
-                                         batch_size=params.batch_size, precision=params.precision,
-                                         on_batch=on_batch, augment=params.augment)
-            cut_box(prob[..., 0], resolve_ignore_box(gray[index], params.ignore_box))
+            prob, plane_labels_ = _segment_plane(model, gray[index], params, (tile, overlap), on_batch, instance_params)
             if probabilities is not None:
                 probabilities[index] = prob
-            yield index, probabilities_to_instances(
-                prob, **instance_params, drawn_on=gray[index] if params.drop_overlays else None)
+            yield index, plane_labels_
 
     stack_planes(labels, plane_labels())
     if return_probabilities:
         return labels, probabilities
     return labels
 
+
+def _segment_plane(model, plane: np.ndarray, params: PredictionParams, tiling: tuple[int, int], on_batch,
+                   instance_params: dict) -> tuple[np.ndarray, np.ndarray]:
+    """One plane's probabilities and instances, the plane shrunk by ``plane_shrink`` first when its objects
+    are larger than ``params.object_diameter`` (probabilities back at full resolution)."""
+    tile, overlap = tiling
+    plane = finite_plane(np.asarray(plane))
+    box = resolve_ignore_box(plane, params.ignore_box)
+    factor = plane_shrink(plane, params.object_diameter, box)
+    shrunk = plane if factor == 1.0 else zoom_image(plane, factor)
+    if factor != 1.0:
+        on_batch.add_total(_count_tiles(shrunk.shape, tile, overlap, model.pad_multiple, params.augment)
+                           - _count_tiles(plane.shape, tile, overlap, model.pad_multiple, params.augment))
+    prob = predict_probabilities(model, shrunk, tile=tile, overlap=overlap, batch_size=params.batch_size,
+                                 precision=params.precision, value_range=model.value_range(plane),
+                                 on_batch=on_batch, augment=params.augment)  # the whole plane's range
+    if factor != 1.0:
+        prob = full_resolution(prob, plane.shape)
+    cut_box(prob[..., 0], box)
+    return prob, probabilities_to_instances(prob, **instance_params,
+                                            drawn_on=plane if params.drop_overlays else None)
+
+
+#: Pixels of the strided copy on which ``plane_shrink`` judges a plane's object size.
+SHRINK_JUDGED_PIXELS = 1_000_000
 
 #: ``PredictionParams`` settings that ``probabilities_to_instances`` takes.
 _INSTANCE_KEYWORDS = ("threshold", "min_area", "fill_holes", "method", "fill_contours", "min_confidence")
@@ -390,14 +421,51 @@ def _count_tiles(plane_shape, tile: int, overlap: int, multiple: int, augment: b
     return count_tiles(padded, _fitted_tile(padded, tile, overlap, multiple), overlap) * views
 
 
-def _tile_counter(progress: Callable[[int, int], None] | None, total: int) -> Callable[[int], None]:
-    """An ``on_batch(n)`` that adds up the tiles done and tells ``progress(done, total)``."""
-    done = 0
+class _tile_counter:  # noqa: N801  (used as a function returning the ``on_batch`` callback)
+    """An ``on_batch(n)`` that adds up the tiles done and tells ``progress(done, total)``; a shrunk plane
+    changes the total by the tiles it saves (``add_total`` with a negative count)."""
 
-    def on_batch(n: int) -> None:
-        nonlocal done
-        done += n
-        if progress is not None:
-            progress(done, total)
+    def __init__(self, progress: Callable[[int, int], None] | None, total: int):
+        self.progress, self.total, self.done = progress, total, 0
 
-    return on_batch
+    def add_total(self, n: int) -> None:
+        self.total += n
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+
+def plane_shrink(plane: np.ndarray, object_diameter: float | None, ignore_box=None) -> float:
+    """Zoom that brings a plane's typical object down to ``object_diameter`` pixels across.
+
+    The typical object is the median equivalent diameter of the plane's auto-segmentation
+    (``autosegment(method="edge")``, the mixed recipe's labels): it follows from the image, not from
+    the model, whose first pass joins touching particles and cuts textured ones. 1 when the
+    objects are no larger, none are found or ``object_diameter`` is None; at least ``1 / MAX_SHRINK``.
+    """
+    if object_diameter is None:
+        return 1.0
+    from napari_synthseg.autoseg import AutosegParams, autosegment
+
+    # a size is a coarse property: large planes are judged on a strided copy of about a million pixels
+    step = max(1, int(np.ceil(np.sqrt(plane.size / SHRINK_JUDGED_PIXELS))))
+    if ignore_box is not None:
+        ignore_box = tuple(int(v) // step for v in ignore_box)
+    defaults = AutosegParams()
+    labels = autosegment(plane[::step, ::step], method="edge", sigma=defaults.sigma / step, ignore_box=ignore_box,
+                         min_area=max(1, int(defaults.min_area / step**2)))
+    areas = np.bincount(labels.ravel())[1:]
+    areas = areas[areas > 0]
+    if areas.size == 0:
+        return 1.0
+    diameter = step * float(np.sqrt(4.0 * np.median(areas) / np.pi))
+    return float(np.clip(object_diameter / diameter, 1.0 / MAX_SHRINK, 1.0))
+
+
+def full_resolution(prob: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Probabilities of a shrunk pass interpolated back to the plane's grid."""
+    from skimage.transform import resize
+
+    return resize(prob, tuple(shape) + (prob.shape[-1],), order=1, preserve_range=True).astype(np.float32)
