@@ -375,12 +375,12 @@ class PredictionParams(_Params):
         Leave out objects drawn on the image (scale bars, boxes, lettering: noise-free and
         shaped like a bar, a box or a stroke; ``shapes.drop_drawn_overlays``).
     object_diameter : float or None
-        Largest typical object, in pixels, that the network is shown. When the objects a plane's
-        first pass finds are larger (median equivalent diameter), the plane is shrunk to bring
-        them to this size (at most ``MAX_SHRINK`` times), segmented again with the same intensity
-        range, and the probabilities are brought back to full resolution. The network sees about a
-        hundred pixels around each pixel: inside a larger particle it sees neither its outline nor
-        the line along which it touches the next. None: one pass at full resolution.
+        Largest typical object, in pixels, that the network is shown. When a plane's auto-segmented
+        objects are larger (median equivalent diameter; ``prediction.plane_shrink``), the plane is
+        shrunk to bring them to this size (at most ``MAX_SHRINK`` times), segmented with the whole
+        plane's intensity range, and the probabilities are brought back to full resolution. The
+        network sees about a hundred pixels around each pixel: inside a larger particle it sees
+        neither its outline nor the line along which it touches the next. None: never shrink.
     """
 
     _what = "prediction setting"

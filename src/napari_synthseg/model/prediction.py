@@ -4,7 +4,9 @@
 cut into overlapping tiles of one shape that go through the network in batches, and the
 tile predictions are blended with smooth weights (``napari_synthseg.tiling``), so there
 are no seams and memory is bounded by the batch and the output, not by the network's
-activations on the whole image. Instances come from ``probabilities_to_instances``.
+activations on the whole image. Instances come from ``probabilities_to_instances``. A plane whose
+typical object is larger than the network's view is shrunk first and its probabilities brought back
+to full resolution (``PredictionParams.object_diameter``, ``plane_shrink``).
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ from napari_synthseg.tiling import TiledAccumulator, blend_window, count_tiles, 
 _DEFAULT_PAD_MULTIPLE = 32
 #: The default settings, which ``predict``'s and ``predict_probabilities``' signatures read.
 _DEFAULT = PredictionParams()
+#: Pixels of the strided copy on which ``plane_shrink`` judges a plane's object size.
+SHRINK_JUDGED_PIXELS = 1_000_000
 
 
 #: The 8 symmetries of the square as (transpose, flip rows, flip columns); ``augment=True``
@@ -367,7 +371,7 @@ def predict(model, image, *, tile: int = _DEFAULT.tile, overlap: int | None = _D
     overlap = _round_overlap(params.overlap, multiple, tile)
     planes = iter_planes(gray.shape)
     tiles = _count_tiles(gray.shape[-2:], tile, overlap, multiple, params.augment) * len(planes)
-    on_batch = _tile_counter(progress, tiles)
+    on_batch = _TileCounter(progress, tiles)
     instance_params = {key: getattr(params, key) for key in _INSTANCE_KEYWORDS}
     labels = np.zeros(gray.shape, dtype=np.uint32)
     probabilities = np.zeros(gray.shape + (len(CHANNELS),), dtype=np.float32) if return_probabilities else None
@@ -407,9 +411,6 @@ def _segment_plane(model, plane: np.ndarray, params: PredictionParams, tiling: t
                                             drawn_on=plane if params.drop_overlays else None)
 
 
-#: Pixels of the strided copy on which ``plane_shrink`` judges a plane's object size.
-SHRINK_JUDGED_PIXELS = 1_000_000
-
 #: ``PredictionParams`` settings that ``probabilities_to_instances`` takes.
 _INSTANCE_KEYWORDS = ("threshold", "min_area", "fill_holes", "method", "fill_contours", "min_confidence")
 
@@ -421,7 +422,7 @@ def _count_tiles(plane_shape, tile: int, overlap: int, multiple: int, augment: b
     return count_tiles(padded, _fitted_tile(padded, tile, overlap, multiple), overlap) * views
 
 
-class _tile_counter:  # noqa: N801  (used as a function returning the ``on_batch`` callback)
+class _TileCounter:
     """An ``on_batch(n)`` that adds up the tiles done and tells ``progress(done, total)``; a shrunk plane
     changes the total by the tiles it saves (``add_total`` with a negative count)."""
 
