@@ -30,7 +30,10 @@ def test_the_segment_dock_starts_at_the_prediction_params(make_napari_viewer):
     widget = SegmentWidget(make_napari_viewer())
     defaults = PredictionParams()
     assert widget.prediction_kwargs() == {name: getattr(defaults, name) for name in (
-        "threshold", "min_area", "min_confidence", "fill_holes", "tile", "augment", "ignore_box", "drop_overlays")}
+        "threshold", "min_area", "min_confidence", "fill_holes", "tile", "augment", "ignore_box", "drop_overlays",
+        "object_diameter")}
+    widget.object_diameter.setValue(0)  # "never shrink"
+    assert widget.prediction_kwargs()["object_diameter"] is None
     # the instance step's own threshold is the one PredictionParams reads
     assert defaults.threshold == inspect.signature(probabilities_to_instances).parameters["threshold"].default
 

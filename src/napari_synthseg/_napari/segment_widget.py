@@ -73,7 +73,8 @@ class SegmentWidget(WorkerDock):
         self.settings = RememberedSettings("segment", dict(
             model_path=self.model_path, scope=self.scope, threshold=self.threshold, min_area=self.min_area,
             min_confidence=self.min_confidence, fill_holes=self.fill_holes, augment=self.augment,
-            skip_scale_bar=self.skip_scale_bar, skip_drawn=self.skip_drawn, tile=self.tile), owner=self)
+            skip_scale_bar=self.skip_scale_bar, skip_drawn=self.skip_drawn, tile=self.tile,
+            object_diameter=self.object_diameter), owner=self)
 
     def _make_controls(self) -> None:
         from napari.layers import Image
@@ -109,6 +110,14 @@ class SegmentWidget(WorkerDock):
         self.skip_drawn.setChecked(defaults.drop_overlays)
         self.skip_drawn.setToolTip("No objects that are drawn on the image: noise-free and shaped like a bar, "
                                    "a box or a letter (scale bars, labels, arrows)")
+        self.object_diameter = QSpinBox()
+        self.object_diameter.setRange(0, 4096)
+        self.object_diameter.setSingleStep(10)
+        self.object_diameter.setSpecialValueText("never shrink")  # shown at 0
+        self.object_diameter.setValue(int(defaults.object_diameter or 0))
+        self.object_diameter.setToolTip("An image whose typical auto-segmented object is larger than this many "
+                                        "pixels across is shrunk before the network sees it (which sees about a "
+                                        "hundred pixels around each pixel); the labels come back at full size")
         self.tile = QSpinBox()
         self.tile.setRange(64, 4096)
         self.tile.setSingleStep(64)
@@ -127,6 +136,7 @@ class SegmentWidget(WorkerDock):
         form.addRow("min area (px)", self.min_area)
         form.addRow("min confidence", self.min_confidence)
         form.addRow("tile (px)", self.tile)
+        form.addRow("largest object seen (px)", self.object_diameter)
         form.addRow(self.fill_holes)
         form.addRow(self.augment)
         form.addRow(self.skip_scale_bar)
@@ -139,7 +149,8 @@ class SegmentWidget(WorkerDock):
                     min_confidence=self.min_confidence.value(), fill_holes=self.fill_holes.isChecked(),
                     tile=self.tile.value(), augment=self.augment.isChecked(),
                     ignore_box="auto" if self.skip_scale_bar.isChecked() else None,
-                    drop_overlays=self.skip_drawn.isChecked())
+                    drop_overlays=self.skip_drawn.isChecked(),
+                    object_diameter=float(self.object_diameter.value()) or None)
 
     def run(self) -> None:
         """Segment the chosen planes in a child process; the result becomes a Labels layer.
