@@ -50,6 +50,7 @@ from .pipeline_scores import (  # noqa: F401  (re-exported: a run's scores, impo
     score_labels,
 )
 from .recipe import RECIPES, RecipeDecision
+from .zoom import zoom_back
 
 #: Progress callback: (stage, done, total, message).
 Progress = Callable[[str, int, int, str], None]
@@ -66,8 +67,6 @@ def predict_at_scale(model, image: np.ndarray, factor: float, **params) -> tuple
 
     if factor == 1.0:
         return predict(model, image, return_probabilities=True, **params)
-    from skimage.transform import resize
-
     from .model.params import PredictionParams
     from .scalebar import cut_box, resolve_ignore_box
 
@@ -79,7 +78,7 @@ def predict_at_scale(model, image: np.ndarray, factor: float, **params) -> tuple
     box = resolve_ignore_box(np.asarray(image), params.pop("ignore_box", "auto"))
     _, prob = predict(model, zoom_image(image, factor), return_probabilities=True, ignore_box=None,
                       drop_overlays=False, **params)
-    prob = resize(prob, image.shape + (prob.shape[-1],), order=1, preserve_range=True).astype(np.float32)
+    prob = zoom_back(prob, image.shape)
     cut_box(prob[..., 0], box)
     return probabilities_to_instances(prob, **post, drawn_on=image if drop_overlays else None), prob
 

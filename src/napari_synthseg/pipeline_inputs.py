@@ -16,6 +16,7 @@ from .image_io import ImageReadError, read_image, to_gray
 from .recipe import RECIPES, RecipeDecision, choose_recipe
 from .recipe import recipe as named_recipe
 from .relabel import stack_planes
+from .zoom import zoom_image, zoom_labels  # noqa: F401  (the pipeline's names for them)
 
 #: Auto-segmentation and training of the synthetic recipe (see ``recipe.RECIPES``); a run decides
 #: its recipe from the images unless told (``run_pipeline(recipe=...)``).
@@ -142,26 +143,6 @@ def object_scale(labels: np.ndarray, *, target_diameter: float = 40.0,
         return 1.0
     diameter = float(np.sqrt(4.0 * np.median(areas) / np.pi))
     return float(np.clip(target_diameter / diameter, *limits))
-
-
-def zoom_image(image: np.ndarray, factor: float) -> np.ndarray:
-    """Resample a 2D image by ``factor`` (area-averaged when shrinking), float32."""
-    if factor == 1.0:
-        return image
-    from skimage.transform import rescale
-
-    return rescale(np.asarray(image, dtype=np.float32), factor, order=1, anti_aliasing=factor < 1,
-                   preserve_range=True).astype(np.float32)
-
-
-def zoom_labels(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour resampling of labels to ``shape``."""
-    labels = np.asarray(labels)
-    if labels.shape == tuple(shape):
-        return labels
-    rows = np.minimum((np.arange(shape[0]) + 0.5) * labels.shape[0] / shape[0], labels.shape[0] - 1).astype(int)
-    cols = np.minimum((np.arange(shape[1]) + 0.5) * labels.shape[1] / shape[1], labels.shape[1] - 1).astype(int)
-    return labels[np.ix_(rows, cols)]
 
 
 def decide_recipe(images: Sequence[np.ndarray], name: str = "auto") -> RecipeDecision:

@@ -31,10 +31,10 @@ from napari_synthseg.model.params import (  # noqa: F401  (the DEFAULT_* stay im
 )
 from napari_synthseg.model.sidecar import CHANNELS, ModelFileError, check_model_file
 from napari_synthseg.normalize import DEFAULT_PERCENTILES, normalization_range, percentile_normalize
-from napari_synthseg.pipeline_inputs import zoom_image
 from napari_synthseg.relabel import stack_planes
 from napari_synthseg.scalebar import cut_box, resolve_ignore_box
 from napari_synthseg.tiling import TiledAccumulator, blend_window, count_tiles, fit_tile, iter_tile_batches
+from napari_synthseg.zoom import zoom_back, zoom_image
 
 #: Pad multiple used when the sidecar does not give the network depth (covers depth <= 5).
 _DEFAULT_PAD_MULTIPLE = 32
@@ -405,7 +405,7 @@ def _segment_plane(model, plane: np.ndarray, params: PredictionParams, tiling: t
                                  precision=params.precision, value_range=model.value_range(plane),
                                  on_batch=on_batch, augment=params.augment)  # the whole plane's range
     if factor != 1.0:
-        prob = full_resolution(prob, plane.shape)
+        prob = zoom_back(prob, plane.shape)
     cut_box(prob[..., 0], box)
     return prob, probabilities_to_instances(prob, **instance_params,
                                             drawn_on=plane if params.drop_overlays else None)
@@ -463,10 +463,3 @@ def plane_shrink(plane: np.ndarray, object_diameter: float | None, ignore_box=No
         return 1.0
     diameter = step * float(np.sqrt(4.0 * np.median(areas) / np.pi))
     return float(np.clip(object_diameter / diameter, 1.0 / MAX_SHRINK, 1.0))
-
-
-def full_resolution(prob: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Probabilities of a shrunk pass interpolated back to the plane's grid."""
-    from skimage.transform import resize
-
-    return resize(prob, tuple(shape) + (prob.shape[-1],), order=1, preserve_range=True).astype(np.float32)
