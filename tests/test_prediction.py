@@ -442,3 +442,19 @@ def test_model_segmenter_shrinks_a_whole_image_not_the_tiles_of_a_large_one(thre
     shapes.clear()
     segmenter(image[:240], region=((), slice(0, 240), slice(0, 480)))  # a tile of a large image: as it is
     assert shapes == [(240, 480)]
+
+
+def test_plane_shrink_judges_each_image_content_once(monkeypatch):
+    import napari_synthseg.model.prediction as prediction
+
+    monkeypatch.setattr(prediction, "_SHRINKS", {})
+    judged = []
+    original = prediction._judged_shrink
+    monkeypatch.setattr(prediction, "_judged_shrink", lambda *args: judged.append(1) or original(*args))
+    image = _disks((300, 300), [(150, 150)], 120)
+    first = prediction.plane_shrink(image, 80.0)
+    assert prediction.plane_shrink(image.copy(), 80.0) == first and len(judged) == 1  # same content: remembered
+    image[0, 0] = 11
+    prediction.plane_shrink(image, 80.0)
+    prediction.plane_shrink(image, 60.0)
+    assert len(judged) == 3  # other content, other diameter: judged again

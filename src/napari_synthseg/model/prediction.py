@@ -11,6 +11,7 @@ to full resolution (``PredictionParams.object_diameter``, ``plane_shrink``).
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +43,9 @@ _DEFAULT_PAD_MULTIPLE = 32
 _DEFAULT = PredictionParams()
 #: Pixels of the strided copy on which ``plane_shrink`` judges a plane's object size.
 SHRINK_JUDGED_PIXELS = 1_000_000
+#: ``plane_shrink``'s judgements by image content, the newest ``_SHRINKS_KEPT``.
+_SHRINKS: dict = {}
+_SHRINKS_KEPT = 512
 
 
 #: The 8 symmetries of the square as (transpose, flip rows, flip columns); ``augment=True``
@@ -448,6 +452,18 @@ def plane_shrink(plane: np.ndarray, object_diameter: float | None, ignore_box=No
     """
     if object_diameter is None:
         return 1.0
+    plane = np.ascontiguousarray(plane)
+    # judged once per image content: validation and repeated segmentations see the same images again
+    key = (hashlib.blake2b(plane.data, digest_size=16).hexdigest(), plane.shape, plane.dtype.str,
+           float(object_diameter), None if ignore_box is None else tuple(ignore_box))
+    if key not in _SHRINKS:
+        _SHRINKS[key] = _judged_shrink(plane, float(object_diameter), ignore_box)
+        while len(_SHRINKS) > _SHRINKS_KEPT:
+            _SHRINKS.pop(next(iter(_SHRINKS)))
+    return _SHRINKS[key]
+
+
+def _judged_shrink(plane: np.ndarray, object_diameter: float, ignore_box) -> float:
     from napari_synthseg.autoseg import AutosegParams, autosegment
 
     # a size is a coarse property: large planes are judged on a strided copy of about a million pixels
