@@ -266,16 +266,12 @@ class ModelSegmenter(TileSegmenter):
                                          augment=self.augment)
 
     def _whole_probabilities(self, image: np.ndarray) -> np.ndarray:
-        from ..model.prediction import finite_plane, plane_shrink
+        from ..model.prediction import finite_plane, shrunk_probabilities
         from ..scalebar import resolve_ignore_box
-        from ..zoom import zoom_back, zoom_image
 
         image = finite_plane(image)
-        factor = plane_shrink(image, self.object_diameter, resolve_ignore_box(image, self.ignore_box))
-        if factor == 1.0:
-            return self.probabilities(image, None)
-        prob = self.probabilities(zoom_image(image, factor), self._model().value_range(image))
-        return zoom_back(prob, image.shape)
+        return shrunk_probabilities(self._model(), image, self.object_diameter,
+                                    resolve_ignore_box(image, self.ignore_box), self.probabilities)
 
     def __call__(self, tile, region=None):
         from ..instances import probabilities_to_instances

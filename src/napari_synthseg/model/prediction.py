@@ -395,24 +395,36 @@ def predict(model, image, *, tile: int = _DEFAULT.tile, overlap: int | None = _D
 
 def _segment_plane(model, plane: np.ndarray, params: PredictionParams, tiling: tuple[int, int], on_batch,
                    instance_params: dict) -> tuple[np.ndarray, np.ndarray]:
-    """One plane's probabilities and instances, the plane shrunk by ``plane_shrink`` first when its objects
-    are larger than ``params.object_diameter`` (probabilities back at full resolution)."""
+    """One plane's probabilities (``shrunk_probabilities``) and instances."""
     tile, overlap = tiling
     plane = finite_plane(np.asarray(plane))
     box = resolve_ignore_box(plane, params.ignore_box)
-    factor = plane_shrink(plane, params.object_diameter, box)
-    shrunk = plane if factor == 1.0 else zoom_image(plane, factor)
-    if factor != 1.0:
-        on_batch.add_total(_count_tiles(shrunk.shape, tile, overlap, model.pad_multiple, params.augment)
-                           - _count_tiles(plane.shape, tile, overlap, model.pad_multiple, params.augment))
-    prob = predict_probabilities(model, shrunk, tile=tile, overlap=overlap, batch_size=params.batch_size,
-                                 precision=params.precision, value_range=model.value_range(plane),
-                                 on_batch=on_batch, augment=params.augment)  # the whole plane's range
-    if factor != 1.0:
-        prob = zoom_back(prob, plane.shape)
+
+    def probabilities(image: np.ndarray, value_range) -> np.ndarray:
+        if image.shape != plane.shape:  # shrunk: fewer tiles than counted
+            on_batch.add_total(_count_tiles(image.shape, tile, overlap, model.pad_multiple, params.augment)
+                               - _count_tiles(plane.shape, tile, overlap, model.pad_multiple, params.augment))
+        return predict_probabilities(model, image, tile=tile, overlap=overlap, batch_size=params.batch_size,
+                                     precision=params.precision, value_range=value_range, on_batch=on_batch,
+                                     augment=params.augment)
+
+    prob = shrunk_probabilities(model, plane, params.object_diameter, box, probabilities)
     cut_box(prob[..., 0], box)
     return prob, probabilities_to_instances(prob, **instance_params,
                                             drawn_on=plane if params.drop_overlays else None)
+
+
+def shrunk_probabilities(model, plane: np.ndarray, object_diameter: float | None, ignore_box,
+                         probabilities: Callable[[np.ndarray, tuple[float, float]], np.ndarray]) -> np.ndarray:
+    """``probabilities(image, value_range)`` of a 2D plane at full resolution, the plane shrunk by
+    ``plane_shrink`` first when its objects are larger than ``object_diameter``; the value range is
+    always the whole plane's (a shrunk copy's own could flip an anchored polarity). ``plane``: finite
+    values (``finite_plane``)."""
+    value_range = model.value_range(plane)
+    factor = plane_shrink(plane, object_diameter, ignore_box)
+    if factor == 1.0:
+        return probabilities(plane, value_range)
+    return zoom_back(probabilities(zoom_image(plane, factor), value_range), plane.shape)
 
 
 #: ``PredictionParams`` settings that ``probabilities_to_instances`` takes.
