@@ -51,11 +51,11 @@ TRAINING = {name: getattr(TrainingParams(), name) for name in ("base_filters", "
 PREDICTION = {name: getattr(PredictionParams(), name) for name in ("tile", "batch_size", "min_confidence", "min_area")}
 NUMERIC_DEFAULTS = {
     "autoseg": {**AUTOSEG, **BATCH},
-    "predict": {**PREDICTION, **BATCH, "object_diameter": PredictionParams().object_diameter},
+    "predict": {**PREDICTION, **BATCH, "max_shrink": PredictionParams().max_shrink},
     "synth": {"seed": TrainingParams().seed, "size": list(SceneParams().shape)},
     "train": {**TRAINING, "patch": TrainingParams().patch, "batch_size": TrainingParams().batch_size},
     "run": {**AUTOSEG, **TRAINING, "rounds": _default(run_pipeline, "rounds"),
-            "object_diameter": PredictionParams().object_diameter},
+            "max_shrink": PredictionParams().max_shrink},
     "retrain": {"curated_fraction": _default(retrain_round, "curated_fraction"),
                 "ring_px": _default(retrain_round, "ring_px"), "seed": _default(retrain_round, "seed")},
     "evaluate": {"worst": _default(worst_images, "count")},

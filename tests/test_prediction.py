@@ -17,6 +17,7 @@ from napari_synthseg.model.prediction import (  # noqa: E402
     predict_probabilities,
 )
 from napari_synthseg.model.sidecar import sidecar_path, write_sidecar  # noqa: E402
+from napari_synthseg.zoom import zoom_image, zoomed_shape  # noqa: E402
 
 
 def _save(model, path, network):
@@ -382,53 +383,96 @@ def _record_planes(monkeypatch, module):
     return seen
 
 
-def test_plane_shrink_brings_the_typical_auto_segmented_object_to_the_diameter():
-    from napari_synthseg.model.params import MAX_SHRINK
-    from napari_synthseg.model.prediction import plane_shrink
+def test_shrink_candidates_halve_down_to_max_shrink_while_the_view_keeps_its_pixels():
+    from napari_synthseg.model.prediction import MIN_SHRUNK_SIDE, shrink_candidates
 
-    large = _disks((600, 600), [(150, 150), (150, 450), (450, 300)], 100)  # 200 px across
-    assert plane_shrink(large, 80.0) == pytest.approx(0.4, abs=0.02)
-    assert plane_shrink(large, None) == 1.0
-    assert plane_shrink(large, 400.0) == 1.0  # never enlarged
-    small = _disks((300, 300), [(60, 60), (150, 200), (240, 90)], 12)
-    assert plane_shrink(small, 80.0) == 1.0
-    assert plane_shrink(np.zeros((64, 64), np.uint8), 80.0) == 1.0  # nothing found: as it is
-    huge = _disks((1200, 1200), [(600, 600)], 550)
-    assert plane_shrink(huge, 80.0) == pytest.approx(1.0 / MAX_SHRINK)
-    # a plane over a million pixels is judged on a strided copy, in full-resolution pixels
-    wide = _disks((1500, 1500), [(300 + 450 * i, 300 + 450 * j) for i in range(3) for j in range(3)], 100)
-    assert plane_shrink(wide, 80.0) == pytest.approx(0.4, abs=0.02)
+    assert shrink_candidates((1000, 2000), 4.0) == [1.0, 0.5, 0.25]
+    assert shrink_candidates((1000, 2000), 3.0) == [1.0, 0.5]
+    assert shrink_candidates((1000, 2000), 1.0) == [1.0]  # never shrink
+    assert shrink_candidates((4 * MIN_SHRUNK_SIDE - 1, 2000), 4.0) == [1.0, 0.5]  # a quarter would be too small
+    assert shrink_candidates((MIN_SHRUNK_SIDE, MIN_SHRUNK_SIDE), 4.0) == [1.0]
+    assert zoom_image(np.zeros((301, 299), np.float32), 0.25).shape == zoomed_shape((301, 299), 0.25)
 
 
-def test_predict_shrinks_a_plane_of_large_objects_with_the_whole_planes_range(threshold_model, monkeypatch):
+def _confident_at(sizes: dict):
+    """A ``probabilities(image, value_range)`` whose foreground over the image's bright half is
+    ``sizes[image's rows]`` (0.6 where not given), recording each call."""
+    calls = []
+
+    def probabilities(image, value_range):
+        calls.append((image.shape, value_range))
+        prob = np.zeros(image.shape + (3,), np.float32)
+        prob[..., 0] = np.where(image > 100, sizes.get(image.shape[0], 0.6), 0.0)
+        return prob
+
+    return probabilities, calls
+
+
+def test_shrunk_probabilities_keeps_the_view_the_network_is_most_confident_about(threshold_model):
+    from napari_synthseg.model.prediction import foreground_confidence, shrunk_probabilities
+
+    plane = _disks((400, 400), [(200, 200)], 120).astype(np.float32)
+    probabilities, calls = _confident_at({200: 0.95, 100: 0.8})
+    prob = shrunk_probabilities(threshold_model, plane, 4.0, None, probabilities)
+    assert [shape for shape, _ in calls] == [(400, 400), (200, 200), (100, 100)]  # full size, half, quarter
+    assert all(value_range == threshold_model.value_range(plane) for _, value_range in calls)  # the whole plane's
+    assert prob.shape == (400, 400, 3)
+    assert prob[200, 200, 0] == pytest.approx(0.95)  # the half view's, brought back to full resolution
+    probabilities, calls = _confident_at({})  # as sure at every size: the full-size view, the first of equals
+    assert shrunk_probabilities(threshold_model, plane, 4.0, None, probabilities)[200, 200, 0] == pytest.approx(0.6)
+    probabilities, calls = _confident_at({200: 0.95})
+    shrunk_probabilities(threshold_model, plane, 1.0, None, probabilities)
+    assert [shape for shape, _ in calls] == [(400, 400)]  # max_shrink 1: one pass at full size
+    # what the ignore box covers (a scale bar, lettering) does not sway the judgement
+    foreground = np.zeros((40, 40), np.float32)
+    foreground[:10] = 1.0
+    foreground[20:] = 0.7
+    assert foreground_confidence(foreground) == pytest.approx((10 + 20 * 0.7) / 30)
+    assert foreground_confidence(foreground, (0, 10, 0, 40)) == pytest.approx(0.7)
+    assert foreground_confidence(np.zeros((8, 8), np.float32)) == 0.0
+
+
+def test_predict_segments_the_most_confident_view_at_full_resolution(threshold_model, monkeypatch):
     import napari_synthseg.model.prediction as prediction
 
     image = _disks((480, 480), [(120, 120), (120, 360), (360, 240)], 90)
     seen = _record_planes(monkeypatch, prediction)
+    full = predict(threshold_model, image, tile=64, max_shrink=1)
+    assert [shape for shape, _ in seen] == [image.shape] and full.max() == 3
+    seen.clear()
     ticks = []
     labels = predict(threshold_model, image, tile=64, progress=lambda done, total: ticks.append((done, total)))
-    assert len(seen) == 1 and seen[0][0][0] < 0.5 * image.shape[0]  # one pass, on the shrunk plane
-    assert seen[0][1] == threshold_model.value_range(image)
-    assert labels.shape == image.shape and labels.max() == 3  # objects back at full resolution
-    for cy, cx in [(120, 120), (120, 360), (360, 240)]:
-        assert labels[cy, cx] > 0
-    assert ticks[-1][0] == ticks[-1][1]  # progress ends at its total
-    seen.clear()
-    full = predict(threshold_model, image, tile=64, object_diameter=None)
-    assert seen[0][0] == image.shape and full.max() == 3
+    assert [shape for shape, _ in seen] == [(480, 480), (240, 240), (120, 120)]
+    assert all(value_range == threshold_model.value_range(image) for _, value_range in seen)
+    assert ticks[-1][0] == ticks[-1][1] and all(total == ticks[0][1] for _, total in ticks)  # counted up front
+    # a thresholding network is surest at full size, where the fewest pixels are edge
+    np.testing.assert_array_equal(labels, full)
+
+    def unsure_at_full_size(model, plane, **kwargs):  # a network that guesses inside large objects
+        prob = original(model, plane, **kwargs)
+        if np.shape(plane) == image.shape:
+            prob[..., 0] = np.where(prob[..., 0] > 0.5, 0.55, prob[..., 0])
+        return prob
+
+    original = prediction.predict_probabilities
+    monkeypatch.setattr(prediction, "predict_probabilities", unsure_at_full_size)
+    labels, prob = predict(threshold_model, image, tile=64, return_probabilities=True)
+    assert labels.shape == image.shape and labels.max() == 3  # objects from a shrunk view, at full resolution
+    assert prob[120, 120, 0] > 0.9
     overlap = ((labels > 0) & (full > 0)).sum() / ((labels > 0) | (full > 0)).sum()
     assert overlap > 0.97  # the outlines survive the round trip
 
 
-def test_prediction_params_check_object_diameter():
-    assert PredictionParams(object_diameter=40).object_diameter == 40.0
-    assert PredictionParams(object_diameter=None).object_diameter is None
-    for bad in (5, float("nan"), "big", True):
-        with pytest.raises(ValueError, match="object_diameter must be a number of pixels >= 16"):
-            PredictionParams(object_diameter=bad)
+def test_prediction_params_check_max_shrink():
+    assert PredictionParams(max_shrink=2).max_shrink == 2.0
+    assert PredictionParams().max_shrink == 4.0
+    for bad in (0.5, float("nan"), "big", True):
+        with pytest.raises(ValueError, match="max_shrink must be a number >= 1"):
+            PredictionParams(max_shrink=bad)
 
 
-def test_model_segmenter_shrinks_a_whole_image_not_the_tiles_of_a_large_one(threshold_model, monkeypatch):
+def test_model_segmenter_tries_shrunk_views_of_a_whole_image_not_of_the_tiles_of_a_large_one(threshold_model,
+                                                                                            monkeypatch):
     from napari_synthseg.largeimage import ModelSegmenter
 
     image = _disks((480, 480), [(120, 120), (120, 360), (360, 240)], 90)
@@ -438,23 +482,7 @@ def test_model_segmenter_shrinks_a_whole_image_not_the_tiles_of_a_large_one(thre
     monkeypatch.setattr(ModelSegmenter, "probabilities",
                         lambda self, tile, value_range: shapes.append(tile.shape) or original(self, tile, value_range))
     labels = segmenter(image)
-    assert shapes[0][0] < 0.5 * image.shape[0] and labels.shape == image.shape and labels.max() == 3
+    assert shapes == [(480, 480), (240, 240), (120, 120)] and labels.shape == image.shape and labels.max() == 3
     shapes.clear()
     segmenter(image[:240], region=((), slice(0, 240), slice(0, 480)))  # a tile of a large image: as it is
     assert shapes == [(240, 480)]
-
-
-def test_plane_shrink_judges_each_image_content_once(monkeypatch):
-    import napari_synthseg.model.prediction as prediction
-
-    monkeypatch.setattr(prediction, "_SHRINKS", {})
-    judged = []
-    original = prediction._judged_shrink
-    monkeypatch.setattr(prediction, "_judged_shrink", lambda *args: judged.append(1) or original(*args))
-    image = _disks((300, 300), [(150, 150)], 120)
-    first = prediction.plane_shrink(image, 80.0)
-    assert prediction.plane_shrink(image.copy(), 80.0) == first and len(judged) == 1  # same content: remembered
-    image[0, 0] = 11
-    prediction.plane_shrink(image, 80.0)
-    prediction.plane_shrink(image, 60.0)
-    assert len(judged) == 3  # other content, other diameter: judged again

@@ -18,14 +18,14 @@ def test_run_predict_evaluate_end_to_end(tmp_path, capsys):
     assert main(["run", str(images), "--out", str(out), "--steps", "3", "--rounds", "2",
                  "--gt-dir", str(masks), "--method", "triangle", "--object-size", "12",
                  "--normalization", "anchored", "--real-fraction", "0.5", "--real-clumps", "labels", "--augment",
-                 "--keep-overlays", "--object-diameter", "0", "--lr-schedule", "constant",
+                 "--keep-overlays", "--max-shrink", "1", "--lr-schedule", "constant",
                  *TINY]) == 0
     printed = capsys.readouterr().out
     assert "auto-segmentation" in printed and "model round 1" in printed and "pixel IoU" in printed
 
     summary = json.loads((out / "summary.json").read_text())
     assert 1 <= len(summary["rounds"]) <= 2 and summary["baseline_scores"]["n_images"] == 2
-    assert summary["predict_params"] == {"augment": True, "drop_overlays": False, "object_diameter": None}
+    assert summary["predict_params"] == {"augment": True, "drop_overlays": False, "max_shrink": 1.0}
     assert summary["stopped_because"]
     stems = sorted(p.stem for p in images.iterdir())
     assert len(stems) == 2

@@ -1,7 +1,7 @@
 """Resampling an image, its labels or its probabilities by a zoom factor (pure core).
 
-The run shrinks images of large objects before training (``--object-size``), and ``predict`` before the
-network sees them (``object_diameter``); both bring the results back to the image's grid.
+The run shrinks images of large objects before training (``--object-size``), and ``predict`` tries shrunk
+views of each plane (``max_shrink``); both bring the results back to the image's grid.
 """
 
 from __future__ import annotations
@@ -17,6 +17,11 @@ def zoom_image(image: np.ndarray, factor: float) -> np.ndarray:
 
     return rescale(np.asarray(image, dtype=np.float32), factor, order=1, anti_aliasing=factor < 1,
                    preserve_range=True).astype(np.float32)
+
+
+def zoomed_shape(shape: tuple[int, int], factor: float) -> tuple[int, int]:
+    """The shape ``zoom_image`` gives an image of ``shape``."""
+    return tuple(int(round(s * factor)) for s in shape) if factor != 1.0 else tuple(shape)
 
 
 def zoom_labels(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -36,4 +41,4 @@ def zoom_back(values: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return resize(values, tuple(shape) + values.shape[2:], order=1, preserve_range=True).astype(np.float32)
 
 
-__all__ = ["zoom_back", "zoom_image", "zoom_labels"]
+__all__ = ["zoom_back", "zoom_image", "zoom_labels", "zoomed_shape"]

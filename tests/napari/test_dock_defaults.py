@@ -31,9 +31,9 @@ def test_the_segment_dock_starts_at_the_prediction_params(make_napari_viewer):
     defaults = PredictionParams()
     assert widget.prediction_kwargs() == {name: getattr(defaults, name) for name in (
         "threshold", "min_area", "min_confidence", "fill_holes", "tile", "augment", "ignore_box", "drop_overlays",
-        "object_diameter")}
-    widget.object_diameter.setValue(0)  # "never shrink"
-    assert widget.prediction_kwargs()["object_diameter"] is None
+        "max_shrink")}
+    widget.max_shrink.setValue(1)  # "never shrink"
+    assert widget.prediction_kwargs()["max_shrink"] == 1.0
     # the instance step's own threshold is the one PredictionParams reads
     assert defaults.threshold == inspect.signature(probabilities_to_instances).parameters["threshold"].default
 

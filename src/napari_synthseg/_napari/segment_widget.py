@@ -74,7 +74,7 @@ class SegmentWidget(WorkerDock):
             model_path=self.model_path, scope=self.scope, threshold=self.threshold, min_area=self.min_area,
             min_confidence=self.min_confidence, fill_holes=self.fill_holes, augment=self.augment,
             skip_scale_bar=self.skip_scale_bar, skip_drawn=self.skip_drawn, tile=self.tile,
-            object_diameter=self.object_diameter), owner=self)
+            max_shrink=self.max_shrink), owner=self)
 
     def _make_controls(self) -> None:
         from napari.layers import Image
@@ -110,14 +110,15 @@ class SegmentWidget(WorkerDock):
         self.skip_drawn.setChecked(defaults.drop_overlays)
         self.skip_drawn.setToolTip("No objects that are drawn on the image: noise-free and shaped like a bar, "
                                    "a box or a letter (scale bars, labels, arrows)")
-        self.object_diameter = QSpinBox()
-        self.object_diameter.setRange(0, 4096)
-        self.object_diameter.setSingleStep(10)
-        self.object_diameter.setSpecialValueText("never shrink")  # shown at 0
-        self.object_diameter.setValue(int(defaults.object_diameter or 0))
-        self.object_diameter.setToolTip("An image whose typical auto-segmented object is larger than this many "
-                                        "pixels across is shrunk before the network sees it (which sees about a "
-                                        "hundred pixels around each pixel); the labels come back at full size")
+        self.max_shrink = QSpinBox()
+        self.max_shrink.setRange(1, 16)
+        self.max_shrink.setSpecialValueText("never shrink")  # shown at 1
+        self.max_shrink.setSuffix("×")
+        self.max_shrink.setValue(int(defaults.max_shrink))
+        self.max_shrink.setToolTip("Each image is also segmented shrunk by halves, down to this many times smaller, "
+                                   "and the view the network is most confident about is kept (it sees about a "
+                                   "hundred pixels around each pixel, too few inside a large particle); the labels "
+                                   "come back at full size")
         self.tile = QSpinBox()
         self.tile.setRange(64, 4096)
         self.tile.setSingleStep(64)
@@ -136,7 +137,7 @@ class SegmentWidget(WorkerDock):
         form.addRow("min area (px)", self.min_area)
         form.addRow("min confidence", self.min_confidence)
         form.addRow("tile (px)", self.tile)
-        form.addRow("largest object seen (px)", self.object_diameter)
+        form.addRow("shrink at most", self.max_shrink)
         form.addRow(self.fill_holes)
         form.addRow(self.augment)
         form.addRow(self.skip_scale_bar)
@@ -150,7 +151,7 @@ class SegmentWidget(WorkerDock):
                     tile=self.tile.value(), augment=self.augment.isChecked(),
                     ignore_box="auto" if self.skip_scale_bar.isChecked() else None,
                     drop_overlays=self.skip_drawn.isChecked(),
-                    object_diameter=float(self.object_diameter.value()) or None)
+                    max_shrink=float(self.max_shrink.value()))
 
     def run(self) -> None:
         """Segment the chosen planes in a child process; the result becomes a Labels layer.

@@ -15,7 +15,7 @@ import numpy as np
 from ..autoseg import METHODS as AUTOSEG_METHODS
 from ..autoseg import AutosegParams
 from ..model import LR_FLOOR, LR_SCHEDULES, XLA_CHOICES, XLA_MIN_STEPS, TrainingParams
-from ..model.params import MAX_DEPTH, MIN_OBJECT_DIAMETER
+from ..model.params import MAX_DEPTH
 from ..pipeline import run_pipeline
 from .checks import CommandError, _check, _check_box, _check_seed
 
@@ -160,20 +160,15 @@ def _budget(args: argparse.Namespace) -> dict:
 
 _KEEP_OVERLAYS_HELP = ("keep objects drawn on the image (noise-free and shaped like a bar or a box, or glyphs of "
                        "a line of text: scale bars, lettering), which are left out by default")
-_OBJECT_DIAMETER_HELP = ("shrink an image whose typical object (its auto-segmentation's median) is larger than this "
-                         "many pixels across before the network sees it, and bring the labels back to full "
-                         "resolution: the network sees about a hundred pixels around each pixel (0: never shrink)")
+_MAX_SHRINK_HELP = ("segment each image also shrunk by halves, down to 1/F of its size, and keep the view whose "
+                    "foreground the network is most confident about, brought back to full resolution: the "
+                    "network sees about a hundred pixels around each pixel, too few inside a large particle "
+                    "(1: never shrink)")
 
 
-def object_diameter(args: argparse.Namespace) -> float | None:
-    """``--object-diameter`` as ``predict`` takes it (0: never shrink, None)."""
-    return None if args.object_diameter == 0 else float(args.object_diameter)
-
-
-def _check_object_diameter(args: argparse.Namespace) -> None:
-    value = args.object_diameter
-    _check(value == 0 or (np.isfinite(value) and value >= MIN_OBJECT_DIAMETER),
-           f"--object-diameter must be 0 (never shrink) or at least {MIN_OBJECT_DIAMETER:g} pixels, got {value:g}")
+def _check_max_shrink(args: argparse.Namespace) -> None:
+    value = args.max_shrink
+    _check(np.isfinite(value) and value >= 1, f"--max-shrink must be a number >= 1 (1: never shrink), got {value:g}")
 
 
 _AUGMENT_HELP = ("average the network's answers over the 8 flips and transposes of each image "

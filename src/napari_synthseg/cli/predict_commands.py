@@ -18,10 +18,9 @@ from .checks import EXIT_FAILED, CommandError, _check, _check_backend, _check_bo
 from .options import (
     _AUGMENT_HELP,
     _KEEP_OVERLAYS_HELP,
-    _OBJECT_DIAMETER_HELP,
-    _check_object_diameter,
+    _MAX_SHRINK_HELP,
+    _check_max_shrink,
     _ignore_box,
-    object_diameter,
 )
 
 
@@ -40,8 +39,8 @@ def add_predict_parser(sub) -> None:
                    help=f"drop objects whose mean foreground probability is lower (0 keeps all) "
                         f"[{defaults.min_confidence:g}]")
     p.add_argument("--augment", action="store_true", default=defaults.augment, help=_AUGMENT_HELP)
-    p.add_argument("--object-diameter", type=float, default=defaults.object_diameter, metavar="PX",
-                   help=f"{_OBJECT_DIAMETER_HELP} [{defaults.object_diameter:g}]")
+    p.add_argument("--max-shrink", type=float, default=defaults.max_shrink, metavar="F",
+                   help=f"{_MAX_SHRINK_HELP} [{defaults.max_shrink:g}]")
     p.add_argument("--keep-overlays", action="store_true", default=not defaults.drop_overlays,
                    help=_KEEP_OVERLAYS_HELP)
     p.add_argument("--ignore-box", type=_ignore_box, default=defaults.ignore_box,
@@ -77,7 +76,7 @@ def _check_predict_options(args: argparse.Namespace) -> Path:
     _check(args.tile >= 16, f"--tile must be at least 16 pixels, got {args.tile}")
     _check(args.batch_size >= 1, f"--batch-size must be at least 1, got {args.batch_size}")
     _check(args.min_area >= 0, f"--min-area must be >= 0 pixels, got {args.min_area}")
-    _check_object_diameter(args)
+    _check_max_shrink(args)
     _check_box(args.ignore_box)
     _check_batch_options(args)
     model = Path(args.model)
@@ -105,11 +104,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     segmenter = ModelSegmenter(model_path=str(model), tile=args.tile, batch_size=args.batch_size,
                                min_area=args.min_area, min_confidence=args.min_confidence, augment=args.augment,
                                ignore_box=args.ignore_box, drop_overlays=not args.keep_overlays,
-                               object_diameter=object_diameter(args))
+                               max_shrink=args.max_shrink)
     params = {"command": "predict", "model": _model_identity(model), "tile": args.tile,
               "min_area": args.min_area, "min_confidence": args.min_confidence, "augment": args.augment,
               "ignore_box": args.ignore_box, "drop_overlays": not args.keep_overlays,
-              "object_diameter": object_diameter(args)}
+              "max_shrink": args.max_shrink}
     report = _run_batch(args, inputs, out, segmenter, "predict", params)
     if not args.no_overlay:
         for path in inputs:

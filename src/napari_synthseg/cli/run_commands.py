@@ -27,18 +27,17 @@ from .checks import (
 from .options import (
     _AUGMENT_HELP,
     _KEEP_OVERLAYS_HELP,
-    _OBJECT_DIAMETER_HELP,
+    _MAX_SHRINK_HELP,
     _add_autoseg_options,
     _add_pixel_size_option,
     _add_train_options,
     _autoseg_params,
     _budget,
     _check_autoseg_options,
-    _check_object_diameter,
+    _check_max_shrink,
     _check_train_options,
     _pixel_size_option,
     core_default,
-    object_diameter,
 )
 from .predict_commands import _print_scores
 from .progress import _model_state, _stage_progress, _stop_on_ctrl_c, _where_model
@@ -78,8 +77,8 @@ def add_run_parser(sub) -> None:
                    help=f"network input scaling: percentile (each image's {low:g}-{high:g} %% range) or anchored "
                         "(background and objects at fixed levels, dark objects inverted) [the recipe's]")
     p.add_argument("--augment", action="store_true", default=PredictionParams.augment, help=_AUGMENT_HELP)
-    p.add_argument("--object-diameter", type=float, default=PredictionParams.object_diameter, metavar="PX",
-                   help=f"{_OBJECT_DIAMETER_HELP} [{PredictionParams.object_diameter:g}]")
+    p.add_argument("--max-shrink", type=float, default=PredictionParams.max_shrink, metavar="F",
+                   help=f"{_MAX_SHRINK_HELP} [{PredictionParams.max_shrink:g}]")
     p.add_argument("--keep-overlays", action="store_true", default=not PredictionParams.drop_overlays,
                    help=_KEEP_OVERLAYS_HELP)
     p.add_argument("--overwrite", action="store_true",
@@ -112,8 +111,8 @@ def _run_predict_params(args: argparse.Namespace) -> dict | None:
         params["drop_overlays"] = False
     if args.ignore_box != PredictionParams.ignore_box:
         params["ignore_box"] = args.ignore_box
-    if object_diameter(args) != PredictionParams.object_diameter:
-        params["object_diameter"] = object_diameter(args)
+    if args.max_shrink != PredictionParams.max_shrink:
+        params["max_shrink"] = args.max_shrink
     return params or None
 
 
@@ -168,7 +167,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     pixel_size = _pixel_size_option(args)
     _check(args.object_size is None or (np.isfinite(args.object_size) and args.object_size > 0),
            f"--object-size must be a number of pixels > 0, got {args.object_size}")
-    _check_object_diameter(args)
+    _check_max_shrink(args)
     out = Path(args.out)
     images, own = split_own_outputs(list_images(args.images), out)
     if own:

@@ -217,8 +217,8 @@ class ModelSegmenter(TileSegmenter):
     augment: bool = _PREDICTION.augment  # average over flips and transposes (predict's augment)
     ignore_box: object = _PREDICTION.ignore_box  # predict's ignore_box: "auto", None or (y0, y1, x0, x1)
     drop_overlays: bool = _PREDICTION.drop_overlays  # predict's: scale bars and lettering left out, per tile
-    # predict's: an image read whole is shrunk first when its objects are larger (tiles of a large image are not)
-    object_diameter: float | None = _PREDICTION.object_diameter
+    # predict's: an image read whole is also seen shrunk, the most confident view kept (tiles of a large image are not)
+    max_shrink: float = _PREDICTION.max_shrink
     overview_pixels: int = 4_000_000
     value_ranges: dict = field(default_factory=dict)  # plane -> (lo, hi)
     boxes: dict = field(default_factory=dict)  # plane -> (y0, y1, x0, x1) or None, once prepared
@@ -270,7 +270,7 @@ class ModelSegmenter(TileSegmenter):
         from ..scalebar import resolve_ignore_box
 
         image = finite_plane(image)
-        return shrunk_probabilities(self._model(), image, self.object_diameter,
+        return shrunk_probabilities(self._model(), image, self.max_shrink,
                                     resolve_ignore_box(image, self.ignore_box), self.probabilities)
 
     def __call__(self, tile, region=None):

@@ -50,13 +50,9 @@ XLA_MIN_STEPS = 100
 #: dark objects too (docs/benchmarks.md, "Why these defaults").
 DEFAULT_SCENE_PARAMS = {"brightness": 0.7, "contrast": 0.6}
 
-#: Typical object size (pixels across) above which ``predict`` shrinks a plane before the network sees
-#: it, and the most it shrinks; chosen on the tune half of ``dev_emps`` (docs/benchmarks.md, "Large particles
-#: shrunk to the network's view").
-DEFAULT_OBJECT_DIAMETER = 80.0
+#: The most ``predict`` shrinks a plane to find the view the network is most confident about (full size,
+#: half, a quarter; docs/benchmarks.md, "The network chooses the scale it sees objects at").
 MAX_SHRINK = 4.0
-#: Smallest ``object_diameter`` accepted: below it a shrunk object is a few pixels, too few to outline.
-MIN_OBJECT_DIAMETER = 16.0
 
 #: Momentum of the weight average that is validated and saved; off by default: it held pixel
 #: IoU late in training but cost object F1 (docs/benchmarks.md, "Why these defaults").
@@ -374,13 +370,13 @@ class PredictionParams(_Params):
     drop_overlays : bool
         Leave out objects drawn on the image (scale bars, boxes, lettering: noise-free and
         shaped like a bar, a box or a stroke; ``shapes.drop_drawn_overlays``).
-    object_diameter : float or None
-        Largest typical object, in pixels, that the network is shown. When a plane's auto-segmented
-        objects are larger (median equivalent diameter; ``prediction.plane_shrink``), the plane is
-        shrunk to bring them to this size (at most ``MAX_SHRINK`` times), segmented with the whole
-        plane's intensity range, and the probabilities are brought back to full resolution. The
-        network sees about a hundred pixels around each pixel: inside a larger particle it sees
-        neither its outline nor the line along which it touches the next. None: never shrink.
+    max_shrink : float
+        The most a plane is shrunk before the network sees it. The plane is segmented at full size
+        and shrunk by halves down to ``1 / max_shrink``; the view whose foreground the network is most
+        confident about is kept (``prediction.shrunk_probabilities``) and its probabilities are
+        brought back to full resolution. The network sees about a hundred pixels around each pixel:
+        inside a larger particle it sees neither its outline nor the line along which it touches the
+        next. 1: never shrink.
     """
 
     _what = "prediction setting"
@@ -398,7 +394,7 @@ class PredictionParams(_Params):
     augment: bool = False
     ignore_box: str | tuple[int, int, int, int] | None = "auto"
     drop_overlays: bool = True
-    object_diameter: float | None = DEFAULT_OBJECT_DIAMETER
+    max_shrink: float = MAX_SHRINK
 
     def __post_init__(self) -> None:
         _integer("tile", self.tile, 1, integral_floats=True)
@@ -415,13 +411,11 @@ class PredictionParams(_Params):
         for name in ("fill_holes", "fill_contours", "augment", "drop_overlays"):
             object.__setattr__(self, name, _flag(name, getattr(self, name)))
         object.__setattr__(self, "ignore_box", check_ignore_box(self.ignore_box))
-        if self.object_diameter is not None:
-            diameter = self.object_diameter
-            if isinstance(diameter, bool) or not isinstance(diameter, numbers.Real) \
-                    or not math.isfinite(diameter) or diameter < MIN_OBJECT_DIAMETER:
-                raise ValueError(f"object_diameter must be a number of pixels >= {MIN_OBJECT_DIAMETER} (or None for "
-                                 f"one pass at full resolution), got {diameter!r}")
-            object.__setattr__(self, "object_diameter", float(diameter))
+        shrink = self.max_shrink
+        if isinstance(shrink, bool) or not isinstance(shrink, numbers.Real) or not math.isfinite(shrink) \
+                or shrink < 1.0:
+            raise ValueError(f"max_shrink must be a number >= 1 (1: never shrink), got {shrink!r}")
+        object.__setattr__(self, "max_shrink", float(shrink))
 
 
 __all__ = [
@@ -431,7 +425,6 @@ __all__ = [
     "DEFAULT_DEPTH",
     "DEFAULT_LR_SCHEDULE",
     "DEFAULT_MIN_CONFIDENCE",
-    "DEFAULT_OBJECT_DIAMETER",
     "DEFAULT_OVERLAP",
     "DEFAULT_SCENE_PARAMS",
     "DEFAULT_SELECT_AFTER",
@@ -441,7 +434,6 @@ __all__ = [
     "LR_SCHEDULES",
     "MAX_DEPTH",
     "MAX_SHRINK",
-    "MIN_OBJECT_DIAMETER",
     "PRECISIONS",
     "PredictionParams",
     "REAL_VALIDATION_PIXELS",

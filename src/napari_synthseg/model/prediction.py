@@ -4,14 +4,13 @@
 cut into overlapping tiles of one shape that go through the network in batches, and the
 tile predictions are blended with smooth weights (``napari_synthseg.tiling``), so there
 are no seams and memory is bounded by the batch and the output, not by the network's
-activations on the whole image. Instances come from ``probabilities_to_instances``. A plane whose
-typical object is larger than the network's view is shrunk first and its probabilities brought back
-to full resolution (``PredictionParams.object_diameter``, ``plane_shrink``).
+activations on the whole image. Instances come from ``probabilities_to_instances``. Each plane is also
+seen shrunk (by halves, ``PredictionParams.max_shrink``); the view the network is most confident about
+is kept and its probabilities brought back to full resolution (``shrunk_probabilities``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,17 +34,14 @@ from napari_synthseg.normalize import DEFAULT_PERCENTILES, normalization_range, 
 from napari_synthseg.relabel import stack_planes
 from napari_synthseg.scalebar import cut_box, resolve_ignore_box
 from napari_synthseg.tiling import TiledAccumulator, blend_window, count_tiles, fit_tile, iter_tile_batches
-from napari_synthseg.zoom import zoom_back, zoom_image
+from napari_synthseg.zoom import zoom_back, zoom_image, zoomed_shape
 
 #: Pad multiple used when the sidecar does not give the network depth (covers depth <= 5).
 _DEFAULT_PAD_MULTIPLE = 32
 #: The default settings, which ``predict``'s and ``predict_probabilities``' signatures read.
 _DEFAULT = PredictionParams()
-#: Pixels of the strided copy on which ``plane_shrink`` judges a plane's object size.
-SHRINK_JUDGED_PIXELS = 1_000_000
-#: ``plane_shrink``'s judgements by image content, the newest ``_SHRINKS_KEPT``.
-_SHRINKS: dict = {}
-_SHRINKS_KEPT = 512
+#: Shortest side, in pixels, of a shrunk view worth trying: a smaller one holds too little to outline.
+MIN_SHRUNK_SIDE = 64
 
 
 #: The 8 symmetries of the square as (transpose, flip rows, flip columns); ``augment=True``
@@ -335,7 +331,7 @@ def predict(model, image, *, tile: int = _DEFAULT.tile, overlap: int | None = _D
             precision: str = _DEFAULT.precision, rgb: bool | None = None,
             min_confidence: float = _DEFAULT.min_confidence, augment: bool = _DEFAULT.augment,
             ignore_box=_DEFAULT.ignore_box, drop_overlays: bool = _DEFAULT.drop_overlays,
-            object_diameter: float | None = _DEFAULT.object_diameter):
+            max_shrink: float = _DEFAULT.max_shrink):
     """Segment a 2D image or a stack into uint32 instance labels at full resolution.
 
     Parameters
@@ -348,9 +344,9 @@ def predict(model, image, *, tile: int = _DEFAULT.tile, overlap: int | None = _D
     tile, overlap, batch_size, threshold, min_area, fill_holes, method, fill_contours
         Settings, as ``PredictionParams`` describes them (``predict(model, image,
         **params.as_dict())`` segments with a ``PredictionParams``).
-    precision, min_confidence, augment, ignore_box, drop_overlays, object_diameter
-        Settings, as ``PredictionParams`` describes them (``object_diameter``: planes whose
-        objects are larger are shrunk and segmented again).
+    precision, min_confidence, augment, ignore_box, drop_overlays, max_shrink
+        Settings, as ``PredictionParams`` describes them (``max_shrink``: each plane is also
+        segmented shrunk by halves down to ``1 / max_shrink``; ``shrunk_probabilities``).
     return_probabilities
         Also return the ``(..., Y, X, 3)`` float32 probabilities.
     progress
@@ -366,7 +362,7 @@ def predict(model, image, *, tile: int = _DEFAULT.tile, overlap: int | None = _D
     params = PredictionParams(tile=tile, overlap=overlap, batch_size=batch_size, threshold=threshold,
                               min_area=min_area, fill_holes=fill_holes, method=method, fill_contours=fill_contours,
                               precision=precision, min_confidence=min_confidence, augment=augment,
-                              ignore_box=ignore_box, drop_overlays=drop_overlays, object_diameter=object_diameter)
+                              ignore_box=ignore_box, drop_overlays=drop_overlays, max_shrink=max_shrink)
     gray = gray_planes(image, rgb)
     model = _as_model(model)
     model.compute_model(params.precision)  # checks the precision before any work
@@ -374,7 +370,8 @@ def predict(model, image, *, tile: int = _DEFAULT.tile, overlap: int | None = _D
     tile = _round_tile(params.tile, multiple)
     overlap = _round_overlap(params.overlap, multiple, tile)
     planes = iter_planes(gray.shape)
-    tiles = _count_tiles(gray.shape[-2:], tile, overlap, multiple, params.augment) * len(planes)
+    tiles = sum(_count_tiles(zoomed_shape(gray.shape[-2:], factor), tile, overlap, multiple, params.augment)
+                for factor in shrink_candidates(gray.shape[-2:], params.max_shrink)) * len(planes)
     on_batch = _TileCounter(progress, tiles)
     instance_params = {key: getattr(params, key) for key in _INSTANCE_KEYWORDS}
     labels = np.zeros(gray.shape, dtype=np.uint32)
@@ -401,30 +398,55 @@ def _segment_plane(model, plane: np.ndarray, params: PredictionParams, tiling: t
     box = resolve_ignore_box(plane, params.ignore_box)
 
     def probabilities(image: np.ndarray, value_range) -> np.ndarray:
-        if image.shape != plane.shape:  # shrunk: fewer tiles than counted
-            on_batch.add_total(_count_tiles(image.shape, tile, overlap, model.pad_multiple, params.augment)
-                               - _count_tiles(plane.shape, tile, overlap, model.pad_multiple, params.augment))
         return predict_probabilities(model, image, tile=tile, overlap=overlap, batch_size=params.batch_size,
                                      precision=params.precision, value_range=value_range, on_batch=on_batch,
                                      augment=params.augment)
 
-    prob = shrunk_probabilities(model, plane, params.object_diameter, box, probabilities)
+    prob = shrunk_probabilities(model, plane, params.max_shrink, box, probabilities)
     cut_box(prob[..., 0], box)
     return prob, probabilities_to_instances(prob, **instance_params,
                                             drawn_on=plane if params.drop_overlays else None)
 
 
-def shrunk_probabilities(model, plane: np.ndarray, object_diameter: float | None, ignore_box,
+def shrink_candidates(shape: tuple[int, int], max_shrink: float) -> list[float]:
+    """The zooms ``shrunk_probabilities`` tries: 1, then halves down to ``1 / max_shrink`` while the
+    shrunk plane's shorter side keeps ``MIN_SHRUNK_SIDE`` pixels."""
+    factors = [1.0]
+    while factors[-1] / 2 * max_shrink >= 1.0 and min(shape) * factors[-1] / 2 >= MIN_SHRUNK_SIDE:
+        factors.append(factors[-1] / 2)
+    return factors
+
+
+def foreground_confidence(foreground: np.ndarray, ignore_box=None) -> float:
+    """Mean foreground probability where the network calls object (over 0.5), outside ``ignore_box``
+    (in ``foreground``'s pixels); 0 where it calls nothing."""
+    foreground = cut_box(np.array(foreground, dtype=np.float32), ignore_box)
+    called = foreground > 0.5
+    return float(foreground[called].mean()) if called.any() else 0.0
+
+
+def shrunk_probabilities(model, plane: np.ndarray, max_shrink: float, ignore_box,
                          probabilities: Callable[[np.ndarray, tuple[float, float]], np.ndarray]) -> np.ndarray:
-    """``probabilities(image, value_range)`` of a 2D plane at full resolution, the plane shrunk by
-    ``plane_shrink`` first when its objects are larger than ``object_diameter``; the value range is
-    always the whole plane's (a shrunk copy's own could flip an anchored polarity). ``plane``: finite
-    values (``finite_plane``)."""
+    """``probabilities(image, value_range)`` of a 2D plane at full resolution, from the view the network
+    is most confident about.
+
+    The plane is seen at full size and shrunk by halves (``shrink_candidates``); the view with the
+    highest ``foreground_confidence`` is kept (the first of equals) and brought back to the plane's grid.
+    Inside a particle larger than its view the network guesses, and its foreground is less sure than
+    where it sees whole objects; objects too small for a shrunk view blur into doubt as well. The value
+    range is always the whole plane's (a shrunk copy's own could flip an anchored polarity). ``plane``:
+    finite values (``finite_plane``); ``ignore_box``: in the plane's pixels, left out of the judgement.
+    """
     value_range = model.value_range(plane)
-    factor = plane_shrink(plane, object_diameter, ignore_box)
-    if factor == 1.0:
-        return probabilities(plane, value_range)
-    return zoom_back(probabilities(zoom_image(plane, factor), value_range), plane.shape)
+    best = None
+    for factor in shrink_candidates(plane.shape, max_shrink):
+        prob = probabilities(zoom_image(plane, factor), value_range)
+        box = None if ignore_box is None else tuple(int(round(v * factor)) for v in ignore_box)
+        confidence = foreground_confidence(prob[..., 0], box)
+        if best is None or confidence > best[0]:
+            best = (confidence, factor, prob)
+    _, factor, prob = best
+    return prob if factor == 1.0 else zoom_back(prob, plane.shape)
 
 
 #: ``PredictionParams`` settings that ``probabilities_to_instances`` takes.
@@ -439,55 +461,12 @@ def _count_tiles(plane_shape, tile: int, overlap: int, multiple: int, augment: b
 
 
 class _TileCounter:
-    """An ``on_batch(n)`` that adds up the tiles done and tells ``progress(done, total)``; a shrunk plane
-    changes the total by the tiles it saves (``add_total`` with a negative count)."""
+    """An ``on_batch(n)`` that adds up the tiles done and tells ``progress(done, total)``."""
 
     def __init__(self, progress: Callable[[int, int], None] | None, total: int):
         self.progress, self.total, self.done = progress, total, 0
-
-    def add_total(self, n: int) -> None:
-        self.total += n
 
     def __call__(self, n: int) -> None:
         self.done += n
         if self.progress is not None:
             self.progress(self.done, self.total)
-
-
-def plane_shrink(plane: np.ndarray, object_diameter: float | None, ignore_box=None) -> float:
-    """Zoom that brings a plane's typical object down to ``object_diameter`` pixels across.
-
-    The typical object is the median equivalent diameter of the plane's auto-segmentation
-    (``autosegment(method="edge")``, the mixed recipe's labels): it follows from the image, not from
-    the model, whose first pass joins touching particles and cuts textured ones. 1 when the
-    objects are no larger, none are found or ``object_diameter`` is None; at least ``1 / MAX_SHRINK``.
-    """
-    if object_diameter is None:
-        return 1.0
-    plane = np.ascontiguousarray(plane)
-    # judged once per image content: validation and repeated segmentations see the same images again
-    key = (hashlib.blake2b(plane.data, digest_size=16).hexdigest(), plane.shape, plane.dtype.str,
-           float(object_diameter), None if ignore_box is None else tuple(ignore_box))
-    if key not in _SHRINKS:
-        _SHRINKS[key] = _judged_shrink(plane, float(object_diameter), ignore_box)
-        while len(_SHRINKS) > _SHRINKS_KEPT:
-            _SHRINKS.pop(next(iter(_SHRINKS)))
-    return _SHRINKS[key]
-
-
-def _judged_shrink(plane: np.ndarray, object_diameter: float, ignore_box) -> float:
-    from napari_synthseg.autoseg import AutosegParams, autosegment
-
-    # a size is a coarse property: large planes are judged on a strided copy of about a million pixels
-    step = max(1, int(np.ceil(np.sqrt(plane.size / SHRINK_JUDGED_PIXELS))))
-    if ignore_box is not None:
-        ignore_box = tuple(int(v) // step for v in ignore_box)
-    defaults = AutosegParams()
-    labels = autosegment(plane[::step, ::step], method="edge", sigma=defaults.sigma / step, ignore_box=ignore_box,
-                         min_area=max(1, int(defaults.min_area / step**2)))
-    areas = np.bincount(labels.ravel())[1:]
-    areas = areas[areas > 0]
-    if areas.size == 0:
-        return 1.0
-    diameter = step * float(np.sqrt(4.0 * np.median(areas) / np.pi))
-    return float(np.clip(object_diameter / diameter, 1.0 / MAX_SHRINK, 1.0))
