@@ -423,6 +423,11 @@ def test_shrunk_probabilities_keeps_the_view_the_network_is_most_confident_about
     probabilities, calls = _confident_at({200: 0.95})
     shrunk_probabilities(threshold_model, plane, 1.0, None, probabilities)
     assert [shape for shape, _ in calls] == [(400, 400)]  # max_shrink 1: one pass at full size
+    # judged on the plane's grid: small objects that a shrunk view calls sure come back blurred
+    specks = _disks((400, 400), [(y, x) for y in range(20, 400, 40) for x in range(20, 400, 40)], 6)
+    probabilities, calls = _confident_at({400: 0.88, 200: 0.9, 100: 0.9})
+    assert shrunk_probabilities(threshold_model, specks.astype(np.float32), 4.0, None,
+                                probabilities)[20, 20, 0] == pytest.approx(0.88)
     # what the ignore box covers (a scale bar, lettering) does not sway the judgement
     foreground = np.zeros((40, 40), np.float32)
     foreground[:10] = 1.0

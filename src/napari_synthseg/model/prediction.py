@@ -418,8 +418,8 @@ def shrink_candidates(shape: tuple[int, int], max_shrink: float) -> list[float]:
 
 
 def foreground_confidence(foreground: np.ndarray, ignore_box=None) -> float:
-    """Mean foreground probability where the network calls object (over 0.5), outside ``ignore_box``
-    (in ``foreground``'s pixels); 0 where it calls nothing."""
+    """Mean foreground probability where the network calls object (over 0.5), outside ``ignore_box``;
+    0 where it calls nothing."""
     foreground = cut_box(np.array(foreground, dtype=np.float32), ignore_box)
     called = foreground > 0.5
     return float(foreground[called].mean()) if called.any() else 0.0
@@ -431,7 +431,7 @@ def shrunk_probabilities(model, plane: np.ndarray, max_shrink: float, ignore_box
     is most confident about.
 
     The plane is seen at full size and shrunk by halves (``shrink_candidates``); the view with the
-    highest ``foreground_confidence`` is kept (the first of equals) and brought back to the plane's grid.
+    highest ``foreground_confidence`` on the plane's grid is kept (the first of equals).
     Inside a particle larger than its view the network guesses, and its foreground is less sure than
     where it sees whole objects; objects too small for a shrunk view blur into doubt as well. The value
     range is always the whole plane's (a shrunk copy's own could flip an anchored polarity). ``plane``:
@@ -441,8 +441,9 @@ def shrunk_probabilities(model, plane: np.ndarray, max_shrink: float, ignore_box
     best = None
     for factor in shrink_candidates(plane.shape, max_shrink):
         prob = probabilities(zoom_image(plane, factor), value_range)
-        box = None if ignore_box is None else tuple(int(round(v * factor)) for v in ignore_box)
-        confidence = foreground_confidence(prob[..., 0], box)
+        # judged on the plane's grid: the blur of bringing a view back costs it the sureness it loses there
+        foreground = prob[..., 0] if factor == 1.0 else zoom_back(prob[..., :1], plane.shape)[..., 0]
+        confidence = foreground_confidence(foreground, ignore_box)
         if best is None or confidence > best[0]:
             best = (confidence, factor, prob)
     _, factor, prob = best
