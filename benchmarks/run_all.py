@@ -230,8 +230,9 @@ def bench_predict(args) -> tuple[float, str]:
     start = time.perf_counter()
     drop_drawn_overlays(found, scene)  # predict's last step, by default
     drawn = time.perf_counter() - start
-    return network + post + drawn, (f"network {network:.2f} s (default tile, overlap, batch, precision; the full-size view and "
-                                    f"the shrunk ones, max_shrink {PredictionParams().max_shrink:g}) + instances "
+    return network + post + drawn, (f"network {network:.2f} s (default tile, overlap, batch, precision; the "
+                                    f"full-size view and the shrunk ones, max_shrink "
+                                    f"{PredictionParams().max_shrink:g}) + instances "
                                     f"{post:.2f} s ({int(found.max())} objects from ideal maps) + drawn overlays "
                                     f"{drawn:.2f} s; {image.shape}")
 
