@@ -372,7 +372,7 @@ def predict(model, image, *, tile: int = _DEFAULT.tile, overlap: int | None = _D
     planes = iter_planes(gray.shape)
     tiles = sum(_count_tiles(zoomed_shape(gray.shape[-2:], factor), tile, overlap, multiple, params.augment)
                 for factor in shrink_candidates(gray.shape[-2:], params.max_shrink)) * len(planes)
-    on_batch = _TileCounter(progress, tiles)
+    on_batch = _tile_counter(progress, tiles)
     instance_params = {key: getattr(params, key) for key in _INSTANCE_KEYWORDS}
     labels = np.zeros(gray.shape, dtype=np.uint32)
     probabilities = np.zeros(gray.shape + (len(CHANNELS),), dtype=np.float32) if return_probabilities else None
@@ -445,9 +445,12 @@ def shrunk_probabilities(model, plane: np.ndarray, max_shrink: float, ignore_box
         foreground = prob[..., 0] if factor == 1.0 else zoom_back(prob[..., :1], plane.shape)[..., 0]
         confidence = foreground_confidence(foreground, ignore_box)
         if best is None or confidence > best[0]:
-            best = (confidence, factor, prob)
-    _, factor, prob = best
-    return prob if factor == 1.0 else zoom_back(prob, plane.shape)
+            best = (confidence, factor, prob, foreground)
+    _, factor, prob, foreground = best
+    if factor == 1.0:
+        return prob
+    # the foreground is on the plane's grid already; the other channels follow it there
+    return np.concatenate([foreground[..., None], zoom_back(prob[..., 1:], plane.shape)], axis=-1)
 
 
 #: ``PredictionParams`` settings that ``probabilities_to_instances`` takes.
@@ -461,13 +464,14 @@ def _count_tiles(plane_shape, tile: int, overlap: int, multiple: int, augment: b
     return count_tiles(padded, _fitted_tile(padded, tile, overlap, multiple), overlap) * views
 
 
-class _TileCounter:
+def _tile_counter(progress: Callable[[int, int], None] | None, total: int) -> Callable[[int], None]:
     """An ``on_batch(n)`` that adds up the tiles done and tells ``progress(done, total)``."""
+    done = 0
 
-    def __init__(self, progress: Callable[[int, int], None] | None, total: int):
-        self.progress, self.total, self.done = progress, total, 0
+    def on_batch(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress(done, total)
 
-    def __call__(self, n: int) -> None:
-        self.done += n
-        if self.progress is not None:
-            self.progress(self.done, self.total)
+    return on_batch
