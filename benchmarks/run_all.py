@@ -202,9 +202,10 @@ def bench_predict(args) -> tuple[float, str]:
     from napari_synthseg.model import DEFAULT_BASE_FILTERS, DEFAULT_DEPTH
     from napari_synthseg.model.network import build_unet
     from napari_synthseg.model.params import PredictionParams
-    from napari_synthseg.model.prediction import load_model, predict_probabilities, shrunk_probabilities
+    from napari_synthseg.model.prediction import load_model, predict_probabilities
     from napari_synthseg.model.sidecar import write_sidecar
     from napari_synthseg.model.targets import labels_to_targets
+    from napari_synthseg.model.views import shrunk_probabilities
     from napari_synthseg.sample_data import make_sample_scene
     from napari_synthseg.shapes import drop_drawn_overlays
 

@@ -384,7 +384,7 @@ def _record_planes(monkeypatch, module):
 
 
 def test_shrink_candidates_halve_down_to_max_shrink_while_the_view_keeps_its_pixels():
-    from napari_synthseg.model.prediction import MIN_SHRUNK_SIDE, shrink_candidates
+    from napari_synthseg.model.views import MIN_SHRUNK_SIDE, shrink_candidates
 
     assert shrink_candidates((1000, 2000), 4.0) == [1.0, 0.5, 0.25]
     assert shrink_candidates((1000, 2000), 3.0) == [1.0, 0.5]
@@ -409,7 +409,7 @@ def _confident_at(sizes: dict):
 
 
 def test_shrunk_probabilities_keeps_the_view_the_network_is_most_confident_about(threshold_model):
-    from napari_synthseg.model.prediction import foreground_confidence, shrunk_probabilities
+    from napari_synthseg.model.views import foreground_confidence, shrunk_probabilities
 
     plane = _disks((400, 400), [(200, 200)], 120).astype(np.float32)
     probabilities, calls = _confident_at({200: 0.95, 100: 0.8})
@@ -476,8 +476,7 @@ def test_prediction_params_check_max_shrink():
             PredictionParams(max_shrink=bad)
 
 
-def test_model_segmenter_tries_shrunk_views_of_a_whole_image_not_of_the_tiles_of_a_large_one(threshold_model,
-                                                                                            monkeypatch):
+def test_model_segmenter_tries_shrunk_views_of_a_whole_image(threshold_model, monkeypatch):
     from napari_synthseg.largeimage import ModelSegmenter
 
     image = _disks((480, 480), [(120, 120), (120, 360), (360, 240)], 90)
@@ -489,5 +488,78 @@ def test_model_segmenter_tries_shrunk_views_of_a_whole_image_not_of_the_tiles_of
     labels = segmenter(image)
     assert shapes == [(480, 480), (240, 240), (120, 120)] and labels.shape == image.shape and labels.max() == 3
     shapes.clear()
-    segmenter(image[:240], region=((), slice(0, 240), slice(0, 480)))  # a tile of a large image: as it is
+    # a tile is seen at its plane's zoom, chosen once by prepare (none chosen here: as it is)
+    segmenter(image[:240], region=((), slice(0, 240), slice(0, 480)))
     assert shapes == [(240, 480)]
+
+
+def test_surest_shrink_pools_the_windows_of_a_large_plane():
+    from napari_synthseg.model.views import surest_shrink
+
+    def sure_at(sizes):  # foreground over the bright half, sizes[view rows] sure (0.6 where not given)
+        calls = []
+
+        def probabilities(image):
+            calls.append(image.shape)
+            prob = np.zeros(image.shape + (3,), np.float32)
+            prob[..., 0] = np.where(image > 100, sizes.get(image.shape[0], 0.6), 0.0)
+            return prob
+
+        return probabilities, calls
+
+    grains = _disks((200, 200), [(100, 100)], 70).astype(np.float32)
+    empty = np.full((200, 200), 10, np.float32)  # no object: adds nothing to any view's judgement
+    probabilities, calls = sure_at({100: 0.9})
+    assert surest_shrink([(grains, None), (empty, None)], 4.0, probabilities) == 0.5
+    assert calls == [(200, 200)] * 2 + [(100, 100)] * 2  # a quarter of 200 px is under MIN_SHRUNK_SIDE
+    probabilities, calls = sure_at({100: 0.9})
+    assert surest_shrink([(grains, None)], 1.0, probabilities) == 1.0 and calls == [(200, 200)]
+    # pooled by pixels: the grain, sure only at half size, outweighs a speck sure only at full size
+    speck = _disks((200, 200), [(100, 100)], 8).astype(np.float32)
+
+    def by_window(image):
+        speck_window = (image > 100).mean() < 0.05
+        sure = speck_window != (image.shape[0] == 100)
+        prob = np.zeros(image.shape + (3,), np.float32)
+        prob[..., 0] = np.where(image > 100, 0.95 if sure else 0.55, 0.0)
+        return prob
+
+    assert surest_shrink([(grains, None), (speck, None)], 2.0, by_window) == 0.5
+    # the ignore box (in the window's pixels) is left out of the judgement
+    assert surest_shrink([(grains, (0, 200, 0, 200)), (speck, None)], 2.0, by_window) == 1.0
+    assert surest_shrink([(grains, None), (speck, (90, 110, 90, 110))], 2.0, by_window) == 0.5
+
+
+def test_large_image_tiles_are_segmented_at_the_view_judged_on_the_plane(threshold_model, monkeypatch, tmp_path):
+    from napari_synthseg.largeimage import ModelSegmenter, open_image, process_large, read_labels
+    from napari_synthseg.largeimage.segmenters import _view_windows
+
+    image = _disks((480, 480), [(120, 120), (120, 360), (360, 240)], 90)
+    full = predict(threshold_model, image, max_shrink=1)
+    original = ModelSegmenter.probabilities
+    shapes = []
+
+    def unsure_when_large(self, tile, value_range):  # a network that guesses inside objects it sees large
+        shapes.append(tile.shape)
+        prob = original(self, tile, value_range)
+        if min(tile.shape) > 100:
+            prob[..., 0] = np.where(prob[..., 0] > 0.5, 0.55, prob[..., 0])
+        return prob
+
+    monkeypatch.setattr(ModelSegmenter, "probabilities", unsure_when_large)
+    segmenter = ModelSegmenter(model_path=str(threshold_model.path), tile=64, view_window=128)
+    ready = segmenter.prepare(open_image(image))
+    assert ready.zooms == {(): 0.5}
+    assert shapes == [(128, 128)] * 4 + [(64, 64)] * 4  # four windows, two views each (a quarter: too small)
+    shapes.clear()
+    result = process_large(image, tmp_path / "labels.tif", segmenter, tile=160, overlap=32, scheduler="sync")
+    judged, tiles = shapes[:8], shapes[8:]  # process_large prepares the segmenter first, then runs the tiles
+    assert judged == [(128, 128)] * 4 + [(64, 64)] * 4
+    assert tiles and all(max(shape) <= 112 for shape in tiles)  # every tile seen at half size (blocks up to 224)
+    labels = read_labels(result.output_path)
+    assert labels.shape == image.shape and result.n_objects == 3
+    overlap = ((labels > 0) & (full > 0)).sum() / ((labels > 0) | (full > 0)).sum()
+    assert overlap > 0.97  # outlines at full resolution
+    assert ModelSegmenter(model_path=str(threshold_model.path), max_shrink=1).prepare(open_image(image)).zooms == {
+        (): 1.0}
+    assert _view_windows((480, 2000), 1024) == [(slice(0, 480), slice(0, 1024)), (slice(0, 480), slice(976, 2000))]

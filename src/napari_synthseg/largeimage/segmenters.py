@@ -89,6 +89,15 @@ class AutosegSegmenter(TileSegmenter):
         ready.post_clear_border = bool(params["clear_border"])
         return ready
 
+    def _tile_probabilities(self, tile: np.ndarray, value_range, zoom: float) -> np.ndarray:
+        """A tile's probabilities at the plane's chosen zoom, on the tile's grid."""
+        from ..model.prediction import finite_plane
+        from ..zoom import zoom_back, zoom_image
+
+        if zoom == 1.0:
+            return self.probabilities(tile, value_range)
+        return zoom_back(self.probabilities(zoom_image(finite_plane(tile), zoom), value_range), tile.shape)
+
     def __call__(self, tile, region=None):
         from ..autoseg import autosegment
 
@@ -170,6 +179,29 @@ def _flat_percentile_sample(source: ImageSource, plane, max_samples: int, band: 
     return np.concatenate(parts).astype(np.float32)
 
 
+def _view_windows(shape: tuple[int, int], side: int) -> list[tuple[slice, slice]]:
+    """Up to four ``side``-pixel squares centred in the plane's quadrants (clipped to it; distinct)."""
+    height, width = shape
+    h, w = min(side, height), min(side, width)
+    windows = []
+    for cy in (height // 4, 3 * height // 4):
+        for cx in (width // 4, 3 * width // 4):
+            y0 = min(max(cy - h // 2, 0), height - h)
+            x0 = min(max(cx - w // 2, 0), width - w)
+            window = (slice(y0, y0 + h), slice(x0, x0 + w))
+            if window not in windows:
+                windows.append(window)
+    return windows
+
+
+def _box_from(box, row0: int, col0: int) -> tuple[int, int, int, int] | None:
+    """A box in image coordinates, in those of a piece that starts at ``(row0, col0)``."""
+    if box is None:
+        return None
+    y0, y1, x0, x1 = box
+    return max(y0 - row0, 0), max(y1 - row0, 0), max(x0 - col0, 0), max(x1 - col0, 0)
+
+
 def _overview_box(found, stride: int, height: int, width: int) -> tuple[int, int, int, int] | None:
     """A box found on a strided overview, in full-image coordinates (grown by a stride, clipped)."""
     if found is None:
@@ -199,7 +231,10 @@ class ModelSegmenter(TileSegmenter):
     same strided sample the in-memory ``predict`` uses, for an anchored model
     (``anchored_range``) from a strided overview of the plane, so every tile sees the same
     input scale (and polarity) as the whole image would, and resolves ``ignore_box="auto"`` (a
-    scale-bar box, as ``predict``) on the same overview. Inside a tile the network runs on overlapping sub-tiles
+    scale-bar box, as ``predict``) on the same overview. It also chooses each plane's view once
+    (``surest_shrink`` on four full-resolution windows of ``view_window`` pixels), and every tile is
+    segmented at that zoom and brought back, as ``predict`` does with a whole image's surest view.
+    Inside a tile the network runs on overlapping sub-tiles
     with smooth blending (as ``predict``), the box is cut out, then ``probabilities_to_instances`` makes the labels.
     The model is loaded once per worker process, from ``model_path``.
     """
@@ -217,11 +252,13 @@ class ModelSegmenter(TileSegmenter):
     augment: bool = _PREDICTION.augment  # average over flips and transposes (predict's augment)
     ignore_box: object = _PREDICTION.ignore_box  # predict's ignore_box: "auto", None or (y0, y1, x0, x1)
     drop_overlays: bool = _PREDICTION.drop_overlays  # predict's: scale bars and lettering left out, per tile
-    # predict's: an image read whole is also seen shrunk, the most confident view kept (tiles of a large image are not)
+    # predict's: each plane is also seen shrunk, the most confident view kept (judged on windows of a large plane)
     max_shrink: float = _PREDICTION.max_shrink
     overview_pixels: int = 4_000_000
+    view_window: int = 1024  # side of the four full-resolution windows a large plane's view is judged on
     value_ranges: dict = field(default_factory=dict)  # plane -> (lo, hi)
     boxes: dict = field(default_factory=dict)  # plane -> (y0, y1, x0, x1) or None, once prepared
+    zooms: dict = field(default_factory=dict)  # plane -> the zoom its tiles are segmented at, once prepared
 
     def _model(self):
         from ..model.prediction import load_model
@@ -253,7 +290,21 @@ class ModelSegmenter(TileSegmenter):
             else:
                 sample = _flat_percentile_sample(source, plane, 1_000_000)
                 ranges[plane] = percentile_range(sample, low, high, max_samples=sample.size + 1)
-        return replace(self, value_ranges=ranges, boxes=boxes)
+        zooms = {plane: self._judged_zoom(source, plane, ranges[plane], boxes[plane]) for plane in _planes(source)}
+        return replace(self, value_ranges=ranges, boxes=boxes, zooms=zooms)
+
+    def _judged_zoom(self, source: ImageSource, plane, value_range, box) -> float:
+        """The view ``surest_shrink`` finds on full-resolution windows of the plane (1 when never shrinking)."""
+        from ..model.prediction import finite_plane
+        from ..model.views import surest_shrink
+
+        if self.max_shrink <= 1:
+            return 1.0
+        windows = []
+        for rows, cols in _view_windows(source.spatial_shape, self.view_window):
+            image = finite_plane(np.asarray(source.read(plane, rows, cols), dtype=np.float32))
+            windows.append((image, _box_from(box, rows.start, cols.start)))
+        return surest_shrink(windows, self.max_shrink, lambda image: self.probabilities(image, value_range))
 
     def probabilities(self, tile: np.ndarray, value_range) -> np.ndarray:
         """Blended ``(H, W, 3)`` probabilities of one gray tile, normalised with ``value_range``."""
@@ -266,12 +317,22 @@ class ModelSegmenter(TileSegmenter):
                                          augment=self.augment)
 
     def _whole_probabilities(self, image: np.ndarray) -> np.ndarray:
-        from ..model.prediction import finite_plane, shrunk_probabilities
+        from ..model.prediction import finite_plane
+        from ..model.views import shrunk_probabilities
         from ..scalebar import resolve_ignore_box
 
         image = finite_plane(image)
         return shrunk_probabilities(self._model(), image, self.max_shrink,
                                     resolve_ignore_box(image, self.ignore_box), self.probabilities)
+
+    def _tile_probabilities(self, tile: np.ndarray, value_range, zoom: float) -> np.ndarray:
+        """A tile's probabilities at the plane's chosen zoom, on the tile's grid."""
+        from ..model.prediction import finite_plane
+        from ..zoom import zoom_back, zoom_image
+
+        if zoom == 1.0:
+            return self.probabilities(tile, value_range)
+        return zoom_back(self.probabilities(zoom_image(finite_plane(tile), zoom), value_range), tile.shape)
 
     def __call__(self, tile, region=None):
         from ..instances import probabilities_to_instances
@@ -282,11 +343,11 @@ class ModelSegmenter(TileSegmenter):
             labels = np.zeros(tile.shape, dtype=np.uint32)
             stack_planes(labels, ((index, self(tile[index])) for index in np.ndindex(*tile.shape[:-2])))
             return labels
-        value_range = self.value_ranges.get(region[0]) if region is not None else None
         if region is None:  # a whole image: shrunk first when its objects are larger, as predict does
             prob = self._whole_probabilities(np.asarray(tile))
         else:
-            prob = self.probabilities(np.asarray(tile), value_range)
+            prob = self._tile_probabilities(np.asarray(tile), self.value_ranges.get(region[0]),
+                                            self.zooms.get(region[0], 1.0))
         if region is not None and region[0] in self.boxes:
             _, rows, cols = region  # the box is in image coordinates; the tile starts at rows/cols
             cut_box(prob[..., 0], self.boxes[region[0]], (rows.start, cols.start))

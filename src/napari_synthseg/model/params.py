@@ -373,7 +373,7 @@ class PredictionParams(_Params):
     max_shrink : float
         The most a plane is shrunk before the network sees it. The plane is segmented at full size
         and shrunk by halves down to ``1 / max_shrink``; the view whose foreground the network is most
-        confident about is kept (``prediction.shrunk_probabilities``) and its probabilities are
+        confident about is kept (``views.shrunk_probabilities``) and its probabilities are
         brought back to full resolution. The network sees about a hundred pixels around each pixel:
         inside a larger particle it sees neither its outline nor the line along which it touches the
         next. 1: never shrink.

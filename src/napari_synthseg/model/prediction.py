@@ -30,18 +30,17 @@ from napari_synthseg.model.params import (  # noqa: F401  (the DEFAULT_* stay im
     PredictionParams,
 )
 from napari_synthseg.model.sidecar import CHANNELS, ModelFileError, check_model_file
+from napari_synthseg.model.views import shrink_candidates, shrunk_probabilities
 from napari_synthseg.normalize import DEFAULT_PERCENTILES, normalization_range, percentile_normalize
 from napari_synthseg.relabel import stack_planes
 from napari_synthseg.scalebar import cut_box, resolve_ignore_box
 from napari_synthseg.tiling import TiledAccumulator, blend_window, count_tiles, fit_tile, iter_tile_batches
-from napari_synthseg.zoom import zoom_back, zoom_image, zoomed_shape
+from napari_synthseg.zoom import zoomed_shape
 
 #: Pad multiple used when the sidecar does not give the network depth (covers depth <= 5).
 _DEFAULT_PAD_MULTIPLE = 32
 #: The default settings, which ``predict``'s and ``predict_probabilities``' signatures read.
 _DEFAULT = PredictionParams()
-#: Shortest side, in pixels, of a shrunk view worth trying: a smaller one holds too little to outline.
-MIN_SHRUNK_SIDE = 64
 
 
 #: The 8 symmetries of the square as (transpose, flip rows, flip columns); ``augment=True``
@@ -406,51 +405,6 @@ def _segment_plane(model, plane: np.ndarray, params: PredictionParams, tiling: t
     cut_box(prob[..., 0], box)
     return prob, probabilities_to_instances(prob, **instance_params,
                                             drawn_on=plane if params.drop_overlays else None)
-
-
-def shrink_candidates(shape: tuple[int, int], max_shrink: float) -> list[float]:
-    """The zooms ``shrunk_probabilities`` tries: 1, then halves down to ``1 / max_shrink`` while the
-    shrunk plane's shorter side keeps ``MIN_SHRUNK_SIDE`` pixels."""
-    factors = [1.0]
-    while factors[-1] / 2 * max_shrink >= 1.0 and min(shape) * factors[-1] / 2 >= MIN_SHRUNK_SIDE:
-        factors.append(factors[-1] / 2)
-    return factors
-
-
-def foreground_confidence(foreground: np.ndarray, ignore_box=None) -> float:
-    """Mean foreground probability where the network calls object (over 0.5), outside ``ignore_box``;
-    0 where it calls nothing."""
-    foreground = cut_box(np.array(foreground, dtype=np.float32), ignore_box)
-    called = foreground > 0.5
-    return float(foreground[called].mean()) if called.any() else 0.0
-
-
-def shrunk_probabilities(model, plane: np.ndarray, max_shrink: float, ignore_box,
-                         probabilities: Callable[[np.ndarray, tuple[float, float]], np.ndarray]) -> np.ndarray:
-    """``probabilities(image, value_range)`` of a 2D plane at full resolution, from the view the network
-    is most confident about.
-
-    The plane is seen at full size and shrunk by halves (``shrink_candidates``); the view with the
-    highest ``foreground_confidence`` on the plane's grid is kept (the first of equals).
-    Inside a particle larger than its view the network guesses, and its foreground is less sure than
-    where it sees whole objects; objects too small for a shrunk view blur into doubt as well. The value
-    range is always the whole plane's (a shrunk copy's own could flip an anchored polarity). ``plane``:
-    finite values (``finite_plane``); ``ignore_box``: in the plane's pixels, left out of the judgement.
-    """
-    value_range = model.value_range(plane)
-    best = None
-    for factor in shrink_candidates(plane.shape, max_shrink):
-        prob = probabilities(zoom_image(plane, factor), value_range)
-        # judged on the plane's grid: the blur of bringing a view back costs it the sureness it loses there
-        foreground = prob[..., 0] if factor == 1.0 else zoom_back(prob[..., :1], plane.shape)[..., 0]
-        confidence = foreground_confidence(foreground, ignore_box)
-        if best is None or confidence > best[0]:
-            best = (confidence, factor, prob, foreground)
-    _, factor, prob, foreground = best
-    if factor == 1.0:
-        return prob
-    # the foreground is on the plane's grid already; the other channels follow it there
-    return np.concatenate([foreground[..., None], zoom_back(prob[..., 1:], plane.shape)], axis=-1)
 
 
 #: ``PredictionParams`` settings that ``probabilities_to_instances`` takes.
