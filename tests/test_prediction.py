@@ -563,3 +563,17 @@ def test_large_image_tiles_are_segmented_at_the_view_judged_on_the_plane(thresho
     assert ModelSegmenter(model_path=str(threshold_model.path), max_shrink=1).prepare(open_image(image)).zooms == {
         (): 1.0}
     assert _view_windows((480, 2000), 1024) == [(slice(0, 480), slice(0, 1024)), (slice(0, 480), slice(976, 2000))]
+
+
+def test_predict_at_scale_does_not_shrink_a_zoomed_image_again(threshold_model, monkeypatch):
+    import napari_synthseg.model.prediction as prediction
+    from napari_synthseg.pipeline import predict_at_scale
+
+    image = _disks((480, 480), [(120, 120), (120, 360), (360, 240)], 90)
+    seen = _record_planes(monkeypatch, prediction)
+    labels, prob = predict_at_scale(threshold_model, image, 0.5, tile=64)
+    assert [shape for shape, _ in seen] == [(240, 240)]  # the size normalisation chose the scale
+    assert labels.shape == image.shape and prob.shape == image.shape + (3,) and labels.max() == 3
+    seen.clear()
+    predict_at_scale(threshold_model, image, 1.0, tile=64, max_shrink=2.0)
+    assert [shape for shape, _ in seen] == [(480, 480), (240, 240)]  # unzoomed: predict's own views

@@ -61,6 +61,8 @@ def predict_at_scale(model, image: np.ndarray, factor: float, **params) -> tuple
 
     The probabilities are interpolated back to the image's grid and turned into instances
     there, so outlines keep full resolution; ``ignore_box`` is resolved on the full image.
+    A zoomed image is not shrunk again (its scale is chosen: ``max_shrink`` 1); at ``factor`` 1
+    ``predict`` tries its views as usual.
     """
     from .instances import probabilities_to_instances
     from .model.prediction import predict
@@ -76,6 +78,7 @@ def predict_at_scale(model, image: np.ndarray, factor: float, **params) -> tuple
     post.setdefault("min_confidence", defaults.min_confidence)
     drop_overlays = params.pop("drop_overlays", defaults.drop_overlays)
     box = resolve_ignore_box(np.asarray(image), params.pop("ignore_box", "auto"))
+    params["max_shrink"] = 1.0
     _, prob = predict(model, zoom_image(image, factor), return_probabilities=True, ignore_box=None,
                       drop_overlays=False, **params)
     prob = zoom_back(prob, image.shape)

@@ -58,7 +58,8 @@ def add_run_parser(sub) -> None:
                    help=f"self-training rounds (stops early when one no longer helps) [{rounds}]")
     p.add_argument("--object-size", type=float, default=None, metavar="PX",
                    help="shrink each image so its typical object is about PX pixels across before training "
-                        "and prediction (outputs stay full resolution); default: images as they are")
+                        "and prediction (outputs stay full resolution; a shrunk image is not shrunk again by "
+                        "--max-shrink); default: images as they are")
     p.add_argument("--recipe", default=recipe, choices=RECIPE_CHOICES,
                    help="training recipe: synthetic (synthetic scenes only), mixed (anchored inputs, half "
                         "real crops labelled by the auto-segmentation), or auto: decided from the images "
