@@ -13,7 +13,12 @@ process so its peak resident memory (``ru_maxrss``) is its own. Printed:
 * the same on a ``LocalCluster`` (2 workers, 127.0.0.1): wall time and identical output
   (on the image given by ``--cluster-size``, default 2048^2 to stay short);
 * a baseline in the same run: the in-memory ``predict`` of the same model on a 2048^2 image
-  (its Mpixel/s and peak RSS), the ratio tiled/in-memory throughput.
+  (its Mpixel/s and peak RSS), the ratio tiled/in-memory throughput;
+* the cost of choosing the large image's view (``ModelSegmenter.prepare`` with ``max_shrink`` 4, four
+  1024^2 windows seen at full size, half and a quarter) against ``prepare`` without views, and the zoom chosen.
+
+The throughput runs segment at full size only (``max_shrink`` 1, in memory and tiled alike), so the ratio
+measures the tiling; the views' cost is the ``prepare`` line (tiles then run at the chosen zoom).
 
 ``--max-tiles N`` processes only the first N core tiles (time per tile is extrapolated to
 the whole image; the memory reported is what was measured, never extrapolated).
@@ -68,17 +73,23 @@ def child(args) -> None:
     from napari_synthseg.largeimage import ModelSegmenter, open_image, process_large
 
     t0 = time.perf_counter()
+    extra = {}
     if args.mode == "inmemory":
         from napari_synthseg.model.prediction import load_model, predict
 
         image = np.asarray(open_image(args.image)._handle()[: args.inmem_size, : args.inmem_size])
         model = load_model(args.model)
         t0 = time.perf_counter()
-        labels = predict(model, image, tile=512, overlap=64, batch_size=4)
+        labels = predict(model, image, tile=512, overlap=64, batch_size=4, max_shrink=1)
         pixels = image.size
         n = int(labels.max())
+    elif args.mode == "prepare":
+        t0 = time.perf_counter()
+        ready = ModelSegmenter(model_path=str(args.model), tile=512, overlap=64, batch_size=4,
+                               max_shrink=args.max_shrink).prepare(open_image(args.image))
+        pixels, n, extra = 0, 0, {"zoom": ready.zooms[()]}
     else:
-        seg = ModelSegmenter(model_path=str(args.model), tile=512, overlap=64, batch_size=4)
+        seg = ModelSegmenter(model_path=str(args.model), tile=512, overlap=64, batch_size=4, max_shrink=1)
         source = open_image(args.image)
         if args.max_tiles:
             # Process only the first N core tiles: crop the lazy source to those tile rows/cols.
@@ -109,7 +120,7 @@ def child(args) -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(json.dumps({"mode": args.mode, "pixels": pixels, "seconds": seconds, "peak_rss_mb": peak_mb,
-                      "children_peak_rss_mb": children_mb, "objects": n}))
+                      "children_peak_rss_mb": children_mb, "objects": n, **extra}))
 
 
 def run_child(argv: list[str]) -> dict:
@@ -135,6 +146,7 @@ def main() -> None:
     parser.add_argument("--image")
     parser.add_argument("--model")
     parser.add_argument("--out")
+    parser.add_argument("--max-shrink", type=float, default=1.0)
     args = parser.parse_args()
     if args.child:
         child(args)
@@ -171,14 +183,20 @@ def main() -> None:
           + ("extrapolated" if args.max_tiles else "measured") + f"); ratio to in-memory throughput "
           f"{rate / base_rate:.2f}")
 
+    plain = run_child(["--mode", "prepare", "--image", str(big), "--max-shrink", "1", *common])
+    views = run_child(["--mode", "prepare", "--image", str(big), "--max-shrink", "4", *common])
+    print(f"prepare {args.size}^2 (normalisation range, scale-bar box): {plain['seconds']:.1f} s without views, "
+          f"{views['seconds']:.1f} s with the view judged on four 1024^2 windows (zoom chosen: {views['zoom']:g})")
+
     local = run_child(["--mode", "local", "--image", str(small), "--out", str(work / "small_local.zarr"), *common])
     cluster = run_child(["--mode", "cluster", "--image", str(small), "--out", str(work / "small_cluster.zarr"),
                          *common])
     import numpy as np
-    import zarr
 
-    same = np.array_equal(zarr.open_array(str(work / "small_local.zarr"))[...],
-                          zarr.open_array(str(work / "small_cluster.zarr"))[...])
+    from napari_synthseg.largeimage import read_labels
+
+    # the outputs are OME-Zarr images with the labels in labels/segmentation
+    same = np.array_equal(read_labels(work / "small_local.zarr"), read_labels(work / "small_cluster.zarr"))
     print(f"{args.cluster_size}^2: local scheduler {local['seconds']:.1f} s, LocalCluster(2 workers, 127.0.0.1) "
           f"{cluster['seconds']:.1f} s (ratio {cluster['seconds'] / local['seconds']:.2f}); identical output: {same}")
     for name in ("big_labels.zarr", "small_local.zarr", "small_cluster.zarr"):

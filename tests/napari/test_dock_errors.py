@@ -371,3 +371,21 @@ def test_unwritable_and_unreadable_paths_are_refused_up_front(make_napari_viewer
     assert len(shown_errors) == 2, shown_errors
     assert "cannot read model file" in shown_errors[1] and "permission denied" in shown_errors[1], shown_errors
     assert started_jobs == [] and same_layers(before, layer_snapshot(viewer))
+
+
+def test_planes_too_large_for_the_viewer_are_refused_with_the_command_that_tiles(make_napari_viewer, tmp_path,
+                                                                                  started_jobs, shown_errors):
+    import dask.array as da
+
+    viewer = make_napari_viewer()
+    viewer.add_image(da.zeros((9000, 8000), dtype=np.uint8, chunks=1000), name="mosaic")  # 72 Mpixel, lazy
+    segment = SegmentWidget(viewer)
+    segment.model_path.set_path(fake_model(tmp_path / "model.keras"))
+    segment.run_button.click()
+    autoseg = AutosegWidget(viewer)
+    autoseg.run_button.click()
+    assert len(shown_errors) == 2, shown_errors
+    assert "'mosaic' has planes of 8000 x 9000 pixels (72 Mpixel), too large to segment" in shown_errors[0]
+    assert "synthseg predict" in shown_errors[0] and "synthseg autoseg" in shown_errors[1]
+    assert started_jobs == [] and not segment.busy and not autoseg.busy
+    assert [layer.name for layer in viewer.layers] == ["mosaic"]

@@ -106,3 +106,16 @@ def test_autoseg_errors_become_notifications(make_napari_viewer, qtbot, monkeypa
     widget.add_button.click()  # not segmented yet
     assert "Auto-segment first" in messages[-1]
     assert len(viewer.layers) == 1
+
+
+def test_autoseg_reads_a_multiscale_layer_at_full_resolution(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    image = disks_image(shape=(192, 256), centres=((60, 60), (120, 180), (140, 60)), radius=20)
+    viewer.add_image([image, image[::2, ::2]], name="pyramid", multiscale=True)  # an OME-Zarr's levels
+    widget = AutosegWidget(viewer)
+    widget.min_area.setValue(10)
+    widget.run()
+    wait_idle(qtbot, widget)
+    labels = viewer.layers["pyramid autoseg"].data
+    assert labels.shape == image.shape  # the finest level was segmented, not the coarsest
+    assert len(np.unique(labels)) - 1 == 3 and labels[60, 60] and labels[120, 180] and labels[140, 60]

@@ -29,17 +29,43 @@ def current_plane(viewer: napari.viewer.Viewer, layer) -> tuple[int, ...]:
     return tuple(int(np.clip(i, 0, n - 1)) for i, n in zip(lead, shape[:-2]))
 
 
+def full_resolution(layer):
+    """A layer's data at full resolution: the finest level of a multiscale (pyramid) layer.
+
+    ``numpy.asarray`` of napari's multiscale data gives its coarsest level, not the image.
+    """
+    return layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+
+
 def plane_gray(layer, plane: tuple[int, ...]) -> np.ndarray:
-    """One plane of an Image layer as a 2D gray numpy array (RGB collapsed)."""
+    """One plane of an Image layer, at full resolution, as a 2D gray numpy array (RGB collapsed)."""
     from napari_synthseg.image_io import to_gray
 
-    data = np.asarray(layer.data[plane]) if plane else np.asarray(layer.data)
+    data = full_resolution(layer)
+    data = np.asarray(data[plane]) if plane else np.asarray(data)
     return to_gray(data, rgb=bool(getattr(layer, "rgb", False)))
 
 
 def plane_labels(layer, plane: tuple[int, ...]) -> np.ndarray:
-    """One plane of a Labels layer as a 2D numpy array."""
-    return np.asarray(layer.data[plane]) if plane else np.asarray(layer.data)
+    """One plane of a Labels layer, at full resolution, as a 2D numpy array."""
+    data = full_resolution(layer)
+    return np.asarray(data[plane]) if plane else np.asarray(data)
+
+
+def check_plane_size(layer, action: str, command: str) -> None:
+    """Refuse, in one line, a layer whose planes are too large to ``action`` in the viewer's memory.
+
+    The limit is the command line's (``largeimage.DEFAULT_IN_MEMORY_PIXELS``); ``command`` is the one
+    that does the same tile by tile.
+    """
+    from napari_synthseg.largeimage.batch import DEFAULT_IN_MEMORY_PIXELS
+
+    height, width = spatial_shape(layer)[-2:]
+    if height * width > DEFAULT_IN_MEMORY_PIXELS:
+        raise ValueError(f"'{layer.name}' has planes of {width} x {height} pixels ({height * width / 1e6:.0f} "
+                         f"Mpixel), too large to {action} in the viewer (at most "
+                         f"{DEFAULT_IN_MEMORY_PIXELS / 1e6:.0f} Mpixel); run {command} on its file, which works "
+                         f"tile by tile, and open the labels it writes")
 
 
 def planes_of(layer, scope: str, viewer) -> list[tuple[int, ...]]:
@@ -112,7 +138,7 @@ def merge_plane_results(viewer, name: str, like, shape: tuple[int, ...], results
     partial = len(results) < n_planes
     existing = find_layer(viewer, name)
     if partial and existing is not None and tuple(existing.data.shape) == tuple(shape):
-        data = np.asarray(existing.data).astype(np.uint32, copy=True)
+        data = np.asarray(full_resolution(existing)).astype(np.uint32, copy=True)
     else:
         data = np.zeros(shape, dtype=np.uint32)
     offset = int(data.max()) if partial else 0

@@ -13,6 +13,7 @@ from ._common import connect_click, describe_error, notify_error, notify_info, q
 from ._form import PathPicker, row, stack, status_label
 from ._layer_choice import LayerChooser
 from ._planes import (
+    check_plane_size,
     current_plane,
     find_layer,
     merge_plane_results,
@@ -178,6 +179,7 @@ class AutosegWidget(WorkerDock):
             return
         image = self._image()
         params = self.params()
+        check_plane_size(image, "auto-segment", "`synthseg autoseg IMAGE --bank BANK --labels-out DIR`")
         scope = "current" if self.scope.currentText() == "current plane" else "all"
         planes = planes_of(image, scope, self.viewer)
         grays = [(plane, plane_gray(image, plane)) for plane in planes] if len(planes) == 1 else None

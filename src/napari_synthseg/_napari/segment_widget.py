@@ -16,6 +16,7 @@ from ._jobs import describe_device, job_worker
 from ._layer_choice import LayerChooser
 from ._planes import (
     PROBABILITY_SUFFIX,
+    check_plane_size,
     find_layer,
     is_probability_layer,
     merge_plane_results,
@@ -169,6 +170,7 @@ class SegmentWidget(WorkerDock):
         if model is None:
             raise ValueError("choose a model file (.keras); train one in the Train dock")
         model_sidecar(model)
+        check_plane_size(image, "segment", "`synthseg predict IMAGE --model MODEL --out DIR`")
         scope = "current" if self.scope.currentText() == "current plane" else "all"
         planes = planes_of(image, scope, self.viewer)
         grays = [plane_gray(image, plane) for plane in planes]
