@@ -71,3 +71,13 @@ def test_recipe_inputs_cut_bank_and_backgrounds_from_the_network_images(tmp_path
     plain = recipe_inputs(tmp_path / "plain", ["a.png"], [bright], [labels], "percentile")
     assert plain.network_images[0] is bright and network_images([bright], "percentile")[0] is bright
     assert max(float(np.max(o.image)) for o in plain.bank.objects()) > 1.0
+
+
+def test_a_run_without_background_names_the_auto_segmentation_and_the_fix(tmp_path):
+    from napari_synthseg.pipeline_inputs import recipe_inputs
+
+    image = np.random.default_rng(0).integers(0, 255, (64, 80)).astype(np.uint8)
+    everything = np.ones(image.shape, np.uint32)  # the auto-segmentation called every pixel object
+    with pytest.raises(ValueError, match=r"the auto-segmentation called \(almost\) every pixel of the 1 image\(s\) "
+                                         r"object \(80 x 64 px\).*--polarity bright\|dark"):
+        recipe_inputs(tmp_path / "bank", ["a.png"], [image], [everything], "percentile")

@@ -28,6 +28,10 @@ from ._synthesis_common import (
 )
 from .image_io import iter_planes, read_image
 
+
+class NoBackgroundError(ValueError):
+    """The images give (almost) no background pixels to learn a background from."""
+
 #: Background kinds a :class:`BackgroundSource` can make.
 BACKGROUND_KINDS = ("texture", "spectral", "resampled", "blocks", "noise", "flat")
 #: How often each kind is drawn when ``background_kinds`` is None.
@@ -208,7 +212,7 @@ class BackgroundSource:
         masks = _background_masks(grays, labels)
         values = [g[m] for g, m in zip(grays, masks)]
         if sum(v.size for v in values) < 16:
-            raise ValueError("the images have (almost) no background pixels to learn from; check the labels")
+            raise NoBackgroundError("the images have (almost) no background pixels to learn from; check the labels")
         image_means = np.array([v.mean() for v in values if v.size], dtype=np.float32)
         # position of each image in image_means (images without background have none)
         mean_index = np.cumsum([v.size > 0 for v in values]) - 1

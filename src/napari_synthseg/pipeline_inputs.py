@@ -92,11 +92,21 @@ def recipe_inputs(bank_path: str | Path, names: Sequence[str | Path], images: Se
     normalization
         ``"percentile"`` or ``"anchored"`` (``network_images``).
     """
+    from .backgrounds import NoBackgroundError
     from .synthesis import BackgroundSource
 
     work_images = network_images(images, normalization)
     bank = build_bank(bank_path, names, work_images, labels)
-    backgrounds = BackgroundSource.from_images(work_images, labels, names=[str(n) for n in names])
+    try:
+        backgrounds = BackgroundSource.from_images(work_images, labels, names=[str(n) for n in names])
+    except NoBackgroundError:
+        # the labels are the auto-segmentation's here, not the user's: say what to change instead
+        sizes = ", ".join(f"{image.shape[1]} x {image.shape[0]}" for image in images[:3])
+        raise NoBackgroundError(
+            f"the auto-segmentation called (almost) every pixel of the {len(images)} image(s) object "
+            f"({sizes}{', ...' if len(images) > 3 else ''} px), so there is no background to build training "
+            "scenes from: give images that show background around the objects, or choose the objects' "
+            "side with --polarity bright|dark") from None
     return RecipeInputs(network_images=work_images, bank=bank, backgrounds=backgrounds)
 
 
