@@ -211,3 +211,17 @@ def test_exported_labels_carry_the_layers_pixel_size(make_napari_viewer, qtbot, 
     widget.export_labels()
     wait_idle(qtbot, widget)
     assert read_pixel_size(tmp_path / "scaled.tif") == PixelSize(2.5, "nm")
+
+
+def test_exported_labels_of_a_multiscale_layer_are_its_full_resolution(make_napari_viewer, qtbot, tmp_path, notes):
+    from napari_synthseg.image_io import read_image
+
+    viewer = make_napari_viewer()
+    plane = rings_plane((120, 160))
+    labels = viewer.add_labels([plane, plane[::2, ::2]], name="pyramid seg", multiscale=True)  # an OME-Zarr's
+    widget = CurateWidget(viewer)
+    widget.labels_choice.set_layer(labels)
+    widget.labels_path.set_path(tmp_path / "pyramid.tif")
+    widget.export_labels()
+    wait_idle(qtbot, widget)
+    np.testing.assert_array_equal(np.asarray(read_image(tmp_path / "pyramid.tif")), plane)  # not the coarse level

@@ -8,7 +8,7 @@ import numpy as np
 
 from ._checks import check_writable_file
 from ._common import notify_info, quiet_worker
-from ._planes import plane_gray, plane_labels, planes_of, source_name, spatial_shape
+from ._planes import full_resolution, plane_gray, plane_labels, planes_of, source_name, spatial_shape
 
 #: Numeric measurement columns that are ids or places, never offered to the histogram.
 HISTOGRAM_SKIPPED = ("index", "label", "plane")
@@ -80,7 +80,7 @@ class CurateExports:
         if path.suffix.lower() not in (".tif", ".tiff"):
             path = path.with_suffix(".tif")
         check_writable_file(path, "labels file", replace=self._may_replace(self.labels_path, path))
-        data = np.array(layer.data, copy=True)
+        data = np.array(full_resolution(layer), copy=True)
         pixel_size = physical_pixel_size(layer)
 
         def write():

@@ -16,6 +16,7 @@ from ._planes import (
     check_plane_size,
     current_plane,
     find_layer,
+    full_resolution,
     merge_plane_results,
     plane_gray,
     plane_labels,
@@ -243,7 +244,7 @@ class AutosegWidget(WorkerDock):
         existing = find_layer(self.viewer, name)
         if plane:
             if existing is not None and tuple(existing.data.shape) == shape:
-                data = np.asarray(existing.data).astype(np.uint32, copy=True)
+                data = np.asarray(full_resolution(existing)).astype(np.uint32, copy=True)
             else:
                 data = np.zeros(shape, dtype=np.uint32)
             data[plane] = labels

@@ -18,6 +18,7 @@ from ._planes import (
     PROBABILITY_SUFFIX,
     check_plane_size,
     find_layer,
+    full_resolution,
     is_probability_layer,
     merge_plane_results,
     plane_gray,
@@ -244,7 +245,7 @@ class SegmentWidget(WorkerDock):
         existing = find_layer(self.viewer, name)
         shape = tuple(context["shape"])
         kept = existing is not None and tuple(existing.data.shape) == shape
-        data = np.asarray(existing.data, dtype=np.float32).copy() if kept else np.zeros(shape, np.float32)
+        data = np.asarray(full_resolution(existing), dtype=np.float32).copy() if kept else np.zeros(shape, np.float32)
         old_distance = existing.metadata.get(DISTANCE_METADATA) if kept else None
         # the planes not redone stay
         distance = np.array(old_distance, np.float32) if old_distance is not None else np.zeros(shape, np.float32)
