@@ -231,3 +231,33 @@ def test_label_file_stack_plane_by_plane(tmp_path):
         measure_label_file(tmp_path / "rgb_labels.tif")
     with pytest.raises(ValueError, match="shape"):
         measure_label_file(tmp_path / "s_labels.tif", tmp_path / "rgb_labels.tif")
+
+
+def test_measure_and_evaluate_take_the_zarr_outputs_of_a_large_image(tmp_path, capsys):
+    from napari_synthseg.largeimage import process_large
+
+    labels = np.zeros((300, 260), np.uint16)
+    for i, (cy, cx) in enumerate([(60, 60), (150, 200), (240, 90)], start=1):
+        labels[disk((cy, cx), 25, shape=labels.shape)] = i
+    image = np.where(labels > 0, 200, 20).astype(np.uint8)
+    out_dir = tmp_path / "pred"
+    process_large(image, out_dir / "scan_labels.zarr", lambda tile: _components(tile > 100), tile=128, overlap=32,
+                  scheduler="sync", pixel_size=None)
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    write_tiff(masks / "scan.tif", labels)
+    csv_path = tmp_path / "objects.csv"
+    assert main(["measure", str(out_dir), "--out", str(csv_path)]) == 0  # the folder's *_labels.zarr
+    with open(csv_path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 3 and {row["file"] for row in rows} == {"scan_labels.zarr"}
+    assert sorted(float(row["area_px2"]) for row in rows) == sorted(np.bincount(labels.ravel())[1:].astype(float))
+    capsys.readouterr()
+    assert main(["evaluate", str(out_dir), str(masks)]) == 0  # a folder holding only the zarr output
+    assert "pixel IoU 1.000" in capsys.readouterr().out
+
+
+def _components(mask):
+    from scipy import ndimage
+
+    return ndimage.label(mask)[0].astype(np.uint32)

@@ -398,7 +398,12 @@ def measure_label_file(labels_path: str | os.PathLike, image_path: str | os.Path
     from .image_io import is_rgb, iter_planes, read_image, to_gray
 
     labels_path = Path(labels_path)
-    labels = read_image(labels_path)
+    if labels_path.suffix.lower() == ".zarr":  # an OME-Zarr output: its labels, not its image
+        from .largeimage.outputs import read_labels
+
+        labels = read_labels(labels_path)
+    else:
+        labels = read_image(labels_path)
     if labels.dtype.kind == "f":
         if not np.array_equal(labels, np.round(labels)):
             raise ValueError(f"{labels_path} is not a label image (fractional values); give integer labels")

@@ -15,7 +15,8 @@ from .progress import _bar
 def add_measure_parser(sub) -> None:
     p = sub.add_parser("measure", help="measure every object of label images (sizes, Feret, shape) to CSV")
     p.add_argument("labels", nargs="+", metavar="LABELS_OR_DIRS",
-                   help="label image files, or folders of *_labels.tif (e.g. synthseg predict's --out)")
+                   help="label image files or .zarr outputs, or folders of *_labels.tif / *_labels.zarr "
+                        "(e.g. synthseg predict's --out)")
     p.add_argument("--out", required=True, metavar="CSV", help="CSV file: one row per object, with its file")
     p.add_argument("--pixel-size", default=None, metavar="SIZE",
                    help="pixel size with its unit (e.g. 2.5nm) for every file; default: the size each labels "
@@ -28,17 +29,19 @@ def add_measure_parser(sub) -> None:
 
 
 def _measure_inputs(paths: Sequence[str]) -> list[Path]:
-    """Labels files as given, and the ``*_labels.tif`` files of each folder."""
+    """Labels files as given (a ``.zarr`` output too), and the ``*_labels.tif``/``.zarr`` outputs of each folder."""
     from ..image_io import list_images
+    from ..largeimage.outputs import labels_outputs
 
     found: list[Path] = []
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in (".tif", ".tiff")
-                           and p.stem.endswith("_labels"))
-            _check(bool(files), f"folder {path} holds no *_labels.tif files; point at the labels folder of "
-                                "`synthseg predict` or list the files")
+        if path.suffix.lower() == ".zarr":
+            found.append(path)
+        elif path.is_dir():
+            files = labels_outputs(path)
+            _check(bool(files), f"folder {path} holds no *_labels.tif or *_labels.zarr outputs; point at the "
+                                "labels folder of `synthseg predict` or list the files")
             found.extend(files)
         else:
             found.extend(list_images([path]))

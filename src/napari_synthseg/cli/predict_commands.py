@@ -144,8 +144,25 @@ def _split_stems(csv_path: str, subset: str) -> set[str]:
     return stems
 
 
+def _prediction_files(pred_dir: str) -> list[Path]:
+    """The label images of a folder, ``synthseg predict``'s ``*_labels.zarr`` outputs among them."""
+    from ..image_io import ImageReadError, list_images
+    from ..largeimage.outputs import labels_outputs
+
+    folder = Path(pred_dir)
+    zarrs = [path for path in labels_outputs(folder) if path.suffix.lower() == ".zarr"] if folder.is_dir() else []
+    try:
+        images = list_images(pred_dir)
+    except ImageReadError:
+        if not zarrs:
+            raise
+        images = []
+    return sorted(images + zarrs)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from ..image_io import list_images, read_image
+    from ..image_io import read_image
+    from ..largeimage.outputs import read_labels
     from ..pipeline import find_ground_truth, score_labels
 
     _check((args.split is None) == (args.subset is None), "--split CSV and --subset NAME go together")
@@ -156,11 +173,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         _check_writable(Path(args.json).parent, "--json")
         _check(not Path(args.json).is_dir(), f"--json {args.json} is a folder; give a file name")
     preds = {}
-    for path in list_images(args.pred_dir):
+    for path in _prediction_files(args.pred_dir):
         stem = path.stem[: -len("_labels")] if path.stem.endswith("_labels") else path.stem
         if path.stem.endswith("_overlay") or (wanted is not None and stem not in wanted):
             continue
-        preds[stem] = np.asarray(read_image(path))
+        preds[stem] = read_labels(path) if path.suffix.lower() == ".zarr" else np.asarray(read_image(path))
     if not preds:
         raise CommandError(f"no label images in {args.pred_dir}"
                            + (f" for --subset {args.subset}" if wanted is not None else ""))

@@ -172,6 +172,19 @@ def write_ome_output(out: Path, labels, image, pixel_size, record: dict, chunk: 
         raise
 
 
+def labels_outputs(folder: str | os.PathLike) -> list[Path]:
+    """The finished labels outputs in a folder, sorted: ``*_labels.tif``/``.tiff`` files and complete
+    ``*_labels.zarr`` stores (``synthseg predict``'s, with or without ``--zarr-out``)."""
+    found = []
+    for path in sorted(Path(folder).iterdir()):
+        suffix = path.suffix.lower()
+        if not Path(path.stem).name.endswith("_labels"):
+            continue
+        if (suffix in (".tif", ".tiff") and path.is_file()) or (suffix == ".zarr" and is_complete(path)):
+            found.append(path)
+    return found
+
+
 def read_labels(path: str | os.PathLike) -> np.ndarray:
     """Read a finished labels output (zarr or TIFF) fully into memory (for tests and small images)."""
     path = Path(path)
