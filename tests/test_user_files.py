@@ -73,6 +73,16 @@ def test_non_image_file_is_one_line_without_install_advice(tmp_path):
     assert "\n" not in str(info.value) and "pip install" not in str(info.value)
 
 
+def test_a_truncated_file_is_called_damaged_not_a_wrong_format(tmp_path):
+    from PIL import Image
+
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (200, 200), dtype=np.uint8)).save(tmp_path / "a.jpg")
+    (tmp_path / "cut.jpg").write_bytes((tmp_path / "a.jpg").read_bytes()[:3000])  # a copy that stopped early
+    with pytest.raises(ImageReadError, match=r"cannot read .*cut\.jpg as an image \(.*\): the file may be damaged "
+                                             r"or not what its name says; save it again"):
+        read_image(tmp_path / "cut.jpg")
+
+
 @pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
 def test_atomic_write_gives_the_umask_permissions(tmp_path, umask, mode):
     old = os.umask(umask)

@@ -90,8 +90,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
             data = iio.imread(path)
     except Exception as exc:  # decoders raise many types (imageio adds install advice); name the file
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ImageReadError(f"cannot read {path} as an image ({reason}); "
-                             f"save it as one of {', '.join(IMAGE_SUFFIXES)}") from exc
+        raise ImageReadError(f"cannot read {path} as an image ({reason}): the file may be damaged or not what "
+                             f"its name says; save it again (as .tif or .png) or move it out of the folder") from exc
     return standard_image(np.asarray(data), str(path))
 
 
