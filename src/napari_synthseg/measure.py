@@ -399,9 +399,9 @@ def measure_label_file(labels_path: str | os.PathLike, image_path: str | os.Path
 
     labels_path = Path(labels_path)
     if labels_path.suffix.lower() == ".zarr":  # an OME-Zarr output: its labels, not its image
-        from .largeimage.outputs import read_labels
+        from .ome_zarr_io import labels_array
 
-        labels = read_labels(labels_path)
+        labels = np.asarray(labels_array(labels_path)[...])
     else:
         labels = read_image(labels_path)
     if labels.dtype.kind == "f":
