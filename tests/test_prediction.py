@@ -461,8 +461,13 @@ def test_predict_segments_the_most_confident_view_at_full_resolution(threshold_m
 
     original = prediction.predict_probabilities
     monkeypatch.setattr(prediction, "predict_probabilities", unsure_at_full_size)
-    labels, prob = predict(threshold_model, image, tile=64, return_probabilities=True)
+    choices = []
+    labels, prob = predict(threshold_model, image, tile=64, return_probabilities=True, on_view=choices.append)
     assert labels.shape == image.shape and labels.max() == 3  # objects from a shrunk view, at full resolution
+    assert len(choices) == 1 and choices[0].zoom < 1.0  # one plane: its choice and the evidence
+    assert [zoom for zoom, _ in choices[0].confidences] == [1.0, 0.5, 0.25]
+    assert choices[0].confidences[0][1] == pytest.approx(0.55, abs=1e-3)
+    assert max(choices[0].confidences, key=lambda pair: pair[1])[0] == choices[0].zoom
     assert prob[120, 120, 0] > 0.9
     overlap = ((labels > 0) & (full > 0)).sum() / ((labels > 0) | (full > 0)).sum()
     assert overlap > 0.97  # the outlines survive the round trip
@@ -577,3 +582,14 @@ def test_predict_at_scale_does_not_shrink_a_zoomed_image_again(threshold_model, 
     seen.clear()
     predict_at_scale(threshold_model, image, 1.0, tile=64, max_shrink=2.0)
     assert [shape for shape, _ in seen] == [(480, 480), (240, 240)]  # unzoomed: predict's own views
+
+
+def test_describe_views_says_how_many_images_were_shrunk_and_how_far():
+    from napari_synthseg.model.views import ViewChoice, describe_views
+
+    full = ViewChoice(1.0, ((1.0, 0.9), (0.5, 0.8))).to_dict()
+    assert full == {"zoom": 1.0, "confidences": {"1": 0.9, "0.5": 0.8}}
+    assert describe_views({"a": full, "b": full}) == "all 2 image(s) segmented at full size"
+    views = {"a": full, "b": ViewChoice(0.25).to_dict(), "c": ViewChoice(0.5).to_dict(), "d": ViewChoice(0.5).to_dict()}
+    assert describe_views(views) == ("3 of 4 image(s) segmented shrunk (half size 2, a quarter 1), "
+                                     "the others at full size")

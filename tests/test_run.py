@@ -22,6 +22,7 @@ def test_run_predict_evaluate_end_to_end(tmp_path, capsys):
                  *TINY]) == 0
     printed = capsys.readouterr().out
     assert "auto-segmentation" in printed and "model round 1" in printed and "pixel IoU" in printed
+    assert "  views: " in printed  # the zoom each image was segmented at, in one line
 
     summary = json.loads((out / "summary.json").read_text())
     assert 1 <= len(summary["rounds"]) <= 2 and summary["baseline_scores"]["n_images"] == 2
@@ -29,6 +30,8 @@ def test_run_predict_evaluate_end_to_end(tmp_path, capsys):
     assert summary["stopped_because"]
     stems = sorted(p.stem for p in images.iterdir())
     assert len(stems) == 2
+    for r in summary["rounds"]:  # --object-size chose each image's zoom: recorded, with no views tried
+        assert len(r["views"]) == 2 and all(0 < view["zoom"] <= 1 for view in r["views"].values())
     for stem in stems:
         labels = read_image(out / f"{stem}_labels.tif")
         assert labels.shape == (192, 256) and labels.dtype == np.uint32

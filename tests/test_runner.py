@@ -94,6 +94,7 @@ def test_training_and_prediction_run_in_a_child_and_the_parent_stays_keras_free(
     assert [e["labels_shape"] for e in predict_results] == [[50, 70], [33, 41]]
     # the Segment dock's details: foreground and inner distance for Curate's Add
     assert [e["maps"] for e in predict_results] == [[[50, 70]] * 2, [[33, 41]] * 2]
+    assert [e["zooms"] for e in predict_results] == [[1.0], [1.0]]  # the zoom kept per plane (too small to shrink)
     assert any(e["kind"] == "progress" and e["task"] == "predict" for e in report["predict_events"])
     assert report["predict_events"][-1]["kind"] == "done"
 

@@ -69,6 +69,11 @@ def predict_at_scale(model, image: np.ndarray, factor: float, **params) -> tuple
 
     if factor == 1.0:
         return predict(model, image, return_probabilities=True, **params)
+    on_view = params.pop("on_view", None)
+    if on_view is not None:  # the size normalisation chose the zoom
+        from .model.views import ViewChoice
+
+        on_view(ViewChoice(factor))
     from .model.params import PredictionParams
     from .scalebar import cut_box, resolve_ignore_box
 
@@ -101,6 +106,7 @@ class RoundResult:
     best_val_iou: float | None
     scores: dict | None = None
     change_from_previous: float | None = None
+    views: dict = field(default_factory=dict)  # each plane's ViewChoice (the zoom segmented at, its evidence)
 
 
 @dataclass
@@ -314,13 +320,13 @@ def _run_rounds(run: _Run, settings: _RoundSettings) -> RunSummary:
         segmented = _segment_planes(run, settings, round_model)
         if segmented is None:
             return _stop(run, round_index, round_model, "segmentation")
-        predictions, foregrounds = segmented
+        predictions, foregrounds, views = segmented
         scores = score_labels(per_file(run.planes, predictions), run.gt_files) if run.gt_files else None
         change = _foreground_change(previous, predictions) if previous is not None else None
         summary.rounds.append(RoundResult(
             round=round_index, bank_size=len(run.bank), model_path=str(round_model),
             train_seconds=round(train_seconds, 1), best_val_iou=result.best_metric,
-            scores=scores, change_from_previous=change,
+            scores=scores, change_from_previous=change, views=views,
         ))
         score = scores["object_f1"] if scores else None
         improved = score is None or score > best_score + settings.min_gain
@@ -367,19 +373,22 @@ def _train_round(run: _Run, settings: _RoundSettings, round_index: int, round_mo
 
 
 def _segment_planes(run: _Run, settings: _RoundSettings, round_model: Path
-                    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None:
-    """Labels and foreground probabilities of every plane by the round's model; None when cancelled."""
+                    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, dict]] | None:
+    """Labels, foreground probabilities and view choices of every plane by the round's model; None when
+    cancelled."""
     predictions: dict[str, np.ndarray] = {}
     foregrounds: dict[str, np.ndarray] = {}
+    views: dict[str, dict] = {}
     planes, progress = run.planes, settings.progress
     for i, plane in enumerate(planes):
         if settings.cancel_event is not None and settings.cancel_event.is_set():
             return None
         progress("segment", i, len(planes), plane.key)
-        labels, prob = predict_at_scale(round_model, plane.image, run.factors[plane.key], **settings.predict_params)
+        labels, prob = predict_at_scale(round_model, plane.image, run.factors[plane.key], **settings.predict_params,
+                                        on_view=lambda choice, key=plane.key: views.__setitem__(key, choice.to_dict()))
         predictions[plane.key], foregrounds[plane.key] = labels, prob[..., 0]
     progress("segment", len(planes), len(planes), "")
-    return predictions, foregrounds
+    return predictions, foregrounds, views
 
 
 def _reason_to_stop(round_index: int, settings: _RoundSettings, improved: bool, change: float | None) -> str:

@@ -120,10 +120,16 @@ def test_segment_says_how_many_objects_the_confidence_filter_left_out(make_napar
     np.testing.assert_array_equal(probability.metadata[DISTANCE_METADATA], distance)  # for Curate's Add
 
     scripted_jobs["events"] = [{"kind": "result", "task": "predict", "index": 0, "labels": labels,
-                                "foreground": foreground, "n_unconfident": 0}]
+                                "foreground": foreground, "n_unconfident": 0, "zooms": [1.0]}]
     segment.run()
     wait_idle(qtbot, segment)
-    assert "left out" not in segment.status.text()
+    assert "left out" not in segment.status.text() and "shrunk" not in segment.status.text()
+
+    scripted_jobs["events"] = [{"kind": "result", "task": "predict", "index": 0, "labels": labels,
+                                "foreground": foreground, "n_unconfident": 0, "zooms": [0.25]}]
+    segment.run()
+    wait_idle(qtbot, segment)
+    assert "1 of 1 plane(s) segmented shrunk to 0.25 of their size" in segment.status.text()
 
 
 def test_a_curation_round_from_the_train_dock(make_napari_viewer, qtbot, tmp_path, bank_dir, scripted_jobs,

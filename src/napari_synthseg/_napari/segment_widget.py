@@ -64,6 +64,7 @@ class SegmentWidget(WorkerDock):
         self._foregrounds: list = []
         self._distances: list = []
         self._unconfident: list = []
+        self._zooms: list = []
         self._job_context: dict = {}
         self._make_controls()
         self._lay_out()
@@ -180,6 +181,7 @@ class SegmentWidget(WorkerDock):
         self._foregrounds = [None] * len(planes)
         self._distances = [None] * len(planes)
         self._unconfident = [0] * len(planes)
+        self._zooms = [[] for _ in planes]
         self._job_context = {"image": image, "planes": planes, "shape": spatial_shape(image), "error": None,
                              "min_confidence": kwargs["min_confidence"]}
         self.progress.setRange(0, PROGRESS_STEPS)
@@ -205,6 +207,7 @@ class SegmentWidget(WorkerDock):
             self._foregrounds[index] = event.get("foreground")
             self._distances[index] = event.get("distance")
             self._unconfident[index] = int(event.get("n_unconfident") or 0)
+            self._zooms[index] = [float(zoom) for zoom in event.get("zooms") or ()]
         elif kind == "error":
             self._job_context["error"] = event.get("message")
             notify_error(f"segmentation failed: {event.get('message')}")
@@ -230,6 +233,7 @@ class SegmentWidget(WorkerDock):
             notify_error(f"could not show the segmentation: {describe_error(exc)}")
             return
         self.status.setText(f"{n_objects} objects in {len(done)} plane(s) → layer '{name}'"
+                            + view_hint([zoom for zooms in self._zooms for zoom in zooms])
                             + unconfident_hint(sum(self._unconfident), context.get("min_confidence")))
 
     def _show_foreground(self, image, context: dict) -> None:
@@ -263,6 +267,16 @@ class SegmentWidget(WorkerDock):
                                   metadata={DISTANCE_METADATA: distance}, **spatial_transform(image))
         if active is not None and active in self.viewer.layers:
             self.viewer.layers.selection.active = active
+
+
+def view_hint(zooms: list[float]) -> str:
+    """The status line's note on the planes segmented shrunk ('' when every plane kept its full size)."""
+    shrunk = [zoom for zoom in zooms if zoom != 1.0]
+    if not shrunk:
+        return ""
+    sizes = " or ".join(f"{zoom:g}" for zoom in sorted(set(shrunk), reverse=True))
+    return (f"; {len(shrunk)} of {len(zooms)} plane(s) segmented shrunk to {sizes} of their size, where the "
+            "network was surer ('shrink at most' 1 never shrinks)")
 
 
 def unconfident_hint(n_left_out: int, min_confidence) -> str:

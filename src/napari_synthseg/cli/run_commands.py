@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..model import REAL_CLUMPS, PredictionParams, TrainingParams
+from ..model.views import describe_views
 from ..normalize import DEFAULT_PERCENTILES
 from ..pipeline import run_pipeline
 from ..recipe import RECIPE_CHOICES, RECIPES
@@ -201,6 +202,9 @@ def _print_summary(summary, seconds: float) -> None:
             _print_scores(f"model round {r.round}", r.scores)
     if summary.stopped_because and not summary.interrupted:
         print(f"  stopped: {summary.stopped_because}; best round {summary.best_round}")
+    best = next((r for r in summary.rounds if r.round == summary.best_round), None)
+    if best is not None and best.views:
+        print(f"  views: {describe_views(best.views)} (summary.json: rounds[].views)")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -185,10 +185,12 @@ def _child_predict(payload, events, cancel_event, tmpdir) -> None:
                 raise _Cancelled
 
         wants_probabilities = bool(kwargs.get("return_probabilities"))
-        output = predict(model, image, progress=progress, **{**kwargs, "return_probabilities":
-                                                             wants_probabilities or details})
+        views = []
+        output = predict(model, image, progress=progress, on_view=views.append,
+                         **{**kwargs, "return_probabilities": wants_probabilities or details})
         labels, prob = output if wants_probabilities or details else (output, None)
-        event = {"kind": "result", "task": "predict", "index": index, "source": source}
+        event = {"kind": "result", "task": "predict", "index": index, "source": source,
+                 "zooms": [view.zoom for view in views]}
         if details:
             event["n_unconfident"] = _count_unconfident(labels, prob, kwargs, image)
             event["foreground"] = np.ascontiguousarray(prob[..., 0])

@@ -30,7 +30,7 @@ from napari_synthseg.model.params import (  # noqa: F401  (the DEFAULT_* stay im
     PredictionParams,
 )
 from napari_synthseg.model.sidecar import CHANNELS, ModelFileError, check_model_file
-from napari_synthseg.model.views import shrink_candidates, shrunk_probabilities
+from napari_synthseg.model.views import ViewChoice, shrink_candidates, shrunk_probabilities
 from napari_synthseg.normalize import DEFAULT_PERCENTILES, normalization_range, percentile_normalize
 from napari_synthseg.relabel import stack_planes
 from napari_synthseg.scalebar import cut_box, resolve_ignore_box
@@ -330,7 +330,7 @@ def predict(model, image, *, tile: int = _DEFAULT.tile, overlap: int | None = _D
             precision: str = _DEFAULT.precision, rgb: bool | None = None,
             min_confidence: float = _DEFAULT.min_confidence, augment: bool = _DEFAULT.augment,
             ignore_box=_DEFAULT.ignore_box, drop_overlays: bool = _DEFAULT.drop_overlays,
-            max_shrink: float = _DEFAULT.max_shrink):
+            max_shrink: float = _DEFAULT.max_shrink, on_view: Callable[[ViewChoice], None] | None = None):
     """Segment a 2D image or a stack into uint32 instance labels at full resolution.
 
     Parameters
@@ -350,6 +350,8 @@ def predict(model, image, *, tile: int = _DEFAULT.tile, overlap: int | None = _D
         Also return the ``(..., Y, X, 3)`` float32 probabilities.
     progress
         ``progress(done_tiles, total_tiles)`` after each batch.
+    on_view
+        ``on_view(choice)`` with each plane's ``views.ViewChoice`` (the zoom kept, every view's confidence).
     rgb
         Whether the last axis is colour; ``None`` guesses (last axis of 3 or 4).
 
@@ -378,7 +380,8 @@ def predict(model, image, *, tile: int = _DEFAULT.tile, overlap: int | None = _D
 
     def plane_labels():
         for index in planes:
-            prob, plane_labels_ = _segment_plane(model, gray[index], params, (tile, overlap), on_batch, instance_params)
+            prob, plane_labels_ = _segment_plane(model, gray[index], params, (tile, overlap), on_batch, instance_params,
+                                                 on_view)
             if probabilities is not None:
                 probabilities[index] = prob
             yield index, plane_labels_
@@ -390,7 +393,7 @@ def predict(model, image, *, tile: int = _DEFAULT.tile, overlap: int | None = _D
 
 
 def _segment_plane(model, plane: np.ndarray, params: PredictionParams, tiling: tuple[int, int], on_batch,
-                   instance_params: dict) -> tuple[np.ndarray, np.ndarray]:
+                   instance_params: dict, on_view=None) -> tuple[np.ndarray, np.ndarray]:
     """One plane's probabilities (``shrunk_probabilities``) and instances."""
     tile, overlap = tiling
     plane = finite_plane(np.asarray(plane))
@@ -401,7 +404,7 @@ def _segment_plane(model, plane: np.ndarray, params: PredictionParams, tiling: t
                                      precision=params.precision, value_range=value_range, on_batch=on_batch,
                                      augment=params.augment)
 
-    prob = shrunk_probabilities(model, plane, params.max_shrink, box, probabilities)
+    prob = shrunk_probabilities(model, plane, params.max_shrink, box, probabilities, on_view)
     cut_box(prob[..., 0], box)
     return prob, probabilities_to_instances(prob, **instance_params,
                                             drawn_on=plane if params.drop_overlays else None)

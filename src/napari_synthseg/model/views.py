@@ -11,6 +11,7 @@ surest of, judged on the plane's grid, is kept: ``shrunk_probabilities`` on a wh
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -19,6 +20,32 @@ from napari_synthseg.zoom import zoom_back, zoom_image
 
 #: Shortest side, in pixels, of a shrunk view worth trying: a smaller one holds too little to outline.
 MIN_SHRUNK_SIDE = 64
+
+
+@dataclass(frozen=True)
+class ViewChoice:
+    """The zoom a plane was segmented at, and the evidence: each view tried with its foreground confidence."""
+
+    zoom: float
+    confidences: tuple[tuple[float, float], ...] = ()  # (zoom, confidence), in the order tried
+
+    def to_dict(self) -> dict:
+        return {"zoom": self.zoom, "confidences": {f"{zoom:g}": round(confidence, 4)
+                                                   for zoom, confidence in self.confidences}}
+
+
+def describe_views(views: dict) -> str:
+    """One line on the zooms planes were segmented at: ``views`` maps a plane to ``ViewChoice.to_dict()``."""
+    zooms = [float(view["zoom"]) for view in views.values()]
+    shrunk = sorted((zoom for zoom in zooms if zoom != 1.0), reverse=True)
+    if not shrunk:
+        return f"all {len(zooms)} image(s) segmented at full size"
+    counts = ", ".join(f"{_zoom_name(zoom)} {shrunk.count(zoom)}" for zoom in dict.fromkeys(shrunk))
+    return f"{len(shrunk)} of {len(zooms)} image(s) segmented shrunk ({counts}), the others at full size"
+
+
+def _zoom_name(zoom: float) -> str:
+    return {0.5: "half size", 0.25: "a quarter"}.get(zoom, f"{zoom:g}x")
 
 
 def shrink_candidates(shape: tuple[int, int], max_shrink: float) -> list[float]:
@@ -51,7 +78,8 @@ def _foreground_on_grid(prob: np.ndarray, factor: float, shape) -> np.ndarray:
 
 
 def shrunk_probabilities(model, plane: np.ndarray, max_shrink: float, ignore_box,
-                         probabilities: Callable[[np.ndarray, tuple[float, float]], np.ndarray]) -> np.ndarray:
+                         probabilities: Callable[[np.ndarray, tuple[float, float]], np.ndarray],
+                         on_view: Callable[[ViewChoice], None] | None = None) -> np.ndarray:
     """``probabilities(image, value_range)`` of a 2D plane at full resolution, from the view the network
     is most confident about.
 
@@ -60,17 +88,21 @@ def shrunk_probabilities(model, plane: np.ndarray, max_shrink: float, ignore_box
     Inside a particle larger than its view the network guesses, and its foreground is less sure than
     where it sees whole objects; objects too small for a shrunk view blur into doubt as well. The value
     range is always the whole plane's (a shrunk copy's own could flip an anchored polarity). ``plane``:
-    finite values (``finite_plane``); ``ignore_box``: in the plane's pixels, left out of the judgement.
+    finite values (``finite_plane``); ``ignore_box``: in the plane's pixels, left out of the judgement;
+    ``on_view``: called with the ``ViewChoice`` made.
     """
     value_range = model.value_range(plane)
-    best = None
+    best, tried = None, []
     for factor in shrink_candidates(plane.shape, max_shrink):
         prob = probabilities(zoom_image(plane, factor), value_range)
         foreground = _foreground_on_grid(prob, factor, plane.shape)
         confidence = foreground_confidence(foreground, ignore_box)
+        tried.append((factor, confidence))
         if best is None or confidence > best[0]:
             best = (confidence, factor, prob, foreground)
     _, factor, prob, foreground = best
+    if on_view is not None:
+        on_view(ViewChoice(factor, tuple(tried)))
     if factor == 1.0:
         return prob
     # the foreground is on the plane's grid already; the other channels follow it there
@@ -100,4 +132,5 @@ def surest_shrink(windows, max_shrink: float, probabilities: Callable[[np.ndarra
     return best[1]
 
 
-__all__ = ["MIN_SHRUNK_SIDE", "foreground_confidence", "shrink_candidates", "shrunk_probabilities", "surest_shrink"]
+__all__ = ["MIN_SHRUNK_SIDE", "ViewChoice", "describe_views", "foreground_confidence", "shrink_candidates",
+           "shrunk_probabilities", "surest_shrink"]
