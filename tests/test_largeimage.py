@@ -251,8 +251,12 @@ def test_batch_sends_large_images_through_tiles(image, tmp_path):
     folder.mkdir()
     tifffile.imwrite(folder / "big.tif", image)
     seg = functools.partial(threshold_labels, level=80)
-    report = run_batch(folder, tmp_path / "out", seg, in_memory_pixels=10_000, tile=64, overlap=32)
+    blocks = []
+    report = run_batch(folder, tmp_path / "out", seg, in_memory_pixels=10_000, tile=64, overlap=32,
+                       tile_progress=lambda name, done, total: blocks.append((name, done, total)))
     assert report.written == {"big.tif": tmp_path / "out" / "big_labels.zarr"}
+    n_blocks = -(-image.shape[0] // 64) * -(-image.shape[1] // 64)
+    assert blocks[-1] == ("big.tif", 2 * n_blocks, 2 * n_blocks) and len(blocks) == 2 * n_blocks  # both passes
     assert_same_up_to_renumbering(read_labels(tmp_path / "out" / "big_labels.zarr"), threshold_labels(image))
 
 

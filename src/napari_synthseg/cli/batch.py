@@ -61,10 +61,13 @@ def _run_batch(args: argparse.Namespace, inputs, out_dir, segmenter, desc: str, 
             bar.n = done
             bar.refresh()
 
+        def blocks(name: str, done: int, total: int) -> None:  # minutes inside one large image show
+            bar.set_postfix_str(f"{name}: blocks {done}/{total}" if done < total else "")
+
         report = run_batch(inputs, out_dir, segmenter, scheduler=args.scheduler, zarr_out=args.zarr_out,
                            tile=args.chunk, overlap=args.halo, in_memory_pixels=args.in_memory_pixels,
                            skip_existing=args.skip_existing, progress=tick, params=params,
-                           overwrite=args.overwrite, pixel_size=args.pixel_size_override)
+                           overwrite=args.overwrite, pixel_size=args.pixel_size_override, tile_progress=blocks)
     for name, message in sorted(report.failed.items()):
         print(f"failed: {name}: {message.splitlines()[0] if message else 'unknown error'}", file=sys.stderr)
     return report

@@ -343,7 +343,8 @@ def run_batch(paths, out_dir: str | os.PathLike, segment, *, scheduler=None, ski
               progress: ProgressCallback | None = None, zarr_out: bool = False,
               in_memory_pixels: int = DEFAULT_IN_MEMORY_PIXELS, tile: int = DEFAULT_BLOCK,
               overlap: int = DEFAULT_HALO, rgb: bool | None = None, num_workers: int | None = None,
-              params: dict | None = None, overwrite: bool = False, pixel_size=None) -> BatchReport:
+              params: dict | None = None, overwrite: bool = False, pixel_size=None,
+              tile_progress: Callable[[str, int, int], None] | None = None) -> BatchReport:
     """Segment a folder (or list) of images, one task per image; resumable; failures reported by name.
 
     Parameters
@@ -363,6 +364,9 @@ def run_batch(paths, out_dir: str | os.PathLike, segment, *, scheduler=None, ski
         same ``params`` and it has not changed since.
     progress
         ``progress(done, total)`` per finished image.
+    tile_progress
+        ``tile_progress(name, done, total)`` within an image done tile by tile (``process_large``'s
+        progress: both passes over its blocks), so that minutes on one large image show.
     zarr_out
         Write ``.zarr`` outputs (large images always get ``.zarr``).
     params
@@ -397,21 +401,24 @@ def run_batch(paths, out_dir: str | os.PathLike, segment, *, scheduler=None, ski
     with _Runner(scheduler, num_workers) as runner:
         _run_whole_images(runner, small, segment, rgb, records, pixel_size, report, tick)
         _run_large_images(runner, large, segment, records, report, tick, scheduler=scheduler, tile=tile,
-                          overlap=overlap, rgb=rgb, num_workers=num_workers, pixel_size=pixel_size)
+                          overlap=overlap, rgb=rgb, num_workers=num_workers, pixel_size=pixel_size,
+                          tile_progress=tile_progress)
     report.seconds = time.perf_counter() - t_start
     return report
 
 
 def _run_large_images(runner: _Runner, large: list, segment, records: dict, report: BatchReport,
                       tick: Callable[[Any], None], *, scheduler, tile: int, overlap: int, rgb, num_workers,
-                      pixel_size) -> None:
+                      pixel_size, tile_progress: Callable[[str, int, int], None] | None = None) -> None:
     """Segment the images too large to read whole, one after the other tile by tile, into ``report``."""
     for path, out in large:
+        blocks = None if tile_progress is None else (lambda done, total, name=path.name: tile_progress(name, done,
+                                                                                                       total))
         try:
             record_path(out).unlink(missing_ok=True)
             result = process_large(path, out, segment, tile=tile, overlap=overlap,
                                    scheduler=runner.client or scheduler, rgb=rgb, overwrite=True,
-                                   num_workers=num_workers, pixel_size=pixel_size)
+                                   num_workers=num_workers, pixel_size=pixel_size, progress=blocks)
             if path.name in records:
                 write_record(out, records[path.name])
         except Exception as exc:
