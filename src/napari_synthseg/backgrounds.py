@@ -32,6 +32,7 @@ from .image_io import iter_planes, read_image
 class NoBackgroundError(ValueError):
     """The images give (almost) no background pixels to learn a background from."""
 
+
 #: Background kinds a :class:`BackgroundSource` can make.
 BACKGROUND_KINDS = ("texture", "spectral", "resampled", "blocks", "noise", "flat")
 #: How often each kind is drawn when ``background_kinds`` is None.

@@ -178,7 +178,7 @@ def labels_outputs(folder: str | os.PathLike) -> list[Path]:
     found = []
     for path in sorted(Path(folder).iterdir()):
         suffix = path.suffix.lower()
-        if not Path(path.stem).name.endswith("_labels"):
+        if not path.stem.endswith("_labels"):
             continue
         if (suffix in (".tif", ".tiff") and path.is_file()) or (suffix == ".zarr" and is_complete(path)):
             found.append(path)

@@ -89,15 +89,6 @@ class AutosegSegmenter(TileSegmenter):
         ready.post_clear_border = bool(params["clear_border"])
         return ready
 
-    def _tile_probabilities(self, tile: np.ndarray, value_range, zoom: float) -> np.ndarray:
-        """A tile's probabilities at the plane's chosen zoom, on the tile's grid."""
-        from ..model.prediction import finite_plane
-        from ..zoom import zoom_back, zoom_image
-
-        if zoom == 1.0:
-            return self.probabilities(tile, value_range)
-        return zoom_back(self.probabilities(zoom_image(finite_plane(tile), zoom), value_range), tile.shape)
-
     def __call__(self, tile, region=None):
         from ..autoseg import autosegment
 
