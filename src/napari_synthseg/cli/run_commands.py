@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 
 from ..model import REAL_CLUMPS, PredictionParams, TrainingParams
-from ..model.views import describe_views
 from ..normalize import DEFAULT_PERCENTILES
 from ..pipeline import run_pipeline
 from ..recipe import RECIPE_CHOICES, RECIPES
@@ -204,6 +203,8 @@ def _print_summary(summary, seconds: float) -> None:
         print(f"  stopped: {summary.stopped_because}; best round {summary.best_round}")
     best = next((r for r in summary.rounds if r.round == summary.best_round), None)
     if best is not None and best.views:
+        from ..model.views import describe_views
+
         print(f"  views: {describe_views(best.views)} (summary.json: rounds[].views)")
 
 
