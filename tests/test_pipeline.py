@@ -81,3 +81,27 @@ def test_a_run_without_background_names_the_auto_segmentation_and_the_fix(tmp_pa
     with pytest.raises(ValueError, match=r"the auto-segmentation called \(almost\) every pixel of the 1 image\(s\) "
                                          r"object \(80 x 64 px\).*--polarity bright\|dark"):
         recipe_inputs(tmp_path / "bank", ["a.png"], [image], [everything], "percentile")
+
+
+def test_a_run_refuses_an_image_too_large_to_hold_whole_before_reading_it(tmp_path, monkeypatch, capsys):
+    import tifffile
+
+    from napari_synthseg.cli import main
+    from napari_synthseg.largeimage import batch
+    from napari_synthseg.pipeline_inputs import load_planes
+
+    folder = tmp_path / "mosaics"
+    folder.mkdir()
+    tifffile.imwrite(folder / "mosaic.tif", np.zeros((300, 400), np.uint8))
+    monkeypatch.setattr(batch, "DEFAULT_IN_MEMORY_PIXELS", 100_000)  # the limit, made small for the test
+    read = []
+    monkeypatch.setattr("napari_synthseg.pipeline_inputs.read_image", lambda path: read.append(path))
+    with pytest.raises(ValueError, match=r"mosaic.tif has planes of 400 x 300 pixels \(0 Mpixel\); `synthseg run` "
+                                         r"reads every image whole .*`synthseg predict MODEL mosaic.tif --out DIR`"):
+        load_planes([folder / "mosaic.tif"])
+    assert read == []  # refused from the TIFF's header, before reading it
+    monkeypatch.undo()
+    monkeypatch.setattr(batch, "DEFAULT_IN_MEMORY_PIXELS", 100_000)
+    assert main(["run", str(folder), "--out", str(tmp_path / "out"), "--steps", "1"]) == 2
+    assert "works tile by tile" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "model.keras").exists()

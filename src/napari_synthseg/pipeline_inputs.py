@@ -180,17 +180,42 @@ class Plane:
 
 
 def load_planes(paths: Sequence[Path]) -> list[Plane]:
-    """Read images as 2D gray planes (RGB converted); a stack gives one plane per 2D slice."""
+    """Read images as 2D gray planes (RGB converted); a stack gives one plane per 2D slice.
+
+    A plane over ``largeimage.DEFAULT_IN_MEMORY_PIXELS`` is refused before it is read (a TIFF, from its
+    header) or right after: a run holds every image, and several float copies of it, in memory.
+    """
     from .image_io import iter_planes
+    from .largeimage.sources import open_image
 
     planes = []
     for path in paths:
+        if Path(path).suffix.lower() in (".tif", ".tiff"):  # mosaics come as TIFFs: their header says the size
+            try:
+                shape = open_image(path).spatial_shape
+            except Exception:  # noqa: BLE001  (reading it whole below names what is wrong with the file)
+                shape = (0, 0)
+            _check_run_size(path, shape)
         image = to_gray(read_image(path))
         if image.ndim < 2:
             raise ImageReadError(f"{path} has shape {image.shape}; `synthseg run` needs 2D images or stacks of them")
+        _check_run_size(path, image.shape[-2:])
         planes.extend(Plane(Path(path), index, np.ascontiguousarray(image[index]))
                       for index in iter_planes(image.shape))
     return planes
+
+
+def _check_run_size(path, shape) -> None:
+    """Refuse, in one line, an image whose planes are too large for a run to hold whole."""
+    from .largeimage import batch
+
+    height, width = (int(n) for n in shape[-2:])
+    if height * width > batch.DEFAULT_IN_MEMORY_PIXELS:
+        raise ImageReadError(
+            f"{Path(path).name} has planes of {width} x {height} pixels ({height * width / 1e6:.0f} Mpixel); "
+            f"`synthseg run` reads every image whole (at most {batch.DEFAULT_IN_MEMORY_PIXELS / 1e6:.0f} Mpixel a "
+            f"plane): run it on smaller images or crops of this one, then segment this one with `synthseg predict "
+            f"MODEL {Path(path).name} --out DIR`, which works tile by tile")
 
 
 def per_file(planes: Sequence[Plane], arrays: dict[str, np.ndarray], *, labels: bool = True) -> dict[str, np.ndarray]:
