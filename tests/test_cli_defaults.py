@@ -55,7 +55,7 @@ NUMERIC_DEFAULTS = {
     "synth": {"seed": TrainingParams().seed, "size": list(SceneParams().shape)},
     "train": {**TRAINING, "patch": TrainingParams().patch, "batch_size": TrainingParams().batch_size},
     "run": {**AUTOSEG, **TRAINING, "rounds": _default(run_pipeline, "rounds"),
-            "max_shrink": PredictionParams().max_shrink},
+            "max_shrink": PredictionParams().max_shrink, "in_memory_pixels": DEFAULT_IN_MEMORY_PIXELS},
     "retrain": {"curated_fraction": _default(retrain_round, "curated_fraction"),
                 "ring_px": _default(retrain_round, "ring_px"), "seed": _default(retrain_round, "seed")},
     "evaluate": {"worst": _default(worst_images, "count")},

@@ -101,7 +101,9 @@ def test_a_run_refuses_an_image_too_large_to_hold_whole_before_reading_it(tmp_pa
         load_planes([folder / "mosaic.tif"])
     assert read == []  # refused from the TIFF's header, before reading it
     monkeypatch.undo()
-    monkeypatch.setattr(batch, "DEFAULT_IN_MEMORY_PIXELS", 100_000)
-    assert main(["run", str(folder), "--out", str(tmp_path / "out"), "--steps", "1"]) == 2
-    assert "works tile by tile" in capsys.readouterr().err
+    assert main(["run", str(folder), "--out", str(tmp_path / "out"), "--steps", "1", "--in-memory-pixels",
+                 "100000"]) == 2
+    assert "(at most 0.1 Mpixel a plane, --in-memory-pixels" in capsys.readouterr().err
     assert not (tmp_path / "out" / "model.keras").exists()
+    assert main(["run", str(folder), "--out", str(tmp_path / "out"), "--steps", "1", "--in-memory-pixels", "0"]) == 2
+    assert "--in-memory-pixels must be at least 1" in capsys.readouterr().err

@@ -137,7 +137,8 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
                  scene_params: dict | None = None, min_gain: float = 0.005, seed: int = TrainingParams.seed,
                  object_size: float | None = None, recipe: str = "auto",
                  progress: Progress = _no_progress, cancel_event=None,
-                 notify: Callable[[str], None] | None = None, pixel_size=None) -> RunSummary:
+                 notify: Callable[[str], None] | None = None, pixel_size=None,
+                 in_memory_pixels: int | None = None) -> RunSummary:
     """Auto-segment, build the bank, train within the budget, segment every image, score.
 
     Parameters
@@ -172,6 +173,9 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
     pixel_size
         A `~napari_synthseg.pixel_size.PixelSize` every ``<stem>_labels.tif`` carries; None: the one
         its image file carries, if any.
+    in_memory_pixels
+        The largest plane the run reads whole (None: ``largeimage.DEFAULT_IN_MEMORY_PIXELS``); a larger
+        one is refused before training (``load_planes``).
     recipe
         ``"auto"`` (decided from the images by ``recipe.choose_recipe``), ``"synthetic"`` or
         ``"mixed"``; recorded in ``summary.json`` and in the model's sidecar.
@@ -185,7 +189,7 @@ def run_pipeline(image_paths: Sequence[str | Path], out_dir: str | Path, *, minu
     """
     paths, out, model_path, gt_files = _checked_run(image_paths, out_dir, model_out, gt_dir, minutes=minutes,
                                                     steps=steps, rounds=rounds, recipe=recipe)
-    planes = load_planes(paths)
+    planes = load_planes(paths, in_memory_pixels)
     decision = decide_recipe([plane.image for plane in planes], recipe)
     if notify is not None:
         notify(decision.line())

@@ -179,11 +179,12 @@ class Plane:
         return self.path.stem + "".join(f"_z{i:04d}" for i in self.index)
 
 
-def load_planes(paths: Sequence[Path]) -> list[Plane]:
+def load_planes(paths: Sequence[Path], max_pixels: int | None = None) -> list[Plane]:
     """Read images as 2D gray planes (RGB converted); a stack gives one plane per 2D slice.
 
-    A plane over ``largeimage.DEFAULT_IN_MEMORY_PIXELS`` is refused before it is read (a TIFF, from its
-    header) or right after: a run holds every image, and several float copies of it, in memory.
+    A plane over ``max_pixels`` (default ``largeimage.DEFAULT_IN_MEMORY_PIXELS``) is refused before it is
+    read (a TIFF, from its header) or right after: a run holds every image, and several float copies of
+    it, in memory.
     """
     from .image_io import iter_planes
     from .largeimage.sources import open_image
@@ -195,27 +196,28 @@ def load_planes(paths: Sequence[Path]) -> list[Plane]:
                 shape = open_image(path).spatial_shape
             except Exception:  # noqa: BLE001  (reading it whole below names what is wrong with the file)
                 shape = (0, 0)
-            _check_run_size(path, shape)
+            _check_run_size(path, shape, max_pixels)
         image = to_gray(read_image(path))
         if image.ndim < 2:
             raise ImageReadError(f"{path} has shape {image.shape}; `synthseg run` needs 2D images or stacks of them")
-        _check_run_size(path, image.shape[-2:])
+        _check_run_size(path, image.shape[-2:], max_pixels)
         planes.extend(Plane(Path(path), index, np.ascontiguousarray(image[index]))
                       for index in iter_planes(image.shape))
     return planes
 
 
-def _check_run_size(path, shape) -> None:
+def _check_run_size(path, shape, max_pixels: int | None = None) -> None:
     """Refuse, in one line, an image whose planes are too large for a run to hold whole."""
     from .largeimage import batch
 
+    limit = batch.DEFAULT_IN_MEMORY_PIXELS if max_pixels is None else int(max_pixels)
     height, width = (int(n) for n in shape[-2:])
-    if height * width > batch.DEFAULT_IN_MEMORY_PIXELS:
+    if height * width > limit:
         raise ImageReadError(
             f"{Path(path).name} has planes of {width} x {height} pixels ({height * width / 1e6:.0f} Mpixel); "
-            f"`synthseg run` reads every image whole (at most {batch.DEFAULT_IN_MEMORY_PIXELS / 1e6:.0f} Mpixel a "
-            f"plane): run it on smaller images or crops of this one, then segment this one with `synthseg predict "
-            f"MODEL {Path(path).name} --out DIR`, which works tile by tile")
+            f"`synthseg run` reads every image whole (at most {limit / 1e6:g} Mpixel a plane, --in-memory-pixels; "
+            f"about 64 bytes a pixel): run it on smaller images or crops of this one, then segment this one with "
+            f"`synthseg predict MODEL {Path(path).name} --out DIR`, which works tile by tile")
 
 
 def per_file(planes: Sequence[Plane], arrays: dict[str, np.ndarray], *, labels: bool = True) -> dict[str, np.ndarray]:

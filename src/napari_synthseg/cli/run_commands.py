@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..largeimage.batch import DEFAULT_IN_MEMORY_PIXELS
 from ..model import REAL_CLUMPS, PredictionParams, TrainingParams
 from ..normalize import DEFAULT_PERCENTILES
 from ..pipeline import run_pipeline
@@ -84,6 +85,10 @@ def add_run_parser(sub) -> None:
                    help=_KEEP_OVERLAYS_HELP)
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing model and <stem>_labels.tif in --out [refuse]")
+    p.add_argument("--in-memory-pixels", type=int, default=DEFAULT_IN_MEMORY_PIXELS, metavar="N",
+                   help="the largest image plane the run reads whole (it holds about 64 bytes a pixel); a "
+                        "larger one is refused: segment it with synthseg predict, which tiles it "
+                        f"[{DEFAULT_IN_MEMORY_PIXELS}]")
     _add_pixel_size_option(p)
     _add_train_options(p, epochs=False)
     # no --method: the recipe's; --keep-overlays above keeps them in the auto-segmentation and the labels alike
@@ -169,6 +174,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     _check(args.object_size is None or (np.isfinite(args.object_size) and args.object_size > 0),
            f"--object-size must be a number of pixels > 0, got {args.object_size}")
     _check_max_shrink(args)
+    _check(args.in_memory_pixels >= 1, f"--in-memory-pixels must be at least 1, got {args.in_memory_pixels}")
     out = Path(args.out)
     images, own = split_own_outputs(list_images(args.images), out)
     if own:
@@ -185,7 +191,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                                        real_clumps=args.real_clumps,
                                        lr_schedule=args.lr_schedule, xla=args.xla),
                      object_size=args.object_size, predict_params=_run_predict_params(args),
-                     recipe=args.recipe, pixel_size=pixel_size, **budget)
+                     recipe=args.recipe, pixel_size=pixel_size, in_memory_pixels=args.in_memory_pixels, **budget)
 
 
 def _print_summary(summary, seconds: float) -> None:
