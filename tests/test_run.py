@@ -123,3 +123,13 @@ def test_run_takes_a_stack_plane_by_plane(tmp_path, capsys):
     assert sorted(p.name for p in out.glob("*_overlay.png")) == ["pair_z0000_overlay.png", "pair_z0001_overlay.png"]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["baseline_scores"]["n_images"] == 1 and summary["rounds"][0]["scores"]["n_images"] == 1
+
+
+def test_run_says_when_only_some_images_have_masks(tmp_path, capsys):
+    images, masks = write_sample_folder(tmp_path / "sample", n=2, shape=(128, 160), seed=7)
+    sorted(masks.iterdir())[1].unlink()  # the second image has no mask
+    out = tmp_path / "out"
+    assert main(["run", str(images), "--out", str(out), "--steps", "2", "--gt-dir", str(masks), *TINY]) == 0
+    printed = capsys.readouterr().out
+    assert "scores on the 1 of 2 images that have a mask in --gt-dir" in printed
+    assert json.loads((out / "summary.json").read_text())["baseline_scores"]["n_images"] == 1

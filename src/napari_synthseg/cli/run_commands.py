@@ -201,6 +201,9 @@ def _print_summary(summary, seconds: float) -> None:
     print(f"run: {len(summary.images)} images, bank {summary.bank_path}, "
           f"{len(summary.rounds)} round(s) in {seconds:.0f} s; outputs in {summary.out_dir}")
     if summary.baseline_scores:
+        scored = int(summary.baseline_scores.get("n_images", 0))
+        if scored < len(summary.images):  # masks for only some images: say so, the figures are theirs
+            print(f"  scores on the {scored} of {len(summary.images)} images that have a mask in --gt-dir")
         _print_scores("auto-segmentation", summary.baseline_scores)
     for r in summary.rounds:
         if r.scores:
