@@ -4,7 +4,8 @@ The network predicts three channels: foreground probability, each object's inner
 distance normalised to 1 at its centre, and a boundary band. Because the distance is
 normalised per object, every object, small or large, has a core above 0.5 that is cut off
 from its neighbours' cores at the neck where they touch; those cores seed a watershed
-over the foreground. This splits touching objects that plain connected components merge.
+over the foreground. This splits touching objects that plain connected components merge; pieces of one
+textured particle, which meet along a long seam the network is unsure of, are joined again (``seams``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .interior_seeds import (
     seeding_interiors,
 )
 from .relabel import renumber_kept
+from .seams import DEFAULT_JOIN_SEAM, join_along_weak_seams
 
 #: Instance methods understood by ``probabilities_to_instances``.
 METHODS = ("auto", "boundary", "distance", "watershed", "components")
@@ -44,16 +46,15 @@ _EIGHT_CONNECTED = ndi.generate_binary_structure(2, 2)
 
 def probabilities_to_instances(prob: np.ndarray, *, threshold: float = DEFAULT_THRESHOLD,
                                min_area: int = DEFAULT_MIN_AREA, fill_holes: bool = True, method: str = "auto",
-                               seed_threshold: float = 0.5, seed_peak: float = 0.7,
-                               boundary_weight: float = 1.0,
-                               fill_contours: bool = False,
-                               background_point: tuple[int, int] | None = None,
+                               seed_threshold: float = 0.5, seed_peak: float = 0.7, boundary_weight: float = 1.0,
+                               fill_contours: bool = False, background_point: tuple[int, int] | None = None,
                                boundary_threshold: float = DEFAULT_BOUNDARY_THRESHOLD,
                                min_seed_area: int = DEFAULT_MIN_SEED_AREA,
                                min_seed_share: float = DEFAULT_MIN_SEED_SHARE,
                                min_seed_prominence: float | None = DEFAULT_MIN_SEED_PROMINENCE,
                                min_seed_wall: float | None = DEFAULT_MIN_SEED_WALL,
-                               min_confidence: float = 0.0, drawn_on: np.ndarray | None = None) -> np.ndarray:
+                               min_confidence: float = 0.0, drawn_on: np.ndarray | None = None,
+                               join_seam: float | None = DEFAULT_JOIN_SEAM) -> np.ndarray:
     """Turn an ``(H, W, C)`` probability map into uint32 instance labels (1..n, 0 = background).
 
     Parameters
@@ -76,11 +77,10 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = DEFAULT_T
         or ``"auto"`` (``"boundary"`` when the boundary channel exists, ``"watershed"``
         otherwise).
     seed_threshold, seed_peak
-        A core (seed) is a connected region where the predicted normalised distance
-        exceeds ``seed_threshold`` and that reaches ``seed_peak`` somewhere (hysteresis:
-        noise near object edges makes small bumps above 0.5, rarely above 0.7; on blurred,
-        noisy maps of sample scenes it raises object F1 from 0.70 to 0.92, see
-        ``tests/test_instances.py``). ``seed_peak <= seed_threshold`` turns it off.
+        A core (seed) is a connected region where the predicted normalised distance exceeds ``seed_threshold``
+        and that reaches ``seed_peak`` somewhere (hysteresis: noise near object edges makes small bumps above
+        0.5, rarely above 0.7; on blurred, noisy maps of sample scenes it raises object F1 from 0.70 to 0.92,
+        see ``tests/test_instances.py``). ``seed_peak <= seed_threshold`` turns it off.
     boundary_weight
         How much the boundary channel raises the watershed's landscape, so that lines
         between touching objects follow the predicted boundary.
@@ -105,10 +105,13 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = DEFAULT_T
     drawn_on
         The 2D gray image the probabilities were predicted from: objects drawn on it (scale
         bars, boxes, lettering; ``shapes.drop_drawn_overlays``) are left out. None keeps them.
+    join_seam
+        Touching objects whose seam under a boundary of 0.8 is this many times the smaller one's diameter are
+        joined: pieces of one textured particle (``seams.join_along_weak_seams``; None: never).
     """
     prob, method = _checked_arguments(prob, method, min_area=min_area, min_seed_share=min_seed_share,
                                       min_confidence=min_confidence, min_seed_prominence=min_seed_prominence,
-                                      min_seed_wall=min_seed_wall)
+                                      min_seed_wall=min_seed_wall, join_seam=join_seam)
     probability = np.asarray(prob[..., 0], dtype=np.float32)
     foreground = probability > threshold
     if fill_contours:
@@ -118,8 +121,16 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = DEFAULT_T
                                  min_seed_prominence=min_seed_prominence, min_seed_wall=min_seed_wall,
                                  seed_threshold=seed_threshold,
                                  boundary_weight=boundary_weight)
-    return _kept_objects(labels.astype(np.uint32, copy=False), probability, threshold, min_area=min_area,
-                         fill_holes=fill_holes, min_confidence=min_confidence, drawn_on=drawn_on)
+    labels = _kept_objects(labels.astype(np.uint32, copy=False), probability, threshold, min_area=min_area,
+                           fill_holes=fill_holes, min_confidence=min_confidence, drawn_on=drawn_on)
+    return _joined_pieces(labels, prob, join_seam)
+
+
+def _joined_pieces(labels: np.ndarray, prob: np.ndarray, join_seam: float | None) -> np.ndarray:
+    """``labels`` with pieces joined along long weak seams (``join_seam``), numbered 1..n."""
+    if join_seam is None or prob.shape[-1] < 3:
+        return labels
+    return relabel_consecutive(join_along_weak_seams(labels, prob[..., 2], min_seam=join_seam))
 
 
 def _kept_objects(labels: np.ndarray, probability: np.ndarray, threshold: float, *, min_area: int,
@@ -140,7 +151,7 @@ def _kept_objects(labels: np.ndarray, probability: np.ndarray, threshold: float,
 
 def _checked_arguments(prob, method: str, *, min_area: int, min_seed_share: float, min_confidence: float,
                        min_seed_prominence: float | None = None,
-                       min_seed_wall: float | None = None) -> tuple[np.ndarray, str]:
+                       min_seed_wall: float | None = None, join_seam: float | None = None) -> tuple[np.ndarray, str]:
     """``prob`` as ``(H, W, C)`` and the method that will split it (``"auto"`` resolved), or a clear error
     for them or the other arguments of ``probabilities_to_instances``."""
     prob = np.asarray(prob)
@@ -168,6 +179,8 @@ def _checked_arguments(prob, method: str, *, min_area: int, min_seed_share: floa
         raise ValueError(f"min_seed_prominence must be between 0 and 1 (or None), got {min_seed_prominence!r}")
     if min_seed_wall is not None and not 0.0 <= min_seed_wall <= 1.0:
         raise ValueError(f"min_seed_wall must be between 0 and 1 (or None), got {min_seed_wall!r}")
+    if join_seam is not None and not join_seam > 0:
+        raise ValueError(f"join_seam must be above 0 (or None: never join), got {join_seam!r}")
     return prob, method
 
 
