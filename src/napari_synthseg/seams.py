@@ -16,7 +16,8 @@ from scipy.sparse.csgraph import connected_components
 #: Pieces are joined when their seam, counted in pixel sides whose boundary probability is below
 #: ``DEFAULT_JOIN_BELOW``, is at least this many times the smaller piece's equivalent diameter: a neck
 #: between touching particles is shorter than either; a seam through texture wanders (issue 18; chosen
-#: on dev_emps' tune half, docs/benchmarks.md "Pieces joined along long weak seams").
+#: on dev_emps' tune half, docs/benchmarks.md "Pieces of one particle joined along long
+#: weak seams").
 DEFAULT_JOIN_SEAM = 2.0
 #: Seam pixel sides where the network's boundary probability reaches this count as an outline it drew.
 DEFAULT_JOIN_BELOW = 0.8
