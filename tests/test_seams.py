@@ -33,6 +33,7 @@ def test_pieces_along_a_wandering_weak_seam_are_joined_and_a_straight_cut_is_not
     assert len(np.unique(joined[wandering > 0])) == 1
     straight = _disk_cut(wander=0)  # a seam as short as the pieces are wide: a neck, kept
     assert np.array_equal(join_along_weak_seams(straight, weak), straight)
+    assert join_along_weak_seams(straight, weak) is straight  # nothing joined: not copied nor renumbered
     sure = np.full((120, 120), 0.9, np.float32)  # an outline the network is sure of, however it wanders
     assert np.array_equal(join_along_weak_seams(wandering, sure), wandering)
     with pytest.raises(ValueError, match="min_seam must be above 0"):

@@ -127,10 +127,11 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = DEFAULT_T
 
 
 def _joined_pieces(labels: np.ndarray, prob: np.ndarray, join_seam: float | None) -> np.ndarray:
-    """``labels`` with pieces joined along long weak seams (``join_seam``), numbered 1..n."""
+    """``labels`` (numbered 1..n) with pieces joined along long weak seams (``join_seam``), numbered 1..n."""
     if join_seam is None or prob.shape[-1] < 3:
         return labels
-    return relabel_consecutive(join_along_weak_seams(labels, prob[..., 2], min_seam=join_seam))
+    joined = join_along_weak_seams(labels, prob[..., 2], min_seam=join_seam)
+    return labels if joined is labels else relabel_consecutive(joined)  # nothing joined: numbered already
 
 
 def _kept_objects(labels: np.ndarray, probability: np.ndarray, threshold: float, *, min_area: int,

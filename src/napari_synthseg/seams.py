@@ -67,7 +67,7 @@ def join_along_weak_seams(labels: np.ndarray, boundary: np.ndarray, *, min_seam:
 
     Two objects become one when their seam, counted where ``boundary`` is below ``below``, is at least
     ``min_seam`` times the smaller one's equivalent diameter; repeated until nothing joins. Ids are not
-    renumbered (a joined object keeps its smallest id).
+    renumbered (a joined object keeps its smallest id); when nothing joins, ``labels`` itself is returned.
     """
     if min_seam <= 0:
         raise ValueError(f"min_seam must be above 0, got {min_seam}")
