@@ -21,6 +21,7 @@ from .interior_seeds import (
 )
 from .relabel import renumber_kept
 from .seams import DEFAULT_JOIN_SEAM, join_along_weak_seams
+from .substrate import SUBSTRATE_MAX_STEP, drop_substrate
 
 #: Instance methods understood by ``probabilities_to_instances``.
 METHODS = ("auto", "boundary", "distance", "watershed", "components")
@@ -54,7 +55,8 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = DEFAULT_T
                                min_seed_prominence: float | None = DEFAULT_MIN_SEED_PROMINENCE,
                                min_seed_wall: float | None = DEFAULT_MIN_SEED_WALL,
                                min_confidence: float = 0.0, drawn_on: np.ndarray | None = None,
-                               join_seam: float | None = DEFAULT_JOIN_SEAM) -> np.ndarray:
+                               join_seam: float | None = DEFAULT_JOIN_SEAM,
+                               substrate_step: float | None = SUBSTRATE_MAX_STEP) -> np.ndarray:
     """Turn an ``(H, W, C)`` probability map into uint32 instance labels (1..n, 0 = background).
 
     Parameters
@@ -69,27 +71,20 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = DEFAULT_T
     fill_holes
         Fill background regions enclosed by a single object.
     method
-        ``"boundary"`` (seeds = object interiors where the predicted boundary is below
-        ``boundary_threshold``, watershed on the boundary map), ``"distance"`` (seeds =
-        cores where the predicted distance exceeds ``seed_threshold``, watershed on the
-        distance), ``"watershed"`` (baseline: seeds at maxima of the Euclidean distance
-        transform of the thresholded foreground), ``"components"`` (connected components)
-        or ``"auto"`` (``"boundary"`` when the boundary channel exists, ``"watershed"``
-        otherwise).
+        ``"boundary"`` (seeds = interiors where the predicted boundary is below ``boundary_threshold``,
+        watershed on the boundary map), ``"distance"`` (seeds = cores of the predicted distance, watershed
+        on it), ``"watershed"`` (seeds at maxima of the foreground's distance transform), ``"components"``
+        or ``"auto"`` (``"boundary"`` when the boundary channel exists, else ``"watershed"``).
     seed_threshold, seed_peak
-        A core (seed) is a connected region where the predicted normalised distance exceeds ``seed_threshold``
-        and that reaches ``seed_peak`` somewhere (hysteresis: noise near object edges makes small bumps above
-        0.5, rarely above 0.7; on blurred, noisy maps of sample scenes it raises object F1 from 0.70 to 0.92,
-        see ``tests/test_instances.py``). ``seed_peak <= seed_threshold`` turns it off.
+        For ``"distance"``: a core (seed) is a region where the predicted distance exceeds ``seed_threshold``
+        and reaches ``seed_peak`` somewhere (hysteresis against bumps near edges; ``seed_peak <= seed_threshold``:
+        off).
     boundary_weight
-        How much the boundary channel raises the watershed's landscape, so that lines
-        between touching objects follow the predicted boundary.
+        How much the boundary channel raises the watershed's landscape (lines follow the predicted boundary).
     fill_contours
-        Before splitting, make object every region the foreground encloses, also between
-        several objects (the curation step's contour filling, for a model that outlines
-        objects without filling them). Enclosed means not reachable from the image border
-        through background, or from ``background_point`` when given
-        (``napari_synthseg.curation.fill_enclosed``).
+        Before splitting, make object every region the foreground encloses, also between several objects
+        (for a model that outlines objects without filling them): not reachable from the image border
+        through background, or from ``background_point`` (``napari_synthseg.curation.fill_enclosed``).
     background_point
         ``(row, col)`` of a background pixel for ``fill_contours``; ``None`` = the border.
     boundary_threshold, min_seed_area, min_seed_share, min_seed_prominence, min_seed_wall
@@ -99,19 +94,22 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = DEFAULT_T
         above the pass to a neighbour or the boundary walls them off at ``min_seed_wall``
         (``interior_seeds.seeding_interiors``; ``None`` turns a rescue off).
     min_confidence
-        Objects whose mean foreground probability is below this are removed (0 keeps all).
-        Specks of a noisy background come out as faint, small blobs; real objects are
-        confidently object over most of their area.
+        Objects whose mean foreground probability is below this are removed (0 keeps all): specks of a
+        noisy background come out faint, real objects are confidently object over most of their area.
     drawn_on
-        The 2D gray image the probabilities were predicted from: objects drawn on it (scale
-        bars, boxes, lettering; ``shapes.drop_drawn_overlays``) are left out. None keeps them.
+        The 2D gray image the probabilities were predicted from: objects drawn on it (scale bars, boxes,
+        lettering; ``shapes.drop_drawn_overlays``) and the support (``substrate_step``) are left out. None keeps them.
     join_seam
         Touching objects whose seam under a boundary of 0.8 is this many times the smaller one's diameter are
         joined: pieces of one textured particle (``seams.join_along_weak_seams``; None: never).
+    substrate_step
+        With ``drawn_on``, an object over a fifth of the image whose gray step across its outline is below this
+        share of the gray range is the film or matrix under the sample (``substrate.drop_substrate``; None: kept).
     """
     prob, method = _checked_arguments(prob, method, min_area=min_area, min_seed_share=min_seed_share,
                                       min_confidence=min_confidence, min_seed_prominence=min_seed_prominence,
-                                      min_seed_wall=min_seed_wall, join_seam=join_seam)
+                                      min_seed_wall=min_seed_wall, join_seam=join_seam,
+                                      substrate_step=substrate_step)
     probability = np.asarray(prob[..., 0], dtype=np.float32)
     foreground = probability > threshold
     if fill_contours:
@@ -123,7 +121,9 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = DEFAULT_T
                                  boundary_weight=boundary_weight)
     labels = _kept_objects(labels.astype(np.uint32, copy=False), probability, threshold, min_area=min_area,
                            fill_holes=fill_holes, min_confidence=min_confidence, drawn_on=drawn_on)
-    return _joined_pieces(labels, prob, join_seam)
+    labels = _joined_pieces(labels, prob, join_seam)
+    return labels if drawn_on is None or substrate_step is None else drop_substrate(labels, drawn_on,
+                                                                                    max_step=substrate_step)[0]
 
 
 def _joined_pieces(labels: np.ndarray, prob: np.ndarray, join_seam: float | None) -> np.ndarray:
@@ -152,7 +152,8 @@ def _kept_objects(labels: np.ndarray, probability: np.ndarray, threshold: float,
 
 def _checked_arguments(prob, method: str, *, min_area: int, min_seed_share: float, min_confidence: float,
                        min_seed_prominence: float | None = None,
-                       min_seed_wall: float | None = None, join_seam: float | None = None) -> tuple[np.ndarray, str]:
+                       min_seed_wall: float | None = None, join_seam: float | None = None,
+                       substrate_step: float | None = None) -> tuple[np.ndarray, str]:
     """``prob`` as ``(H, W, C)`` and the method that will split it (``"auto"`` resolved), or a clear error
     for them or the other arguments of ``probabilities_to_instances``."""
     prob = np.asarray(prob)
@@ -182,6 +183,8 @@ def _checked_arguments(prob, method: str, *, min_area: int, min_seed_share: floa
         raise ValueError(f"min_seed_wall must be between 0 and 1 (or None), got {min_seed_wall!r}")
     if join_seam is not None and not join_seam > 0:
         raise ValueError(f"join_seam must be above 0 (or None: never join), got {join_seam!r}")
+    if substrate_step is not None and not substrate_step > 0:
+        raise ValueError(f"substrate_step must be above 0 (or None: keep the support), got {substrate_step!r}")
     return prob, method
 
 

@@ -1,0 +1,111 @@
+"""Regions that are the support a sample lies on, not a particle (pure core).
+
+A network trained on a folder's own auto-segmentation can call the carbon film, the matrix or the
+polished section one object when its texture or shade sets it apart from a clean background. Such a
+region is large and does not differ in gray level from what lies just outside its outline: a particle
+shows a step across its edge, a support seen through texture does not. Large regions without that step
+are left out.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from .relabel import renumber_kept
+
+#: Only regions covering at least this share of the image are judged: smaller particles of the same
+#: gray as their surroundings (told apart by texture or a thin rim) are real often enough in dev_emps'
+#: tune half, and a region this large with no edge is the support (docs/benchmarks.md, "The support").
+SUBSTRATE_MIN_SHARE = 0.2
+#: A region whose median gray within ``SUBSTRATE_BAND_PX`` inside its outline differs from the median
+#: just outside by less than this share of the image's gray range (1st to 99th percentile) shows no edge.
+SUBSTRATE_MAX_STEP = 0.12
+#: Width of the bands either side of the outline, in pixels (at most a twentieth of the image's shorter
+#: side); the bands start one pixel off the outline, where the blur of the edge itself lies.
+SUBSTRATE_BAND_PX = 10
+
+
+def _checked(labels, image) -> tuple[np.ndarray, np.ndarray]:
+    labels, image = np.asarray(labels), np.asarray(image, dtype=np.float32)
+    if labels.ndim != 2 or image.shape != labels.shape:
+        raise ValueError(f"substrate needs 2D labels and a gray image of the same shape, got {labels.shape} and "
+                         f"{image.shape}")
+    return labels, image
+
+
+def outline_steps(labels: np.ndarray, image: np.ndarray, *, min_share: float = SUBSTRATE_MIN_SHARE,
+                  band: int = SUBSTRATE_BAND_PX) -> dict[int, float]:
+    """The gray step across the outline of every object covering at least ``min_share`` of the image.
+
+    Parameters
+    ----------
+    labels
+        ``(H, W)`` integer labels, 0 background.
+    image
+        The ``(H, W)`` gray image they outline.
+
+    Returns
+    -------
+    dict
+        Object id → ``|median inside − median outside|`` over bands of ``band`` pixels either side of the
+        outline (away from the image's edge), as a share of the image's 1st–99th percentile range; 0.0 when
+        the object leaves no band outside it (it fills the frame: no edge is seen). Empty when the image is
+        flat (no range to judge by).
+    """
+    labels, image = _checked(labels, image)
+    low, high = np.percentile(image, [1, 99])
+    if not high > low:
+        return {}
+    band = max(1, min(int(band), min(labels.shape) // 20))
+    frame = np.ones(labels.shape, dtype=bool)
+    frame[band:-band, band:-band] = False  # bands here would mostly measure the image's edge
+    counts = np.bincount(labels.ravel().astype(np.int64))
+    steps = {}
+    for i in np.flatnonzero(counts[1:] >= min_share * labels.size) + 1:
+        inside = labels == i
+        depth_in = ndi.distance_transform_edt(inside)
+        depth_out = ndi.distance_transform_edt(~inside)
+        inner = (depth_in > 1) & (depth_in <= band + 1) & ~frame
+        outer = (depth_out > 1) & (depth_out <= band + 1) & ~frame
+        if not inner.any() or not outer.any():
+            steps[int(i)] = 0.0
+            continue
+        steps[int(i)] = float(abs(np.median(image[inner]) - np.median(image[outer])) / (high - low))
+    return steps
+
+
+def drop_substrate(labels: np.ndarray, image: np.ndarray, *, min_share: float = SUBSTRATE_MIN_SHARE,
+                   max_step: float = SUBSTRATE_MAX_STEP) -> tuple[np.ndarray, int]:
+    """``labels`` without the objects that are the support: large, with no gray step across the outline.
+
+    Parameters
+    ----------
+    labels
+        ``(H, W)`` integer labels, 0 background, numbered 1..n.
+    image
+        The ``(H, W)`` gray image they outline.
+    min_share, max_step
+        An object covering at least ``min_share`` of the image whose outline step (:func:`outline_steps`)
+        is below ``max_step`` is left out.
+
+    Returns
+    -------
+    labels, n_dropped
+        ``labels`` itself when nothing is dropped, else uint32 labels without those objects, renumbered
+        1..k in id order; and how many were dropped.
+    """
+    if not 0.0 < min_share <= 1.0:
+        raise ValueError(f"min_share must be in (0, 1], got {min_share!r}")
+    if not max_step > 0.0:
+        raise ValueError(f"max_step must be > 0 (a share of the image's gray range), got {max_step!r}")
+    labels, image = _checked(labels, image)
+    support = [i for i, step in outline_steps(labels, image, min_share=min_share).items() if step < max_step]
+    if not support:
+        return labels, 0
+    keep = np.ones(int(labels.max()) + 1, dtype=bool)
+    keep[support] = False
+    return renumber_kept(labels, keep), len(support)
+
+
+__all__ = ["SUBSTRATE_BAND_PX", "SUBSTRATE_MAX_STEP", "SUBSTRATE_MIN_SHARE", "drop_substrate", "outline_steps"]

@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+
+from napari_synthseg.instances import probabilities_to_instances
+from napari_synthseg.substrate import drop_substrate, outline_steps
+from test_instances import _targets
+
+
+def _film_scene(seed: int = 0):
+    """A 200×240 micrograph: a film over the left part, told apart from the bare right part only by its
+    coarse texture (same mean gray), with a dark particle (radius 18) lying on it.
+
+    Returns the gray image and labels: 1 the film (without the particle), 2 the particle.
+    """
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:200, :240]
+    film = xx < 120 + 20 * np.sin(yy / 25.0)
+    coarse = np.kron(rng.normal(0, 0.08, (50, 60)), np.ones((4, 4)))  # grains 4 px wide
+    gray = 0.6 + rng.normal(0, 0.02, (200, 240)) + np.where(film, coarse, 0.0)
+    particle = np.hypot(yy - 100, xx - 60) < 18
+    gray[particle] = 0.2 + rng.normal(0, 0.02, int(particle.sum()))
+    labels = np.zeros((200, 240), np.uint32)
+    labels[film] = 1
+    labels[particle] = 2
+    return gray.astype(np.float32), labels
+
+
+def test_outline_steps_measure_the_gray_step_of_large_objects_only():
+    gray, labels = _film_scene()
+    steps = outline_steps(labels, gray)
+    assert set(steps) == {1}  # the particle covers under a fifth of the image: not judged
+    assert steps[1] < 0.05  # the film's mean gray is the bare part's
+    yy, xx = np.mgrid[:200, :240]
+    disk = (np.hypot(yy - 100, xx - 120) < 70).astype(np.uint32)  # a particle, 0.3 of the image
+    image = np.where(disk > 0, 0.8, 0.3) + np.random.default_rng(1).normal(0, 0.02, disk.shape)
+    step = outline_steps(disk, image)[1]
+    assert 0.8 < step <= 1.0  # its step is the image's whole range
+    assert outline_steps(np.ones((50, 50), np.uint32), image[:50, :50]) == {1: 0.0}  # fills the frame: no edge
+    assert outline_steps(disk, np.full(disk.shape, 0.5)) == {}  # a flat image says nothing
+
+
+def test_the_film_is_dropped_and_particles_kept():
+    gray, labels = _film_scene()
+    kept, n = drop_substrate(labels, gray)
+    assert n == 1 and kept.dtype == np.uint32
+    assert kept.max() == 1 and np.array_equal(kept > 0, labels == 2)  # the particle renumbered 1
+    yy, xx = np.mgrid[:200, :240]
+    big = (np.hypot(yy - 100, xx - 120) < 70).astype(np.uint32)  # a large particle with an edge
+    image = np.where(big > 0, 0.8, 0.3).astype(np.float32)
+    image += np.random.default_rng(2).normal(0, 0.02, image.shape).astype(np.float32)
+    same, n = drop_substrate(big, image)
+    assert n == 0 and same is big
+
+
+def test_probabilities_to_instances_leaves_the_film_out_only_with_the_image():
+    gray, labels = _film_scene()
+    prob = _targets(labels)
+    with_image = probabilities_to_instances(prob, drawn_on=gray)
+    assert with_image.max() == 1 and np.array_equal(with_image > 0, labels == 2)
+    kept = probabilities_to_instances(prob, drawn_on=gray, substrate_step=None)
+    assert kept.max() == 2  # the film is an object when asked to keep it ...
+    assert probabilities_to_instances(prob).max() == 2  # ... and without the image to judge it by
+
+
+def test_bad_arguments_are_refused_in_one_line():
+    gray, labels = _film_scene()
+    with pytest.raises(ValueError, match="same shape"):
+        drop_substrate(labels, gray[:100])
+    with pytest.raises(ValueError, match="min_share"):
+        drop_substrate(labels, gray, min_share=0.0)
+    with pytest.raises(ValueError, match="max_step"):
+        drop_substrate(labels, gray, max_step=0.0)
+    with pytest.raises(ValueError, match="substrate_step"):
+        probabilities_to_instances(_targets(labels), drawn_on=gray, substrate_step=-1.0)
