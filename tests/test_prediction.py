@@ -370,6 +370,26 @@ def test_predict_leaves_out_objects_drawn_on_the_image(threshold_model):
         predict(threshold_model, image, drop_overlays="yes")
 
 
+def test_predict_leaves_out_the_support_with_the_drawn_overlays(threshold_model):
+    """A film over 40 % of the image, a shade lighter than the bare part (a step of 0.06 of the gray range),
+    is foreground to this network; predict leaves it out with the drawn overlays, a block of a large image is
+    not judged (a fifth of a block is not a fifth of the image)."""
+    from napari_synthseg.largeimage import ModelSegmenter
+
+    rng = np.random.default_rng(2)
+    image = np.full((200, 300), 117.0) + rng.normal(0, 2, (200, 300))
+    image[:, :120] += 16  # the film
+    image[:, 250:] = _disks((200, 50), [(50, 25)], 15, value=250, background=117)  # a bright particle
+    image[:, 250:][_disks((200, 50), [(150, 25)], 15, value=1, background=0) > 0] = 0  # a dark hole in the film
+    image = np.clip(image, 0, 255).round().astype(np.uint8)
+    kept = predict(threshold_model, image, min_confidence=0.0, ignore_box=None, drop_overlays=False)
+    assert kept[100, 60] > 0 and kept[50, 275] > 0
+    labels = predict(threshold_model, image, min_confidence=0.0, ignore_box=None)
+    assert labels[100, 60] == 0 and labels[50, 275] > 0 and labels.max() == kept.max() - 1
+    tiled = ModelSegmenter(model_path=str(threshold_model.path), min_confidence=0.0, ignore_box=None)(image)
+    assert tiled[100, 60] > 0
+
+
 def _record_planes(monkeypatch, module):
     """Wrap ``module.predict_probabilities`` to record the shape and value range of each plane it is given."""
     seen = []

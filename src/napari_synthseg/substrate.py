@@ -16,7 +16,7 @@ from .relabel import renumber_kept
 
 #: Only regions covering at least this share of the image are judged: smaller particles of the same
 #: gray as their surroundings (told apart by texture or a thin rim) are real often enough in dev_emps'
-#: tune half, and a region this large with no edge is the support (docs/benchmarks.md, "The support").
+#: tune half, and a region this large with no edge is the support (docs/benchmarks.md, "The support left out").
 SUBSTRATE_MIN_SHARE = 0.2
 #: A region whose median gray within ``SUBSTRATE_BAND_PX`` inside its outline differs from the median
 #: just outside by less than this share of the image's gray range (1st to 99th percentile) shows no edge.

@@ -17,7 +17,7 @@ from .batch import _add_batch_options, _batch_inputs, _check_batch_options, _run
 from .checks import EXIT_FAILED, CommandError, _check, _check_backend, _check_box, _check_out_dir, _check_writable
 from .options import (
     _AUGMENT_HELP,
-    _KEEP_OVERLAYS_HELP,
+    _KEEP_OVERLAYS_PREDICT_HELP,
     _MAX_SHRINK_HELP,
     _check_max_shrink,
     _ignore_box,
@@ -42,7 +42,7 @@ def add_predict_parser(sub) -> None:
     p.add_argument("--max-shrink", type=float, default=defaults.max_shrink, metavar="F",
                    help=f"{_MAX_SHRINK_HELP} [{defaults.max_shrink:g}]")
     p.add_argument("--keep-overlays", action="store_true", default=not defaults.drop_overlays,
-                   help=_KEEP_OVERLAYS_HELP)
+                   help=_KEEP_OVERLAYS_PREDICT_HELP)
     p.add_argument("--ignore-box", type=_ignore_box, default=defaults.ignore_box,
                    help="region where no object is kept: 'auto' (detect the scale bar), 'none', or Y0,Y1,X0,X1 "
                         f"[{defaults.ignore_box}]")

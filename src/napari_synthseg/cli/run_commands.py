@@ -27,7 +27,7 @@ from .checks import (
 )
 from .options import (
     _AUGMENT_HELP,
-    _KEEP_OVERLAYS_HELP,
+    _KEEP_OVERLAYS_PREDICT_HELP,
     _MAX_SHRINK_HELP,
     _add_autoseg_options,
     _add_pixel_size_option,
@@ -82,7 +82,7 @@ def add_run_parser(sub) -> None:
     p.add_argument("--max-shrink", type=float, default=PredictionParams.max_shrink, metavar="F",
                    help=f"{_MAX_SHRINK_HELP} [{PredictionParams.max_shrink:g}]")
     p.add_argument("--keep-overlays", action="store_true", default=not PredictionParams.drop_overlays,
-                   help=_KEEP_OVERLAYS_HELP)
+                   help=_KEEP_OVERLAYS_PREDICT_HELP)
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing model and <stem>_labels.tif in --out [refuse]")
     p.add_argument("--in-memory-pixels", type=int, default=DEFAULT_IN_MEMORY_PIXELS, metavar="N",

@@ -347,4 +347,5 @@ class ModelSegmenter(TileSegmenter):
         return probabilities_to_instances(prob, threshold=self.threshold, min_area=self.min_area,
                                           fill_holes=self.fill_holes, method=self.method,
                                           min_confidence=self.min_confidence,
-                                          drawn_on=tile if self.drop_overlays else None)
+                                          drawn_on=tile if self.drop_overlays else None,
+                                          substrate_step=None)  # a block is not the image: a fifth of it says nothing
