@@ -35,7 +35,7 @@ def test_outline_steps_measure_the_gray_step_of_large_objects_only():
     image = np.where(disk > 0, 0.8, 0.3) + np.random.default_rng(1).normal(0, 0.02, disk.shape)
     step = outline_steps(disk, image)[1]
     assert 0.8 < step <= 1.0  # its step is the image's whole range
-    assert outline_steps(np.ones((50, 50), np.uint32), image[:50, :50]) == {1: 0.0}  # fills the frame: no edge
+    assert outline_steps(np.ones((50, 50), np.uint32), image[:50, :50]) == {}  # fills the frame: no outline
     assert outline_steps(disk, np.full(disk.shape, 0.5)) == {}  # a flat image says nothing
 
 
@@ -50,6 +50,8 @@ def test_the_film_is_dropped_and_particles_kept():
     image += np.random.default_rng(2).normal(0, 0.02, image.shape).astype(np.float32)
     same, n = drop_substrate(big, image)
     assert n == 0 and same is big
+    whole = np.ones((200, 240), np.uint32)  # inside one particle, or a model calling everything object: shown
+    assert drop_substrate(whole, gray)[1] == 0
 
 
 def test_probabilities_to_instances_leaves_the_film_out_only_with_the_image():

@@ -49,9 +49,9 @@ def outline_steps(labels: np.ndarray, image: np.ndarray, *, min_share: float = S
     -------
     dict
         Object id → ``|median inside − median outside|`` over bands of ``band`` pixels either side of the
-        outline (away from the image's edge), as a share of the image's 1st–99th percentile range; 0.0 when
-        the object leaves no band outside it (it fills the frame: no edge is seen). Empty when the image is
-        flat (no range to judge by).
+        outline (away from the image's edge), as a share of the image's 1st–99th percentile range. An object
+        that leaves no band inside or outside it (it fills the frame: no outline to judge by) is not listed,
+        nor is any when the image is flat (no range to judge by).
     """
     labels, image = _checked(labels, image)
     low, high = np.percentile(image, [1, 99])
@@ -68,10 +68,8 @@ def outline_steps(labels: np.ndarray, image: np.ndarray, *, min_share: float = S
         depth_out = ndi.distance_transform_edt(~inside)
         inner = (depth_in > 1) & (depth_in <= band + 1) & ~frame
         outer = (depth_out > 1) & (depth_out <= band + 1) & ~frame
-        if not inner.any() or not outer.any():
-            steps[int(i)] = 0.0
-            continue
-        steps[int(i)] = float(abs(np.median(image[inner]) - np.median(image[outer])) / (high - low))
+        if inner.any() and outer.any():  # else it fills the frame: no outline in the image to judge by
+            steps[int(i)] = float(abs(np.median(image[inner]) - np.median(image[outer])) / (high - low))
     return steps
 
 
