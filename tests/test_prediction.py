@@ -373,7 +373,7 @@ def test_predict_leaves_out_objects_drawn_on_the_image(threshold_model):
 def test_predict_leaves_out_the_support_with_the_drawn_overlays(threshold_model):
     """A film over 40 % of the image, a shade lighter than the bare part (a step of 0.06 of the gray range),
     is foreground to this network; predict leaves it out with the drawn overlays, a block of a large image is
-    not judged (a fifth of a block is not a fifth of the image)."""
+    not judged (a share of a block is not a share of the image)."""
     from napari_synthseg.largeimage import ModelSegmenter
 
     rng = np.random.default_rng(2)

@@ -28,7 +28,7 @@ def _film_scene(seed: int = 0):
 def test_outline_steps_measure_the_gray_step_of_large_objects_only():
     gray, labels = _film_scene()
     steps = outline_steps(labels, gray)
-    assert set(steps) == {1}  # the particle covers under a fifth of the image: not judged
+    assert set(steps) == {1}  # the particle covers under three tenths of the image: not judged
     assert steps[1] < 0.05  # the film's mean gray is the bare part's
     yy, xx = np.mgrid[:200, :240]
     disk = (np.hypot(yy - 100, xx - 120) < 70).astype(np.uint32)  # a particle, 0.3 of the image
@@ -52,6 +52,17 @@ def test_the_film_is_dropped_and_particles_kept():
     assert n == 0 and same is big
     whole = np.ones((200, 240), np.uint32)  # inside one particle, or a model calling everything object: shown
     assert drop_substrate(whole, gray)[1] == 0
+
+
+def test_a_piece_surrounded_by_its_neighbour_is_not_judged_against_it():
+    """A large particle cut in two (a core and the ring around it, as the watershed can cut texture): the core's
+    surroundings are the ring, not the support; it is kept, and so is the ring, which has an edge."""
+    yy, xx = np.mgrid[:240, :240]
+    r = np.hypot(yy - 120, xx - 120)
+    labels = np.where(r < 70, 1, np.where(r < 100, 2, 0)).astype(np.uint32)
+    image = np.where(labels > 0, 0.8, 0.3) + np.random.default_rng(3).normal(0, 0.02, labels.shape)
+    assert set(outline_steps(labels, image, min_share=0.2)) == {2}
+    assert drop_substrate(labels, image, min_share=0.2)[1] == 0
 
 
 def test_probabilities_to_instances_leaves_the_film_out_only_with_the_image():

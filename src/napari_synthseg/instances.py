@@ -103,7 +103,7 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = DEFAULT_T
         Touching objects whose seam under a boundary of 0.8 is this many times the smaller one's diameter are
         joined: pieces of one textured particle (``seams.join_along_weak_seams``; None: never).
     substrate_step
-        With ``drawn_on``, an object over a fifth of the image whose gray step across its outline is below this
+        With ``drawn_on``, an object over 0.3 of the image whose gray step across its outline is below this
         share of the gray range is the film or matrix under the sample (``substrate.drop_substrate``; None: kept).
     """
     prob, method = _checked_arguments(prob, method, min_area=min_area, min_seed_share=min_seed_share,

@@ -112,8 +112,8 @@ class SegmentWidget(WorkerDock):
         self.skip_drawn = QCheckBox("leave out drawn bars, lettering and the support")
         self.skip_drawn.setChecked(defaults.drop_overlays)
         self.skip_drawn.setToolTip("No objects that are drawn on the image: noise-free and shaped like a bar, "
-                                   "a box or a letter (scale bars, labels, arrows); nor the support: a region "
-                                   "over a fifth of the image with no gray step across its outline (a film, a matrix)")
+                                   "a box or a letter (scale bars, labels, arrows); nor the support: a region over "
+                                   "three tenths of the image with no gray step across its outline (a film, a matrix)")
         self.max_shrink = QSpinBox()
         self.max_shrink.setRange(1, 16)
         self.max_shrink.setSpecialValueText("never shrink")  # shown at 1

@@ -348,4 +348,4 @@ class ModelSegmenter(TileSegmenter):
                                           fill_holes=self.fill_holes, method=self.method,
                                           min_confidence=self.min_confidence,
                                           drawn_on=tile if self.drop_overlays else None,
-                                          substrate_step=None)  # a block is not the image: a fifth of it says nothing
+                                          substrate_step=None)  # a block is not the image: a share of it says nothing
