@@ -380,7 +380,8 @@ def test_predict_leaves_out_the_support_with_the_drawn_overlays(threshold_model)
     image = np.full((200, 300), 117.0) + rng.normal(0, 2, (200, 300))
     image[:, :120] += 16  # the film
     image[:, 250:] = _disks((200, 50), [(50, 25)], 15, value=250, background=117)  # a bright particle
-    image[:, 250:][_disks((200, 50), [(150, 25)], 15, value=1, background=0) > 0] = 0  # a dark disk: the gray range's low end
+    dark = _disks((200, 50), [(150, 25)], 15, value=1, background=0) > 0
+    image[:, 250:][dark] = 0  # a dark disk: the low end of the gray range
     image = np.clip(image, 0, 255).round().astype(np.uint8)
     kept = predict(threshold_model, image, min_confidence=0.0, ignore_box=None, drop_overlays=False)
     assert kept[100, 60] > 0 and kept[50, 275] > 0
