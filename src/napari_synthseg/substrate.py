@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from .lettering import labels_on_image
 from .relabel import renumber_kept
 
 #: Only regions covering at least this share of the image are judged: smaller particles of the same
@@ -27,14 +28,6 @@ SUBSTRATE_MAX_STEP = 0.12
 #: Width of the bands either side of the outline, in pixels (at most a twentieth of the image's shorter
 #: side); the bands start one pixel off the outline, where the blur of the edge itself lies.
 SUBSTRATE_BAND_PX = 10
-
-
-def _checked(labels, image) -> tuple[np.ndarray, np.ndarray]:
-    labels, image = np.asarray(labels), np.asarray(image, dtype=np.float32)
-    if labels.ndim != 2 or image.shape != labels.shape:
-        raise ValueError(f"substrate needs 2D labels and a gray image of the same shape, got {labels.shape} and "
-                         f"{image.shape}")
-    return labels, image
 
 
 def outline_steps(labels: np.ndarray, image: np.ndarray, *, min_share: float = SUBSTRATE_MIN_SHARE,
@@ -57,13 +50,14 @@ def outline_steps(labels: np.ndarray, image: np.ndarray, *, min_share: float = S
         under ``band²`` pixels (it fills the frame, or its neighbours surround it: no outline against the
         background to judge by) is not listed, nor is any when the image is flat (no range to judge by).
     """
-    labels, image = _checked(labels, image)
+    labels, image = labels_on_image(labels, image, "outline_steps")
     low, high = np.percentile(image, [1, 99])
     if not high > low:
         return {}
     band = max(1, min(int(band), min(labels.shape) // 20))
     frame = np.ones(labels.shape, dtype=bool)
     frame[band:-band, band:-band] = False  # bands here would mostly measure the image's edge
+    beside = ~frame & (labels == 0)  # a neighbour is no support: outside, the background only
     counts = np.bincount(labels.ravel().astype(np.int64))
     steps = {}
     for i in np.flatnonzero(counts[1:] >= min_share * labels.size) + 1:
@@ -71,7 +65,7 @@ def outline_steps(labels: np.ndarray, image: np.ndarray, *, min_share: float = S
         depth_in = ndi.distance_transform_edt(inside)
         depth_out = ndi.distance_transform_edt(~inside)
         inner = (depth_in > 1) & (depth_in <= band + 1) & ~frame
-        outer = (depth_out > 1) & (depth_out <= band + 1) & ~frame & (labels == 0)  # a neighbour is no support
+        outer = (depth_out > 1) & (depth_out <= band + 1) & beside
         if inner.sum() >= band * band and outer.sum() >= band * band:  # else no outline in the image to judge
             steps[int(i)] = float(abs(np.median(image[inner]) - np.median(image[outer])) / (high - low))
     return steps
@@ -101,7 +95,7 @@ def drop_substrate(labels: np.ndarray, image: np.ndarray, *, min_share: float = 
         raise ValueError(f"min_share must be in (0, 1], got {min_share!r}")
     if not max_step > 0.0:
         raise ValueError(f"max_step must be > 0 (a share of the image's gray range), got {max_step!r}")
-    labels, image = _checked(labels, image)
+    labels, image = labels_on_image(labels, image, "drop_substrate")
     support = [i for i, step in outline_steps(labels, image, min_share=min_share).items() if step < max_step]
     if not support:
         return labels, 0
