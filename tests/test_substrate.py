@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from napari_synthseg.instances import probabilities_to_instances
-from napari_synthseg.substrate import drop_substrate, outline_steps
+from napari_synthseg.model.params import DEFAULT_MIN_CONFIDENCE
+from napari_synthseg.substrate import drop_substrate, on_support, outline_steps, replace_support, standing_out
 from test_instances import _targets
 
 
@@ -73,6 +74,80 @@ def test_probabilities_to_instances_leaves_the_film_out_only_with_the_image():
     kept = probabilities_to_instances(prob, drawn_on=gray, substrate_step=None)
     assert kept.max() == 2  # the film is an object when asked to keep it ...
     assert probabilities_to_instances(prob).max() == 2  # ... and without the image to judge it by
+
+
+def _particles_on_film(seed: int = 0):
+    """``_film_scene`` with three more dark particles on the film and one on the bare part, and the map of a
+    network that called the film and the particles on it one object, surer of the particles (0.97) than of
+    the film (0.75, with the film's coarse texture in it).
+
+    Returns the gray image, the probabilities and the true particles' labels.
+    """
+    gray, labels = _film_scene(seed)
+    rng = np.random.default_rng(seed + 10)
+    yy, xx = np.mgrid[:200, :240]
+    particles = (labels == 2).astype(np.uint32)
+    for k, (y, x) in enumerate([(40, 40), (160, 50), (60, 95), (150, 190)], start=2):
+        disk = np.hypot(yy - y, xx - x) < 10
+        gray[disk] = 0.2 + rng.normal(0, 0.02, int(disk.sum()))
+        particles[disk] = k
+    network_object = np.where((labels == 1) | ((particles > 0) & (labels != 0)), 1, 0)
+    network_object[particles == 5] = 2  # the particle on the bare part is seen on its own
+    prob = _targets(network_object.astype(np.uint32))
+    texture = np.kron(rng.normal(0, 0.03, (50, 60)), np.ones((4, 4)))
+    prob[..., 0] = np.where(network_object == 1, 0.85 + texture, prob[..., 0])
+    prob[..., 0] = np.where((particles > 0) & (particles != 5), 0.99, prob[..., 0])
+    return gray, np.clip(prob, 0, 1).astype(np.float32), particles
+
+
+def _best_iou(labels, mask):
+    ids = np.unique(labels[mask])
+    return max(((labels == i) & mask).sum() / ((labels == i) | mask).sum() for i in ids if i)
+
+
+def test_the_particles_lying_on_a_film_are_found_when_it_is_left_out():
+    gray, prob, particles = _particles_on_film()
+    labels = probabilities_to_instances(prob, drawn_on=gray, min_confidence=DEFAULT_MIN_CONFIDENCE)
+    assert labels.max() == 5  # the four on the film and the one on the bare part; not the film, nor its texture
+    for k in range(1, 6):
+        assert _best_iou(labels, particles == k) > 0.8
+    merged = probabilities_to_instances(prob, drawn_on=gray, substrate_step=None, min_confidence=DEFAULT_MIN_CONFIDENCE)
+    assert merged.max() == 2  # kept as the network called it: the film holding four particles, and the fifth
+
+
+def test_on_support_sets_the_level_by_the_support_itself():
+    prob = np.zeros((10, 10, 3), np.float32)
+    prob[..., 0] = np.linspace(0.6, 0.9, 100).reshape(10, 10)
+    prob[..., 1] = 0.3
+    support = np.zeros((10, 10), bool)
+    support[:, :5] = True
+    seen = on_support(prob, support)
+    level = np.percentile(prob[..., 0][support], 90)
+    assert np.allclose(seen[..., 0][prob[..., 0] == prob[..., 0][support].max()], 0.5 + 0.5 * (
+        prob[..., 0][support].max() - level) / (1 - level))
+    assert (seen[..., 0][support] > 0.5).sum() == 5  # a tenth of the support is above its own level
+    assert np.all(seen[..., 0][~support] == 0)  # off the support nothing is looked for
+    assert np.all(seen[..., 1] == 0.3) and np.all(prob[..., 0] >= 0.6)  # other channels kept; input unchanged
+
+
+def test_only_objects_with_an_edge_against_the_support_stand_out():
+    gray, labels = _film_scene()
+    film = labels > 0
+    found = np.zeros(labels.shape, np.uint32)
+    found[labels == 2] = 1  # the dark particle: a step against the film
+    found[20:34, 20:34] = 2  # a patch of the film's own texture: no step
+    found[180:200, 100:140] = 3  # half of it off the film
+    kept = standing_out(found, film, gray)
+    assert kept.max() == 1 and np.array_equal(kept > 0, labels == 2)
+    assert standing_out(np.zeros_like(found), film, gray).max() == 0
+
+
+def test_replace_support_keeps_labels_without_a_support_as_they_are():
+    yy, xx = np.mgrid[:200, :240]
+    big = (np.hypot(yy - 100, xx - 120) < 70).astype(np.uint32)  # a large particle with an edge
+    image = np.where(big > 0, 0.8, 0.3).astype(np.float32)
+    same, n_supports, n_found = replace_support(big, _targets(big), image, lambda p: 1 / 0)  # never segments
+    assert same is big and (n_supports, n_found) == (0, 0)
 
 
 def test_bad_arguments_are_refused_in_one_line():

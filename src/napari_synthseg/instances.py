@@ -21,7 +21,7 @@ from .interior_seeds import (
 )
 from .relabel import renumber_kept
 from .seams import DEFAULT_JOIN_SEAM, join_along_weak_seams
-from .substrate import SUBSTRATE_MAX_STEP, drop_substrate
+from .substrate import SUBSTRATE_MAX_STEP, replace_support
 
 #: Instance methods understood by ``probabilities_to_instances``.
 METHODS = ("auto", "boundary", "distance", "watershed", "components")
@@ -82,9 +82,8 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = DEFAULT_T
     boundary_weight
         How much the boundary channel raises the watershed's landscape (lines follow the predicted boundary).
     fill_contours
-        Before splitting, make object every region the foreground encloses, also between several objects
-        (for a model that outlines objects without filling them): not reachable from the image border
-        through background, or from ``background_point`` (``napari_synthseg.curation.fill_enclosed``).
+        Before splitting, make object every region the foreground encloses, also between several objects (a
+        model that outlines without filling): unreachable from ``background_point`` or the border (``fill_enclosed``).
     background_point
         ``(row, col)`` of a background pixel for ``fill_contours``; ``None`` = the border.
     boundary_threshold, min_seed_area, min_seed_share, min_seed_prominence, min_seed_wall
@@ -94,8 +93,7 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = DEFAULT_T
         above the pass to a neighbour or the boundary walls them off at ``min_seed_wall``
         (``interior_seeds.seeding_interiors``; ``None`` turns a rescue off).
     min_confidence
-        Objects whose mean foreground probability is below this are removed (0 keeps all): specks of a
-        noisy background come out faint, real objects are confidently object over most of their area.
+        Objects of a lower mean foreground probability are removed (0 keeps all): specks come out faint.
     drawn_on
         The 2D gray image the probabilities were predicted from: objects drawn on it (scale bars, boxes,
         lettering; ``shapes.drop_drawn_overlays``) and the support (``substrate_step``) are left out. None keeps them.
@@ -103,9 +101,10 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = DEFAULT_T
         Touching objects whose seam under a boundary of 0.8 is this many times the smaller one's diameter are
         joined: pieces of one textured particle (``seams.join_along_weak_seams``; None: never).
     substrate_step
-        With ``drawn_on``, an object over 0.3 of the image whose gray step across its outline is below this
-        share of the gray range is the film or matrix under the sample (``substrate.drop_substrate``; None: kept).
+        With ``drawn_on``, an object over 0.3 of the image with a gray step across its outline below this share
+        of the gray range is the support: replaced by what lies on it (``substrate.replace_support``; None: kept).
     """
+    again = {k: v for k, v in locals().items() if k != "prob"} | {"substrate_step": None}  # a support's 2nd look
     prob, method = _checked_arguments(prob, method, min_area=min_area, min_seed_share=min_seed_share,
                                       min_confidence=min_confidence, min_seed_prominence=min_seed_prominence,
                                       min_seed_wall=min_seed_wall, join_seam=join_seam,
@@ -122,8 +121,10 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = DEFAULT_T
     labels = _kept_objects(labels.astype(np.uint32, copy=False), probability, threshold, min_area=min_area,
                            fill_holes=fill_holes, min_confidence=min_confidence, drawn_on=drawn_on)
     labels = _joined_pieces(labels, prob, join_seam)
-    return labels if drawn_on is None or substrate_step is None else drop_substrate(labels, drawn_on,
-                                                                                    max_step=substrate_step)[0]
+    if drawn_on is None or substrate_step is None:
+        return labels
+    return replace_support(labels, prob, drawn_on, lambda seen: probabilities_to_instances(seen, **again),
+                           max_step=substrate_step)[0]
 
 
 def _joined_pieces(labels: np.ndarray, prob: np.ndarray, join_seam: float | None) -> np.ndarray:

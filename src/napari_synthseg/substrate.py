@@ -7,9 +7,15 @@ shows a step across its edge, a support seen through texture does not. Large reg
 are left out. Textured particles of their surroundings' gray (seed_em's mottled ore grains) show no step
 either: only a region over three tenths of the image is judged, which such a particle covers only in an
 image taken at high magnification (``drop_overlays=False`` keeps it there).
+
+What lies on a support the network may have called part of it: inside the support's outline the objects
+are looked for again where the network is surer than on most of the support (``on_support``), and kept
+where they show the gray step the support lacks (``standing_out``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -28,6 +34,12 @@ SUBSTRATE_MAX_STEP = 0.12
 #: Width of the bands either side of the outline, in pixels (at most a twentieth of the image's shorter
 #: side); the bands start one pixel off the outline, where the blur of the edge itself lies.
 SUBSTRATE_BAND_PX = 10
+#: On a support, object is where the network's foreground is above this percentile of its values over the
+#: support: the support's own texture sets the level (docs/benchmarks.md, "What lies on the support").
+SUPPORT_LEVEL_PERCENTILE = 90
+#: Width, in pixels, of the ring of support around an object found on it against which its gray step is
+#: measured (starting one pixel off its outline).
+ON_SUPPORT_RING_PX = 3
 
 
 def outline_steps(labels: np.ndarray, image: np.ndarray, *, min_share: float = SUBSTRATE_MIN_SHARE,
@@ -71,6 +83,17 @@ def outline_steps(labels: np.ndarray, image: np.ndarray, *, min_share: float = S
     return steps
 
 
+def support_ids(labels: np.ndarray, image: np.ndarray, *, min_share: float = SUBSTRATE_MIN_SHARE,
+                max_step: float = SUBSTRATE_MAX_STEP) -> list[int]:
+    """Ids of the objects that are the support: covering at least ``min_share`` of the image, with an
+    outline step (:func:`outline_steps`) below ``max_step``."""
+    if not 0.0 < min_share <= 1.0:
+        raise ValueError(f"min_share must be in (0, 1], got {min_share!r}")
+    if not max_step > 0.0:
+        raise ValueError(f"max_step must be > 0 (a share of the image's gray range), got {max_step!r}")
+    return [i for i, step in outline_steps(labels, image, min_share=min_share).items() if step < max_step]
+
+
 def drop_substrate(labels: np.ndarray, image: np.ndarray, *, min_share: float = SUBSTRATE_MIN_SHARE,
                    max_step: float = SUBSTRATE_MAX_STEP) -> tuple[np.ndarray, int]:
     """``labels`` without the objects that are the support: large, with no gray step across the outline.
@@ -91,12 +114,8 @@ def drop_substrate(labels: np.ndarray, image: np.ndarray, *, min_share: float = 
         ``labels`` itself when nothing is dropped, else uint32 labels without those objects, renumbered
         1..k in id order; and how many were dropped.
     """
-    if not 0.0 < min_share <= 1.0:
-        raise ValueError(f"min_share must be in (0, 1], got {min_share!r}")
-    if not max_step > 0.0:
-        raise ValueError(f"max_step must be > 0 (a share of the image's gray range), got {max_step!r}")
     labels, image = labels_on_image(labels, image, "drop_substrate")
-    support = [i for i, step in outline_steps(labels, image, min_share=min_share).items() if step < max_step]
+    support = support_ids(labels, image, min_share=min_share, max_step=max_step)
     if not support:
         return labels, 0
     keep = np.ones(int(labels.max()) + 1, dtype=bool)
@@ -104,4 +123,90 @@ def drop_substrate(labels: np.ndarray, image: np.ndarray, *, min_share: float = 
     return renumber_kept(labels, keep), len(support)
 
 
-__all__ = ["SUBSTRATE_BAND_PX", "SUBSTRATE_MAX_STEP", "SUBSTRATE_MIN_SHARE", "drop_substrate", "outline_steps"]
+def on_support(prob: np.ndarray, support: np.ndarray, *, percentile: float = SUPPORT_LEVEL_PERCENTILE) -> np.ndarray:
+    """The ``(H, W, C)`` probabilities with the foreground seen against the ``support`` mask's own level.
+
+    The foreground's ``percentile`` over the support becomes 0.5 (linear either side, so 0 and 1 stay),
+    and outside the support it is 0: what the network is surer of than of most of the support lies on it.
+    The other channels are kept.
+    """
+    prob = np.asarray(prob, dtype=np.float32)
+    foreground = prob[..., 0]
+    level = float(np.clip(np.percentile(foreground[support], percentile), 1e-3, 1 - 1e-3))
+    seen = np.where(foreground > level, 0.5 + 0.5 * (foreground - level) / (1.0 - level),
+                    0.5 * foreground / level)
+    out = prob.copy()
+    out[..., 0] = np.where(support, seen, 0.0)
+    return out
+
+
+def standing_out(found: np.ndarray, support: np.ndarray, image: np.ndarray, *,
+                 min_step: float = SUBSTRATE_MAX_STEP, ring: int = ON_SUPPORT_RING_PX) -> np.ndarray:
+    """The objects of ``found`` lying on the ``support`` mask (nine tenths of each inside it) whose median
+    gray differs from the support's in a ring around them by at least ``min_step`` of the image's gray
+    range (1st to 99th percentile): a particle on a film shows the edge the film lacks. Renumbered 1..k."""
+    low, high = np.percentile(image, [1, 99])
+    n = int(found.max())
+    keep = np.zeros(n + 1, dtype=bool)
+    if n == 0 or not high > low:
+        return renumber_kept(found, keep)
+    sizes = np.bincount(found.ravel().astype(np.int64), minlength=n + 1)
+    inside = np.bincount(found[support].astype(np.int64), minlength=n + 1)
+    for i, box in enumerate(ndi.find_objects(found), start=1):
+        if box is None or inside[i] < 0.9 * sizes[i]:
+            continue
+        grown = tuple(slice(max(0, b.start - ring - 1), b.stop + ring + 1) for b in box)
+        mine = found[grown] == i
+        around = (ndi.binary_dilation(mine, iterations=ring + 1) & ~ndi.binary_dilation(mine)
+                  & support[grown] & (found[grown] == 0))
+        if around.sum() >= 5:  # else nothing of the support to compare with
+            step = abs(np.median(image[grown][mine]) - np.median(image[grown][around])) / (high - low)
+            keep[i] = step >= min_step
+    return renumber_kept(found, keep)
+
+
+def replace_support(labels: np.ndarray, prob: np.ndarray, image: np.ndarray,
+                    segment: Callable[[np.ndarray], np.ndarray], *,
+                    max_step: float = SUBSTRATE_MAX_STEP) -> tuple[np.ndarray, int, int]:
+    """``labels`` with each support (:func:`support_ids`) replaced by the objects lying on it.
+
+    Parameters
+    ----------
+    labels
+        ``(H, W)`` integer labels numbered 1..n, made from ``prob``.
+    prob
+        The ``(H, W, C)`` probabilities.
+    image
+        The ``(H, W)`` gray image.
+    segment
+        Probabilities → labels (the same instance settings, without this step): run on :func:`on_support`
+        of each support; its objects that are :func:`standing_out` are kept.
+    max_step
+        A support's outline step is below this; an object on it stands out by at least this.
+
+    Returns
+    -------
+    labels, n_supports, n_found
+        uint32 labels numbered 1..k (``labels`` itself when there is no support), the supports left out
+        and the objects found on them.
+    """
+    labels, image = labels_on_image(labels, image, "replace_support")
+    support = support_ids(labels, image, max_step=max_step)
+    if not support:
+        return labels, 0, 0
+    keep = np.ones(int(labels.max()) + 1, dtype=bool)
+    keep[support] = False
+    out = renumber_kept(labels, keep)
+    found_total = 0
+    for i in support:
+        region = labels == i
+        found = standing_out(segment(on_support(prob, region)), region, image, min_step=max_step)
+        placed = (found > 0) & region  # the support's area is background in ``out`` now
+        out[placed] = found[placed] + np.uint32(out.max())
+        found_total += int(found.max())
+    return out, len(support), found_total
+
+
+__all__ = ["ON_SUPPORT_RING_PX", "SUBSTRATE_BAND_PX", "SUBSTRATE_MAX_STEP", "SUBSTRATE_MIN_SHARE",
+           "SUPPORT_LEVEL_PERCENTILE", "drop_substrate", "on_support", "outline_steps", "replace_support",
+           "standing_out", "support_ids"]
