@@ -158,5 +158,9 @@ def test_bad_arguments_are_refused_in_one_line():
         drop_substrate(labels, gray, min_share=0.0)
     with pytest.raises(ValueError, match="max_step"):
         drop_substrate(labels, gray, max_step=0.0)
+    with pytest.raises(ValueError, match="on_support: the support mask is empty"):
+        on_support(_targets(labels), np.zeros(labels.shape, bool))
+    with pytest.raises(ValueError, match="standing_out: the support mask is"):
+        standing_out(labels, labels[:100] > 0, gray)
     with pytest.raises(ValueError, match="substrate_step"):
         probabilities_to_instances(_targets(labels), drawn_on=gray, substrate_step=-1.0)

@@ -123,6 +123,17 @@ def drop_substrate(labels: np.ndarray, image: np.ndarray, *, min_share: float = 
     return renumber_kept(labels, keep), len(support)
 
 
+def _checked_support(support, shape: tuple[int, ...], caller: str) -> np.ndarray:
+    """``support`` as a boolean mask of ``shape`` with a pixel in it, or a one-line ValueError naming ``caller``."""
+    support = np.asarray(support, dtype=bool)
+    if support.shape != tuple(shape):
+        raise ValueError(f"{caller}: the support mask is {support.shape}, the image {tuple(shape)}; give the mask of "
+                         "the same image")
+    if not support.any():
+        raise ValueError(f"{caller}: the support mask is empty; give the pixels of the support")
+    return support
+
+
 def on_support(prob: np.ndarray, support: np.ndarray, *, percentile: float = SUPPORT_LEVEL_PERCENTILE) -> np.ndarray:
     """The ``(H, W, C)`` probabilities with the foreground seen against the ``support`` mask's own level.
 
@@ -131,6 +142,7 @@ def on_support(prob: np.ndarray, support: np.ndarray, *, percentile: float = SUP
     The other channels are kept.
     """
     prob = np.asarray(prob, dtype=np.float32)
+    support = _checked_support(support, prob.shape[:2], "on_support")
     foreground = prob[..., 0]
     level = float(np.clip(np.percentile(foreground[support], percentile), 1e-3, 1 - 1e-3))
     seen = np.where(foreground > level, 0.5 + 0.5 * (foreground - level) / (1.0 - level),
@@ -145,6 +157,8 @@ def standing_out(found: np.ndarray, support: np.ndarray, image: np.ndarray, *,
     """The objects of ``found`` lying on the ``support`` mask (nine tenths of each inside it) whose median
     gray differs from the support's in a ring around them by at least ``min_step`` of the image's gray
     range (1st to 99th percentile): a particle on a film shows the edge the film lacks. Renumbered 1..k."""
+    found, image = labels_on_image(found, image, "standing_out")
+    support = _checked_support(support, found.shape, "standing_out")
     low, high = np.percentile(image, [1, 99])
     n = int(found.max())
     keep = np.zeros(n + 1, dtype=bool)
