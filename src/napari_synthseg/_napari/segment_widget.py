@@ -113,7 +113,8 @@ class SegmentWidget(WorkerDock):
         self.skip_drawn.setChecked(defaults.drop_overlays)
         self.skip_drawn.setToolTip("No objects that are drawn on the image: noise-free and shaped like a bar, "
                                    "a box or a letter (scale bars, labels, arrows); nor the support: a region over "
-                                   "three tenths of the image with no gray step across its outline (a film, a matrix)")
+                                   "three tenths of the image with no gray step across its outline (a film, a matrix); "
+                                   "the particles lying on it are looked for again")
         self.max_shrink = QSpinBox()
         self.max_shrink.setRange(1, 16)
         self.max_shrink.setSpecialValueText("never shrink")  # shown at 1

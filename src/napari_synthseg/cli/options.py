@@ -161,7 +161,8 @@ def _budget(args: argparse.Namespace) -> dict:
 _KEEP_OVERLAYS_HELP = ("keep objects drawn on the image (noise-free and shaped like a bar or a box, or glyphs of "
                        "a line of text: scale bars, lettering), which are left out by default")
 _KEEP_OVERLAYS_PREDICT_HELP = (_KEEP_OVERLAYS_HELP + "; also keeps the support, a region over three tenths of the "
-                               "image with no gray step across its outline (a carbon film, a matrix)")
+                               "image with no gray step across its outline (a carbon film, a matrix), as the network "
+                               "called it, instead of the particles found on it")
 _MAX_SHRINK_HELP = ("segment each image also shrunk by halves, down to 1/F of its size, and keep the view whose "
                     "foreground the network is most confident about, brought back to full resolution: the "
                     "network sees about a hundred pixels around each pixel, too few inside a large particle "

@@ -371,7 +371,8 @@ class PredictionParams(_Params):
         Leave out objects drawn on the image (scale bars, boxes, lettering: noise-free and
         shaped like a bar, a box or a stroke; ``shapes.drop_drawn_overlays``) and the support
         (a region over three tenths of the image with no gray step across its outline: a film or
-        matrix; ``substrate.drop_substrate``; not judged block by block in images tiled from disk).
+        matrix), replaced by the particles found on it (``substrate.replace_support``; not judged
+        block by block in images tiled from disk).
     max_shrink : float
         The most a plane is shrunk before the network sees it. The plane is segmented at full size
         and shrunk by halves down to ``1 / max_shrink``; the view whose foreground the network is most
