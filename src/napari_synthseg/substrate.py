@@ -79,8 +79,20 @@ def outline_steps(labels: np.ndarray, image: np.ndarray, *, min_share: float = S
         inner = (depth_in > 1) & (depth_in <= band + 1) & ~frame
         outer = (depth_out > 1) & (depth_out <= band + 1) & beside
         if inner.sum() >= band * band and outer.sum() >= band * band:  # else no outline in the image to judge
-            steps[int(i)] = float(abs(np.median(image[inner]) - np.median(image[outer])) / (high - low))
+            steps[int(i)] = _gray_step(image[inner], image[outer], high - low)
     return steps
+
+
+def _gray_step(inside: np.ndarray, outside: np.ndarray, gray_range: float) -> float:
+    """``|median(inside) − median(outside)|`` as a share of ``gray_range``."""
+    return float(abs(np.median(inside) - np.median(outside)) / gray_range)
+
+
+def _without(labels: np.ndarray, ids: list[int]) -> np.ndarray:
+    """uint32 ``labels`` without the objects ``ids``, the others renumbered 1..k in id order."""
+    keep = np.ones(int(labels.max()) + 1, dtype=bool)
+    keep[ids] = False
+    return renumber_kept(labels, keep)
 
 
 def support_ids(labels: np.ndarray, image: np.ndarray, *, min_share: float = SUBSTRATE_MIN_SHARE,
@@ -116,11 +128,7 @@ def drop_substrate(labels: np.ndarray, image: np.ndarray, *, min_share: float = 
     """
     labels, image = labels_on_image(labels, image, "drop_substrate")
     support = support_ids(labels, image, min_share=min_share, max_step=max_step)
-    if not support:
-        return labels, 0
-    keep = np.ones(int(labels.max()) + 1, dtype=bool)
-    keep[support] = False
-    return renumber_kept(labels, keep), len(support)
+    return (_without(labels, support), len(support)) if support else (labels, 0)
 
 
 def _checked_support(support, shape: tuple[int, ...], caller: str) -> np.ndarray:
@@ -174,8 +182,7 @@ def standing_out(found: np.ndarray, support: np.ndarray, image: np.ndarray, *,
         around = (ndi.binary_dilation(mine, iterations=ring + 1) & ~ndi.binary_dilation(mine)
                   & support[grown] & (found[grown] == 0))
         if around.sum() >= 5:  # else nothing of the support to compare with
-            step = abs(np.median(image[grown][mine]) - np.median(image[grown][around])) / (high - low)
-            keep[i] = step >= min_step
+            keep[i] = _gray_step(image[grown][mine], image[grown][around], high - low) >= min_step
     return renumber_kept(found, keep)
 
 
@@ -208,9 +215,7 @@ def replace_support(labels: np.ndarray, prob: np.ndarray, image: np.ndarray,
     support = support_ids(labels, image, max_step=max_step)
     if not support:
         return labels, 0, 0
-    keep = np.ones(int(labels.max()) + 1, dtype=bool)
-    keep[support] = False
-    out = renumber_kept(labels, keep)
+    out = _without(labels, support)
     found_total = 0
     for i in support:
         region = labels == i
