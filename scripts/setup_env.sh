@@ -23,11 +23,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+if ! .venv/bin/python -c "import napari_synthseg" >/dev/null 2>&1; then
+  # a first install downloads and unpacks about 3 GB
+  bash scripts/check_disk.sh "${SYNTHSEG_INSTALL_GB:-4}" . "${TMPDIR:-/tmp}"
+fi
 if [ ! -x .venv/bin/python ]; then
   echo "== creating .venv"
   "$python" -m venv .venv
 fi
 echo "== installing napari-synthseg[$extras] into .venv (first time: a few minutes)"
 .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-.venv/bin/python -m pip install -q -e ".[$extras]" 2>&1 | grep -v "^WARNING: Location" || true
+.venv/bin/python -m pip install -q --no-cache-dir -e ".[$extras]" 2>&1 | grep -v "^WARNING: Location" || true
 .venv/bin/python -c "import importlib.util as u, napari_synthseg, napari; assert u.find_spec('keras') and u.find_spec('tensorflow')" || { echo "setup failed: the package does not import" >&2; exit 1; }
