@@ -8,7 +8,7 @@ import pytest
 from napari_synthseg import largeimage, model
 from napari_synthseg.autoseg import AutosegParams
 from napari_synthseg.cli import build_parser
-from napari_synthseg.cli.run_commands import DEMO_MINUTES
+from napari_synthseg.cli.run_commands import DEMO_STEPS
 from napari_synthseg.curation import Curation
 from napari_synthseg.instances import DEFAULT_MIN_AREA, DEFAULT_THRESHOLD, probabilities_to_instances
 from napari_synthseg.largeimage import DEFAULT_BLOCK, DEFAULT_HALO, DEFAULT_IN_MEMORY_PIXELS, ModelSegmenter
@@ -60,7 +60,7 @@ NUMERIC_DEFAULTS = {
                 "ring_px": _default(retrain_round, "ring_px"), "seed": _default(retrain_round, "seed")},
     "evaluate": {"worst": _default(worst_images, "count")},
     "demo": {"n": _default(write_sample_folder, "n"), "seed": _default(write_sample_folder, "seed"),
-             "rounds": _default(run_pipeline, "rounds"), "minutes": DEMO_MINUTES},
+             "rounds": _default(run_pipeline, "rounds"), "steps": DEMO_STEPS},
 }
 
 
@@ -116,6 +116,23 @@ def test_run_and_demo_default_to_the_pipeline():
     assert run["lr_schedule"] == model.DEFAULT_LR_SCHEDULE
     demo = _defaults("demo")
     assert (demo["n"], demo["seed"]) == (_default(write_sample_folder, "n"), _default(write_sample_folder, "seed"))
+    assert (demo["steps"], demo["minutes"]) == (DEMO_STEPS, None)  # steps: the same model on a slow machine
+
+
+def test_the_demo_trains_for_its_steps_or_for_the_minutes_given(monkeypatch, tmp_path, capsys):
+    from napari_synthseg.cli import run_commands
+
+    budgets = []
+    monkeypatch.setattr(run_commands, "_check_backend", lambda: None)
+    monkeypatch.setattr(run_commands, "_pipeline", lambda args, images, out, model_out, **kw: budgets.append(
+        {k: kw[k] for k in ("steps", "minutes") if k in kw}) or 0)
+    for extra in ([], ["--minutes", "2"], ["--steps", "40"]):
+        args = build_parser().parse_args(["demo", "--out", str(tmp_path / f"d{len(budgets)}"), "-n", "1", *extra])
+        assert args.func(args) == 0
+    assert budgets == [{"steps": DEMO_STEPS}, {"minutes": 2.0}, {"steps": 40}]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["demo", "--minutes", "2", "--steps", "40"])
+    assert "not allowed with argument" in capsys.readouterr().err
 
 
 def test_retrain_ring_default_is_the_curations():

@@ -43,8 +43,9 @@ from .options import (
 from .predict_commands import _print_scores
 from .progress import _model_state, _stage_progress, _stop_on_ctrl_c, _where_model
 
-#: ``synthseg demo``'s training budget and output folder: a first look in a few minutes.
-DEMO_MINUTES = 3.0
+#: ``synthseg demo``'s training budget and output folder: a first look in a few minutes. Steps, not minutes, so that
+#: a slow machine shows the same model as a fast one (450 beat the auto-segmentation's object F1: docs/benchmarks.md).
+DEMO_STEPS = 450
 DEMO_OUT = "out/demo"
 
 
@@ -101,7 +102,10 @@ def add_demo_parser(sub) -> None:
     rounds = core_default(run_pipeline, "rounds")
     p = sub.add_parser("demo", help="run the whole job on built-in sample data with ground truth")
     p.add_argument("--out", default=DEMO_OUT, help=f"output folder [{DEMO_OUT}]")
-    p.add_argument("--minutes", type=float, default=DEMO_MINUTES, help=f"training budget in minutes [{DEMO_MINUTES:g}]")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=int, default=DEMO_STEPS,
+                        help=f"training budget in steps (about 3 minutes on a 2-core CPU) [{DEMO_STEPS}]")
+    budget.add_argument("--minutes", type=float, default=None, help="training budget in minutes instead of steps")
     p.add_argument("--rounds", type=int, default=rounds, help=f"self-training rounds [{rounds}]")
     p.add_argument("-n", type=int, default=n, help=f"number of sample images [{n}]")
     p.add_argument("--seed", type=int, default=seed, help=f"random seed of the sample images [{seed}]")
@@ -220,7 +224,10 @@ def _print_summary(summary, seconds: float) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     args.interrupted_note = "before training started; no model was saved"
     _check(args.n >= 1, f"-n must be at least 1, got {args.n}")
-    _check(np.isfinite(args.minutes) and args.minutes > 0, f"--minutes must be a number > 0, got {args.minutes}")
+    if args.minutes is not None:
+        _check(np.isfinite(args.minutes) and args.minutes > 0, f"--minutes must be a number > 0, got {args.minutes}")
+    else:
+        _check(args.steps >= 1, f"--steps must be at least 1, got {args.steps}")
     _check(args.rounds >= 1, f"--rounds must be at least 1, got {args.rounds}")
     _check_seed(args)
     out = Path(args.out)
@@ -231,5 +238,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"demo: {args.n} sample images with ground truth in {images_dir.parent}")
     from ..image_io import list_images
 
-    return _pipeline(args, list_images(images_dir), out, out / "model.keras", minutes=args.minutes,
-                     rounds=args.rounds, gt_dir=masks_dir)
+    budget = {"minutes": args.minutes} if args.minutes is not None else {"steps": args.steps}
+    return _pipeline(args, list_images(images_dir), out, out / "model.keras", rounds=args.rounds, gt_dir=masks_dir,
+                     **budget)
