@@ -22,8 +22,11 @@ run_pytest() {
     failed=1
   fi
 }
-echo "== core, model and command-line tests"
-run_pytest tests --ignore=tests/napari -p no:xvfb "$@"
+# Two workers (pytest-xdist) for the core half: most of its time is single-threaded (TensorFlow tracing each
+# tiny network, child processes importing it), so two share two cores well (11.6 -> 7.3 min on the 2-core CPU,
+# docs/benchmarks.md "Test suite time"). SYNTHSEG_TEST_WORKERS=0 runs it in one process.
+echo "== core, model and command-line tests (${SYNTHSEG_TEST_WORKERS:-2} workers)"
+run_pytest tests --ignore=tests/napari -p no:xvfb -n "${SYNTHSEG_TEST_WORKERS:-2}" "$@"
 echo "== napari tests (own process, under Xvfb)"
 run_pytest tests/napari "$@"
 

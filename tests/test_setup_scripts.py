@@ -38,3 +38,18 @@ def test_enough_space_passes_silently_and_a_missing_folder_is_made(tmp_path):
 def test_the_set_up_script_checks_before_a_first_install():
     text = (ROOT / "scripts" / "setup_env.sh").read_text()
     assert text.index("scripts/check_disk.sh") < text.index("pip install -q --no-cache-dir -e")
+
+
+def test_the_core_half_of_the_suite_runs_on_two_workers_that_are_installed():
+    import importlib.util
+    import re
+    import tomllib
+
+    script = (ROOT / "scripts" / "test.sh").read_text()
+    (core,) = [line for line in script.splitlines() if line.startswith("run_pytest tests --ignore=tests/napari")]
+    assert '-n "${SYNTHSEG_TEST_WORKERS:-2}"' in core
+    (napari,) = [line for line in script.splitlines() if line.startswith("run_pytest tests/napari")]
+    assert " -n " not in napari  # one Xvfb display, one process
+    testing = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["testing"]
+    assert any(re.match(r"pytest-xdist\b", requirement) for requirement in testing)
+    assert importlib.util.find_spec("xdist") is not None

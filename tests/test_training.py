@@ -332,9 +332,10 @@ def test_cancel_keeps_a_loadable_best_model(objects, tmp_path):
     real_image = np.full((80, 70), 40, np.uint8)
     real_labels = np.zeros((80, 70), np.uint16)
     real_image[10:30, 10:30], real_labels[10:30, 10:30] = 200, 1
+    # XLA off: a 30-minute budget would compile the step (seconds), which is not what is tested here
     result = train_model(objects, None, path, minutes=30, steps_per_epoch=100, cancel_event=cancel,
                          callbacks=cancel_at_first_report, real_validation=[(real_image, real_labels)],
-                         select_after=0.0, **TINY)
+                         select_after=0.0, xla="off", **TINY)
     assert result.cancelled and result.steps_done == cancelled_at[0]  # stopped before the next batch
     assert keras.saving.load_model(path).output_shape[-1] == 3
     info = read_sidecar(path)
@@ -370,7 +371,7 @@ def test_models_before_select_after_are_only_a_fallback(objects, tmp_path):
     cancel = threading.Event()
     stopped = train_model(objects, None, tmp_path / "stopped.keras", minutes=30, steps_per_epoch=100,
                           cancel_event=cancel, callbacks=lambda p: cancel.set(), real_validation=[_real_pair()],
-                          **TINY)
+                          xla="off", **TINY)  # XLA off: compiling the step is not what is tested
     assert stopped.cancelled and "real_val_iou" not in stopped.history[-1]
     assert read_sidecar(tmp_path / "stopped.keras")["metrics"]["selection"] == "val_iou"
 
@@ -446,6 +447,30 @@ def test_minutes_budget_on_a_bank_folder(objects, tmp_path):
     assert result.steps_done == 1 and not result.cancelled
     assert reports[-1].total_steps is None and reports[-1].phase == "done"
     assert read_sidecar(path)["bank"] == {"size": 5, "hash": bank.content_hash()}
+
+
+def test_the_training_step_is_traced_once_per_run(objects, tmp_path, monkeypatch):
+    """Adam's slots exist before the first step, so TensorFlow traces the step once, not twice (each trace
+    costs seconds before the first step)."""
+    from napari_synthseg.model import training
+
+    traces = []
+
+    def counting(model):
+        real_step = model.train_step
+
+        def train_step(data):
+            traces.append(model)  # runs when TensorFlow traces the step, not at every step
+            return real_step(data)
+
+        model.train_step = train_step
+        return model
+
+    real_build = training.build_unet
+    monkeypatch.setattr(training, "build_unet", lambda *a, **kw: counting(real_build(*a, **kw)))
+    path = tmp_path / "once.keras"
+    train_model(objects, None, path, steps=3, steps_per_epoch=3, xla="off", **TINY)
+    assert len(traces) == 1
 
 
 def test_minutes_budget_starts_at_the_first_step_and_phases_are_named(objects, tmp_path, monkeypatch):

@@ -246,6 +246,10 @@ class _TrainingRun:
         network = network or {"architecture": "unet", "base_filters": int(config.base_filters),
                               "depth": int(config.depth), "n_outputs": len(CHANNELS), "input_channels": 1}
         network["pad_multiple"] = multiple
+        # Keras (TensorFlow backend, no distribution strategy) creates Adam's slots inside the first step's
+        # trace, which makes TensorFlow trace the step twice: built here, the first step costs one trace
+        # (about 4 s less per run on 2 cores; benchmarks/first_step.py). A resumed optimizer is built already.
+        model.optimizer.build(model.trainable_variables)
         return model, previous, network
 
     def _training_record(self, real, real_validation, real_training, start_step: int) -> dict:
