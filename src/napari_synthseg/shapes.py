@@ -44,9 +44,10 @@ BAR_MIN_ASPECT = 10.0
 # Box: fills >= 95 % of its axis-aligned bounding box (a disk fills 79 %, a tilted square <= 90 %).
 BOX_MIN_FILL = 0.95
 # Flat fill: a drawn overlay carries no detector noise, so its inside varies (median absolute
-# deviation) less than a quarter as much as the background beside it, or, on a noise-free
-# image, less than 0.5 % of its contrast to that background (under one 8-bit gray level).
-FLAT_NOISE_SHARE, FLAT_CONTRAST_SHARE = 0.25, 0.005
+# deviation) less than a quarter as much as the background beside it, or less than 1 % of its
+# contrast to that background: about one 8-bit gray level, what compressing a figure leaves in a
+# drawn fill (a bar at 254-255 beside a background of deviation 3 is not flat by the first test).
+FLAT_NOISE_SHARE, FLAT_CONTRAST_SHARE = 0.25, 0.01
 # Width of the ring of background beside an object that the flat test compares it with.
 FLAT_RING_PX = 2
 # An image in which fewer than a tenth of horizontal neighbours differ carries no detector noise (a
