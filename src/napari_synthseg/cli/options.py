@@ -143,12 +143,17 @@ def _add_train_options(p: argparse.ArgumentParser, *, epochs: bool) -> None:
 def _check_train_options(args: argparse.Namespace) -> None:
     _check(args.base_filters >= 1, f"--base-filters must be at least 1, got {args.base_filters}")
     _check(1 <= args.depth <= MAX_DEPTH, f"--depth must be from 1 to {MAX_DEPTH}, got {args.depth}")
+    _check_budget_values(args)
+    _check_seed(args)
+
+
+def _check_budget_values(args: argparse.Namespace) -> None:
+    """--steps and --epochs at least 1, --minutes a number > 0, where given."""
     for name in ("steps", "epochs"):
         value = getattr(args, name, None)
         _check(value is None or value >= 1, f"--{name} must be at least 1, got {value}")
     _check(args.minutes is None or (np.isfinite(args.minutes) and args.minutes > 0),
            f"--minutes must be a number > 0, got {args.minutes}")
-    _check_seed(args)
 
 
 def _budget(args: argparse.Namespace) -> dict:

@@ -35,6 +35,7 @@ from .options import (
     _autoseg_params,
     _budget,
     _check_autoseg_options,
+    _check_budget_values,
     _check_max_shrink,
     _check_train_options,
     _pixel_size_option,
@@ -225,9 +226,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     args.interrupted_note = "before training started; no model was saved"
     _check(args.n >= 1, f"-n must be at least 1, got {args.n}")
     if args.minutes is not None:
-        _check(np.isfinite(args.minutes) and args.minutes > 0, f"--minutes must be a number > 0, got {args.minutes}")
-    else:
-        _check(args.steps >= 1, f"--steps must be at least 1, got {args.steps}")
+        args.steps = None  # --minutes replaces the default steps (argparse refuses both typed)
+    _check_budget_values(args)
     _check(args.rounds >= 1, f"--rounds must be at least 1, got {args.rounds}")
     _check_seed(args)
     out = Path(args.out)
@@ -238,6 +238,5 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"demo: {args.n} sample images with ground truth in {images_dir.parent}")
     from ..image_io import list_images
 
-    budget = {"minutes": args.minutes} if args.minutes is not None else {"steps": args.steps}
     return _pipeline(args, list_images(images_dir), out, out / "model.keras", rounds=args.rounds, gt_dir=masks_dir,
-                     **budget)
+                     **_budget(args))
