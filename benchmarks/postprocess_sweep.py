@@ -27,11 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_synthseg.drawn import drop_drawn_overlays
 from napari_synthseg.image_io import is_rgb, read_image, to_gray
 from napari_synthseg.instances import DEFAULT_MIN_SEED_PROMINENCE, DEFAULT_MIN_SEED_WALL, probabilities_to_instances
 from napari_synthseg.metrics import DatasetScores, worst_images
 from napari_synthseg.pipeline import _as_instances, as_label_image, find_ground_truth
-from napari_synthseg.shapes import drop_drawn_overlays
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dev_emps"
 

@@ -198,6 +198,7 @@ def bench_predict(args) -> tuple[float, str]:
         import keras
     except ImportError as exc:
         raise Skipped(f"Keras is not installed ({exc}); install the package's model dependencies") from None
+    from napari_synthseg.drawn import drop_drawn_overlays
     from napari_synthseg.instances import probabilities_to_instances
     from napari_synthseg.model import DEFAULT_BASE_FILTERS, DEFAULT_DEPTH
     from napari_synthseg.model.network import build_unet
@@ -207,7 +208,6 @@ def bench_predict(args) -> tuple[float, str]:
     from napari_synthseg.model.targets import labels_to_targets
     from napari_synthseg.model.views import shrunk_probabilities
     from napari_synthseg.sample_data import make_sample_scene
-    from napari_synthseg.shapes import drop_drawn_overlays
 
     shape = (256, 320) if args.smoke else FULL_SHAPE
     image = make_sample_scene(seed=0, shape=shape)[0]

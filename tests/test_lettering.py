@@ -5,8 +5,8 @@ import pytest
 from scipy import ndimage as ndi
 from skimage.draw import disk
 
+from napari_synthseg.drawn import drop_drawn_overlays
 from napari_synthseg.lettering import lettering_ids
-from napari_synthseg.shapes import drop_drawn_overlays
 
 # Strokes of five glyphs, 24 px tall and 3 px wide: "1", "7", "L", "H", "T" (rows, cols relative to the glyph).
 GLYPHS = (

@@ -14,7 +14,6 @@ from napari_synthseg.shapes import (
     SINGLE,
     SMALL,
     SPLIT,
-    drop_drawn_overlays,
     judge_shape,
     measure_shape,
     split_at_necks,
@@ -270,63 +269,3 @@ def test_clump_interiors_marks_the_inside_of_clumps_only():
     assert not clump_interiors(labels, min_area=10_000).any()
     with pytest.raises(ValueError, match="2D"):
         clump_interiors(labels[None])
-
-
-def _drawn_and_real_objects():
-    """A noisy image with drawn overlays (exact gray levels) and real objects (carrying noise)."""
-    rng = np.random.default_rng(3)
-    image = rng.normal(80.0, 6.0, (200, 300))
-    labels = np.zeros(image.shape, dtype=np.int32)
-    drawn = {
-        1: (slice(180, 186), slice(20, 140)),   # scale bar: 6 x 120, one gray level
-        2: (slice(20, 60), slice(230, 290)),    # info box
-    }
-    for i, sl in drawn.items():
-        labels[sl] = i
-        image[sl] = 255.0
-    letter = np.zeros(image.shape, dtype=bool)  # an "L": a bent stroke, 3 px wide
-    letter[20:60, 20:23] = True
-    letter[57:60, 20:45] = True
-    labels[letter], image[letter] = 3, 255.0
-    rr, cc = disk((100, 100), 15)
-    labels[rr, cc], image[rr, cc] = 4, rng.normal(200.0, 6.0, rr.size)  # a particle
-    labels[120:124, 150:250] = 5  # a rod 25 times as long as wide, with the detector's noise
-    image[120:124, 150:250] = rng.normal(200.0, 6.0, (4, 100))
-    rr, cc = disk((60, 150), 12)
-    labels[rr, cc], image[rr, cc] = 6, 255.0  # a saturated particle: flat, but round
-    return labels, image
-
-
-def test_drop_drawn_overlays_leaves_out_bars_boxes_and_letters_only():
-    labels, image = _drawn_and_real_objects()
-    kept, n = drop_drawn_overlays(labels, image)
-    assert n == 3
-    # the particle, the rod and the saturated particle are kept, renumbered 1..3 in id order
-    assert set(np.unique(kept)) == {0, 1, 2, 3}
-    for old, new in ((4, 1), (5, 2), (6, 3)):
-        assert np.array_equal(kept == new, labels == old)
-    assert set(np.unique(labels)) == {0, 1, 2, 3, 4, 5, 6}  # the input is not changed
-    gaps = np.where(labels > 0, labels * 10, 0)  # ids 10..60: the kept ones still come out 1..3
-    assert set(np.unique(drop_drawn_overlays(gaps, image)[0])) == {0, 1, 2, 3}
-    assert drop_drawn_overlays(np.zeros((5, 5), np.int32), np.zeros((5, 5)))[1] == 0
-    # a binary image has no noise to be flat against: its boxes and bars are what it shows, all kept
-    binary = np.where(labels > 0, 255.0, 0.0)
-    assert drop_drawn_overlays(labels, binary)[1] == 0
-    with pytest.raises(ValueError, match="same shape"):
-        drop_drawn_overlays(labels, image[:100])
-    with pytest.raises(ValueError, match="2D labels"):
-        drop_drawn_overlays(labels[None], image[None])
-
-
-def test_a_compressed_scale_bar_is_left_out_and_a_rod_of_the_same_shape_kept():
-    """A figure's compression leaves a drawn bar one gray level of wobble (253-255, deviation 1): flat against
-    its contrast, though not against a quiet background; a rod of the same shape carries the detector's noise."""
-    rng = np.random.default_rng(5)
-    image = rng.normal(111.0, 4.5, (120, 300)).round()  # background: median absolute deviation about 3
-    labels = np.zeros(image.shape, np.int32)
-    labels[100:114, 20:290] = 1  # the bar, 14 x 270
-    image[100:114, 20:290] = rng.choice([253.0, 254.0, 255.0], size=(14, 270), p=[0.3, 0.3, 0.4])
-    labels[40:54, 20:290] = 2  # a bright rod of the same shape, with noise
-    image[40:54, 20:290] = rng.normal(200.0, 6.0, (14, 270)).round()
-    kept, n = drop_drawn_overlays(labels, image)
-    assert n == 1 and np.array_equal(kept > 0, labels == 2)

@@ -3,7 +3,7 @@ import pytest
 
 from napari_synthseg.instances import probabilities_to_instances
 from napari_synthseg.model.params import DEFAULT_MIN_CONFIDENCE
-from napari_synthseg.substrate import drop_substrate, on_support, outline_steps, replace_support, standing_out
+from napari_synthseg.substrate import on_support, outline_steps, replace_support, standing_out, support_ids
 from test_instances import _targets
 
 
@@ -40,19 +40,16 @@ def test_outline_steps_measure_the_gray_step_of_large_objects_only():
     assert outline_steps(disk, np.full(disk.shape, 0.5)) == {}  # a flat image says nothing
 
 
-def test_the_film_is_dropped_and_particles_kept():
+def test_the_film_is_the_support_and_particles_are_not():
     gray, labels = _film_scene()
-    kept, n = drop_substrate(labels, gray)
-    assert n == 1 and kept.dtype == np.uint32
-    assert kept.max() == 1 and np.array_equal(kept > 0, labels == 2)  # the particle renumbered 1
+    assert support_ids(labels, gray) == [1]  # the film, not the particle on it
     yy, xx = np.mgrid[:200, :240]
     big = (np.hypot(yy - 100, xx - 120) < 70).astype(np.uint32)  # a large particle with an edge
     image = np.where(big > 0, 0.8, 0.3).astype(np.float32)
     image += np.random.default_rng(2).normal(0, 0.02, image.shape).astype(np.float32)
-    same, n = drop_substrate(big, image)
-    assert n == 0 and same is big
+    assert support_ids(big, image) == []
     whole = np.ones((200, 240), np.uint32)  # inside one particle, or a model calling everything object: shown
-    assert drop_substrate(whole, gray)[1] == 0
+    assert support_ids(whole, gray) == []
 
 
 def test_a_piece_surrounded_by_its_neighbour_is_not_judged_against_it():
@@ -63,7 +60,7 @@ def test_a_piece_surrounded_by_its_neighbour_is_not_judged_against_it():
     labels = np.where(r < 70, 1, np.where(r < 100, 2, 0)).astype(np.uint32)
     image = np.where(labels > 0, 0.8, 0.3) + np.random.default_rng(3).normal(0, 0.02, labels.shape)
     assert set(outline_steps(labels, image, min_share=0.2)) == {2}
-    assert drop_substrate(labels, image, min_share=0.2)[1] == 0
+    assert support_ids(labels, image, min_share=0.2) == []
 
 
 def test_probabilities_to_instances_leaves_the_film_out_only_with_the_image():
@@ -153,11 +150,11 @@ def test_replace_support_keeps_labels_without_a_support_as_they_are():
 def test_bad_arguments_are_refused_in_one_line():
     gray, labels = _film_scene()
     with pytest.raises(ValueError, match="same shape"):
-        drop_substrate(labels, gray[:100])
+        support_ids(labels, gray[:100])
     with pytest.raises(ValueError, match="min_share"):
-        drop_substrate(labels, gray, min_share=0.0)
+        support_ids(labels, gray, min_share=0.0)
     with pytest.raises(ValueError, match="max_step"):
-        drop_substrate(labels, gray, max_step=0.0)
+        support_ids(labels, gray, max_step=0.0)
     with pytest.raises(ValueError, match="on_support: the support mask is empty"):
         on_support(_targets(labels), np.zeros(labels.shape, bool))
     with pytest.raises(ValueError, match="standing_out: the support mask is"):

@@ -12,10 +12,11 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 from scipy import ndimage as ndi
 
+from .drawn import drop_drawn_overlays
 from .image_io import gray_planes, iter_planes
 from .relabel import renumber_kept, stack_planes
 from .scalebar import check_ignore_box, cut_box, resolve_ignore_box
-from .shapes import drop_drawn_overlays, split_clumps
+from .shapes import split_clumps
 
 METHODS = ("otsu", "li", "triangle", "local", "manual", "contours", "combined", "edge")
 POLARITIES = ("bright", "dark", "auto")
@@ -375,7 +376,7 @@ def autosegment(image, *, sigma=_DEFAULT.sigma, method=_DEFAULT.method, threshol
         Odd window size for ``method="local"``.
     drop_overlays
         Leave out objects drawn on the image: scale bars, boxes, lines of text
-        (:func:`napari_synthseg.shapes.drop_drawn_overlays`, as ``predict`` does). They are never
+        (:func:`napari_synthseg.drawn.drop_drawn_overlays`, as ``predict`` does). They are never
         particles, and labels a model learns from must not teach them as particles.
     rgb
         Whether the last axis holds colour channels; None guesses (size 3 or 4).

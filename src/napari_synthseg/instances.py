@@ -96,7 +96,7 @@ def probabilities_to_instances(prob: np.ndarray, *, threshold: float = DEFAULT_T
         Objects of a lower mean foreground probability are removed (0 keeps all): specks come out faint.
     drawn_on
         The 2D gray image the probabilities were predicted from: objects drawn on it (scale bars, boxes,
-        lettering; ``shapes.drop_drawn_overlays``) and the support (``substrate_step``) are left out. None keeps them.
+        lettering; ``drawn.drop_drawn_overlays``) and the support (``substrate_step``) are left out. None keeps them.
     join_seam
         Touching objects whose seam under a boundary of 0.8 is this many times the smaller one's diameter are
         joined: pieces of one textured particle (``seams.join_along_weak_seams``; None: never).
@@ -146,7 +146,7 @@ def _kept_objects(labels: np.ndarray, probability: np.ndarray, threshold: float,
         labels = _confident_only(labels, probability, probability > threshold, min_confidence)
     if drawn_on is None:
         return relabel_consecutive(labels)
-    from .shapes import drop_drawn_overlays
+    from .drawn import drop_drawn_overlays
 
     return drop_drawn_overlays(labels, drawn_on)[0]  # numbered 1..n as it leaves the drawn ones out
 

@@ -3,8 +3,8 @@
 Two users: :func:`split_clumps` splits the clumps of a whole label image (auto-segmentation),
 :func:`judge_shape` decides what a single banked object is: one particle (kept), a clump of
 round particles (split into them), or text, a scale bar or an info box (left out).
-:func:`drop_drawn_overlays` leaves the drawn ones (scale bars, boxes, lettering) out of a
-model's labels.
+:func:`overlay_reason` says whether a mask is shaped like something drawn on a figure (a bar, a box,
+a stroke); ``drawn.drop_drawn_overlays`` uses it to leave those out of a whole label image.
 
 Every threshold is a scale-free ratio of the object's own geometry, so a 10-pixel particle and
 a 1000-pixel one are judged alike. The yardstick is the *inscribed radius* ``r`` (half the
@@ -20,9 +20,6 @@ from functools import cached_property
 
 import numpy as np
 from scipy import ndimage as ndi
-
-from .lettering import labels_on_image, lettering_ids
-from .relabel import renumber_kept
 
 # Neck: narrower than this share of the smaller part's inscribed radius (a waist a third deep
 # on both sides, plainly two particles; an ellipse or a convex grain has no waist at all).
@@ -50,10 +47,9 @@ BOX_MIN_FILL = 0.95
 FLAT_NOISE_SHARE, FLAT_CONTRAST_SHARE = 0.25, 0.01
 # Width of the ring of background beside an object that the flat test compares it with.
 FLAT_RING_PX = 2
-# An image in which fewer than a tenth of horizontal neighbours differ carries no detector noise (a
-# binary mask, a rendered drawing; micrographs: 40 % and more): there every object is flat, and flatness
-# cannot tell a drawn box from an imaged one.
-NOISE_FREE_SHARE = 0.1
+# The flat test judges an object without this many pixels of its outline, where it blends with its
+# surroundings (``drawn`` judges level bars without more).
+FLAT_EDGE_PX = 1
 # Evidence of a clump: two parts of comparable size (the smaller >= 1/4 of the larger's area);
 # a jagged grain's outline only throws off small bumps.
 CLUMP_MIN_PART_SHARE = 0.25
@@ -238,14 +234,13 @@ def _merged_basins(passes: dict[tuple[int, int], float], height: np.ndarray, are
     return np.array([root(i) for i in range(k + 1)])
 
 
-def _is_flat(mask: np.ndarray, image: np.ndarray | None) -> bool:
-    """True when the object is one gray level against its surroundings (a drawn overlay)."""
+def is_flat(mask: np.ndarray, image: np.ndarray | None, edge: int = FLAT_EDGE_PX) -> bool:
+    """True when the object, less ``edge`` pixels of its outline, is one gray level against its
+    surroundings (a drawn overlay)."""
     if image is None:
         return False
     image = np.asarray(image, dtype=np.float64)
-    inside = ndi.binary_erosion(mask)  # the outline blends with the surroundings
-    if inside.sum() < MIN_JUDGED_AREA:
-        inside = mask
+    inside = _inner_part(mask, edge)
     ring = ndi.binary_dilation(mask, iterations=FLAT_RING_PX) & ~mask
     if not ring.any():
         return False
@@ -256,6 +251,15 @@ def _is_flat(mask: np.ndarray, image: np.ndarray | None) -> bool:
     return spread_inside <= max(FLAT_NOISE_SHARE * spread_around, FLAT_CONTRAST_SHARE * abs(middle - level))
 
 
+def _inner_part(mask: np.ndarray, edge: int) -> np.ndarray:
+    """``mask`` less ``edge`` pixels of its outline, or less as much as leaves a judgeable inside."""
+    for width in range(edge, 0, -1):
+        inside = ndi.binary_erosion(mask, iterations=width)
+        if inside.sum() >= MIN_JUDGED_AREA:
+            return inside
+    return mask
+
+
 def overlay_reason(mask: np.ndarray, image: np.ndarray | None = None,
                    measures: ShapeMeasures | None = None) -> str | None:
     """Why a mask looks like a drawn overlay (``"straight bar"``, ``"flat box"``, ``"thin
@@ -264,7 +268,7 @@ def overlay_reason(mask: np.ndarray, image: np.ndarray | None = None,
     m = measure_shape(mask) if measures is None else measures
     if m.aspect >= BAR_MIN_ASPECT:
         return "straight bar"
-    if m.box_fill >= BOX_MIN_FILL and _is_flat(mask, image):
+    if m.box_fill >= BOX_MIN_FILL and is_flat(mask, image):
         return "flat box"
     if m.disks >= STROKE_MIN_DISKS and m.solidity < STROKE_MAX_SOLIDITY:
         return "thin stroke"
@@ -433,52 +437,3 @@ def clump_interiors(labels: np.ndarray, *, min_area: int = 64) -> np.ndarray:
     return inside
 
 
-def _carries_noise(image: np.ndarray) -> bool:
-    """Whether a 2D gray image carries detector noise (``NOISE_FREE_SHARE``; every fourth row is enough)."""
-    rows = image[::4]
-    if rows.shape[1] < 2:
-        return True
-    return np.count_nonzero(np.diff(rows, axis=1)) >= NOISE_FREE_SHARE * rows[:, 1:].size
-
-
-def drop_drawn_overlays(labels: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, int]:
-    """Labels without the objects that are drawn on the image: scale bars, boxes, lettering.
-
-    An object is drawn when it is noise-free (one gray level against noisy surroundings, the
-    flat test of :func:`overlay_reason`) *and* shaped like an overlay (straight bar, box or thin
-    stroke). Both are needed: a saturated particle is flat but round, a rod or a fibre is long
-    but carries the detector's noise. Text drawn over the image ("200 nm", a panel letter beside
-    others) is rarely flat once the figure was compressed; its glyphs are dropped as a line of
-    glyphs drawn in strokes of the image's extreme gray (:func:`lettering.lettering_ids`). On an image
-    without noise (a binary mask, a rendered drawing) every object is flat: only lines of text are left out.
-
-    Parameters
-    ----------
-    labels
-        2D instance labels, 0 = background.
-    image
-        The 2D gray image the labels outline (same shape).
-
-    Returns
-    -------
-    labels, n_dropped
-        uint32 labels without the drawn objects, the others renumbered 1..k in id order, and
-        how many were dropped.
-    """
-    labels, image = labels_on_image(labels, image, "drop_drawn_overlays")
-    noisy = _carries_noise(image)
-    keep = np.zeros(int(labels.max(initial=0)) + 1, dtype=bool)  # ids present and not drawn
-    present = keep.copy()
-    for i, sl in enumerate(ndi.find_objects(labels), start=1):
-        if sl is None:
-            continue
-        present[i] = True
-        margin = FLAT_RING_PX + 1  # the flat test's ring inside the crop, and a pixel beyond it
-        sl = tuple(slice(max(s.start - margin, 0), s.stop + margin) for s in sl)
-        mask = labels[sl] == i
-        # flat first: it rules out nearly every real object without measuring its shape
-        drawn = (noisy and mask.sum() >= MIN_JUDGED_AREA and _is_flat(mask, image[sl])
-                 and overlay_reason(mask, image[sl]))
-        keep[i] = not drawn
-    keep[lettering_ids(labels, image)] = False
-    return renumber_kept(labels, keep), int(np.count_nonzero(present & ~keep))

@@ -106,31 +106,6 @@ def support_ids(labels: np.ndarray, image: np.ndarray, *, min_share: float = SUB
     return [i for i, step in outline_steps(labels, image, min_share=min_share).items() if step < max_step]
 
 
-def drop_substrate(labels: np.ndarray, image: np.ndarray, *, min_share: float = SUBSTRATE_MIN_SHARE,
-                   max_step: float = SUBSTRATE_MAX_STEP) -> tuple[np.ndarray, int]:
-    """``labels`` without the objects that are the support: large, with no gray step across the outline.
-
-    Parameters
-    ----------
-    labels
-        ``(H, W)`` integer labels, 0 background, numbered 1..n.
-    image
-        The ``(H, W)`` gray image they outline.
-    min_share, max_step
-        An object covering at least ``min_share`` of the image whose outline step (:func:`outline_steps`)
-        is below ``max_step`` is left out.
-
-    Returns
-    -------
-    labels, n_dropped
-        ``labels`` itself when nothing is dropped, else uint32 labels without those objects, renumbered
-        1..k in id order; and how many were dropped.
-    """
-    labels, image = labels_on_image(labels, image, "drop_substrate")
-    support = support_ids(labels, image, min_share=min_share, max_step=max_step)
-    return (_without(labels, support), len(support)) if support else (labels, 0)
-
-
 def _checked_support(support, shape: tuple[int, ...], caller: str) -> np.ndarray:
     """``support`` as a boolean mask of ``shape`` with a pixel in it, or a one-line ValueError naming ``caller``."""
     support = np.asarray(support, dtype=bool)
@@ -227,5 +202,5 @@ def replace_support(labels: np.ndarray, prob: np.ndarray, image: np.ndarray,
 
 
 __all__ = ["ON_SUPPORT_RING_PX", "SUBSTRATE_BAND_PX", "SUBSTRATE_MAX_STEP", "SUBSTRATE_MIN_SHARE",
-           "SUPPORT_LEVEL_PERCENTILE", "drop_substrate", "on_support", "outline_steps", "replace_support",
+           "SUPPORT_LEVEL_PERCENTILE", "on_support", "outline_steps", "replace_support",
            "standing_out", "support_ids"]

@@ -369,7 +369,7 @@ class PredictionParams(_Params):
         everything. Its foreground probability is set to 0, so no object lies in it.
     drop_overlays : bool
         Leave out objects drawn on the image (scale bars, boxes, lettering: noise-free and
-        shaped like a bar, a box or a stroke; ``shapes.drop_drawn_overlays``) and the support
+        shaped like a bar, a box or a stroke; ``drawn.drop_drawn_overlays``) and the support
         (a region over three tenths of the image with no gray step across its outline: a film or
         matrix), replaced by the particles found on it (``substrate.replace_support``; not judged
         block by block in images tiled from disk).

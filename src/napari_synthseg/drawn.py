@@ -1,0 +1,100 @@
+"""Objects drawn on a figure rather than imaged: scale bars, boxes, lettering (pure core).
+
+A drawn object carries no detector noise (``shapes.is_flat``) and is shaped like an overlay
+(``shapes.overlay_reason``); a line of text is found by its glyphs (``lettering``). Left out of the
+model's labels and of the auto-segmentation, so that neither a bank nor a measurement holds them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from .lettering import labels_on_image, lettering_ids
+from .relabel import renumber_kept
+from .shapes import FLAT_RING_PX, MIN_JUDGED_AREA, is_flat, overlay_reason
+
+# On an image, a flat bar lying along its rows or columns (within LEVEL_BAR_MAX_TILT degrees) is drawn
+# from 5 times as long as wide: scale bars are drawn level, a particle lies that level by chance only.
+# A particle cut by the image's edge lies along it too: such objects are not judged by this.
+LEVEL_BAR_MIN_ASPECT, LEVEL_BAR_MAX_TILT = 5.0, 1.0
+# A level bar is judged flat without this many pixels of its outline: a resampled figure blurs a
+# drawn bar's edge over about two pixels, and a model's outline lies a pixel or two outside it.
+LEVEL_BAR_EDGE_PX = 2
+# An image in which fewer than a tenth of horizontal neighbours differ carries no detector noise (a
+# binary mask, a rendered drawing; micrographs: 40 % and more): there every object is flat, and flatness
+# cannot tell a drawn box from an imaged one.
+NOISE_FREE_SHARE = 0.1
+
+
+def _is_level_bar(mask: np.ndarray, image: np.ndarray) -> bool:
+    """True for a flat bar (:data:`LEVEL_BAR_MIN_ASPECT`, judged without :data:`LEVEL_BAR_EDGE_PX` of its
+    outline) whose long axis lies along the image's rows or columns (:data:`LEVEL_BAR_MAX_TILT`)."""
+    rows, cols = np.nonzero(mask)
+    height, width = np.ptp(rows) + 1, np.ptp(cols) + 1
+    if max(height, width) < LEVEL_BAR_MIN_ASPECT * min(height, width):  # a level bar fills its box
+        return False
+    c = np.cov(np.stack([rows, cols]).astype(np.float64), bias=True)
+    angle = abs(np.degrees(0.5 * np.arctan2(2 * c[0, 1], c[0, 0] - c[1, 1])))  # long axis from the rows
+    return min(angle, abs(90.0 - angle)) <= LEVEL_BAR_MAX_TILT and is_flat(mask, image, LEVEL_BAR_EDGE_PX)
+
+
+def _carries_noise(image: np.ndarray) -> bool:
+    """Whether a 2D gray image carries detector noise (``NOISE_FREE_SHARE``; every fourth row is enough)."""
+    rows = image[::4]
+    if rows.shape[1] < 2:
+        return True
+    return np.count_nonzero(np.diff(rows, axis=1)) >= NOISE_FREE_SHARE * rows[:, 1:].size
+
+
+def drop_drawn_overlays(labels: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, int]:
+    """Labels without the objects that are drawn on the image: scale bars, boxes, lettering.
+
+    An object is drawn when it is noise-free (one gray level against noisy surroundings, the
+    flat test of :func:`overlay_reason`) *and* shaped like an overlay (straight bar, box or thin
+    stroke). Both are needed: a saturated particle is flat but round, a rod or a fibre is long
+    but carries the detector's noise. A bar lying along the image's rows or columns is drawn from 5
+    times as long as wide when it is flat without two pixels of its outline (a resampled figure's
+    blurred edge); not when the image's edge cuts it (a particle cut by the edge lies along it).
+    Text drawn over the image ("200 nm", a panel letter beside others) is rarely flat once the
+    figure was compressed; its glyphs are dropped as a line of glyphs drawn in strokes of the
+    image's extreme gray (:func:`lettering.lettering_ids`). On an image without noise (a binary
+    mask, a rendered drawing) every object is flat: only lines of text are left out.
+
+    Parameters
+    ----------
+    labels
+        2D instance labels, 0 = background.
+    image
+        The 2D gray image the labels outline (same shape).
+
+    Returns
+    -------
+    labels, n_dropped
+        uint32 labels without the drawn objects, the others renumbered 1..k in id order, and
+        how many were dropped.
+    """
+    labels, image = labels_on_image(labels, image, "drop_drawn_overlays")
+    noisy = _carries_noise(image)
+    keep = np.zeros(int(labels.max(initial=0)) + 1, dtype=bool)  # ids present and not drawn
+    present = keep.copy()
+    for i, sl in enumerate(ndi.find_objects(labels), start=1):
+        if sl is None:
+            continue
+        present[i] = True
+        cut = any(s.start == 0 or s.stop >= n for s, n in zip(sl, labels.shape))  # by the image's edge
+        height, width = (s.stop - s.start for s in sl)
+        level_bar_box = not cut and max(height, width) >= LEVEL_BAR_MIN_ASPECT * min(height, width)
+        margin = FLAT_RING_PX + 1  # the flat test's ring inside the crop, and a pixel beyond it
+        sl = tuple(slice(max(s.start - margin, 0), s.stop + margin) for s in sl)
+        mask = labels[sl] == i
+        # flat first: it rules out nearly every real object without measuring its shape
+        drawn = noisy and mask.sum() >= MIN_JUDGED_AREA and (
+            (is_flat(mask, image[sl]) and overlay_reason(mask, image[sl]))
+            or (level_bar_box and _is_level_bar(mask, image[sl])))
+        keep[i] = not drawn
+    keep[lettering_ids(labels, image)] = False
+    return renumber_kept(labels, keep), int(np.count_nonzero(present & ~keep))
+
+
+__all__ = ["LEVEL_BAR_EDGE_PX", "LEVEL_BAR_MAX_TILT", "LEVEL_BAR_MIN_ASPECT", "NOISE_FREE_SHARE", "drop_drawn_overlays"]
