@@ -27,13 +27,16 @@ LEVEL_BAR_EDGE_PX = 2
 NOISE_FREE_SHARE = 0.1
 
 
+def _is_long_box(height: int, width: int) -> bool:
+    """Whether an object's bounding box is long enough for a level bar (:data:`LEVEL_BAR_MIN_ASPECT`):
+    a level bar fills its box, so its box's sides have its length and width."""
+    return max(height, width) >= LEVEL_BAR_MIN_ASPECT * min(height, width)
+
+
 def _is_level_bar(mask: np.ndarray, image: np.ndarray) -> bool:
-    """True for a flat bar (:data:`LEVEL_BAR_MIN_ASPECT`, judged without :data:`LEVEL_BAR_EDGE_PX` of its
-    outline) whose long axis lies along the image's rows or columns (:data:`LEVEL_BAR_MAX_TILT`)."""
+    """For a mask in a long box (:func:`_is_long_box`): True when its long axis lies along the image's rows
+    or columns (:data:`LEVEL_BAR_MAX_TILT`) and it is flat without :data:`LEVEL_BAR_EDGE_PX` of its outline."""
     rows, cols = np.nonzero(mask)
-    height, width = np.ptp(rows) + 1, np.ptp(cols) + 1
-    if max(height, width) < LEVEL_BAR_MIN_ASPECT * min(height, width):  # a level bar fills its box
-        return False
     c = np.cov(np.stack([rows, cols]).astype(np.float64), bias=True)
     angle = abs(np.degrees(0.5 * np.arctan2(2 * c[0, 1], c[0, 0] - c[1, 1])))  # long axis from the rows
     return min(angle, abs(90.0 - angle)) <= LEVEL_BAR_MAX_TILT and is_flat(mask, image, LEVEL_BAR_EDGE_PX)
@@ -83,8 +86,7 @@ def drop_drawn_overlays(labels: np.ndarray, image: np.ndarray) -> tuple[np.ndarr
             continue
         present[i] = True
         cut = any(s.start == 0 or s.stop >= n for s, n in zip(sl, labels.shape))  # by the image's edge
-        height, width = (s.stop - s.start for s in sl)
-        level_bar_box = not cut and max(height, width) >= LEVEL_BAR_MIN_ASPECT * min(height, width)
+        level_bar_box = not cut and _is_long_box(*(s.stop - s.start for s in sl))
         margin = FLAT_RING_PX + 1  # the flat test's ring inside the crop, and a pixel beyond it
         sl = tuple(slice(max(s.start - margin, 0), s.stop + margin) for s in sl)
         mask = labels[sl] == i
