@@ -494,6 +494,57 @@ def test_predict_segments_the_most_confident_view_at_full_resolution(threshold_m
     assert overlap > 0.97  # the outlines survive the round trip
 
 
+def test_predict_fills_an_object_wider_than_the_kept_view_from_a_smaller_view(threshold_model, monkeypatch):
+    import napari_synthseg.model.prediction as prediction
+
+    image = _disks((480, 480), [(240, 240)], 150, value=120, background=50)
+    yy, xx = np.mgrid[:480, :480]
+    inner = (np.hypot(yy - 240, xx - 240) < 120) | ((np.abs(yy - 240) < 12) & (xx > 240))  # an open ring left
+
+    def ring_at_full_size(model, plane, **kwargs):  # a network that calls a wide grain's inside background
+        prob = original(model, plane, **kwargs)
+        if np.shape(plane) == image.shape:
+            prob[..., 0] = np.where(inner, 0.0, np.where(prob[..., 0] > 0.5, 1.0, prob[..., 0]))
+        return prob
+
+    original = prediction.predict_probabilities
+    monkeypatch.setattr(prediction, "predict_probabilities", ring_at_full_size)
+    grain = image > 100
+    choices = []
+    labels = predict(threshold_model, image, tile=64, on_view=choices.append)
+    assert choices[0].zoom == 1.0  # the ring is what the network is surest of
+    assert labels.max() == 1 and ((labels == 1) & grain).sum() >= 0.97 * grain.sum()
+    assert ((labels > 0) & ~grain).sum() < 0.01 * grain.sum()
+    ring = predict(threshold_model, image, tile=64, max_shrink=1)  # no smaller view: nothing to fill from
+    assert ((ring > 0) & grain).sum() < 0.5 * grain.sum()
+
+
+def test_receptive_field_is_the_window_an_output_pixel_of_the_unet_sees(threshold_model):
+    from napari_synthseg.model.network import build_unet
+    from napari_synthseg.model.params import receptive_field
+
+    for depth in (1, 2, 3):
+        network = build_unet(base_filters=2, depth=depth)
+        for layer in network.layers:  # every path passes a signal: positive weights, batch norm as identity
+            weights = layer.get_weights()
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.set_weights([np.ones_like(weights[0]), *(np.zeros_like(w) for w in weights[1:3]),
+                                   np.ones_like(weights[3])])
+            elif weights:
+                layer.set_weights([np.full_like(w, 0.1) for w in weights])
+        steps = 2 ** depth  # an impulse at each alignment to the poolings' grid
+        impulses = np.zeros((steps, 128, 128, 1), np.float32)
+        for k in range(steps):
+            impulses[k, 64 + k, 64 + k, 0] = 1.0
+        response = network.predict(impulses, verbose=0) - network.predict(np.zeros_like(impulses), verbose=0)
+        widths = [np.ptp(np.nonzero(response[k, :, 64 + k, 0])[0]) + 1 for k in range(steps)]
+        assert np.mean(widths) == receptive_field(depth)
+    assert receptive_field(3) == 96
+    assert threshold_model.view_radius == receptive_field(0) / 2  # from the sidecar's depth
+    with pytest.raises(ValueError, match="depth"):
+        receptive_field(-1)
+
+
 def test_prediction_params_check_max_shrink():
     assert PredictionParams(max_shrink=2).max_shrink == 2.0
     assert PredictionParams().max_shrink == 4.0

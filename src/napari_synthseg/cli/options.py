@@ -170,8 +170,8 @@ _KEEP_OVERLAYS_PREDICT_HELP = (_KEEP_OVERLAYS_HELP + "; also keeps the support, 
                                "called it, instead of the particles found on it")
 _MAX_SHRINK_HELP = ("segment each image also shrunk by halves, down to 1/F of its size, and keep the view whose "
                     "foreground the network is most confident about, brought back to full resolution: the "
-                    "network sees about a hundred pixels around each pixel, too few inside a large particle "
-                    "(1: never shrink)")
+                    "network sees about a hundred pixels around each pixel, too few inside a large particle; "
+                    "particles wider than that are filled from the smaller views (1: never shrink)")
 
 
 def _check_max_shrink(args: argparse.Namespace) -> None:

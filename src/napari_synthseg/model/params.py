@@ -26,6 +26,17 @@ DEFAULT_DEPTH = 3
 #: Deepest U-Net ``build_unet`` makes (the tiles of a deeper one get too coarse for a CPU).
 MAX_DEPTH = 6
 
+
+def receptive_field(depth: int) -> int:
+    """Side, in pixels, of the input window one output pixel of ``build_unet(depth=depth)`` depends on.
+
+    Each level's two 3x3 convolutions widen it by 4 steps of that level's stride on the way down and
+    again on the way up, each pooling by one, the bottom's two convolutions by 4: 96 pixels at depth 3.
+    """
+    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 0:
+        raise ValueError(f"depth must be an integer >= 0, got {depth!r}")
+    return 1 + 9 * (2 ** depth - 1) + 4 * 2 ** depth
+
 #: Learning-rate schedules over the training budget (``train_model(lr_schedule=...)``,
 #: ``--lr-schedule``). ``"cosine"`` falls from the learning rate to 5 % of it along half a cosine,
 #: so the last validated models come from small steps rather than from wherever the last noisy
@@ -443,4 +454,5 @@ __all__ = [
     "TrainingParams",
     "XLA_CHOICES",
     "XLA_MIN_STEPS",
+    "receptive_field",
 ]

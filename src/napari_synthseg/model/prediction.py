@@ -18,19 +18,22 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_synthseg.coarse_fill import fill_from_coarse_views
 from napari_synthseg.image_io import gray_planes, iter_planes
 from napari_synthseg.instances import probabilities_to_instances
 from napari_synthseg.model.params import (  # noqa: F401  (the DEFAULT_* stay importable from here)
     DEFAULT_BATCH,
+    DEFAULT_DEPTH,
     DEFAULT_MIN_CONFIDENCE,
     DEFAULT_OVERLAP,
     DEFAULT_TILE,
     MAX_SHRINK,
     PRECISIONS,
     PredictionParams,
+    receptive_field,
 )
 from napari_synthseg.model.sidecar import CHANNELS, ModelFileError, check_model_file
-from napari_synthseg.model.views import ViewChoice, shrink_candidates, shrunk_probabilities
+from napari_synthseg.model.views import ViewChoice, shrink_candidates, surest_view
 from napari_synthseg.normalize import DEFAULT_PERCENTILES, normalization_range, percentile_normalize
 from napari_synthseg.relabel import stack_planes
 from napari_synthseg.scalebar import cut_box, resolve_ignore_box
@@ -152,6 +155,14 @@ class SegmentationModel:
     def value_range(self, plane: np.ndarray) -> tuple[float, float]:
         """The intensities this model maps to 0 and 1 for a whole 2D plane."""
         return normalization_range(plane, self.normalization, *self.percentiles)
+
+    @property
+    def view_radius(self) -> float:
+        """How far, in input pixels, the network sees from a pixel: half its receptive field."""
+        depth = (self.info.get("network") or {}).get("depth")
+        if not isinstance(depth, int) or isinstance(depth, bool) or depth < 0:
+            depth = DEFAULT_DEPTH
+        return receptive_field(depth) / 2
 
     @property
     def pad_multiple(self) -> int:
@@ -404,10 +415,15 @@ def _segment_plane(model, plane: np.ndarray, params: PredictionParams, tiling: t
                                      precision=params.precision, value_range=value_range, on_batch=on_batch,
                                      augment=params.augment)
 
-    prob = shrunk_probabilities(model, plane, params.max_shrink, box, probabilities, on_view)
+    prob, choice, coarser = surest_view(model, plane, params.max_shrink, box, probabilities)
+    if on_view is not None:
+        on_view(choice)
     cut_box(prob[..., 0], box)
-    return prob, probabilities_to_instances(prob, **instance_params,
-                                            drawn_on=plane if params.drop_overlays else None)
+    labels = probabilities_to_instances(prob, **instance_params, drawn_on=plane if params.drop_overlays else None)
+    # objects wider than the kept view's network sees, filled from the smaller views
+    labels, _ = fill_from_coarse_views(labels, [cut_box(called, box) for _, called in coarser], plane,
+                                       model.view_radius / choice.zoom)
+    return prob, labels
 
 
 #: ``PredictionParams`` settings that ``probabilities_to_instances`` takes.

@@ -81,32 +81,50 @@ def shrunk_probabilities(model, plane: np.ndarray, max_shrink: float, ignore_box
                          probabilities: Callable[[np.ndarray, tuple[float, float]], np.ndarray],
                          on_view: Callable[[ViewChoice], None] | None = None) -> np.ndarray:
     """``probabilities(image, value_range)`` of a 2D plane at full resolution, from the view the network
-    is most confident about.
+    is most confident about (``surest_view``); ``on_view``: called with the ``ViewChoice`` made."""
+    prob, choice, _ = surest_view(model, plane, max_shrink, ignore_box, probabilities)
+    if on_view is not None:
+        on_view(choice)
+    return prob
+
+
+def surest_view(model, plane: np.ndarray, max_shrink: float, ignore_box,
+                probabilities: Callable[[np.ndarray, tuple[float, float]], np.ndarray]
+                ) -> tuple[np.ndarray, ViewChoice, list[tuple[float, np.ndarray]]]:
+    """The probabilities of the view the network is most confident about, the choice, and what the
+    coarser views call foreground.
 
     The plane is seen at full size and shrunk by halves (``shrink_candidates``); the view with the
     highest ``foreground_confidence`` on the plane's grid is kept (the first of equals).
     Inside a particle larger than its view the network guesses, and its foreground is less sure than
     where it sees whole objects; objects too small for a shrunk view blur into doubt as well. The value
     range is always the whole plane's (a shrunk copy's own could flip an anchored polarity). ``plane``:
-    finite values (``finite_plane``); ``ignore_box``: in the plane's pixels, left out of the judgement;
-    ``on_view``: called with the ``ViewChoice`` made.
+    finite values (``finite_plane``); ``ignore_box``: in the plane's pixels, left out of the judgement.
+
+    Returns
+    -------
+    probabilities, choice, coarser
+        ``(Y, X, 3)`` probabilities at full resolution, the ``ViewChoice``, and ``(zoom, called)`` for
+        each view smaller than the one kept, finest first: ``called`` is where it calls foreground, on
+        the plane's grid (``coarse_fill.fill_from_coarse_view`` fills objects larger than the view from it).
     """
     value_range = model.value_range(plane)
-    best, tried = None, []
+    best, tried, called = None, [], []
     for factor in shrink_candidates(plane.shape, max_shrink):
         prob = probabilities(zoom_image(plane, factor), value_range)
         foreground = _foreground_on_grid(prob, factor, plane.shape)
         confidence = foreground_confidence(foreground, ignore_box)
         tried.append((factor, confidence))
+        called.append((factor, foreground > 0.5))
         if best is None or confidence > best[0]:
             best = (confidence, factor, prob, foreground)
     _, factor, prob, foreground = best
-    if on_view is not None:
-        on_view(ViewChoice(factor, tuple(tried)))
-    if factor == 1.0:
-        return prob
-    # the foreground is on the plane's grid already; the other channels follow it there
-    return np.concatenate([foreground[..., None], zoom_back(prob[..., 1:], plane.shape)], axis=-1)
+    choice = ViewChoice(factor, tuple(tried))
+    coarser = [(zoom, mask) for zoom, mask in called if zoom < factor]
+    if factor != 1.0:
+        # the foreground is on the plane's grid already; the other channels follow it there
+        prob = np.concatenate([foreground[..., None], zoom_back(prob[..., 1:], plane.shape)], axis=-1)
+    return prob, choice, coarser
 
 
 def surest_shrink(windows, max_shrink: float, probabilities: Callable[[np.ndarray], np.ndarray]) -> float:
@@ -133,4 +151,4 @@ def surest_shrink(windows, max_shrink: float, probabilities: Callable[[np.ndarra
 
 
 __all__ = ["MIN_SHRUNK_SIDE", "ViewChoice", "describe_views", "foreground_confidence", "shrink_candidates",
-           "shrunk_probabilities", "surest_shrink"]
+           "shrunk_probabilities", "surest_shrink", "surest_view"]
