@@ -37,6 +37,7 @@ def receptive_field(depth: int) -> int:
         raise ValueError(f"depth must be an integer >= 0, got {depth!r}")
     return 1 + 9 * (2 ** depth - 1) + 4 * 2 ** depth
 
+
 #: Learning-rate schedules over the training budget (``train_model(lr_schedule=...)``,
 #: ``--lr-schedule``). ``"cosine"`` falls from the learning rate to 5 % of it along half a cosine,
 #: so the last validated models come from small steps rather than from wherever the last noisy
