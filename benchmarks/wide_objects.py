@@ -1,0 +1,89 @@
+"""Grains wider than the network sees, beside grains it sees whole: ``predict`` with and without the fill.
+
+Run: .venv/bin/python benchmarks/wide_objects.py --model OUT/model.keras [--out DIR]
+
+Each scene (seeds 200-203, which no sample model trains on) stacks a sample scene of the native
+grain size (768 x 2048) above a crop of another, enlarged three times: grains of 60-670 pixels across
+below small ones, as a folder of mixed magnifications or one with grains of very different sizes
+gives. The full-size view is the one a model trained on sample scenes keeps for such an image, and the
+large grains are wider than its 96-pixel view. Printed per half: pixel IoU and object F1@0.5 of
+``predict`` as it is and of ``predict`` with the fill from the smaller views replaced by a no-op (the
+baseline, measured in the same run), and the difference. The model is a sample model, e.g. from
+``benchmarks/default_run.py --datasets sample``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from napari_synthseg.metrics import object_scores
+from napari_synthseg.sample_data import make_sample_scene
+from napari_synthseg.zoom import zoom_image, zoom_labels
+
+SEEDS = (200, 201, 202, 203)
+SIDE = (768, 2048)
+ENLARGED = 3
+#: The crop of the second scene that is enlarged: rows and columns of a (768, 2048) scene.
+CROP = (slice(200, 456), slice(600, 1283))
+
+
+def two_size_scene(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A native sample scene above a three-times enlarged crop of another; uint8 image, uint32 labels."""
+    top, top_labels = make_sample_scene(seed=seed, shape=SIDE)
+    other, other_labels = make_sample_scene(seed=seed + 50, shape=SIDE)
+    big = zoom_image(other[CROP].astype(np.float32), float(ENLARGED))[:SIDE[0], :SIDE[1]]
+    big_labels = zoom_labels(other_labels[CROP], (SIDE[0], SIDE[1] + 1))[:SIDE[0], :SIDE[1]].astype(np.uint32)
+    big_labels[big_labels > 0] += top_labels.max()
+    image = np.vstack([top, np.clip(big, 0, 255).astype(np.uint8)])
+    return image, np.vstack([top_labels, big_labels])
+
+
+def half_scores(predictions: list[np.ndarray], truths: list[np.ndarray], rows: slice) -> tuple[float, float]:
+    """Pixel IoU and object F1@0.5 over the scenes' rows ``rows``, pooled."""
+    tp = fp = fn = inter = union = 0
+    for predicted, truth in zip(predictions, truths):
+        predicted, truth = predicted[rows], truth[rows]
+        scores = object_scores(predicted, truth)
+        tp, fp, fn = tp + scores.tp, fp + scores.fp, fn + scores.fn
+        inter += int(((predicted > 0) & (truth > 0)).sum())
+        union += int(((predicted > 0) | (truth > 0)).sum())
+    return inter / max(union, 1), 2 * tp / max(2 * tp + fp + fn, 1)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help="a sample model (.keras with its sidecar)")
+    parser.add_argument("--out", default=None, help="folder for the scenes and both labels (default: a temporary one)")
+    args = parser.parse_args(argv)
+    import napari_synthseg.model.prediction as prediction
+
+    out = Path(args.out or tempfile.mkdtemp(prefix="wide_objects_"))
+    out.mkdir(parents=True, exist_ok=True)
+    model = prediction.load_model(args.model)
+    scenes = [two_size_scene(seed) for seed in SEEDS]
+    truths = [labels for _, labels in scenes]
+    fill = prediction.fill_from_coarse_views
+    results = {}
+    for name in ("without", "with"):
+        # the baseline: the same predict with the fill replaced by a no-op
+        prediction.fill_from_coarse_views = fill if name == "with" else (lambda labels, *_, **__: (labels, 0))
+        results[name] = [prediction.predict(model, image) for image, _ in scenes]
+    prediction.fill_from_coarse_views = fill
+    for seed, (image, truth), without, with_fill in zip(SEEDS, scenes, results["without"], results["with"]):
+        np.savez_compressed(out / f"two_size_{seed}.npz", image=image, truth=truth, without=without, fill=with_fill)
+    print(f"model {args.model}; scenes and labels in {out}")
+    for name, rows in (("native grains (upper half)", slice(0, SIDE[0])),
+                       (f"grains enlarged {ENLARGED}x (lower half)", slice(SIDE[0], None))):
+        before = half_scores(results["without"], truths, rows)
+        after = half_scores(results["with"], truths, rows)
+        print(f"{name}: pixel IoU {before[0]:.3f} -> {after[0]:.3f} ({after[0] - before[0]:+.3f}), "
+              f"object F1 {before[1]:.3f} -> {after[1]:.3f} ({after[1] - before[1]:+.3f})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
