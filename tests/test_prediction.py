@@ -568,6 +568,24 @@ def test_model_segmenter_tries_shrunk_views_of_a_whole_image(threshold_model, mo
     # a tile is seen at its plane's zoom, chosen once by prepare (none chosen here: as it is)
     segmenter(image[:240], region=((), slice(0, 240), slice(0, 480)))
     assert shapes == [(240, 480)]
+    # a whole image is filled from the smaller views, as predict fills it: a grain seen as its rim comes out whole
+    grain = _disks((480, 480), [(240, 240)], 150, value=120, background=50)
+    yy, xx = np.mgrid[:480, :480]
+    inner = (np.hypot(yy - 240, xx - 240) < 120) | ((np.abs(yy - 240) < 12) & (xx > 240))
+
+    def ring_at_full_size(model, plane, **kwargs):  # the network both paths call
+        prob = network(model, plane, **kwargs)
+        if np.shape(plane) == grain.shape:
+            prob[..., 0] = np.where(inner, 0.0, np.where(prob[..., 0] > 0.5, 1.0, prob[..., 0]))
+        return prob
+
+    import napari_synthseg.model.prediction as prediction
+
+    network = prediction.predict_probabilities
+    monkeypatch.setattr(prediction, "predict_probabilities", ring_at_full_size)
+    labels = segmenter(grain)
+    assert ((labels == 1) & (grain > 100)).sum() >= 0.97 * (grain > 100).sum()
+    np.testing.assert_array_equal(labels, predict(threshold_model, grain, tile=64))
 
 
 def test_surest_shrink_pools_the_windows_of_a_large_plane():

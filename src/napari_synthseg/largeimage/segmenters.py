@@ -307,14 +307,22 @@ class ModelSegmenter(TileSegmenter):
                                          batch_size=self.batch_size, value_range=value_range,
                                          augment=self.augment)
 
-    def _whole_probabilities(self, image: np.ndarray) -> np.ndarray:
+    def _whole_image(self, image: np.ndarray) -> np.ndarray:
+        """Labels of a whole 2D image as ``predict`` makes them: its surest view, objects wider than the
+        network sees filled from the smaller views."""
+        from ..coarse_fill import fill_from_coarse_views
         from ..model.prediction import finite_plane
-        from ..model.views import shrunk_probabilities
-        from ..scalebar import resolve_ignore_box
+        from ..model.views import surest_view
+        from ..scalebar import cut_box, resolve_ignore_box
 
-        image = finite_plane(image)
-        return shrunk_probabilities(self._model(), image, self.max_shrink,
-                                    resolve_ignore_box(image, self.ignore_box), self.probabilities)
+        plane = finite_plane(image)
+        box = resolve_ignore_box(plane, self.ignore_box)
+        model = self._model()
+        prob, choice, coarser = surest_view(model, plane, self.max_shrink, box, self.probabilities)
+        cut_box(prob[..., 0], box)
+        labels = self._instances(prob, image)
+        return fill_from_coarse_views(labels, [cut_box(called, box) for _, called in coarser], plane,
+                                      model.view_radius / choice.zoom)[0]
 
     def _tile_probabilities(self, tile: np.ndarray, value_range, zoom: float) -> np.ndarray:
         """A tile's probabilities at the plane's chosen zoom, on the tile's grid."""
@@ -326,7 +334,6 @@ class ModelSegmenter(TileSegmenter):
         return zoom_back(self.probabilities(zoom_image(finite_plane(tile), zoom), value_range), tile.shape)
 
     def __call__(self, tile, region=None):
-        from ..instances import probabilities_to_instances
         from ..scalebar import cut_box, resolve_ignore_box
 
         tile = np.asarray(tile)
@@ -334,16 +341,20 @@ class ModelSegmenter(TileSegmenter):
             labels = np.zeros(tile.shape, dtype=np.uint32)
             stack_planes(labels, ((index, self(tile[index])) for index in np.ndindex(*tile.shape[:-2])))
             return labels
-        if region is None:  # a whole image: shrunk first when its objects are larger, as predict does
-            prob = self._whole_probabilities(np.asarray(tile))
-        else:
-            prob = self._tile_probabilities(np.asarray(tile), self.value_ranges.get(region[0]),
-                                            self.zooms.get(region[0], 1.0))
-        if region is not None and region[0] in self.boxes:
+        if region is None:  # a whole image (an unprepared segmenter): as predict segments it
+            return self._whole_image(np.asarray(tile))
+        prob = self._tile_probabilities(np.asarray(tile), self.value_ranges.get(region[0]),
+                                        self.zooms.get(region[0], 1.0))
+        if region[0] in self.boxes:
             _, rows, cols = region  # the box is in image coordinates; the tile starts at rows/cols
             cut_box(prob[..., 0], self.boxes[region[0]], (rows.start, cols.start))
-        else:  # an unprepared segmenter called on a whole image
+        else:
             cut_box(prob[..., 0], resolve_ignore_box(np.asarray(tile), self.ignore_box))
+        return self._instances(prob, tile)
+
+    def _instances(self, prob: np.ndarray, tile: np.ndarray) -> np.ndarray:
+        from ..instances import probabilities_to_instances
+
         return probabilities_to_instances(prob, threshold=self.threshold, min_area=self.min_area,
                                           fill_holes=self.fill_holes, method=self.method,
                                           min_confidence=self.min_confidence,

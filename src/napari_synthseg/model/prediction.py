@@ -6,7 +6,8 @@ tile predictions are blended with smooth weights (``napari_synthseg.tiling``), s
 are no seams and memory is bounded by the batch and the output, not by the network's
 activations on the whole image. Instances come from ``probabilities_to_instances``. Each plane is also
 seen shrunk (by halves, ``PredictionParams.max_shrink``); the view the network is most confident about
-is kept and its probabilities brought back to full resolution (``shrunk_probabilities``).
+is kept and its probabilities brought back to full resolution (``views.surest_view``); objects of it wider
+than the network sees are filled from the smaller views (``coarse_fill.fill_from_coarse_views``).
 """
 
 from __future__ import annotations
