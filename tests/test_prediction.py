@@ -494,21 +494,28 @@ def test_predict_segments_the_most_confident_view_at_full_resolution(threshold_m
     assert overlap > 0.97  # the outlines survive the round trip
 
 
-def test_predict_fills_an_object_wider_than_the_kept_view_from_a_smaller_view(threshold_model, monkeypatch):
+def _grain_seen_as_its_rim(monkeypatch) -> np.ndarray:
+    """A 300-pixel grain, and the network patched to call its inside background at full size (an open ring
+    left), as a network does inside a grain wider than it sees; smaller views see it whole."""
     import napari_synthseg.model.prediction as prediction
 
     image = _disks((480, 480), [(240, 240)], 150, value=120, background=50)
     yy, xx = np.mgrid[:480, :480]
-    inner = (np.hypot(yy - 240, xx - 240) < 120) | ((np.abs(yy - 240) < 12) & (xx > 240))  # an open ring left
+    inner = (np.hypot(yy - 240, xx - 240) < 120) | ((np.abs(yy - 240) < 12) & (xx > 240))
+    network = prediction.predict_probabilities
 
-    def ring_at_full_size(model, plane, **kwargs):  # a network that calls a wide grain's inside background
-        prob = original(model, plane, **kwargs)
+    def ring_at_full_size(model, plane, **kwargs):
+        prob = network(model, plane, **kwargs)
         if np.shape(plane) == image.shape:
             prob[..., 0] = np.where(inner, 0.0, np.where(prob[..., 0] > 0.5, 1.0, prob[..., 0]))
         return prob
 
-    original = prediction.predict_probabilities
     monkeypatch.setattr(prediction, "predict_probabilities", ring_at_full_size)
+    return image
+
+
+def test_predict_fills_an_object_wider_than_the_kept_view_from_a_smaller_view(threshold_model, monkeypatch):
+    image = _grain_seen_as_its_rim(monkeypatch)
     grain = image > 100
     choices = []
     labels = predict(threshold_model, image, tile=64, on_view=choices.append)
@@ -569,20 +576,7 @@ def test_model_segmenter_tries_shrunk_views_of_a_whole_image(threshold_model, mo
     segmenter(image[:240], region=((), slice(0, 240), slice(0, 480)))
     assert shapes == [(240, 480)]
     # a whole image is filled from the smaller views, as predict fills it: a grain seen as its rim comes out whole
-    grain = _disks((480, 480), [(240, 240)], 150, value=120, background=50)
-    yy, xx = np.mgrid[:480, :480]
-    inner = (np.hypot(yy - 240, xx - 240) < 120) | ((np.abs(yy - 240) < 12) & (xx > 240))
-
-    def ring_at_full_size(model, plane, **kwargs):  # the network both paths call
-        prob = network(model, plane, **kwargs)
-        if np.shape(plane) == grain.shape:
-            prob[..., 0] = np.where(inner, 0.0, np.where(prob[..., 0] > 0.5, 1.0, prob[..., 0]))
-        return prob
-
-    import napari_synthseg.model.prediction as prediction
-
-    network = prediction.predict_probabilities
-    monkeypatch.setattr(prediction, "predict_probabilities", ring_at_full_size)
+    grain = _grain_seen_as_its_rim(monkeypatch)  # the network both paths call
     labels = segmenter(grain)
     assert ((labels == 1) & (grain > 100)).sum() >= 0.97 * (grain > 100).sum()
     np.testing.assert_array_equal(labels, predict(threshold_model, grain, tile=64))
