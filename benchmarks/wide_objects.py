@@ -60,6 +60,7 @@ def main(argv=None) -> int:
     parser.add_argument("--model", required=True, help="a sample model (.keras with its sidecar)")
     parser.add_argument("--out", default=None, help="folder for the scenes and both labels (default: a temporary one)")
     args = parser.parse_args(argv)
+    import napari_synthseg.coarse_fill as coarse_fill
     import napari_synthseg.model.prediction as prediction
 
     out = Path(args.out or tempfile.mkdtemp(prefix="wide_objects_"))
@@ -67,13 +68,13 @@ def main(argv=None) -> int:
     model = prediction.load_model(args.model)
     scenes = [two_size_scene(seed) for seed in SEEDS]
     truths = [labels for _, labels in scenes]
-    fill = prediction.fill_from_coarse_views
+    fill = coarse_fill.fill_from_coarse_views
     results = {}
     for name in ("without", "with"):
         # the baseline: the same predict with the fill replaced by a no-op
-        prediction.fill_from_coarse_views = fill if name == "with" else (lambda labels, *_, **__: (labels, 0))
+        coarse_fill.fill_from_coarse_views = fill if name == "with" else (lambda labels, *_, **__: (labels, 0))
         results[name] = [prediction.predict(model, image) for image, _ in scenes]
-    prediction.fill_from_coarse_views = fill
+    coarse_fill.fill_from_coarse_views = fill
     for seed, (image, truth), without, with_fill in zip(SEEDS, scenes, results["without"], results["with"]):
         np.savez_compressed(out / f"two_size_{seed}.npz", image=image, truth=truth, without=without, fill=with_fill)
     print(f"model {args.model}; scenes and labels in {out}")

@@ -310,9 +310,8 @@ class ModelSegmenter(TileSegmenter):
     def _whole_image(self, image: np.ndarray) -> np.ndarray:
         """Labels of a whole 2D image as ``predict`` makes them: its surest view, objects wider than the
         network sees filled from the smaller views."""
-        from ..coarse_fill import fill_from_coarse_views
         from ..model.prediction import finite_plane
-        from ..model.views import surest_view
+        from ..model.views import fill_from_smaller_views, surest_view
         from ..scalebar import cut_box, resolve_ignore_box
 
         plane = finite_plane(image)
@@ -320,9 +319,7 @@ class ModelSegmenter(TileSegmenter):
         model = self._model()
         prob, choice, coarser = surest_view(model, plane, self.max_shrink, box, self.probabilities)
         cut_box(prob[..., 0], box)
-        labels = self._instances(prob, image)
-        return fill_from_coarse_views(labels, [cut_box(called, box) for _, called in coarser], plane,
-                                      model.view_radius / choice.zoom)[0]
+        return fill_from_smaller_views(self._instances(prob, image), plane, box, choice, coarser, model.view_radius)
 
     def _tile_probabilities(self, tile: np.ndarray, value_range, zoom: float) -> np.ndarray:
         """A tile's probabilities at the plane's chosen zoom, on the tile's grid."""

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_synthseg.coarse_fill import fill_from_coarse_views
 from napari_synthseg.image_io import gray_planes, iter_planes
 from napari_synthseg.instances import probabilities_to_instances
 from napari_synthseg.model.params import (  # noqa: F401  (the DEFAULT_* stay importable from here)
@@ -34,7 +33,7 @@ from napari_synthseg.model.params import (  # noqa: F401  (the DEFAULT_* stay im
     receptive_field,
 )
 from napari_synthseg.model.sidecar import CHANNELS, ModelFileError, check_model_file
-from napari_synthseg.model.views import ViewChoice, shrink_candidates, surest_view
+from napari_synthseg.model.views import ViewChoice, fill_from_smaller_views, shrink_candidates, surest_view
 from napari_synthseg.normalize import DEFAULT_PERCENTILES, normalization_range, percentile_normalize
 from napari_synthseg.relabel import stack_planes
 from napari_synthseg.scalebar import cut_box, resolve_ignore_box
@@ -421,10 +420,7 @@ def _segment_plane(model, plane: np.ndarray, params: PredictionParams, tiling: t
         on_view(choice)
     cut_box(prob[..., 0], box)
     labels = probabilities_to_instances(prob, **instance_params, drawn_on=plane if params.drop_overlays else None)
-    # objects wider than the kept view's network sees, filled from the smaller views
-    labels, _ = fill_from_coarse_views(labels, [cut_box(called, box) for _, called in coarser], plane,
-                                       model.view_radius / choice.zoom)
-    return prob, labels
+    return prob, fill_from_smaller_views(labels, plane, box, choice, coarser, model.view_radius)
 
 
 #: ``PredictionParams`` settings that ``probabilities_to_instances`` takes.

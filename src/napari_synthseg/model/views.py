@@ -127,6 +127,17 @@ def surest_view(model, plane: np.ndarray, max_shrink: float, ignore_box,
     return prob, choice, coarser
 
 
+def fill_from_smaller_views(labels: np.ndarray, plane: np.ndarray, ignore_box, choice: ViewChoice,
+                            coarser: list[tuple[float, np.ndarray]], view_radius: float) -> np.ndarray:
+    """``labels`` of the view ``surest_view`` kept, with objects wider than the network sees (``view_radius``
+    pixels of the view, so ``view_radius / choice.zoom`` of the plane) filled from the ``coarser`` views
+    (``coarse_fill.fill_from_coarse_views``); nothing is taken from ``ignore_box``."""
+    from napari_synthseg.coarse_fill import fill_from_coarse_views
+
+    called = [cut_box(mask, ignore_box) for _, mask in coarser]
+    return fill_from_coarse_views(labels, called, plane, view_radius / choice.zoom)[0]
+
+
 def surest_shrink(windows, max_shrink: float, probabilities: Callable[[np.ndarray], np.ndarray]) -> float:
     """The zoom at which the network is surest of the objects in ``windows``: how a plane too large
     to segment whole chooses its view (``shrunk_probabilities`` judges a whole plane).
@@ -150,5 +161,5 @@ def surest_shrink(windows, max_shrink: float, probabilities: Callable[[np.ndarra
     return best[1]
 
 
-__all__ = ["MIN_SHRUNK_SIDE", "ViewChoice", "describe_views", "foreground_confidence", "shrink_candidates",
-           "shrunk_probabilities", "surest_shrink", "surest_view"]
+__all__ = ["MIN_SHRUNK_SIDE", "ViewChoice", "describe_views", "fill_from_smaller_views", "foreground_confidence",
+           "shrink_candidates", "shrunk_probabilities", "surest_shrink", "surest_view"]
