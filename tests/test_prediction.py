@@ -372,9 +372,10 @@ def test_predict_leaves_out_objects_drawn_on_the_image(threshold_model):
 
 def test_predict_leaves_out_the_support_with_the_drawn_overlays(threshold_model):
     """A film over 40 % of the image, a shade lighter than the bare part (a step of 0.06 of the gray range),
-    is foreground to this network; predict leaves it out with the drawn overlays, a block of a large image is
-    not judged (a share of a block is not a share of the image)."""
-    from napari_synthseg.largeimage import ModelSegmenter
+    is foreground to this network; predict leaves it out with the drawn overlays, and so does the large-image
+    segmenter given the whole image; a block of a large image is not judged (a share of a block is not a share
+    of the image)."""
+    from napari_synthseg.largeimage import ModelSegmenter, open_image
 
     rng = np.random.default_rng(2)
     image = np.full((200, 300), 117.0) + rng.normal(0, 2, (200, 300))
@@ -387,8 +388,10 @@ def test_predict_leaves_out_the_support_with_the_drawn_overlays(threshold_model)
     assert kept[100, 60] > 0 and kept[50, 275] > 0
     labels = predict(threshold_model, image, min_confidence=0.0, ignore_box=None)
     assert labels[100, 60] == 0 and labels[50, 275] > 0 and labels.max() == kept.max() - 1
-    tiled = ModelSegmenter(model_path=str(threshold_model.path), min_confidence=0.0, ignore_box=None)(image)
-    assert tiled[100, 60] > 0
+    segmenter = ModelSegmenter(model_path=str(threshold_model.path), min_confidence=0.0, ignore_box=None)
+    np.testing.assert_array_equal(segmenter(image), labels)
+    block = segmenter.prepare(open_image(image))(image, ((), slice(0, 200), slice(0, 300)))
+    assert block[100, 60] > 0
 
 
 def _record_planes(monkeypatch, module):

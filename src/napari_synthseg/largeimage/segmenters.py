@@ -319,7 +319,8 @@ class ModelSegmenter(TileSegmenter):
         model = self._model()
         prob, choice, coarser = surest_view(model, plane, self.max_shrink, box, self.probabilities)
         cut_box(prob[..., 0], box)
-        return fill_from_smaller_views(self._instances(prob, image), plane, box, choice, coarser, model.view_radius)
+        labels = self._instances(prob, image, whole_image=True)
+        return fill_from_smaller_views(labels, plane, box, choice, coarser, model.view_radius)
 
     def _tile_probabilities(self, tile: np.ndarray, value_range, zoom: float) -> np.ndarray:
         """A tile's probabilities at the plane's chosen zoom, on the tile's grid."""
@@ -349,11 +350,14 @@ class ModelSegmenter(TileSegmenter):
             cut_box(prob[..., 0], resolve_ignore_box(np.asarray(tile), self.ignore_box))
         return self._instances(prob, tile)
 
-    def _instances(self, prob: np.ndarray, tile: np.ndarray) -> np.ndarray:
+    def _instances(self, prob: np.ndarray, tile: np.ndarray, whole_image: bool = False) -> np.ndarray:
+        """Instances of ``prob``; the support is judged (as ``predict`` does) only on a whole image: a block is
+        not the image, and a share of it says nothing."""
         from ..instances import probabilities_to_instances
+        from ..substrate import SUBSTRATE_MAX_STEP
 
         return probabilities_to_instances(prob, threshold=self.threshold, min_area=self.min_area,
                                           fill_holes=self.fill_holes, method=self.method,
                                           min_confidence=self.min_confidence,
                                           drawn_on=tile if self.drop_overlays else None,
-                                          substrate_step=None)  # a block is not the image: a share of it says nothing
+                                          substrate_step=SUBSTRATE_MAX_STEP if whole_image else None)
