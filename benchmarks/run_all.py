@@ -198,7 +198,7 @@ def bench_predict(args) -> tuple[float, str]:
         import keras
     except ImportError as exc:
         raise Skipped(f"Keras is not installed ({exc}); install the package's model dependencies") from None
-    from napari_synthseg.coarse_fill import fill_from_coarse_views
+    from napari_synthseg.coarse_fill import add_from_coarse_views, fill_from_coarse_views
     from napari_synthseg.drawn import drop_drawn_overlays
     from napari_synthseg.instances import probabilities_to_instances
     from napari_synthseg.model import DEFAULT_BASE_FILTERS, DEFAULT_DEPTH
@@ -233,15 +233,17 @@ def bench_predict(args) -> tuple[float, str]:
     start = time.perf_counter()
     drop_drawn_overlays(found, scene)  # a step of the instances, by default
     drawn = time.perf_counter() - start
-    # predict's last step: wide objects filled from the smaller views (here the ideal maps seen shrunk)
+    # predict's last steps: wide objects filled, or taken whole, from the smaller views (the ideal maps seen shrunk)
     coarser = [zoom_back(zoom_image(ideal[..., :1], factor), shape)[..., 0] > 0.5 for factor in (0.5, 0.25)]
     start = time.perf_counter()
-    fill_from_coarse_views(found, coarser, scene, model.view_radius)
+    filled = fill_from_coarse_views(found, coarser, scene, model.view_radius)[0]
+    add_from_coarse_views(filled, coarser, scene, model.view_radius)
     fill = time.perf_counter() - start
     return network + post + drawn + fill, (
         f"network {network:.2f} s (default tile, overlap, batch, precision; the full-size view and the shrunk "
         f"ones, max_shrink {PredictionParams().max_shrink:g}) + instances {post:.2f} s ({int(found.max())} objects "
-        f"from ideal maps) + drawn overlays {drawn:.2f} s + fill from the smaller views {fill:.2f} s; {image.shape}")
+        f"from ideal maps) + drawn overlays {drawn:.2f} s + fill and objects taken from the smaller views "
+        f"{fill:.2f} s; {image.shape}")
 
 
 def bench_large(args) -> tuple[float, str]:

@@ -1,4 +1,4 @@
-"""Grains wider than the network sees, beside grains it sees whole: ``predict`` with and without the fill.
+"""Grains wider than the network sees, beside grains it sees whole: ``predict`` with and without its smaller views.
 
 Run: .venv/bin/python benchmarks/wide_objects.py --model OUT/model.keras [--out DIR]
 
@@ -8,9 +8,11 @@ grain size (768 x 2048) above a crop of another, enlarged three times: grains of
 or one with grains of very different sizes gives. A model trained on sample scenes keeps the full-size
 view for such an image (11 of 12 scene and model pairs measured; one the half view), and the large
 grains are wider than its 96-pixel view.
-Printed per half: pixel IoU and object F1@0.5 of ``predict`` as it is and of ``predict`` with the
-fill from the smaller views replaced by a no-op (the baseline, measured in the same run), and the
-difference. The model is a sample model, e.g. from ``benchmarks/default_run.py --datasets sample``.
+Printed per half: pixel IoU and object F1@0.5 of ``predict`` with both steps of the smaller views
+replaced by a no-op (the baseline, measured in the same run), with the fill only
+(``coarse_fill.fill_from_coarse_views``), and as it is (the fill and the objects taken whole from a smaller
+view, ``coarse_fill.add_from_coarse_views``), and the difference from the baseline. The model is a
+sample model, e.g. from ``benchmarks/default_run.py --datasets sample``.
 """
 
 from __future__ import annotations
@@ -55,6 +57,10 @@ def half_scores(predictions: list[np.ndarray], truths: list[np.ndarray], rows: s
     return inter / max(union, 1), 2 * tp / max(2 * tp + fp + fn, 1)
 
 
+def _unchanged(labels, *_, **__):
+    return labels, 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="a sample model (.keras with its sidecar)")
@@ -68,22 +74,26 @@ def main(argv=None) -> int:
     model = prediction.load_model(args.model)
     scenes = [two_size_scene(seed) for seed in SEEDS]
     truths = [labels for _, labels in scenes]
-    fill = coarse_fill.fill_from_coarse_views
+    steps = {"fill": coarse_fill.fill_from_coarse_views, "add": coarse_fill.add_from_coarse_views}
+    kept = {"without": (), "fill only": ("fill",), "with": ("fill", "add")}
     results = {}
-    for name in ("without", "with"):
-        # the baseline: the same predict with the fill replaced by a no-op
-        coarse_fill.fill_from_coarse_views = fill if name == "with" else (lambda labels, *_, **__: (labels, 0))
+    for name, on in kept.items():
+        # the baselines: the same predict with a step of the smaller views replaced by a no-op
+        for step, function in steps.items():
+            setattr(coarse_fill, function.__name__, function if step in on else _unchanged)
         results[name] = [prediction.predict(model, image) for image, _ in scenes]
-    coarse_fill.fill_from_coarse_views = fill
-    for seed, (image, truth), without, with_fill in zip(SEEDS, scenes, results["without"], results["with"]):
-        np.savez_compressed(out / f"two_size_{seed}.npz", image=image, truth=truth, without=without, fill=with_fill)
+    for function in steps.values():
+        setattr(coarse_fill, function.__name__, function)
+    for seed, (image, truth), *labels in zip(SEEDS, scenes, *results.values()):
+        np.savez_compressed(out / f"two_size_{seed}.npz", image=image, truth=truth,
+                            **{name.replace(" ", "_"): found for name, found in zip(results, labels)})
     print(f"model {args.model}; scenes and labels in {out}")
     for name, rows in (("native grains (upper half)", slice(0, SIDE[0])),
                        (f"grains enlarged {ENLARGED}x (lower half)", slice(SIDE[0], None))):
-        before = half_scores(results["without"], truths, rows)
-        after = half_scores(results["with"], truths, rows)
-        print(f"{name}: pixel IoU {before[0]:.3f} -> {after[0]:.3f} ({after[0] - before[0]:+.3f}), "
-              f"object F1 {before[1]:.3f} -> {after[1]:.3f} ({after[1] - before[1]:+.3f})")
+        scores = {kind: half_scores(found, truths, rows) for kind, found in results.items()}
+        print(f"{name}: pixel IoU / object F1 " + " -> ".join(
+            f"{kind} {iou:.3f} / {f1:.3f}" for kind, (iou, f1) in scores.items())
+            + f" ({scores['with'][0] - scores['without'][0]:+.3f} / {scores['with'][1] - scores['without'][1]:+.3f})")
     return 0
 
 

@@ -529,6 +529,35 @@ def test_predict_fills_an_object_wider_than_the_kept_view_from_a_smaller_view(th
     assert ((ring > 0) & grain).sum() < 0.5 * grain.sum()
 
 
+def test_predict_takes_whole_from_a_smaller_view_a_wide_grain_the_kept_view_saw_only_a_piece_of(
+        threshold_model, monkeypatch):
+    """Two 300-pixel grains; at full size the network patched to see the second only as a patch at its centre
+    (a flat inside it cannot see across); the smaller views see both whole."""
+    import napari_synthseg.model.prediction as prediction
+
+    image = _disks((480, 960), [(240, 240), (240, 720)], 150, value=120, background=50)
+    yy, xx = np.mgrid[:480, :960]
+    unseen = (np.hypot(yy - 240, xx - 720) < 160) & ~((np.abs(yy - 240) < 15) & (np.abs(xx - 720) < 15))
+    network = prediction.predict_probabilities
+
+    def second_unseen_at_full_size(model, plane, **kwargs):
+        prob = network(model, plane, **kwargs)
+        if np.shape(plane) == image.shape:
+            prob[..., 0] = np.where(unseen, 0.0, prob[..., 0])
+        return prob
+
+    monkeypatch.setattr(prediction, "predict_probabilities", second_unseen_at_full_size)
+    second = np.hypot(yy - 240, xx - 720) < 150
+    choices = []
+    labels = predict(threshold_model, image, tile=64, on_view=choices.append)
+    assert choices[0].zoom == 1.0
+    assert labels.max() == 2 and labels[240, 240] != labels[240, 720]
+    assert ((labels == labels[240, 720]) & second).sum() >= 0.97 * second.sum()  # the piece in it, one object
+    assert ((labels > 0) & ~(image > 100)).sum() < 0.01 * second.sum()
+    piece = predict(threshold_model, image, tile=64, max_shrink=1)  # no smaller view: the piece alone
+    assert (piece[second] > 0).sum() <= 30 * 30
+
+
 def test_receptive_field_is_the_window_an_output_pixel_of_the_unet_sees(threshold_model):
     from napari_synthseg.model.network import build_unet
     from napari_synthseg.model.params import receptive_field

@@ -123,8 +123,8 @@ class SegmentWidget(WorkerDock):
         self.max_shrink.setToolTip("Each image is also segmented shrunk by halves, down to this many times smaller, "
                                    "and the view the network is most confident about is kept (it sees about a "
                                    "hundred pixels around each pixel, too few inside a large particle); the labels "
-                                   "come back at full size, and particles wider than the network sees are filled "
-                                   "from the smaller views")
+                                   "come back at full size, and particles wider than the network sees are filled, "
+                                   "or taken whole, from the smaller views")
         self.tile = QSpinBox()
         self.tile.setRange(64, 4096)
         self.tile.setSingleStep(64)

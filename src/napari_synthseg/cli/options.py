@@ -171,7 +171,7 @@ _KEEP_OVERLAYS_PREDICT_HELP = (_KEEP_OVERLAYS_HELP + "; also keeps the support, 
 _MAX_SHRINK_HELP = ("segment each image also shrunk by halves, down to 1/F of its size, and keep the view whose "
                     "foreground the network is most confident about, brought back to full resolution: the "
                     "network sees about a hundred pixels around each pixel, too few inside a large particle; "
-                    "particles wider than that are filled from the smaller views (1: never shrink)")
+                    "particles wider than that are filled, or taken whole, from the smaller views (1: never shrink)")
 
 
 def _check_max_shrink(args: argparse.Namespace) -> None:

@@ -320,7 +320,8 @@ class ModelSegmenter(TileSegmenter):
         prob, choice, coarser = surest_view(model, plane, self.max_shrink, box, self.probabilities)
         cut_box(prob[..., 0], box)
         labels = self._instances(prob, image, whole_image=True)
-        return fill_from_smaller_views(labels, plane, box, choice, coarser, model.view_radius)
+        sure = prob[..., 0] > max(self.threshold, self.min_confidence)  # as predict
+        return fill_from_smaller_views(labels, plane, box, choice, coarser, model.view_radius, sure)
 
     def _tile_probabilities(self, tile: np.ndarray, value_range, zoom: float) -> np.ndarray:
         """A tile's probabilities at the plane's chosen zoom, on the tile's grid."""

@@ -7,7 +7,8 @@ are no seams and memory is bounded by the batch and the output, not by the netwo
 activations on the whole image. Instances come from ``probabilities_to_instances``. Each plane is also
 seen shrunk (by halves, ``PredictionParams.max_shrink``); the view the network is most confident about
 is kept and its probabilities brought back to full resolution (``views.surest_view``); objects of it wider
-than the network sees are filled from the smaller views (``coarse_fill.fill_from_coarse_views``).
+than the network sees are filled from the smaller views, and such objects it outlined only in pieces or not at
+all are taken whole from them (``views.fill_from_smaller_views``).
 """
 
 from __future__ import annotations
@@ -420,7 +421,9 @@ def _segment_plane(model, plane: np.ndarray, params: PredictionParams, tiling: t
         on_view(choice)
     cut_box(prob[..., 0], box)
     labels = probabilities_to_instances(prob, **instance_params, drawn_on=plane if params.drop_overlays else None)
-    return prob, fill_from_smaller_views(labels, plane, box, choice, coarser, model.view_radius)
+    # sure: above the confidence its objects are held to; a faint object it dropped may be a wide one's inside
+    sure = prob[..., 0] > max(params.threshold, params.min_confidence)
+    return prob, fill_from_smaller_views(labels, plane, box, choice, coarser, model.view_radius, sure)
 
 
 #: ``PredictionParams`` settings that ``probabilities_to_instances`` takes.

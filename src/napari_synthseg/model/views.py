@@ -106,7 +106,7 @@ def surest_view(model, plane: np.ndarray, max_shrink: float, ignore_box,
     probabilities, choice, coarser
         ``(Y, X, 3)`` probabilities at full resolution, the ``ViewChoice``, and ``(zoom, called)`` for
         each view smaller than the one kept, finest first: ``called`` is where it calls foreground, on
-        the plane's grid (``coarse_fill.fill_from_coarse_view`` fills objects larger than the view from it).
+        the plane's grid (``fill_from_smaller_views`` completes objects larger than the view from it).
     """
     value_range = model.value_range(plane)
     best, tried, called = None, [], []
@@ -128,14 +128,19 @@ def surest_view(model, plane: np.ndarray, max_shrink: float, ignore_box,
 
 
 def fill_from_smaller_views(labels: np.ndarray, plane: np.ndarray, ignore_box, choice: ViewChoice,
-                            coarser: list[tuple[float, np.ndarray]], view_radius: float) -> np.ndarray:
+                            coarser: list[tuple[float, np.ndarray]], view_radius: float,
+                            seen: np.ndarray | None = None) -> np.ndarray:
     """``labels`` of the view ``surest_view`` kept, with objects wider than the network sees (``view_radius``
     pixels of the view, so ``view_radius / choice.zoom`` of the plane) filled from the ``coarser`` views
-    (``coarse_fill.fill_from_coarse_views``); nothing is taken from ``ignore_box``."""
-    from napari_synthseg.coarse_fill import fill_from_coarse_views
+    (``coarse_fill.fill_from_coarse_views``), and such objects that it outlined only in pieces or not at all
+    taken whole from them (``coarse_fill.add_from_coarse_views``; ``seen``: where the kept view was sure of
+    foreground, never taken back); nothing is taken from ``ignore_box``."""
+    from napari_synthseg.coarse_fill import add_from_coarse_views, fill_from_coarse_views
 
-    called = [cut_box(mask, ignore_box) for _, mask in coarser]
-    return fill_from_coarse_views(labels, called, plane, view_radius / choice.zoom)[0]
+    smaller = [cut_box(mask, ignore_box) for _, mask in coarser]
+    reach = view_radius / choice.zoom
+    filled = fill_from_coarse_views(labels, smaller, plane, reach)[0]
+    return add_from_coarse_views(filled, smaller, plane, reach, seen)[0]
 
 
 def surest_shrink(windows, max_shrink: float, probabilities: Callable[[np.ndarray], np.ndarray]) -> float:
