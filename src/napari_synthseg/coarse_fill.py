@@ -105,9 +105,9 @@ def add_from_coarse_views(labels: np.ndarray, coarse_views: Sequence[np.ndarray]
     A coarse object (a connected region of a coarser view's foreground) is taken when its inscribed disc
     is wider than ``reach`` (the finer view could not see across it), the finer view saw less than
     ``MAX_SEEN_SHARE`` of it (``seen``), and every finer object touching it lies at least ``PIECE_INSIDE_SHARE``
-    inside it (pieces, not neighbours), and its inside's gray stands out of the background's around it
-    (``MIN_STEP_IN_SPREADS``). Its pixels whose smoothed gray is nearer its inside's than the
-    background's (at least ``MIN_TAKEN_SHARE`` of it, and no more than the largest object of
+    inside it (pieces, not neighbours), and the gray of its core (``BACKGROUND_BAND_PX`` inside its outline)
+    stands out of the background's around it (``MIN_STEP_IN_SPREADS``). Its pixels whose smoothed gray is
+    nearer its core's than the background's (at least ``MIN_TAKEN_SHARE`` of it, and no more than the largest object of
     ``labels``: one of the kind the finer view finds, not a support) and its pieces become one new object.
 
     Parameters
