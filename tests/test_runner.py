@@ -138,7 +138,9 @@ def test_a_dead_child_is_detected_instead_of_hanging(tmp_path):
     job.start_training(bank=bank, backgrounds=None, model_path=str(tmp_path / "m.keras"), steps=1)
     events = job.events(timeout=120)
     assert next(events)["kind"] == "started"
-    os.kill(job.pid, signal.SIGKILL)  # while it imports Keras
+    # the child says when it starts importing Keras (seconds); killed then, it can have sent nothing more
+    assert next(events) == {"kind": "phase", "task": "train", "phase": "loading TensorFlow"}
+    os.kill(job.pid, signal.SIGKILL)
     rest = list(events)
     assert [e["kind"] for e in rest] == ["error", "done"]
     assert "ended unexpectedly" in rest[0]["message"] and "-9" in rest[0]["message"]
