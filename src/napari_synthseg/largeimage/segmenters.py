@@ -311,7 +311,7 @@ class ModelSegmenter(TileSegmenter):
         """Labels of a whole 2D image as ``predict`` makes them: its surest view, objects wider than the
         network sees filled from the smaller views."""
         from ..model.prediction import finite_plane
-        from ..model.views import fill_from_smaller_views, surest_view
+        from ..model.views import fill_from_smaller_views, sure_foreground, surest_view
         from ..scalebar import cut_box, resolve_ignore_box
 
         plane = finite_plane(image)
@@ -320,7 +320,7 @@ class ModelSegmenter(TileSegmenter):
         prob, choice, coarser = surest_view(model, plane, self.max_shrink, box, self.probabilities)
         cut_box(prob[..., 0], box)
         labels = self._instances(prob, image, whole_image=True)
-        sure = prob[..., 0] > max(self.threshold, self.min_confidence)  # as predict
+        sure = sure_foreground(prob, self.threshold, self.min_confidence)
         return fill_from_smaller_views(labels, plane, box, choice, coarser, model.view_radius, sure)
 
     def _tile_probabilities(self, tile: np.ndarray, value_range, zoom: float) -> np.ndarray:

@@ -34,7 +34,13 @@ from napari_synthseg.model.params import (  # noqa: F401  (the DEFAULT_* stay im
     receptive_field,
 )
 from napari_synthseg.model.sidecar import CHANNELS, ModelFileError, check_model_file
-from napari_synthseg.model.views import ViewChoice, fill_from_smaller_views, shrink_candidates, surest_view
+from napari_synthseg.model.views import (
+    ViewChoice,
+    fill_from_smaller_views,
+    shrink_candidates,
+    sure_foreground,
+    surest_view,
+)
 from napari_synthseg.normalize import DEFAULT_PERCENTILES, normalization_range, percentile_normalize
 from napari_synthseg.relabel import stack_planes
 from napari_synthseg.scalebar import cut_box, resolve_ignore_box
@@ -421,8 +427,7 @@ def _segment_plane(model, plane: np.ndarray, params: PredictionParams, tiling: t
         on_view(choice)
     cut_box(prob[..., 0], box)
     labels = probabilities_to_instances(prob, **instance_params, drawn_on=plane if params.drop_overlays else None)
-    # sure: above the confidence its objects are held to; a faint object it dropped may be a wide one's inside
-    sure = prob[..., 0] > max(params.threshold, params.min_confidence)
+    sure = sure_foreground(prob, params.threshold, params.min_confidence)
     return prob, fill_from_smaller_views(labels, plane, box, choice, coarser, model.view_radius, sure)
 
 

@@ -127,6 +127,12 @@ def surest_view(model, plane: np.ndarray, max_shrink: float, ignore_box,
     return prob, choice, coarser
 
 
+def sure_foreground(prob: np.ndarray, threshold: float, min_confidence: float) -> np.ndarray:
+    """Where the kept view is sure of foreground: above both the threshold and the confidence its objects are
+    held to (``seen`` of ``fill_from_smaller_views``); a faint object it dropped may be a wide one's inside."""
+    return prob[..., 0] > max(threshold, min_confidence)
+
+
 def fill_from_smaller_views(labels: np.ndarray, plane: np.ndarray, ignore_box, choice: ViewChoice,
                             coarser: list[tuple[float, np.ndarray]], view_radius: float,
                             seen: np.ndarray | None = None) -> np.ndarray:
@@ -167,4 +173,4 @@ def surest_shrink(windows, max_shrink: float, probabilities: Callable[[np.ndarra
 
 
 __all__ = ["MIN_SHRUNK_SIDE", "ViewChoice", "describe_views", "fill_from_smaller_views", "foreground_confidence",
-           "shrink_candidates", "shrunk_probabilities", "surest_shrink", "surest_view"]
+           "shrink_candidates", "shrunk_probabilities", "sure_foreground", "surest_shrink", "surest_view"]
