@@ -136,3 +136,64 @@ def test_autosegment_leaves_lines_of_text_out_unless_kept():
     assert dropped.max() == kept.max() - len(GLYPHS) == 3
     assert not dropped[text > 0].any()
     assert np.array_equal(dropped > 0, (kept > 0) & ~np.isin(kept, on_text))  # the particles untouched
+
+
+def _stroke_glyph(image, labels, top, left, strokes, label):
+    """One object outlining the given strokes ((row0, row1, col0, col1), relative to ``top, left``), inked
+    white with a little noise, outlined 1 px wider than its ink."""
+    ink = np.zeros(image.shape, dtype=bool)
+    for r0, r1, c0, c1 in strokes:
+        ink[top + r0:top + r1, left + c0:left + c1] = True
+    image[ink] = 255.0 - np.abs(np.random.default_rng(label).normal(0.0, 3.0, ink.sum()))
+    labels[ndi.binary_dilation(ink)] = label
+
+
+def test_a_glyph_descending_below_the_baseline_is_in_the_line():
+    """'m', 'µ', 'n': the 'µ' descends below the baseline the others stand on, but all three hang from one
+    top line (the x-height): a line of text, though only two of its glyphs share a baseline and those two
+    stand too far apart to be neighbours."""
+    image, labels, rng = _micrograph(8)
+    m = ((0, 16, 0, 3), (0, 3, 0, 14), (0, 16, 6, 8), (0, 16, 11, 14))
+    mu = ((0, 22, 0, 3), (13, 16, 0, 14), (0, 16, 11, 14))  # its left stroke descends 6 px
+    n = ((0, 16, 0, 3), (0, 3, 0, 14), (0, 16, 11, 14))
+    for k, strokes in enumerate((m, mu, n)):
+        _stroke_glyph(image, labels, 150, 200 + 20 * k, strokes, 1 + k)
+    _shaded_disc(image, labels, rng, (60, 80), 15, core=200.0, edge=150.0, label=9)
+    assert lettering_ids(labels, image).tolist() == [1, 2, 3]
+
+
+def test_glyphs_outlined_together_count_one_by_one():
+    """A segmenter outlines "50" and "nm" as two objects: each holds two glyphs of ink, so the two make a
+    line of four glyphs. Two objects of one glyph each, one of them with a speck of ink beside it (a
+    JPEG artefact, under three tenths of its height), are still any touching pair."""
+    image, labels, rng = _micrograph(9)
+    five_zero = ((0, 3, 0, 12), (0, 12, 0, 3), (10, 13, 0, 12), (10, 24, 9, 12), (21, 24, 0, 12),
+                 (0, 24, 18, 21), (0, 24, 27, 30), (0, 3, 18, 30), (21, 24, 18, 30))
+    n_m = ((6, 24, 0, 3), (6, 9, 0, 12), (6, 24, 9, 12), (6, 24, 18, 21), (6, 9, 18, 36), (6, 24, 27, 30),
+           (6, 24, 33, 36))
+    _stroke_glyph(image, labels, 150, 180, five_zero, 1)
+    _stroke_glyph(image, labels, 150, 218, n_m, 2)
+    assert lettering_ids(labels, image).tolist() == [1, 2]
+    image, labels, rng = _micrograph(10)
+    _stroke_glyph(image, labels, 150, 180, ((0, 24, 0, 3), (20, 24, 8, 11)), 1)  # "1" and a 4-px speck
+    _stroke_glyph(image, labels, 150, 200, ((0, 3, 0, 14), (0, 24, 11, 14)), 2)  # "7"
+    assert lettering_ids(labels, image).size == 0
+
+
+def test_glyphs_counted_in_pairs_only_on_a_plain_ground():
+    """The bright flecks of a mottled grain can be glyph-like one by one: two such objects holding four
+    pieces of ink are a line only where the ground around them is plain; three objects on one baseline
+    are text on any ground (a label on a noisy film)."""
+    five_zero = ((0, 3, 0, 12), (0, 12, 0, 3), (10, 13, 0, 12), (10, 24, 9, 12), (21, 24, 0, 12),
+                 (0, 24, 18, 21), (0, 24, 27, 30), (0, 3, 18, 30), (21, 24, 18, 30))
+    n_m = ((6, 24, 0, 3), (6, 9, 0, 12), (6, 24, 9, 12), (6, 24, 18, 21), (6, 9, 18, 36), (6, 24, 27, 30),
+           (6, 24, 33, 36))
+    image, labels, rng = _micrograph(11)
+    image[130:190, 160:270] += rng.normal(0.0, 30.0, (60, 110))  # a rough ground around the pair
+    _stroke_glyph(image, labels, 150, 180, five_zero, 1)
+    _stroke_glyph(image, labels, 150, 218, n_m, 2)
+    assert lettering_ids(labels, image).size == 0
+    image, labels, rng = _micrograph(12)
+    image[140:200, 190:320] += rng.normal(0.0, 30.0, (60, 130))
+    text = _draw_text(image, labels, 160, 200, GLYPHS, 255.0, 1)
+    assert lettering_ids(labels, image).tolist() == text

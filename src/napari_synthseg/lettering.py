@@ -1,10 +1,12 @@
 """Lettering drawn on a micrograph: a line of glyphs inked in the image's extreme gray (pure core).
 
 Figures and instrument exports carry labels ("200 nm", "(d)", "Au NPs") that a segmenter outlines
-glyph by glyph. One glyph alone can look like a particle, and one row of particles can look like
-a line of text; both together rarely: a line of text is at least three objects of about the same
-height standing on one baseline, side by side, each drawn in strokes of the purest white or black
-of the image. Text is typeset in the extreme colour, where a particle carries shading and detector
+glyph by glyph, or a few glyphs to an object ("50", "nm"). One glyph alone can look like a particle,
+and one row of particles can look like a line of text; both together rarely: a line of text is at
+least three objects of about the same height standing on one baseline, side by side, each drawn in
+strokes of the purest white or black of the image. On a plain ground, two such objects holding three
+glyphs are text too, and so are glyphs hanging from one top line (a "µ" or a "p" descends below the
+baseline). Text is typeset in the extreme colour, where a particle carries shading and detector
 noise; and its ink is thin strokes, where the darkest core of a particle (a row of particles in a
 superlattice is inked as deeply as text) is a filled disc. A hollow particle's rim is a stroke too,
 but a closed one: a line in which every glyph's ink is a ring is a row of hollow particles. Objects
@@ -20,7 +22,11 @@ from scipy.sparse.csgraph import connected_components
 
 # A line of text: at least three glyphs (two objects side by side is any touching pair) ...
 GLYPHS_PER_LINE = 3
-# ... whose bottoms lie within a tenth of the taller one's height (one baseline) ...
+# ... counted as the pieces of ink at least three tenths of their object's height tall (a segmenter
+# outlines "50" or "nm" as one object; the dot of an "i" or a JPEG speck is no glyph) ...
+MIN_GLYPH_SHARE = 0.3
+# ... in objects whose bottoms, or tops, lie within a tenth of the taller one's height (one baseline,
+# or one top line where a glyph descends below the baseline) ...
 BASELINE_TOLERANCE = 0.1
 # ... with a gap under 0.6 heights between neighbours (letter and word spacing, not the next particle) ...
 MAX_GAP = 0.6
@@ -37,11 +43,18 @@ INK_FROM_EXTREME = 0.05
 MAX_STROKE_RADIUS = 0.2
 # The ring of surroundings that tells a bright glyph from a dark one.
 RING_PX = 2
+# Text is drawn on a plain ground: the gray of the unlabelled pixels one to three pixels around a line's
+# glyphs spreads (interquartile range, median over the line) by at most a tenth of the glyphs' contrast
+# against it (figure labels 0.01-0.07; the bright flecks of a mottled ore grain, glyph-like one by one,
+# stand among cracks and other flecks: 0.10-0.22).
+GROUND_PX, MAX_GROUND_SPREAD = 3, 0.1
 
 
-def _glyph(mask: np.ndarray, crop: np.ndarray, low: float, high: float) -> str | None:
-    """``"open"`` or ``"ring"`` (its ink encloses a hole) when the object is drawn in strokes of
-    the image's extreme gray on its side, else None."""
+def _glyph(mask: np.ndarray, crop: np.ndarray, low: float, high: float,
+           unlabelled: np.ndarray) -> tuple[str, int, float] | None:
+    """``("open" or "ring", glyphs, ground spread)`` when the object is drawn in strokes of the image's
+    extreme gray on its side ("ring": its ink encloses a hole; glyphs: :data:`MIN_GLYPH_SHARE`; spread:
+    :data:`MAX_GROUND_SPREAD`, over the ``unlabelled`` pixels around it), else None."""
     values = crop[mask]
     span = max(high - low, 1e-12)
     dark_tenth, bright_tenth = np.percentile(values, [10, 90])
@@ -59,29 +72,57 @@ def _glyph(mask: np.ndarray, crop: np.ndarray, low: float, high: float) -> str |
     height = rows[-1] - rows[0] + 1
     if float(ndi.distance_transform_edt(np.pad(ink, 1)).max()) > MAX_STROKE_RADIUS * height:
         return None
-    return "ring" if (ndi.binary_fill_holes(ink) & ~ink).any() else "open"
+    pieces = ndi.find_objects(ndi.label(ink, structure=np.ones((3, 3)))[0])
+    glyphs = sum(s[0].stop - s[0].start >= MIN_GLYPH_SHARE * height for s in pieces)
+    kind = "ring" if (ndi.binary_fill_holes(ink) & ~ink).any() else "open"
+    return kind, max(glyphs, 1), _ground_spread(mask, crop, unlabelled, core)
 
 
-def _side_by_side(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Index pairs of boxes ``(y0, y1, x0, x1)`` that stand on one baseline next to each other."""
-    heights = boxes[:, 1] - boxes[:, 0]
-    order = np.argsort(boxes[:, 1], kind="stable")
-    first, second = [], []
-    for a_pos, a in enumerate(order):
-        for b in order[a_pos + 1:]:
-            taller = max(heights[a], heights[b])
-            # sorted by bottom: once b's bottom is past any tolerance a could allow, stop
-            if boxes[b, 1] - boxes[a, 1] > max(1.0, BASELINE_TOLERANCE * MAX_HEIGHT_RATIO * heights[a]):
-                break
-            if boxes[b, 1] - boxes[a, 1] > max(1.0, BASELINE_TOLERANCE * taller):
-                continue
-            if not 1.0 / MAX_HEIGHT_RATIO <= heights[b] / heights[a] <= MAX_HEIGHT_RATIO:
-                continue
-            gap = max(boxes[b, 2] - boxes[a, 3], boxes[a, 2] - boxes[b, 3])
-            if -MAX_OVERLAP * taller <= gap <= MAX_GAP * taller:
-                first.append(a)
-                second.append(b)
-    return np.asarray(first, dtype=np.intp), np.asarray(second, dtype=np.intp)
+def _ground_spread(mask: np.ndarray, crop: np.ndarray, unlabelled: np.ndarray, core: float) -> float:
+    """Interquartile range of the ground one to :data:`GROUND_PX` pixels around an object, over its
+    contrast (``core`` against the ground's median); unlabelled pixels only, unless under ten."""
+    ground = ndi.binary_dilation(mask, iterations=GROUND_PX) & ~ndi.binary_dilation(mask)
+    free = ground & unlabelled
+    values = crop[free] if np.count_nonzero(free) >= 10 else crop[ground]
+    if values.size == 0:
+        return np.inf
+    q1, middle, q3 = np.percentile(values, [25, 50, 75])
+    return float((q3 - q1) / max(abs(core - middle), 1e-6))
+
+
+def _side_by_side(boxes: np.ndarray, top_line: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs ``a < b`` of boxes ``(y0, y1, x0, x1)`` that stand on one baseline, or (``top_line``)
+    hang from one top line, next to each other."""
+    top, bottom, left, right = (boxes[:, k, None] for k in range(4))
+    heights = bottom - top
+    taller = np.maximum(heights, heights.T)
+    tolerance = np.maximum(1.0, BASELINE_TOLERANCE * taller)
+    aligned = np.abs(bottom - bottom.T) <= tolerance
+    if top_line:
+        aligned |= np.abs(top - top.T) <= tolerance
+    ratio = heights / heights.T
+    gap = np.maximum(left.T - right, left - right.T)
+    pairs = (aligned & (ratio >= 1.0 / MAX_HEIGHT_RATIO) & (ratio <= MAX_HEIGHT_RATIO)
+             & (gap >= -MAX_OVERLAP * taller) & (gap <= MAX_GAP * taller))
+    return np.nonzero(np.triu(pairs, k=1))
+
+
+def _in_lines(boxes: np.ndarray, open_ink: np.ndarray, glyphs: np.ndarray, spreads: np.ndarray | None, *,
+              top_line: bool, min_objects: int) -> np.ndarray:
+    """Which boxes belong to a line of text: ``min_objects`` or more side by side (:func:`_side_by_side`)
+    holding :data:`GLYPHS_PER_LINE` glyphs, one of them not a ring, and, given ``spreads``, standing on a
+    plain ground (:data:`MAX_GROUND_SPREAD`, the line's median)."""
+    first, second = _side_by_side(boxes, top_line)
+    n = len(boxes)
+    _, line = connected_components(coo_matrix((np.ones(first.size), (first, second)), shape=(n, n)), directed=False)
+    # a row of hollow particles is a row of rings; text has letters that are not ("200 nm", "(d)")
+    text = ((np.bincount(line)[line] >= min_objects) & (np.bincount(line, weights=glyphs)[line] >= GLYPHS_PER_LINE)
+            & (np.bincount(line, weights=open_ink)[line] > 0))
+    if spreads is not None:
+        for k in np.unique(line[text]):
+            if np.median(spreads[line == k]) > MAX_GROUND_SPREAD:
+                text[line == k] = False
+    return text
 
 
 def labels_on_image(labels, image, caller: str) -> tuple[np.ndarray, np.ndarray]:
@@ -111,25 +152,26 @@ def lettering_ids(labels: np.ndarray, image: np.ndarray) -> np.ndarray:
     """
     labels, image = labels_on_image(labels, image, "lettering_ids")
     low, high = (float(v) for v in np.percentile(image, [0.5, 99.5]))
-    ids, boxes, open_ink = [], [], []
+    ids, boxes, open_ink, glyphs, spreads = [], [], [], [], []
     for i, sl in enumerate(ndi.find_objects(labels), start=1):
         # cut by the image's edge, an object's height and bottom are the edge's, not its own
         if sl is None or sl[0].start == 0 or sl[1].start == 0 or sl[0].stop == labels.shape[0] \
                 or sl[1].stop == labels.shape[1]:
             continue
-        pad = tuple(slice(max(s.start - RING_PX, 0), s.stop + RING_PX) for s in sl)
-        glyph = _glyph(labels[pad] == i, image[pad], low, high)
+        pad = tuple(slice(max(s.start - GROUND_PX, 0), s.stop + GROUND_PX) for s in sl)
+        glyph = _glyph(labels[pad] == i, image[pad], low, high, labels[pad] == 0)
         if glyph is not None:
             ids.append(i)
             boxes.append((sl[0].start, sl[0].stop, sl[1].start, sl[1].stop))
-            open_ink.append(glyph == "open")
-    if len(ids) < GLYPHS_PER_LINE:
+            open_ink.append(glyph[0] == "open")
+            glyphs.append(glyph[1])
+            spreads.append(glyph[2])
+    if len(ids) < 2 or sum(glyphs) < GLYPHS_PER_LINE:
         return np.zeros(0, dtype=np.int64)
-    first, second = _side_by_side(np.asarray(boxes, dtype=np.float64))
-    n = len(ids)
-    graph = coo_matrix((np.ones(first.size), (first, second)), shape=(n, n))
-    _, line = connected_components(graph, directed=False)
-    sizes = np.bincount(line)
-    # a row of hollow particles is a row of rings; text has letters that are not ("200 nm", "(d)")
-    with_open = np.bincount(line, weights=np.asarray(open_ink, dtype=np.float64)) > 0
-    return np.asarray(ids, dtype=np.int64)[(sizes[line] >= GLYPHS_PER_LINE) & with_open[line]]
+    boxes, open_ink = np.asarray(boxes, dtype=np.float64), np.asarray(open_ink, dtype=np.float64)
+    # three objects on one baseline are text on any ground (a label on a noisy film) ...
+    text = _in_lines(boxes, open_ink, np.ones(len(ids)), None, top_line=False, min_objects=GLYPHS_PER_LINE)
+    # ... two objects holding three glyphs, or glyphs hanging from one top line, only on a plain ground
+    text |= _in_lines(boxes, open_ink, np.asarray(glyphs, dtype=np.float64), np.asarray(spreads),
+                      top_line=True, min_objects=2)
+    return np.asarray(ids, dtype=np.int64)[text]
