@@ -100,3 +100,31 @@ def test_a_blurred_level_scale_bar_is_left_out_and_tilted_cut_or_noisy_bars_kept
     kept, n = drop_drawn_overlays(labels, image)
     assert n == 1
     assert np.array_equal(kept > 0, np.isin(labels, [2, 3, 4]))
+
+
+def test_a_scale_bar_outlined_in_part_is_left_out_by_its_level_side():
+    """A model may outline a bar's full width along part of its length and only a strip along its bottom
+    elsewhere: the mask's long axis then tilts by more than a degree, but its bottom side is still the
+    bar's, straight and level. The same shape sheared by 3 degrees (a saturated wedge) is kept."""
+    rng = np.random.default_rng(9)
+    shape = (240, 300)
+    image = rng.normal(111.0, 4.5, shape).round()
+    labels = np.zeros(shape, np.int32)
+    cols = np.arange(shape[1])
+    for i, (top, tilt) in {1: (60, 0.0), 2: (160, 3.0)}.items():
+        shift = np.round((cols - 40) * np.tan(np.radians(tilt))).astype(int)  # rows moved per column
+        bar = np.zeros(shape, bool)
+        outline = np.zeros(shape, bool)
+        for c in range(40, 260):
+            bar[top + shift[c]:top + 12 + shift[c], c] = True
+            # full width over the right part, the bottom three rows over the left part
+            first = top - 1 if c >= 140 else top + 10
+            outline[first + shift[c]:top + 13 + shift[c], c] = True
+        core = rng.choice([253.0, 254.0, 255.0], shape)
+        weight = ndimage.gaussian_filter(bar.astype(float), 0.8)
+        image = image * (1 - weight) + core * weight
+        labels[outline] = i
+    image = image.round()
+    kept, n = drop_drawn_overlays(labels, image)
+    assert n == 1
+    assert np.array_equal(kept > 0, labels == 2)

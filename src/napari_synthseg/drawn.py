@@ -34,12 +34,34 @@ def _is_long_box(height: int, width: int) -> bool:
 
 
 def _is_level_bar(mask: np.ndarray, image: np.ndarray) -> bool:
-    """For a mask in a long box (:func:`_is_long_box`): True when its long axis lies along the image's rows
-    or columns (:data:`LEVEL_BAR_MAX_TILT`) and it is flat without :data:`LEVEL_BAR_EDGE_PX` of its outline."""
+    """For a mask in a long box (:func:`_is_long_box`): True when its long axis or one of its long sides
+    (:func:`_has_level_side`) lies along the image's rows or columns (:data:`LEVEL_BAR_MAX_TILT`) and it is
+    flat without :data:`LEVEL_BAR_EDGE_PX` of its outline."""
     rows, cols = np.nonzero(mask)
     c = np.cov(np.stack([rows, cols]).astype(np.float64), bias=True)
     angle = abs(np.degrees(0.5 * np.arctan2(2 * c[0, 1], c[0, 0] - c[1, 1])))  # long axis from the rows
-    return min(angle, abs(90.0 - angle)) <= LEVEL_BAR_MAX_TILT and is_flat(mask, image, LEVEL_BAR_EDGE_PX)
+    level = min(angle, abs(90.0 - angle)) <= LEVEL_BAR_MAX_TILT or _has_level_side(mask)
+    return level and is_flat(mask, image, LEVEL_BAR_EDGE_PX)
+
+
+def _has_level_side(mask: np.ndarray) -> bool:
+    """Whether one long side of a mask in a long box runs straight (within :data:`LEVEL_BAR_EDGE_PX`) and
+    level (:data:`LEVEL_BAR_MAX_TILT`) over the middle four fifths of its length: a model that outlined
+    only part of a bar's width, or a bar with a glyph on it, leaves the bar's other side as drawn."""
+    if mask.shape[0] > mask.shape[1]:
+        mask = mask.T
+    cols = np.flatnonzero(mask.any(axis=0))
+    middle = cols[cols.size // 10:cols.size - cols.size // 10]
+    if middle.size < 3:
+        return False
+    rows = np.arange(mask.shape[0])[:, None]
+    inside = mask[:, middle]
+    for side in (np.where(inside, rows, mask.shape[0]).min(axis=0), np.where(inside, rows, -1).max(axis=0)):
+        slope, offset = np.polyfit(middle, side, 1)
+        straight = np.abs(side - (slope * middle + offset)).max() <= LEVEL_BAR_EDGE_PX
+        if straight and np.degrees(np.arctan(abs(slope))) <= LEVEL_BAR_MAX_TILT:
+            return True
+    return False
 
 
 def _carries_noise(image: np.ndarray) -> bool:
