@@ -83,9 +83,8 @@ def _ground_spread(mask: np.ndarray, crop: np.ndarray, unlabelled: np.ndarray, c
     contrast (``core`` against the ground's median); unlabelled pixels only, unless under ten."""
     ground = ndi.binary_dilation(mask, iterations=GROUND_PX) & ~ndi.binary_dilation(mask)
     free = ground & unlabelled
+    # never empty: a judged object is not cut by the image's edge, so the crop holds ground beyond it
     values = crop[free] if np.count_nonzero(free) >= 10 else crop[ground]
-    if values.size == 0:
-        return np.inf
     q1, middle, q3 = np.percentile(values, [25, 50, 75])
     return float((q3 - q1) / max(abs(core - middle), 1e-6))
 
