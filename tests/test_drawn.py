@@ -48,9 +48,11 @@ def test_drop_drawn_overlays_leaves_out_bars_boxes_and_letters_only():
     gaps = np.where(labels > 0, labels * 10, 0)  # ids 10..60: the kept ones still come out 1..3
     assert set(np.unique(drop_drawn_overlays(gaps, image)[0])) == {0, 1, 2, 3}
     assert drop_drawn_overlays(np.zeros((5, 5), np.int32), np.zeros((5, 5)))[1] == 0
-    # a binary image has no noise to be flat against: its boxes and bars are what it shows, all kept
+    # a binary image has no noise to be flat against: its boxes and bars are what it shows, all kept;
+    # only lettering goes, the "L" alone in its top left corner (a panel's letter)
     binary = np.where(labels > 0, 255.0, 0.0)
-    assert drop_drawn_overlays(labels, binary)[1] == 0
+    kept, n = drop_drawn_overlays(labels, binary)
+    assert n == 1 and not kept[labels == 3].any() and np.array_equal(kept > 0, (labels > 0) & (labels != 3))
     with pytest.raises(ValueError, match="same shape"):
         drop_drawn_overlays(labels, image[:100])
     with pytest.raises(ValueError, match="2D labels"):

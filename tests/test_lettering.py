@@ -87,7 +87,7 @@ def test_a_row_of_hollow_particles_is_kept():
 
 def test_two_glyphs_or_gray_strokes_are_not_a_line_of_text():
     image, labels, rng = _micrograph(2)
-    _draw_text(image, labels, 20, 20, GLYPHS[:2], 255.0, 1)  # two white glyphs: any touching pair
+    _draw_text(image, labels, 60, 20, GLYPHS[:2], 255.0, 1)  # two white glyphs: any touching pair
     _draw_text(image, labels, 100, 20, GLYPHS, 170.0, 10)    # five gray strokes: not the extreme ink
     image[150:190, 260:300] = 255.0  # the image's brightest pixels are elsewhere (a saturated region)
     assert lettering_ids(labels, image).size == 0
@@ -197,3 +197,36 @@ def test_glyphs_counted_in_pairs_only_on_a_plain_ground():
     image[140:200, 190:320] += rng.normal(0.0, 30.0, (60, 130))
     text = _draw_text(image, labels, 160, 200, GLYPHS, 255.0, 1)
     assert lettering_ids(labels, image).tolist() == text
+
+
+B = ((0, 24, 0, 3), (10, 13, 0, 14), (21, 24, 0, 14), (10, 24, 11, 14))  # a "b": its bowl a closed ring
+SEVEN = ((0, 3, 0, 14), (0, 24, 11, 14))
+
+
+@pytest.mark.parametrize(("top", "left", "strokes", "rough", "dropped"), [
+    (10, 10, B, False, True),       # a panel's "b" in the top left corner
+    (12, 296, SEVEN, False, True),  # a "7" in the top right corner
+    (90, 150, B, False, False),     # the same glyph in the middle: a particle as likely as a letter
+    (166, 10, B, False, False),     # a bottom corner: beside a scale bar, where particles are cut
+    (10, 10, B, True, False),       # on a rough ground: a bright fleck of a mottled grain
+    (10, 10, ((0, 24, 0, 5),), False, False),  # one straight stroke: a rod as likely as an "l"
+])
+def test_a_panel_letter_alone_in_a_top_corner_is_lettering(top, left, strokes, rough, dropped):
+    """One glyph is no line of text, but alone in a top corner of the figure, on a plain ground, it is a
+    panel's letter ("b", "(a)")."""
+    image, labels, rng = _micrograph(13)
+    if rough:
+        image[:60, :60] += rng.normal(0.0, 30.0, (60, 60))
+    _stroke_glyph(image, labels, top, left, strokes, 1)
+    _shaded_disc(image, labels, rng, (100, 250), 15, core=200.0, edge=150.0, label=2)
+    assert lettering_ids(labels, image).tolist() == ([1] if dropped else [])
+
+
+def test_a_stroke_as_tall_as_a_fifth_of_the_image_is_no_panel_letter():
+    """A thin bright particle can lie in a top corner too; a panel's letter is small beside the figure."""
+    image, labels, rng = _micrograph(14)
+    _stroke_glyph(image, labels, 10, 10, ((0, 36, 0, 3), (33, 36, 0, 20)), 1)  # an "L" 36 px tall: kept
+    assert lettering_ids(labels, image).tolist() == [1]
+    image, labels, rng = _micrograph(14)
+    _stroke_glyph(image, labels, 10, 10, ((0, 45, 0, 4), (41, 45, 0, 25)), 1)  # 45 px of 200: over a fifth
+    assert lettering_ids(labels, image).size == 0

@@ -84,7 +84,7 @@ def drop_drawn_overlays(labels: np.ndarray, image: np.ndarray) -> tuple[np.ndarr
     Text drawn over the image ("200 nm", a panel letter beside others) is rarely flat once the
     figure was compressed; its glyphs are dropped as a line of glyphs drawn in strokes of the
     image's extreme gray (:func:`lettering.lettering_ids`). On an image without noise (a binary
-    mask, a rendered drawing) every object is flat: only lines of text are left out.
+    mask, a rendered drawing) every object is flat: only lettering (lines of text, a panel's letter) is left out.
 
     Parameters
     ----------

@@ -6,7 +6,8 @@ and one row of particles can look like a line of text; both together rarely: a l
 least three objects of about the same height standing on one baseline, side by side, each drawn in
 strokes of the purest white or black of the image. On a plain ground, two such objects holding three
 glyphs are text too, and so are glyphs hanging from one top line (a "µ" or a "p" descends below the
-baseline). Text is typeset in the extreme colour, where a particle carries shading and detector
+baseline), and so is a panel's letter ("b", "(a)") alone in a top corner of the figure. Text is typeset
+in the extreme colour, where a particle carries shading and detector
 noise; and its ink is thin strokes, where the darkest core of a particle (a row of particles in a
 superlattice is inked as deeply as text) is a filled disc. A hollow particle's rim is a stroke too,
 but a closed one: a line in which every glyph's ink is a ring is a row of hollow particles. Objects
@@ -14,6 +15,8 @@ cut by the image's edge are never glyphs: pieces of one grain cut by the bottom 
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -48,13 +51,26 @@ RING_PX = 2
 # against it (figure labels 0.01-0.07; the bright flecks of a mottled ore grain, glyph-like one by one,
 # stand among cracks and other flecks: 0.10-0.22).
 GROUND_PX, MAX_GROUND_SPREAD = 3, 0.1
+# A panel's letter ("b", "(a)") stands alone in a top corner of the figure, where a reader starts: a glyph
+# or a short line on a plain ground within one of its heights of the top edge and of a side edge (the
+# bottom corners hold scale bars and instruments' data bars, beside which particles are cut), and small
+# beside the image (at most a fifth of its shorter side; a particle that fills a corner is larger). Its ink
+# bends: it fills under 0.8 of its convex hull (the letters of dev_emps' tune half 0.43-0.75), where a rod's
+# ink, one straight stroke, fills nearly all of it (an "l" or an "I" alone is kept as a rod would be).
+CORNER_MARGIN, MAX_CORNER_SHARE, MAX_CORNER_INK_SOLIDITY = 1.0, 0.2, 0.8
+
+
+class _Glyph(NamedTuple):
+    kind: str  # "ring": its ink encloses a hole; else "open"
+    glyphs: int  # pieces of ink at least MIN_GLYPH_SHARE of its height tall (one at least)
+    spread: float  # of the ground around it (MAX_GROUND_SPREAD)
+    ink: np.ndarray  # its ink, in the crop
 
 
 def _glyph(mask: np.ndarray, crop: np.ndarray, low: float, high: float,
-           unlabelled: np.ndarray) -> tuple[str, int, float] | None:
-    """``("open" or "ring", glyphs, ground spread)`` when the object is drawn in strokes of the image's
-    extreme gray on its side ("ring": its ink encloses a hole; glyphs: :data:`MIN_GLYPH_SHARE`; spread:
-    :data:`MAX_GROUND_SPREAD`, over the ``unlabelled`` pixels around it), else None."""
+           unlabelled: np.ndarray) -> _Glyph | None:
+    """The object as a glyph when it is drawn in strokes of the image's extreme gray on its side, else None
+    (the ground's spread is measured over the ``unlabelled`` pixels around it)."""
     values = crop[mask]
     span = max(high - low, 1e-12)
     dark_tenth, bright_tenth = np.percentile(values, [10, 90])
@@ -75,7 +91,14 @@ def _glyph(mask: np.ndarray, crop: np.ndarray, low: float, high: float,
     pieces = ndi.find_objects(ndi.label(ink, structure=np.ones((3, 3)))[0])
     glyphs = sum(s[0].stop - s[0].start >= MIN_GLYPH_SHARE * height for s in pieces)
     kind = "ring" if (ndi.binary_fill_holes(ink) & ~ink).any() else "open"
-    return kind, max(glyphs, 1), _ground_spread(mask, crop, unlabelled, core)
+    return _Glyph(kind, max(glyphs, 1), _ground_spread(mask, crop, unlabelled, core), ink)
+
+
+def _bends(ink: np.ndarray) -> bool:
+    """Whether ``ink`` fills under :data:`MAX_CORNER_INK_SOLIDITY` of its convex hull (not one straight stroke)."""
+    from skimage.morphology import convex_hull_image
+
+    return np.count_nonzero(ink) < MAX_CORNER_INK_SOLIDITY * np.count_nonzero(convex_hull_image(ink))
 
 
 def _ground_spread(mask: np.ndarray, crop: np.ndarray, unlabelled: np.ndarray, core: float) -> float:
@@ -106,22 +129,52 @@ def _side_by_side(boxes: np.ndarray, top_line: bool) -> tuple[np.ndarray, np.nda
     return np.nonzero(np.triu(pairs, k=1))
 
 
+def _lines(boxes: np.ndarray, top_line: bool) -> np.ndarray:
+    """The line (an index) of each box: boxes side by side (:func:`_side_by_side`), transitively."""
+    first, second = _side_by_side(boxes, top_line)
+    n = len(boxes)
+    return connected_components(coo_matrix((np.ones(first.size), (first, second)), shape=(n, n)),
+                                directed=False)[1]
+
+
+def _on_plain_ground(line: np.ndarray, text: np.ndarray, spreads: np.ndarray) -> np.ndarray:
+    """``text`` without the lines whose glyphs stand on a ground spreading past :data:`MAX_GROUND_SPREAD`
+    (the line's median)."""
+    text = text.copy()
+    for k in np.unique(line[text]):
+        if np.median(spreads[line == k]) > MAX_GROUND_SPREAD:
+            text[line == k] = False
+    return text
+
+
 def _in_lines(boxes: np.ndarray, open_ink: np.ndarray, glyphs: np.ndarray, spreads: np.ndarray | None, *,
               top_line: bool, min_objects: int) -> np.ndarray:
     """Which boxes belong to a line of text: ``min_objects`` or more side by side (:func:`_side_by_side`)
     holding :data:`GLYPHS_PER_LINE` glyphs, one of them not a ring, and, given ``spreads``, standing on a
     plain ground (:data:`MAX_GROUND_SPREAD`, the line's median)."""
-    first, second = _side_by_side(boxes, top_line)
-    n = len(boxes)
-    _, line = connected_components(coo_matrix((np.ones(first.size), (first, second)), shape=(n, n)), directed=False)
+    line = _lines(boxes, top_line)
     # a row of hollow particles is a row of rings; text has letters that are not ("200 nm", "(d)")
     text = ((np.bincount(line)[line] >= min_objects) & (np.bincount(line, weights=glyphs)[line] >= GLYPHS_PER_LINE)
             & (np.bincount(line, weights=open_ink)[line] > 0))
-    if spreads is not None:
-        for k in np.unique(line[text]):
-            if np.median(spreads[line == k]) > MAX_GROUND_SPREAD:
-                text[line == k] = False
-    return text
+    return text if spreads is None else _on_plain_ground(line, text, spreads)
+
+
+def _in_corner(boxes: np.ndarray, bent: np.ndarray, spreads: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Which boxes belong to a panel's letter: a line (:func:`_lines`, of any length) on a plain ground whose
+    box lies within :data:`CORNER_MARGIN` of its height of the image's top edge and of a side edge, its
+    height at most :data:`MAX_CORNER_SHARE` of the image's shorter side, its ink ``bent`` in one glyph at least."""
+    line = _lines(boxes, top_line=True)
+    n_lines = int(line.max()) + 1
+    top, left = np.full(n_lines, np.inf), np.full(n_lines, np.inf)
+    right, height = np.zeros(n_lines), np.zeros(n_lines)
+    np.minimum.at(top, line, boxes[:, 0])
+    np.minimum.at(left, line, boxes[:, 2])
+    np.maximum.at(right, line, boxes[:, 3])
+    np.maximum.at(height, line, boxes[:, 1] - boxes[:, 0])
+    margin = CORNER_MARGIN * height
+    corner = ((top <= margin) & (np.minimum(left, shape[1] - right) <= margin)
+              & (height <= MAX_CORNER_SHARE * min(shape)) & (np.bincount(line, weights=bent) > 0))
+    return _on_plain_ground(line, corner[line], spreads)
 
 
 def labels_on_image(labels, image, caller: str) -> tuple[np.ndarray, np.ndarray]:
@@ -135,7 +188,8 @@ def labels_on_image(labels, image, caller: str) -> tuple[np.ndarray, np.ndarray]
 
 
 def lettering_ids(labels: np.ndarray, image: np.ndarray) -> np.ndarray:
-    """Ids of the objects in ``labels`` that are glyphs of a line of text drawn on ``image``.
+    """Ids of the objects in ``labels`` that are glyphs of a line of text, or of a panel's letter in a top
+    corner, drawn on ``image``.
 
     Parameters
     ----------
@@ -151,7 +205,7 @@ def lettering_ids(labels: np.ndarray, image: np.ndarray) -> np.ndarray:
     """
     labels, image = labels_on_image(labels, image, "lettering_ids")
     low, high = (float(v) for v in np.percentile(image, [0.5, 99.5]))
-    ids, boxes, open_ink, glyphs, spreads = [], [], [], [], []
+    ids, boxes, open_ink, glyphs, spreads, bent = [], [], [], [], [], []
     for i, sl in enumerate(ndi.find_objects(labels), start=1):
         # cut by the image's edge, an object's height and bottom are the edge's, not its own
         if sl is None or sl[0].start == 0 or sl[1].start == 0 or sl[0].stop == labels.shape[0] \
@@ -162,10 +216,13 @@ def lettering_ids(labels: np.ndarray, image: np.ndarray) -> np.ndarray:
         if glyph is not None:
             ids.append(i)
             boxes.append((sl[0].start, sl[0].stop, sl[1].start, sl[1].stop))
-            open_ink.append(glyph[0] == "open")
-            glyphs.append(glyph[1])
-            spreads.append(glyph[2])
-    if len(ids) < 2 or sum(glyphs) < GLYPHS_PER_LINE:
+            open_ink.append(glyph.kind == "open")
+            glyphs.append(glyph.glyphs)
+            spreads.append(glyph.spread)
+            height = sl[0].stop - sl[0].start
+            # only near the top edge can it be a panel's letter: the hull is measured there alone
+            bent.append(sl[0].start <= CORNER_MARGIN * height and _bends(glyph.ink))
+    if not ids:
         return np.zeros(0, dtype=np.int64)
     boxes, open_ink = np.asarray(boxes, dtype=np.float64), np.asarray(open_ink, dtype=np.float64)
     # three objects on one baseline are text on any ground (a label on a noisy film) ...
@@ -173,4 +230,6 @@ def lettering_ids(labels: np.ndarray, image: np.ndarray) -> np.ndarray:
     # ... two objects holding three glyphs, or glyphs hanging from one top line, only on a plain ground
     text |= _in_lines(boxes, open_ink, np.asarray(glyphs, dtype=np.float64), np.asarray(spreads),
                       top_line=True, min_objects=2)
+    # ... and a panel's letter, alone in a corner of the figure, on a plain ground
+    text |= _in_corner(boxes, np.asarray(bent, dtype=np.float64), np.asarray(spreads), labels.shape)
     return np.asarray(ids, dtype=np.int64)[text]
