@@ -230,3 +230,38 @@ def test_a_stroke_as_tall_as_a_fifth_of_the_image_is_no_panel_letter():
     image, labels, rng = _micrograph(14)
     _stroke_glyph(image, labels, 10, 10, ((0, 45, 0, 4), (41, 45, 0, 25)), 1)  # 45 px of 200: over a fifth
     assert lettering_ids(labels, image).size == 0
+
+
+def _scale_bar(image, rows=slice(140, 145), cols=slice(200, 300), ink=255.0):
+    image[rows, cols] = ink - np.abs(np.random.default_rng(0).normal(0.0, 2.0, image[rows, cols].shape))
+
+
+@pytest.mark.parametrize(("top", "left", "bar_ink", "dropped"), [
+    (112, 240, 255.0, True),   # a "7" centred just above a white bar: its label
+    (147, 240, 255.0, True),   # ... or just below it
+    (130, 170, 255.0, True),   # ... or beside its left end
+    (50, 240, 255.0, False),   # the same glyph far above the bar: one glyph, no line
+    (112, 240, 0.0, False),    # a black bar: a white glyph is not its label
+])
+def test_a_scale_bars_label_is_lettering_however_few_its_glyphs(top, left, bar_ink, dropped):
+    """"5 nm" may be two objects or one: too few for a line, but a label stands by its bar."""
+    image, labels, rng = _micrograph(15)
+    _scale_bar(image, ink=bar_ink)
+    _stroke_glyph(image, labels, top, left, SEVEN, 1)
+    _shaded_disc(image, labels, rng, (60, 80), 15, core=200.0, edge=150.0, label=2)
+    assert lettering_ids(labels, image).tolist() == ([1] if dropped else [])
+
+
+def test_drawn_bars_are_long_level_strokes_of_the_extreme_gray():
+    from napari_synthseg.lettering import drawn_bars
+
+    image, labels, rng = _micrograph(16)
+    _scale_bar(image)                                     # 100 x 5 px, white: a bar
+    image[20:24, 20:45] = 255.0                           # 25 px: under a tenth of the width (a highlight)
+    image[60:100, 180:300] = 0.0                          # a black info box ...
+    image[70:72, 190:290] = image[86:88, 190:290] = 255.0  # ... with two thin white lines across it
+    bars = drawn_bars(image, *np.percentile(image, [0.5, 99.5]))
+    # the white bar and lines, not the strips of the box's black fill between them (each under half the fill)
+    assert sorted(bars.tolist()) == [[70.0, 72.0, 190.0, 290.0, 1.0], [86.0, 88.0, 190.0, 290.0, 1.0],
+                                     [140.0, 145.0, 200.0, 300.0, 1.0]]
+    assert drawn_bars(np.full((50, 50), 7.0), 7.0, 7.0).shape == (0, 5)

@@ -6,7 +6,8 @@ and one row of particles can look like a line of text; both together rarely: a l
 least three objects of about the same height standing on one baseline, side by side, each drawn in
 strokes of the purest white or black of the image. On a plain ground, two such objects holding three
 glyphs are text too, and so are glyphs hanging from one top line (a "µ" or a "p" descends below the
-baseline), and so is a panel's letter ("b", "(a)") alone in a top corner of the figure. Text is typeset
+baseline), and so is a panel's letter ("b", "(a)") alone in a top corner of the figure, and a scale bar's
+label next to its bar. Text is typeset
 in the extreme colour, where a particle carries shading and detector
 noise; and its ink is thin strokes, where the darkest core of a particle (a row of particles in a
 superlattice is inked as deeply as text) is a filled disc. A hollow particle's rim is a stroke too,
@@ -58,6 +59,13 @@ GROUND_PX, MAX_GROUND_SPREAD = 3, 0.1
 # bends: it fills under 0.8 of its convex hull (the letters of dev_emps' tune half 0.43-0.75), where a rod's
 # ink, one straight stroke, fills nearly all of it (an "l" or an "I" alone is kept as a rod would be).
 CORNER_MARGIN, MAX_CORNER_SHARE, MAX_CORNER_INK_SOLIDITY = 1.0, 0.2, 0.8
+# A scale bar's label ("200 nm", "1 µm") is text however few its glyphs: it stands within one of its heights
+# above, below or beside a bar drawn in the image's extreme gray, and is at most half as tall as the bar is
+# long. The bar: level, at least a tenth of the image's width long (dev_emps' scale bars 0.11-0.33 of it;
+# saturated flecks and highlights of particles 0.09 at most), at least BAR_MIN_PX thick and BAR_MIN_ASPECT
+# times as long, filling BAR_MIN_FILL of its box and making up most of the ink connected to it (a glyph may touch
+# it; a strip of an info box's black fill between its white lines is a small part of that fill).
+MIN_BAR_SHARE, BAR_MIN_PX, BAR_MIN_ASPECT, BAR_MIN_FILL = 0.1, 2, 5.0, 0.8
 
 
 class _Glyph(NamedTuple):
@@ -65,6 +73,7 @@ class _Glyph(NamedTuple):
     glyphs: int  # pieces of ink at least MIN_GLYPH_SHARE of its height tall (one at least)
     spread: float  # of the ground around it (MAX_GROUND_SPREAD)
     ink: np.ndarray  # its ink, in the crop
+    bright: bool  # inked in the image's white, not its black
 
 
 def _glyph(mask: np.ndarray, crop: np.ndarray, low: float, high: float,
@@ -91,7 +100,7 @@ def _glyph(mask: np.ndarray, crop: np.ndarray, low: float, high: float,
     pieces = ndi.find_objects(ndi.label(ink, structure=np.ones((3, 3)))[0])
     glyphs = sum(s[0].stop - s[0].start >= MIN_GLYPH_SHARE * height for s in pieces)
     kind = "ring" if (ndi.binary_fill_holes(ink) & ~ink).any() else "open"
-    return _Glyph(kind, max(glyphs, 1), _ground_spread(mask, crop, unlabelled, core), ink)
+    return _Glyph(kind, max(glyphs, 1), _ground_spread(mask, crop, unlabelled, core), ink, bool(bright))
 
 
 def _bends(ink: np.ndarray) -> bool:
@@ -177,6 +186,70 @@ def _in_corner(boxes: np.ndarray, bent: np.ndarray, spreads: np.ndarray, shape: 
     return _on_plain_ground(line, corner[line], spreads)
 
 
+def drawn_bars(image: np.ndarray, low: float, high: float) -> np.ndarray:
+    """The level bars drawn on a 2D gray ``image`` in its extreme gray (within :data:`INK_FROM_EXTREME` of ``low``
+    or ``high``, its 0.5th and 99.5th percentiles), not cut by its edge: scale bars (:data:`MIN_BAR_SHARE`,
+    :data:`BAR_MIN_PX`, :data:`BAR_MIN_ASPECT`, :data:`BAR_MIN_FILL`). Rows ``(y0, y1, x0, x1, bright)``
+    (float, ``(k, 5)``; ``bright`` 1 for a white bar, 0 for a black one)."""
+    span = max(high - low, 1e-12)
+    run = int(MIN_BAR_SHARE * image.shape[1]) | 1  # odd: the two filters' windows then mirror each other
+    bars = []
+    for bright, ink in ((1, image >= high - INK_FROM_EXTREME * span), (0, image <= low + INK_FROM_EXTREME * span)):
+        rows = np.flatnonzero(np.count_nonzero(ink, axis=1) >= run)  # only these can hold a run that long
+        for group in np.split(rows, np.flatnonzero(np.diff(rows) > 1) + 1) if rows.size else ():
+            band = slice(max(group[0] - 1, 0), group[-1] + 2)
+            bars += [(*box, bright) for box in _long_runs(ink, band, run)]
+    return np.asarray(bars, dtype=np.float64).reshape(-1, 5)
+
+
+def _long_runs(ink: np.ndarray, band: slice, run: int) -> list[tuple[int, int, int, int]]:
+    """Boxes ``(y0, y1, x0, x1)`` of the bars (:func:`drawn_bars`) that runs of ``ink`` at least ``run`` long
+    make in the rows of ``band``."""
+    # an opening along the rows: runs of ink at least ``run`` long
+    long_runs = ndi.maximum_filter1d(ndi.minimum_filter1d(ink[band].view(np.uint8), run, axis=1), run, axis=1)
+    pieces, _ = ndi.label(long_runs, structure=np.ones((3, 3)))
+    boxes = []
+    for k, (ys, xs) in enumerate(ndi.find_objects(pieces), start=1):
+        y0, y1 = ys.start + band.start, ys.stop + band.start
+        if (y1 - y0 >= BAR_MIN_PX and xs.stop - xs.start >= BAR_MIN_ASPECT * (y1 - y0) and y0 > 0 and xs.start > 0
+                and y1 < ink.shape[0] and xs.stop < ink.shape[1]
+                and np.mean(pieces[ys, xs] == k) >= BAR_MIN_FILL and _is_own_stroke(ink, (slice(y0, y1), xs))):
+            boxes.append((y0, y1, xs.start, xs.stop))
+    return boxes
+
+
+def _is_own_stroke(ink: np.ndarray, box: tuple[slice, slice]) -> bool:
+    """Whether the stroke of ``ink`` that fills ``box`` is mostly that box: at most twice its ink, and within
+    the box grown by its length on every side (a stroke reaching further is no bar)."""
+    grow = box[1].stop - box[1].start
+    window = tuple(slice(max(s.start - grow, 0), s.stop + grow) for s in box)
+    strokes, _ = ndi.label(ink[window], structure=np.ones((3, 3)))
+    inner = tuple(slice(s.start - w.start, s.stop - w.start) for s, w in zip(box, window))
+    mine = strokes == np.bincount(strokes[inner][ink[box]]).argmax()  # the bar's ink lies in one stroke
+    reaches_out = ((window[0].start > 0 and mine[0].any()) or (window[1].start > 0 and mine[:, 0].any())
+                   or (window[0].stop < ink.shape[0] and mine[-1].any())
+                   or (window[1].stop < ink.shape[1] and mine[:, -1].any()))
+    return not reaches_out and 2 * np.count_nonzero(ink[box]) >= np.count_nonzero(mine)
+
+
+def _by_a_bar(boxes: np.ndarray, bright: np.ndarray, bars: np.ndarray) -> np.ndarray:
+    """Which boxes are a bar's label (:func:`drawn_bars`): inked in its gray (``bright`` as it is), at most half
+    as tall as it is long, within their height above or below it (centred within their height of its ends) or
+    beside it (within their height of an end)."""
+    if not len(bars):
+        return np.zeros(len(boxes), dtype=bool)
+    top, bottom, left, right = (boxes[:, k, None] for k in range(4))
+    y0, y1, x0, x1 = (bars[None, :, k] for k in range(4))
+    height, centre = bottom - top, (left + right) / 2.0
+    above = (bottom <= y0 + 1) & (y0 - bottom <= height)
+    below = (top >= y1 - 1) & (top - y1 <= height)
+    over = (above | below) & (centre >= x0 - height) & (centre <= x1 + height)
+    level = (top <= y1 + height) & (bottom >= y0 - height)
+    beside = level & (((left >= x1) & (left - x1 <= height)) | ((right <= x0) & (x0 - right <= height)))
+    same_ink = bright[:, None] == bars[None, :, 4]
+    return (same_ink & (height <= 0.5 * (x1 - x0)) & (over | beside)).any(axis=1)
+
+
 def labels_on_image(labels, image, caller: str) -> tuple[np.ndarray, np.ndarray]:
     """2D ``labels`` and the float32 gray ``image`` they outline, checked to share one shape."""
     labels = np.asarray(labels)
@@ -188,8 +261,8 @@ def labels_on_image(labels, image, caller: str) -> tuple[np.ndarray, np.ndarray]
 
 
 def lettering_ids(labels: np.ndarray, image: np.ndarray) -> np.ndarray:
-    """Ids of the objects in ``labels`` that are glyphs of a line of text, or of a panel's letter in a top
-    corner, drawn on ``image``.
+    """Ids of the objects in ``labels`` that are glyphs of a line of text, of a panel's letter in a top corner
+    or of a scale bar's label, drawn on ``image``.
 
     Parameters
     ----------
@@ -205,7 +278,7 @@ def lettering_ids(labels: np.ndarray, image: np.ndarray) -> np.ndarray:
     """
     labels, image = labels_on_image(labels, image, "lettering_ids")
     low, high = (float(v) for v in np.percentile(image, [0.5, 99.5]))
-    ids, boxes, open_ink, glyphs, spreads, bent = [], [], [], [], [], []
+    ids, boxes, open_ink, glyphs, spreads, bent, bright = [], [], [], [], [], [], []
     for i, sl in enumerate(ndi.find_objects(labels), start=1):
         # cut by the image's edge, an object's height and bottom are the edge's, not its own
         if sl is None or sl[0].start == 0 or sl[1].start == 0 or sl[0].stop == labels.shape[0] \
@@ -219,6 +292,7 @@ def lettering_ids(labels: np.ndarray, image: np.ndarray) -> np.ndarray:
             open_ink.append(glyph.kind == "open")
             glyphs.append(glyph.glyphs)
             spreads.append(glyph.spread)
+            bright.append(glyph.bright)
             height = sl[0].stop - sl[0].start
             # only near the top edge can it be a panel's letter: the hull is measured there alone
             bent.append(sl[0].start <= CORNER_MARGIN * height and _bends(glyph.ink))
@@ -230,6 +304,7 @@ def lettering_ids(labels: np.ndarray, image: np.ndarray) -> np.ndarray:
     # ... two objects holding three glyphs, or glyphs hanging from one top line, only on a plain ground
     text |= _in_lines(boxes, open_ink, np.asarray(glyphs, dtype=np.float64), np.asarray(spreads),
                       top_line=True, min_objects=2)
-    # ... and a panel's letter, alone in a corner of the figure, on a plain ground
+    # ... and a panel's letter, alone in a corner of the figure, on a plain ground; a scale bar's label
     text |= _in_corner(boxes, np.asarray(bent, dtype=np.float64), np.asarray(spreads), labels.shape)
+    text |= _by_a_bar(boxes, np.asarray(bright, dtype=np.float64), drawn_bars(image, low, high))
     return np.asarray(ids, dtype=np.int64)[text]
