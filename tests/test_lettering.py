@@ -265,3 +265,16 @@ def test_drawn_bars_are_long_level_strokes_of_the_extreme_gray():
     assert sorted(bars.tolist()) == [[70.0, 72.0, 190.0, 290.0, 1.0], [86.0, 88.0, 190.0, 290.0, 1.0],
                                      [140.0, 145.0, 200.0, 300.0, 1.0]]
     assert drawn_bars(np.full((50, 50), 7.0), 7.0, 7.0).shape == (0, 5)
+
+
+def test_an_object_without_ink_of_its_own_in_a_corner_is_judged_quietly():
+    """An object inside a region of its own extreme gray has no ink that stands out from its surroundings: it is
+    no panel's letter, and judging it raises no warning (an empty hull)."""
+    import warnings
+
+    image, labels, rng = _micrograph(17)
+    image[5:45, 5:70] = 255.0  # a saturated region in the top left corner ...
+    labels[10:30, 10:30] = 1   # ... and an object inside it
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert lettering_ids(labels, image).size == 0

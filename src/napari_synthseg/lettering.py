@@ -107,6 +107,8 @@ def _bends(ink: np.ndarray) -> bool:
     """Whether ``ink`` fills under :data:`MAX_CORNER_INK_SOLIDITY` of its convex hull (not one straight stroke)."""
     from skimage.morphology import convex_hull_image
 
+    if not ink.any():  # an object in a region of its own extreme gray has no ink apart from it (and no hull)
+        return False
     return np.count_nonzero(ink) < MAX_CORNER_INK_SOLIDITY * np.count_nonzero(convex_hull_image(ink))
 
 
