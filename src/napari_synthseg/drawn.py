@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from .lettering import labels_on_image, lettering_ids
+from .lettering import find_lettering, labels_on_image
 from .relabel import renumber_kept
 from .shapes import FLAT_RING_PX, MIN_JUDGED_AREA, is_flat, overlay_reason
 
@@ -25,6 +25,10 @@ LEVEL_BAR_EDGE_PX = 2
 # binary mask, a rendered drawing; micrographs: 40 % and more): there every object is flat, and flatness
 # cannot tell a drawn box from an imaged one.
 NOISE_FREE_SHARE = 0.1
+# An object that outlines a bar drawn in the image's extreme gray (``lettering.drawn_bars``), alone or with its
+# label, is that bar whatever compression did to its flatness: it covers at least this share of the bar's box,
+# the bar spans at least this share of its width, and it is at most half as tall as the bar is long.
+OUTLINED_BAR_SHARE = 0.8
 
 
 def _is_long_box(height: int, width: int) -> bool:
@@ -72,6 +76,25 @@ def _carries_noise(image: np.ndarray) -> bool:
     return np.count_nonzero(np.diff(rows, axis=1)) >= NOISE_FREE_SHARE * rows[:, 1:].size
 
 
+def _outlining_bars(labels: np.ndarray, bars: np.ndarray) -> list[int]:
+    """Ids of the objects of ``labels`` that outline one of the drawn ``bars`` (:data:`OUTLINED_BAR_SHARE`),
+    not cut by the image's edge."""
+    boxes = ndi.find_objects(labels)
+    ids = []
+    for y0, y1, x0, x1 in bars[:, :4].astype(int):
+        counts = np.bincount(labels[y0:y1, x0:x1].ravel().astype(np.int64))
+        counts[0] = 0
+        i = int(counts.argmax())
+        if counts[i] < OUTLINED_BAR_SHARE * (y1 - y0) * (x1 - x0):
+            continue
+        rows, cols = boxes[i - 1]
+        cut = rows.start == 0 or cols.start == 0 or rows.stop == labels.shape[0] or cols.stop == labels.shape[1]
+        if (not cut and x1 - x0 >= OUTLINED_BAR_SHARE * (cols.stop - cols.start)
+                and rows.stop - rows.start <= 0.5 * (x1 - x0)):
+            ids.append(i)
+    return ids
+
+
 def drop_drawn_overlays(labels: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, int]:
     """Labels without the objects that are drawn on the image: scale bars, boxes, lettering.
 
@@ -83,7 +106,9 @@ def drop_drawn_overlays(labels: np.ndarray, image: np.ndarray) -> tuple[np.ndarr
     blurred edge); not when the image's edge cuts it (a particle cut by the edge lies along it).
     Text drawn over the image ("200 nm", a panel letter beside others) is rarely flat once the
     figure was compressed; its glyphs are dropped as a line of glyphs drawn in strokes of the
-    image's extreme gray (:func:`lettering.lettering_ids`). On an image without noise (a binary
+    image's extreme gray (:func:`lettering.lettering_ids`). An object that outlines a bar drawn in the image's
+    extreme gray (:func:`lettering.drawn_bars`), alone or with its label, goes however noisy its outline
+    (:data:`OUTLINED_BAR_SHARE`). On an image without noise (a binary
     mask, a rendered drawing) every object is flat: only lettering (lines of text, a panel's letter) is left out.
 
     Parameters
@@ -117,8 +142,12 @@ def drop_drawn_overlays(labels: np.ndarray, image: np.ndarray) -> tuple[np.ndarr
             (is_flat(mask, image[sl]) and overlay_reason(mask, image[sl]))
             or (level_bar_box and _is_level_bar(mask, image[sl])))
         keep[i] = not drawn
-    keep[lettering_ids(labels, image)] = False
+    lettering = find_lettering(labels, image)
+    keep[lettering.ids] = False
+    if noisy:  # without noise a level bar of the extreme gray may as well be imaged (a rod in a binary mask)
+        keep[_outlining_bars(labels, lettering.bars)] = False
     return renumber_kept(labels, keep), int(np.count_nonzero(present & ~keep))
 
 
-__all__ = ["LEVEL_BAR_EDGE_PX", "LEVEL_BAR_MAX_TILT", "LEVEL_BAR_MIN_ASPECT", "NOISE_FREE_SHARE", "drop_drawn_overlays"]
+__all__ = ["LEVEL_BAR_EDGE_PX", "LEVEL_BAR_MAX_TILT", "LEVEL_BAR_MIN_ASPECT", "NOISE_FREE_SHARE", "OUTLINED_BAR_SHARE",
+           "drop_drawn_overlays"]

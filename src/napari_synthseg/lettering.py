@@ -262,9 +262,22 @@ def labels_on_image(labels, image, caller: str) -> tuple[np.ndarray, np.ndarray]
     return labels, image
 
 
+class Lettering(NamedTuple):
+    """What :func:`find_lettering` found drawn on an image."""
+
+    ids: np.ndarray  # sorted ids (int64) of the objects that are lettering
+    bars: np.ndarray  # the bars drawn on the image (:func:`drawn_bars`), ``(k, 5)``
+
+
 def lettering_ids(labels: np.ndarray, image: np.ndarray) -> np.ndarray:
     """Ids of the objects in ``labels`` that are glyphs of a line of text, of a panel's letter in a top corner
-    or of a scale bar's label, drawn on ``image``.
+    or of a scale bar's label, drawn on ``image`` (:func:`find_lettering`)."""
+    return find_lettering(labels, image).ids
+
+
+def find_lettering(labels: np.ndarray, image: np.ndarray) -> Lettering:
+    """The objects in ``labels`` that are glyphs of a line of text, of a panel's letter in a top corner or of a
+    scale bar's label, drawn on ``image``, and the bars drawn on it.
 
     Parameters
     ----------
@@ -275,11 +288,12 @@ def lettering_ids(labels: np.ndarray, image: np.ndarray) -> np.ndarray:
 
     Returns
     -------
-    numpy.ndarray
-        Sorted ids (int64); empty when there is no such line.
+    Lettering
+        ``ids``: sorted ids (int64), empty when there is no lettering; ``bars``: :func:`drawn_bars`.
     """
     labels, image = labels_on_image(labels, image, "lettering_ids")
     low, high = (float(v) for v in np.percentile(image, [0.5, 99.5]))
+    bars = drawn_bars(image, low, high)
     ids, boxes, open_ink, glyphs, spreads, bent, bright = [], [], [], [], [], [], []
     for i, sl in enumerate(ndi.find_objects(labels), start=1):
         # cut by the image's edge, an object's height and bottom are the edge's, not its own
@@ -299,7 +313,7 @@ def lettering_ids(labels: np.ndarray, image: np.ndarray) -> np.ndarray:
             # only near the top edge can it be a panel's letter: the hull is measured there alone
             bent.append(sl[0].start <= CORNER_MARGIN * height and _bends(glyph.ink))
     if not ids:
-        return np.zeros(0, dtype=np.int64)
+        return Lettering(np.zeros(0, dtype=np.int64), bars)
     boxes, open_ink = np.asarray(boxes, dtype=np.float64), np.asarray(open_ink, dtype=np.float64)
     # three objects on one baseline are text on any ground (a label on a noisy film) ...
     text = _in_lines(boxes, open_ink, np.ones(len(ids)), None, top_line=False, min_objects=GLYPHS_PER_LINE)
@@ -308,5 +322,5 @@ def lettering_ids(labels: np.ndarray, image: np.ndarray) -> np.ndarray:
                       top_line=True, min_objects=2)
     # ... and a panel's letter, alone in a corner of the figure, on a plain ground; a scale bar's label
     text |= _in_corner(boxes, np.asarray(bent, dtype=np.float64), np.asarray(spreads), labels.shape)
-    text |= _by_a_bar(boxes, np.asarray(bright, dtype=np.float64), drawn_bars(image, low, high))
-    return np.asarray(ids, dtype=np.int64)[text]
+    text |= _by_a_bar(boxes, np.asarray(bright, dtype=np.float64), bars)
+    return Lettering(np.asarray(ids, dtype=np.int64)[text], bars)
