@@ -278,3 +278,18 @@ def test_an_object_without_ink_of_its_own_in_a_corner_is_judged_quietly():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert lettering_ids(labels, image).size == 0
+
+
+def test_the_auto_segmentation_keeps_panel_letters_that_predict_leaves_out():
+    """A run learns from the auto-segmentation: lines of text leave it, a panel's letter and a scale bar's label
+    stay (left out there too, three runs found fewer true objects); ``predict`` leaves them out."""
+    from napari_synthseg.autoseg import autosegment
+
+    image, truth, rng = _micrograph(18)
+    for k, x in enumerate((100, 160, 220)):
+        _shaded_disc(image, truth, rng, (110, x), 14, core=200.0, edge=160.0, label=1 + k)
+    _stroke_glyph(image, truth, 10, 10, B, 4)
+    auto = autosegment(image, method="otsu", polarity="bright")
+    assert auto.max() == 4 and auto[20, 11] > 0  # the three particles and the "b"
+    kept, n = drop_drawn_overlays(auto, image)
+    assert n == 1 and kept[20, 11] == 0 and kept.max() == 3

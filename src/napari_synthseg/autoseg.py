@@ -376,7 +376,8 @@ def autosegment(image, *, sigma=_DEFAULT.sigma, method=_DEFAULT.method, threshol
         Odd window size for ``method="local"``.
     drop_overlays
         Leave out objects drawn on the image: scale bars, boxes, lines of text
-        (:func:`napari_synthseg.drawn.drop_drawn_overlays`, as ``predict`` does). They are never
+        (:func:`napari_synthseg.drawn.drop_drawn_overlays`, as ``predict`` does, but for panel letters,
+        scale bars' labels and bars outlined with noise, which ``predict`` alone leaves out). They are never
         particles, and labels a model learns from must not teach them as particles.
     rgb
         Whether the last axis holds colour channels; None guesses (size 3 or 4).
@@ -455,5 +456,8 @@ def _segment_plane(gray, ignore, *, sigma, method, threshold, polarity, min_area
         labels[drop[labels]] = 0
     labels = _keep_by_area(labels, n, min_area, max_area)
     if drop_overlays:
-        labels, _ = drop_drawn_overlays(labels, plane)  # the unsmoothed plane: drawn means noise-free
+        # the unsmoothed plane: drawn means noise-free. Panel letters, scale bars' labels and bars outlined with
+        # noise stay: with them left out of the labels a run learns from, three runs found fewer true objects
+        # (docs/benchmarks.md, "Panel letters and scale bars' labels left out")
+        labels, _ = drop_drawn_overlays(labels, plane, figure_marks=False)
     return labels

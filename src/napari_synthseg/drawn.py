@@ -95,7 +95,8 @@ def _outlining_bars(labels: np.ndarray, bars: np.ndarray) -> list[int]:
     return ids
 
 
-def drop_drawn_overlays(labels: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, int]:
+def drop_drawn_overlays(labels: np.ndarray, image: np.ndarray, *, figure_marks: bool = True
+                        ) -> tuple[np.ndarray, int]:
     """Labels without the objects that are drawn on the image: scale bars, boxes, lettering.
 
     An object is drawn when it is noise-free (one gray level against noisy surroundings, the
@@ -117,6 +118,9 @@ def drop_drawn_overlays(labels: np.ndarray, image: np.ndarray) -> tuple[np.ndarr
         2D instance labels, 0 = background.
     image
         The 2D gray image the labels outline (same shape).
+    figure_marks
+        Also a panel's letter, a scale bar's label and an object outlining a drawn bar however noisy
+        (:func:`lettering.find_lettering`); False: as the auto-segmentation leaves them out, the rest only.
 
     Returns
     -------
@@ -142,9 +146,10 @@ def drop_drawn_overlays(labels: np.ndarray, image: np.ndarray) -> tuple[np.ndarr
             (is_flat(mask, image[sl]) and overlay_reason(mask, image[sl]))
             or (level_bar_box and _is_level_bar(mask, image[sl])))
         keep[i] = not drawn
-    lettering = find_lettering(labels, image)
+    lettering = find_lettering(labels, image, figure_marks=figure_marks)
     keep[lettering.ids] = False
-    if noisy:  # without noise a level bar of the extreme gray may as well be imaged (a rod in a binary mask)
+    # without noise a level bar of the extreme gray may as well be imaged (a rod in a binary mask)
+    if noisy and figure_marks:
         keep[_outlining_bars(labels, lettering.bars)] = False
     return renumber_kept(labels, keep), int(np.count_nonzero(present & ~keep))
 

@@ -275,7 +275,7 @@ def lettering_ids(labels: np.ndarray, image: np.ndarray) -> np.ndarray:
     return find_lettering(labels, image).ids
 
 
-def find_lettering(labels: np.ndarray, image: np.ndarray) -> Lettering:
+def find_lettering(labels: np.ndarray, image: np.ndarray, *, figure_marks: bool = True) -> Lettering:
     """The objects in ``labels`` that are glyphs of a line of text, of a panel's letter in a top corner or of a
     scale bar's label, drawn on ``image``, and the bars drawn on it.
 
@@ -285,6 +285,8 @@ def find_lettering(labels: np.ndarray, image: np.ndarray) -> Lettering:
         2D instance labels, 0 = background.
     image
         The 2D gray image the labels outline (same shape).
+    figure_marks
+        Also a panel's letter and a scale bar's label (and the bars); False: lines of text only, no bars.
 
     Returns
     -------
@@ -293,7 +295,7 @@ def find_lettering(labels: np.ndarray, image: np.ndarray) -> Lettering:
     """
     labels, image = labels_on_image(labels, image, "lettering_ids")
     low, high = (float(v) for v in np.percentile(image, [0.5, 99.5]))
-    bars = drawn_bars(image, low, high)
+    bars = drawn_bars(image, low, high) if figure_marks else np.zeros((0, 5))
     ids, boxes, open_ink, glyphs, spreads, bent, bright = [], [], [], [], [], [], []
     for i, sl in enumerate(ndi.find_objects(labels), start=1):
         # cut by the image's edge, an object's height and bottom are the edge's, not its own
@@ -321,6 +323,7 @@ def find_lettering(labels: np.ndarray, image: np.ndarray) -> Lettering:
     text |= _in_lines(boxes, open_ink, np.asarray(glyphs, dtype=np.float64), np.asarray(spreads),
                       top_line=True, min_objects=2)
     # ... and a panel's letter, alone in a corner of the figure, on a plain ground; a scale bar's label
-    text |= _in_corner(boxes, np.asarray(bent, dtype=np.float64), np.asarray(spreads), labels.shape)
-    text |= _by_a_bar(boxes, np.asarray(bright, dtype=np.float64), bars)
+    if figure_marks:
+        text |= _in_corner(boxes, np.asarray(bent, dtype=np.float64), np.asarray(spreads), labels.shape)
+        text |= _by_a_bar(boxes, np.asarray(bright, dtype=np.float64), bars)
     return Lettering(np.asarray(ids, dtype=np.int64)[text], bars)
