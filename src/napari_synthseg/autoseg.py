@@ -375,10 +375,8 @@ def autosegment(image, *, sigma=_DEFAULT.sigma, method=_DEFAULT.method, threshol
     block_size
         Odd window size for ``method="local"``.
     drop_overlays
-        Leave out objects drawn on the image: scale bars, boxes, lines of text
-        (:func:`napari_synthseg.drawn.drop_drawn_overlays`, as ``predict`` does, but for panel letters,
-        scale bars' labels and bars outlined with noise, which ``predict`` alone leaves out). They are never
-        particles, and labels a model learns from must not teach them as particles.
+        Leave out objects drawn on the image: scale bars, boxes, lines of text (as ``predict`` does, but for
+        panel letters, scale bars' labels and bars outlined with noise: ``drop_drawn_overlays``).
     rgb
         Whether the last axis holds colour channels; None guesses (size 3 or 4).
 
