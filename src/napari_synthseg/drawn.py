@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from .lettering import find_lettering, labels_on_image
+from .lettering import cut_by_edge, find_lettering, labels_on_image
 from .relabel import renumber_kept
 from .shapes import FLAT_RING_PX, MIN_JUDGED_AREA, is_flat, overlay_reason
 
@@ -88,8 +88,7 @@ def _outlining_bars(labels: np.ndarray, bars: np.ndarray) -> list[int]:
         if counts[i] < OUTLINED_BAR_SHARE * (y1 - y0) * (x1 - x0):
             continue
         rows, cols = boxes[i - 1]
-        cut = rows.start == 0 or cols.start == 0 or rows.stop == labels.shape[0] or cols.stop == labels.shape[1]
-        if (not cut and x1 - x0 >= OUTLINED_BAR_SHARE * (cols.stop - cols.start)
+        if (not cut_by_edge(boxes[i - 1], labels.shape) and x1 - x0 >= OUTLINED_BAR_SHARE * (cols.stop - cols.start)
                 and rows.stop - rows.start <= 0.5 * (x1 - x0)):
             ids.append(i)
     return ids
@@ -120,7 +119,7 @@ def drop_drawn_overlays(labels: np.ndarray, image: np.ndarray, *, figure_marks: 
         The 2D gray image the labels outline (same shape).
     figure_marks
         Also a panel's letter, a scale bar's label and an object outlining a drawn bar however noisy
-        (:func:`lettering.find_lettering`); False: as the auto-segmentation leaves them out, the rest only.
+        (:func:`lettering.find_lettering`); False: not these (the auto-segmentation keeps them).
 
     Returns
     -------
@@ -136,7 +135,7 @@ def drop_drawn_overlays(labels: np.ndarray, image: np.ndarray, *, figure_marks: 
         if sl is None:
             continue
         present[i] = True
-        cut = any(s.start == 0 or s.stop >= n for s, n in zip(sl, labels.shape))  # by the image's edge
+        cut = cut_by_edge(sl, labels.shape)
         level_bar_box = not cut and _is_long_box(*(s.stop - s.start for s in sl))
         margin = FLAT_RING_PX + 1  # the flat test's ring inside the crop, and a pixel beyond it
         sl = tuple(slice(max(s.start - margin, 0), s.stop + margin) for s in sl)

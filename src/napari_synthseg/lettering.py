@@ -252,6 +252,11 @@ def _by_a_bar(boxes: np.ndarray, bright: np.ndarray, bars: np.ndarray) -> np.nda
     return (same_ink & (height <= 0.5 * (x1 - x0)) & (over | beside)).any(axis=1)
 
 
+def cut_by_edge(box: tuple[slice, slice], shape: tuple[int, ...]) -> bool:
+    """Whether an object's bounding ``box`` touches the edge of an image of ``shape``."""
+    return any(s.start == 0 or s.stop >= n for s, n in zip(box, shape))
+
+
 def labels_on_image(labels, image, caller: str) -> tuple[np.ndarray, np.ndarray]:
     """2D ``labels`` and the float32 gray ``image`` they outline, checked to share one shape."""
     labels = np.asarray(labels)
@@ -299,8 +304,7 @@ def find_lettering(labels: np.ndarray, image: np.ndarray, *, figure_marks: bool 
     ids, boxes, open_ink, glyphs, spreads, bent, bright = [], [], [], [], [], [], []
     for i, sl in enumerate(ndi.find_objects(labels), start=1):
         # cut by the image's edge, an object's height and bottom are the edge's, not its own
-        if sl is None or sl[0].start == 0 or sl[1].start == 0 or sl[0].stop == labels.shape[0] \
-                or sl[1].stop == labels.shape[1]:
+        if sl is None or cut_by_edge(sl, labels.shape):
             continue
         pad = tuple(slice(max(s.start - GROUND_PX, 0), s.stop + GROUND_PX) for s in sl)
         glyph = _glyph(labels[pad] == i, image[pad], low, high, labels[pad] == 0)
@@ -313,7 +317,7 @@ def find_lettering(labels: np.ndarray, image: np.ndarray, *, figure_marks: bool 
             bright.append(glyph.bright)
             height = sl[0].stop - sl[0].start
             # only near the top edge can it be a panel's letter: the hull is measured there alone
-            bent.append(sl[0].start <= CORNER_MARGIN * height and _bends(glyph.ink))
+            bent.append(figure_marks and sl[0].start <= CORNER_MARGIN * height and _bends(glyph.ink))
     if not ids:
         return Lettering(np.zeros(0, dtype=np.int64), bars)
     boxes, open_ink = np.asarray(boxes, dtype=np.float64), np.asarray(open_ink, dtype=np.float64)
