@@ -201,11 +201,14 @@ def test_glyphs_counted_in_pairs_only_on_a_plain_ground():
 
 B = ((0, 24, 0, 3), (10, 13, 0, 14), (21, 24, 0, 14), (10, 24, 11, 14))  # a "b": its bowl a closed ring
 SEVEN = ((0, 3, 0, 14), (0, 24, 11, 14))
+C = ((0, 3, 0, 14), (0, 24, 0, 3), (21, 24, 0, 14))
 
 
 @pytest.mark.parametrize(("top", "left", "strokes", "rough", "dropped"), [
     (10, 10, B, False, True),       # a panel's "b" in the top left corner
     (12, 296, SEVEN, False, True),  # a "7" in the top right corner
+    (30, 34, C, False, True),       # the "c" of "(c)": its capitals' margin, 1.3 of its own height
+    (10, 50, C, False, False),      # two of its heights from the side edge: no panel's letter
     (90, 150, B, False, False),     # the same glyph in the middle: a particle as likely as a letter
     (166, 10, B, False, False),     # a bottom corner: beside a scale bar, where particles are cut
     (10, 10, B, True, False),       # on a rough ground: a bright fleck of a mottled grain

@@ -53,12 +53,14 @@ RING_PX = 2
 # stand among cracks and other flecks: 0.10-0.22).
 GROUND_PX, MAX_GROUND_SPREAD = 3, 0.1
 # A panel's letter ("b", "(a)") stands alone in a top corner of the figure, where a reader starts: a glyph
-# or a short line on a plain ground within one of its heights of the top edge and of a side edge (the
-# bottom corners hold scale bars and instruments' data bars, beside which particles are cut), and small
+# or a short line on a plain ground within one and a half of its heights of the top edge and of a side edge
+# (a label's margin is about one height of its capitals; a lowercase letter is two thirds of that, and a
+# parenthesis before it is seldom outlined: dev_emps' tune letters up to 1.5 heights from an edge; the bottom
+# corners hold scale bars and instruments' data bars, beside which particles are cut), and small
 # beside the image (at most a fifth of its shorter side; a particle that fills a corner is larger). Its ink
 # bends: it fills under 0.8 of its convex hull (the letters of dev_emps' tune half 0.43-0.75), where a rod's
 # ink, one straight stroke, fills nearly all of it (an "l" or an "I" alone is kept as a rod would be).
-CORNER_MARGIN, MAX_CORNER_SHARE, MAX_CORNER_INK_SOLIDITY = 1.0, 0.2, 0.8
+CORNER_MARGIN, MAX_CORNER_SHARE, MAX_CORNER_INK_SOLIDITY = 1.5, 0.2, 0.8
 # A scale bar's label ("200 nm", "1 µm") is text however few its glyphs: it stands within one of its heights
 # above, below or beside a bar drawn in the image's extreme gray, and is at most half as tall as the bar is
 # long. The bar: level, at least a tenth of the image's width long (dev_emps' scale bars 0.11-0.33 of it;
