@@ -63,6 +63,25 @@ def test_a_piece_surrounded_by_its_neighbour_is_not_judged_against_it():
     assert support_ids(labels, image, min_share=0.2) == []
 
 
+def test_a_support_beside_a_support_is_found_once_that_one_is_left_out():
+    """Two films of different texture side by side, bare ground beyond the second only: the first has no ground
+    beside it to show its lack of a step until the second, the support, is left out; a particle on it is kept."""
+    rng = np.random.default_rng(4)
+    yy, xx = np.mgrid[:200, :300]
+    labels = np.where(xx < 100, 1, np.where(xx < 200, 2, 0)).astype(np.uint32)
+    gray = 0.6 + rng.normal(0, 0.02, labels.shape)
+    gray += np.where(labels == 1, np.kron(rng.normal(0, 0.08, (50, 75)), np.ones((4, 4))), 0.0)
+    gray += np.where(labels == 2, np.kron(rng.normal(0, 0.08, (25, 38)), np.ones((8, 8)))[:200, :300], 0.0)
+    particle = np.hypot(yy - 100, xx - 50) < 15
+    gray[particle] = 0.2
+    labels[particle] = 3
+    assert support_ids(labels, gray) == [2]  # the first film has no outline against the ground: not judged
+    prob = _targets(labels)
+    out, n_supports, n_found = replace_support(labels, prob, gray, lambda p: probabilities_to_instances(p))
+    assert n_supports == 2  # the second film, then the first
+    assert out.max() == 1 and np.array_equal(out > 0, particle)
+
+
 def test_probabilities_to_instances_leaves_the_film_out_only_with_the_image():
     gray, labels = _film_scene()
     prob = _targets(labels)

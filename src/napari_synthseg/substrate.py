@@ -40,6 +40,10 @@ SUPPORT_LEVEL_PERCENTILE = 90
 #: Width, in pixels, of the ring of support around an object found on it against which its gray step is
 #: measured (starting one pixel off its outline).
 ON_SUPPORT_RING_PX = 3
+#: Supports are looked for again once those found are left out, at most this many times in all: a neighbour of
+#: a support is no ground, so an object lying beside one was judged on the ground its other sides touch (none, or
+#: a sliver) and may show its own step only against the support's place.
+SUPPORT_PASSES = 3
 
 
 def outline_steps(labels: np.ndarray, image: np.ndarray, *, min_share: float = SUBSTRATE_MIN_SHARE,
@@ -164,7 +168,8 @@ def standing_out(found: np.ndarray, support: np.ndarray, image: np.ndarray, *,
 def replace_support(labels: np.ndarray, prob: np.ndarray, image: np.ndarray,
                     segment: Callable[[np.ndarray], np.ndarray], *,
                     max_step: float = SUBSTRATE_MAX_STEP) -> tuple[np.ndarray, int, int]:
-    """``labels`` with each support (:func:`support_ids`) replaced by the objects lying on it.
+    """``labels`` with each support (:func:`support_ids`) replaced by the objects lying on it, judged again
+    among what is left (:data:`SUPPORT_PASSES`: a support beside a support shows its lack of a step only then).
 
     Parameters
     ----------
@@ -187,9 +192,19 @@ def replace_support(labels: np.ndarray, prob: np.ndarray, image: np.ndarray,
         and the objects found on them.
     """
     labels, image = labels_on_image(labels, image, "replace_support")
-    support = support_ids(labels, image, max_step=max_step)
-    if not support:
-        return labels, 0, 0
+    n_supports = n_found = 0
+    for _ in range(SUPPORT_PASSES):
+        support = support_ids(labels, image, max_step=max_step)
+        if not support:
+            break
+        labels, found = _replaced(labels, support, prob, image, segment, max_step)
+        n_supports, n_found = n_supports + len(support), n_found + found
+    return labels, n_supports, n_found
+
+
+def _replaced(labels: np.ndarray, support: list[int], prob: np.ndarray, image: np.ndarray,
+              segment: Callable[[np.ndarray], np.ndarray], max_step: float) -> tuple[np.ndarray, int]:
+    """``labels`` with the objects ``support`` replaced by what stands out on them, and how many objects that is."""
     out = _without(labels, support)
     found_total = 0
     for i in support:
@@ -198,9 +213,9 @@ def replace_support(labels: np.ndarray, prob: np.ndarray, image: np.ndarray,
         placed = (found > 0) & region  # the support's area is background in ``out`` now
         out[placed] = found[placed] + np.uint32(out.max())
         found_total += int(found.max())
-    return out, len(support), found_total
+    return out, found_total
 
 
 __all__ = ["ON_SUPPORT_RING_PX", "SUBSTRATE_BAND_PX", "SUBSTRATE_MAX_STEP", "SUBSTRATE_MIN_SHARE",
-           "SUPPORT_LEVEL_PERCENTILE", "on_support", "outline_steps", "replace_support",
+           "SUPPORT_LEVEL_PERCENTILE", "SUPPORT_PASSES", "on_support", "outline_steps", "replace_support",
            "standing_out", "support_ids"]
