@@ -9,6 +9,7 @@ from skimage.draw import disk
 
 from napari_synthseg.drawn import drop_drawn_overlays
 from napari_synthseg.shapes import measure_shape
+from test_lettering import _micrograph
 
 
 def _drawn_and_real_objects():
@@ -133,8 +134,7 @@ def test_a_scale_bar_outlined_in_part_is_left_out_by_its_level_side():
 
 
 def _noisy_micrograph(seed):
-    rng = np.random.default_rng(seed)
-    return rng.normal(111.0, 4.5, (200, 320)), np.zeros((200, 320), np.int32), rng
+    return _micrograph(seed, gray=111.0, noise=4.5)
 
 
 def test_a_scale_bar_the_model_outlined_is_left_out_however_noisy():

@@ -35,9 +35,9 @@ def _draw_text(image, labels, top, left, glyphs, ink, first_id):
     return ids
 
 
-def _micrograph(seed=0):
+def _micrograph(seed=0, gray=120.0, noise=8.0):
     rng = np.random.default_rng(seed)
-    return rng.normal(120.0, 8.0, (200, 320)), np.zeros((200, 320), dtype=np.int32), rng
+    return rng.normal(gray, noise, (200, 320)), np.zeros((200, 320), dtype=np.int32), rng
 
 
 def _shaded_disc(image, labels, rng, centre, radius, core, edge, label):

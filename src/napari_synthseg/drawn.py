@@ -76,10 +76,9 @@ def _carries_noise(image: np.ndarray) -> bool:
     return np.count_nonzero(np.diff(rows, axis=1)) >= NOISE_FREE_SHARE * rows[:, 1:].size
 
 
-def _outlining_bars(labels: np.ndarray, bars: np.ndarray) -> list[int]:
-    """Ids of the objects of ``labels`` that outline one of the drawn ``bars`` (:data:`OUTLINED_BAR_SHARE`),
-    not cut by the image's edge."""
-    boxes = ndi.find_objects(labels)
+def _outlining_bars(labels: np.ndarray, boxes: list, bars: np.ndarray) -> list[int]:
+    """Ids of the objects of ``labels`` (their ``boxes``: ``ndi.find_objects``) that outline one of the drawn
+    ``bars`` (:data:`OUTLINED_BAR_SHARE`), not cut by the image's edge."""
     ids = []
     for y0, y1, x0, x1 in bars[:, :4].astype(int):
         counts = np.bincount(labels[y0:y1, x0:x1].ravel().astype(np.int64))
@@ -131,7 +130,8 @@ def drop_drawn_overlays(labels: np.ndarray, image: np.ndarray, *, figure_marks: 
     noisy = _carries_noise(image)
     keep = np.zeros(int(labels.max(initial=0)) + 1, dtype=bool)  # ids present and not drawn
     present = keep.copy()
-    for i, sl in enumerate(ndi.find_objects(labels), start=1):
+    boxes = ndi.find_objects(labels)
+    for i, sl in enumerate(boxes, start=1):
         if sl is None:
             continue
         present[i] = True
@@ -149,7 +149,7 @@ def drop_drawn_overlays(labels: np.ndarray, image: np.ndarray, *, figure_marks: 
     keep[lettering.ids] = False
     # without noise a level bar of the extreme gray may as well be imaged (a rod in a binary mask)
     if noisy and figure_marks:
-        keep[_outlining_bars(labels, lettering.bars)] = False
+        keep[_outlining_bars(labels, boxes, lettering.bars)] = False
     return renumber_kept(labels, keep), int(np.count_nonzero(present & ~keep))
 
 
