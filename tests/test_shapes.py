@@ -269,3 +269,29 @@ def test_clump_interiors_marks_the_inside_of_clumps_only():
     assert not clump_interiors(labels, min_area=10_000).any()
     with pytest.raises(ValueError, match="2D"):
         clump_interiors(labels[None])
+
+
+def test_clump_interiors_marks_merged_particles_without_necks():
+    """Touching particles whose crevices a blurred threshold filled have no neck left, but they
+    hold two disks' worth of area with a concave outline: their inside is not taught."""
+    from napari_synthseg.shapes import clump_interiors
+
+    shape = (90, 180)
+    corner, _ = discs([(30, 30), (30, 47), (47, 47)], [9, 9, 9], shape)        # an L of three particles
+    beside, _ = discs([(40, 120), (40, 140), (24, 132)], [12, 8, 8], shape)    # a large one, two small
+    merged = [ndimage.gaussian_filter(m.astype(float), 3) > 0.5 for m in (corner, beside)]
+    rows, cols = np.mgrid[: shape[0], : shape[1]]
+    ellipse = ((rows - 75) / 8.0) ** 2 + ((cols - 90) / 20.0) ** 2 <= 1    # one particle, 2.5 disks, convex
+    labels = np.zeros(shape, np.int32)
+    for i, m in enumerate([*merged, ellipse], start=1):
+        labels[m] = i
+    for m in merged:
+        assert judge_shape(m).shape == SINGLE  # the bank's judge sees one particle ...
+    inside = clump_interiors(labels)
+    for m in merged:  # ... the training does not teach where its particles meet
+        assert inside[m].mean() > 0.7
+    assert not inside[ellipse].any()
+    # the same shape filling four tenths of its image is a support (a film, a matrix), not a clump
+    support = merged[0][18:60, 18:60]
+    assert support.mean() > 0.3
+    assert not clump_interiors(support.astype(np.int32)).any()

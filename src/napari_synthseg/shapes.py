@@ -21,6 +21,8 @@ from functools import cached_property
 import numpy as np
 from scipy import ndimage as ndi
 
+from .substrate import SUBSTRATE_MIN_SHARE
+
 # Neck: narrower than this share of the smaller part's inscribed radius (a waist a third deep
 # on both sides, plainly two particles; an ellipse or a convex grain has no waist at all).
 NECK_RATIO = 0.7
@@ -60,6 +62,14 @@ CLUMP_MIN_ROUND_SHARE = 0.5
 MIN_JUDGED_AREA = 10
 # A neck must dip at least one pixel below the smaller peak: pixel steps on an outline are no necks.
 MIN_NECK_DEPTH = 1.0
+# Maybe several particles: two touching disks hold two inscribed disks' area and fill 88 % of their
+# convex hull; a disk, an ellipse or a convex grain fills >= 90 %. Labels that merged touching particles
+# without a neck (blurred, or a small one beside a large one) look like this; the training then does
+# not teach their inside (``clump_interiors``), while the bank, which needs a verdict, keeps them.
+# A region as large as a support (``substrate.SUBSTRATE_MIN_SHARE`` of the image: a film, a matrix)
+# is no clump of particles and is not judged so.
+MAYBE_SEVERAL_MIN_DISKS = 2.0
+MAYBE_SEVERAL_MAX_SOLIDITY = 0.9
 
 #: Verdicts recorded in a banked object's ``shape_verdict`` metadata.
 SINGLE, SPLIT, SMALL, PIECES = "single", "split from clump", "too small to judge", "several pieces, not judged"
@@ -403,9 +413,12 @@ def clump_interiors(labels: np.ndarray, *, min_area: int = 64) -> np.ndarray:
     """Pixels inside objects whose shape says "several particles", away from their outline.
 
     An object that :func:`judge_shape` would split at necks, or judges a lump without clear
-    necks, may be touching particles that the labels merged: where they meet inside it is not
-    known. Its pixels not 4-adjacent to another label (background or a neighbour) are True; its
-    outline and every other object (round, convex, thin) are False. Objects under ``min_area`` pixels are not judged.
+    necks, or that holds two inscribed disks' area with a concave outline (as two touching
+    particles do; :data:`MAYBE_SEVERAL_MIN_DISKS`), may be touching particles that the labels
+    merged: where they meet inside it is not known (the two-disk test leaves out regions as large
+    as a support, ``substrate.SUBSTRATE_MIN_SHARE`` of the image). Its pixels not 4-adjacent to another label
+    (background or a neighbour) are True; its outline and every other object (round, convex,
+    thin) are False. Objects under ``min_area`` pixels are not judged.
 
     Parameters
     ----------
@@ -430,10 +443,18 @@ def clump_interiors(labels: np.ndarray, *, min_area: int = 64) -> np.ndarray:
             continue
         sl = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in sl)
         obj = labels[sl] == i
-        verdict = judge_shape(obj)
-        if verdict.shape == SPLIT or NOT_SPLIT_CLEANLY in verdict.left_out:
+        if _maybe_several(obj, two_disk_test=areas[i] < SUBSTRATE_MIN_SHARE * labels.size):
             # the outline stays known: it borders background whatever the particles inside are
             inside[sl] |= ndi.binary_erosion(obj, border_value=1)
     return inside
+
+
+def _maybe_several(obj: np.ndarray, two_disk_test: bool = True) -> bool:
+    if two_disk_test:
+        whole = measure_shape(obj)
+        if whole.disks >= MAYBE_SEVERAL_MIN_DISKS and whole.solidity < MAYBE_SEVERAL_MAX_SOLIDITY:
+            return True
+    verdict = judge_shape(obj)
+    return verdict.shape == SPLIT or NOT_SPLIT_CLEANLY in verdict.left_out
 
 
